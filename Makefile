@@ -1,0 +1,18 @@
+# The two commands of the README, and a few conveniences.
+.PHONY: run test build clean-state
+
+## Build and run the whole system locally (Postgres, 2 Redis, dev Kafka broker, all services).
+run:
+	@bash scripts/run.sh
+
+## Start the test infrastructure on free ports and run every test.
+test:
+	@bash scripts/test.sh
+
+## Build the debug executables.
+build:
+	swift build
+
+## Remove the local Postgres cluster, Redis data and logs of `make run`.
+clean-state:
+	rm -rf .local

@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Settings every Swift target of the project shares.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "shortener",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "master", targets: ["Master"]),
+        .executable(name: "outbox", targets: ["Outbox"]),
+        .executable(name: "replica", targets: ["Replica"]),
+        .executable(name: "notifier", targets: ["Notifier"]),
+        .executable(name: "kafka-dev-broker", targets: ["KafkaDevBroker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "Shared",
+            dependencies: [
+                "CRDKafka",
+                "CHiredis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "Master", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(name: "Outbox", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(name: "Replica", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(name: "Notifier", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(name: "KafkaDevBroker", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Shared", "TestSupport", "Master", "Outbox", "Replica"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "EndToEndTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strictSettings),
+    ]
+)

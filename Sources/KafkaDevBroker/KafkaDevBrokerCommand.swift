@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import Shared
+
+/// The dev Kafka broker: librdkafka's in-memory mock cluster on loopback, with the project's
+/// topics created from `topics/`, and a small HTTP control port for tests.
+@main
+struct KafkaDevBrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka-dev-broker",
+        abstract: "Run an in-memory Kafka cluster for local runs and tests (not for production)."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    /// Number of brokers in the cluster. Default: 1.
+    @Option(help: "Number of brokers.") var brokers: Int = 1
+
+    /// File that receives the bootstrap address once the cluster listens.
+    /// Default: `.local/kafka.bootstrap`. Environment: `SHORTENER_KAFKA_BOOTSTRAP_FILE`.
+    @Option(help: "File that receives the bootstrap address (env SHORTENER_KAFKA_BOOTSTRAP_FILE).")
+    var bootstrapFile: String = EnvironmentDefaults.string("SHORTENER_KAFKA_BOOTSTRAP_FILE", ".local/kafka.bootstrap")
+
+    /// Loopback port of the control API; 0 picks a free one. Default: 0.
+    @Option(help: "Port of the HTTP control API (0: any free port).") var controlPort: Int = 0
+
+    /// File that receives the control API's address. Default: `<bootstrap-file>.control`.
+    @Option(help: "File that receives the control API address.") var controlFile: String?
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "kafka-dev-broker", options: common)
+        let cluster = try KafkaDevCluster(brokers: brokers, logger: logger)
+        defer { cluster.close() }
+        let topics = try TopicName.allCases.map { try TopicDefinition.load($0, from: common.topicsDir) }
+        let creator = TopicCreator(cluster: cluster, definitions: topics, brokers: brokers, logger: logger)
+        try creator.create(namespace: try common.resolvedNamespace())
+        try Self.writeAtomically(cluster.bootstrapServers, to: bootstrapFile)
+        logger.info("Dev Kafka broker listening", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)"])
+
+        let router = Router()
+        router.post("namespaces/:namespace") { _, context in
+            let namespace = try Namespace(try context.parameters.require("namespace"))
+            try creator.create(namespace: namespace)
+            return HTTPResponse.Status.noContent
+        }
+        router.post("brokers/:id/:state") { _, context in
+            let id = try context.parameters.require("id", as: Int32.self)
+            let state = try context.parameters.require("state")
+            guard state == "up" || state == "down" else { throw HTTPError(.notFound) }
+            try cluster.setBroker(id, up: state == "up")
+            logger.notice("Broker state changed", metadata: ["kafka.broker": "\(id)", "kafka.state": "\(state)"])
+            return HTTPResponse.Status.noContent
+        }
+        let controlFile = self.controlFile ?? "\(bootstrapFile).control"
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: controlPort)),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                try? Self.writeAtomically("127.0.0.1:\(port)", to: controlFile)
+            },
+            logger: logger
+        )
+        try await ServiceRunner.run([app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+    }
+
+    /// Writes through a temporary file so readers never see half an address.
+    static func writeAtomically(_ text: String, to path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+/// Creates a namespace's topics once, from their definitions.
+final class TopicCreator: Sendable {
+    let cluster: KafkaDevCluster
+    let definitions: [TopicDefinition]
+    let brokers: Int
+    let logger: Logger
+    private let created = NIOLockedValueBox<Set<Namespace>>([])
+
+    init(cluster: KafkaDevCluster, definitions: [TopicDefinition], brokers: Int, logger: Logger) {
+        self.cluster = cluster
+        self.definitions = definitions
+        self.brokers = brokers
+        self.logger = logger
+    }
+
+    func create(namespace: Namespace) throws {
+        try created.withLockedValue { created in
+            guard !created.contains(namespace) else { return }
+            for definition in definitions {
+                let name = namespace.topic(definition.topic)
+                try cluster.createTopic(name, partitions: definition.partitions,
+                                        replicationFactor: min(definition.replicationFactor, brokers))
+                logger.info("Created topic", metadata: ["kafka.topic": "\(name)", "kafka.partitions": "\(definition.partitions)"])
+            }
+            created.insert(namespace)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+
+/// Links in Postgres. Every change is written together with its outbox row in one transaction,
+/// so an event reaches Kafka exactly when (and only when) the change is committed.
+struct LinkRepository: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// How many generated codes are tried before giving up (a collision is already rare).
+    static let maximumAttempts = 5
+
+    /// Creates the link and its `link.created` outbox row; returns its code.
+    /// Throws ``APIError`` 409 when a custom alias is taken.
+    func create(_ link: NewLink) async throws -> String {
+        for _ in 1...Self.maximumAttempts {
+            let code = link.alias ?? ShortCode.random()
+            let event = LinkEvent.created(code: code, url: link.url, expiresAt: link.expiresAt)
+            let payload = ByteBuffer(bytes: EventCodec.encode(event))
+            do {
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("""
+                        INSERT INTO links (code, url, expires_at, created_at)
+                        VALUES (\(code), \(link.url), \(link.expiresAt), \(event.occurredAt))
+                        """, logger: logger)
+                    try await connection.query("""
+                        INSERT INTO outbox (topic, message_key, payload)
+                        VALUES (\(TopicName.links.rawValue), \(code), \(payload))
+                        """, logger: logger)
+                }
+                return code
+            } catch where error.isUniqueViolation {
+                if link.alias != nil { throw APIError(.conflict, "alias_taken", "the alias '\(code)' is already taken") }
+                logger.debug("Generated code collided; trying another", metadata: ["link.code": "\(code)"])
+            }
+        }
+        throw APIError(.serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import PostgresNIO
+import Shared
+
+/// The master: creates links (Postgres + outbox) and runs the database migrations.
+@main
+struct MasterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "master",
+        abstract: "Creates short links; the outbox relay carries them to the replicas.",
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// `master serve`: the HTTP API.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the HTTP API (the default).")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var http: HTTPOptions
+
+    /// Base of the `short_url` answers: where the replicas serve redirects.
+    /// Default: `http://localhost:8081`. Environment: `SHORTENER_PUBLIC_URL`.
+    @Option(help: "Base of returned short URLs, where replicas serve redirects (env SHORTENER_PUBLIC_URL).")
+    var publicURL: String = EnvironmentDefaults.string("SHORTENER_PUBLIC_URL", "http://localhost:8081")
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "master", options: common)
+        let namespace = try common.resolvedNamespace()
+        let client = PostgresClient(configuration: postgres.clientConfiguration(namespace: namespace),
+                                    backgroundLogger: logger)
+        let app = MasterApplication.build(
+            client: client, publicBaseURL: publicURL, host: http.host, port: http.resolvedPort(default: 8080),
+            logger: logger
+        )
+        try await ServiceRunner.run([client, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+    }
+}
+
+/// Composes the master's HTTP application; `main` and the tests both call it.
+enum MasterApplication {
+    static func build(client: PostgresClient, publicBaseURL: String, host: String, port: Int,
+                      logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        let repository = LinkRepository(client: client, logger: logger)
+        CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
+        HealthController(readiness: {
+            do {
+                try await withTimeout(.seconds(1)) { _ = try await client.query("SELECT 1", logger: logger) }
+                return []
+            } catch {
+                return ["postgres: \(error)"]
+            }
+        }).addRoutes(to: router)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+    }
+}

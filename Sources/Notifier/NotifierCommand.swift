@@ -1,0 +1,53 @@
+import ArgumentParser
+import Logging
+import Shared
+
+/// The notifier: turns link events into notifications (a structured log line for each).
+@main
+struct NotifierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notifier",
+        abstract: "Consume link events in its own group and write one notification per event."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "notifier", options: common)
+        let namespace = try common.resolvedNamespace()
+        let links = try TopicDefinition.load(.links, from: common.topicsDir)
+        let consumer = try KafkaConsumer(
+            settings: KafkaConsumerSettings(
+                bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
+                assignment: .subscribe(topics: [namespace.linksTopic]), topicSettings: links.consumerSettings
+            ),
+            logger: logger
+        ) { message in
+            LinkNotification.log(message, logger: logger)
+        }
+        try await ServiceRunner.run([consumer], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+    }
+}
+
+/// One notification per link event: a structured log line.
+enum LinkNotification {
+    static func log(_ message: KafkaMessage, logger: Logger) {
+        let position: Logger.Metadata = [
+            "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+            "kafka.offset": "\(message.offset)",
+        ]
+        do {
+            let event = try EventCodec.decodeLinkEvent(message.value)
+            var metadata = position
+            metadata["event.type"] = "\(event.type.rawValue)"
+            metadata["event.id"] = "\(event.eventID)"
+            metadata["link.code"] = "\(event.code)"
+            metadata["link.revision"] = "\(event.revision)"
+            if let url = event.url { metadata["link.url"] = "\(url)" }
+            logger.info("Link event", metadata: metadata)
+        } catch {
+            logger.warning("Skipping an unusable link event", metadata: position.merging(
+                ["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
+        }
+    }
+}

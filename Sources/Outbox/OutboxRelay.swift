@@ -1,0 +1,148 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import Shared
+
+/// Publishes pending outbox rows to Kafka in id order and marks them published only after the
+/// broker acknowledged them.
+///
+/// One relay is active at a time: it holds a session advisory lock on its own connection, on
+/// which it also LISTENs for the `outbox` notification that every insert fires at commit.
+/// Others wait on standby and take over when the lock is released (or its session dies).
+/// A crash between the acknowledgement and the mark republishes rows: a duplicate, never a loss.
+struct OutboxRelay: Service {
+    /// How the relay paces itself.
+    struct Settings: Sendable {
+        /// Time between fallback polls when no notification arrives.
+        var pollInterval: Duration = .seconds(5)
+        /// Most rows enqueued per round.
+        var batchSize: Int = 500
+        /// Time between attempts to become the active relay, or to recover from an error.
+        var retryInterval: Duration = .seconds(2)
+    }
+
+    let client: PostgresClient
+    let producer: KafkaProducer
+    let namespace: Namespace
+    let settings: Settings
+    let logger: Logger
+
+    /// Key of the advisory lock that elects the active relay.
+    static let leaderLockKey: Int64 = 0x5348_4F52_544F_5554
+
+    func run() async throws {
+        var wasStandby = false
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let active = try await runWhileActive()
+                if !active && !wasStandby { logger.info("Another relay is active; standing by") }
+                wasStandby = !active
+            } catch {
+                guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
+                logger.error("Outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.retryInterval) }
+        }
+    }
+
+    /// Relays until shutdown if this relay wins the lock; `false` if another relay holds it.
+    private func runWhileActive() async throws -> Bool {
+        try await client.withConnection { connection in
+            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
+            var acquired = false
+            for try await locked in rows.decode(Bool.self) { acquired = locked }
+            guard acquired else { return false }
+            logger.info("Active outbox relay")
+            do {
+                try await connection.listen(on: "outbox") { notifications in
+                    try await relay(on: connection, notifications: notifications)
+                }
+            } catch {
+                await unlock(connection)
+                throw error
+            }
+            await unlock(connection)
+            return true
+        }
+    }
+
+    /// Releases the leader lock before the connection goes back to the pool (if the session is
+    /// broken the server has released it already).
+    private func unlock(_ connection: PostgresConnection) async {
+        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+    }
+
+    /// Drains the outbox on every wake-up: a notification, the fallback timer, or the start.
+    private func relay(on connection: PostgresConnection, notifications: PostgresNotificationSequence) async throws {
+        let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await _ in notifications { wake.yield() }
+                wake.finish()
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: settings.pollInterval)
+                    wake.yield()
+                }
+            }
+            wake.yield()
+            for await _ in wakeUps.cancelOnGracefulShutdown() {
+                try await drain(on: connection)
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Publishes pending rows batch by batch until none is left.
+    private func drain(on connection: PostgresConnection) async throws {
+        while true {
+            let published = try await publishBatch(on: connection)
+            if published < settings.batchSize { return }
+        }
+    }
+
+    /// Enqueues one batch in id order, waits for the acknowledgements, and marks the
+    /// acknowledged prefix. Returns how many rows the batch had.
+    private func publishBatch(on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query("""
+            SELECT id, topic, message_key, payload FROM outbox
+            WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
+            """, logger: logger)
+        var pending: [(id: Int64, delivery: KafkaDelivery)] = []
+        var enqueueError: (any Error)?
+        for try await (id, topic, key, payload) in rows.decode((Int64, String, String, ByteBuffer).self) {
+            guard enqueueError == nil else { continue }
+            do {
+                let delivery = try producer.enqueue(topic: "\(namespace.name)-\(topic)", key: key,
+                                                    value: Array(buffer: payload))
+                pending.append((id, delivery))
+            } catch {
+                enqueueError = error
+            }
+        }
+        guard !pending.isEmpty || enqueueError != nil else { return 0 }
+
+        // Mark only the acknowledged prefix: a row after a failed one is sent again later,
+        // so one code's events never overtake each other across retries.
+        var acknowledged: [Int64] = []
+        var deliveryError: (any Error)?
+        for (id, delivery) in pending {
+            do {
+                _ = try await delivery.value()
+                acknowledged.append(id)
+            } catch {
+                deliveryError = error
+                break
+            }
+        }
+        if !acknowledged.isEmpty {
+            try await connection.query(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged))", logger: logger)
+            logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
+        }
+        if let failure = deliveryError ?? enqueueError { throw failure }
+        return pending.count
+    }
+}

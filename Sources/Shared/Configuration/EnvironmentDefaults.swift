@@ -1,0 +1,35 @@
+import Foundation
+import Logging
+
+/// Reads setting defaults from the process environment, so that every setting can be
+/// given as a command-line flag, as an environment variable, or left at its default.
+///
+/// Precedence: flag, then environment variable, then the built-in default.
+public enum EnvironmentDefaults {
+    /// The value of `name`, or `fallback` when it is unset or empty.
+    public static func string(_ name: String, _ fallback: String) -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return fallback }
+        return value
+    }
+
+    /// The value of `name`, or `nil` when it is unset or empty.
+    public static func optionalString(_ name: String) -> String? {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The integer value of `name`, or `fallback` when it is unset, empty or not a number.
+    public static func int(_ name: String, _ fallback: Int) -> Int {
+        optionalString(name).flatMap(Int.init) ?? fallback
+    }
+
+    /// The floating-point value of `name`, or `fallback` when it is unset, empty or not a number.
+    public static func double(_ name: String, _ fallback: Double) -> Double {
+        optionalString(name).flatMap(Double.init) ?? fallback
+    }
+
+    /// The log level named by `name`, or `fallback`.
+    public static func logLevel(_ name: String, _ fallback: Logger.Level) -> Logger.Level {
+        optionalString(name).flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? fallback
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// An event on `<ns>-links`: one per change of a link, keyed by its code.
+///
+/// Wire format (JSON, one event per message):
+/// `{"type":"link.created","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
+///   "revision":1,"url":"https://…","expires_at":null}`.
+/// `revision` grows with every change of one code, so consumers keep the highest revision and
+/// ignore older or repeated events: applying an event twice, or late, changes nothing.
+public struct LinkEvent: Codable, Sendable, Equatable {
+    /// What happened to the link.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case created = "link.created"
+        case deleted = "link.deleted"
+    }
+
+    /// The schema version this code writes and reads.
+    public static let currentVersion = 1
+
+    public var type: Kind
+    public var version: Int
+    /// Unique per event, for deduplication and tracing.
+    public var eventID: UUID
+    /// When the change was committed on the master.
+    public var occurredAt: Date
+    /// The short code (also the message key).
+    public var code: String
+    /// 1 for creation, one more for every later change of the same code.
+    public var revision: Int64
+    /// The target URL (present on `link.created`).
+    public var url: String?
+    /// When the link stops redirecting, if ever.
+    public var expiresAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case type, version, code, revision, url
+        case eventID = "event_id"
+        case occurredAt = "occurred_at"
+        case expiresAt = "expires_at"
+    }
+
+    /// A `link.created` event.
+    public static func created(code: String, url: String, expiresAt: Date?, at time: Date = Date(),
+                               eventID: UUID = UUID()) -> LinkEvent {
+        LinkEvent(type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+                  revision: 1, url: url, expiresAt: expiresAt)
+    }
+
+    /// A `link.deleted` event.
+    public static func deleted(code: String, revision: Int64, at time: Date = Date(),
+                               eventID: UUID = UUID()) -> LinkEvent {
+        LinkEvent(type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+                  revision: revision, url: nil, expiresAt: nil)
+    }
+}

@@ -1,0 +1,245 @@
+import CRDKafka
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import ServiceLifecycle
+
+/// An at-least-once Kafka consumer running as a `Service`.
+///
+/// A dedicated thread polls librdkafka (never the cooperative pool); each message is handed
+/// to the handler in partition order, and its offset is stored for the background commit only
+/// after the handler returned. A failing handler is retried with backoff, so a message is never
+/// skipped by accident: handlers skip poison messages themselves, on purpose, by returning.
+/// On graceful shutdown the current message finishes, and closing the consumer commits the
+/// stored offsets.
+public final class KafkaConsumer: Service, Sendable {
+    /// Applies one message; throwing means "not applied, try again".
+    public typealias Handler = @Sendable (KafkaMessage) async throws -> Void
+
+    private let client: RDKafkaClient
+    private let settings: KafkaConsumerSettings
+    private let logger: Logger
+    private let handler: Handler
+    private let pollThread = NIOThreadPool(numberOfThreads: 1)
+    private let catchUp = NIOLockedValueBox(CatchUp())
+    private let stopping = NIOLockedValueBox(false)
+
+    public init(settings: KafkaConsumerSettings, logger: Logger, handler: @escaping Handler) throws {
+        self.settings = settings
+        self.logger = logger
+        self.handler = handler
+        self.client = try RDKafkaClient(kind: .consumer, settings: settings.librdkafkaSettings, logger: logger)
+        rd_kafka_poll_set_consumer(client.handle)
+    }
+
+    /// Whether every assigned partition has been read up to the end it had when the consumer
+    /// started (always true for group subscriptions once subscribed).
+    public var isCaughtUp: Bool { catchUp.withLockedValue { $0.isCaughtUp } }
+
+    public func run() async throws {
+        pollThread.start()
+        do {
+            try await withTaskCancellationHandler {
+                try await withGracefulShutdownHandler {
+                    try await consume()
+                } onGracefulShutdown: {
+                    self.stopping.withLockedValue { $0 = true }
+                }
+            } onCancel: {
+                self.stopping.withLockedValue { $0 = true }
+            }
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+    }
+
+    private var isStopping: Bool { stopping.withLockedValue { $0 } }
+
+    private func consume() async throws {
+        try await start()
+        while !isStopping {
+            let batch = try await pollThread.runIfActive { [self] in pollBatch() }
+            for message in batch {
+                guard await handleUntilApplied(message) else { return }
+                storeOffset(of: message)
+                catchUp.withLockedValue { $0.applied(partition: message.partition, offset: message.offset) }
+            }
+        }
+    }
+
+    // MARK: Starting
+
+    private func start() async throws {
+        switch settings.assignment {
+        case .subscribe(let topics):
+            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA_VALUE) }
+            let error = rd_kafka_subscribe(client.handle, list)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "subscribe") }
+            catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: true) }
+            logger.info("Subscribed", metadata: ["kafka.topics": "\(topics.joined(separator: ","))",
+                                                 "kafka.group": "\(settings.groupID)"])
+        case .allPartitions(let topic, let startOffsets):
+            let partitions = try await waitForPartitions(of: topic)
+            let offsets = try await startOffsets(partitions)
+            try await pollThread.runIfActive { [self] in
+                try assign(topic: topic, partitions: partitions, offsets: offsets)
+            }
+        }
+    }
+
+    /// Reads the topic's partition count from the cluster, waiting while the topic does not exist.
+    private func waitForPartitions(of topic: String) async throws -> [Int32] {
+        var attempt = 0
+        while !isStopping {
+            let result = try await pollThread.runIfActive { [self] in partitionCount(of: topic) }
+            switch result {
+            case .success(let count) where count > 0:
+                return (0..<count).map { $0 }
+            case .success:
+                if attempt % 10 == 0 { logger.warning("Waiting for topic to exist", metadata: ["kafka.topic": "\(topic)"]) }
+            case .failure(let error):
+                if attempt % 10 == 0 { logger.warning("Cannot read topic metadata yet", metadata: ["error": "\(error)"]) }
+            }
+            attempt += 1
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw CancellationError()
+    }
+
+    private func partitionCount(of topic: String) -> Result<Int32, KafkaError> {
+        guard let topicHandle = rd_kafka_topic_new(client.handle, topic, nil) else {
+            return .failure(KafkaError(rd_kafka_last_error(), context: "topic handle \(topic)"))
+        }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(client.handle, 0, topicHandle, &metadata, 5000)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            return .failure(KafkaError(error, context: "metadata of \(topic)"))
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0 else { return .success(0) }
+        let topicMetadata = metadata.pointee.topics[0]
+        guard topicMetadata.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            return .failure(KafkaError(topicMetadata.err, context: "metadata of \(topic)"))
+        }
+        return .success(topicMetadata.partition_cnt)
+    }
+
+    /// Assigns every partition at its start offset and records how far each must be read to
+    /// count as caught up (its high watermark now).
+    private func assign(topic: String, partitions: [Int32], offsets: [Int32: Int64]) throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var remaining: [Int32: Int64] = [:]
+        for partition in partitions {
+            let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
+            let start = offsets[partition] ?? RD_KAFKA_OFFSET_BEGINNING_VALUE
+            entry.pointee.offset = start
+            var low: Int64 = 0
+            var high: Int64 = 0
+            let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5000)
+            if error == RD_KAFKA_RESP_ERR_NO_ERROR, high > max(start, low) { remaining[partition] = high }
+        }
+        let error = rd_kafka_assign(client.handle, list)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
+        catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining) }
+        logger.info("Assigned all partitions", metadata: [
+            "kafka.topic": "\(topic)", "kafka.partitions": "\(partitions.count)",
+            "kafka.start_offsets": "\(partitions.map { offsets[$0].map(String.init) ?? "beginning" })",
+            "kafka.group": "\(settings.groupID)",
+        ])
+    }
+
+    // MARK: Consuming
+
+    /// Blocks up to 100 ms for the first message, then takes what is already there.
+    private func pollBatch() -> [KafkaMessage] {
+        var batch: [KafkaMessage] = []
+        var timeout: Int32 = 100
+        while batch.count < settings.maxBatch, let raw = rd_kafka_consumer_poll(client.handle, timeout) {
+            timeout = 0
+            defer { rd_kafka_message_destroy(raw) }
+            let message = raw.pointee
+            guard message.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    logger.warning("Kafka consumer error", metadata: [
+                        "error": "\(KafkaError(message.err, context: "consume"))",
+                    ])
+                }
+                continue
+            }
+            let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
+            let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
+            batch.append(KafkaMessage(topic: topic, partition: message.partition, offset: message.offset,
+                                      key: key, value: value))
+        }
+        return batch
+    }
+
+    /// Runs the handler until it succeeds; `false` when the consumer stops first.
+    private func handleUntilApplied(_ message: KafkaMessage) async -> Bool {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await handler(message)
+                return true
+            } catch {
+                logger.error("Handling a message failed; retrying", metadata: [
+                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+                    "kafka.offset": "\(message.offset)", "error": "\(String(reflecting: error))",
+                    "retry.delay": "\(delay)",
+                ])
+                try? await Task.sleep(for: delay)
+                if isStopping { return false }
+                delay = min(delay * 2, settings.maxRetryDelay)
+            }
+        }
+    }
+
+    /// Stores `offset + 1` (the next one to read) for the background commit.
+    private func storeOffset(of message: KafkaMessage) {
+        let list = rd_kafka_topic_partition_list_new(1)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_topic_partition_list_add(list, message.topic, message.partition)!.pointee.offset = message.offset + 1
+        let error = rd_kafka_offsets_store(client.handle, list)
+        // ERR__STATE: the partition was revoked by a rebalance meanwhile; its new owner re-reads it.
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__STATE {
+            logger.warning("Storing an offset failed", metadata: ["error": "\(KafkaError(error, context: "offsets store"))"])
+        }
+    }
+
+    /// Leaves the group (committing stored offsets) and destroys the client.
+    private func close() async {
+        _ = try? await pollThread.runIfActive { [self] in
+            let error = rd_kafka_consumer_close(client.handle)
+            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+                logger.warning("Closing the consumer failed", metadata: ["error": "\(KafkaError(error, context: "close"))"])
+            }
+            client.destroy()
+        }
+        try? await pollThread.shutdownGracefully()
+    }
+}
+
+/// How far each partition still has to be read before the consumer has caught up.
+private struct CatchUp {
+    var isCaughtUp = false
+    /// Partition → offset (exclusive) it must reach.
+    var remaining: [Int32: Int64] = [:]
+
+    mutating func applied(partition: Int32, offset: Int64) {
+        guard !isCaughtUp, let target = remaining[partition], offset + 1 >= target else { return }
+        remaining[partition] = nil
+        isCaughtUp = remaining.isEmpty
+    }
+}
+
+/// `RD_KAFKA_PARTITION_UA`: any partition (subscriptions ignore it).
+private let RD_KAFKA_PARTITION_UA_VALUE: Int32 = -1
+/// `RD_KAFKA_OFFSET_BEGINNING`: the earliest offset still in the log.
+private let RD_KAFKA_OFFSET_BEGINNING_VALUE: Int64 = -2

@@ -1,0 +1,46 @@
+/// Settings of a ``KafkaConsumer``.
+public struct KafkaConsumerSettings: Sendable {
+    /// How the consumer gets its partitions.
+    public enum Assignment: Sendable {
+        /// Join `group.id` and let the group balance `topics` among its members.
+        case subscribe(topics: [String])
+        /// Read every partition of `topic`, starting where `startOffsets` says (partition → next
+        /// offset to read; partitions it leaves out start from the beginning). The group id is
+        /// still used to commit offsets, so lag stays visible to Kafka tools.
+        case allPartitions(topic: String, startOffsets: @Sendable ([Int32]) async throws -> [Int32: Int64])
+    }
+
+    /// Kafka bootstrap servers, comma separated.
+    public var bootstrapServers: String
+    /// The consumer group (`group.id`).
+    public var groupID: String
+    /// How partitions are assigned.
+    public var assignment: Assignment
+    /// librdkafka settings from the topic's definition (`consumer.*` keys in `topics/`).
+    public var topicSettings: [String: String]
+    /// Most messages handed over per poll of the dedicated thread. Default: 500.
+    public var maxBatch: Int = 500
+    /// Longest wait between handler retries after a failure. Default: 5 s.
+    public var maxRetryDelay: Duration = .seconds(5)
+
+    public init(bootstrapServers: String, groupID: String, assignment: Assignment,
+                topicSettings: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.groupID = groupID
+        self.assignment = assignment
+        self.topicSettings = topicSettings
+    }
+
+    /// The complete librdkafka configuration. At-least-once is not negotiable: offsets are
+    /// stored by the wrapper only after the handler succeeded and committed in the background;
+    /// the first start (no committed offset) reads from the beginning.
+    var librdkafkaSettings: [String: String] {
+        var settings = topicSettings
+        settings["bootstrap.servers"] = bootstrapServers
+        settings["group.id"] = groupID
+        settings["enable.auto.commit"] = "true"
+        settings["enable.auto.offset.store"] = "false"
+        settings["auto.offset.reset"] = "earliest"
+        return settings
+    }
+}

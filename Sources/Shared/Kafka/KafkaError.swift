@@ -1,0 +1,48 @@
+import CRDKafka
+
+/// An error from Kafka: librdkafka's code and text, and what a caller may do about it.
+public struct KafkaError: Error, CustomStringConvertible, Sendable {
+    /// librdkafka's `rd_kafka_resp_err_t` value (negative values are client-side errors).
+    public let code: Int32
+    /// librdkafka's description, or ours for errors raised by the wrapper.
+    public let message: String
+    /// Whether retrying the same operation later may succeed.
+    public let isRetriable: Bool
+    /// Whether the client is unusable and must be recreated.
+    public let isFatal: Bool
+    /// Where the error was created, for logs.
+    public let location: String
+
+    init(code: Int32, message: String, isRetriable: Bool = false, isFatal: Bool = false,
+         file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.isRetriable = isRetriable
+        self.isFatal = isFatal
+        self.location = "\(file):\(line)"
+    }
+
+    init(_ error: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
+        let retriable = error == RD_KAFKA_RESP_ERR__TIMED_OUT || error == RD_KAFKA_RESP_ERR__TRANSPORT
+            || error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
+            || error == RD_KAFKA_RESP_ERR__QUEUE_FULL || error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+            || error == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+        self.init(
+            code: error.rawValue, message: "\(context): \(String(cString: rd_kafka_err2str(error)))",
+            isRetriable: retriable, isFatal: error == RD_KAFKA_RESP_ERR__FATAL, file: file, line: line
+        )
+    }
+
+    /// The client was closed (shutdown) before the operation could complete.
+    static func closed(_ context: String, file: String = #fileID, line: Int = #line) -> KafkaError {
+        KafkaError(code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, message: "\(context): client is closed",
+                   file: file, line: line)
+    }
+
+    /// A setting that librdkafka rejected.
+    static func configuration(_ message: String, file: String = #fileID, line: Int = #line) -> KafkaError {
+        KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: message, file: file, line: line)
+    }
+
+    public var description: String { "KafkaError(\(code)): \(message) [\(location)]" }
+}

@@ -1,0 +1,125 @@
+import CRDKafka
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import ServiceLifecycle
+
+/// An idempotent Kafka producer whose sends can be awaited until the broker acknowledged them.
+///
+/// Messages are enqueued synchronously in call order (so one key's messages keep their order),
+/// each with a ``KafkaDelivery`` that a dedicated poll thread completes from librdkafka's
+/// delivery report. Run it as a `Service`: on graceful shutdown it stops accepting messages,
+/// flushes what is queued (up to ``KafkaProducerSettings/flushTimeoutMilliseconds``), fails the
+/// rest and destroys the client.
+public final class KafkaProducer: Service, Sendable {
+    private let client: RDKafkaClient
+    private let settings: KafkaProducerSettings
+    private let logger: Logger
+    private let pollThread = NIOThreadPool(numberOfThreads: 1)
+    private let state = NIOLockedValueBox(State())
+
+    private struct State: @unchecked Sendable {
+        // Topic handles belong to `client`; they are only used and destroyed under the lock.
+        var topics: [String: OpaquePointer] = [:]
+        var isOpen = true
+        var stopRequested = false
+    }
+
+    public init(settings: KafkaProducerSettings, logger: Logger) throws {
+        self.settings = settings
+        self.logger = logger
+        self.client = try RDKafkaClient(kind: .producer, settings: settings.librdkafkaSettings,
+                                        logger: logger, deliveryReports: true)
+        pollThread.start()
+    }
+
+    /// Enqueues one message and returns its pending delivery; never blocks.
+    /// Throws when the client is closed or its local queue is full.
+    @discardableResult
+    public func enqueue(topic: String, key: String, value: [UInt8]) throws(KafkaError) -> KafkaDelivery {
+        let delivery = KafkaDelivery()
+        let ticket = Unmanaged.passRetained(delivery).toOpaque()
+        let failure: KafkaError? = state.withLockedValue { state in
+            guard state.isOpen else { return .closed("produce to \(topic)") }
+            let topicHandle: OpaquePointer
+            if let existing = state.topics[topic] {
+                topicHandle = existing
+            } else {
+                guard let created = rd_kafka_topic_new(client.handle, topic, nil) else {
+                    return KafkaError(rd_kafka_last_error(), context: "topic handle \(topic)")
+                }
+                state.topics[topic] = created
+                topicHandle = created
+            }
+            let result = value.withUnsafeBytes { payload in
+                key.withCString { keyBytes in
+                    rd_kafka_produce(
+                        topicHandle, Self.unassignedPartition, Self.copyPayload,
+                        UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count,
+                        keyBytes, key.utf8.count, ticket
+                    )
+                }
+            }
+            return result == 0 ? nil : KafkaError(rd_kafka_last_error(), context: "produce to \(topic)")
+        }
+        if let failure {
+            Unmanaged<KafkaDelivery>.fromOpaque(ticket).release()
+            throw failure
+        }
+        return delivery
+    }
+
+    /// Enqueues one message and waits until the broker acknowledged it.
+    @discardableResult
+    public func send(topic: String, key: String, value: [UInt8]) async throws -> KafkaDeliveryReport {
+        try await enqueue(topic: topic, key: key, value: value).value()
+    }
+
+    /// Serves delivery reports until graceful shutdown (or cancellation), then flushes and closes.
+    public func run() async throws {
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await pollThread.runIfActive { [self] in pollUntilStopped() }
+            } onGracefulShutdown: {
+                self.requestStop()
+            }
+        } onCancel: {
+            self.requestStop()
+        }
+        try await pollThread.shutdownGracefully()
+    }
+
+    private func requestStop() {
+        state.withLockedValue { $0.stopRequested = true }
+    }
+
+    /// The poll loop, on the dedicated thread: serve delivery reports, then shut down in order.
+    private func pollUntilStopped() {
+        while !state.withLockedValue({ $0.stopRequested }) {
+            rd_kafka_poll(client.handle, 100)
+        }
+        let topics = state.withLockedValue { state in
+            state.isOpen = false
+            defer { state.topics = [:] }
+            return state.topics
+        }
+        let pending = rd_kafka_outq_len(client.handle)
+        if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
+        let flushed = rd_kafka_flush(client.handle, Int32(settings.flushTimeoutMilliseconds))
+        if flushed != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Kafka producer flush timed out; failing unsent messages",
+                           metadata: ["kafka.pending": "\(rd_kafka_outq_len(client.handle))"])
+            rd_kafka_purge(client.handle, Self.purgeQueuedAndInFlight)
+        }
+        rd_kafka_poll(client.handle, 0)
+        for (_, handle) in topics { rd_kafka_topic_destroy(handle) }
+        client.destroy()
+    }
+
+    /// librdkafka's `RD_KAFKA_PARTITION_UA`: let the partitioner choose by key.
+    private static let unassignedPartition: Int32 = -1
+    /// librdkafka's `RD_KAFKA_MSG_F_COPY`: the payload is copied, so Swift memory need not outlive the call.
+    private static let copyPayload: Int32 = 0x2
+    /// `RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT`.
+    private static let purgeQueuedAndInFlight: Int32 = 0x1 | 0x2
+}

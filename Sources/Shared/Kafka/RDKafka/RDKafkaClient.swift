@@ -1,0 +1,115 @@
+import CRDKafka
+import Logging
+import NIOConcurrencyHelpers
+
+/// Owns one librdkafka handle (`rd_kafka_t`) and the callbacks it calls back into.
+///
+/// `@unchecked Sendable`: librdkafka handles are thread-safe; `destroy()` is idempotent and
+/// guarded by a lock, and owners stop using the handle before they destroy it.
+final class RDKafkaClient: @unchecked Sendable {
+    /// Whether the handle produces or consumes.
+    enum Kind {
+        case producer
+        case consumer
+    }
+
+    /// The C handle; valid until ``destroy()``.
+    let handle: OpaquePointer
+    private let callbacks: Unmanaged<RDKafkaCallbacks>
+    private let destroyed = NIOLockedValueBox(false)
+
+    /// Creates a handle from librdkafka `settings` (keys as in librdkafka's CONFIGURATION.md).
+    /// With `deliveryReports`, each message's `msg_opaque` must be a retained ``KafkaDelivery``.
+    init(kind: Kind, settings: [String: String], logger: Logger, deliveryReports: Bool = false) throws(KafkaError) {
+        let conf = rd_kafka_conf_new()!
+        var errorText = CErrorBuffer()
+        for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
+            let result = rd_kafka_conf_set(conf, key, value, &errorText.bytes, errorText.bytes.count)
+            guard result == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                throw .configuration("Kafka setting \(key)=\(value): \(errorText.text)")
+            }
+        }
+        let callbacks = Unmanaged.passRetained(RDKafkaCallbacks(logger: logger))
+        rd_kafka_conf_set_opaque(conf, callbacks.toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { handle, level, facility, text in
+            guard let handle, let opaque = rd_kafka_opaque(handle) else { return }
+            let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+            callbacks.log(level: level, facility: facility.map { String(cString: $0) } ?? "",
+                          text: text.map { String(cString: $0) } ?? "")
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
+            guard let opaque else { return }
+            let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+            callbacks.error(code: rd_kafka_resp_err_t(rawValue: code),
+                            reason: reason.map { String(cString: $0) } ?? "")
+        }
+        if deliveryReports {
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let ticket = message.pointee._private else { return }
+                let delivery = Unmanaged<KafkaDelivery>.fromOpaque(ticket).takeRetainedValue()
+                let error = message.pointee.err
+                if error == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    delivery.complete(.success(KafkaDeliveryReport(
+                        partition: message.pointee.partition, offset: message.pointee.offset)))
+                } else {
+                    delivery.complete(.failure(KafkaError(error, context: "delivery failed")))
+                }
+            }
+        }
+        let type = kind == .producer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER
+        guard let handle = rd_kafka_new(type, conf, &errorText.bytes, errorText.bytes.count) else {
+            rd_kafka_conf_destroy(conf)
+            callbacks.release()
+            throw .configuration("cannot create Kafka client: \(errorText.text)")
+        }
+        self.handle = handle
+        self.callbacks = callbacks
+    }
+
+    /// The fatal error that made this client unusable, if any.
+    var fatalError: KafkaError? {
+        var text = CErrorBuffer()
+        let code = rd_kafka_fatal_error(handle, &text.bytes, text.bytes.count)
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return KafkaError(code: code.rawValue, message: text.text, isFatal: true)
+    }
+
+    /// Destroys the handle once; later calls do nothing.
+    func destroy() {
+        let first = destroyed.withLockedValue { destroyed in
+            defer { destroyed = true }
+            return !destroyed
+        }
+        guard first else { return }
+        rd_kafka_destroy(handle)
+        callbacks.release()
+    }
+
+    deinit { destroy() }
+}
+
+/// What librdkafka's callbacks reach through the handle's opaque pointer.
+private final class RDKafkaCallbacks: Sendable {
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func log(level: Int32, facility: String, text: String) {
+        // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+        let mapped: Logger.Level = switch level {
+        case ...3: .error
+        case 4: .warning
+        case 5...6: .info
+        default: .debug
+        }
+        logger.log(level: mapped, "librdkafka: \(text)", metadata: ["kafka.facility": "\(facility)"])
+    }
+
+    func error(code: rd_kafka_resp_err_t, reason: String) {
+        let level: Logger.Level = code == RD_KAFKA_RESP_ERR__FATAL ? .critical : .warning
+        logger.log(level: level, "Kafka client error", metadata: [
+            "kafka.error": "\(reason)", "kafka.error_code": "\(code.rawValue)",
+        ])
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// One topic as described by its file in `topics/` (`<topic>.properties`): the topic's own
+/// settings and the producer and consumer settings that serve it. The same files drive topic
+/// creation on a real cluster and on the dev broker, and configure the clients.
+public struct TopicDefinition: Sendable, Equatable {
+    /// Which topic this is.
+    public let topic: TopicName
+    /// Number of partitions.
+    public var partitions: Int
+    /// Number of copies of each partition on a real cluster.
+    public var replicationFactor: Int
+    /// Topic-level Kafka configs (`cleanup.policy`, `retention.ms`, `min.insync.replicas`, …).
+    public var topicConfigs: [String: String]
+    /// librdkafka settings for producers to this topic (the file's `producer.*` keys).
+    public var producerSettings: [String: String]
+    /// librdkafka settings for consumers of this topic (the file's `consumer.*` keys).
+    public var consumerSettings: [String: String]
+
+    /// Reads `<directory>/<topic>.properties`.
+    public static func load(_ topic: TopicName, from directory: String) throws -> TopicDefinition {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("\(topic.rawValue).properties").path
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw SettingError("cannot read topic definition \(path) (set --topics-dir or SHORTENER_TOPICS_DIR)")
+        }
+        return try parse(text, topic: topic, source: path)
+    }
+
+    /// Parses Kafka's `key=value` properties format (`#` comments, blank lines ignored).
+    public static func parse(_ text: String, topic: TopicName, source: String = "topic definition") throws
+        -> TopicDefinition
+    {
+        var definition = TopicDefinition(topic: topic, partitions: 0, replicationFactor: 0, topicConfigs: [:],
+                                         producerSettings: [:], consumerSettings: [:])
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw SettingError("\(source):\(index + 1): expected key=value, found '\(line)'")
+            }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            switch key {
+            case "partitions":
+                guard let count = Int(value), count > 0 else { throw SettingError("\(source): partitions must be positive") }
+                definition.partitions = count
+            case "replication.factor":
+                guard let count = Int(value), count > 0 else {
+                    throw SettingError("\(source): replication.factor must be positive")
+                }
+                definition.replicationFactor = count
+            case let key where key.hasPrefix("producer."):
+                definition.producerSettings[String(key.dropFirst("producer.".count))] = value
+            case let key where key.hasPrefix("consumer."):
+                definition.consumerSettings[String(key.dropFirst("consumer.".count))] = value
+            default:
+                definition.topicConfigs[key] = value
+            }
+        }
+        guard definition.partitions > 0 else { throw SettingError("\(source): partitions is missing") }
+        guard definition.replicationFactor > 0 else { throw SettingError("\(source): replication.factor is missing") }
+        return definition
+    }
+}

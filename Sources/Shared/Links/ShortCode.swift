@@ -1,0 +1,36 @@
+/// Short codes: generated ones and the rules every code (generated or custom alias) obeys.
+public enum ShortCode {
+    /// Characters of generated codes: URL-safe without escaping, unambiguous in any font.
+    static let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".utf8)
+
+    /// Length of generated codes: 57^7 ≈ 1.9 × 10^12 codes, so guessing a live one takes
+    /// about a billion tries per thousand links.
+    public static let generatedLength = 7
+
+    /// Longest code accepted anywhere (custom aliases included).
+    public static let maximumLength = 64
+
+    /// A new random code from the system's cryptographic generator.
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return random(using: &generator)
+    }
+
+    /// A random code drawn with `generator` (tests pass a seeded one).
+    public static func random(using generator: inout some RandomNumberGenerator) -> String {
+        let bytes = (0..<generatedLength).map { _ in alphabet.randomElement(using: &generator)! }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `code` could name a link: 1-64 of `A-Z a-z 0-9 _ -`. Cheap enough to run on
+    /// every redirect before touching Redis.
+    public static func isWellFormed<S: StringProtocol>(_ code: S) -> Bool {
+        let bytes = code.utf8
+        return !bytes.isEmpty && bytes.count <= maximumLength && bytes.allSatisfy(isCodeByte)
+    }
+
+    static func isCodeByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+            || byte == 0x5F || byte == 0x2D
+    }
+}

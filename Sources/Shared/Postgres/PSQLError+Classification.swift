@@ -1,0 +1,14 @@
+import PostgresNIO
+
+extension Error {
+    /// The SQLSTATE the server answered with, looking through transaction wrappers.
+    public var postgresSQLState: String? {
+        if let transaction = self as? PostgresTransactionError {
+            return (transaction.closureError ?? transaction.commitError ?? transaction.beginError)?.postgresSQLState
+        }
+        return (self as? PSQLError)?.serverInfo?[.sqlState]
+    }
+
+    /// Whether Postgres rejected a row because a unique key already exists (SQLSTATE 23505).
+    public var isUniqueViolation: Bool { postgresSQLState == "23505" }
+}

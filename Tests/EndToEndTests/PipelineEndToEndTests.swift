@@ -1,0 +1,71 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+/// The real executables against the real Postgres, Redis and dev Kafka broker.
+@Suite struct PipelineEndToEndTests {
+    @Test func linksCreatedOnTheMasterRedirectOnBothReplicas() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let redisPorts = try TestStack.redisPorts
+        let common = [
+            "SHORTENER_NAMESPACE": namespace.name, "SHORTENER_PG_PORT": String(try TestStack.postgresPort),
+            "SHORTENER_LOG_LEVEL": "info",
+        ]
+        let masterPort = try TestStack.freePort()
+        let replicaPorts = [try TestStack.freePort(), try TestStack.freePort()]
+        var services: [ServiceProcess] = []
+        defer { for service in services where service.isRunning { kill(service.pid, SIGKILL) } }
+
+        services.append(try ServiceProcess("outbox", environment: common))
+        for (index, id) in ["a", "b"].enumerated() {
+            services.append(try ServiceProcess("replica", arguments: ["--http-port", String(replicaPorts[index])],
+                                               environment: common.merging([
+                                                   "SHORTENER_REPLICA_ID": id,
+                                                   "SHORTENER_REDIS_PORT": String(redisPorts[index]),
+                                               ]) { $1 }))
+        }
+        let master = try ServiceProcess("master", arguments: ["serve", "--http-port", String(masterPort)],
+                                        environment: common)
+        services.append(master)
+        try await master.waitUntilHealthy("http://127.0.0.1:\(masterPort)/health/ready")
+        for port in replicaPorts {
+            try await services[1].waitUntilHealthy("http://127.0.0.1:\(port)/health/live")
+        }
+
+        var created: [String: String] = [:]
+        for index in 0..<200 {
+            let url = "https://example.com/e2e/\(index)?q=\(UUID().uuidString)"
+            let reply = try await TestHTTP.post("http://127.0.0.1:\(masterPort)/create", body: #"{"url":"\#(url)"}"#)
+            try #require(reply.status == 201, "create answered \(reply.status): \(reply.body)")
+            #expect(reply.json["url"] as? String == url)
+            let code = try #require(reply.json["code"] as? String)
+            #expect(reply.json["short_url"] as? String != nil)
+            created[code] = url
+        }
+
+        // Every link must redirect on both replicas within a few seconds.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var pending = Set(replicaPorts.flatMap { port in created.keys.map { "\(port)/\($0)" } })
+        while !pending.isEmpty && ContinuousClock.now < deadline {
+            for path in pending {
+                let reply = try await TestHTTP.get("http://127.0.0.1:\(path)")
+                if reply.status == 302 {
+                    let code = String(path.split(separator: "/").last!)
+                    #expect(reply.headers["location"] == created[code])
+                    pending.remove(path)
+                }
+            }
+            if !pending.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(pending.isEmpty, "\(pending.count) redirects missing; replica log:\n\(services[1].logTail())")
+
+        let unknown = try await TestHTTP.get("http://127.0.0.1:\(replicaPorts[0])/zzzzzzzz")
+        #expect(unknown.status == 404)
+
+        for service in services.reversed() {
+            let status = await service.stop()
+            #expect(status == 0, "\(service.name) exited with \(status):\n\(service.logTail())")
+        }
+    }
+}

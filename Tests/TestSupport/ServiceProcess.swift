@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// One of the project's real executables, started for a test and stopped with SIGTERM.
+public final class ServiceProcess: @unchecked Sendable {
+    // `process` is only touched from the test that owns this value.
+    private let process = Process()
+    /// The executable's name, e.g. `replica`.
+    public let name: String
+    /// Its log file (terminal output goes there too).
+    public let logPath: String
+
+    /// Starts `.build/<config>/<name>` with `arguments` and extra `environment`.
+    public init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
+        self.name = name
+        self.logPath = NSTemporaryDirectory() + "shortener-test-\(name)-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: "\(try TestStack.binaries)/\(name)")
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        merged.merge(environment) { $1 }
+        merged["SHORTENER_TOPICS_DIR"] = TestStack.topicsDirectory
+        merged["SHORTENER_KAFKA_BROKERS"] = try TestStack.kafkaBrokers
+        process.environment = merged
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    /// Whether it is still running.
+    public var isRunning: Bool { process.isRunning }
+
+    /// Its process id.
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit status.
+    @discardableResult
+    public func stop(timeout: Duration = .seconds(15)) async -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        process.terminate()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The last lines of its log, for failure messages.
+    public func logTail(lines: Int = 40) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// Waits until `url` answers 200, failing after `timeout` with the log's tail.
+    public func waitUntilHealthy(_ url: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw ServiceFailure("\(name) exited early:\n\(logTail())") }
+            if let reply = try? await TestHTTP.get(url), reply.status == 200 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ServiceFailure("\(name) did not become healthy at \(url):\n\(logTail())")
+    }
+}
+
+/// A service under test misbehaved; the message carries its log.
+public struct ServiceFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

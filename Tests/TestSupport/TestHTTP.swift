@@ -1,0 +1,43 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// An HTTP client for tests that does not follow redirects (the redirect is what we test).
+public enum TestHTTP {
+    public static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(10)))
+    )
+
+    /// A response reduced to what tests look at.
+    public struct Reply: Sendable {
+        public let status: Int
+        public let headers: [String: String]
+        public let body: String
+
+        /// The body parsed as a JSON object.
+        public var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    public static func get(_ url: String) async throws -> Reply {
+        try await send(HTTPClientRequest(url: url))
+    }
+
+    public static func post(_ url: String, body: String) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await send(request)
+    }
+
+    private static func send(_ request: HTTPClientRequest) async throws -> Reply {
+        let response = try await client.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: body))
+    }
+}

@@ -1,0 +1,77 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+
+/// The infrastructure `make test` started (Postgres, two Redis servers, the dev Kafka broker),
+/// found through environment variables, plus helpers that give each test its own namespace.
+public enum TestStack {
+    /// A variable `scripts/test.sh` sets; a clear failure when the tests run without it.
+    public static func environment(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw SettingError("\(name) is not set: run the tests with `make test`, which starts Postgres, Redis and Kafka")
+        }
+        return value
+    }
+
+    public static var kafkaBrokers: String { get throws { try environment("SHORTENER_TEST_KAFKA_BROKERS") } }
+    public static var postgresPort: Int { get throws { Int(try environment("SHORTENER_TEST_PG_PORT"))! } }
+    /// The two Redis ports, one per replica.
+    public static var redisPorts: [Int] {
+        get throws { try environment("SHORTENER_TEST_REDIS_PORTS").split(separator: ",").map { Int($0)! } }
+    }
+    /// Folder of the built executables.
+    public static var binaries: String { get throws { try environment("SHORTENER_TEST_BIN") } }
+    /// The project's root folder (topics/, migrations/).
+    public static var root: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+    public static var topicsDirectory: String { "\(root)/topics" }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// A fresh namespace: its own topics on the dev broker and its own migrated database.
+    public static func makeNamespace() async throws -> Namespace {
+        let letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+        let namespace = try Namespace("t" + String((0..<10).map { _ in letters.randomElement()! }))
+        let control = try environment("SHORTENER_TEST_KAFKA_CONTROL")
+        let reply = try await TestHTTP.post("http://\(control)/namespaces/\(namespace.name)", body: "")
+        guard reply.status == 204 else { throw SettingError("dev broker answered \(reply.status): \(reply.body)") }
+        let postgres = try postgresConfiguration(database: "postgres")
+        try await Migrator.createDatabaseIfMissing(namespace.databaseName, maintenance: postgres, logger: logger)
+        try await PostgresClient.withRunning(try postgresConfiguration(database: namespace.databaseName), logger: logger) {
+            try await Migrator(directory: "\(root)/migrations", logger: logger).up($0)
+        }
+        return namespace
+    }
+
+    public static func postgresConfiguration(database: String) throws -> PostgresClient.Configuration {
+        PostgresClient.Configuration(host: "127.0.0.1", port: try postgresPort, username: "postgres",
+                                     password: nil, database: database, tls: .disable)
+    }
+
+    /// A loopback port nobody listens on right now.
+    public static func freePort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
+            }
+        }
+        guard bound else { throw SettingError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

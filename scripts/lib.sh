@@ -1,0 +1,107 @@
+# Shared by scripts/run.sh and scripts/test.sh: installing what is missing and starting or
+# stopping the infrastructure (a Postgres cluster in a project folder, one Redis per replica,
+# the dev Kafka broker). Sourced, not run.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEBIAN_PACKAGES=(postgresql redis-server librdkafka-dev libhiredis-dev pkg-config curl ca-certificates)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages that are missing (needs root or sudo).
+ensure_packages() {
+    local missing=()
+    for package in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        log "Installing Debian packages: ${missing[*]}"
+        local sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    command -v swift >/dev/null || die "the Swift toolchain (6.x) is not on PATH; install it from swift.org first"
+}
+
+# Builds the executables (debug unless BUILD_CONFIGURATION=release) and sets BIN.
+build_project() {
+    local configuration="${BUILD_CONFIGURATION:-debug}"
+    log "Building ($configuration)"
+    (cd "$ROOT" && swift build -c "$configuration" "$@")
+    BIN="$(cd "$ROOT" && swift build -c "$configuration" --show-bin-path)"
+}
+
+# Prints a loopback TCP port nobody listens on.
+free_port() {
+    local port
+    while true; do
+        port=$((20000 + RANDOM % 40000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    done
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }
+
+# Runs a command as the postgres user when we are root (initdb refuses root).
+as_postgres() {
+    if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR PORT: a cluster of our own in DIR (created on first use), trust auth on loopback.
+start_postgres() {
+    local dir="$1" port="$2" bin
+    bin="$(pg_bin)"
+    mkdir -p "$dir"
+    [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
+    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+        log "Creating a Postgres cluster in $dir/data"
+        as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null \
+        || { cat "$dir/postgres.log" >&2; die "Postgres did not start"; }
+}
+
+stop_postgres() {
+    local dir="$1"
+    [[ -f "$dir/data/postmaster.pid" ]] && as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# start_redis DIR PORT [persist]: one Redis, append-only file when persist=yes.
+start_redis() {
+    local dir="$1" port="$2" persist="${3:-no}"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" \
+        --logfile "$dir/redis.log" --save "" --appendonly "$persist" >/dev/null
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.1; done
+    die "Redis on port $port did not start"
+}
+
+stop_redis() {
+    local port="$1"
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# start_broker DIR NAMESPACE: the dev Kafka broker in the background; sets KAFKA_BROKERS, BROKER_PID.
+start_broker() {
+    local dir="$1" namespace="$2"
+    mkdir -p "$dir"
+    rm -f "$dir/kafka.bootstrap" "$dir/kafka.bootstrap.control"
+    SHORTENER_LOG_FILE="$dir/kafka-dev-broker.log" setsid "$BIN/kafka-dev-broker" --namespace "$namespace" \
+        --topics-dir "$ROOT/topics" --bootstrap-file "$dir/kafka.bootstrap" --log-level warning &
+    BROKER_PID=$!
+    for _ in $(seq 100); do
+        [[ -s "$dir/kafka.bootstrap" && -s "$dir/kafka.bootstrap.control" ]] && break
+        sleep 0.1
+    done
+    [[ -s "$dir/kafka.bootstrap" ]] || die "the dev Kafka broker did not start"
+    KAFKA_BROKERS="$(cat "$dir/kafka.bootstrap")"
+    KAFKA_CONTROL="$(cat "$dir/kafka.bootstrap.control")"
+}
+
+# Sends SIGTERM to the given pids and waits for them (a graceful stop).
+stop_processes() {
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on this machine. Ctrl-C stops everything cleanly.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+NAMESPACE="${SHORTENER_NAMESPACE:-shortener}"
+STATE="$ROOT/.local/run"
+PG_PORT="${PG_PORT:-55432}"
+REDIS_A_PORT="${REDIS_A_PORT:-26379}"
+REDIS_B_PORT="${REDIS_B_PORT:-26380}"
+
+ensure_packages
+build_project
+mkdir -p "$STATE/logs"
+
+PIDS=()
+cleanup() {
+    trap - INT TERM EXIT
+    log "Stopping"
+    # Reverse dependency order: HTTP fronts and consumers first, then the relay, then infrastructure.
+    stop_processes "${PIDS[@]}"
+    stop_processes "${BROKER_PID:-}"
+    stop_redis "$REDIS_A_PORT"
+    stop_redis "$REDIS_B_PORT"
+    stop_postgres "$STATE/postgres"
+    log "Stopped"
+}
+trap cleanup INT TERM EXIT
+
+log "Starting Postgres (port $PG_PORT), Redis (ports $REDIS_A_PORT, $REDIS_B_PORT) and the dev Kafka broker"
+start_postgres "$STATE/postgres" "$PG_PORT"
+start_redis "$STATE/redis-a" "$REDIS_A_PORT" yes
+start_redis "$STATE/redis-b" "$REDIS_B_PORT" yes
+start_broker "$STATE" "$NAMESPACE"
+
+export SHORTENER_NAMESPACE="$NAMESPACE" SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_PG_PORT="$PG_PORT" \
+    SHORTENER_TOPICS_DIR="$ROOT/topics" SHORTENER_MIGRATIONS_DIR="$ROOT/migrations"
+
+log "Applying migrations"
+"$BIN/master" migrate up --log-level warning
+
+start_service() {
+    local name="$1"; shift
+    SHORTENER_LOG_FILE="$STATE/logs/$name.log" setsid "$@" &
+    PIDS+=($!)
+}
+start_service outbox "$BIN/outbox"
+start_service notifier "$BIN/notifier"
+start_service replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="$REDIS_A_PORT" "$BIN/replica" --http-port 8081
+start_service replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="$REDIS_B_PORT" "$BIN/replica" --http-port 8082
+start_service master "$BIN/master" serve --http-port 8080 --public-url http://localhost:8081
+
+for port in 8080 8081 8082; do
+    for _ in $(seq 100); do curl -fs "localhost:$port/health/live" >/dev/null && break; sleep 0.1; done
+done
+cat <<INFO
+
+  The URL shortener is running (logs in .local/run/logs/, Ctrl-C stops everything):
+    master     http://localhost:8080   POST /create
+    replica a  http://localhost:8081   GET /<code>
+    replica b  http://localhost:8082   GET /<code>
+    Kafka      $KAFKA_BROKERS (dev broker)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
+
+  Try:
+    curl -s -X POST localhost:8080/create -d '{"url":"https://example.com/x"}'
+    curl -i localhost:8081/<code>
+
+INFO
+wait "${PIDS[@]}"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make test`: starts its own Postgres, two Redis servers and the dev Kafka broker on free
+# ports (never touching a running `make run`), runs `swift test` against them, and stops them.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_packages
+build_project --build-tests
+
+STATE="$ROOT/.local/test-$$"
+PG_PORT="$(free_port)"
+REDIS_PORTS=("$(free_port)" "$(free_port)")
+
+cleanup() {
+    stop_processes "${BROKER_PID:-}"
+    for port in "${REDIS_PORTS[@]}"; do stop_redis "$port"; done
+    stop_postgres "$STATE/postgres"
+    rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+log "Starting test infrastructure: Postgres $PG_PORT, Redis ${REDIS_PORTS[*]}, dev Kafka broker"
+PG_FSYNC=off start_postgres "$STATE/postgres" "$PG_PORT"
+for index in 0 1; do start_redis "$STATE/redis-$index" "${REDIS_PORTS[$index]}"; done
+start_broker "$STATE" shortener
+
+export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; echo "${REDIS_PORTS[*]}")" \
+    SHORTENER_TEST_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_TEST_KAFKA_CONTROL="$KAFKA_CONTROL" \
+    SHORTENER_TEST_BIN="$BIN"
+
+log "Running the tests"
+swift test --skip-build "$@"
