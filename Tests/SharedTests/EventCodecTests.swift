@@ -1,0 +1,109 @@
+import Foundation
+import Shared
+import Testing
+
+@Suite struct EventCodecTests {
+    @Test func linkEventsRoundTrip() throws {
+        let created = LinkEvent.created(code: "abc", url: "https://example.com/x",
+                                        expiresAt: Date(timeIntervalSince1970: 1_900_000_000.25),
+                                        at: Date(timeIntervalSince1970: 1_800_000_000.5))
+        #expect(try EventCodec.decodeLinkEvent(EventCodec.encode(created)) == created)
+        let deleted = LinkEvent.deleted(code: "abc", revision: 2)
+        let decoded = try EventCodec.decodeLinkEvent(EventCodec.encode(deleted))
+        #expect(decoded.type == .deleted && decoded.revision == 2 && decoded.url == nil)
+    }
+
+    @Test func wireFormatHasTheContractFields() throws {
+        let event = LinkEvent.created(code: "abc", url: "https://e.com/a", expiresAt: nil,
+                                      at: Date(timeIntervalSince1970: 0))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(EventCodec.encode(event))) as? [String: Any])
+        #expect(object["type"] as? String == "link.created")
+        #expect(object["version"] as? Int == 1)
+        #expect(object["code"] as? String == "abc")
+        #expect(object["revision"] as? Int == 1)
+        #expect(object["url"] as? String == "https://e.com/a")
+        #expect(object["occurred_at"] as? String == "1970-01-01T00:00:00.000Z")
+        #expect((object["event_id"] as? String).flatMap(UUID.init(uuidString:)) != nil)
+    }
+
+    @Test func tellsApartTheWaysAMessageIsUnusable() {
+        func failure(_ text: String) -> String? {
+            do {
+                _ = try EventCodec.decodeLinkEvent(Array(text.utf8))
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+        #expect(failure("not json") == "malformed")
+        #expect(failure(#"{"version":1}"#) == "malformed")
+        #expect(failure(#"{"type":"link.renamed","version":1}"#) == "unknown_type")
+        #expect(failure(#"{"type":"link.created","version":2}"#) == "unsupported_version")
+        #expect(failure(#"{"type":"link.created","version":1,"code":"a"}"#) == "malformed")
+    }
+}
+
+@Suite struct TopicDefinitionTests {
+    @Test func parsesTopicClientAndProducerSettings() throws {
+        let definition = try TopicDefinition.parse("""
+            # comment
+            partitions=3
+            replication.factor = 3
+            cleanup.policy=compact
+
+            producer.linger.ms=1
+            consumer.fetch.wait.max.ms=10
+            """, topic: .links)
+        #expect(definition.partitions == 3 && definition.replicationFactor == 3)
+        #expect(definition.topicConfigs == ["cleanup.policy": "compact"])
+        #expect(definition.producerSettings == ["linger.ms": "1"])
+        #expect(definition.consumerSettings == ["fetch.wait.max.ms": "10"])
+    }
+
+    @Test func rejectsIncompleteOrBrokenFiles() {
+        #expect(throws: SettingError.self) { try TopicDefinition.parse("replication.factor=1", topic: .links) }
+        #expect(throws: SettingError.self) { try TopicDefinition.parse("partitions=0\nreplication.factor=1", topic: .links) }
+        #expect(throws: SettingError.self) { try TopicDefinition.parse("partitions 3", topic: .links) }
+    }
+
+    @Test func theProjectsTopicFilesAreValidAndBrief() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topics").path
+        for topic in TopicName.allCases {
+            let definition = try TopicDefinition.load(topic, from: directory)
+            let settings = 2 + definition.topicConfigs.count + definition.producerSettings.count
+                + definition.consumerSettings.count
+            #expect(settings < 10, "\(topic) has \(settings) settings")
+        }
+        #expect(try TopicDefinition.load(.links, from: directory).topicConfigs["cleanup.policy"] == "compact")
+    }
+}
+
+@Suite struct SQLScriptTests {
+    @Test func splitsAtTopLevelSemicolonsOnly() {
+        let statements = SQLScript.statements("""
+            CREATE TABLE a (x text DEFAULT ';'); -- a comment; with a semicolon
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM 1; RETURN NULL; END;
+            $$;
+            SELECT 'it''s; fine';
+            """)
+        #expect(statements.count == 3)
+        #expect(statements[0] == "CREATE TABLE a (x text DEFAULT ';')")
+        #expect(statements[1].hasSuffix("$$") && statements[1].contains("RETURN NULL;"))
+        #expect(statements[2] == "SELECT 'it''s; fine'")
+    }
+}
+
+@Suite struct NamespaceTests {
+    @Test func namesEverythingSharedWithThePrefix() throws {
+        let namespace = try Namespace("alice")
+        #expect(namespace.linksTopic == "alice-links")
+        #expect(namespace.countsTopic == "alice-counts")
+        #expect(namespace.replicaGroup(replicaID: "b") == "alice-replica-b")
+        #expect(namespace.redisKey("link:x") == "alice:link:x")
+        #expect(throws: SettingError.self) { try Namespace("Alice") }
+        #expect(throws: SettingError.self) { try Namespace("") }
+        #expect(throws: SettingError.self) { try Namespace("a b") }
+    }
+}
