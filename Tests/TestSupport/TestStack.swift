@@ -33,7 +33,8 @@ public enum TestStack {
 
     public static let logger: Logger = {
         var logger = Logger(label: "test")
-        logger.logLevel = .warning
+        // SHORTENER_TEST_LOG_LEVEL=debug shows what the components under test do.
+        logger.logLevel = EnvironmentDefaults.logLevel("SHORTENER_TEST_LOG_LEVEL", .warning)
         return logger
     }()
 

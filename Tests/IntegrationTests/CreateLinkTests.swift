@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@testable import Master
+
+/// `POST /create` against the real Postgres: the link row and its outbox row, or nothing.
+@Suite struct CreateLinkTests {
+    private func counts(_ client: PostgresClient) async throws -> (links: Int, outbox: Int) {
+        let rows = try await client.query(
+            "SELECT (SELECT count(*) FROM links)::int, (SELECT count(*) FROM outbox)::int", logger: TestStack.logger)
+        for try await (links, outbox) in rows.decode((Int, Int).self) { return (links, outbox) }
+        return (0, 0)
+    }
+
+    @Test func createWritesTheLinkAndItsOutboxEventTogetherOrNothing() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let client = PostgresClient(configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let app = MasterApplication.build(client: client, publicBaseURL: "http://short.test", host: "127.0.0.1",
+                                          port: 0, logger: TestStack.logger)
+        try await withRunningServices([client]) {
+            try await app.test(.router) { http in
+                let created = try await http.execute(uri: "/create", method: .post,
+                                                     body: ByteBuffer(string: #"{"url":"https://example.com/a"}"#))
+                #expect(created.status == .created)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: created.body)) as? [String: String]
+                let code = try #require(body?["code"])
+                #expect(body?["short_url"] == "http://short.test/\(code)")
+
+                let outbox = try await client.query(
+                    "SELECT topic, message_key, payload FROM outbox", logger: TestStack.logger)
+                var events: [LinkEvent] = []
+                for try await (topic, key, payload) in outbox.decode((String, String, ByteBuffer).self) {
+                    #expect(topic == "links" && key == code)
+                    events.append(try EventCodec.decodeLinkEvent(Array(buffer: payload)))
+                }
+                #expect(events.count == 1)
+                #expect(events.first?.type == .created && events.first?.code == code)
+                #expect(events.first?.url == "https://example.com/a")
+
+                // Bad input writes nothing at all.
+                for body in [#"{"url":"ftp://x"}"#, "not json", #"{"url":"https://e.com","alias":"api"}"#] {
+                    let rejected = try await http.execute(uri: "/create", method: .post, body: ByteBuffer(string: body))
+                    #expect(rejected.status == .badRequest)
+                    #expect(String(buffer: rejected.body).contains(#""error""#))
+                }
+                let tooLarge = String(repeating: "x", count: 20_000)
+                let large = try await http.execute(uri: "/create", method: .post,
+                                                   body: ByteBuffer(string: #"{"url":"https://e.com/\#(tooLarge)"}"#))
+                #expect(large.status == .contentTooLarge)
+
+                // A custom alias, then the same alias again: 409, and still one row each.
+                let alias = try await http.execute(uri: "/create", method: .post,
+                                                   body: ByteBuffer(string: #"{"url":"https://e.com/b","alias":"my-alias"}"#))
+                #expect(alias.status == .created)
+                let taken = try await http.execute(uri: "/create", method: .post,
+                                                   body: ByteBuffer(string: #"{"url":"https://e.com/c","alias":"my-alias"}"#))
+                #expect(taken.status == .conflict)
+                #expect(String(buffer: taken.body).contains("alias_taken"))
+                let total = try await counts(client)
+                #expect(total.links == 2 && total.outbox == 2)
+            }
+        }
+    }
+}

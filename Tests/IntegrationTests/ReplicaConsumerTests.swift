@@ -1,0 +1,100 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Shared
+import Testing
+import TestSupport
+
+@testable import Replica
+
+/// The replica's consumer: topic → Redis → redirect lookups, against the dev broker and Redis.
+@Suite struct ReplicaConsumerTests {
+    private func publish(_ events: [LinkEvent], to namespace: Namespace) async throws {
+        let producer = try KafkaProducer(settings: .init(bootstrapServers: try TestStack.kafkaBrokers),
+                                         logger: TestStack.logger)
+        try await withRunningServices([producer]) {
+            for event in events {
+                try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
+            }
+        }
+    }
+
+    /// Runs one replica consumer until `done` holds; returns how many messages it handled.
+    private func consume(_ namespace: Namespace, store: LinkStore, until done: @escaping @Sendable () async throws -> Bool)
+        async throws -> Int
+    {
+        let handled = NIOLockedValueBox(0)
+        let consumer = try KafkaConsumer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers,
+                            groupID: namespace.replicaGroup(replicaID: "a"),
+                            assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.appliedOffsets() }),
+            logger: TestStack.logger
+        ) { message in
+            try await store.apply(message, logger: TestStack.logger)
+            handled.withLockedValue { $0 += 1 }
+        }
+        try await withRunningServices([consumer]) {
+            let finished = try await eventually(done)
+            #expect(finished)
+            #expect(await eventually { consumer.isCaughtUp })
+        }
+        return handled.withLockedValue { $0 }
+    }
+
+    @Test func readsFromZeroOnFirstStartAndResumesAfterARestart() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[0], logger: TestStack.logger)
+        defer { redis.close() }
+        let store = LinkStore(redis: redis, namespace: namespace)
+
+        // Published before the replica ever ran: the first start reads them from offset zero.
+        let first = (0..<30).map { LinkEvent.created(code: "first\($0)", url: "https://e.com/\($0)", expiresAt: nil) }
+        try await publish(first, to: namespace)
+        let handledFirst = try await consume(namespace, store: store) {
+            try await store.resolve("first29") == .redirect("https://e.com/29")
+        }
+        #expect(handledFirst == 30)
+        for event in first { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
+        #expect(try await store.resolve("unknown") == .notFound)
+
+        // While it is stopped: more links, a deletion, an expired link and a poison message.
+        var second = (0..<10).map { LinkEvent.created(code: "second\($0)", url: "https://e.com/s\($0)", expiresAt: nil) }
+        second.append(.deleted(code: "first0", revision: 2))
+        second.append(.created(code: "expired", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)))
+        try await publish(second, to: namespace)
+        let poison = try KafkaProducer(settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
+        _ = try await withRunningServices([poison]) {
+            try await poison.send(topic: namespace.linksTopic, key: "junk", value: Array("not an event".utf8))
+        }
+        // A re-delivered old creation must not resurrect the deleted link.
+        try await publish([.created(code: "first0", url: "https://e.com/0", expiresAt: nil)], to: namespace)
+
+        let handledSecond = try await consume(namespace, store: store) {
+            let deleted = try await store.resolve("first0") == .gone
+            let added = try await store.resolve("second9") == .redirect("https://e.com/s9")
+            return deleted && added
+        }
+        #expect(handledSecond == second.count + 2, "a restart must resume, not re-read everything")
+        #expect(try await store.resolve("first0") == .gone)
+        #expect(try await store.resolve("expired") == .gone)
+        #expect(try await store.resolve("first1") == .redirect("https://e.com/1"))
+    }
+
+    @Test func rebuildsFromZeroWhenItsRedisLostTheData() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[1], logger: TestStack.logger)
+        defer { redis.close() }
+        let store = LinkStore(redis: redis, namespace: namespace)
+        let events = (0..<20).map { LinkEvent.created(code: "w\($0)", url: "https://e.com/w\($0)", expiresAt: nil) }
+        try await publish(events, to: namespace)
+        _ = try await consume(namespace, store: store) { try await store.resolve("w19") != .notFound }
+
+        // Wipe only this namespace's keys (other tests share the server).
+        let keys = try await redis.send(["KEYS", namespace.redisKey("*")]).array?.compactMap(\.string) ?? []
+        _ = try await redis.send(["DEL"] + keys)
+        #expect(try await store.resolve("w0") == .notFound)
+
+        let handled = try await consume(namespace, store: store) { try await store.resolve("w19") != .notFound }
+        #expect(handled == 20)
+        for event in events { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
+    }
+}
