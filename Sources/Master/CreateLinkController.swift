@@ -13,7 +13,7 @@ struct CreateLinkController: Sendable {
     static let maximumBodySize = 16 * 1024
 
     /// The `201` body.
-    struct Created: ResponseEncodable {
+    struct Created: Encodable {
         let code: String
         let shortURL: String
         let url: String
@@ -30,7 +30,14 @@ struct CreateLinkController: Sendable {
         }
     }
 
-    func create(_ request: Request, context: BasicRequestContext) async throws -> EditedResponse<Created> {
+    /// Encodes answers as clients expect to read them: URLs with plain slashes.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }()
+
+    func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maximumBodySize)
@@ -54,9 +61,8 @@ struct CreateLinkController: Sendable {
             throw APIError.unavailable("the link store is unavailable; try again")
         }
         context.logger.info("Created link", metadata: ["link.code": "\(code)"])
-        return EditedResponse(
-            status: .created,
-            response: Created(code: code, shortURL: "\(publicBaseURL)/\(code)", url: link.url)
-        )
+        let answer = try Self.encoder.encode(Created(code: code, shortURL: "\(publicBaseURL)/\(code)", url: link.url))
+        return Response(status: .created, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: answer)))
     }
 }

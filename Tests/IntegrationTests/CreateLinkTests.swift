@@ -30,6 +30,7 @@ import TestSupport
                 let body = try JSONSerialization.jsonObject(with: Data(buffer: created.body)) as? [String: String]
                 let code = try #require(body?["code"])
                 #expect(body?["short_url"] == "http://short.test/\(code)")
+                #expect(String(buffer: created.body).contains(#""url":"https://example.com/a""#))
 
                 let outbox = try await client.query(
                     "SELECT topic, message_key, payload FROM outbox", logger: TestStack.logger)
