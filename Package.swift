@@ -3,7 +3,7 @@ import PackageDescription
 
 /// Settings every Swift target of the project shares.
 let strictSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(

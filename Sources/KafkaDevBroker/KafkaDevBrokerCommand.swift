@@ -94,9 +94,12 @@ final class TopicCreator: Sendable {
             guard !created.contains(namespace) else { return }
             for definition in definitions {
                 let name = namespace.topic(definition.topic)
-                try cluster.createTopic(name, partitions: definition.partitions,
-                                        replicationFactor: min(definition.replicationFactor, brokers))
-                logger.info("Created topic", metadata: ["kafka.topic": "\(name)", "kafka.partitions": "\(definition.partitions)"])
+                try cluster.createTopic(
+                    name, partitions: definition.partitions,
+                    replicationFactor: min(definition.replicationFactor, brokers))
+                logger.info(
+                    "Created topic",
+                    metadata: ["kafka.topic": "\(name)", "kafka.partitions": "\(definition.partitions)"])
             }
             created.insert(namespace)
         }

@@ -62,7 +62,8 @@ struct CreateLinkController: Sendable {
         }
         context.logger.info("Created link", metadata: ["link.code": "\(code)"])
         let answer = try Self.encoder.encode(Created(code: code, shortURL: "\(publicBaseURL)/\(code)", url: link.url))
-        return Response(status: .created, headers: [.contentType: "application/json; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: answer)))
+        return Response(
+            status: .created, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: answer)))
     }
 }

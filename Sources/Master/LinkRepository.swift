@@ -22,18 +22,22 @@ struct LinkRepository: Sendable {
             let payload = ByteBuffer(bytes: EventCodec.encode(event))
             do {
                 try await client.withTransaction(logger: logger) { connection in
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO links (code, url, expires_at, created_at)
                         VALUES (\(code), \(link.url), \(link.expiresAt), \(event.occurredAt))
                         """, logger: logger)
-                    try await connection.query("""
+                    try await connection.query(
+                        """
                         INSERT INTO outbox (topic, message_key, payload)
                         VALUES (\(TopicName.links.rawValue), \(code), \(payload))
                         """, logger: logger)
                 }
                 return code
-            } catch where error.isUniqueViolation {
-                if link.alias != nil { throw APIError(.conflict, "alias_taken", "the alias '\(code)' is already taken") }
+            } catch  where error.isUniqueViolation {
+                if link.alias != nil {
+                    throw APIError(.conflict, "alias_taken", "the alias '\(code)' is already taken")
+                }
                 logger.debug("Generated code collided; trying another", metadata: ["link.code": "\(code)"])
             }
         }

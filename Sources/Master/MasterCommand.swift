@@ -31,8 +31,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = try Observability.bootstrap(service: "master", options: common)
         let namespace = try common.resolvedNamespace()
-        let client = PostgresClient(configuration: postgres.clientConfiguration(namespace: namespace),
-                                    backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: postgres.clientConfiguration(namespace: namespace),
+            backgroundLogger: logger)
         let app = MasterApplication.build(
             client: client, publicBaseURL: publicURL, host: http.host, port: http.resolvedPort(default: 8080),
             logger: logger
@@ -43,8 +44,10 @@ struct Serve: AsyncParsableCommand {
 
 /// Composes the master's HTTP application; `main` and the tests both call it.
 enum MasterApplication {
-    static func build(client: PostgresClient, publicBaseURL: String, host: String, port: Int,
-                      logger: Logger) -> some ApplicationProtocol {
+    static func build(
+        client: PostgresClient, publicBaseURL: String, host: String, port: Int,
+        logger: Logger
+    ) -> some ApplicationProtocol {
         let router = Router()
         let repository = LinkRepository(client: client, logger: logger)
         CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)

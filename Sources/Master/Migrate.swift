@@ -39,12 +39,16 @@ struct Migrate: AsyncParsableCommand {
     }
 
     struct Up: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create the database if needed and apply pending migrations.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create the database if needed and apply pending migrations.")
         @OptionGroup var options: Options
 
         func run() async throws {
             let applied = try await options.withMigrator(createDatabase: true) { try await $0.up($1) }
-            print(applied.isEmpty ? "Nothing to apply: the schema is up to date." : "Applied: \(applied.map(String.init).joined(separator: ", "))")
+            print(
+                applied.isEmpty
+                    ? "Nothing to apply: the schema is up to date."
+                    : "Applied: \(applied.map(String.init).joined(separator: ", "))")
         }
     }
 
@@ -56,7 +60,9 @@ struct Migrate: AsyncParsableCommand {
         func run() async throws {
             let steps = self.steps
             let reverted = try await options.withMigrator { try await $0.down($1, steps: steps) }
-            print(reverted.isEmpty ? "Nothing to revert." : "Reverted: \(reverted.map(String.init).joined(separator: ", "))")
+            print(
+                reverted.isEmpty
+                    ? "Nothing to revert." : "Reverted: \(reverted.map(String.init).joined(separator: ", "))")
         }
     }
 

@@ -46,8 +46,10 @@ enum LinkNotification {
             if let url = event.url { metadata["link.url"] = "\(url)" }
             logger.info("Link event", metadata: metadata)
         } catch {
-            logger.warning("Skipping an unusable link event", metadata: position.merging(
-                ["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
+            logger.warning(
+                "Skipping an unusable link event",
+                metadata: position.merging(
+                    ["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
         }
     }
 }

@@ -26,10 +26,12 @@ struct OutboxCommand: AsyncParsableCommand {
         let logger = try Observability.bootstrap(service: "outbox", options: common)
         let namespace = try common.resolvedNamespace()
         let links = try TopicDefinition.load(.links, from: common.topicsDir)
-        let client = PostgresClient(configuration: postgres.clientConfiguration(namespace: namespace),
-                                    backgroundLogger: logger)
+        let client = PostgresClient(
+            configuration: postgres.clientConfiguration(namespace: namespace),
+            backgroundLogger: logger)
         let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(bootstrapServers: common.kafkaBrokers, topicSettings: links.producerSettings),
+            settings: KafkaProducerSettings(
+                bootstrapServers: common.kafkaBrokers, topicSettings: links.producerSettings),
             logger: logger
         )
         let relay = OutboxRelay(
@@ -37,7 +39,8 @@ struct OutboxCommand: AsyncParsableCommand {
             settings: .init(pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize),
             logger: logger
         )
-        try await ServiceRunner.run([client, producer, relay], shutdownTimeout: .seconds(common.shutdownTimeout),
-                                    logger: logger)
+        try await ServiceRunner.run(
+            [client, producer, relay], shutdownTimeout: .seconds(common.shutdownTimeout),
+            logger: logger)
     }
 }

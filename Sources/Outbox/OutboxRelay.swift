@@ -106,7 +106,8 @@ struct OutboxRelay: Service {
     /// Enqueues one batch in id order, waits for the acknowledgements, and marks the
     /// acknowledged prefix. Returns how many rows the batch had.
     private func publishBatch(on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT id, topic, message_key, payload FROM outbox
             WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
             """, logger: logger)
@@ -115,8 +116,9 @@ struct OutboxRelay: Service {
         for try await (id, topic, key, payload) in rows.decode((Int64, String, String, ByteBuffer).self) {
             guard enqueueError == nil else { continue }
             do {
-                let delivery = try producer.enqueue(topic: "\(namespace.name)-\(topic)", key: key,
-                                                    value: Array(buffer: payload))
+                let delivery = try producer.enqueue(
+                    topic: "\(namespace.name)-\(topic)", key: key,
+                    value: Array(buffer: payload))
                 pending.append((id, delivery))
             } catch {
                 enqueueError = error

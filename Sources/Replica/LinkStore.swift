@@ -24,7 +24,8 @@ struct LinkStore: Sendable {
     private func linkKey(_ code: String) -> String { namespace.redisKey("link:\(code)") }
 
     /// Applies the event if it is newer than what is stored (by revision), and records the offset.
-    private static let applyScript = RedisScript("""
+    private static let applyScript = RedisScript(
+        """
         local stored = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
         if tonumber(ARGV[3]) > stored then
             if ARGV[4] == 'deleted' then
@@ -45,10 +46,12 @@ struct LinkStore: Sendable {
         do {
             event = try EventCodec.decodeLinkEvent(message.value)
         } catch {
-            logger.warning("Skipping an unusable link event", metadata: [
-                "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                "kafka.offset": "\(message.offset)", "event.error": "\(error.reason)", "error": "\(error)",
-            ])
+            logger.warning(
+                "Skipping an unusable link event",
+                metadata: [
+                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+                    "kafka.offset": "\(message.offset)", "event.error": "\(error.reason)", "error": "\(error)",
+                ])
             _ = try await redis.send(["HSET", offsetsKey, String(message.partition), next])
             return
         }

@@ -52,16 +52,19 @@ struct ReplicaCommand: AsyncParsableCommand {
         ) { message in
             try await store.apply(message, logger: logger)
         }
-        let app = ReplicaApplication.build(store: store, consumer: consumer, host: http.host,
-                                           port: http.resolvedPort(default: 8081), logger: logger)
+        let app = ReplicaApplication.build(
+            store: store, consumer: consumer, host: http.host,
+            port: http.resolvedPort(default: 8081), logger: logger)
         try await ServiceRunner.run([consumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 
 /// Composes the replica's HTTP application; `main` and the tests both call it.
 enum ReplicaApplication {
-    static func build(store: LinkStore, consumer: KafkaConsumer, host: String, port: Int,
-                      logger: Logger) -> some ApplicationProtocol {
+    static func build(
+        store: LinkStore, consumer: KafkaConsumer, host: String, port: Int,
+        logger: Logger
+    ) -> some ApplicationProtocol {
         let router = Router()
         HealthController(readiness: {
             consumer.isCaughtUp ? [] : ["catching up with the links topic"]

@@ -19,14 +19,17 @@ import TestSupport
 
         services.append(try ServiceProcess("outbox", environment: common))
         for (index, id) in ["a", "b"].enumerated() {
-            services.append(try ServiceProcess("replica", arguments: ["--http-port", String(replicaPorts[index])],
-                                               environment: common.merging([
-                                                   "SHORTENER_REPLICA_ID": id,
-                                                   "SHORTENER_REDIS_PORT": String(redisPorts[index]),
-                                               ]) { $1 }))
+            services.append(
+                try ServiceProcess(
+                    "replica", arguments: ["--http-port", String(replicaPorts[index])],
+                    environment: common.merging([
+                        "SHORTENER_REPLICA_ID": id,
+                        "SHORTENER_REDIS_PORT": String(redisPorts[index]),
+                    ]) { $1 }))
         }
-        let master = try ServiceProcess("master", arguments: ["serve", "--http-port", String(masterPort)],
-                                        environment: common)
+        let master = try ServiceProcess(
+            "master", arguments: ["serve", "--http-port", String(masterPort)],
+            environment: common)
         services.append(master)
         try await master.waitUntilHealthy("http://127.0.0.1:\(masterPort)/health/ready")
         for port in replicaPorts {

@@ -19,13 +19,16 @@ import TestSupport
 
     @Test func createWritesTheLinkAndItsOutboxEventTogetherOrNothing() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        let app = MasterApplication.build(client: client, publicBaseURL: "http://short.test", host: "127.0.0.1",
-                                          port: 0, logger: TestStack.logger)
+        let client = PostgresClient(
+            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let app = MasterApplication.build(
+            client: client, publicBaseURL: "http://short.test", host: "127.0.0.1",
+            port: 0, logger: TestStack.logger)
         try await withRunningServices([client]) {
             try await app.test(.router) { http in
-                let created = try await http.execute(uri: "/create", method: .post,
-                                                     body: ByteBuffer(string: #"{"url":"https://example.com/a"}"#))
+                let created = try await http.execute(
+                    uri: "/create", method: .post,
+                    body: ByteBuffer(string: #"{"url":"https://example.com/a"}"#))
                 #expect(created.status == .created)
                 let body = try JSONSerialization.jsonObject(with: Data(buffer: created.body)) as? [String: String]
                 let code = try #require(body?["code"])
@@ -50,16 +53,19 @@ import TestSupport
                     #expect(String(buffer: rejected.body).contains(#""error""#))
                 }
                 let tooLarge = String(repeating: "x", count: 20_000)
-                let large = try await http.execute(uri: "/create", method: .post,
-                                                   body: ByteBuffer(string: #"{"url":"https://e.com/\#(tooLarge)"}"#))
+                let large = try await http.execute(
+                    uri: "/create", method: .post,
+                    body: ByteBuffer(string: #"{"url":"https://e.com/\#(tooLarge)"}"#))
                 #expect(large.status == .contentTooLarge)
 
                 // A custom alias, then the same alias again: 409, and still one row each.
-                let alias = try await http.execute(uri: "/create", method: .post,
-                                                   body: ByteBuffer(string: #"{"url":"https://e.com/b","alias":"my-alias"}"#))
+                let alias = try await http.execute(
+                    uri: "/create", method: .post,
+                    body: ByteBuffer(string: #"{"url":"https://e.com/b","alias":"my-alias"}"#))
                 #expect(alias.status == .created)
-                let taken = try await http.execute(uri: "/create", method: .post,
-                                                   body: ByteBuffer(string: #"{"url":"https://e.com/c","alias":"my-alias"}"#))
+                let taken = try await http.execute(
+                    uri: "/create", method: .post,
+                    body: ByteBuffer(string: #"{"url":"https://e.com/c","alias":"my-alias"}"#))
                 #expect(taken.status == .conflict)
                 #expect(String(buffer: taken.body).contains("alias_taken"))
                 let total = try await counts(client)

@@ -12,8 +12,11 @@ import TestSupport
 @Suite struct OutboxRelayTests {
     private func insertEvents(_ client: PostgresClient, codes: [String]) async throws {
         for code in codes {
-            let payload = ByteBuffer(bytes: EventCodec.encode(LinkEvent.created(code: code, url: "https://e.com/\(code)",
-                                                                                expiresAt: nil)))
+            let payload = ByteBuffer(
+                bytes: EventCodec.encode(
+                    LinkEvent.created(
+                        code: code, url: "https://e.com/\(code)",
+                        expiresAt: nil)))
             try await client.query(
                 "INSERT INTO outbox (topic, message_key, payload) VALUES ('links', \(code), \(payload))",
                 logger: TestStack.logger)
@@ -21,26 +24,30 @@ import TestSupport
     }
 
     private func pendingRows(_ client: PostgresClient) async throws -> Int {
-        let rows = try await client.query("SELECT count(*)::int FROM outbox WHERE published_at IS NULL",
-                                          logger: TestStack.logger)
+        let rows = try await client.query(
+            "SELECT count(*)::int FROM outbox WHERE published_at IS NULL",
+            logger: TestStack.logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
     }
 
     @Test func publishesInOrderAndMarksRowsOnlyAfterTheBrokerAcknowledged() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let client = PostgresClient(
+            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         let links = try TopicDefinition.load(.links, from: TestStack.topicsDirectory)
         let producer = try KafkaProducer(
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers, topicSettings: links.producerSettings),
             logger: TestStack.logger)
-        let relay = OutboxRelay(client: client, producer: producer, namespace: namespace,
-                                settings: .init(pollInterval: .seconds(30), batchSize: 50), logger: TestStack.logger)
+        let relay = OutboxRelay(
+            client: client, producer: producer, namespace: namespace,
+            settings: .init(pollInterval: .seconds(30), batchSize: 50), logger: TestStack.logger)
         let received = NIOLockedValueBox<[LinkEvent]>([])
         let consumer = try KafkaConsumer(
-            settings: .init(bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-check",
-                            assignment: .allPartitions(topic: namespace.linksTopic) { _ in [:] },
-                            topicSettings: links.consumerSettings),
+            settings: .init(
+                bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-check",
+                assignment: .allPartitions(topic: namespace.linksTopic) { _ in [:] },
+                topicSettings: links.consumerSettings),
             logger: TestStack.logger
         ) { message in
             let event = try EventCodec.decodeLinkEvent(message.value)
@@ -61,13 +68,15 @@ import TestSupport
 
     @Test func aFailedPublishLeavesTheRowPending() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let client = PostgresClient(
+            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         // Nothing listens on port 1: every delivery times out after one second.
         let producer = try KafkaProducer(
             settings: .init(bootstrapServers: "127.0.0.1:1", topicSettings: ["message.timeout.ms": "1000"]),
             logger: TestStack.logger)
-        let relay = OutboxRelay(client: client, producer: producer, namespace: namespace,
-                                settings: .init(pollInterval: .seconds(1), batchSize: 10), logger: TestStack.logger)
+        let relay = OutboxRelay(
+            client: client, producer: producer, namespace: namespace,
+            settings: .init(pollInterval: .seconds(1), batchSize: 10), logger: TestStack.logger)
         try await withRunningServices([client, producer, relay]) {
             try await insertEvents(client, codes: ["x1", "x2", "x3"])
             try await Task.sleep(for: .seconds(3))

@@ -9,8 +9,9 @@ import TestSupport
 /// The replica's consumer: topic → Redis → redirect lookups, against the dev broker and Redis.
 @Suite struct ReplicaConsumerTests {
     private func publish(_ events: [LinkEvent], to namespace: Namespace) async throws {
-        let producer = try KafkaProducer(settings: .init(bootstrapServers: try TestStack.kafkaBrokers),
-                                         logger: TestStack.logger)
+        let producer = try KafkaProducer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers),
+            logger: TestStack.logger)
         try await withRunningServices([producer]) {
             for event in events {
                 try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
@@ -19,14 +20,17 @@ import TestSupport
     }
 
     /// Runs one replica consumer until `done` holds; returns how many messages it handled.
-    private func consume(_ namespace: Namespace, store: LinkStore, until done: @escaping @Sendable () async throws -> Bool)
+    private func consume(
+        _ namespace: Namespace, store: LinkStore, until done: @escaping @Sendable () async throws -> Bool
+    )
         async throws -> Int
     {
         let handled = NIOLockedValueBox(0)
         let consumer = try KafkaConsumer(
-            settings: .init(bootstrapServers: try TestStack.kafkaBrokers,
-                            groupID: namespace.replicaGroup(replicaID: "a"),
-                            assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.appliedOffsets() }),
+            settings: .init(
+                bootstrapServers: try TestStack.kafkaBrokers,
+                groupID: namespace.replicaGroup(replicaID: "a"),
+                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.appliedOffsets() }),
             logger: TestStack.logger
         ) { message in
             try await store.apply(message, logger: TestStack.logger)
@@ -57,11 +61,14 @@ import TestSupport
         #expect(try await store.resolve("unknown") == .notFound)
 
         // While it is stopped: more links, a deletion, an expired link and a poison message.
-        var second = (0..<10).map { LinkEvent.created(code: "second\($0)", url: "https://e.com/s\($0)", expiresAt: nil) }
+        var second = (0..<10).map {
+            LinkEvent.created(code: "second\($0)", url: "https://e.com/s\($0)", expiresAt: nil)
+        }
         second.append(.deleted(code: "first0", revision: 2))
         second.append(.created(code: "expired", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)))
         try await publish(second, to: namespace)
-        let poison = try KafkaProducer(settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
+        let poison = try KafkaProducer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
         _ = try await withRunningServices([poison]) {
             try await poison.send(topic: namespace.linksTopic, key: "junk", value: Array("not an event".utf8))
         }

@@ -4,9 +4,10 @@ import Testing
 
 @Suite struct EventCodecTests {
     @Test func linkEventsRoundTrip() throws {
-        let created = LinkEvent.created(code: "abc", url: "https://example.com/x",
-                                        expiresAt: Date(timeIntervalSince1970: 1_900_000_000.25),
-                                        at: Date(timeIntervalSince1970: 1_800_000_000.5))
+        let created = LinkEvent.created(
+            code: "abc", url: "https://example.com/x",
+            expiresAt: Date(timeIntervalSince1970: 1_900_000_000.25),
+            at: Date(timeIntervalSince1970: 1_800_000_000.5))
         #expect(try EventCodec.decodeLinkEvent(EventCodec.encode(created)) == created)
         let deleted = LinkEvent.deleted(code: "abc", revision: 2)
         let decoded = try EventCodec.decodeLinkEvent(EventCodec.encode(deleted))
@@ -14,9 +15,11 @@ import Testing
     }
 
     @Test func wireFormatHasTheContractFields() throws {
-        let event = LinkEvent.created(code: "abc", url: "https://e.com/a", expiresAt: nil,
-                                      at: Date(timeIntervalSince1970: 0))
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(EventCodec.encode(event))) as? [String: Any])
+        let event = LinkEvent.created(
+            code: "abc", url: "https://e.com/a", expiresAt: nil,
+            at: Date(timeIntervalSince1970: 0))
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(EventCodec.encode(event))) as? [String: Any])
         #expect(object["type"] as? String == "link.created")
         #expect(object["version"] as? Int == 1)
         #expect(object["code"] as? String == "abc")
@@ -45,7 +48,8 @@ import Testing
 
 @Suite struct TopicDefinitionTests {
     @Test func parsesTopicClientAndProducerSettings() throws {
-        let definition = try TopicDefinition.parse("""
+        let definition = try TopicDefinition.parse(
+            """
             # comment
             partitions=3
             replication.factor = 3
@@ -62,7 +66,9 @@ import Testing
 
     @Test func rejectsIncompleteOrBrokenFiles() {
         #expect(throws: SettingError.self) { try TopicDefinition.parse("replication.factor=1", topic: .links) }
-        #expect(throws: SettingError.self) { try TopicDefinition.parse("partitions=0\nreplication.factor=1", topic: .links) }
+        #expect(throws: SettingError.self) {
+            try TopicDefinition.parse("partitions=0\nreplication.factor=1", topic: .links)
+        }
         #expect(throws: SettingError.self) { try TopicDefinition.parse("partitions 3", topic: .links) }
     }
 
@@ -71,7 +77,8 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("topics").path
         for topic in TopicName.allCases {
             let definition = try TopicDefinition.load(topic, from: directory)
-            let settings = 2 + definition.topicConfigs.count + definition.producerSettings.count
+            let settings =
+                2 + definition.topicConfigs.count + definition.producerSettings.count
                 + definition.consumerSettings.count
             #expect(settings < 10, "\(topic) has \(settings) settings")
         }
@@ -81,7 +88,8 @@ import Testing
 
 @Suite struct SQLScriptTests {
     @Test func splitsAtTopLevelSemicolonsOnly() {
-        let statements = SQLScript.statements("""
+        let statements = SQLScript.statements(
+            """
             CREATE TABLE a (x text DEFAULT ';'); -- a comment; with a semicolon
             CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN PERFORM 1; RETURN NULL; END;

@@ -19,11 +19,12 @@ import Testing
         #expect(problem(LinkRequest(url: "HTTPS://EXAMPLE.COM/x")) == nil)
     }
 
-    @Test(arguments: [
-        (nil, "missing_url"), ("", "missing_url"), ("example.com", "invalid_url"), ("https://", "invalid_url"),
-        ("https://exa mple.com", "invalid_url"), ("ftp://example.com/file", "unsupported_scheme"),
-        ("javascript:alert(1)", "unsupported_scheme"), ("mailto:a@b.c", "unsupported_scheme"),
-    ] as [(String?, String)])
+    @Test(
+        arguments: [
+            (nil, "missing_url"), ("", "missing_url"), ("example.com", "invalid_url"), ("https://", "invalid_url"),
+            ("https://exa mple.com", "invalid_url"), ("ftp://example.com/file", "unsupported_scheme"),
+            ("javascript:alert(1)", "unsupported_scheme"), ("mailto:a@b.c", "unsupported_scheme"),
+        ] as [(String?, String)])
     func rejectsWhatIsNotAWebURL(url: String?, code: String) {
         #expect(problem(LinkRequest(url: url)) == code)
     }

@@ -6,8 +6,10 @@ import ServiceLifecycle
 public func withRunningServices<Result: Sendable>(
     _ services: [any Service], _ body: () async throws -> Result
 ) async throws -> Result {
-    let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
-                                                  logger: TestStack.logger))
+    let group = ServiceGroup(
+        configuration: .init(
+            services: services.map { .init(service: $0) },
+            logger: TestStack.logger))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         do {

@@ -11,7 +11,8 @@ public enum TestStack {
     /// A variable `scripts/test.sh` sets; a clear failure when the tests run without it.
     public static func environment(_ name: String) throws -> String {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw SettingError("\(name) is not set: run the tests with `make test`, which starts Postgres, Redis and Kafka")
+            throw SettingError(
+                "\(name) is not set: run the tests with `make test`, which starts Postgres, Redis and Kafka")
         }
         return value
     }
@@ -47,15 +48,18 @@ public enum TestStack {
         guard reply.status == 204 else { throw SettingError("dev broker answered \(reply.status): \(reply.body)") }
         let postgres = try postgresConfiguration(database: "postgres")
         try await Migrator.createDatabaseIfMissing(namespace.databaseName, maintenance: postgres, logger: logger)
-        try await PostgresClient.withRunning(try postgresConfiguration(database: namespace.databaseName), logger: logger) {
+        try await PostgresClient.withRunning(
+            try postgresConfiguration(database: namespace.databaseName), logger: logger
+        ) {
             try await Migrator(directory: "\(root)/migrations", logger: logger).up($0)
         }
         return namespace
     }
 
     public static func postgresConfiguration(database: String) throws -> PostgresClient.Configuration {
-        PostgresClient.Configuration(host: "127.0.0.1", port: try postgresPort, username: "postgres",
-                                     password: nil, database: database, tls: .disable)
+        PostgresClient.Configuration(
+            host: "127.0.0.1", port: try postgresPort, username: "postgres",
+            password: nil, database: database, tls: .disable)
     }
 
     /// A loopback port nobody listens on right now.

@@ -12,7 +12,8 @@ public struct Namespace: Sendable, Hashable, CustomStringConvertible {
         }
         guard !name.isEmpty, name.count <= 48, allowed, name.utf8.first.map({ $0 >= 0x61 && $0 <= 0x7A }) == true
         else {
-            throw SettingError("namespace '\(name)' must be 1-48 characters of a-z, 0-9, '_' or '-', starting with a letter")
+            throw SettingError(
+                "namespace '\(name)' must be 1-48 characters of a-z, 0-9, '_' or '-', starting with a letter")
         }
         self.name = name
     }

@@ -11,8 +11,9 @@ public enum EventCodec {
 
     /// Decodes a link event, checking `type` and `version` before the rest.
     public static func decodeLinkEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> LinkEvent {
-        try decode(bytes, knownTypes: Set(LinkEvent.Kind.allCases.map(\.rawValue)),
-                   version: LinkEvent.currentVersion)
+        try decode(
+            bytes, knownTypes: Set(LinkEvent.Kind.allCases.map(\.rawValue)),
+            version: LinkEvent.currentVersion)
     }
 
     static func decode<Event: Decodable>(_ bytes: [UInt8], knownTypes: Set<String>, version: Int)

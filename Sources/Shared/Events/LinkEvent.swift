@@ -40,16 +40,22 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     }
 
     /// A `link.created` event.
-    public static func created(code: String, url: String, expiresAt: Date?, at time: Date = Date(),
-                               eventID: UUID = UUID()) -> LinkEvent {
-        LinkEvent(type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-                  revision: 1, url: url, expiresAt: expiresAt)
+    public static func created(
+        code: String, url: String, expiresAt: Date?, at time: Date = Date(),
+        eventID: UUID = UUID()
+    ) -> LinkEvent {
+        LinkEvent(
+            type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+            revision: 1, url: url, expiresAt: expiresAt)
     }
 
     /// A `link.deleted` event.
-    public static func deleted(code: String, revision: Int64, at time: Date = Date(),
-                               eventID: UUID = UUID()) -> LinkEvent {
-        LinkEvent(type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-                  revision: revision, url: nil, expiresAt: nil)
+    public static func deleted(
+        code: String, revision: Int64, at time: Date = Date(),
+        eventID: UUID = UUID()
+    ) -> LinkEvent {
+        LinkEvent(
+            type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+            revision: revision, url: nil, expiresAt: nil)
     }
 }

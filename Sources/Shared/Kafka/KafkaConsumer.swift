@@ -80,8 +80,12 @@ public final class KafkaConsumer: Service, Sendable {
             let error = rd_kafka_subscribe(client.handle, list)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "subscribe") }
             catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: true) }
-            logger.info("Subscribed", metadata: ["kafka.topics": "\(topics.joined(separator: ","))",
-                                                 "kafka.group": "\(settings.groupID)"])
+            logger.info(
+                "Subscribed",
+                metadata: [
+                    "kafka.topics": "\(topics.joined(separator: ","))",
+                    "kafka.group": "\(settings.groupID)",
+                ])
         case .allPartitions(let topic, let startOffsets):
             let partitions = try await waitForPartitions(of: topic)
             let offsets = try await startOffsets(partitions)
@@ -100,9 +104,13 @@ public final class KafkaConsumer: Service, Sendable {
             case .success(let count) where count > 0:
                 return (0..<count).map { $0 }
             case .success:
-                if attempt % 10 == 0 { logger.warning("Waiting for topic to exist", metadata: ["kafka.topic": "\(topic)"]) }
+                if attempt % 10 == 0 {
+                    logger.warning("Waiting for topic to exist", metadata: ["kafka.topic": "\(topic)"])
+                }
             case .failure(let error):
-                if attempt % 10 == 0 { logger.warning("Cannot read topic metadata yet", metadata: ["error": "\(error)"]) }
+                if attempt % 10 == 0 {
+                    logger.warning("Cannot read topic metadata yet", metadata: ["error": "\(error)"])
+                }
             }
             attempt += 1
             try await Task.sleep(for: .milliseconds(500))
@@ -147,11 +155,13 @@ public final class KafkaConsumer: Service, Sendable {
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
         catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining) }
-        logger.info("Assigned all partitions", metadata: [
-            "kafka.topic": "\(topic)", "kafka.partitions": "\(partitions.count)",
-            "kafka.start_offsets": "\(partitions.map { offsets[$0].map(String.init) ?? "beginning" })",
-            "kafka.group": "\(settings.groupID)",
-        ])
+        logger.info(
+            "Assigned all partitions",
+            metadata: [
+                "kafka.topic": "\(topic)", "kafka.partitions": "\(partitions.count)",
+                "kafka.start_offsets": "\(partitions.map { offsets[$0].map(String.init) ?? "beginning" })",
+                "kafka.group": "\(settings.groupID)",
+            ])
     }
 
     // MARK: Consuming
@@ -166,17 +176,21 @@ public final class KafkaConsumer: Service, Sendable {
             let message = raw.pointee
             guard message.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    logger.warning("Kafka consumer error", metadata: [
-                        "error": "\(KafkaError(message.err, context: "consume"))",
-                    ])
+                    logger.warning(
+                        "Kafka consumer error",
+                        metadata: [
+                            "error": "\(KafkaError(message.err, context: "consume"))"
+                        ])
                 }
                 continue
             }
             let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
             let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
             let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
-            batch.append(KafkaMessage(topic: topic, partition: message.partition, offset: message.offset,
-                                      key: key, value: value))
+            batch.append(
+                KafkaMessage(
+                    topic: topic, partition: message.partition, offset: message.offset,
+                    key: key, value: value))
         }
         return batch
     }
@@ -189,11 +203,13 @@ public final class KafkaConsumer: Service, Sendable {
                 try await handler(message)
                 return true
             } catch {
-                logger.error("Handling a message failed; retrying", metadata: [
-                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                    "kafka.offset": "\(message.offset)", "error": "\(String(reflecting: error))",
-                    "retry.delay": "\(delay)",
-                ])
+                logger.error(
+                    "Handling a message failed; retrying",
+                    metadata: [
+                        "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+                        "kafka.offset": "\(message.offset)", "error": "\(String(reflecting: error))",
+                        "retry.delay": "\(delay)",
+                    ])
                 try? await Task.sleep(for: delay)
                 if isStopping { return false }
                 delay = min(delay * 2, settings.maxRetryDelay)
@@ -209,7 +225,8 @@ public final class KafkaConsumer: Service, Sendable {
         let error = rd_kafka_offsets_store(client.handle, list)
         // ERR__STATE: the partition was revoked by a rebalance meanwhile; its new owner re-reads it.
         if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__STATE {
-            logger.warning("Storing an offset failed", metadata: ["error": "\(KafkaError(error, context: "offsets store"))"])
+            logger.warning(
+                "Storing an offset failed", metadata: ["error": "\(KafkaError(error, context: "offsets store"))"])
         }
     }
 
@@ -218,7 +235,8 @@ public final class KafkaConsumer: Service, Sendable {
         _ = try? await pollThread.runIfActive { [self] in
             let error = rd_kafka_consumer_close(client.handle)
             if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.warning("Closing the consumer failed", metadata: ["error": "\(KafkaError(error, context: "close"))"])
+                logger.warning(
+                    "Closing the consumer failed", metadata: ["error": "\(KafkaError(error, context: "close"))"])
             }
             client.destroy()
         }

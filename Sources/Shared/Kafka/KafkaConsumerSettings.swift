@@ -23,8 +23,10 @@ public struct KafkaConsumerSettings: Sendable {
     /// Longest wait between handler retries after a failure. Default: 5 s.
     public var maxRetryDelay: Duration = .seconds(5)
 
-    public init(bootstrapServers: String, groupID: String, assignment: Assignment,
-                topicSettings: [String: String] = [:]) {
+    public init(
+        bootstrapServers: String, groupID: String, assignment: Assignment,
+        topicSettings: [String: String] = [:]
+    ) {
         self.bootstrapServers = bootstrapServers
         self.groupID = groupID
         self.assignment = assignment

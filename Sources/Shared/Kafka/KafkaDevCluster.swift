@@ -30,7 +30,8 @@ public final class KafkaDevCluster: @unchecked Sendable {
 
     /// Takes a broker down (it closes connections and refuses requests) or brings it back up.
     public func setBroker(_ brokerID: Int32, up: Bool) throws {
-        let error = up ? rd_kafka_mock_broker_set_up(cluster, brokerID) : rd_kafka_mock_broker_set_down(cluster, brokerID)
+        let error =
+            up ? rd_kafka_mock_broker_set_up(cluster, brokerID) : rd_kafka_mock_broker_set_down(cluster, brokerID)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "set broker \(brokerID)") }
     }
 

@@ -13,8 +13,10 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     /// Where the error was created, for logs.
     public let location: String
 
-    init(code: Int32, message: String, isRetriable: Bool = false, isFatal: Bool = false,
-         file: String = #fileID, line: Int = #line) {
+    init(
+        code: Int32, message: String, isRetriable: Bool = false, isFatal: Bool = false,
+        file: String = #fileID, line: Int = #line
+    ) {
         self.code = code
         self.message = message
         self.isRetriable = isRetriable
@@ -23,7 +25,8 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
     }
 
     init(_ error: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
-        let retriable = error == RD_KAFKA_RESP_ERR__TIMED_OUT || error == RD_KAFKA_RESP_ERR__TRANSPORT
+        let retriable =
+            error == RD_KAFKA_RESP_ERR__TIMED_OUT || error == RD_KAFKA_RESP_ERR__TRANSPORT
             || error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
             || error == RD_KAFKA_RESP_ERR__QUEUE_FULL || error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
             || error == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
@@ -35,8 +38,9 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
 
     /// The client was closed (shutdown) before the operation could complete.
     static func closed(_ context: String, file: String = #fileID, line: Int = #line) -> KafkaError {
-        KafkaError(code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, message: "\(context): client is closed",
-                   file: file, line: line)
+        KafkaError(
+            code: RD_KAFKA_RESP_ERR__DESTROY.rawValue, message: "\(context): client is closed",
+            file: file, line: line)
     }
 
     /// A setting that librdkafka rejected.

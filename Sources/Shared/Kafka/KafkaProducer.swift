@@ -28,8 +28,9 @@ public final class KafkaProducer: Service, Sendable {
     public init(settings: KafkaProducerSettings, logger: Logger) throws {
         self.settings = settings
         self.logger = logger
-        self.client = try RDKafkaClient(kind: .producer, settings: settings.librdkafkaSettings,
-                                        logger: logger, deliveryReports: true)
+        self.client = try RDKafkaClient(
+            kind: .producer, settings: settings.librdkafkaSettings,
+            logger: logger, deliveryReports: true)
         pollThread.start()
     }
 
@@ -107,8 +108,9 @@ public final class KafkaProducer: Service, Sendable {
         if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
         let flushed = rd_kafka_flush(client.handle, Int32(settings.flushTimeoutMilliseconds))
         if flushed != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("Kafka producer flush timed out; failing unsent messages",
-                           metadata: ["kafka.pending": "\(rd_kafka_outq_len(client.handle))"])
+            logger.warning(
+                "Kafka producer flush timed out; failing unsent messages",
+                metadata: ["kafka.pending": "\(rd_kafka_outq_len(client.handle))"])
             rd_kafka_purge(client.handle, Self.purgeQueuedAndInFlight)
         }
         rd_kafka_poll(client.handle, 0)

@@ -30,8 +30,9 @@ public struct TopicDefinition: Sendable, Equatable {
     public static func parse(_ text: String, topic: TopicName, source: String = "topic definition") throws
         -> TopicDefinition
     {
-        var definition = TopicDefinition(topic: topic, partitions: 0, replicationFactor: 0, topicConfigs: [:],
-                                         producerSettings: [:], consumerSettings: [:])
+        var definition = TopicDefinition(
+            topic: topic, partitions: 0, replicationFactor: 0, topicConfigs: [:],
+            producerSettings: [:], consumerSettings: [:])
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -42,7 +43,9 @@ public struct TopicDefinition: Sendable, Equatable {
             let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             switch key {
             case "partitions":
-                guard let count = Int(value), count > 0 else { throw SettingError("\(source): partitions must be positive") }
+                guard let count = Int(value), count > 0 else {
+                    throw SettingError("\(source): partitions must be positive")
+                }
                 definition.partitions = count
             case "replication.factor":
                 guard let count = Int(value), count > 0 else {

@@ -38,8 +38,11 @@ public struct LinkRequest: Decodable, Sendable {
         guard trimmed.utf8.count <= Self.maximumURLLength else {
             throw APIError(.badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes")
         }
-        guard !trimmed.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }),
-              let components = URLComponents(string: trimmed), let scheme = components.scheme
+        guard
+            !trimmed.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+            }),
+            let components = URLComponents(string: trimmed), let scheme = components.scheme
         else {
             throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL")
         }
@@ -61,7 +64,9 @@ public struct LinkRequest: Decodable, Sendable {
 
         if let alias {
             guard alias.utf8.count >= Self.minimumAliasLength, ShortCode.isWellFormed(alias) else {
-                throw APIError(.badRequest, "invalid_alias", """
+                throw APIError(
+                    .badRequest, "invalid_alias",
+                    """
                     'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
                     """)
             }

@@ -26,9 +26,10 @@ public struct StructuredLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        sink.write(line: Self.format(
-            time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged
-        ))
+        sink.write(
+            line: Self.format(
+                time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged
+            ))
     }
 
     /// Formats one line; keys are sorted so that lines are stable and easy to grep.

@@ -42,7 +42,7 @@ public struct Migrator: Sendable {
             let stem = file.dropLast(".sql".count)
             let isUp = stem.hasSuffix(".up")
             guard isUp || stem.hasSuffix(".down"), let underscore = stem.firstIndex(of: "_"),
-                  let version = Int(stem[..<underscore])
+                let version = Int(stem[..<underscore])
             else { throw SettingError("migration file \(file) is not named NNNN_name.up.sql or NNNN_name.down.sql") }
             let name = String(stem[stem.index(after: underscore)...].dropLast(isUp ? 3 : 5))
             let sql = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
@@ -60,8 +60,10 @@ public struct Migrator: Sendable {
     }
 
     /// Creates the database if it does not exist yet (connecting to `maintenance` to do so).
-    public static func createDatabaseIfMissing(_ name: String, maintenance: PostgresClient.Configuration,
-                                               logger: Logger) async throws {
+    public static func createDatabaseIfMissing(
+        _ name: String, maintenance: PostgresClient.Configuration,
+        logger: Logger
+    ) async throws {
         try await PostgresClient.withRunning(maintenance, logger: logger) { client in
             let rows = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
             for try await _ in rows { return }
@@ -89,7 +91,8 @@ public struct Migrator: Sendable {
                     for statement in SQLScript.statements(migration.up) {
                         try await transaction.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
-                    try await transaction.query("""
+                    try await transaction.query(
+                        """
                         INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))
                         """, logger: logger)
                 }
@@ -136,7 +139,8 @@ public struct Migrator: Sendable {
         try await client.withConnection { connection in
             try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
             do {
-                try await connection.query("""
+                try await connection.query(
+                    """
                     CREATE TABLE IF NOT EXISTS schema_migrations (
                         version integer PRIMARY KEY,
                         name text NOT NULL,

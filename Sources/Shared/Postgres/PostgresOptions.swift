@@ -21,7 +21,8 @@ public struct PostgresOptions: ParsableArguments, Sendable {
     public var password: String = EnvironmentDefaults.string("SHORTENER_PG_PASSWORD", "")
 
     /// Database name; the namespace when empty. Default: the namespace. Environment: `SHORTENER_PG_DATABASE`.
-    @Option(name: .customLong("pg-database"), help: "Database name; the namespace when empty (env SHORTENER_PG_DATABASE).")
+    @Option(
+        name: .customLong("pg-database"), help: "Database name; the namespace when empty (env SHORTENER_PG_DATABASE).")
     public var database: String = EnvironmentDefaults.string("SHORTENER_PG_DATABASE", "")
 
     /// Most connections the service opens. Default: 20. Environment: `SHORTENER_PG_POOL`.
@@ -31,7 +32,9 @@ public struct PostgresOptions: ParsableArguments, Sendable {
     public init() {}
 
     /// The client configuration for `namespace`'s database (or `database` when set).
-    public func clientConfiguration(namespace: Namespace, database override: String? = nil) -> PostgresClient.Configuration {
+    public func clientConfiguration(namespace: Namespace, database override: String? = nil)
+        -> PostgresClient.Configuration
+    {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password.isEmpty ? nil : password,
             database: override ?? (database.isEmpty ? namespace.databaseName : database), tls: .disable

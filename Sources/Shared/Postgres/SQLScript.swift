@@ -22,7 +22,8 @@ public enum SQLScript {
                 continue
             }
             if character == "$", let tagEnd = text[text.index(after: index)...].firstIndex(of: "$"),
-               text[text.index(after: index)..<tagEnd].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                text[text.index(after: index)..<tagEnd].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
+            {
                 let tag = String(text[index...tagEnd])
                 let bodyStart = text.index(after: tagEnd)
                 let end = text[bodyStart...].range(of: tag)?.upperBound ?? text.endIndex

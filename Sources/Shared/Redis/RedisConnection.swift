@@ -186,9 +186,10 @@ extension RedisValue {
         case REDIS_REPLY_INTEGER:
             self = .integer(Int64(node.integer))
         case REDIS_REPLY_ARRAY:
-            self = .array((0..<node.elements).map { index in
-                node.element[index].map(RedisValue.init(copying:)) ?? .null
-            })
+            self = .array(
+                (0..<node.elements).map { index in
+                    node.element[index].map(RedisValue.init(copying:)) ?? .null
+                })
         default:
             self = .null
         }

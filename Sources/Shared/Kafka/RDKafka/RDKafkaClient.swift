@@ -35,14 +35,16 @@ final class RDKafkaClient: @unchecked Sendable {
         rd_kafka_conf_set_log_cb(conf) { handle, level, facility, text in
             guard let handle, let opaque = rd_kafka_opaque(handle) else { return }
             let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
-            callbacks.log(level: level, facility: facility.map { String(cString: $0) } ?? "",
-                          text: text.map { String(cString: $0) } ?? "")
+            callbacks.log(
+                level: level, facility: facility.map { String(cString: $0) } ?? "",
+                text: text.map { String(cString: $0) } ?? "")
         }
         rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
             guard let opaque else { return }
             let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
-            callbacks.error(code: rd_kafka_resp_err_t(rawValue: code),
-                            reason: reason.map { String(cString: $0) } ?? "")
+            callbacks.error(
+                code: rd_kafka_resp_err_t(rawValue: code),
+                reason: reason.map { String(cString: $0) } ?? "")
         }
         if deliveryReports {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
@@ -50,8 +52,10 @@ final class RDKafkaClient: @unchecked Sendable {
                 let delivery = Unmanaged<KafkaDelivery>.fromOpaque(ticket).takeRetainedValue()
                 let error = message.pointee.err
                 if error == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    delivery.complete(.success(KafkaDeliveryReport(
-                        partition: message.pointee.partition, offset: message.pointee.offset)))
+                    delivery.complete(
+                        .success(
+                            KafkaDeliveryReport(
+                                partition: message.pointee.partition, offset: message.pointee.offset)))
                 } else {
                     delivery.complete(.failure(KafkaError(error, context: "delivery failed")))
                 }
@@ -97,19 +101,22 @@ private final class RDKafkaCallbacks: Sendable {
 
     func log(level: Int32, facility: String, text: String) {
         // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
-        let mapped: Logger.Level = switch level {
-        case ...3: .error
-        case 4: .warning
-        case 5...6: .info
-        default: .debug
-        }
+        let mapped: Logger.Level =
+            switch level {
+            case ...3: .error
+            case 4: .warning
+            case 5...6: .info
+            default: .debug
+            }
         logger.log(level: mapped, "librdkafka: \(text)", metadata: ["kafka.facility": "\(facility)"])
     }
 
     func error(code: rd_kafka_resp_err_t, reason: String) {
         let level: Logger.Level = code == RD_KAFKA_RESP_ERR__FATAL ? .critical : .warning
-        logger.log(level: level, "Kafka client error", metadata: [
-            "kafka.error": "\(reason)", "kafka.error_code": "\(code.rawValue)",
-        ])
+        logger.log(
+            level: level, "Kafka client error",
+            metadata: [
+                "kafka.error": "\(reason)", "kafka.error_code": "\(code.rawValue)",
+            ])
     }
 }
