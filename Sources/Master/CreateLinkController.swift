@@ -12,8 +12,11 @@ struct CreateLinkController: Sendable {
     /// Largest request body accepted.
     static let maximumBodySize = 16 * 1024
 
+    /// Decodes request bodies; shared, since decoding needs no per-request state.
+    private static let decoder = JSONDecoder()
+
     /// The `201` body.
-    struct Created: Encodable {
+    struct Created: ResponseEncodable {
         let code: String
         let shortURL: String
         let url: String
@@ -24,20 +27,13 @@ struct CreateLinkController: Sendable {
         }
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<AppRequestContext>) {
         router.post("create") { request, context in
             try await create(request, context: context)
         }
     }
 
-    /// Encodes answers as clients expect to read them: URLs with plain slashes.
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
-    }()
-
-    func create(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func create(_ request: Request, context: AppRequestContext) async throws -> EditedResponse<Created> {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: Self.maximumBodySize)
@@ -46,7 +42,7 @@ struct CreateLinkController: Sendable {
         }
         let linkRequest: LinkRequest
         do {
-            linkRequest = try JSONDecoder().decode(LinkRequest.self, from: Data(buffer: body))
+            linkRequest = try Self.decoder.decode(LinkRequest.self, from: Data(buffer: body))
         } catch {
             throw APIError(.badRequest, "invalid_json", "the body must be a JSON object like {\"url\": \"https://…\"}")
         }
@@ -61,9 +57,9 @@ struct CreateLinkController: Sendable {
             throw APIError.unavailable("the link store is unavailable; try again")
         }
         context.logger.info("Created link", metadata: ["link.code": "\(code)"])
-        let answer = try Self.encoder.encode(Created(code: code, shortURL: "\(publicBaseURL)/\(code)", url: link.url))
-        return Response(
-            status: .created, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: answer)))
+        return EditedResponse(
+            status: .created,
+            response: Created(code: code, shortURL: "\(publicBaseURL)/\(code)", url: link.url)
+        )
     }
 }

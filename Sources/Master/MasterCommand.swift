@@ -48,7 +48,7 @@ enum MasterApplication {
         client: PostgresClient, publicBaseURL: String, host: String, port: Int,
         logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: AppRequestContext.self)
         let repository = LinkRepository(client: client, logger: logger)
         CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
         HealthController(readiness: {

@@ -5,7 +5,7 @@ import Shared
 struct RedirectController: Sendable {
     let store: LinkStore
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<AppRequestContext>) {
         router.get(":code") { _, context in
             let code = try context.parameters.require("code")
             guard ShortCode.isWellFormed(code) else { throw Self.notFound }

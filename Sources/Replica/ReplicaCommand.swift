@@ -65,7 +65,7 @@ enum ReplicaApplication {
         store: LinkStore, consumer: KafkaConsumer, host: String, port: Int,
         logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: AppRequestContext.self)
         HealthController(readiness: {
             consumer.isCaughtUp ? [] : ["catching up with the links topic"]
         }).addRoutes(to: router)

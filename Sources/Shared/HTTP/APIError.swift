@@ -21,7 +21,8 @@ public struct APIError: HTTPResponseError, Equatable, Sendable {
     /// The body as JSON bytes.
     public var body: [UInt8] {
         let payload = ["error": ["code": code, "message": message]]
-        return Array(try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]))
+        return Array(
+            try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {

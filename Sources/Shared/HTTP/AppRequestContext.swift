@@ -1,0 +1,25 @@
+import Foundation
+import Hummingbird
+
+/// The request context of the project's HTTP services: like Hummingbird's basic context, but
+/// answers are encoded by one shared encoder that writes URLs with plain slashes
+/// (`https://…`, not `https:\/\/…`) and sorted keys, instead of a new encoder per response.
+public struct AppRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    public var responseEncoder: JSONEncoder { Self.encoder }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        return encoder
+    }()
+}
