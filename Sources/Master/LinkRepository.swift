@@ -43,4 +43,17 @@ struct LinkRepository: Sendable {
         }
         throw APIError(.serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
     }
+
+    /// The link with its click total (the sum of the replicas' highest totals), or `nil`.
+    func details(of code: String) async throws -> LinksAPIController.LinkDetails? {
+        let rows = try await client.query(
+            """
+            SELECT l.code, l.url, l.created_at, COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
+            FROM links l WHERE l.code = \(code)
+            """, logger: logger)
+        for try await (code, url, createdAt, clicks) in rows.decode((String, String, Date, Int64).self) {
+            return LinksAPIController.LinkDetails(code: code, url: url, createdAt: createdAt, clicks: clicks)
+        }
+        return nil
+    }
 }

@@ -4,7 +4,8 @@ import Logging
 import PostgresNIO
 import Shared
 
-/// The master: creates links (Postgres + outbox) and runs the database migrations.
+/// The master: creates links (Postgres + outbox), aggregates the replicas' click counts and
+/// runs the database migrations.
 @main
 struct MasterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,11 +35,15 @@ struct Serve: AsyncParsableCommand {
         let client = PostgresClient(
             configuration: postgres.clientConfiguration(namespace: namespace),
             backgroundLogger: logger)
+        let countsConsumer = try ClickAggregator.consumer(
+            client: client, namespace: namespace, kafkaBrokers: common.kafkaBrokers,
+            counts: try TopicDefinition.load(.counts, from: common.topicsDir), logger: logger)
         let app = MasterApplication.build(
             client: client, publicBaseURL: publicURL, host: http.host, port: http.resolvedPort(default: 8080),
             logger: logger
         )
-        try await ServiceRunner.run([client, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+        try await ServiceRunner.run(
+            [client, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 
@@ -51,6 +56,7 @@ enum MasterApplication {
         let router = Router(context: AppRequestContext.self)
         let repository = LinkRepository(client: client, logger: logger)
         CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
+        LinksAPIController(repository: repository).addRoutes(to: router)
         HealthController(readiness: {
             do {
                 try await withTimeout(.seconds(1)) { _ = try await client.query("SELECT 1", logger: logger) }

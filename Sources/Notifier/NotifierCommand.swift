@@ -32,13 +32,9 @@ struct NotifierCommand: AsyncParsableCommand {
 /// One notification per link event: a structured log line.
 enum LinkNotification {
     static func log(_ message: KafkaMessage, logger: Logger) {
-        let position: Logger.Metadata = [
-            "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-            "kafka.offset": "\(message.offset)",
-        ]
         do {
             let event = try EventCodec.decodeLinkEvent(message.value)
-            var metadata = position
+            var metadata = message.logMetadata
             metadata["event.type"] = "\(event.type.rawValue)"
             metadata["event.id"] = "\(event.eventID)"
             metadata["link.code"] = "\(event.code)"
@@ -46,10 +42,7 @@ enum LinkNotification {
             if let url = event.url { metadata["link.url"] = "\(url)" }
             logger.info("Link event", metadata: metadata)
         } catch {
-            logger.warning(
-                "Skipping an unusable link event",
-                metadata: position.merging(
-                    ["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
+            logger.skippingUnusable(message, because: error)
         }
     }
 }

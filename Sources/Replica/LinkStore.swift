@@ -2,13 +2,12 @@ import Foundation
 import Logging
 import Shared
 
-/// This replica's copy of the links, in its own Redis.
+/// This replica's copy of the links, in its own Redis, and the clicks counted on them.
 ///
-/// Keys: `<ns>:link:<code>` is a hash (`url`, `exp` in ms since 1970 or empty, `state`, `rev`);
-/// `<ns>:offsets:<topic>` maps each partition to the next offset to read. An event and its
-/// offset are written by one Lua script, atomically: after a crash the replica resumes exactly
-/// after the last applied event, and if Redis lost its data the offsets are gone with it and
-/// the replica rebuilds from offset zero.
+/// An event and its offset are written by one Lua script, atomically: after a crash the replica
+/// resumes exactly after the last applied event, and if Redis lost its data the offsets are gone
+/// with it and the replica rebuilds from offset zero. A redirect looks the code up and counts
+/// the click in one script too: one round trip per redirect. Key names: ``ReplicaKeys``.
 struct LinkStore: Sendable {
     /// What a code resolves to.
     enum Resolution: Equatable {
@@ -17,11 +16,23 @@ struct LinkStore: Sendable {
         case gone
     }
 
-    let redis: RedisConnection
-    let namespace: Namespace
+    /// The outcome of one visit: where it goes, and the milestone it reached, if any.
+    struct Visit: Equatable {
+        var resolution: Resolution
+        /// Set on every hundredth click of a code.
+        var milestone: ClickMilestone?
+    }
 
-    private var offsetsKey: String { namespace.redisKey("offsets:\(namespace.linksTopic)") }
-    private func linkKey(_ code: String) -> String { namespace.redisKey("link:\(code)") }
+    /// Clicks of one code are reported to the master at every multiple of this.
+    static let milestoneInterval: Int64 = 100
+
+    let redis: RedisConnection
+    let keys: ReplicaKeys
+
+    init(redis: RedisConnection, namespace: Namespace) {
+        self.redis = redis
+        self.keys = ReplicaKeys(namespace: namespace)
+    }
 
     /// Applies the event if it is newer than what is stored (by revision), and records the offset.
     private static let applyScript = RedisScript(
@@ -38,6 +49,23 @@ struct LinkStore: Sendable {
         return 1
         """)
 
+    /// Resolves a code and, when it redirects, counts the click and marks the code unreported.
+    /// KEYS: link, clicks, unreported, epoch. ARGV: now (ms), code, epoch nonce.
+    /// Returns 0 (unknown), 1 (gone), `{url}`, or `{url, total, epoch}` on a milestone.
+    private static let visitScript = RedisScript(
+        """
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state')
+        if not link[1] then return 0 end
+        if link[3] == 'deleted' then return 1 end
+        local expiry = tonumber(link[2])
+        if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
+        \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
+        local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+        redis.call('SADD', KEYS[3], ARGV[2])
+        if total % \(milestoneInterval) == 0 then return {link[1], total, epoch} end
+        return {link[1]}
+        """)
+
     /// Applies one message of `<ns>-links`. Messages that are not valid link events are logged
     /// and skipped (their offset is recorded so the partition keeps moving).
     func apply(_ message: KafkaMessage, logger: Logger) async throws {
@@ -46,26 +74,21 @@ struct LinkStore: Sendable {
         do {
             event = try EventCodec.decodeLinkEvent(message.value)
         } catch {
-            logger.warning(
-                "Skipping an unusable link event",
-                metadata: [
-                    "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                    "kafka.offset": "\(message.offset)", "event.error": "\(error.reason)", "error": "\(error)",
-                ])
-            _ = try await redis.send(["HSET", offsetsKey, String(message.partition), next])
+            logger.skippingUnusable(message, because: error)
+            _ = try await redis.send(["HSET", keys.offsets, String(message.partition), next])
             return
         }
         let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
         let state = event.type == .deleted ? "deleted" : "active"
         _ = try await redis.evaluate(
-            Self.applyScript, keys: [linkKey(event.code), offsetsKey],
+            Self.applyScript, keys: [keys.link(event.code), keys.offsets],
             arguments: [String(message.partition), next, String(event.revision), state, event.url ?? "", expiry]
         )
     }
 
     /// Partition → next offset to read, as recorded with the applied events.
     func appliedOffsets() async throws -> [Int32: Int64] {
-        let reply = try await redis.send(["HGETALL", offsetsKey])
+        let reply = try await redis.send(["HGETALL", keys.offsets])
         let fields = reply.array ?? []
         var offsets: [Int32: Int64] = [:]
         for index in stride(from: 0, to: fields.count - 1, by: 2) {
@@ -76,12 +99,24 @@ struct LinkStore: Sendable {
         return offsets
     }
 
-    /// Looks a code up: one round trip.
-    func resolve(_ code: String, now: Date = Date()) async throws -> Resolution {
-        let reply = try await redis.send(["HMGET", linkKey(code), "url", "exp", "state"])
-        guard let fields = reply.array, fields.count == 3, let url = fields[0].string else { return .notFound }
-        if fields[2].string == "deleted" { return .gone }
-        if let expiry = fields[1].integer, Double(expiry) / 1000 <= now.timeIntervalSince1970 { return .gone }
-        return .redirect(url)
+    /// Resolves a code and counts the click if it redirects: one round trip.
+    func visit(_ code: String, now: Date = Date()) async throws -> Visit {
+        let reply = try await redis.evaluate(
+            Self.visitScript, keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch],
+            arguments: [String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce])
+        guard let fields = reply.array, let url = fields.first?.string else {
+            return Visit(resolution: reply.integer == 1 ? .gone : .notFound)
+        }
+        guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {
+            return Visit(resolution: .redirect(url))
+        }
+        return Visit(resolution: .redirect(url), milestone: ClickMilestone(code: code, total: total, epoch: epoch))
     }
+}
+
+/// A code's running click total on this replica reached a multiple of ``LinkStore/milestoneInterval``.
+struct ClickMilestone: Equatable, Sendable {
+    let code: String
+    let total: Int64
+    let epoch: String
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Hummingbird
 import Logging
 import Shared
 
@@ -27,7 +26,13 @@ struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "This replica's own Redis port (env SHORTENER_REDIS_PORT).")
     var redisPort: Int = EnvironmentDefaults.int("SHORTENER_REDIS_PORT", 26379)
 
+    /// Seconds between reports of the click totals that moved. Default: 5.
+    /// Environment: `SHORTENER_CLICK_REPORT_INTERVAL`.
+    @Option(help: "Seconds between reports of moved click totals (env SHORTENER_CLICK_REPORT_INTERVAL).")
+    var clickReportInterval: Double = EnvironmentDefaults.double("SHORTENER_CLICK_REPORT_INTERVAL", 5)
+
     func validate() throws {
+        guard clickReportInterval > 0 else { throw ValidationError("--click-report-interval must be positive") }
         guard ShortCode.isWellFormed(replicaID) else {
             throw ValidationError("--replica-id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
         }
@@ -37,39 +42,17 @@ struct ReplicaCommand: AsyncParsableCommand {
         let logger = try Observability.bootstrap(service: "replica", options: common)
             .with(metadata: "replica.id", "\(replicaID)")
         let namespace = try common.resolvedNamespace()
-        let links = try TopicDefinition.load(.links, from: common.topicsDir)
         let redis = RedisConnection(host: redisHost, port: redisPort, logger: logger)
         defer { redis.close() }
-        let store = LinkStore(redis: redis, namespace: namespace)
-        let consumer = try KafkaConsumer(
-            settings: KafkaConsumerSettings(
-                bootstrapServers: common.kafkaBrokers,
-                groupID: namespace.replicaGroup(replicaID: replicaID),
-                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.appliedOffsets() },
-                topicSettings: links.consumerSettings
-            ),
-            logger: logger
-        ) { message in
-            try await store.apply(message, logger: logger)
-        }
-        let app = ReplicaApplication.build(
-            store: store, consumer: consumer, host: http.host,
-            port: http.resolvedPort(default: 8081), logger: logger)
-        try await ServiceRunner.run([consumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
-    }
-}
-
-/// Composes the replica's HTTP application; `main` and the tests both call it.
-enum ReplicaApplication {
-    static func build(
-        store: LinkStore, consumer: KafkaConsumer, host: String, port: Int,
-        logger: Logger
-    ) -> some ApplicationProtocol {
-        let router = Router(context: AppRequestContext.self)
-        HealthController(readiness: {
-            consumer.isCaughtUp ? [] : ["catching up with the links topic"]
-        }).addRoutes(to: router)
-        RedirectController(store: store).addRoutes(to: router)
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        let replica = try ReplicaApplication(
+            configuration: .init(
+                namespace: namespace, replicaID: replicaID, kafkaBrokers: common.kafkaBrokers,
+                links: try TopicDefinition.load(.links, from: common.topicsDir),
+                counts: try TopicDefinition.load(.counts, from: common.topicsDir),
+                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
+                host: http.host, port: http.resolvedPort(default: 8081)),
+            redis: redis, logger: logger)
+        try await ServiceRunner.run(
+            replica.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }

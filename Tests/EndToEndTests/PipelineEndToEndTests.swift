@@ -25,6 +25,7 @@ import TestSupport
                     environment: common.merging([
                         "SHORTENER_REPLICA_ID": id,
                         "SHORTENER_REDIS_PORT": String(redisPorts[index]),
+                        "SHORTENER_CLICK_REPORT_INTERVAL": "1",
                     ]) { $1 }))
         }
         let master = try ServiceProcess(
@@ -65,6 +66,28 @@ import TestSupport
 
         let unknown = try await TestHTTP.get("http://127.0.0.1:\(replicaPorts[0])/zzzzzzzz")
         #expect(unknown.status == 404)
+
+        // Every code was clicked once per replica above; one gets 250 more on a and 150 on b.
+        let clicked = try #require(created.keys.first)
+        for (port, count) in zip(replicaPorts, [250, 150]) {
+            for _ in 0..<count {
+                let reply = try await TestHTTP.get("http://127.0.0.1:\(port)/\(clicked)")
+                try #require(reply.status == 302)
+            }
+        }
+        func clicks(_ code: String) async throws -> Int? {
+            try await TestHTTP.get("http://127.0.0.1:\(masterPort)/api/links/\(code)").json["clicks"] as? Int
+        }
+        let exact = try await eventually(timeout: .seconds(10)) {
+            for code in created.keys where try await clicks(code) != (code == clicked ? 402 : 2) { return false }
+            return true
+        }
+        let total = try await clicks(clicked) ?? -1
+        #expect(exact, "master total for \(clicked): \(total), expected 402; master log:\n\(master.logTail())")
+        let details = try await TestHTTP.get("http://127.0.0.1:\(masterPort)/api/links/\(clicked)").json
+        #expect(details["url"] as? String == created[clicked])
+        #expect(details["code"] as? String == clicked && details["created_at"] is String)
+        #expect(try await TestHTTP.get("http://127.0.0.1:\(masterPort)/api/links/zzzzzzz").status == 404)
 
         for service in services.reversed() {
             let status = await service.stop()

@@ -6,6 +6,11 @@ import TestSupport
 
 @testable import Replica
 
+extension LinkStore {
+    /// Where a code goes now (the visit is counted, which these tests do not look at).
+    func resolve(_ code: String) async throws -> Resolution { try await visit(code).resolution }
+}
+
 /// The replica's consumer: topic → Redis → redirect lookups, against the dev broker and Redis.
 @Suite struct ReplicaConsumerTests {
     private func publish(_ events: [LinkEvent], to namespace: Namespace) async throws {
@@ -103,5 +108,45 @@ import TestSupport
         let handled = try await consume(namespace, store: store) { try await store.resolve("w19") != .notFound }
         #expect(handled == 20)
         for event in events { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
+    }
+
+    @Test func visitsCountClicksAndReachAMilestoneEveryHundred() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[0], logger: TestStack.logger)
+        defer { redis.close() }
+        let store = LinkStore(redis: redis, namespace: namespace)
+        let ledger = ClickLedger(redis: redis, namespace: namespace)
+        try await publish(
+            [
+                .created(code: "m", url: "https://e.com/m", expiresAt: nil),
+                .created(code: "old", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)),
+            ], to: namespace)
+        _ = try await consume(namespace, store: store) {
+            try await redis.send(["EXISTS", store.keys.link("old")]).integer == 1
+        }
+
+        var milestones: [ClickMilestone] = []
+        for _ in 0..<250 {
+            let visit = try await store.visit("m")
+            #expect(visit.resolution == .redirect("https://e.com/m"))
+            if let milestone = visit.milestone { milestones.append(milestone) }
+        }
+        #expect(milestones.map(\.total) == [100, 200])
+        #expect(Set(milestones.map(\.epoch)).count == 1)
+        // Unknown, expired and malformed-free misses are not counted.
+        #expect(try await store.visit("nope") == .init(resolution: .notFound))
+        #expect(try await store.visit("old") == .init(resolution: .gone))
+
+        let pending = try #require(try await ledger.pending(limit: 100))
+        #expect(pending == .init(epoch: milestones[0].epoch, totals: ["m": 250]))
+        // A click after the report was read keeps the code unreported: 250 is no longer current.
+        _ = try await store.visit("m")
+        #expect(try await ledger.settle(epoch: pending.epoch, totals: pending.totals) == 0)
+        #expect(try await ledger.settle(epoch: pending.epoch, totals: ["m": 251]) == 1)
+        #expect(try await ledger.pending(limit: 100) == nil)
+        // An acknowledgement from another epoch settles nothing.
+        _ = try await store.visit("m")
+        #expect(try await ledger.settle(epoch: "other", totals: ["m": 252]) == 0)
+        #expect(try await ledger.unreportedCount() == 1)
     }
 }

@@ -44,6 +44,28 @@ import Testing
         #expect(failure(#"{"type":"link.created","version":2}"#) == "unsupported_version")
         #expect(failure(#"{"type":"link.created","version":1,"code":"a"}"#) == "malformed")
     }
+
+    @Test func clickCountEventsRoundTripWithTheContractFields() throws {
+        let event = ClickCountEvent(
+            code: "abc", replicaID: "b", replicaEpoch: "1763869200123456-3fa9c1d2", total: 300,
+            at: Date(timeIntervalSince1970: 0))
+        let bytes = EventCodec.encode(event)
+        #expect(try EventCodec.decodeClickCountEvent(bytes) == event)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(object["type"] as? String == "clicks.counted")
+        #expect(object["version"] as? Int == 1)
+        #expect(object["replica_id"] as? String == "b")
+        #expect(object["replica_epoch"] as? String == "1763869200123456-3fa9c1d2")
+        #expect(object["total"] as? Int == 300)
+        #expect(object["occurred_at"] as? String == "1970-01-01T00:00:00.000Z")
+
+        // A link event is not a count event, and a count event without its total is unusable.
+        let link = EventCodec.encode(LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil))
+        #expect(throws: EventDecodingError.unknownType("link.created")) { try EventCodec.decodeClickCountEvent(link) }
+        #expect(throws: EventDecodingError.self) {
+            try EventCodec.decodeClickCountEvent(Array(#"{"type":"clicks.counted","version":1,"code":"a"}"#.utf8))
+        }
+    }
 }
 
 @Suite struct TopicDefinitionTests {

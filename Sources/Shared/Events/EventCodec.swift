@@ -16,6 +16,13 @@ public enum EventCodec {
             version: LinkEvent.currentVersion)
     }
 
+    /// Decodes a click count event, checking `type` and `version` before the rest.
+    public static func decodeClickCountEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> ClickCountEvent {
+        try decode(
+            bytes, knownTypes: Set(ClickCountEvent.Kind.allCases.map(\.rawValue)),
+            version: ClickCountEvent.currentVersion)
+    }
+
     static func decode<Event: Decodable>(_ bytes: [UInt8], knownTypes: Set<String>, version: Int)
         throws(EventDecodingError) -> Event
     {

@@ -37,4 +37,7 @@ public struct APIError: HTTPResponseError, Equatable, Sendable {
         error.headers[.retryAfter] = String(retryAfterSeconds)
         return error
     }
+
+    /// No link has the requested code (or the code is not even well formed).
+    public static let unknownCode = APIError(.notFound, "not_found", "no link has this code")
 }

@@ -6,28 +6,49 @@ import ServiceLifecycle
 
 /// An at-least-once Kafka consumer running as a `Service`.
 ///
-/// A dedicated thread polls librdkafka (never the cooperative pool); each message is handed
-/// to the handler in partition order, and its offset is stored for the background commit only
-/// after the handler returned. A failing handler is retried with backoff, so a message is never
-/// skipped by accident: handlers skip poison messages themselves, on purpose, by returning.
+/// A dedicated thread polls librdkafka (never the cooperative pool); messages are handed to the
+/// handler in partition order, one by one or as whole polled batches, and their offsets are
+/// stored for the background commit only after the handler returned. A failing handler is
+/// retried with backoff, so a message is never skipped by accident: handlers skip poison
+/// messages themselves, on purpose, by returning.
 /// On graceful shutdown the current message finishes, and closing the consumer commits the
 /// stored offsets.
 public final class KafkaConsumer: Service, Sendable {
     /// Applies one message; throwing means "not applied, try again".
     public typealias Handler = @Sendable (KafkaMessage) async throws -> Void
+    /// Applies every message of one poll (in partition order); throwing means "retry them all".
+    public typealias BatchHandler = @Sendable ([KafkaMessage]) async throws -> Void
+
+    private enum Work {
+        case each(Handler)
+        case batch(BatchHandler)
+    }
 
     private let client: RDKafkaClient
     private let settings: KafkaConsumerSettings
     private let logger: Logger
-    private let handler: Handler
+    private let work: Work
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
     private let catchUp = NIOLockedValueBox(CatchUp())
     private let stopping = NIOLockedValueBox(false)
 
-    public init(settings: KafkaConsumerSettings, logger: Logger, handler: @escaping Handler) throws {
+    /// A consumer handing messages to `handler` one at a time; each offset is stored after its message.
+    public convenience init(settings: KafkaConsumerSettings, logger: Logger, handler: @escaping Handler) throws {
+        try self.init(settings: settings, logger: logger, work: .each(handler))
+    }
+
+    /// A consumer handing each polled batch to `batchHandler` at once (at most
+    /// ``KafkaConsumerSettings/maxBatch`` messages); the offsets are stored after the whole batch.
+    public convenience init(
+        settings: KafkaConsumerSettings, logger: Logger, batchHandler: @escaping BatchHandler
+    ) throws {
+        try self.init(settings: settings, logger: logger, work: .batch(batchHandler))
+    }
+
+    private init(settings: KafkaConsumerSettings, logger: Logger, work: Work) throws {
         self.settings = settings
         self.logger = logger
-        self.handler = handler
+        self.work = work
         self.client = try RDKafkaClient(kind: .consumer, settings: settings.librdkafkaSettings, logger: logger)
         rd_kafka_poll_set_consumer(client.handle)
     }
@@ -61,10 +82,16 @@ public final class KafkaConsumer: Service, Sendable {
         try await start()
         while !isStopping {
             let batch = try await pollThread.runIfActive { [self] in pollBatch() }
-            for message in batch {
-                guard await handleUntilApplied(message) else { return }
-                storeOffset(of: message)
-                catchUp.withLockedValue { $0.applied(partition: message.partition, offset: message.offset) }
+            guard !batch.isEmpty else { continue }
+            switch work {
+            case .each(let handler):
+                for message in batch {
+                    guard await handleUntilApplied([message], { try await handler(message) }) else { return }
+                    markApplied([message])
+                }
+            case .batch(let handler):
+                guard await handleUntilApplied(batch, { try await handler(batch) }) else { return }
+                markApplied(batch)
             }
         }
     }
@@ -195,20 +222,21 @@ public final class KafkaConsumer: Service, Sendable {
         return batch
     }
 
-    /// Runs the handler until it succeeds; `false` when the consumer stops first.
-    private func handleUntilApplied(_ message: KafkaMessage) async -> Bool {
+    /// Runs `apply` until it succeeds; `false` when the consumer stops first.
+    private func handleUntilApplied(_ messages: [KafkaMessage], _ apply: () async throws -> Void) async -> Bool {
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                try await handler(message)
+                try await apply()
                 return true
             } catch {
+                let first = messages[0]
                 logger.error(
-                    "Handling a message failed; retrying",
+                    "Handling messages failed; retrying",
                     metadata: [
-                        "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                        "kafka.offset": "\(message.offset)", "error": "\(String(reflecting: error))",
-                        "retry.delay": "\(delay)",
+                        "kafka.topic": "\(first.topic)", "kafka.partition": "\(first.partition)",
+                        "kafka.offset": "\(first.offset)", "kafka.messages": "\(messages.count)",
+                        "error": "\(String(reflecting: error))", "retry.delay": "\(delay)",
                     ])
                 try? await Task.sleep(for: delay)
                 if isStopping { return false }
@@ -217,16 +245,27 @@ public final class KafkaConsumer: Service, Sendable {
         }
     }
 
-    /// Stores `offset + 1` (the next one to read) for the background commit.
-    private func storeOffset(of message: KafkaMessage) {
-        let list = rd_kafka_topic_partition_list_new(1)!
+    /// Stores, per partition, the offset after the last applied message for the background
+    /// commit, and advances the catch-up tracking.
+    private func markApplied(_ messages: [KafkaMessage]) {
+        var next: [PartitionKey: Int64] = [:]
+        for message in messages {
+            let key = PartitionKey(topic: message.topic, partition: message.partition)
+            next[key] = max(next[key] ?? 0, message.offset + 1)
+        }
+        let list = rd_kafka_topic_partition_list_new(Int32(next.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        rd_kafka_topic_partition_list_add(list, message.topic, message.partition)!.pointee.offset = message.offset + 1
+        for (key, offset) in next {
+            rd_kafka_topic_partition_list_add(list, key.topic, key.partition)!.pointee.offset = offset
+        }
         let error = rd_kafka_offsets_store(client.handle, list)
         // ERR__STATE: the partition was revoked by a rebalance meanwhile; its new owner re-reads it.
         if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__STATE {
             logger.warning(
                 "Storing an offset failed", metadata: ["error": "\(KafkaError(error, context: "offsets store"))"])
+        }
+        catchUp.withLockedValue { catchUp in
+            for (key, offset) in next { catchUp.applied(partition: key.partition, offset: offset - 1) }
         }
     }
 
@@ -242,6 +281,12 @@ public final class KafkaConsumer: Service, Sendable {
         }
         try? await pollThread.shutdownGracefully()
     }
+}
+
+/// One partition of one topic.
+private struct PartitionKey: Hashable {
+    let topic: String
+    let partition: Int32
 }
 
 /// How far each partition still has to be read before the consumer has caught up.

@@ -11,47 +11,54 @@ public struct KafkaDeliveryReport: Sendable, Equatable {
 /// The pending outcome of one produced message: completed by the producer's poll loop from
 /// librdkafka's delivery report, awaited by whoever needs to know the broker has it.
 public final class KafkaDelivery: Sendable {
-    private enum State {
-        case pending([CheckedContinuation<KafkaDeliveryReport, any Error>])
-        case done(Result<KafkaDeliveryReport, KafkaError>)
+    private typealias Waiter = CheckedContinuation<KafkaDeliveryReport, any Error>
+
+    private struct State {
+        var result: Result<KafkaDeliveryReport, KafkaError>?
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiter = 0
     }
 
-    private let state = NIOLockedValueBox(State.pending([]))
+    private let state = NIOLockedValueBox(State())
 
     init() {}
 
     /// Waits until the broker acknowledged the message (or delivery failed for good).
+    /// Cancelling the waiting task stops the wait (throwing `CancellationError`), not the delivery.
     public func value() async throws -> KafkaDeliveryReport {
-        try await withCheckedThrowingContinuation { continuation in
-            let finished: Result<KafkaDeliveryReport, KafkaError>? = state.withLockedValue { state in
-                switch state {
-                case .pending(var waiting):
-                    waiting.append(continuation)
-                    state = .pending(waiting)
+        let id = state.withLockedValue { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: Waiter) in
+                let finished: Result<KafkaDeliveryReport, any Error>? = state.withLockedValue { state in
+                    if let result = state.result { return result.mapError { $0 } }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
                     return nil
-                case .done(let result):
-                    return result
                 }
+                if let finished { continuation.resume(with: finished) }
             }
-            if let finished { continuation.resume(with: finished) }
+        } onCancel: {
+            let waiter = state.withLockedValue { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
     /// The outcome, if the delivery report has arrived.
     public var result: Result<KafkaDeliveryReport, KafkaError>? {
-        state.withLockedValue { state in
-            if case .done(let result) = state { return result }
-            return nil
-        }
+        state.withLockedValue { $0.result }
     }
 
     /// Records the outcome once and resumes every waiter outside the lock.
     func complete(_ result: Result<KafkaDeliveryReport, KafkaError>) {
-        let waiting: [CheckedContinuation<KafkaDeliveryReport, any Error>] = state.withLockedValue { state in
-            guard case .pending(let waiting) = state else { return [] }
-            state = .done(result)
-            return waiting
+        let waiters: [Waiter] = state.withLockedValue { state in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
-        for continuation in waiting { continuation.resume(with: result) }
+        for waiter in waiters { waiter.resume(with: result) }
     }
 }

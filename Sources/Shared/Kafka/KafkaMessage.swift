@@ -1,3 +1,5 @@
+import Logging
+
 /// One consumed Kafka message, copied out of librdkafka's memory.
 public struct KafkaMessage: Sendable {
     /// The topic it was read from.
@@ -21,4 +23,20 @@ public struct KafkaMessage: Sendable {
 
     /// The key as UTF-8 text.
     public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+extension KafkaMessage {
+    /// Where the message sits in Kafka, as log metadata (`kafka.topic`, `kafka.partition`, `kafka.offset`).
+    public var logMetadata: Logger.Metadata {
+        ["kafka.topic": "\(topic)", "kafka.partition": "\(partition)", "kafka.offset": "\(offset)"]
+    }
+}
+
+extension Logger {
+    /// Logs that `message` is not an event this code can use and is skipped on purpose.
+    public func skippingUnusable(_ message: KafkaMessage, because error: EventDecodingError) {
+        warning(
+            "Skipping an unusable event",
+            metadata: message.logMetadata.merging(["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
+    }
 }

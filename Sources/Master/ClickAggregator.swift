@@ -1,0 +1,70 @@
+import Logging
+import PostgresNIO
+import Shared
+
+/// Applies the replicas' count events from `<ns>-counts` to Postgres.
+///
+/// Each consumed batch is folded with ``ClickTally`` (highest total per code, replica and epoch)
+/// and written in one idempotent upsert that only ever raises a stored total. The consumer
+/// stores the batch's offsets only after the upsert committed, so a crash re-applies a batch,
+/// which changes nothing.
+struct ClickAggregator: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, settings from
+    /// `topics/counts.properties`.
+    static func consumer(
+        client: PostgresClient, namespace: Namespace, kafkaBrokers: String, counts: TopicDefinition, logger: Logger
+    ) throws -> KafkaConsumer {
+        let aggregator = ClickAggregator(client: client, logger: logger)
+        return try KafkaConsumer(
+            settings: KafkaConsumerSettings(
+                bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
+                assignment: .subscribe(topics: [namespace.countsTopic]), topicSettings: counts.consumerSettings),
+            logger: logger,
+            batchHandler: aggregator.apply)
+    }
+
+    /// Decodes, folds and writes one batch; unusable messages are logged and skipped.
+    func apply(_ messages: [KafkaMessage]) async throws {
+        var tally = ClickTally()
+        for message in messages {
+            do {
+                tally.record(try EventCodec.decodeClickCountEvent(message.value))
+            } catch {
+                logger.skippingUnusable(message, because: error)
+            }
+        }
+        try await write(tally)
+    }
+
+    /// Raises the stored totals to the tally's, in one statement.
+    func write(_ tally: ClickTally) async throws {
+        guard !tally.highest.isEmpty else { return }
+        var codes: [String] = []
+        var replicas: [String] = []
+        var epochs: [String] = []
+        var totals: [Int64] = []
+        // Sorted, so concurrent writers lock rows in the same order and never deadlock.
+        for (counter, total) in tally.highest.sorted(by: { Self.precedes($0.key, $1.key) }) {
+            codes.append(counter.code)
+            replicas.append(counter.replicaID)
+            epochs.append(counter.replicaEpoch)
+            totals.append(total)
+        }
+        try await client.query(
+            """
+            INSERT INTO click_counts (code, replica_id, replica_epoch, total)
+            SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
+            ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
+                SET total = excluded.total, updated_at = now()
+                WHERE click_counts.total < excluded.total
+            """, logger: logger)
+        logger.debug("Recorded click totals", metadata: ["clicks.counters": "\(totals.count)"])
+    }
+
+    private static func precedes(_ left: ClickTally.Counter, _ right: ClickTally.Counter) -> Bool {
+        (left.code, left.replicaID, left.replicaEpoch) < (right.code, right.replicaID, right.replicaEpoch)
+    }
+}

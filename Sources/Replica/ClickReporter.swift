@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// Sends this replica's click totals to `<ns>-counts`: at once on every milestone, and every
+/// ``Settings/interval`` for each code that moved since Kafka last acknowledged its total, plus
+/// once more during a graceful shutdown, so the master's totals end up exact.
+///
+/// Redirects never wait for it: a milestone is only enqueued, and a code stays unreported in
+/// Redis until a send of its current total is acknowledged, so nothing is lost to a slow or
+/// absent broker, and after a crash the next run reports what was left (totals are running totals).
+final class ClickReporter: Service, Sendable {
+    /// How the reporter paces itself.
+    struct Settings: Sendable {
+        /// Time between reports of the moved codes. Default: 5 s.
+        var interval: Duration = .seconds(5)
+        /// Most codes per report. Default: 10,000.
+        var batchLimit: Int = 10_000
+        /// Longest wait for the broker's acknowledgements of one periodic report. Default: 10 s.
+        var acknowledgementTimeout: Duration = .seconds(10)
+        /// How long the final report during shutdown may take (within `--shutdown-timeout`). Default: 5 s.
+        var finalReportTimeout: Duration = .seconds(5)
+    }
+
+    private let ledger: ClickLedger
+    private let producer: KafkaProducer
+    private let topic: String
+    private let replicaID: String
+    private let settings: Settings
+    private let logger: Logger
+
+    init(
+        ledger: ClickLedger, producer: KafkaProducer, namespace: Namespace, replicaID: String,
+        settings: Settings = Settings(), logger: Logger
+    ) {
+        self.ledger = ledger
+        self.producer = producer
+        self.topic = namespace.countsTopic
+        self.replicaID = replicaID
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Enqueues the milestone's total without waiting; if it fails, the periodic report sends it.
+    func report(_ milestone: ClickMilestone) {
+        do {
+            try enqueue(code: milestone.code, total: milestone.total, epoch: milestone.epoch)
+        } catch {
+            logger.debug(
+                "Milestone not enqueued; the next report carries it",
+                metadata: ["link.code": "\(milestone.code)", "error": "\(error)"])
+        }
+    }
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            while true {
+                try await Task.sleep(for: settings.interval)
+                _ = await reportPending(acknowledgementTimeout: settings.acknowledgementTimeout)
+            }
+        }
+        guard !Task.isCancelled else { return }
+        await reportEverythingBeforeShutdown()
+    }
+
+    /// Sends one report, waiting up to `acknowledgementTimeout` for the broker; returns how many
+    /// codes were pending and how many were settled.
+    func reportPending(acknowledgementTimeout: Duration) async -> (pending: Int, settled: Int) {
+        let pending: ClickLedger.PendingTotals
+        do {
+            guard let found = try await ledger.pending(limit: settings.batchLimit) else { return (0, 0) }
+            pending = found
+        } catch {
+            logger.warning(
+                "Reading unreported clicks failed; retrying at the next report", metadata: ["error": "\(error)"])
+            return (0, 0)
+        }
+        var deliveries: [(code: String, total: Int64, delivery: KafkaDelivery)] = []
+        var failures = 0
+        for (code, total) in pending.totals {
+            do {
+                deliveries.append((code, total, try enqueue(code: code, total: total, epoch: pending.epoch)))
+            } catch {
+                failures += 1
+            }
+        }
+        let waiting = deliveries.map(\.delivery)
+        _ = try? await withTimeout(acknowledgementTimeout) {
+            for delivery in waiting { _ = try? await delivery.value() }
+        }
+        var acknowledged: [String: Int64] = [:]
+        for item in deliveries {
+            if case .success = item.delivery.result { acknowledged[item.code] = item.total } else { failures += 1 }
+        }
+        var settled = 0
+        do {
+            settled = try await ledger.settle(epoch: pending.epoch, totals: acknowledged)
+        } catch {
+            logger.warning("Marking reported clicks failed; they are sent again", metadata: ["error": "\(error)"])
+        }
+        if failures > 0 {
+            logger.warning(
+                "Some click totals were not delivered; retrying at the next report",
+                metadata: ["clicks.failed": "\(failures)", "clicks.delivered": "\(acknowledged.count)"])
+        } else {
+            logger.debug("Reported click totals", metadata: ["clicks.codes": "\(acknowledged.count)"])
+        }
+        return (pending.totals.count, settled)
+    }
+
+    /// Reports until nothing is pending, nothing more gets delivered, or the deadline passes.
+    private func reportEverythingBeforeShutdown() async {
+        let deadline = ContinuousClock.now + settings.finalReportTimeout
+        var reported = 0
+        while ContinuousClock.now < deadline {
+            let round = await reportPending(acknowledgementTimeout: deadline - ContinuousClock.now)
+            reported += round.settled
+            if round.pending == 0 || round.settled == 0 { break }
+        }
+        let left = (try? await ledger.unreportedCount()) ?? 0
+        if left == 0 {
+            logger.info("Reported the final click totals", metadata: ["clicks.codes": "\(reported)"])
+        } else {
+            logger.warning(
+                "Some click totals stay unreported; the next start sends them",
+                metadata: ["clicks.codes": "\(reported)", "clicks.unreported": "\(left)"])
+        }
+    }
+
+    @discardableResult
+    private func enqueue(code: String, total: Int64, epoch: String) throws(KafkaError) -> KafkaDelivery {
+        let event = ClickCountEvent(code: code, replicaID: replicaID, replicaEpoch: epoch, total: total)
+        return try producer.enqueue(topic: topic, key: code, value: EventCodec.encode(event))
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// An event on `<ns>-counts`: one replica's running total of clicks for one code, keyed by the code.
+///
+/// Wire format (JSON, one event per message):
+/// `{"type":"clicks.counted","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
+///   "replica_id":"a","replica_epoch":"1763…-3fa9c1d2","total":300}`.
+/// `total` is the replica's count for the code since `replica_epoch` began (a new epoch starts
+/// whenever the replica's Redis lost its data), never a delta: the master keeps the highest
+/// total per (code, replica, epoch), so a repeated, late or lost-then-resent event is harmless.
+public struct ClickCountEvent: Codable, Sendable, Equatable {
+    /// The only event type on the counts topic.
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case counted = "clicks.counted"
+    }
+
+    /// The schema version this code writes and reads.
+    public static let currentVersion = 1
+
+    public var type: Kind
+    public var version: Int
+    /// Unique per event, for deduplication and tracing.
+    public var eventID: UUID
+    /// When the replica read the total.
+    public var occurredAt: Date
+    /// The short code (also the message key).
+    public var code: String
+    /// The replica that counted the clicks.
+    public var replicaID: String
+    /// Which life of that replica's Redis the total belongs to.
+    public var replicaEpoch: String
+    /// The replica's running total for the code within the epoch.
+    public var total: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case type, version, code, total
+        case eventID = "event_id"
+        case occurredAt = "occurred_at"
+        case replicaID = "replica_id"
+        case replicaEpoch = "replica_epoch"
+    }
+
+    public init(
+        code: String, replicaID: String, replicaEpoch: String, total: Int64, at time: Date = Date(),
+        eventID: UUID = UUID()
+    ) {
+        self.type = .counted
+        self.version = Self.currentVersion
+        self.eventID = eventID
+        self.occurredAt = time
+        self.code = code
+        self.replicaID = replicaID
+        self.replicaEpoch = replicaEpoch
+        self.total = total
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import PostgresNIO
+import ServiceLifecycle
+import Shared
+import Testing
+import TestSupport
+
+@testable import Master
+@testable import Outbox
+@testable import Replica
+
+/// Clicks counted on the replicas end up as exact totals on the master: real Postgres, Redis
+/// and dev Kafka broker; replicas, relay and aggregator composed as their executables compose them.
+@Suite struct ClickCountingTests {
+    /// One namespace with the master's side running: Postgres, the outbox relay and the counts aggregator.
+    struct MasterSide {
+        let namespace: Namespace
+        let client: PostgresClient
+        let repository: LinkRepository
+        let services: [any Service]
+
+        init() async throws {
+            namespace = try await TestStack.makeNamespace()
+            client = PostgresClient(
+                configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+            repository = LinkRepository(client: client, logger: TestStack.logger)
+            let producer = try KafkaProducer(
+                settings: .init(
+                    bootstrapServers: try TestStack.kafkaBrokers,
+                    topicSettings: try TopicDefinition.load(.links, from: TestStack.topicsDirectory).producerSettings),
+                logger: TestStack.logger)
+            let relay = OutboxRelay(
+                client: client, producer: producer, namespace: namespace,
+                settings: .init(pollInterval: .seconds(1), batchSize: 100), logger: TestStack.logger)
+            let aggregator = try ClickAggregator.consumer(
+                client: client, namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers,
+                counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory), logger: TestStack.logger)
+            services = [client, producer, relay, aggregator]
+        }
+
+        func createLink(_ index: Int) async throws -> String {
+            try await repository.create(try LinkRequest(url: "https://example.com/clicks/\(index)").validated())
+        }
+
+        func clicks(of code: String) async throws -> Int64? {
+            try await repository.details(of: code)?.clicks
+        }
+
+        /// `(replica, epoch, total)` rows of one code.
+        func counters(of code: String) async throws -> [String] {
+            let rows = try await client.query(
+                "SELECT replica_id, replica_epoch, total FROM click_counts WHERE code = \(code) ORDER BY 1, 2, 3",
+                logger: TestStack.logger)
+            var counters: [String] = []
+            for try await (replica, epoch, total) in rows.decode((String, String, Int64).self) {
+                counters.append("\(replica) \(epoch) \(total)")
+            }
+            return counters
+        }
+
+        /// Waits until every code's master total is the expected one; returns the codes that differ.
+        func awaitTotals(_ expected: [String: Int64], timeout: Duration = .seconds(15)) async throws -> [String] {
+            var differing: [String] = []
+            _ = try await eventually(timeout: timeout) {
+                differing = []
+                for (code, clicks) in expected where try await self.clicks(of: code) != clicks {
+                    differing.append("\(code): \(try await self.clicks(of: code) ?? -1) instead of \(clicks)")
+                }
+                return differing.isEmpty
+            }
+            return differing
+        }
+    }
+
+    /// One replica as its executable composes it, on its own Redis and a free HTTP port.
+    struct ReplicaUnderTest {
+        let id: String
+        let redis: RedisConnection
+        let port: Int
+        let application: ReplicaApplication
+
+        init(
+            _ id: String, redisIndex: Int, namespace: Namespace, reportInterval: Duration = .seconds(60),
+            kafkaBrokers: String? = nil
+        ) throws {
+            self.id = id
+            redis = RedisConnection(
+                host: "127.0.0.1", port: try TestStack.redisPorts[redisIndex], logger: TestStack.logger)
+            port = try TestStack.freePort()
+            application = try ReplicaApplication(
+                configuration: .init(
+                    namespace: namespace, replicaID: id, kafkaBrokers: try kafkaBrokers ?? TestStack.kafkaBrokers,
+                    links: try TopicDefinition.load(.links, from: TestStack.topicsDirectory),
+                    counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory),
+                    clickReportInterval: reportInterval, host: "127.0.0.1", port: port),
+                redis: redis, logger: TestStack.logger)
+        }
+
+        /// Whether the replica's Redis has every code (checked without counting a click).
+        func knows(_ codes: [String]) async throws -> Bool {
+            for code in codes
+            where try await redis.send(["HEXISTS", application.store.keys.link(code), "url"]).integer != 1 {
+                return false
+            }
+            return true
+        }
+
+        /// Visits `code` over HTTP; returns the status.
+        func click(_ code: String) async throws -> Int {
+            try await TestHTTP.get("http://127.0.0.1:\(port)/\(code)").status
+        }
+
+        /// Deletes every key of the namespace, as FLUSHDB would for this replica (other tests share the server).
+        func wipe(_ namespace: Namespace) async throws {
+            let keys = try await redis.send(["KEYS", namespace.redisKey("*")]).array?.compactMap(\.string) ?? []
+            if !keys.isEmpty { _ = try await redis.send(["DEL"] + keys) }
+        }
+    }
+
+    /// Sends `plan` (code → clicks) spread over the replicas, 16 at a time; returns the non-302 answers.
+    private func click(_ plan: [String: Int], on replicas: [ReplicaUnderTest]) async throws -> [Int] {
+        let visits = plan.flatMap { code, count in Array(repeating: code, count: count) }.shuffled()
+        return try await withThrowingTaskGroup(of: [Int].self) { group in
+            for lane in 0..<16 {
+                group.addTask {
+                    var failures: [Int] = []
+                    for index in stride(from: lane, to: visits.count, by: 16) {
+                        let status = try await replicas[index % replicas.count].click(visits[index])
+                        if status != 302 { failures.append(status) }
+                    }
+                    return failures
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+    }
+
+    @Test func totalsOnTheMasterAreExactAfterTheReplicasStopAndReplayingCountsChangesNothing() async throws {
+        let master = try await MasterSide()
+        let replicas = [
+            try ReplicaUnderTest("a", redisIndex: 0, namespace: master.namespace),
+            try ReplicaUnderTest("b", redisIndex: 1, namespace: master.namespace),
+        ]
+        defer { for replica in replicas { replica.redis.close() } }
+        try await withRunningServices(master.services) {
+            var codes: [String] = []
+            for index in 0..<6 { codes.append(try await master.createLink(index)) }
+            // 1000 clicks: over and under the milestone of 100, and exact multiples of it.
+            let plan = Dictionary(uniqueKeysWithValues: zip(codes, [401, 250, 199, 100, 49, 1]))
+            #expect(plan.values.reduce(0, +) == 1000)
+
+            // Report only at milestones and at shutdown (the interval is a minute), to prove both.
+            try await withRunningServices(replicas.flatMap(\.application.services)) {
+                for replica in replicas {
+                    #expect(try await eventually { try await replica.knows(codes) }, "replica \(replica.id) lags")
+                }
+                let failures = try await click(plan, on: replicas)
+                #expect(failures.isEmpty, "non-302 answers: \(failures)")
+            }
+            let expected = plan.mapValues(Int64.init)
+            let differing = try await master.awaitTotals(expected)
+            #expect(differing.isEmpty, "wrong totals: \(differing)")
+
+            // Consuming the whole counts topic again, from offset zero, changes no total.
+            var before: [String: [String]] = [:]
+            for code in codes { before[code] = try await master.counters(of: code) }
+            let aggregator = ClickAggregator(client: master.client, logger: TestStack.logger)
+            let replay = try KafkaConsumer(
+                settings: .init(
+                    bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(master.namespace.name)-replay",
+                    assignment: .allPartitions(topic: master.namespace.countsTopic) { _ in [:] }),
+                logger: TestStack.logger, batchHandler: aggregator.apply)
+            try await withRunningServices([replay]) {
+                #expect(await eventually { replay.isCaughtUp })
+            }
+            for code in codes {
+                #expect(try await master.counters(of: code) == before[code])
+                #expect(try await master.clicks(of: code) == expected[code])
+            }
+        }
+    }
+
+    @Test func aWipedRedisStartsANewEpochWhoseClicksAddToTheOldTotal() async throws {
+        let master = try await MasterSide()
+        try await withRunningServices(master.services) {
+            let code = try await master.createLink(0)
+            let first = try ReplicaUnderTest("a", redisIndex: 0, namespace: master.namespace)
+            defer { first.redis.close() }
+            try await withRunningServices(first.application.services) { () async throws in
+                #expect(try await eventually { try await first.knows([code]) })
+                #expect(try await click([code: 130], on: [first]).isEmpty)
+            }
+            #expect(try await master.awaitTotals([code: 130]).isEmpty)
+
+            try await first.wipe(master.namespace)
+            // The restarted replica rebuilds its links from offset zero and counts in a new epoch.
+            let second = try ReplicaUnderTest("a", redisIndex: 0, namespace: master.namespace)
+            defer { second.redis.close() }
+            try await withRunningServices(second.application.services) { () async throws in
+                #expect(try await eventually { try await second.knows([code]) })
+                #expect(try await click([code: 20], on: [second]).isEmpty)
+            }
+            #expect(try await master.awaitTotals([code: 150]).isEmpty)
+            let counters = try await master.counters(of: code)
+            #expect(counters.count == 2, "one counter per epoch: \(counters)")
+            #expect(Set(counters.map { $0.split(separator: " ").last! }) == ["130", "20"])
+        }
+    }
+
+    @Test func clicksCountedWhileKafkaIsUnreachableAreReportedLater() async throws {
+        let master = try await MasterSide()
+        try await withRunningServices(master.services) {
+            let code = try await master.createLink(0)
+            let links = try ReplicaUnderTest("a", redisIndex: 1, namespace: master.namespace)
+            defer { links.redis.close() }
+            // Fill the replica's Redis with the link first.
+            try await withRunningServices([links.application.consumer]) { () async throws in
+                #expect(try await eventually { try await links.knows([code]) })
+            }
+
+            // A replica whose producer points at a port where no broker listens: redirects still
+            // answer, quickly, and the clicks wait in Redis.
+            let deadBroker = "127.0.0.1:\(try TestStack.freePort())"
+            let cutOff = try ReplicaUnderTest(
+                "a", redisIndex: 1, namespace: master.namespace, reportInterval: .milliseconds(200),
+                kafkaBrokers: deadBroker)
+            defer { cutOff.redis.close() }
+            let ledger = ClickLedger(redis: cutOff.redis, namespace: master.namespace)
+            try await withRunningServices(Array(cutOff.application.services.dropFirst())) {
+                let started = ContinuousClock.now
+                #expect(try await click([code: 250], on: [cutOff]).isEmpty)
+                let elapsed = ContinuousClock.now - started
+                #expect(elapsed < .seconds(10), "250 redirects took \(elapsed) without a broker")
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await ledger.unreportedCount() == 1)
+            }
+            #expect(try await master.clicks(of: code) == 0)
+
+            // The next run, with the broker reachable, reports the running total from Redis.
+            let reconnected = try ReplicaUnderTest(
+                "a", redisIndex: 1, namespace: master.namespace, reportInterval: .milliseconds(200))
+            defer { reconnected.redis.close() }
+            try await withRunningServices(Array(reconnected.application.services.dropFirst())) { () async throws in
+                #expect(try await master.awaitTotals([code: 250]).isEmpty)
+            }
+            #expect(try await ledger.unreportedCount() == 0)
+        }
+    }
+}
