@@ -1,21 +1,87 @@
+import NIOConcurrencyHelpers
+
 /// The operation took longer than allowed.
 public struct TimeoutError: Error, CustomStringConvertible {
     public let duration: Duration
     public var description: String { "timed out after \(duration)" }
 }
 
-/// Runs `operation`, cancelling it and throwing ``TimeoutError`` when it outlasts `duration`.
+/// Runs `operation`, throwing ``TimeoutError`` when it outlasts `duration`.
+///
+/// The answer comes at the deadline even if the operation ignores cancellation (a connection
+/// attempt to a host that does not answer, a hiredis read): the operation is cancelled and left
+/// to finish on its own, and its late result is dropped. Cancelling the caller cancels it too.
 @discardableResult
 public func withTimeout<Result: Sendable>(
     _ duration: Duration, _ operation: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: duration)
-            throw TimeoutError(duration: duration)
+    let race = TimeoutRace<Result>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation: continuation, duration: duration, operation: operation)
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The operation and the timer of one ``withTimeout(_:_:)``: whichever finishes first answers.
+private final class TimeoutRace<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var outcome: Result<Value, any Error>?
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func start(
+        continuation: CheckedContinuation<Value, any Error>, duration: Duration,
+        operation: @escaping @Sendable () async throws -> Value
+    ) {
+        let early: Result<Value, any Error>? = state.withLockedValue { state in
+            if let outcome = state.outcome { return outcome }
+            state.continuation = continuation
+            return nil
+        }
+        if let early {
+            continuation.resume(with: early)
+            return
+        }
+        let work = Task {
+            do {
+                self.finish(.success(try await operation()))
+            } catch {
+                self.finish(.failure(error))
+            }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: duration)
+            self.finish(.failure(TimeoutError(duration: duration)))
+        }
+        let finished = state.withLockedValue { state in
+            state.tasks = [work, timer]
+            return state.outcome != nil
+        }
+        if finished {
+            work.cancel()
+            timer.cancel()
+        }
+    }
+
+    /// Records the first outcome, resumes the caller and cancels whatever still runs.
+    func finish(_ outcome: Result<Value, any Error>) {
+        let (continuation, tasks) = state.withLockedValue {
+            state -> (CheckedContinuation<Value, any Error>?, [Task<Void, Never>]) in
+            guard state.outcome == nil else { return (nil, []) }
+            state.outcome = outcome
+            defer {
+                state.continuation = nil
+                state.tasks = []
+            }
+            return (state.continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: outcome)
     }
 }

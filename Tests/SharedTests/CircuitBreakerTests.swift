@@ -1,0 +1,138 @@
+import Logging
+import NIOConcurrencyHelpers
+import Shared
+import Testing
+
+/// The breaker's state machine, on a clock moved by hand (no sleeping).
+@Suite struct CircuitBreakerTests {
+    /// A clock that only moves when told.
+    final class ManualClock: Sendable {
+        private let instant = NIOLockedValueBox(ContinuousClock.now)
+        var now: ContinuousClock.Instant { instant.withLockedValue { $0 } }
+        func advance(by duration: Duration) { instant.withLockedValue { $0 += duration } }
+    }
+
+    struct Boom: Error {}
+    struct CallerMistake: Error {}
+
+    private func breaker(_ clock: ManualClock, configure: (inout CircuitBreaker.Settings) -> Void = { _ in })
+        -> CircuitBreaker
+    {
+        var settings = CircuitBreaker.Settings()
+        settings.windowSize = 10
+        settings.minimumCalls = 4
+        settings.failureRateThreshold = 0.5
+        settings.consecutiveFailures = 3
+        settings.openDuration = .seconds(5)
+        settings.halfOpenProbes = 2
+        settings.callTimeout = .milliseconds(50)
+        configure(&settings)
+        return CircuitBreaker(
+            dependency: "test", settings: settings, logger: Logger(label: "test"), now: { clock.now },
+            isDependencyFailure: { !($0 is CallerMistake) })
+    }
+
+    private func succeed(_ breaker: CircuitBreaker) async throws { try await breaker.run {} }
+
+    private func fail(_ breaker: CircuitBreaker, with error: any Error = Boom()) async {
+        await #expect(throws: (any Error).self) { try await breaker.run { throw error } }
+    }
+
+    @Test func opensOnConsecutiveFailuresAndFailsFastWithoutCalling() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock)
+        await fail(breaker)
+        await fail(breaker)
+        #expect(breaker.state == .closed)
+        await fail(breaker)
+        #expect(breaker.state == .open)
+
+        let called = NIOLockedValueBox(false)
+        let error = await #expect(throws: CircuitOpenError.self) {
+            try await breaker.run { called.withLockedValue { $0 = true } }
+        }
+        #expect(!called.withLockedValue { $0 })
+        #expect(error?.retryAfter == .seconds(5))
+        clock.advance(by: .seconds(2))
+        #expect(throws: CircuitOpenError.self) { try breaker.acquire() }
+    }
+
+    @Test func opensOnTheFailureRateOnceTheWindowHasEnoughCalls() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock) { $0.consecutiveFailures = 100 }
+        // Alternating: 50% failures, never three in a row.
+        try await succeed(breaker)
+        await fail(breaker)
+        try await succeed(breaker)
+        #expect(breaker.state == .closed, "three calls are below the minimum of four")
+        await fail(breaker)
+        #expect(breaker.state == .open)
+    }
+
+    @Test func aLowFailureRateKeepsItClosed() async throws {
+        let breaker = breaker(ManualClock()) { $0.consecutiveFailures = 100 }
+        for _ in 0..<20 {
+            try await succeed(breaker)
+            try await succeed(breaker)
+            await fail(breaker)
+        }
+        #expect(breaker.state == .closed)
+    }
+
+    @Test func halfOpenLetsALimitedNumberOfProbesAndClosesAfterTheirSuccess() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock)
+        for _ in 0..<3 { await fail(breaker) }
+        clock.advance(by: .seconds(5))
+        #expect(breaker.state == .halfOpen)
+
+        let first = try breaker.acquire()
+        let second = try breaker.acquire()
+        #expect(throws: CircuitOpenError.self) { try breaker.acquire() }
+        breaker.record(first, .success)
+        #expect(breaker.state == .halfOpen)
+        breaker.record(second, .success)
+        #expect(breaker.state == .closed)
+        try await succeed(breaker)
+    }
+
+    @Test func aFailedProbeOpensItAgainForAnotherFullPeriod() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock)
+        for _ in 0..<3 { await fail(breaker) }
+        clock.advance(by: .seconds(5))
+        await fail(breaker)
+        #expect(breaker.state == .open)
+        clock.advance(by: .seconds(4))
+        #expect(breaker.state == .open)
+        clock.advance(by: .seconds(1))
+        #expect(breaker.state == .halfOpen)
+    }
+
+    @Test func timeoutsCountAsFailuresButCallerMistakesAndCancellationDoNot() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock)
+        for _ in 0..<10 { await fail(breaker, with: CallerMistake()) }
+        await fail(breaker, with: CancellationError())
+        #expect(breaker.state == .closed)
+
+        for _ in 0..<3 {
+            // Never returns on its own: the breaker's timeout answers for it.
+            await #expect(throws: TimeoutError.self) {
+                try await breaker.run { try await Task.sleep(for: .seconds(3600)) }
+            }
+        }
+        #expect(breaker.state == .open)
+    }
+
+    @Test func outcomesOfCallsStartedBeforeATransitionAreIgnored() async throws {
+        let clock = ManualClock()
+        let breaker = breaker(clock)
+        let early = try breaker.acquire()
+        for _ in 0..<3 { await fail(breaker) }
+        clock.advance(by: .seconds(5))
+        _ = try breaker.acquire()  // half-open now
+        breaker.record(early, .failure(Boom()))
+        #expect(breaker.state == .halfOpen, "a stale failure must not reopen a probing breaker")
+    }
+}
