@@ -45,21 +45,22 @@ start_service() {
     SHORTENER_LOG_FILE="$STATE/logs/$name.log" setsid "$@" &
     PIDS+=($!)
 }
-start_service outbox "$BIN/outbox"
-start_service notifier "$BIN/notifier"
+start_service outbox "$BIN/outbox" --http-port 8090
+start_service notifier "$BIN/notifier" --http-port 8091
 start_service replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="$REDIS_A_PORT" "$BIN/replica" --http-port 8081
 start_service replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="$REDIS_B_PORT" "$BIN/replica" --http-port 8082
 start_service master "$BIN/master" serve --http-port 8080 --public-url http://localhost:8081
 
-for port in 8080 8081 8082; do
+for port in 8080 8081 8082 8090 8091; do
     for _ in $(seq 100); do curl -fs "localhost:$port/health/live" >/dev/null && break; sleep 0.1; done
 done
 cat <<INFO
 
   The URL shortener is running (logs in .local/run/logs/, Ctrl-C stops everything):
-    master     http://localhost:8080   POST /create
+    master     http://localhost:8080   POST /create, GET /api/links/<code>
     replica a  http://localhost:8081   GET /<code>
     replica b  http://localhost:8082   GET /<code>
+    outbox     http://localhost:8090   health only      notifier  http://localhost:8091   health only
     Kafka      $KAFKA_BROKERS (dev broker)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
 
   Try:

@@ -10,14 +10,16 @@ import Shared
 /// which changes nothing.
 struct ClickAggregator: Sendable {
     let client: PostgresClient
+    let breaker: CircuitBreaker
     let logger: Logger
 
     /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, settings from
     /// `topics/counts.properties`.
     static func consumer(
-        client: PostgresClient, namespace: Namespace, kafkaBrokers: String, counts: TopicDefinition, logger: Logger
+        client: PostgresClient, breaker: CircuitBreaker, namespace: Namespace, kafkaBrokers: String,
+        counts: TopicDefinition, logger: Logger
     ) throws -> KafkaConsumer {
-        let aggregator = ClickAggregator(client: client, logger: logger)
+        let aggregator = ClickAggregator(client: client, breaker: breaker, logger: logger)
         return try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
@@ -53,14 +55,16 @@ struct ClickAggregator: Sendable {
             epochs.append(counter.replicaEpoch)
             totals.append(total)
         }
-        try await client.query(
-            """
-            INSERT INTO click_counts (code, replica_id, replica_epoch, total)
-            SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
-            ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
-                SET total = excluded.total, updated_at = now()
-                WHERE click_counts.total < excluded.total
-            """, logger: logger)
+        try await breaker.run { [client, logger, codes, replicas, epochs, totals] in
+            try await client.query(
+                """
+                INSERT INTO click_counts (code, replica_id, replica_epoch, total)
+                SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
+                ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
+                    SET total = excluded.total, updated_at = now()
+                    WHERE click_counts.total < excluded.total
+                """, logger: logger)
+        }
         logger.debug("Recorded click totals", metadata: ["clicks.counters": "\(totals.count)"])
     }
 

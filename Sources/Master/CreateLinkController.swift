@@ -52,6 +52,8 @@ struct CreateLinkController: Sendable {
             code = try await repository.create(link)
         } catch let error as APIError {
             throw error
+        } catch let open as CircuitOpenError {
+            throw APIError.unavailable(open)
         } catch {
             context.logger.error("Creating a link failed", metadata: ["error": "\(String(reflecting: error))"])
             throw APIError.unavailable("the link store is unavailable; try again")

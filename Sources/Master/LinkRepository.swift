@@ -5,9 +5,11 @@ import PostgresNIO
 import Shared
 
 /// Links in Postgres. Every change is written together with its outbox row in one transaction,
-/// so an event reaches Kafka exactly when (and only when) the change is committed.
+/// so an event reaches Kafka exactly when (and only when) the change is committed. Every call
+/// goes through the Postgres circuit breaker.
 struct LinkRepository: Sendable {
     let client: PostgresClient
+    let breaker: CircuitBreaker
     let logger: Logger
 
     /// How many generated codes are tried before giving up (a collision is already rare).
@@ -21,17 +23,19 @@ struct LinkRepository: Sendable {
             let event = LinkEvent.created(code: code, url: link.url, expiresAt: link.expiresAt)
             let payload = ByteBuffer(bytes: EventCodec.encode(event))
             do {
-                try await client.withTransaction(logger: logger) { connection in
-                    try await connection.query(
-                        """
-                        INSERT INTO links (code, url, expires_at, created_at)
-                        VALUES (\(code), \(link.url), \(link.expiresAt), \(event.occurredAt))
-                        """, logger: logger)
-                    try await connection.query(
-                        """
-                        INSERT INTO outbox (topic, message_key, payload)
-                        VALUES (\(TopicName.links.rawValue), \(code), \(payload))
-                        """, logger: logger)
+                try await breaker.run { [client, logger] in
+                    try await client.withTransaction(logger: logger) { connection in
+                        try await connection.query(
+                            """
+                            INSERT INTO links (code, url, expires_at, created_at)
+                            VALUES (\(code), \(link.url), \(link.expiresAt), \(event.occurredAt))
+                            """, logger: logger)
+                        try await connection.query(
+                            """
+                            INSERT INTO outbox (topic, message_key, payload)
+                            VALUES (\(TopicName.links.rawValue), \(code), \(payload))
+                            """, logger: logger)
+                    }
                 }
                 return code
             } catch  where error.isUniqueViolation {
@@ -46,14 +50,17 @@ struct LinkRepository: Sendable {
 
     /// The link with its click total (the sum of the replicas' highest totals), or `nil`.
     func details(of code: String) async throws -> LinksAPIController.LinkDetails? {
-        let rows = try await client.query(
-            """
-            SELECT l.code, l.url, l.created_at, COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
-            FROM links l WHERE l.code = \(code)
-            """, logger: logger)
-        for try await (code, url, createdAt, clicks) in rows.decode((String, String, Date, Int64).self) {
-            return LinksAPIController.LinkDetails(code: code, url: url, createdAt: createdAt, clicks: clicks)
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                """
+                SELECT l.code, l.url, l.created_at,
+                       COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
+                FROM links l WHERE l.code = \(code)
+                """, logger: logger)
+            for try await (code, url, createdAt, clicks) in rows.decode((String, String, Date, Int64).self) {
+                return LinksAPIController.LinkDetails(code: code, url: url, createdAt: createdAt, clicks: clicks)
+            }
+            return nil
         }
-        return nil
     }
 }

@@ -26,6 +26,8 @@ struct LinksAPIController: Sendable {
             let details: LinkDetails?
             do {
                 details = try await repository.details(of: code)
+            } catch let open as CircuitOpenError {
+                throw APIError.unavailable(open)
             } catch {
                 context.logger.error("Reading a link failed", metadata: ["error": "\(String(reflecting: error))"])
                 throw APIError.unavailable("the link store is unavailable; try again")

@@ -35,11 +35,13 @@ struct Serve: AsyncParsableCommand {
         let client = PostgresClient(
             configuration: postgres.clientConfiguration(namespace: namespace),
             backgroundLogger: logger)
+        let breaker = CircuitBreaker.postgres(logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
-            client: client, namespace: namespace, kafkaBrokers: common.kafkaBrokers,
+            client: client, breaker: breaker, namespace: namespace, kafkaBrokers: common.kafkaBrokers,
             counts: try TopicDefinition.load(.counts, from: common.topicsDir), logger: logger)
         let app = MasterApplication.build(
-            client: client, publicBaseURL: publicURL, host: http.host, port: http.resolvedPort(default: 8080),
+            repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
+            host: http.host, port: http.resolvedPort(default: 8080),
             logger: logger
         )
         try await ServiceRunner.run(
@@ -50,21 +52,15 @@ struct Serve: AsyncParsableCommand {
 /// Composes the master's HTTP application; `main` and the tests both call it.
 enum MasterApplication {
     static func build(
-        client: PostgresClient, publicBaseURL: String, host: String, port: Int,
+        repository: LinkRepository, publicBaseURL: String, host: String, port: Int,
         logger: Logger
     ) -> some ApplicationProtocol {
         let router = Router(context: AppRequestContext.self)
-        let repository = LinkRepository(client: client, logger: logger)
         CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
         LinksAPIController(repository: repository).addRoutes(to: router)
-        HealthController(readiness: {
-            do {
-                try await withTimeout(.seconds(1)) { _ = try await client.query("SELECT 1", logger: logger) }
-                return []
-            } catch {
-                return ["postgres: \(error)"]
-            }
-        }).addRoutes(to: router)
+        HealthController(breakers: [repository.breaker]) {
+            await repository.client.readinessProblems(through: repository.breaker, logger: logger)
+        }.addRoutes(to: router)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
     }
 }

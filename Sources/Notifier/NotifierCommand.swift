@@ -11,6 +11,7 @@ struct NotifierCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var http: HTTPOptions
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "notifier", options: common)
@@ -25,7 +26,10 @@ struct NotifierCommand: AsyncParsableCommand {
         ) { message in
             LinkNotification.log(message, logger: logger)
         }
-        try await ServiceRunner.run([consumer], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+        let health = HealthServer.build(
+            host: http.host, port: http.resolvedPort(default: 8091), breakers: [], logger: logger)
+        try await ServiceRunner.run(
+            [consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Hummingbird
 import PostgresNIO
 import Shared
 
@@ -12,6 +13,7 @@ struct OutboxCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var http: HTTPOptions
 
     /// Seconds between fallback polls when no NOTIFY arrives. Default: 5.
     /// Environment: `SHORTENER_OUTBOX_POLL_INTERVAL`.
@@ -34,13 +36,18 @@ struct OutboxCommand: AsyncParsableCommand {
                 bootstrapServers: common.kafkaBrokers, topicSettings: links.producerSettings),
             logger: logger
         )
+        let postgresBreaker = CircuitBreaker.postgres(logger: logger)
+        let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
         let relay = OutboxRelay(
-            client: client, producer: producer, namespace: namespace,
+            client: client, producer: producer, postgres: postgresBreaker, kafka: kafkaBreaker, namespace: namespace,
             settings: .init(pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize),
             logger: logger
         )
+        let health = HealthServer.build(
+            host: http.host, port: http.resolvedPort(default: 8090), breakers: [postgresBreaker, kafkaBreaker],
+            readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) }, logger: logger)
         try await ServiceRunner.run(
-            [client, producer, relay], shutdownTimeout: .seconds(common.shutdownTimeout),
+            [client, producer, relay, health], shutdownTimeout: .seconds(common.shutdownTimeout),
             logger: logger)
     }
 }

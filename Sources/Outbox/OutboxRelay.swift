@@ -11,6 +11,8 @@ import Shared
 /// which it also LISTENs for the `outbox` notification that every insert fires at commit.
 /// Others wait on standby and take over when the lock is released (or its session dies).
 /// A crash between the acknowledgement and the mark republishes rows: a duplicate, never a loss.
+/// Queries go through the Postgres breaker and each batch's produce through the Kafka breaker;
+/// while one is open the relay waits instead of hammering the dependency.
 struct OutboxRelay: Service {
     /// How the relay paces itself.
     struct Settings: Sendable {
@@ -24,6 +26,8 @@ struct OutboxRelay: Service {
 
     let client: PostgresClient
     let producer: KafkaProducer
+    let postgres: CircuitBreaker
+    let kafka: CircuitBreaker
     let namespace: Namespace
     let settings: Settings
     let logger: Logger
@@ -38,6 +42,11 @@ struct OutboxRelay: Service {
                 let active = try await runWhileActive()
                 if !active && !wasStandby { logger.info("Another relay is active; standing by") }
                 wasStandby = !active
+            } catch let open as CircuitOpenError {
+                // The breaker logged the outage when it opened; wait until it lets a probe through.
+                logger.debug("Waiting for a dependency", metadata: ["error": "\(open)"])
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: open.retryAfter) }
+                continue
             } catch {
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
                 logger.error("Outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
@@ -48,10 +57,13 @@ struct OutboxRelay: Service {
 
     /// Relays until shutdown if this relay wins the lock; `false` if another relay holds it.
     private func runWhileActive() async throws -> Bool {
-        try await client.withConnection { connection in
-            let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
-            var acquired = false
-            for try await locked in rows.decode(Bool.self) { acquired = locked }
+        return try await client.withConnection { connection in
+            let acquired = try await postgres.run { [logger] in
+                let rows = try await connection.query(
+                    "SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
+                for try await locked in rows.decode(Bool.self) { return locked }
+                return false
+            }
             guard acquired else { return false }
             logger.info("Active outbox relay")
             do {
@@ -106,14 +118,21 @@ struct OutboxRelay: Service {
     /// Enqueues one batch in id order, waits for the acknowledgements, and marks the
     /// acknowledged prefix. Returns how many rows the batch had.
     private func publishBatch(on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query(
-            """
-            SELECT id, topic, message_key, payload FROM outbox
-            WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
-            """, logger: logger)
+        let rows = try await postgres.run { [logger, settings] in
+            let rows = try await connection.query(
+                """
+                SELECT id, topic, message_key, payload FROM outbox
+                WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
+                """, logger: logger)
+            var batch: [(Int64, String, String, ByteBuffer)] = []
+            for try await row in rows.decode((Int64, String, String, ByteBuffer).self) { batch.append(row) }
+            return batch
+        }
+        guard !rows.isEmpty else { return 0 }
+        let permit = try kafka.acquire()
         var pending: [(id: Int64, delivery: KafkaDelivery)] = []
         var enqueueError: (any Error)?
-        for try await (id, topic, key, payload) in rows.decode((Int64, String, String, ByteBuffer).self) {
+        for (id, topic, key, payload) in rows {
             guard enqueueError == nil else { continue }
             do {
                 let delivery = try producer.enqueue(
@@ -124,7 +143,6 @@ struct OutboxRelay: Service {
                 enqueueError = error
             }
         }
-        guard !pending.isEmpty || enqueueError != nil else { return 0 }
 
         // Mark only the acknowledged prefix: a row after a failed one is sent again later,
         // so one code's events never overtake each other across retries.
@@ -139,12 +157,16 @@ struct OutboxRelay: Service {
                 break
             }
         }
+        let failure = deliveryError ?? enqueueError
+        kafka.record(permit, failure.map { .failure($0) } ?? .success)
         if !acknowledged.isEmpty {
-            try await connection.query(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged))", logger: logger)
+            try await postgres.run { [logger, acknowledged] in
+                try await connection.query(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged))", logger: logger)
+            }
             logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
         }
-        if let failure = deliveryError ?? enqueueError { throw failure }
-        return pending.count
+        if let failure { throw failure }
+        return rows.count
     }
 }

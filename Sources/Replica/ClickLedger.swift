@@ -14,10 +14,10 @@ struct ClickLedger: Sendable {
         var totals: [String: Int64]
     }
 
-    let redis: RedisConnection
+    let redis: GuardedRedis
     let keys: ReplicaKeys
 
-    init(redis: RedisConnection, namespace: Namespace) {
+    init(redis: GuardedRedis, namespace: Namespace) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
     }

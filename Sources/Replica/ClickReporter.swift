@@ -25,25 +25,29 @@ final class ClickReporter: Service, Sendable {
 
     private let ledger: ClickLedger
     private let producer: KafkaProducer
+    private let kafka: CircuitBreaker
     private let topic: String
     private let replicaID: String
     private let settings: Settings
     private let logger: Logger
 
     init(
-        ledger: ClickLedger, producer: KafkaProducer, namespace: Namespace, replicaID: String,
-        settings: Settings = Settings(), logger: Logger
+        ledger: ClickLedger, producer: KafkaProducer, kafka: CircuitBreaker, namespace: Namespace,
+        replicaID: String, settings: Settings = Settings(), logger: Logger
     ) {
         self.ledger = ledger
         self.producer = producer
+        self.kafka = kafka
         self.topic = namespace.countsTopic
         self.replicaID = replicaID
         self.settings = settings
         self.logger = logger
     }
 
-    /// Enqueues the milestone's total without waiting; if it fails, the periodic report sends it.
+    /// Enqueues the milestone's total without waiting; if it fails, or Kafka's breaker is open,
+    /// the periodic report sends it.
     func report(_ milestone: ClickMilestone) {
+        guard kafka.state != .open else { return }
         do {
             try enqueue(code: milestone.code, total: milestone.total, epoch: milestone.epoch)
         } catch {
@@ -76,13 +80,22 @@ final class ClickReporter: Service, Sendable {
                 "Reading unreported clicks failed; retrying at the next report", metadata: ["error": "\(error)"])
             return (0, 0)
         }
+        let permit: CircuitBreaker.Permit
+        do {
+            permit = try kafka.acquire()
+        } catch {
+            logger.debug("Kafka's breaker is open; the clicks wait in Redis", metadata: ["error": "\(error)"])
+            return (pending.totals.count, 0)
+        }
         var deliveries: [(code: String, total: Int64, delivery: KafkaDelivery)] = []
         var failures = 0
+        var firstError: (any Error)?
         for (code, total) in pending.totals {
             do {
                 deliveries.append((code, total, try enqueue(code: code, total: total, epoch: pending.epoch)))
             } catch {
                 failures += 1
+                firstError = firstError ?? error
             }
         }
         let waiting = deliveries.map(\.delivery)
@@ -91,8 +104,17 @@ final class ClickReporter: Service, Sendable {
         }
         var acknowledged: [String: Int64] = [:]
         for item in deliveries {
-            if case .success = item.delivery.result { acknowledged[item.code] = item.total } else { failures += 1 }
+            switch item.delivery.result {
+            case .success: acknowledged[item.code] = item.total
+            case .failure(let error):
+                failures += 1
+                firstError = firstError ?? error
+            case nil:
+                failures += 1
+                firstError = firstError ?? TimeoutError(duration: acknowledgementTimeout)
+            }
         }
+        kafka.record(permit, firstError.map { .failure($0) } ?? .success)
         var settled = 0
         do {
             settled = try await ledger.settle(epoch: pending.epoch, totals: acknowledged)

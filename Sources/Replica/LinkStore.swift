@@ -5,9 +5,10 @@ import Shared
 /// This replica's copy of the links, in its own Redis, and the clicks counted on them.
 ///
 /// An event and its offset are written by one Lua script, atomically: after a crash the replica
-/// resumes exactly after the last applied event, and if Redis lost its data the offsets are gone
-/// with it and the replica rebuilds from offset zero. A redirect looks the code up and counts
-/// the click in one script too: one round trip per redirect. Key names: ``ReplicaKeys``.
+/// resumes exactly after the last applied event. If Redis lost its data, the state marker is gone
+/// with it: the scripts refuse with ``RedisStateLost`` and the replica rebuilds from offset zero.
+/// A redirect looks the code up and counts the click in one script too: one round trip per
+/// redirect. Every command goes through the Redis circuit breaker. Key names: ``ReplicaKeys``.
 struct LinkStore: Sendable {
     /// What a code resolves to.
     enum Resolution: Equatable {
@@ -26,17 +27,24 @@ struct LinkStore: Sendable {
     /// Clicks of one code are reported to the master at every multiple of this.
     static let milestoneInterval: Int64 = 100
 
-    let redis: RedisConnection
+    let redis: GuardedRedis
     let keys: ReplicaKeys
 
-    init(redis: RedisConnection, namespace: Namespace) {
+    init(redis: GuardedRedis, namespace: Namespace) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
     }
 
     /// Applies the event if it is newer than what is stored (by revision), and records the offset.
+    /// KEYS: link, offsets, state marker. ARGV: partition, next offset, revision, state
+    /// (`active`, `deleted`, or `skip` to record only the offset), url, expiry.
     private static let applyScript = RedisScript(
         """
+        \(ReplicaKeys.requireStateLua(markerKey: 3))
+        if ARGV[4] == 'skip' then
+            redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+            return 1
+        end
         local stored = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
         if tonumber(ARGV[3]) > stored then
             if ARGV[4] == 'deleted' then
@@ -50,10 +58,11 @@ struct LinkStore: Sendable {
         """)
 
     /// Resolves a code and, when it redirects, counts the click and marks the code unreported.
-    /// KEYS: link, clicks, unreported, epoch. ARGV: now (ms), code, epoch nonce.
+    /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce.
     /// Returns 0 (unknown), 1 (gone), `{url}`, or `{url, total, epoch}` on a milestone.
     private static let visitScript = RedisScript(
         """
+        \(ReplicaKeys.requireStateLua(markerKey: 5))
         local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state')
         if not link[1] then return 0 end
         if link[3] == 'deleted' then return 1 end
@@ -66,6 +75,18 @@ struct LinkStore: Sendable {
         return {link[1]}
         """)
 
+    /// Where to start reading: partition → next offset. Sets the state marker first; if it was
+    /// missing, whatever offsets survived are dropped, so a Redis that lost data is rebuilt
+    /// from offset zero. KEYS: state marker, offsets. ARGV: the time, for people reading Redis.
+    private static let startScript = RedisScript(
+        """
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+            redis.call('DEL', KEYS[2])
+            redis.call('SET', KEYS[1], ARGV[1])
+        end
+        return redis.call('HGETALL', KEYS[2])
+        """)
+
     /// Applies one message of `<ns>-links`. Messages that are not valid link events are logged
     /// and skipped (their offset is recorded so the partition keeps moving).
     func apply(_ message: KafkaMessage, logger: Logger) async throws {
@@ -75,20 +96,24 @@ struct LinkStore: Sendable {
             event = try EventCodec.decodeLinkEvent(message.value)
         } catch {
             logger.skippingUnusable(message, because: error)
-            _ = try await redis.send(["HSET", keys.offsets, String(message.partition), next])
+            _ = try await redis.evaluate(
+                Self.applyScript, keys: ["", keys.offsets, keys.stateMarker],
+                arguments: [String(message.partition), next, "0", "skip", "", ""])
             return
         }
         let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
         let state = event.type == .deleted ? "deleted" : "active"
         _ = try await redis.evaluate(
-            Self.applyScript, keys: [keys.link(event.code), keys.offsets],
+            Self.applyScript, keys: [keys.link(event.code), keys.offsets, keys.stateMarker],
             arguments: [String(message.partition), next, String(event.revision), state, event.url ?? "", expiry]
         )
     }
 
-    /// Partition → next offset to read, as recorded with the applied events.
-    func appliedOffsets() async throws -> [Int32: Int64] {
-        let reply = try await redis.send(["HGETALL", keys.offsets])
+    /// Partition → next offset to read, as recorded with the applied events; empty when this
+    /// Redis has to be filled from the start (see `startScript`).
+    func startOffsets() async throws -> [Int32: Int64] {
+        let reply = try await redis.evaluate(
+            Self.startScript, keys: [keys.stateMarker, keys.offsets], arguments: [RFC3339.format(Date())])
         let fields = reply.array ?? []
         var offsets: [Int32: Int64] = [:]
         for index in stride(from: 0, to: fields.count - 1, by: 2) {
@@ -102,7 +127,8 @@ struct LinkStore: Sendable {
     /// Resolves a code and counts the click if it redirects: one round trip.
     func visit(_ code: String, now: Date = Date()) async throws -> Visit {
         let reply = try await redis.evaluate(
-            Self.visitScript, keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch],
+            Self.visitScript,
+            keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
             arguments: [String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce])
         guard let fields = reply.array, let url = fields.first?.string else {
             return Visit(resolution: reply.integer == 1 ? .gone : .notFound)

@@ -2,10 +2,13 @@ import Hummingbird
 import Shared
 
 /// `GET /<code>`: `302` to the target (counting the click), `404` for unknown codes, `410` for
-/// deleted or expired ones.
+/// deleted or expired ones; `503` while Redis is unavailable or the replica is still filling it
+/// (an unknown code may just not have arrived yet).
 struct RedirectController: Sendable {
     let store: LinkStore
     let reporter: ClickReporter
+    /// Whether the replica has not yet read the links topic up to where it stood at the start.
+    let isCatchingUp: @Sendable () -> Bool
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get(":code") { _, context in
@@ -14,6 +17,10 @@ struct RedirectController: Sendable {
             let visit: LinkStore.Visit
             do {
                 visit = try await store.visit(code)
+            } catch let open as CircuitOpenError {
+                throw APIError.unavailable(open)
+            } catch is RedisStateLost {
+                throw Self.rebuilding
             } catch {
                 context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
                 throw APIError.unavailable("the link store is unavailable; try again")
@@ -23,10 +30,12 @@ struct RedirectController: Sendable {
             case .redirect(let url):
                 return Response(status: .found, headers: [.location: url])
             case .notFound:
-                throw APIError.unknownCode
+                throw isCatchingUp() ? Self.rebuilding : APIError.unknownCode
             case .gone:
                 throw APIError(.gone, "gone", "this link was deleted or has expired")
             }
         }
     }
+
+    private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")
 }

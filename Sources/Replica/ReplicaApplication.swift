@@ -29,17 +29,19 @@ struct ReplicaApplication {
     let consumer: KafkaConsumer
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
-    /// the final click report, the producer's flush, and the consumer.
+    /// the final click report, the producer's flush, the Redis watch and the consumer.
     let services: [any Service]
 
-    init(configuration: Configuration, redis: RedisConnection, logger: Logger) throws {
+    init(configuration: Configuration, redis connection: RedisConnection, logger: Logger) throws {
         let namespace = configuration.namespace
+        let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
+        let kafka = CircuitBreaker.kafka(logger: logger)
         let store = LinkStore(redis: redis, namespace: namespace)
         let consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: configuration.kafkaBrokers,
                 groupID: namespace.replicaGroup(replicaID: configuration.replicaID),
-                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.appliedOffsets() },
+                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
                 topicSettings: configuration.links.consumerSettings
             ),
             logger: logger
@@ -51,20 +53,24 @@ struct ReplicaApplication {
                 bootstrapServers: configuration.kafkaBrokers, topicSettings: configuration.counts.producerSettings),
             logger: logger)
         let reporter = ClickReporter(
-            ledger: ClickLedger(redis: redis, namespace: namespace), producer: producer, namespace: namespace,
+            ledger: ClickLedger(redis: redis, namespace: namespace), producer: producer, kafka: kafka,
+            namespace: namespace,
             replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
             logger: logger)
         let router = Router(context: AppRequestContext.self)
-        HealthController(readiness: {
+        // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
+        HealthController(breakers: [redis.breaker]) {
             consumer.isCaughtUp ? [] : ["catching up with the links topic"]
-        }).addRoutes(to: router)
-        RedirectController(store: store, reporter: reporter).addRoutes(to: router)
+        }.addRoutes(to: router)
+        RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
+            .addRoutes(to: router)
         let app = Application(
             router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             logger: logger)
         self.store = store
         self.consumer = consumer
         self.reporter = reporter
-        self.services = [consumer, producer, reporter, app]
+        let watch = RedisStateWatch(redis: redis, keys: store.keys, consumer: consumer, logger: logger)
+        self.services = [consumer, watch, producer, reporter, app]
     }
 }

@@ -14,6 +14,19 @@ struct ReplicaKeys: Sendable {
     var unreportedClicks: String { namespace.redisKey("clicks:unreported") }
     /// `<ns>:epoch`: this Redis's life; created with the first click after the data was lost.
     var epoch: String { namespace.redisKey("epoch") }
+    /// `<ns>:replica-state`: set when the replica (re)starts filling this Redis from the links
+    /// topic. Its absence means the data was lost (a restart without persistence, a flush):
+    /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero.
+    var stateMarker: String { namespace.redisKey("replica-state") }
+
+    /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists.
+    static func requireStateLua(markerKey: Int) -> String {
+        """
+        if redis.call('EXISTS', KEYS[\(markerKey)]) == 0 then
+            return redis.error_reply('STATE_LOST: the replica data in this Redis is gone')
+        end
+        """
+    }
 
     /// Random per process, part of every epoch this process creates: two epochs never collide
     /// even if two replicas' Redis servers read the same clock.

@@ -23,17 +23,19 @@ import TestSupport
             namespace = try await TestStack.makeNamespace()
             client = PostgresClient(
                 configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-            repository = LinkRepository(client: client, logger: TestStack.logger)
+            let postgres = CircuitBreaker.postgres(logger: TestStack.logger)
+            repository = LinkRepository(client: client, breaker: postgres, logger: TestStack.logger)
             let producer = try KafkaProducer(
                 settings: .init(
                     bootstrapServers: try TestStack.kafkaBrokers,
                     topicSettings: try TopicDefinition.load(.links, from: TestStack.topicsDirectory).producerSettings),
                 logger: TestStack.logger)
             let relay = OutboxRelay(
-                client: client, producer: producer, namespace: namespace,
+                client: client, producer: producer, postgres: postgres, kafka: .kafka(logger: TestStack.logger),
+                namespace: namespace,
                 settings: .init(pollInterval: .seconds(1), batchSize: 100), logger: TestStack.logger)
             let aggregator = try ClickAggregator.consumer(
-                client: client, namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers,
+                client: client, breaker: postgres, namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers,
                 counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory), logger: TestStack.logger)
             services = [client, producer, relay, aggregator]
         }
@@ -164,7 +166,8 @@ import TestSupport
             // Consuming the whole counts topic again, from offset zero, changes no total.
             var before: [String: [String]] = [:]
             for code in codes { before[code] = try await master.counters(of: code) }
-            let aggregator = ClickAggregator(client: master.client, logger: TestStack.logger)
+            let aggregator = ClickAggregator(
+                client: master.client, breaker: master.repository.breaker, logger: TestStack.logger)
             let replay = try KafkaConsumer(
                 settings: .init(
                     bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(master.namespace.name)-replay",
@@ -225,7 +228,9 @@ import TestSupport
                 "a", redisIndex: 1, namespace: master.namespace, reportInterval: .milliseconds(200),
                 kafkaBrokers: deadBroker)
             defer { cutOff.redis.close() }
-            let ledger = ClickLedger(redis: cutOff.redis, namespace: master.namespace)
+            let ledger = ClickLedger(
+                redis: GuardedRedis(cutOff.redis, breaker: .redis(logger: TestStack.logger)),
+                namespace: master.namespace)
             try await withRunningServices(Array(cutOff.application.services.dropFirst())) {
                 let started = ContinuousClock.now
                 #expect(try await click([code: 250], on: [cutOff]).isEmpty)

@@ -22,7 +22,9 @@ import TestSupport
         let client = PostgresClient(
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         let app = MasterApplication.build(
-            client: client, publicBaseURL: "http://short.test", host: "127.0.0.1",
+            repository: LinkRepository(
+                client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger),
+            publicBaseURL: "http://short.test", host: "127.0.0.1",
             port: 0, logger: TestStack.logger)
         try await withRunningServices([client]) {
             try await app.test(.router) { http in

@@ -40,7 +40,8 @@ import TestSupport
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers, topicSettings: links.producerSettings),
             logger: TestStack.logger)
         let relay = OutboxRelay(
-            client: client, producer: producer, namespace: namespace,
+            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
+            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
             settings: .init(pollInterval: .seconds(30), batchSize: 50), logger: TestStack.logger)
         let received = NIOLockedValueBox<[LinkEvent]>([])
         let consumer = try KafkaConsumer(
@@ -75,7 +76,8 @@ import TestSupport
             settings: .init(bootstrapServers: "127.0.0.1:1", topicSettings: ["message.timeout.ms": "1000"]),
             logger: TestStack.logger)
         let relay = OutboxRelay(
-            client: client, producer: producer, namespace: namespace,
+            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
+            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
             settings: .init(pollInterval: .seconds(1), batchSize: 10), logger: TestStack.logger)
         try await withRunningServices([client, producer, relay]) {
             try await insertEvents(client, codes: ["x1", "x2", "x3"])

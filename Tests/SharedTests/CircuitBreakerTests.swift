@@ -27,8 +27,10 @@ import Testing
         settings.halfOpenProbes = 2
         settings.callTimeout = .milliseconds(50)
         configure(&settings)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
         return CircuitBreaker(
-            dependency: "test", settings: settings, logger: Logger(label: "test"), now: { clock.now },
+            dependency: "test", settings: settings, logger: logger, now: { clock.now },
             isDependencyFailure: { !($0 is CallerMistake) })
     }
 

@@ -20,6 +20,8 @@ public final class ServiceProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "\(try TestStack.binaries)/\(name)")
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
+        // Any free port unless the test chooses one: never the fixed ports of `make run`.
+        merged["SHORTENER_HTTP_PORT"] = "0"
         merged.merge(environment) { $1 }
         merged["SHORTENER_TOPICS_DIR"] = TestStack.topicsDirectory
         merged["SHORTENER_KAFKA_BROKERS"] = try TestStack.kafkaBrokers

@@ -38,6 +38,12 @@ public struct APIError: HTTPResponseError, Equatable, Sendable {
         return error
     }
 
+    /// A dependency's circuit breaker is open: `503` with the breaker's `Retry-After`.
+    public static func unavailable(_ open: CircuitOpenError) -> APIError {
+        let seconds = max(1, Int((Double(open.retryAfter.components.seconds) + 0.999).rounded(.down)))
+        return unavailable("\(open.dependency) is unavailable; try again in \(seconds) s", retryAfterSeconds: seconds)
+    }
+
     /// No link has the requested code (or the code is not even well formed).
     public static let unknownCode = APIError(.notFound, "not_found", "no link has this code")
 }

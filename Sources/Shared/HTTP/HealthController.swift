@@ -1,14 +1,18 @@
 import Hummingbird
 
-/// `GET /health/live` (the process answers) and `GET /health/ready` (it can do its job).
+/// `GET /health/live` (the process answers) and `GET /health/ready` (it can do its job: no
+/// dependency's circuit breaker is open, and the service's own check passes).
 public struct HealthController: Sendable {
     /// Returns the reasons the service is not ready; empty when it is.
     public typealias ReadinessCheck = @Sendable () async -> [String]
 
     private let readiness: ReadinessCheck
 
-    public init(readiness: @escaping ReadinessCheck = { [] }) {
-        self.readiness = readiness
+    public init(breakers: [CircuitBreaker] = [], readiness: @escaping ReadinessCheck = { [] }) {
+        self.readiness = {
+            let open = breakers.filter { $0.state == .open }.map { "\($0.dependency): circuit open" }
+            return open + (await readiness())
+        }
     }
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {

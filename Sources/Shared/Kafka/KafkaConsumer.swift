@@ -31,6 +31,7 @@ public final class KafkaConsumer: Service, Sendable {
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
     private let catchUp = NIOLockedValueBox(CatchUp())
     private let stopping = NIOLockedValueBox(false)
+    private let pendingRewind = NIOLockedValueBox<String?>(nil)
 
     /// A consumer handing messages to `handler` one at a time; each offset is stored after its message.
     public convenience init(settings: KafkaConsumerSettings, logger: Logger, handler: @escaping Handler) throws {
@@ -76,24 +77,49 @@ public final class KafkaConsumer: Service, Sendable {
         await close()
     }
 
+    /// Asks a consumer of `.allPartitions` to assign its partitions again from what its
+    /// `startOffsets` says now, dropping what it has polled: for a handler whose state was lost
+    /// (a replica's wiped Redis). Handlers can also throw ``LostConsumerState``.
+    public func requestRewind(reason: String) {
+        pendingRewind.withLockedValue { $0 = $0 ?? reason }
+    }
+
     private var isStopping: Bool { stopping.withLockedValue { $0 } }
 
     private func consume() async throws {
         try await start()
         while !isStopping {
+            if let reason = pendingRewind.withLockedValue({ reason in
+                defer { reason = nil }; return reason
+            }) {
+                try await rewind(reason: reason)
+                continue
+            }
             let batch = try await pollThread.runIfActive { [self] in pollBatch() }
             guard !batch.isEmpty else { continue }
             switch work {
             case .each(let handler):
                 for message in batch {
-                    guard await handleUntilApplied([message], { try await handler(message) }) else { return }
+                    let outcome = await handleUntilApplied([message]) { try await handler(message) }
+                    guard outcome == .applied else { break }
                     markApplied([message])
                 }
             case .batch(let handler):
-                guard await handleUntilApplied(batch, { try await handler(batch) }) else { return }
-                markApplied(batch)
+                if await handleUntilApplied(batch, { try await handler(batch) }) == .applied { markApplied(batch) }
             }
         }
+    }
+
+    private func rewind(reason: String) async throws {
+        guard case .allPartitions = settings.assignment else {
+            logger.warning(
+                "Ignoring a rewind request: only consumers of all partitions rewind", metadata: ["reason": "\(reason)"])
+            return
+        }
+        logger.warning(
+            "Handler state lost; assigning the partitions again from the start offsets",
+            metadata: ["reason": "\(reason)"])
+        try await start()
     }
 
     // MARK: Starting
@@ -115,8 +141,22 @@ public final class KafkaConsumer: Service, Sendable {
                 ])
         case .allPartitions(let topic, let startOffsets):
             let partitions = try await waitForPartitions(of: topic)
-            let offsets = try await startOffsets(partitions)
-            try await pollThread.runIfActive { [self] in
+            var delay = Duration.milliseconds(100)
+            var offsets: [Int32: Int64]
+            while true {
+                do {
+                    offsets = try await startOffsets(partitions)
+                    break
+                } catch {
+                    logger.error(
+                        "Reading the start offsets failed; retrying",
+                        metadata: ["error": "\(error)", "retry.delay": "\(delay)"])
+                    try await Task.sleep(for: delay)
+                    if isStopping { throw CancellationError() }
+                    delay = min(delay * 2, settings.maxRetryDelay)
+                }
+            }
+            try await pollThread.runIfActive { [self, offsets] in
                 try assign(topic: topic, partitions: partitions, offsets: offsets)
             }
         }
@@ -222,24 +262,34 @@ public final class KafkaConsumer: Service, Sendable {
         return batch
     }
 
-    /// Runs `apply` until it succeeds; `false` when the consumer stops first.
-    private func handleUntilApplied(_ messages: [KafkaMessage], _ apply: () async throws -> Void) async -> Bool {
+    /// How handing messages over ended.
+    private enum Handling {
+        /// The handler succeeded.
+        case applied
+        /// The consumer is stopping, or its handler's state was lost (a rewind is pending).
+        case abandoned
+    }
+
+    /// Runs `apply` until it succeeds, the consumer stops, or a rewind is requested.
+    private func handleUntilApplied(_ messages: [KafkaMessage], _ apply: () async throws -> Void) async -> Handling {
         var delay = Duration.milliseconds(100)
         while true {
             do {
                 try await apply()
-                return true
+                return .applied
+            } catch let lost as any LostConsumerState {
+                requestRewind(reason: "\(lost)")
+                return .abandoned
             } catch {
                 let first = messages[0]
                 logger.error(
                     "Handling messages failed; retrying",
-                    metadata: [
-                        "kafka.topic": "\(first.topic)", "kafka.partition": "\(first.partition)",
-                        "kafka.offset": "\(first.offset)", "kafka.messages": "\(messages.count)",
-                        "error": "\(String(reflecting: error))", "retry.delay": "\(delay)",
-                    ])
+                    metadata: first.logMetadata.merging([
+                        "kafka.messages": "\(messages.count)", "error": "\(String(reflecting: error))",
+                        "retry.delay": "\(delay)",
+                    ]) { $1 })
                 try? await Task.sleep(for: delay)
-                if isStopping { return false }
+                if isStopping || pendingRewind.withLockedValue({ $0 != nil }) { return .abandoned }
                 delay = min(delay * 2, settings.maxRetryDelay)
             }
         }
@@ -282,6 +332,10 @@ public final class KafkaConsumer: Service, Sendable {
         try? await pollThread.shutdownGracefully()
     }
 }
+
+/// Thrown by a handler whose own state was lost (a replica's Redis came back empty): the
+/// consumer drops what it polled and assigns its partitions again from the start offsets.
+public protocol LostConsumerState: Error {}
 
 /// One partition of one topic.
 private struct PartitionKey: Hashable {

@@ -12,7 +12,8 @@ import NIOConcurrencyHelpers
 /// - **Half-open**: up to ``Settings/halfOpenProbes`` calls go through at once; that many
 ///   successes close it, one failure opens it again.
 ///
-/// Every call is bounded by ``Settings/callTimeout``; a timeout counts as a failure. Errors for
+/// Every call is bounded by ``Settings/callTimeout`` (or by the client's own timeouts); a timeout
+/// counts as a failure. Errors for
 /// which `isDependencyFailure` says `false` (the caller's own mistake: a unique-key violation, a
 /// 4xx from a webhook) and cancellations count as neither. Transitions are logged and the state is
 /// exported as the gauge `circuit_breaker_state{dependency}` (0 closed, 1 half-open, 2 open).
@@ -47,8 +48,10 @@ public final class CircuitBreaker: Sendable {
         public var openDuration: Duration = .seconds(5)
         /// Calls let through at once while half-open; as many successes close the breaker. Default: 3.
         public var halfOpenProbes = 3
-        /// Longest one call may take; a slower call fails with ``TimeoutError``. Default: 2 s.
-        public var callTimeout: Duration = .seconds(2)
+        /// Longest one call may take; a slower call fails with ``TimeoutError``. `nil` when the
+        /// call bounds itself (a client with its own socket timeouts), which spares the timer
+        /// on hot paths. Default: 2 s.
+        public var callTimeout: Duration? = .seconds(2)
 
         public init() {}
     }
@@ -105,10 +108,16 @@ public final class CircuitBreaker: Sendable {
 
     /// Runs `operation` if the breaker lets it, within ``Settings/callTimeout``, and records how it ended.
     /// Throws ``CircuitOpenError`` without running it when the breaker is open.
+    @discardableResult
     public func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
         let permit = try acquire()
         do {
-            let value = try await withTimeout(settings.callTimeout, operation)
+            let value =
+                if let timeout = settings.callTimeout {
+                    try await withTimeout(timeout, operation)
+                } else {
+                    try await operation()
+                }
             record(permit, .success)
             return value
         } catch {

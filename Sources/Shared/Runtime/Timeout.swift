@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 /// The operation took longer than allowed.
 public struct TimeoutError: Error, CustomStringConvertible {
     public let duration: Duration
+    public init(duration: Duration) { self.duration = duration }
     public var description: String { "timed out after \(duration)" }
 }
 

@@ -1,0 +1,48 @@
+import Logging
+import PostgresNIO
+
+extension CircuitBreaker {
+    /// The breaker for Postgres. A rejected row (SQLSTATE class 22, bad data, or 23, a
+    /// constraint such as a taken alias) is the caller's doing, not an outage.
+    public static func postgres(settings: Settings = Settings(), logger: Logger) -> CircuitBreaker {
+        CircuitBreaker(
+            dependency: "postgres", settings: settings, logger: logger,
+            isDependencyFailure: { error in
+                guard let state = error.postgresSQLState else { return true }
+                return !(state.hasPrefix("22") || state.hasPrefix("23"))
+            })
+    }
+
+    /// The breaker for one Redis server. Its connection bounds every command with its own
+    /// socket timeouts, so the breaker adds no timer to the redirect path.
+    public static func redis(logger: Logger) -> CircuitBreaker {
+        var settings = Settings()
+        settings.callTimeout = nil
+        return CircuitBreaker(
+            dependency: "redis", settings: settings, logger: logger,
+            isDependencyFailure: { error in
+                !(error is RedisStateLost)
+            })
+    }
+
+    /// The breaker for producing to Kafka. A produce "call" is an enqueue plus its
+    /// acknowledgement, which librdkafka bounds itself (`message.timeout.ms`).
+    public static func kafka(logger: Logger) -> CircuitBreaker {
+        var settings = Settings()
+        settings.callTimeout = nil
+        return CircuitBreaker(dependency: "kafka", settings: settings, logger: logger)
+    }
+}
+
+extension PostgresClient {
+    /// Why the database cannot be used right now (empty when it answers), asked through `breaker`
+    /// so that readiness probes also notice an outage while no other traffic does.
+    public func readinessProblems(through breaker: CircuitBreaker, logger: Logger) async -> [String] {
+        do {
+            try await breaker.run { [self] in _ = try await query("SELECT 1", logger: logger) }
+            return []
+        } catch {
+            return ["postgres: \(error)"]
+        }
+    }
+}
