@@ -11,15 +11,16 @@ import Shared
 struct ClickAggregator: Sendable {
     let client: PostgresClient
     let breaker: CircuitBreaker
+    let deadLetters: DeadLetterQueue
     let logger: Logger
 
     /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, settings from
     /// `topics/counts.properties`.
     static func consumer(
-        client: PostgresClient, breaker: CircuitBreaker, namespace: Namespace, kafkaBrokers: String,
-        counts: TopicDefinition, logger: Logger
+        client: PostgresClient, breaker: CircuitBreaker, deadLetters: DeadLetterQueue, namespace: Namespace,
+        kafkaBrokers: String, counts: TopicDefinition, logger: Logger
     ) throws -> KafkaConsumer {
-        let aggregator = ClickAggregator(client: client, breaker: breaker, logger: logger)
+        let aggregator = ClickAggregator(client: client, breaker: breaker, deadLetters: deadLetters, logger: logger)
         return try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
@@ -28,14 +29,12 @@ struct ClickAggregator: Sendable {
             batchHandler: aggregator.apply)
     }
 
-    /// Decodes, folds and writes one batch; unusable messages are logged and skipped.
+    /// Decodes, folds and writes one batch; unusable messages are dead-lettered.
     func apply(_ messages: [KafkaMessage]) async throws {
         var tally = ClickTally()
         for message in messages {
-            do {
-                tally.record(try EventCodec.decodeClickCountEvent(message.value))
-            } catch {
-                logger.skippingUnusable(message, because: error)
+            if let event = try await deadLetters.decode(message, with: EventCodec.decodeClickCountEvent) {
+                tally.record(event)
             }
         }
         try await write(tally)

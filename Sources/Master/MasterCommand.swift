@@ -36,8 +36,17 @@ struct Serve: AsyncParsableCommand {
             configuration: postgres.clientConfiguration(namespace: namespace),
             backgroundLogger: logger)
         let breaker = CircuitBreaker.postgres(logger: logger)
+        let producer = try KafkaProducer(
+            settings: KafkaProducerSettings(
+                bootstrapServers: common.kafkaBrokers,
+                topicSettings: try TopicDefinition.load(.dlq, from: common.topicsDir).producerSettings),
+            logger: logger)
+        let deadLetters = DeadLetterQueue(
+            producer: producer, breaker: .kafka(logger: logger), namespace: namespace,
+            consumerGroup: namespace.masterGroup, logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
-            client: client, breaker: breaker, namespace: namespace, kafkaBrokers: common.kafkaBrokers,
+            client: client, breaker: breaker, deadLetters: deadLetters, namespace: namespace,
+            kafkaBrokers: common.kafkaBrokers,
             counts: try TopicDefinition.load(.counts, from: common.topicsDir), logger: logger)
         let app = MasterApplication.build(
             repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
@@ -45,7 +54,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         try await ServiceRunner.run(
-            [client, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+            [client, producer, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 

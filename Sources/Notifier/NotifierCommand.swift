@@ -17,6 +17,15 @@ struct NotifierCommand: AsyncParsableCommand {
         let logger = try Observability.bootstrap(service: "notifier", options: common)
         let namespace = try common.resolvedNamespace()
         let links = try TopicDefinition.load(.links, from: common.topicsDir)
+        let producer = try KafkaProducer(
+            settings: KafkaProducerSettings(
+                bootstrapServers: common.kafkaBrokers,
+                topicSettings: try TopicDefinition.load(.dlq, from: common.topicsDir).producerSettings),
+            logger: logger)
+        let kafka = CircuitBreaker.kafka(logger: logger)
+        let deadLetters = DeadLetterQueue(
+            producer: producer, breaker: kafka, namespace: namespace, consumerGroup: namespace.notifierGroup,
+            logger: logger)
         let consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
@@ -24,29 +33,26 @@ struct NotifierCommand: AsyncParsableCommand {
             ),
             logger: logger
         ) { message in
-            LinkNotification.log(message, logger: logger)
+            if let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) {
+                LinkNotification.log(event, from: message, logger: logger)
+            }
         }
         let health = HealthServer.build(
-            host: http.host, port: http.resolvedPort(default: 8091), breakers: [], logger: logger)
+            host: http.host, port: http.resolvedPort(default: 8091), breakers: [kafka], logger: logger)
         try await ServiceRunner.run(
-            [consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+            [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 
 /// One notification per link event: a structured log line.
 enum LinkNotification {
-    static func log(_ message: KafkaMessage, logger: Logger) {
-        do {
-            let event = try EventCodec.decodeLinkEvent(message.value)
-            var metadata = message.logMetadata
-            metadata["event.type"] = "\(event.type.rawValue)"
-            metadata["event.id"] = "\(event.eventID)"
-            metadata["link.code"] = "\(event.code)"
-            metadata["link.revision"] = "\(event.revision)"
-            if let url = event.url { metadata["link.url"] = "\(url)" }
-            logger.info("Link event", metadata: metadata)
-        } catch {
-            logger.skippingUnusable(message, because: error)
-        }
+    static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
+        var metadata = message.logMetadata
+        metadata["event.type"] = "\(event.type.rawValue)"
+        metadata["event.id"] = "\(event.eventID)"
+        metadata["link.code"] = "\(event.code)"
+        metadata["link.revision"] = "\(event.revision)"
+        if let url = event.url { metadata["link.url"] = "\(url)" }
+        logger.info("Link event", metadata: metadata)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Shared
 
 /// This replica's copy of the links, in its own Redis, and the clicks counted on them.
@@ -87,26 +86,34 @@ struct LinkStore: Sendable {
         return redis.call('HGETALL', KEYS[2])
         """)
 
-    /// Applies one message of `<ns>-links`. Messages that are not valid link events are logged
-    /// and skipped (their offset is recorded so the partition keeps moving).
-    func apply(_ message: KafkaMessage, logger: Logger) async throws {
-        let next = String(message.offset + 1)
-        let event: LinkEvent
-        do {
-            event = try EventCodec.decodeLinkEvent(message.value)
-        } catch {
-            logger.skippingUnusable(message, because: error)
-            _ = try await redis.evaluate(
-                Self.applyScript, keys: ["", keys.offsets, keys.stateMarker],
-                arguments: [String(message.partition), next, "0", "skip", "", ""])
-            return
+    /// Applies one message of `<ns>-links`; an unusable one is dead-lettered and only its offset
+    /// recorded, so the partition keeps moving.
+    func apply(_ message: KafkaMessage, deadLetters: DeadLetterQueue) async throws {
+        if let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) {
+            try await apply(event, from: message)
+        } else {
+            try await skip(message)
         }
+    }
+
+    /// Applies one event read from `message`, recording the message's offset with it.
+    private func apply(_ event: LinkEvent, from message: KafkaMessage) async throws {
         let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
         let state = event.type == .deleted ? "deleted" : "active"
         _ = try await redis.evaluate(
             Self.applyScript, keys: [keys.link(event.code), keys.offsets, keys.stateMarker],
-            arguments: [String(message.partition), next, String(event.revision), state, event.url ?? "", expiry]
+            arguments: [
+                String(message.partition), String(message.offset + 1), String(event.revision), state, event.url ?? "",
+                expiry,
+            ]
         )
+    }
+
+    /// Records only the message's offset: for a message that was dead-lettered.
+    private func skip(_ message: KafkaMessage) async throws {
+        _ = try await redis.evaluate(
+            Self.applyScript, keys: [keys.offsets, keys.offsets, keys.stateMarker],
+            arguments: [String(message.partition), String(message.offset + 1), "0", "skip", "", ""])
     }
 
     /// Partition → next offset to read, as recorded with the applied events; empty when this

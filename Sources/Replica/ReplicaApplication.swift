@@ -16,7 +16,7 @@ struct ReplicaApplication {
         var kafkaBrokers: String
         /// `topics/links.properties`: the consumer's settings.
         var links: TopicDefinition
-        /// `topics/counts.properties`: the producer's settings.
+        /// `topics/counts.properties`: the producer's settings (counts and dead letters).
         var counts: TopicDefinition
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
@@ -29,7 +29,8 @@ struct ReplicaApplication {
     let consumer: KafkaConsumer
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
-    /// the final click report, the producer's flush, the Redis watch and the consumer.
+    /// the final click report, the Redis watch, the consumer (which may be dead-lettering) and
+    /// last the producer's flush.
     let services: [any Service]
 
     init(configuration: Configuration, redis connection: RedisConnection, logger: Logger) throws {
@@ -37,21 +38,24 @@ struct ReplicaApplication {
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
         let store = LinkStore(redis: redis, namespace: namespace)
+        let producer = try KafkaProducer(
+            settings: KafkaProducerSettings(
+                bootstrapServers: configuration.kafkaBrokers, topicSettings: configuration.counts.producerSettings),
+            logger: logger)
+        let group = namespace.replicaGroup(replicaID: configuration.replicaID)
+        let deadLetters = DeadLetterQueue(
+            producer: producer, breaker: kafka, namespace: namespace, consumerGroup: group, logger: logger)
         let consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: configuration.kafkaBrokers,
-                groupID: namespace.replicaGroup(replicaID: configuration.replicaID),
+                groupID: group,
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
                 topicSettings: configuration.links.consumerSettings
             ),
             logger: logger
         ) { message in
-            try await store.apply(message, logger: logger)
+            try await store.apply(message, deadLetters: deadLetters)
         }
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(
-                bootstrapServers: configuration.kafkaBrokers, topicSettings: configuration.counts.producerSettings),
-            logger: logger)
         let reporter = ClickReporter(
             ledger: ClickLedger(redis: redis, namespace: namespace), producer: producer, kafka: kafka,
             namespace: namespace,
@@ -71,6 +75,6 @@ struct ReplicaApplication {
         self.consumer = consumer
         self.reporter = reporter
         let watch = RedisStateWatch(redis: redis, keys: store.keys, consumer: consumer, logger: logger)
-        self.services = [consumer, watch, producer, reporter, app]
+        self.services = [producer, consumer, watch, reporter, app]
     }
 }

@@ -17,6 +17,7 @@ import TestSupport
         let namespace: Namespace
         let client: PostgresClient
         let repository: LinkRepository
+        let deadLetters: TestDeadLetters
         let services: [any Service]
 
         init() async throws {
@@ -34,10 +35,12 @@ import TestSupport
                 client: client, producer: producer, postgres: postgres, kafka: .kafka(logger: TestStack.logger),
                 namespace: namespace,
                 settings: .init(pollInterval: .seconds(1), batchSize: 100), logger: TestStack.logger)
+            deadLetters = try TestDeadLetters(namespace, group: namespace.masterGroup)
             let aggregator = try ClickAggregator.consumer(
-                client: client, breaker: postgres, namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers,
+                client: client, breaker: postgres, deadLetters: deadLetters.queue, namespace: namespace,
+                kafkaBrokers: try TestStack.kafkaBrokers,
                 counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory), logger: TestStack.logger)
-            services = [client, producer, relay, aggregator]
+            services = [client, producer, deadLetters.producer, relay, aggregator]
         }
 
         func createLink(_ index: Int) async throws -> String {
@@ -167,7 +170,8 @@ import TestSupport
             var before: [String: [String]] = [:]
             for code in codes { before[code] = try await master.counters(of: code) }
             let aggregator = ClickAggregator(
-                client: master.client, breaker: master.repository.breaker, logger: TestStack.logger)
+                client: master.client, breaker: master.repository.breaker, deadLetters: master.deadLetters.queue,
+                logger: TestStack.logger)
             let replay = try KafkaConsumer(
                 settings: .init(
                     bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(master.namespace.name)-replay",
@@ -217,7 +221,7 @@ import TestSupport
             let links = try ReplicaUnderTest("a", redisIndex: 1, namespace: master.namespace)
             defer { links.redis.close() }
             // Fill the replica's Redis with the link first.
-            try await withRunningServices([links.application.consumer]) { () async throws in
+            try await withRunningServices(links.application.services) { () async throws in
                 #expect(try await eventually { try await links.knows([code]) })
             }
 
@@ -231,7 +235,7 @@ import TestSupport
             let ledger = ClickLedger(
                 redis: GuardedRedis(cutOff.redis, breaker: .redis(logger: TestStack.logger)),
                 namespace: master.namespace)
-            try await withRunningServices(Array(cutOff.application.services.dropFirst())) {
+            try await withRunningServices(cutOff.application.services.filter { !($0 is KafkaConsumer) }) {
                 let started = ContinuousClock.now
                 #expect(try await click([code: 250], on: [cutOff]).isEmpty)
                 let elapsed = ContinuousClock.now - started
@@ -245,7 +249,8 @@ import TestSupport
             let reconnected = try ReplicaUnderTest(
                 "a", redisIndex: 1, namespace: master.namespace, reportInterval: .milliseconds(200))
             defer { reconnected.redis.close() }
-            try await withRunningServices(Array(reconnected.application.services.dropFirst())) { () async throws in
+            try await withRunningServices(reconnected.application.services.filter { !($0 is KafkaConsumer) }) {
+                () async throws in
                 #expect(try await master.awaitTotals([code: 250]).isEmpty)
             }
             #expect(try await ledger.unreportedCount() == 0)

@@ -36,6 +36,7 @@ extension LinkStore {
         async throws -> Int
     {
         let handled = NIOLockedValueBox(0)
+        let deadLetters = try TestDeadLetters(namespace, group: namespace.replicaGroup(replicaID: "a"))
         let consumer = try KafkaConsumer(
             settings: .init(
                 bootstrapServers: try TestStack.kafkaBrokers,
@@ -43,10 +44,10 @@ extension LinkStore {
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() }),
             logger: TestStack.logger
         ) { message in
-            try await store.apply(message, logger: TestStack.logger)
+            try await store.apply(message, deadLetters: deadLetters.queue)
             handled.withLockedValue { $0 += 1 }
         }
-        try await withRunningServices([consumer]) {
+        try await withRunningServices([deadLetters.producer, consumer]) {
             let finished = try await eventually(done)
             #expect(finished)
             #expect(await eventually { consumer.isCaughtUp })

@@ -80,3 +80,17 @@ public enum TestStack {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+/// A dead-letter queue for a test's consumers; run `producer` alongside them.
+public struct TestDeadLetters: Sendable {
+    public let producer: KafkaProducer
+    public let queue: DeadLetterQueue
+
+    public init(_ namespace: Namespace, group: String) throws {
+        producer = try KafkaProducer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
+        queue = DeadLetterQueue(
+            producer: producer, breaker: .kafka(logger: TestStack.logger), namespace: namespace, consumerGroup: group,
+            logger: TestStack.logger)
+    }
+}

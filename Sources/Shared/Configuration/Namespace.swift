@@ -24,6 +24,8 @@ public struct Namespace: Sendable, Hashable, CustomStringConvertible {
     public var linksTopic: String { topic(.links) }
     /// The topic carrying click-count events: `<ns>-counts`.
     public var countsTopic: String { topic(.counts) }
+    /// The dead-letter topic for unusable messages of every project topic: `<ns>-dlq`.
+    public var deadLetterTopic: String { topic(.dlq) }
 
     /// The full name of one of the project's topics.
     public func topic(_ topic: TopicName) -> String { "\(name)-\(topic.rawValue)" }
@@ -48,6 +50,8 @@ public enum TopicName: String, Sendable, CaseIterable {
     case links
     /// Click-count events from the replicas to the master.
     case counts
+    /// Messages that a consumer could not use, with headers saying where from and why.
+    case dlq
 }
 
 /// A setting that has an unusable value; the message names the setting and the problem.

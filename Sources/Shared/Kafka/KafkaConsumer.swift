@@ -257,7 +257,7 @@ public final class KafkaConsumer: Service, Sendable {
             batch.append(
                 KafkaMessage(
                     topic: topic, partition: message.partition, offset: message.offset,
-                    key: key, value: value))
+                    key: key, value: value, headers: Self.headers(of: raw)))
         }
         return batch
     }
@@ -268,6 +268,25 @@ public final class KafkaConsumer: Service, Sendable {
         case applied
         /// The consumer is stopping, or its handler's state was lost (a rewind is pending).
         case abandoned
+    }
+
+    /// Copies the message's headers (none for most messages).
+    private static func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
+        var headers: [KafkaHeader] = []
+        var index = 0
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let name {
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append(KafkaHeader(String(cString: name), bytes))
+            }
+            index += 1
+        }
+        return headers
     }
 
     /// Runs `apply` until it succeeds, the consumer stops, or a rewind is requested.

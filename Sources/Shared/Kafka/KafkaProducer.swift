@@ -18,9 +18,7 @@ public final class KafkaProducer: Service, Sendable {
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
     private let state = NIOLockedValueBox(State())
 
-    private struct State: @unchecked Sendable {
-        // Topic handles belong to `client`; they are only used and destroyed under the lock.
-        var topics: [String: OpaquePointer] = [:]
+    private struct State {
         var isOpen = true
         var stopRequested = false
     }
@@ -38,32 +36,35 @@ public final class KafkaProducer: Service, Sendable {
     /// Throws when the client is closed or its local queue is full.
     @discardableResult
     public func enqueue(topic: String, key: String, value: [UInt8]) throws(KafkaError) -> KafkaDelivery {
+        try enqueue(topic: topic, key: Array(key.utf8), value: value, headers: [])
+    }
+
+    /// Enqueues one message with an optional key and headers; never blocks.
+    @discardableResult
+    public func enqueue(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader]) throws(KafkaError)
+        -> KafkaDelivery
+    {
         let delivery = KafkaDelivery()
         let ticket = Unmanaged.passRetained(delivery).toOpaque()
+        let headerList: OpaquePointer? = headers.isEmpty ? nil : rd_kafka_headers_new(headers.count)
+        for header in headers {
+            header.value.withUnsafeBytes { bytes in
+                _ = rd_kafka_header_add(headerList, header.name, -1, bytes.baseAddress, bytes.count)
+            }
+        }
         let failure: KafkaError? = state.withLockedValue { state in
             guard state.isOpen else { return .closed("produce to \(topic)") }
-            let topicHandle: OpaquePointer
-            if let existing = state.topics[topic] {
-                topicHandle = existing
-            } else {
-                guard let created = rd_kafka_topic_new(client.handle, topic, nil) else {
-                    return KafkaError(rd_kafka_last_error(), context: "topic handle \(topic)")
-                }
-                state.topics[topic] = created
-                topicHandle = created
-            }
             let result = value.withUnsafeBytes { payload in
-                key.withCString { keyBytes in
-                    rd_kafka_produce(
-                        topicHandle, Self.unassignedPartition, Self.copyPayload,
-                        UnsafeMutableRawPointer(mutating: payload.baseAddress), payload.count,
-                        keyBytes, key.utf8.count, ticket
-                    )
+                (key ?? []).withUnsafeBytes { keyBytes in
+                    shortener_produce(
+                        client.handle, topic, key == nil ? nil : keyBytes.baseAddress, keyBytes.count,
+                        payload.baseAddress, payload.count, headerList, ticket)
                 }
             }
-            return result == 0 ? nil : KafkaError(rd_kafka_last_error(), context: "produce to \(topic)")
+            return result == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(result, context: "produce to \(topic)")
         }
         if let failure {
+            if let headerList { rd_kafka_headers_destroy(headerList) }
             Unmanaged<KafkaDelivery>.fromOpaque(ticket).release()
             throw failure
         }
@@ -99,11 +100,7 @@ public final class KafkaProducer: Service, Sendable {
         while !state.withLockedValue({ $0.stopRequested }) {
             rd_kafka_poll(client.handle, 100)
         }
-        let topics = state.withLockedValue { state in
-            state.isOpen = false
-            defer { state.topics = [:] }
-            return state.topics
-        }
+        state.withLockedValue { $0.isOpen = false }
         let pending = rd_kafka_outq_len(client.handle)
         if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
         let flushed = rd_kafka_flush(client.handle, Int32(settings.flushTimeoutMilliseconds))
@@ -114,14 +111,9 @@ public final class KafkaProducer: Service, Sendable {
             rd_kafka_purge(client.handle, Self.purgeQueuedAndInFlight)
         }
         rd_kafka_poll(client.handle, 0)
-        for (_, handle) in topics { rd_kafka_topic_destroy(handle) }
         client.destroy()
     }
 
-    /// librdkafka's `RD_KAFKA_PARTITION_UA`: let the partitioner choose by key.
-    private static let unassignedPartition: Int32 = -1
-    /// librdkafka's `RD_KAFKA_MSG_F_COPY`: the payload is copied, so Swift memory need not outlive the call.
-    private static let copyPayload: Int32 = 0x2
     /// `RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT`.
     private static let purgeQueuedAndInFlight: Int32 = 0x1 | 0x2
 }

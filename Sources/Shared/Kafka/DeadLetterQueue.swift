@@ -1,0 +1,66 @@
+import Foundation
+import Logging
+import Metrics
+
+/// Where consumers put the messages they cannot use, so that a bad message is kept for people
+/// to look at while its partition keeps moving: `<ns>-dlq`.
+///
+/// A dead letter is the original key and value, untouched, with headers saying where it came
+/// from and why: `dlq.source.topic`, `dlq.source.partition`, `dlq.source.offset`, `dlq.reason`
+/// (`malformed`, `unknown_type`, `unsupported_version`), `dlq.error`, `dlq.consumer.group`,
+/// `dlq.failed_at`. ``divert(_:because:)`` returns only once the broker has the dead letter, so
+/// the caller may then store the bad message's offset: nothing is dropped on a crash.
+public struct DeadLetterQueue: Sendable {
+    private let producer: KafkaProducer
+    private let breaker: CircuitBreaker
+    private let topic: String
+    private let consumerGroup: String
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - producer: any producer of the process (dead letters are rare).
+    ///   - breaker: the process's Kafka breaker.
+    ///   - consumerGroup: the group of the consumer that dead-letters, for the header.
+    public init(
+        producer: KafkaProducer, breaker: CircuitBreaker, namespace: Namespace, consumerGroup: String, logger: Logger
+    ) {
+        self.producer = producer
+        self.breaker = breaker
+        self.topic = namespace.deadLetterTopic
+        self.consumerGroup = consumerGroup
+        self.logger = logger
+    }
+
+    /// Decodes the message with `decode`; if it is unusable, dead-letters it and returns `nil`.
+    public func decode<Event>(
+        _ message: KafkaMessage, with decode: ([UInt8]) throws(EventDecodingError) -> Event
+    ) async throws -> Event? {
+        do {
+            return try decode(message.value)
+        } catch {
+            try await divert(message, because: error)
+            return nil
+        }
+    }
+
+    /// Logs the message with its position, counts it, and copies it to the dead-letter topic.
+    public func divert(_ message: KafkaMessage, because error: EventDecodingError) async throws {
+        logger.warning(
+            "Dead-lettering an unusable event",
+            metadata: message.logMetadata.merging(["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
+        Counter(label: "events_dead_lettered_total", dimensions: [("topic", message.topic), ("reason", error.reason)])
+            .increment()
+        let headers = [
+            KafkaHeader("dlq.source.topic", message.topic),
+            KafkaHeader("dlq.source.partition", String(message.partition)),
+            KafkaHeader("dlq.source.offset", String(message.offset)),
+            KafkaHeader("dlq.reason", error.reason),
+            KafkaHeader("dlq.error", error.description),
+            KafkaHeader("dlq.consumer.group", consumerGroup),
+            KafkaHeader("dlq.failed_at", RFC3339.format(Date())),
+        ]
+        try await breaker.run { [producer, topic] in
+            try await producer.enqueue(topic: topic, key: message.key, value: message.value, headers: headers).value()
+        }
+    }
+}
