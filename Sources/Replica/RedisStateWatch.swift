@@ -15,15 +15,17 @@ struct RedisStateWatch: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            // Only a marker seen present and then missing means a loss; a failed check tells nothing.
-            var wasPresent = false
+            // Once the consumer has set the marker, it must stay; before that, a fresh Redis
+            // lacks it for good reasons. A failed check tells nothing.
+            var markerWasSet = false
             while true {
                 try await Task.sleep(for: interval)
                 guard let present = try? await redis.send(["EXISTS", keys.stateMarker]).integer else { continue }
-                if wasPresent && present == 0 {
+                if present == 1 {
+                    markerWasSet = true
+                } else if markerWasSet {
                     consumer.requestRewind(reason: "the state marker \(keys.stateMarker) disappeared from Redis")
                 }
-                wasPresent = present == 1
             }
         }
     }

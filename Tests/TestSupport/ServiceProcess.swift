@@ -11,7 +11,8 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Its log file (terminal output goes there too).
     public let logPath: String
 
-    /// Starts `.build/<config>/<name>` with `arguments` and extra `environment`.
+    /// Starts `.build/<config>/<name>` with `arguments` and extra `environment`. The Kafka
+    /// brokers are the test stack's unless `environment` names others.
     public init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
         self.name = name
         self.logPath = NSTemporaryDirectory() + "shortener-test-\(name)-\(UUID().uuidString.prefix(8)).log"
@@ -22,9 +23,9 @@ public final class ServiceProcess: @unchecked Sendable {
         var merged = ProcessInfo.processInfo.environment
         // Any free port unless the test chooses one: never the fixed ports of `make run`.
         merged["SHORTENER_HTTP_PORT"] = "0"
-        merged.merge(environment) { $1 }
         merged["SHORTENER_TOPICS_DIR"] = TestStack.topicsDirectory
         merged["SHORTENER_KAFKA_BROKERS"] = try TestStack.kafkaBrokers
+        merged.merge(environment) { $1 }
         process.environment = merged
         process.standardOutput = output
         process.standardError = output
@@ -37,6 +38,13 @@ public final class ServiceProcess: @unchecked Sendable {
     /// Its process id.
     public var pid: Int32 { process.processIdentifier }
 
+    /// Kills it at once (SIGKILL), as a crash would, and waits until it is gone.
+    public func crash() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit status.
     @discardableResult
     public func stop(timeout: Duration = .seconds(15)) async -> Int32 {
@@ -46,6 +54,16 @@ public final class ServiceProcess: @unchecked Sendable {
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Waits until it exits on its own (a one-shot command); returns the exit status.
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw ServiceFailure("\(name) did not exit:\n\(logTail())") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         return process.terminationStatus
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Shared
+
+/// Runs `scripts/infra.sh` with `arguments`; throws with its output when it fails.
+///
+/// Through `system(3)`, not `Process`: the servers the script starts outlive it, and
+/// Foundation's `Process` was seen waiting forever for such a script to be reaped.
+private func infra(_ arguments: [String]) throws {
+    let logPath = NSTemporaryDirectory() + "shortener-infra-\(UUID().uuidString.prefix(8)).log"
+    defer { try? FileManager.default.removeItem(atPath: logPath) }
+    let quoted = (["\(TestStack.root)/scripts/infra.sh"] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let status = system("bash \(quoted) </dev/null >'\(logPath)' 2>&1")
+    guard status == 0 else {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        throw ServiceFailure("infra.sh \(arguments.joined(separator: " ")) failed (\(status)):\n\(text)")
+    }
+}
+
+/// A folder for one test's private infrastructure, removed by `remove()`.
+private func scratchFolder(_ name: String) -> String {
+    let path = "\(TestStack.root)/.local/fault-\(name)-\(UUID().uuidString.prefix(8))"
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A Postgres cluster of one test's own, which the test may stop and start.
+public final class PrivatePostgres: Sendable {
+    public let port: Int
+    private let folder: String
+
+    public init() throws {
+        port = try TestStack.freePort()
+        folder = scratchFolder("postgres")
+        try start()
+    }
+
+    public func start() throws { try infra(["postgres-start", folder, String(port)]) }
+    public func stop() throws { try infra(["postgres-stop", folder]) }
+
+    /// Stops the cluster and deletes its files.
+    public func remove() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// A Redis server of one test's own, which the test may stop, start and flush. It keeps no
+/// data across a restart, like a cache without persistence.
+public final class PrivateRedis: Sendable {
+    public let port: Int
+    private let folder: String
+
+    public init() throws {
+        port = try TestStack.freePort()
+        folder = scratchFolder("redis")
+        try start()
+    }
+
+    public func start() throws { try infra(["redis-start", folder, String(port)]) }
+    public func stop() throws { try infra(["redis-stop", String(port)]) }
+
+    public func remove() {
+        try? stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+/// A dev Kafka broker of one test's own, whose broker the test may take down and bring back.
+public final class PrivateBroker: Sendable {
+    public let bootstrapServers: String
+    private let control: String
+    private let process: ServiceProcess
+    private let folder: String
+
+    /// Starts the broker with the topics of `namespace`.
+    public init(namespace: Namespace) async throws {
+        folder = scratchFolder("kafka")
+        let bootstrapFile = "\(folder)/kafka.bootstrap"
+        process = try ServiceProcess(
+            "kafka-dev-broker", arguments: ["--bootstrap-file", bootstrapFile, "--log-level", "warning"],
+            environment: ["SHORTENER_NAMESPACE": namespace.name])
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let bootstrap = try? String(contentsOfFile: bootstrapFile, encoding: .utf8),
+                let control = try? String(contentsOfFile: bootstrapFile + ".control", encoding: .utf8)
+            {
+                bootstrapServers = bootstrap.trimmingCharacters(in: .whitespacesAndNewlines)
+                self.control = control.trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServiceFailure("the private dev broker did not start:\n\(process.logTail())")
+    }
+
+    /// Takes the broker down (connections closed, new ones refused) or brings it back up.
+    public func setBroker(up: Bool) async throws {
+        let reply = try await TestHTTP.post("http://\(control)/brokers/1/\(up ? "up" : "down")", body: "")
+        guard reply.status == 204 else { throw ServiceFailure("broker control answered \(reply.status)") }
+    }
+
+    public func remove() async {
+        await process.stop()
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Shared
+
+/// The real executables of one namespace, wired to the test stack (or to a test's private
+/// Postgres, Redis or broker), each on a free HTTP port.
+public struct TestDeployment: Sendable {
+    public let namespace: Namespace
+    public var postgresPort: Int
+    public var kafkaBrokers: String
+    /// Extra environment for every service.
+    public var environment: [String: String] = [:]
+
+    public init(namespace: Namespace, postgresPort: Int? = nil, kafkaBrokers: String? = nil) throws {
+        self.namespace = namespace
+        self.postgresPort = try postgresPort ?? TestStack.postgresPort
+        self.kafkaBrokers = try kafkaBrokers ?? TestStack.kafkaBrokers
+    }
+
+    private var common: [String: String] {
+        [
+            "SHORTENER_NAMESPACE": namespace.name, "SHORTENER_PG_PORT": String(postgresPort),
+            "SHORTENER_KAFKA_BROKERS": kafkaBrokers, "SHORTENER_LOG_LEVEL": "info",
+            "SHORTENER_CLICK_REPORT_INTERVAL": "1", "SHORTENER_SHUTDOWN_TIMEOUT": "10",
+        ].merging(environment) { $1 }
+    }
+
+    /// A running service with the port it serves HTTP on.
+    public struct Running: Sendable {
+        public let process: ServiceProcess
+        public let port: Int
+        public var url: String { "http://127.0.0.1:\(port)" }
+
+        /// Waits until `/health/<probe>` answers 200.
+        public func waitUntilHealthy(_ probe: String = "ready", timeout: Duration = .seconds(30)) async throws {
+            try await process.waitUntilHealthy("\(url)/health/\(probe)", timeout: timeout)
+        }
+    }
+
+    private func start(_ name: String, _ arguments: [String], extra: [String: String] = [:]) throws -> Running {
+        let port = try TestStack.freePort()
+        let process = try ServiceProcess(
+            name, arguments: arguments + ["--http-port", String(port)], environment: common.merging(extra) { $1 })
+        return Running(process: process, port: port)
+    }
+
+    /// `master migrate up`, waiting for it to finish.
+    public func migrate() async throws {
+        let process = try ServiceProcess("master", arguments: ["migrate", "up"], environment: common)
+        let status = try await process.waitForExit()
+        guard status == 0 else { throw ServiceFailure("migrate exited with \(status):\n\(process.logTail())") }
+    }
+
+    public func master() throws -> Running { try start("master", ["serve"]) }
+    public func outbox() throws -> Running { try start("outbox", []) }
+    public func notifier() throws -> Running { try start("notifier", []) }
+
+    /// A replica with id `id` on the Redis at `redisPort`.
+    public func replica(_ id: String, redisPort: Int) throws -> Running {
+        try start("replica", [], extra: ["SHORTENER_REPLICA_ID": id, "SHORTENER_REDIS_PORT": String(redisPort)])
+    }
+}
