@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
@@ -57,7 +58,7 @@ struct OutboxRelay: Service {
 
     /// Relays until shutdown if this relay wins the lock; `false` if another relay holds it.
     private func runWhileActive() async throws -> Bool {
-        return try await client.withConnection { connection in
+        try await client.withConnection { connection in
             let acquired = try await postgres.run { [logger] in
                 let rows = try await connection.query(
                     "SELECT pg_try_advisory_lock(\(Self.leaderLockKey))", logger: logger)
@@ -79,32 +80,47 @@ struct OutboxRelay: Service {
         }
     }
 
-    /// Releases the leader lock before the connection goes back to the pool (if the session is
-    /// broken the server has released it already).
+    /// Releases the leader lock before the connection goes back to the pool. If the session is
+    /// broken the server has released it already, and a query on a dead connection may never
+    /// answer: hence the timeout.
     private func unlock(_ connection: PostgresConnection) async {
-        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+        _ = try? await withTimeout(.seconds(1)) { [logger] in
+            try await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+        }
     }
 
     /// Drains the outbox on every wake-up: a notification, the fallback timer, or the start.
+    ///
+    /// The notification listener and the timer run as unstructured tasks that are cancelled, not
+    /// awaited, on the way out: a LISTEN stream on a connection that died may never end, and
+    /// must not keep the relay (or the shutdown) waiting. A listener that fails ends the relay,
+    /// which then reconnects.
     private func relay(on connection: PostgresConnection, notifications: PostgresNotificationSequence) async throws {
         let (wakeUps, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
+        let listenerFailure = NIOLockedValueBox<(any Error)?>(nil)
+        let listener = Task {
+            do {
                 for try await _ in notifications { wake.yield() }
-                wake.finish()
+            } catch {
+                listenerFailure.withLockedValue { $0 = error }
             }
-            group.addTask {
-                while true {
-                    try await Task.sleep(for: settings.pollInterval)
-                    wake.yield()
-                }
-            }
-            wake.yield()
-            for await _ in wakeUps.cancelOnGracefulShutdown() {
-                try await drain(on: connection)
-            }
-            group.cancelAll()
+            wake.finish()
         }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: settings.pollInterval)
+                wake.yield()
+            }
+        }
+        defer {
+            listener.cancel()
+            ticker.cancel()
+        }
+        wake.yield()
+        for await _ in wakeUps.cancelOnGracefulShutdown() {
+            try await drain(on: connection)
+        }
+        if let failure = listenerFailure.withLockedValue({ $0 }) { throw failure }
     }
 
     /// Publishes pending rows batch by batch until none is left.

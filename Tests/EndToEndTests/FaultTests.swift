@@ -54,8 +54,10 @@ import TestSupport
         let deployment = try TestDeployment(namespace: namespace, postgresPort: postgres.port)
         try await deployment.migrate()
         let master = try deployment.master()
-        defer { master.process.crash() }
+        let outbox = try deployment.outbox()
+        defer { for service in [master, outbox] { service.process.crash() } }
         try await master.waitUntilHealthy()
+        try await outbox.waitUntilHealthy()
 
         var created: [String] = []
         for index in 0..<5 {
@@ -106,6 +108,14 @@ import TestSupport
             database: namespace.databaseName, tls: .disable)
         let expected = created.count
         try await PostgresClient.withRunning(configuration, logger: TestStack.logger) { client in
+            // The relay lost its connection too; it must come back and publish everything.
+            let published = try await eventually(timeout: .seconds(30)) {
+                let rows = try await client.query(
+                    "SELECT count(*)::int FROM outbox WHERE published_at IS NULL", logger: TestStack.logger)
+                for try await pending in rows.decode(Int.self) { return pending == 0 }
+                return false
+            }
+            #expect(published, "the outbox relay did not recover:\n\(outbox.process.logTail())")
             let rows = try await client.query(
                 """
                 SELECT (SELECT count(*) FROM links)::int,
@@ -117,7 +127,9 @@ import TestSupport
                 #expect(links == expected && outbox == expected && unmatched == 0)
             }
         }
-        #expect(await master.process.stop() == 0)
+        for service in [master, outbox] {
+            #expect(await service.process.stop() == 0, "\(service.process.name):\n\(service.process.logTail())")
+        }
     }
 
     // (d)

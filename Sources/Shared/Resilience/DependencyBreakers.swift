@@ -37,7 +37,9 @@ extension CircuitBreaker {
 extension PostgresClient {
     /// Why the database cannot be used right now (empty when it answers), asked through `breaker`
     /// so that readiness probes also notice an outage while no other traffic does.
+    /// An open breaker is reported by ``HealthController`` itself and is not probed.
     public func readinessProblems(through breaker: CircuitBreaker, logger: Logger) async -> [String] {
+        guard breaker.state != .open else { return [] }
         do {
             try await breaker.run { [self] in _ = try await query("SELECT 1", logger: logger) }
             return []
