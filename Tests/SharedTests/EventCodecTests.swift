@@ -86,6 +86,21 @@ import Testing
         #expect(definition.consumerSettings == ["fetch.wait.max.ms": "10"])
     }
 
+    @Test func theEnvironmentOverridesTheFile() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topics").path
+        let definition = try TopicDefinition.load(
+            .links, from: directory,
+            environment: [
+                "SHORTENER_TOPIC_LINKS_PRODUCER_LINGER_MS": "7", "SHORTENER_TOPIC_LINKS_PARTITIONS": "6",
+                "SHORTENER_TOPIC_LINKS_RETENTION_MS": "1000", "SHORTENER_TOPIC_COUNTS_PARTITIONS": "9",
+            ])
+        #expect(definition.producerSettings["linger.ms"] == "7")
+        #expect(definition.partitions == 6)
+        #expect(definition.topicConfigs["retention.ms"] == "1000")
+        #expect(definition.topicConfigs["cleanup.policy"] == "compact")
+    }
+
     @Test func rejectsIncompleteOrBrokenFiles() {
         #expect(throws: SettingError.self) { try TopicDefinition.parse("replication.factor=1", topic: .links) }
         #expect(throws: SettingError.self) {

@@ -17,13 +17,22 @@ public struct TopicDefinition: Sendable, Equatable {
     /// librdkafka settings for consumers of this topic (the file's `consumer.*` keys).
     public var consumerSettings: [String: String]
 
-    /// Reads `<directory>/<topic>.properties`.
-    public static func load(_ topic: TopicName, from directory: String) throws -> TopicDefinition {
+    /// Reads `<directory>/<topic>.properties`, then applies overrides from `environment`:
+    /// `SHORTENER_TOPIC_<TOPIC>_<KEY>`, with the key's dots written as underscores, e.g.
+    /// `SHORTENER_TOPIC_LINKS_PRODUCER_LINGER_MS=5` or `SHORTENER_TOPIC_COUNTS_PARTITIONS=6`.
+    public static func load(
+        _ topic: TopicName, from directory: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TopicDefinition {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("\(topic.rawValue).properties").path
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw SettingError("cannot read topic definition \(path) (set --topics-dir or SHORTENER_TOPICS_DIR)")
         }
-        return try parse(text, topic: topic, source: path)
+        let prefix = "SHORTENER_TOPIC_\(topic.rawValue.uppercased())_"
+        let overrides = environment.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { name, value in
+            "\(name.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "."))=\(value)"
+        }
+        return try parse(([text] + overrides).joined(separator: "\n"), topic: topic, source: path)
     }
 
     /// Parses Kafka's `key=value` properties format (`#` comments, blank lines ignored).
