@@ -95,3 +95,28 @@ import TestSupport
         }
     }
 }
+
+/// `master tail`: the debugging view of a topic.
+@Suite struct TailCommandTests {
+    @Test func printsEveryMessageOfATopicDecodedAndFlagsUnusableOnes() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let producer = try KafkaProducer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
+        let events = (0..<3).map { LinkEvent.created(code: "tail\($0)", url: "https://e.com/\($0)", expiresAt: nil) }
+        try await withRunningServices([producer]) {
+            for event in events {
+                try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
+            }
+            try await producer.send(topic: namespace.linksTopic, key: "junk", value: Array("not an event".utf8))
+        }
+        let tail = try ServiceProcess(
+            "master", arguments: ["tail", "links", "--from-beginning", "--exit-at-end", "--log-level", "warning"],
+            environment: ["SHORTENER_NAMESPACE": namespace.name])
+        #expect(try await tail.waitForExit(timeout: .seconds(30)) == 0)
+        let output = tail.logTail(lines: 100)
+        for event in events {
+            #expect(output.contains("key=\(event.code) {"), "missing \(event.code) in:\n\(output)")
+        }
+        #expect(output.contains(#"key=junk UNUSABLE (malformed) "not an event""#), "\(output)")
+    }
+}

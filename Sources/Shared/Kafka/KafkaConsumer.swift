@@ -217,7 +217,8 @@ public final class KafkaConsumer: Service, Sendable {
             var low: Int64 = 0
             var high: Int64 = 0
             let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5000)
-            if error == RD_KAFKA_RESP_ERR_NO_ERROR, high > max(start, low) { remaining[partition] = high }
+            let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
+            if readsBacklog, error == RD_KAFKA_RESP_ERR_NO_ERROR, high > max(start, low) { remaining[partition] = high }
         }
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }

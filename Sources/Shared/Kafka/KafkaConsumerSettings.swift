@@ -10,6 +10,10 @@ public struct KafkaConsumerSettings: Sendable {
         case allPartitions(topic: String, startOffsets: @Sendable ([Int32]) async throws -> [Int32: Int64])
     }
 
+    /// A start offset meaning "at the end": only messages produced from now on (librdkafka's
+    /// `RD_KAFKA_OFFSET_END`). Such a partition counts as caught up at once.
+    public static let newMessagesOnly: Int64 = -1
+
     /// Kafka bootstrap servers, comma separated.
     public var bootstrapServers: String
     /// The consumer group (`group.id`).
