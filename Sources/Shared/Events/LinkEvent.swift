@@ -39,14 +39,14 @@ public struct LinkEvent: Codable, Sendable, Equatable {
         case expiresAt = "expires_at"
     }
 
-    /// A `link.created` event.
+    /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
-        code: String, url: String, expiresAt: Date?, at time: Date = Date(),
+        code: String, url: String, expiresAt: Date?, revision: Int64 = 1, at time: Date = Date(),
         eventID: UUID = UUID()
     ) -> LinkEvent {
         LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: 1, url: url, expiresAt: expiresAt)
+            revision: revision, url: url, expiresAt: expiresAt)
     }
 
     /// A `link.deleted` event.

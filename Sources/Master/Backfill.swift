@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+
+/// `master backfill`: announces every link in Postgres again, through the outbox, for a new or
+/// emptied `<ns>-links` topic. Live links become `link.created` events and deleted ones
+/// `link.deleted` events, each with the link's current revision, so consumers that already
+/// have the link ignore the copy: running it twice is safe.
+struct Backfill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-publish every link from Postgres into the links topic through the outbox.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var postgres: PostgresOptions
+
+    /// Links written to the outbox per transaction. Default: 1000.
+    @Option(help: "Links written to the outbox per transaction.")
+    var batchSize: Int = 1000
+
+    func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "backfill", options: common)
+        let namespace = try common.resolvedNamespace()
+        let batchSize = self.batchSize
+        let total = try await PostgresClient.withRunning(
+            postgres.clientConfiguration(namespace: namespace), logger: logger
+        ) { client in
+            try await LinkBackfill(client: client, batchSize: batchSize, logger: logger).run { done, total in
+                print("Backfill: \(done) / \(total) links queued in the outbox")
+            }
+        }
+        print("Backfill done: \(total) links queued; the outbox relay publishes them to \(namespace.linksTopic).")
+    }
+}
+
+/// The work of ``Backfill``, in batches of links ordered by code (keyset pagination).
+struct LinkBackfill: Sendable {
+    let client: PostgresClient
+    let batchSize: Int
+    let logger: Logger
+
+    /// Queues every link; calls `progress(done, total)` after each batch; returns how many.
+    func run(progress: (Int, Int) -> Void) async throws -> Int {
+        var total = 0
+        for try await count in try await client.query("SELECT count(*)::int FROM links", logger: logger)
+            .decode(Int.self)
+        {
+            total = count
+        }
+        var done = 0
+        var after = ""
+        while true {
+            let queued = try await queueBatch(after: after)
+            guard let last = queued.last else { break }
+            done += queued.count
+            after = last
+            progress(done, total)
+        }
+        return done
+    }
+
+    /// Writes the outbox rows of the next batch of links in one transaction; returns their codes.
+    private func queueBatch(after code: String) async throws -> [String] {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT code, url, expires_at, deleted_at IS NOT NULL, revision FROM links
+                WHERE code > \(code) ORDER BY code LIMIT \(batchSize)
+                """, logger: logger)
+            var codes: [String] = []
+            var payloads: [ByteBuffer] = []
+            for try await (code, url, expiresAt, deleted, revision)
+                in rows.decode((String, String, Date?, Bool, Int64).self)
+            {
+                let event =
+                    deleted
+                    ? LinkEvent.deleted(code: code, revision: revision)
+                    : LinkEvent.created(code: code, url: url, expiresAt: expiresAt, revision: revision)
+                codes.append(code)
+                payloads.append(ByteBuffer(bytes: EventCodec.encode(event)))
+            }
+            guard !codes.isEmpty else { return [] }
+            try await connection.query(
+                """
+                INSERT INTO outbox (topic, message_key, payload)
+                SELECT \(TopicName.links.rawValue), code, payload FROM unnest(\(codes)::text[], \(payloads)::bytea[]) AS t(code, payload)
+                """, logger: logger)
+            return codes
+        }
+    }
+}
