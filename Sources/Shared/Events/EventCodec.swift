@@ -47,17 +47,7 @@ public enum EventCodec {
         let version: Int
     }
 
-    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(timeStyle.format(date))
-        }
-        return encoder
-    }()
+    private static let encoder = JSONEncoder.project
 
     private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()

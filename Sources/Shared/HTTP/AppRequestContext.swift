@@ -11,15 +11,5 @@ public struct AppRequestContext: RequestContext {
         coreContext = .init(source: source)
     }
 
-    public var responseEncoder: JSONEncoder { Self.encoder }
-
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(RFC3339.format(date))
-        }
-        return encoder
-    }()
+    public var responseEncoder: JSONEncoder { JSONEncoder.project }
 }
