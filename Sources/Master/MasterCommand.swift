@@ -11,7 +11,7 @@ struct MasterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
         abstract: "Creates short links; the outbox relay carries them to the replicas.",
-        subcommands: [Serve.self, Migrate.self, Tail.self, Backfill.self],
+        subcommands: [Serve.self, Migrate.self, Tail.self, Backfill.self, Topics.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -186,22 +186,7 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     private func partitionCount(of topic: String) -> Result<Int32, KafkaError> {
-        guard let topicHandle = rd_kafka_topic_new(client.handle, topic, nil) else {
-            return .failure(KafkaError(rd_kafka_last_error(), context: "topic handle \(topic)"))
-        }
-        defer { rd_kafka_topic_destroy(topicHandle) }
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let error = rd_kafka_metadata(client.handle, 0, topicHandle, &metadata, 5000)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            return .failure(KafkaError(error, context: "metadata of \(topic)"))
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt > 0 else { return .success(0) }
-        let topicMetadata = metadata.pointee.topics[0]
-        guard topicMetadata.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            return .failure(KafkaError(topicMetadata.err, context: "metadata of \(topic)"))
-        }
-        return .success(topicMetadata.partition_cnt)
+        client.partitionLayout(of: topic).map { Int32($0[topic]?.count ?? 0) }
     }
 
     /// Assigns every partition at its start offset and records how far each must be read to
@@ -214,11 +199,12 @@ public final class KafkaConsumer: Service, Sendable {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
             let start = offsets[partition] ?? RD_KAFKA_OFFSET_BEGINNING_VALUE
             entry.pointee.offset = start
-            var low: Int64 = 0
-            var high: Int64 = 0
-            let error = rd_kafka_query_watermark_offsets(client.handle, topic, partition, &low, &high, 5000)
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
-            if readsBacklog, error == RD_KAFKA_RESP_ERR_NO_ERROR, high > max(start, low) { remaining[partition] = high }
+            if readsBacklog, case .success(let marks) = client.watermarks(topic: topic, partition: partition),
+                marks.high > max(start, marks.low)
+            {
+                remaining[partition] = marks.high
+            }
         }
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }

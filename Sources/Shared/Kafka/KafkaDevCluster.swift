@@ -17,7 +17,12 @@ public final class KafkaDevCluster: @unchecked Sendable {
             throw KafkaError.configuration("cannot start the mock Kafka cluster")
         }
         self.cluster = cluster
+        try createTopic(Self.markerTopic, partitions: 1, replicationFactor: 1)
     }
+
+    /// A topic that only the dev broker has: tools recognise it by this (`topics apply` then
+    /// knows not to ask for an admin API the mock cluster lacks).
+    public static let markerTopic = "_kafka-dev-broker"
 
     /// The bootstrap servers clients connect to, e.g. `127.0.0.1:41234`.
     public var bootstrapServers: String { String(cString: rd_kafka_mock_cluster_bootstraps(cluster)) }

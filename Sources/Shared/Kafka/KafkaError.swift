@@ -50,3 +50,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "KafkaError(\(code)): \(message) [\(location)]" }
 }
+
+extension KafkaError {
+    /// Whether the broker does not offer the request at all (the dev broker has no ListGroups).
+    public var isUnsupportedByBroker: Bool {
+        code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE.rawValue
+            || code == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION.rawValue
+            || code == RD_KAFKA_RESP_ERR_INVALID_REQUEST.rawValue
+    }
+}
