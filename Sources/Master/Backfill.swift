@@ -31,9 +31,14 @@ struct Backfill: AsyncParsableCommand {
         let total = try await PostgresClient.withRunning(
             postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
-            try await LinkBackfill(client: client, batchSize: batchSize, logger: logger).run { done, total in
-                print("Backfill: \(done) / \(total) links queued in the outbox")
+            var display: ProgressDisplay?
+            let queued = try await LinkBackfill(client: client, batchSize: batchSize, logger: logger).run {
+                done, total in
+                if display == nil { display = ProgressDisplay(label: "Backfill", total: Int64(total), unit: "links") }
+                display?.update(Int64(done))
             }
+            display?.finish(Int64(queued))
+            return queued
         }
         print("Backfill done: \(total) links queued; the outbox relay publishes them to \(namespace.linksTopic).")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Shared
 
 /// This replica's copy of the links, in its own Redis, and the clicks counted on them.
@@ -28,11 +29,16 @@ struct LinkStore: Sendable {
 
     let redis: GuardedRedis
     let keys: ReplicaKeys
+    private let markerSet = NIOLockedValueBox(false)
 
     init(redis: GuardedRedis, namespace: Namespace) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
     }
+
+    /// Whether ``startOffsets()`` has set the state marker in this process: from then on a
+    /// missing marker means the data was lost.
+    var hasSetStateMarker: Bool { markerSet.withLockedValue { $0 } }
 
     /// Applies the event if it is newer than what is stored (by revision), and records the offset.
     /// KEYS: link, offsets, state marker. ARGV: partition, next offset, revision, state
@@ -63,8 +69,9 @@ struct LinkStore: Sendable {
         """
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state')
-        if not link[1] then return 0 end
+        -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' then return 1 end
+        if not link[1] then return 0 end
         local expiry = tonumber(link[2])
         if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
@@ -84,6 +91,26 @@ struct LinkStore: Sendable {
             redis.call('SET', KEYS[1], ARGV[1])
         end
         return redis.call('HGETALL', KEYS[2])
+        """)
+
+    /// Forgets every link and offset of the namespace and the state marker, atomically, so the
+    /// links are filled again from offset zero; click counts and the epoch stay (unreported
+    /// clicks must not be lost). A replica running on this Redis notices the missing marker and
+    /// rebuilds at once. KEYS: state marker, offsets. ARGV: the link key pattern.
+    private static let wipeScript = RedisScript(
+        """
+        redis.call('DEL', KEYS[1], KEYS[2])
+        local cursor = '0'
+        local removed = 0
+        repeat
+            local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
+            cursor = reply[1]
+            local found = reply[2]
+            for first = 1, #found, 500 do
+                removed = removed + redis.call('UNLINK', unpack(found, first, math.min(first + 499, #found)))
+            end
+        until cursor == '0'
+        return removed
         """)
 
     /// Applies one message of `<ns>-links`; an unusable one is dead-lettered and only its offset
@@ -121,6 +148,12 @@ struct LinkStore: Sendable {
     func startOffsets() async throws -> [Int32: Int64] {
         let reply = try await redis.evaluate(
             Self.startScript, keys: [keys.stateMarker, keys.offsets], arguments: [RFC3339.format(Date())])
+        markerSet.withLockedValue { $0 = true }
+        return Self.offsets(from: reply)
+    }
+
+    /// Partition → offset, from the offsets hash as HGETALL returns it.
+    private static func offsets(from reply: RedisValue) -> [Int32: Int64] {
         let fields = reply.array ?? []
         var offsets: [Int32: Int64] = [:]
         for index in stride(from: 0, to: fields.count - 1, by: 2) {
@@ -129,6 +162,37 @@ struct LinkStore: Sendable {
             }
         }
         return offsets
+    }
+
+    /// Forgets the links, their offsets and the state marker (see `wipeScript`); returns how
+    /// many links were removed.
+    func wipe() async throws -> Int {
+        let reply = try await redis.evaluate(
+            Self.wipeScript, keys: [keys.stateMarker, keys.offsets], arguments: [keys.linkPattern])
+        return Int(reply.integer ?? 0)
+    }
+
+    /// Partition → next offset to read, as applied so far (nothing is changed).
+    func appliedOffsets() async throws -> [Int32: Int64] {
+        Self.offsets(from: try await redis.send(["HGETALL", keys.offsets]))
+    }
+
+    /// How many links this Redis holds (deleted ones included), counted with SCAN.
+    func linkCount() async throws -> Int {
+        var cursor = "0"
+        var count = 0
+        repeat {
+            let reply = try await redis.send(["SCAN", cursor, "MATCH", keys.linkPattern, "COUNT", "1000"])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            count += fields[1].array?.count ?? 0
+        } while cursor != "0"
+        return count
+    }
+
+    /// The id of the replica that serves from this Redis now, if one does (its heartbeat).
+    func runningReplica() async throws -> String? {
+        try await redis.send(["GET", keys.heartbeat]).string
     }
 
     /// Resolves a code and counts the click if it redirects: one round trip.

@@ -38,24 +38,11 @@ struct ReplicaApplication {
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
         let store = LinkStore(redis: redis, namespace: namespace)
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(
-                bootstrapServers: configuration.kafkaBrokers, topicSettings: configuration.counts.producerSettings),
-            logger: logger)
-        let group = namespace.replicaGroup(replicaID: configuration.replicaID)
-        let deadLetters = DeadLetterQueue(
-            producer: producer, breaker: kafka, namespace: namespace, consumerGroup: group, logger: logger)
-        let consumer = try KafkaConsumer(
-            settings: KafkaConsumerSettings(
-                bootstrapServers: configuration.kafkaBrokers,
-                groupID: group,
-                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
-                topicSettings: configuration.links.consumerSettings
-            ),
-            logger: logger
-        ) { message in
-            try await store.apply(message, deadLetters: deadLetters)
-        }
+        let feed = try LinkFeed(
+            namespace: namespace, replicaID: configuration.replicaID, kafkaBrokers: configuration.kafkaBrokers,
+            links: configuration.links, producerSettings: configuration.counts.producerSettings, store: store,
+            kafka: kafka, logger: logger)
+        let (producer, consumer) = (feed.producer, feed.consumer)
         let reporter = ClickReporter(
             ledger: ClickLedger(redis: redis, namespace: namespace), producer: producer, kafka: kafka,
             namespace: namespace,
@@ -74,7 +61,8 @@ struct ReplicaApplication {
         self.store = store
         self.consumer = consumer
         self.reporter = reporter
-        let watch = RedisStateWatch(redis: redis, keys: store.keys, consumer: consumer, logger: logger)
+        let watch = RedisStateWatch(
+            store: store, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
         self.services = [producer, consumer, watch, reporter, app]
     }
 }

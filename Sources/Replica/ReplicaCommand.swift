@@ -7,12 +7,14 @@ import Shared
 struct ReplicaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replica",
-        abstract: "Consume every link event into this replica's Redis and serve GET /<code> redirects."
+        abstract: "Consume every link event into this replica's Redis and serve GET /<code> redirects.",
+        subcommands: [Serve.self, Replay.self],
+        defaultSubcommand: Serve.self
     )
+}
 
-    @OptionGroup var common: CommonOptions
-    @OptionGroup var http: HTTPOptions
-
+/// Which replica, and where its own Redis is: what every `replica` subcommand takes.
+struct ReplicaOptions: ParsableArguments {
     /// This replica's id: names its consumer group `<ns>-replica-<id>`. Default: `a`.
     /// Environment: `SHORTENER_REPLICA_ID`.
     @Option(help: "This replica's id, naming its consumer group (env SHORTENER_REPLICA_ID).")
@@ -26,6 +28,26 @@ struct ReplicaCommand: AsyncParsableCommand {
     @Option(help: "This replica's own Redis port (env SHORTENER_REDIS_PORT).")
     var redisPort: Int = EnvironmentDefaults.int("SHORTENER_REDIS_PORT", 26379)
 
+    func validate() throws {
+        guard ShortCode.isWellFormed(replicaID) else {
+            throw ValidationError("--replica-id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        }
+    }
+
+    /// A connection to this replica's Redis.
+    func connectRedis(logger: Logger) -> RedisConnection {
+        RedisConnection(host: redisHost, port: redisPort, logger: logger)
+    }
+}
+
+/// `replica serve`: the consumer, the click reporter and the redirect server (the default).
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fill Redis from the links topic and serve redirects.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var replica: ReplicaOptions
+    @OptionGroup var http: HTTPOptions
+
     /// Seconds between reports of the click totals that moved. Default: 5.
     /// Environment: `SHORTENER_CLICK_REPORT_INTERVAL`.
     @Option(help: "Seconds between reports of moved click totals (env SHORTENER_CLICK_REPORT_INTERVAL).")
@@ -33,26 +55,23 @@ struct ReplicaCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard clickReportInterval > 0 else { throw ValidationError("--click-report-interval must be positive") }
-        guard ShortCode.isWellFormed(replicaID) else {
-            throw ValidationError("--replica-id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
-        }
     }
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "replica", options: common)
-            .with(metadata: "replica.id", "\(replicaID)")
+            .with(metadata: "replica.id", "\(replica.replicaID)")
         let namespace = try common.resolvedNamespace()
-        let redis = RedisConnection(host: redisHost, port: redisPort, logger: logger)
+        let redis = replica.connectRedis(logger: logger)
         defer { redis.close() }
-        let replica = try ReplicaApplication(
+        let application = try ReplicaApplication(
             configuration: .init(
-                namespace: namespace, replicaID: replicaID, kafkaBrokers: common.kafkaBrokers,
+                namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
                 links: try TopicDefinition.load(.links, from: common.topicsDir),
                 counts: try TopicDefinition.load(.counts, from: common.topicsDir),
                 clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
                 host: http.host, port: http.resolvedPort(default: 8081)),
             redis: redis, logger: logger)
         try await ServiceRunner.run(
-            replica.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+            application.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }

@@ -19,6 +19,12 @@ struct ReplicaKeys: Sendable {
     /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero.
     var stateMarker: String { namespace.redisKey("replica-state") }
 
+    /// `<ns>:replica-alive`: the id of the replica serving from this Redis, set every second
+    /// with a 3 s expiry; `replica replay` leaves the rebuild to a replica that is alive.
+    var heartbeat: String { namespace.redisKey("replica-alive") }
+    /// The pattern of every link key, for SCAN.
+    var linkPattern: String { namespace.redisKey("link:*") }
+
     /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists.
     static func requireStateLua(markerKey: Int) -> String {
         """

@@ -32,6 +32,11 @@ public final class ServiceProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// A test that failed half-way leaves nothing running behind it.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// Whether it is still running.
     public var isRunning: Bool { process.isRunning }
 
