@@ -37,6 +37,12 @@ start_broker "$STATE" "$NAMESPACE"
 export SHORTENER_NAMESPACE="$NAMESPACE" SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_PG_PORT="$PG_PORT" \
     SHORTENER_TOPICS_DIR="$ROOT/topics" SHORTENER_MIGRATIONS_DIR="$ROOT/migrations"
 
+# For commands run by hand in another shell (`source .local/run/env`, then `.build/debug/master topics describe`, …).
+cat > "$STATE/env" <<ENV
+export SHORTENER_NAMESPACE=$NAMESPACE SHORTENER_KAFKA_BROKERS=$KAFKA_BROKERS SHORTENER_PG_PORT=$PG_PORT
+export SHORTENER_TOPICS_DIR=$ROOT/topics SHORTENER_MIGRATIONS_DIR=$ROOT/migrations
+ENV
+
 log "Applying migrations"
 "$BIN/master" migrate up --log-level warning
 
@@ -66,6 +72,7 @@ cat <<INFO
   Try:
     curl -s -X POST localhost:8080/create -d '{"url":"https://example.com/x"}'
     curl -i localhost:8081/<code>
+  Commands by hand (another shell):  source .local/run/env; .build/debug/master topics describe
 
 INFO
 wait "${PIDS[@]}"

@@ -22,7 +22,14 @@ public final class KafkaAdmin: Sendable {
     /// Every topic of the cluster, partition by partition, with watermarks.
     public func topics() async throws -> [KafkaTopicDescription] {
         try await blocking { [self] in
-            let layout = try client.partitionLayout(of: nil, timeout: timeoutMilliseconds).get()
+            let layout: [String: [KafkaPartitionLayout]]
+            switch client.partitionLayout(of: nil, timeout: timeoutMilliseconds) {
+            case .success(let found): layout = found
+            case .failure(let error):
+                throw SettingError(
+                    "cannot read the cluster's metadata from \(bootstrapServers) (\(error.message)); "
+                        + "is Kafka up there? Set SHORTENER_KAFKA_BROKERS or --kafka-brokers")
+            }
             return try layout.keys.sorted().map { name in
                 let partitions = try layout[name, default: []].map { partition in
                     let marks = try client.watermarks(

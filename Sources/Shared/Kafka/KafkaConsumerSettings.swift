@@ -45,6 +45,8 @@ public struct KafkaConsumerSettings: Sendable {
         settings["bootstrap.servers"] = bootstrapServers
         settings["group.id"] = groupID
         settings["enable.auto.commit"] = "true"
+        // Every second instead of every 5 s: lag seen by Kafka's tools trails by at most that.
+        settings["auto.commit.interval.ms"] = "1000"
         settings["enable.auto.offset.store"] = "false"
         settings["auto.offset.reset"] = "earliest"
         return settings
