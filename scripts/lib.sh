@@ -24,6 +24,24 @@ ensure_packages() {
     command -v swift >/dev/null || die "the Swift toolchain (6.x) is not on PATH; install it from swift.org first"
 }
 
+# Makes .local/venv-compose: a Python virtualenv with docker-compose (v1, the last one on PyPI)
+# for validating the compose files offline. Its pinned PyYAML cannot build on current Python, so
+# it is installed without dependencies and they are installed by hand.
+ensure_compose_validator() {
+    local venv="$ROOT/.local/venv-compose"
+    [[ -x "$venv/bin/docker-compose" ]] && return
+    log "Installing docker-compose (for offline validation) into $venv"
+    python3 -m venv "$venv" >/dev/null 2>&1 || {
+        local sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+        python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps docker-compose==1.29.2
+    "$venv/bin/pip" install -q --disable-pip-version-check PyYAML docopt "jsonschema<4" python-dotenv texttable \
+        websocket-client requests docker distro dockerpty 2>&1 | grep -v "requires\|incompatible" || true
+    "$venv/bin/docker-compose" version >/dev/null || die "docker-compose did not install"
+}
+
 # Builds the executables (debug unless BUILD_CONFIGURATION=release) and sets BIN.
 build_project() {
     local configuration="${BUILD_CONFIGURATION:-debug}"

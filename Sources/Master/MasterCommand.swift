@@ -51,7 +51,7 @@ struct Serve: AsyncParsableCommand {
         let app = MasterApplication.build(
             repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
             host: http.host, port: http.resolvedPort(default: 8080),
-            logger: logger
+            requestLogLevel: try http.resolvedRequestLogLevel(default: .info), logger: logger
         )
         try await ServiceRunner.run(
             [client, producer, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
@@ -62,14 +62,13 @@ struct Serve: AsyncParsableCommand {
 enum MasterApplication {
     static func build(
         repository: LinkRepository, publicBaseURL: String, host: String, port: Int,
-        logger: Logger
+        requestLogLevel: Logger.Level = .info, logger: Logger
     ) -> some ApplicationProtocol {
-        let router = Router(context: AppRequestContext.self)
+        let router = ServiceRouter.make(breakers: [repository.breaker], requestLogLevel: requestLogLevel) {
+            await repository.client.readinessProblems(through: repository.breaker, logger: logger)
+        }
         CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
         LinksAPIController(repository: repository).addRoutes(to: router)
-        HealthController(breakers: [repository.breaker]) {
-            await repository.client.readinessProblems(through: repository.breaker, logger: logger)
-        }.addRoutes(to: router)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
     }
 }

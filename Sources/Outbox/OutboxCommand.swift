@@ -46,8 +46,9 @@ struct OutboxCommand: AsyncParsableCommand {
         let health = HealthServer.build(
             host: http.host, port: http.resolvedPort(default: 8090), breakers: [postgresBreaker, kafkaBreaker],
             readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) }, logger: logger)
+        let backlog = OutboxBacklog(client: client, postgres: postgresBreaker, logger: logger)
         try await ServiceRunner.run(
-            [client, producer, relay, health], shutdownTimeout: .seconds(common.shutdownTimeout),
+            [client, producer, relay, backlog, health], shutdownTimeout: .seconds(common.shutdownTimeout),
             logger: logger)
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
@@ -35,6 +36,9 @@ struct OutboxRelay: Service {
 
     /// Key of the advisory lock that elects the active relay.
     static let leaderLockKey: Int64 = 0x5348_4F52_544F_5554
+
+    /// `outbox_rows_published_total`: rows acknowledged by Kafka and marked.
+    private static let published = Counter(label: "outbox_rows_published_total")
 
     func run() async throws {
         var wasStandby = false
@@ -180,6 +184,7 @@ struct OutboxRelay: Service {
                 try await connection.query(
                     "UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged))", logger: logger)
             }
+            Self.published.increment(by: acknowledged.count)
             logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
         }
         if let failure { throw failure }

@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import NIOConcurrencyHelpers
 import Shared
 
@@ -40,7 +41,14 @@ struct LinkStore: Sendable {
     /// missing marker means the data was lost.
     var hasSetStateMarker: Bool { markerSet.withLockedValue { $0 } }
 
-    /// Applies the event if it is newer than what is stored (by revision), and records the offset.
+    /// `link_events_total{outcome}`: events applied, and events ignored as not newer than what
+    /// Redis holds (duplicates, replays). `clicks_counted_total`: redirects counted.
+    private static let applied = Counter(label: "link_events_total", dimensions: [("outcome", "applied")])
+    private static let stale = Counter(label: "link_events_total", dimensions: [("outcome", "stale")])
+    private static let clicksCounted = Counter(label: "clicks_counted_total")
+
+    /// Applies the event if it is newer than what is stored (by revision), and records the offset;
+    /// returns 1 if it was applied, 0 if it was not newer.
     /// KEYS: link, offsets, state marker. ARGV: partition, next offset, revision, state
     /// (`active`, `deleted`, or `skip` to record only the offset), url, expiry.
     private static let applyScript = RedisScript(
@@ -51,15 +59,17 @@ struct LinkStore: Sendable {
             return 1
         end
         local stored = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+        local applied = 0
         if tonumber(ARGV[3]) > stored then
             if ARGV[4] == 'deleted' then
                 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', 'deleted')
             else
                 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', ARGV[4], 'url', ARGV[5], 'exp', ARGV[6])
             end
+            applied = 1
         end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-        return 1
+        return applied
         """)
 
     /// Resolves a code and, when it redirects, counts the click and marks the code unreported.
@@ -127,13 +137,14 @@ struct LinkStore: Sendable {
     private func apply(_ event: LinkEvent, from message: KafkaMessage) async throws {
         let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
         let state = event.type == .deleted ? "deleted" : "active"
-        _ = try await redis.evaluate(
+        let reply = try await redis.evaluate(
             Self.applyScript, keys: [keys.link(event.code), keys.offsets, keys.stateMarker],
             arguments: [
                 String(message.partition), String(message.offset + 1), String(event.revision), state, event.url ?? "",
                 expiry,
             ]
         )
+        (reply.integer == 1 ? Self.applied : Self.stale).increment()
     }
 
     /// Records only the message's offset: for a message that was dead-lettered.
@@ -204,6 +215,7 @@ struct LinkStore: Sendable {
         guard let fields = reply.array, let url = fields.first?.string else {
             return Visit(resolution: reply.integer == 1 ? .gone : .notFound)
         }
+        Self.clicksCounted.increment()
         guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {
             return Visit(resolution: .redirect(url))
         }

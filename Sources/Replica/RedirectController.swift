@@ -1,4 +1,5 @@
 import Hummingbird
+import Metrics
 import Shared
 
 /// `GET /<code>`: `302` to the target (counting the click), `404` for unknown codes, `410` for
@@ -12,28 +13,51 @@ struct RedirectController: Sendable {
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get(":code") { _, context in
-            let code = try context.parameters.require("code")
-            guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
-            let visit: LinkStore.Visit
             do {
-                visit = try await store.visit(code)
-            } catch let open as CircuitOpenError {
-                throw APIError.unavailable(open)
-            } catch is RedisStateLost {
-                throw Self.rebuilding
-            } catch {
-                context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
-                throw APIError.unavailable("the link store is unavailable; try again")
+                let response = try await redirect(context)
+                Self.outcomes.redirected.increment()
+                return response
+            } catch let error as APIError {
+                switch error.status {
+                case .notFound: Self.outcomes.notFound.increment()
+                case .gone: Self.outcomes.gone.increment()
+                default: Self.outcomes.unavailable.increment()
+                }
+                throw error
             }
-            if let milestone = visit.milestone { reporter.report(milestone) }
-            switch visit.resolution {
-            case .redirect(let url):
-                return Response(status: .found, headers: [.location: url])
-            case .notFound:
-                throw isCatchingUp() ? Self.rebuilding : APIError.unknownCode
-            case .gone:
-                throw APIError(.gone, "gone", "this link was deleted or has expired")
-            }
+        }
+    }
+
+    /// `redirects_total{outcome}`, created once: the redirect path does no registry lookups.
+    private static let outcomes = (
+        redirected: Counter(label: "redirects_total", dimensions: [("outcome", "302")]),
+        notFound: Counter(label: "redirects_total", dimensions: [("outcome", "404")]),
+        gone: Counter(label: "redirects_total", dimensions: [("outcome", "410")]),
+        unavailable: Counter(label: "redirects_total", dimensions: [("outcome", "503")])
+    )
+
+    private func redirect(_ context: AppRequestContext) async throws -> Response {
+        let code = try context.parameters.require("code")
+        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        let visit: LinkStore.Visit
+        do {
+            visit = try await store.visit(code)
+        } catch let open as CircuitOpenError {
+            throw APIError.unavailable(open)
+        } catch is RedisStateLost {
+            throw Self.rebuilding
+        } catch {
+            context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("the link store is unavailable; try again")
+        }
+        if let milestone = visit.milestone { reporter.report(milestone) }
+        switch visit.resolution {
+        case .redirect(let url):
+            return Response(status: .found, headers: [.location: url])
+        case .notFound:
+            throw isCatchingUp() ? Self.rebuilding : APIError.unknownCode
+        case .gone:
+            throw APIError(.gone, "gone", "this link was deleted or has expired")
         }
     }
 

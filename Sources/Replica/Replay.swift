@@ -66,7 +66,7 @@ struct LinkReplay: Sendable {
         var rebuiltByRunningReplica: String?
 
         func text(redis: String) -> String {
-            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            let seconds = duration.inSeconds
             let rate = seconds > 0 ? Int((Double(offsets) / seconds).rounded()) : 0
             let who = rebuiltByRunningReplica.map { "the running replica \($0)" } ?? "this command"
             return """

@@ -23,6 +23,8 @@ struct ReplicaApplication {
         /// HTTP listen address.
         var host: String
         var port: Int
+        /// Level of the per-request log line (redirects are many: `debug` by default).
+        var requestLogLevel: Logger.Level = .debug
     }
 
     let store: LinkStore
@@ -48,11 +50,10 @@ struct ReplicaApplication {
             namespace: namespace,
             replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
             logger: logger)
-        let router = Router(context: AppRequestContext.self)
         // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
-        HealthController(breakers: [redis.breaker]) {
+        let router = ServiceRouter.make(breakers: [redis.breaker], requestLogLevel: configuration.requestLogLevel) {
             consumer.isCaughtUp ? [] : ["catching up with the links topic"]
-        }.addRoutes(to: router)
+        }
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
         let app = Application(

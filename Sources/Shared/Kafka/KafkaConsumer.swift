@@ -32,6 +32,7 @@ public final class KafkaConsumer: Service, Sendable {
     private let catchUp = NIOLockedValueBox(CatchUp())
     private let stopping = NIOLockedValueBox(false)
     private let pendingRewind = NIOLockedValueBox<String?>(nil)
+    private let metrics: ConsumerMetrics
 
     /// A consumer handing messages to `handler` one at a time; each offset is stored after its message.
     public convenience init(settings: KafkaConsumerSettings, logger: Logger, handler: @escaping Handler) throws {
@@ -50,6 +51,7 @@ public final class KafkaConsumer: Service, Sendable {
         self.settings = settings
         self.logger = logger
         self.work = work
+        self.metrics = ConsumerMetrics(group: settings.groupID)
         self.client = try RDKafkaClient(kind: .consumer, settings: settings.librdkafkaSettings, logger: logger)
         rd_kafka_poll_set_consumer(client.handle)
     }
@@ -96,7 +98,10 @@ public final class KafkaConsumer: Service, Sendable {
                 continue
             }
             let batch = try await pollThread.runIfActive { [self] in pollBatch() }
-            guard !batch.isEmpty else { continue }
+            guard !batch.isEmpty else {
+                metrics.refreshLag(client: client)
+                continue
+            }
             switch work {
             case .each(let handler):
                 for message in batch {
@@ -323,6 +328,7 @@ public final class KafkaConsumer: Service, Sendable {
         catchUp.withLockedValue { catchUp in
             for (key, offset) in next { catchUp.applied(partition: key.partition, offset: offset - 1) }
         }
+        metrics.applied(messages, next: next, client: client)
     }
 
     /// Leaves the group (committing stored offsets) and destroys the client.
@@ -344,10 +350,6 @@ public final class KafkaConsumer: Service, Sendable {
 public protocol LostConsumerState: Error {}
 
 /// One partition of one topic.
-private struct PartitionKey: Hashable {
-    let topic: String
-    let partition: Int32
-}
 
 /// How far each partition still has to be read before the consumer has caught up.
 private struct CatchUp {

@@ -1,15 +1,16 @@
 import Logging
 
-/// Process-wide logging set-up, done once in each executable's entry point.
+/// Process-wide logging and metrics set-up, done once in each executable's entry point.
 public enum Observability {
     /// Sends every logger's lines to the terminal and to `--log-file` (when set) at
-    /// `--log-level`, and returns the service's own logger.
+    /// `--log-level`, routes metrics to ``MetricsExporter``, and returns the service's own logger.
     public static func bootstrap(service: String, options: CommonOptions) throws -> Logger {
         let sink = try LogSink(filePath: options.logFile)
         let level = try options.resolvedLogLevel()
         LoggingSystem.bootstrap { label in
             StructuredLogHandler(label: label, sink: sink, logLevel: level)
         }
+        MetricsExporter.bootstrap()
         var logger = Logger(label: service)
         logger[metadataKey: "namespace"] = "\(options.namespace)"
         return logger

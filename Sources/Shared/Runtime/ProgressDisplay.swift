@@ -38,7 +38,7 @@ public struct ProgressDisplay: Sendable {
 
     /// Units per second so far.
     public func rate(_ done: Int64) -> Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         return seconds > 0 ? Double(done) / seconds : 0
     }
 

@@ -86,3 +86,8 @@ private final class TimeoutRace<Value: Sendable>: Sendable {
         continuation?.resume(with: outcome)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number (for rates, logs and metrics).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

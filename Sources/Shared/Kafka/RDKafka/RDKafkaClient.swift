@@ -51,6 +51,9 @@ final class RDKafkaClient: @unchecked Sendable {
                 guard let message, let ticket = message.pointee._private else { return }
                 let delivery = Unmanaged<KafkaDelivery>.fromOpaque(ticket).takeRetainedValue()
                 let error = message.pointee.err
+                KafkaMetrics.delivered(
+                    topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)),
+                    succeeded: error == RD_KAFKA_RESP_ERR_NO_ERROR)
                 if error == RD_KAFKA_RESP_ERR_NO_ERROR {
                     delivery.complete(
                         .success(

@@ -1,0 +1,65 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The router every HTTP server of the project starts from: request metrics (by route
+/// template, never by short code) and request logs for every route, `/health/*` and `/metrics`.
+public enum ServiceRouter {
+    /// - Parameters:
+    ///   - breakers: the dependencies whose open breaker makes the service not ready.
+    ///   - requestLogLevel: level of the one log line per request.
+    ///   - readiness: the service's own readiness check.
+    public static func make(
+        breakers: [CircuitBreaker], requestLogLevel: Logger.Level,
+        readiness: @escaping HealthController.ReadinessCheck = { [] }
+    ) -> Router<AppRequestContext> {
+        let router = Router(context: AppRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: RequestLogMiddleware(level: requestLogLevel))
+        HealthController(breakers: breakers, readiness: readiness).addRoutes(to: router)
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: await MetricsExporter.render())))
+        }
+        return router
+    }
+}
+
+/// One log line per request: method, path (without the query, which may carry secrets),
+/// route, status and duration, with the request id, which the answer carries as `X-Request-ID`.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let level: Logger.Level
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let start = ContinuousClock.now
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = context.id
+            log(request, context: context, status: response.status.code, start: start)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            log(request, context: context, status: status, start: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, context: Context, status: Int, start: ContinuousClock.Instant) {
+        context.logger.log(
+            level: level, "Request",
+            metadata: [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                "http.route": "\(context.endpointPath ?? "-")", "http.status": "\(status)",
+                "http.duration_ms": "\(String(format: "%.3f", (ContinuousClock.now - start).inSeconds * 1000))",
+            ])
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Request-ID`: the id of the request in the service's logs.
+    static let requestID = Self("X-Request-ID")!
+}

@@ -1,0 +1,72 @@
+import CRDKafka
+import Metrics
+import NIOConcurrencyHelpers
+
+/// The Kafka figures of the process: produced and failed deliveries per topic, and for each
+/// consumer the messages it applied and its lag per partition.
+enum KafkaMetrics {
+    /// Counts one delivery report: `kafka_messages_produced_total` or `kafka_delivery_errors_total`.
+    static func delivered(topic: String, succeeded: Bool) {
+        if succeeded {
+            Counter(label: "kafka_messages_produced_total", dimensions: [("topic", topic)]).increment()
+        } else {
+            Counter(label: "kafka_delivery_errors_total", dimensions: [("topic", topic)]).increment()
+        }
+    }
+}
+
+/// One consumer's figures: `kafka_messages_consumed_total{topic,group}` and
+/// `kafka_consumer_lag{topic,partition,group}` (messages between what the consumer applied and
+/// the partition's high watermark, as librdkafka last saw it; no request to the broker).
+final class ConsumerMetrics: Sendable {
+    private let group: String
+    /// Partition → next offset to apply, as far as this consumer has applied.
+    private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
+    private let lastRefresh = NIOLockedValueBox(ContinuousClock.now)
+
+    init(group: String) { self.group = group }
+
+    /// Records applied `messages`, `next` being each partition's next offset after them.
+    func applied(_ messages: [KafkaMessage], next: [PartitionKey: Int64], client: RDKafkaClient) {
+        positions.withLockedValue { $0.merge(next) { max($0, $1) } }
+        var perTopic: [String: Int] = [:]
+        for message in messages { perTopic[message.topic, default: 0] += 1 }
+        for (topic, count) in perTopic {
+            Counter(label: "kafka_messages_consumed_total", dimensions: [("topic", topic), ("group", group)])
+                .increment(by: count)
+        }
+        for (key, offset) in next { recordLag(key, next: offset, client: client) }
+    }
+
+    /// Refreshes the lag of every partition seen so far, at most once a second (for idle
+    /// consumers, whose lag changes when messages arrive that they have not applied yet).
+    func refreshLag(client: RDKafkaClient) {
+        let due = lastRefresh.withLockedValue { last in
+            guard ContinuousClock.now - last >= .seconds(1) else { return false }
+            last = ContinuousClock.now
+            return true
+        }
+        guard due else { return }
+        for (key, offset) in positions.withLockedValue({ $0 }) { recordLag(key, next: offset, client: client) }
+    }
+
+    private func recordLag(_ key: PartitionKey, next: Int64, client: RDKafkaClient) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        guard
+            rd_kafka_get_watermark_offsets(client.handle, key.topic, key.partition, &low, &high)
+                == RD_KAFKA_RESP_ERR_NO_ERROR,
+            high >= 0
+        else { return }
+        Gauge(
+            label: "kafka_consumer_lag",
+            dimensions: [("topic", key.topic), ("partition", String(key.partition)), ("group", group)]
+        ).record(max(0, high - next))
+    }
+}
+
+/// One partition of one topic.
+struct PartitionKey: Hashable {
+    let topic: String
+    let partition: Int32
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Offline checks of the deployment files, run by `make test` (no Docker engine needed).
+
+1. `docker-compose config -q` validates docker-compose.yml alone and with the cluster file.
+2. Every SHORTENER_* variable the compose files set is one the code reads.
+3. Every command they run is a real subcommand of our executables (`<exe> <sub> --help`).
+4. Every port they publish, probe or scrape is the port the service listens on by default.
+5. Every metric the Grafana dashboard queries is one the code exports.
+"""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / ".local" / "venv-compose" / "bin" / "docker-compose"
+BIN = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / ".build" / "debug"
+EXECUTABLES = {"master": "Master", "outbox": "Outbox", "replica": "Replica", "notifier": "Notifier"}
+# Metrics named by Hummingbird's MetricsMiddleware (dots become underscores in Prometheus).
+FRAMEWORK_METRICS = {"hb_requests", "hb_request_errors", "http_server_request_duration", "http_server_active_requests"}
+PROMQL_FUNCTIONS = {"sum", "rate", "max", "min", "avg", "histogram_quantile", "irate", "increase"}
+
+problems = []
+
+
+def problem(text):
+    if text not in problems:
+        problems.append(text)
+        print(f"  ✘ {text}")
+
+
+def sources_text():
+    return "\n".join(p.read_text() for p in (ROOT / "Sources").rglob("*.swift"))
+
+
+def default_port(executable):
+    text = "\n".join(p.read_text() for p in (ROOT / "Sources" / EXECUTABLES[executable]).glob("*.swift"))
+    found = re.findall(r"resolvedPort\(default: (\d+)\)", text)
+    if not found:
+        found = re.findall(r"resolvedPort\(default: (\d+)\)", (ROOT / "Sources" / "Outbox" / "OutboxCommand.swift").read_text()) if executable == "outbox" else []
+    return int(found[0]) if found else None
+
+
+def topic_keys(topic):
+    keys = {"partitions", "replication.factor"}
+    for line in (ROOT / "topics" / f"{topic}.properties").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            keys.add(line.split("=", 1)[0].strip())
+    return keys
+
+
+def check_compose_config():
+    print("docker-compose config")
+    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.cluster.yml"]):
+        arguments = [str(COMPOSE)] + sum((["-f", f] for f in files), []) + ["config"]
+        result = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode != 0:
+            problem(f"docker-compose config {' + '.join(files)}: {result.stderr.strip()}")
+        else:
+            print(f"  ✔ {' + '.join(files)} is valid")
+    merged = subprocess.run([str(COMPOSE), "-f", "docker-compose.yml", "-f", "docker-compose.cluster.yml", "config"],
+                            cwd=ROOT, capture_output=True, text=True).stdout
+    single = subprocess.run([str(COMPOSE), "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True).stdout
+    return [yaml.safe_load(single), yaml.safe_load(merged)]
+
+
+def check_environment(configs, code):
+    print("environment variables")
+    named = set(re.findall(r'"(SHORTENER_[A-Z_]+)"', code))
+    for config in configs:
+        for name, service in config["services"].items():
+            for variable in (service.get("environment") or {}):
+                if not variable.startswith("SHORTENER_") or variable in named:
+                    continue
+                match = re.fullmatch(r"SHORTENER_TOPIC_(LINKS|COUNTS|DLQ)_([A-Z_]+)", variable)
+                if match:
+                    topic, key = match.group(1).lower(), match.group(2).lower()
+                    if any(k.replace(".", "_") == key for k in topic_keys(topic)):
+                        continue
+                problem(f"{name}: {variable} is not read by the code")
+    print("  ✔ checked")
+
+
+def check_commands(configs):
+    print("commands")
+    seen = set()
+    for config in configs:
+        for name, service in config["services"].items():
+            command = service.get("command")
+            if not command or command[0] not in EXECUTABLES:
+                continue
+            key = tuple(command)
+            if key in seen:
+                continue
+            seen.add(key)
+            result = subprocess.run([str(BIN / command[0])] + command[1:] + ["--help"], capture_output=True, text=True)
+            if result.returncode != 0:
+                problem(f"{name}: `{' '.join(command)}` is not a command of ours: {result.stderr.strip()[:200]}")
+            else:
+                print(f"  ✔ {' '.join(command)}")
+
+
+def check_ports(configs):
+    print("ports")
+    config = configs[0]
+    for name, service in config["services"].items():
+        command = service.get("command")
+        if not command or command[0] not in EXECUTABLES or not service.get("ports"):
+            continue
+        port = default_port(command[0])
+        for mapping in service["ports"]:
+            target = int(mapping["target"]) if isinstance(mapping, dict) else int(str(mapping).split(":")[-1])
+            if target != port:
+                problem(f"{name}: publishes container port {target}, but {command[0]} listens on {port}")
+        probe = " ".join(service.get("healthcheck", {}).get("test", []))
+        if f"localhost:{port}/" not in probe:
+            problem(f"{name}: health check `{probe}` does not probe port {port}")
+        else:
+            print(f"  ✔ {name} listens, publishes and is probed on {port}")
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    for job in scrape["scrape_configs"]:
+        for target in job["static_configs"][0]["targets"]:
+            host, port = target.split(":")
+            service = config["services"].get(host)
+            if service is None:
+                problem(f"prometheus scrapes {target}: no such service")
+            elif default_port(service["command"][0]) != int(port):
+                problem(f"prometheus scrapes {target}, but {host} listens on {default_port(service['command'][0])}")
+    print("  ✔ prometheus targets checked")
+
+
+def check_dashboard(code):
+    print("dashboard metrics")
+    exported = set(re.findall(r'label: "([a-z_]+)"', code)) | set(re.findall(r'name: "([a-z_]+)"', code)) | FRAMEWORK_METRICS
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "shortener.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            # What is left without label matchers, ranges and `by (...)` clauses: functions and metrics.
+            expression = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\bby \([^)]*\)", "", target["expr"])
+            for word in re.findall(r"[a-z_][a-z0-9_]*", expression):
+                if word in PROMQL_FUNCTIONS or re.sub(r"_(bucket|sum|count)$", "", word) in exported or word in exported:
+                    continue
+                problem(f"dashboard panel '{panel['title']}' queries {word}, which the code does not export")
+    print(f"  ✔ {sum(len(p.get('targets', [])) for p in dashboard['panels'])} queries checked")
+
+
+code = sources_text()
+configs = check_compose_config()
+check_environment(configs, code)
+check_commands(configs)
+check_ports(configs)
+check_dashboard(code)
+if problems:
+    print(f"{len(problems)} problem(s) in the deployment files")
+    sys.exit(1)
+print("deployment files: all checks passed")
