@@ -44,7 +44,7 @@ struct NotifierCommand: AsyncParsableCommand {
     }
 }
 
-/// One notification per link event: a structured log line.
+/// One notification per link event: a structured log line (credentials in the URL hidden).
 enum LinkNotification {
     static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
         var metadata = message.logMetadata
@@ -52,7 +52,7 @@ enum LinkNotification {
         metadata["event.id"] = "\(event.eventID)"
         metadata["link.code"] = "\(event.code)"
         metadata["link.revision"] = "\(event.revision)"
-        if let url = event.url { metadata["link.url"] = "\(url)" }
+        if let url = event.url { metadata["link.url"] = "\(LogRedaction.url(url))" }
         logger.info("Link event", metadata: metadata)
     }
 }
