@@ -47,6 +47,7 @@ import TestSupport
         #expect(replicaFigures.value("kafka_consumer_lag", ["group": namespace.replicaGroup(replicaID: "a")]) == 0)
         #expect(replicaFigures.value("process_resident_memory_bytes") ?? 0 > 1_000_000)
         #expect(replicaFigures.value("event_loop_lag_seconds") != nil)
+        #expect(replicaFigures.value("redis_pipeline_depth_count") ?? 0 >= 9)
 
         let masterFigures = try await PrometheusScrape.fetch("\(master.url)/metrics")
         #expect(

@@ -20,6 +20,7 @@ public enum MetricsExporter {
             .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
             .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
         ]
+        factory.valueHistogramBuckets["redis_pipeline_depth"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
         MetricsSystem.bootstrap(factory)
     }
 

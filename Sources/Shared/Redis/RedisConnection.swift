@@ -1,6 +1,7 @@
 import CHiredis
 import Foundation
 import Logging
+import Metrics
 
 /// One connection to Redis over hiredis, driven by a dedicated thread so that no Swift task
 /// ever blocks: callers enqueue commands and await their replies.
@@ -77,9 +78,14 @@ public final class RedisConnection: @unchecked Sendable {
 
     // MARK: The connection thread
 
+    /// `redis_pipeline_depth`: commands written together per round trip (saturation of the
+    /// connection: 1 when idle, growing with concurrent requests).
+    private static let pipelineDepth = Recorder(label: "redis_pipeline_depth", aggregate: true)
+
     private func serve() {
         var context: UnsafeMutablePointer<redisContext>?
         while let batch = nextBatch() {
+            Self.pipelineDepth.record(batch.count)
             if context == nil { context = connect(failing: batch) }
             guard let connected = context else { continue }
             if !exchange(batch, on: connected) {
