@@ -44,7 +44,11 @@ import TestSupport
                 "http_server_request_duration_count", ["http_route": "/{code}", "http_response_status_code": "302"])
                 == 7)
         #expect(replicaFigures.value("circuit_breaker_state", ["dependency": "redis"]) == 0)
-        #expect(replicaFigures.value("kafka_consumer_lag", ["group": namespace.replicaGroup(replicaID: "a")]) == 0)
+        let replicaLag = replicaFigures.samples.filter {
+            $0.name == "kafka_consumer_lag" && $0.labels["group"] == namespace.replicaGroup(replicaID: "a")
+        }
+        #expect(replicaLag.count == 3, "one lag per partition of the links topic")
+        #expect(replicaLag.allSatisfy { $0.value == 0 })
         #expect(replicaFigures.value("process_resident_memory_bytes") ?? 0 > 1_000_000)
         #expect(replicaFigures.value("event_loop_lag_seconds") != nil)
         #expect(replicaFigures.value("redis_pipeline_depth_count") ?? 0 >= 9)

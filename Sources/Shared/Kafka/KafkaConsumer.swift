@@ -200,17 +200,18 @@ public final class KafkaConsumer: Service, Sendable {
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         var remaining: [Int32: Int64] = [:]
+        var positions: [PartitionKey: Int64] = [:]
         for partition in partitions {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
             let start = offsets[partition] ?? RD_KAFKA_OFFSET_BEGINNING_VALUE
             entry.pointee.offset = start
+            guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
-            if readsBacklog, case .success(let marks) = client.watermarks(topic: topic, partition: partition),
-                marks.high > max(start, marks.low)
-            {
-                remaining[partition] = marks.high
-            }
+            if readsBacklog, marks.high > max(start, marks.low) { remaining[partition] = marks.high }
+            positions[PartitionKey(topic: topic, partition: partition)] =
+                readsBacklog ? max(start, marks.low) : marks.high
         }
+        metrics.assigned(positions, client: client)
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
         catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining) }

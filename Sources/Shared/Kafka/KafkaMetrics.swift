@@ -26,6 +26,13 @@ final class ConsumerMetrics: Sendable {
 
     init(group: String) { self.group = group }
 
+    /// Starts reporting the lag of freshly assigned partitions from where they start (replacing
+    /// what an earlier assignment left).
+    func assigned(_ start: [PartitionKey: Int64], client: RDKafkaClient) {
+        positions.withLockedValue { $0 = start }
+        for (key, offset) in start { recordLag(key, next: offset, client: client) }
+    }
+
     /// Records applied `messages`, `next` being each partition's next offset after them.
     func applied(_ messages: [KafkaMessage], next: [PartitionKey: Int64], client: RDKafkaClient) {
         positions.withLockedValue { $0.merge(next) { max($0, $1) } }
