@@ -46,6 +46,11 @@ ENV
 log "Applying migrations"
 "$BIN/master" migrate up --log-level warning
 
+# The write endpoints need an API key once one exists: make one for this run (the previous
+# run's is revoked), show it, and put it in .local/run/env for the shell examples.
+API_KEY="$("$BIN/master" keys create --name make-run --replace --quiet --log-level warning)"
+echo "export SHORTENER_API_KEY=$API_KEY" >> "$STATE/env"
+
 start_service() {
     local name="$1"; shift
     SHORTENER_LOG_FILE="$STATE/logs/$name.log" setsid "$@" &
@@ -69,8 +74,11 @@ cat <<INFO
     outbox     http://localhost:8090   health only      notifier  http://localhost:8091   health only
     Kafka      $KAFKA_BROKERS (dev broker)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
 
+  API key of this run (for POST /create and DELETE; also in .local/run/env):
+    $API_KEY
+
   Try:
-    curl -s -X POST localhost:8080/create -d '{"url":"https://example.com/x"}'
+    curl -s -X POST localhost:8080/create -H 'Authorization: Bearer $API_KEY' -d '{"url":"https://example.com/x"}'
     curl -i localhost:8081/<code>
   Commands by hand (another shell):  source .local/run/env; .build/debug/master topics describe
 

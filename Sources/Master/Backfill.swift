@@ -6,9 +6,9 @@ import PostgresNIO
 import Shared
 
 /// `master backfill`: announces every link in Postgres again, through the outbox, for a new or
-/// emptied `<ns>-links` topic. Live links become `link.created` events and deleted ones
-/// `link.deleted` events, each with the link's current revision, so consumers that already
-/// have the link ignore the copy: running it twice is safe.
+/// emptied `<ns>-links` topic. Live links become `link.created` events, deleted ones
+/// `link.deleted` and used-up ones `link.exhausted`, each with the link's current revision, so
+/// consumers that already have the link ignore the copy: running it twice is safe.
 struct Backfill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-publish every link from Postgres into the links topic through the outbox.")
@@ -75,18 +75,21 @@ struct LinkBackfill: Sendable {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT code, url, expires_at, deleted_at IS NOT NULL, revision FROM links
-                WHERE code > \(code) ORDER BY code LIMIT \(batchSize)
+                SELECT code, url, expires_at, max_clicks, deleted_at IS NOT NULL, exhausted_at IS NOT NULL, revision
+                FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize)
                 """, logger: logger)
             var codes: [String] = []
             var payloads: [ByteBuffer] = []
-            for try await (code, url, expiresAt, deleted, revision)
-                in rows.decode((String, String, Date?, Bool, Int64).self)
+            for try await (code, url, expiresAt, maxClicks, deleted, exhausted, revision)
+                in rows.decode((String, String, Date?, Int64?, Bool, Bool, Int64).self)
             {
                 let event =
                     deleted
                     ? LinkEvent.deleted(code: code, revision: revision)
-                    : LinkEvent.created(code: code, url: url, expiresAt: expiresAt, revision: revision)
+                    : exhausted
+                        ? LinkEvent.exhausted(code: code, revision: revision)
+                        : LinkEvent.created(
+                            code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, revision: revision)
                 codes.append(code)
                 payloads.append(ByteBuffer(bytes: EventCodec.encode(event)))
             }

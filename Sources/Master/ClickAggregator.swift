@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import PostgresNIO
 import Shared
 
@@ -40,7 +41,9 @@ struct ClickAggregator: Sendable {
         try await write(tally)
     }
 
-    /// Raises the stored totals to the tally's, in one statement.
+    /// Raises the stored totals to the tally's, in one statement, and in the same transaction
+    /// marks the links whose summed visits reached their `max_clicks` as exhausted, announcing
+    /// it to the replicas through the outbox (`link.exhausted`).
     func write(_ tally: ClickTally) async throws {
         guard !tally.highest.isEmpty else { return }
         var codes: [String] = []
@@ -55,16 +58,46 @@ struct ClickAggregator: Sendable {
             totals.append(total)
         }
         try await breaker.run { [client, logger, codes, replicas, epochs, totals] in
-            try await client.query(
-                """
-                INSERT INTO click_counts (code, replica_id, replica_epoch, total)
-                SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
-                ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
-                    SET total = excluded.total, updated_at = now()
-                    WHERE click_counts.total < excluded.total
-                """, logger: logger)
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO click_counts (code, replica_id, replica_epoch, total)
+                    SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
+                    ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
+                        SET total = excluded.total, updated_at = now()
+                        WHERE click_counts.total < excluded.total
+                    """, logger: logger)
+                try await Self.markExhausted(among: Array(Set(codes)).sorted(), on: connection, logger: logger)
+            }
         }
         logger.debug("Recorded click totals", metadata: ["clicks.counters": "\(totals.count)"])
+    }
+
+    /// Marks the limited links among `codes` whose total reached `max_clicks`, once each.
+    private static func markExhausted(among codes: [String], on connection: PostgresConnection, logger: Logger)
+        async throws
+    {
+        let rows = try await connection.query(
+            """
+            UPDATE links l SET exhausted_at = now(), revision = l.revision + 1
+            FROM (SELECT code, sum(total) AS clicks FROM click_counts WHERE code = ANY(\(codes)) GROUP BY code) t
+            WHERE l.code = t.code AND l.max_clicks IS NOT NULL AND t.clicks >= l.max_clicks
+              AND l.exhausted_at IS NULL AND l.deleted_at IS NULL
+            RETURNING l.code, l.revision
+            """, logger: logger)
+        var exhausted: [(String, Int64)] = []
+        for try await row in rows.decode((String, Int64).self) { exhausted.append(row) }
+        guard !exhausted.isEmpty else { return }
+        let payloads = exhausted.map {
+            ByteBuffer(bytes: EventCodec.encode(LinkEvent.exhausted(code: $0.0, revision: $0.1)))
+        }
+        try await connection.query(
+            """
+            INSERT INTO outbox (topic, message_key, payload)
+            SELECT \(TopicName.links.rawValue), code, payload
+            FROM unnest(\(exhausted.map(\.0))::text[], \(payloads)::bytea[]) AS t(code, payload)
+            """, logger: logger)
+        logger.info("Links used up their visits", metadata: ["link.codes": "\(exhausted.map(\.0))"])
     }
 
     private static func precedes(_ left: ClickTally.Counter, _ right: ClickTally.Counter) -> Bool {

@@ -15,30 +15,60 @@ struct LinkRepository: Sendable {
     /// How many generated codes are tried before giving up (a collision is already rare).
     static let maximumAttempts = 5
 
-    /// Creates the link and its `link.created` outbox row; returns its code.
-    /// Throws ``APIError`` 409 when a custom alias is taken.
-    func create(_ link: NewLink) async throws -> String {
+    /// A create's `Idempotency-Key`: unique within `scope` (the API key's id, or empty).
+    struct IdempotencyKey: Sendable {
+        let scope: String
+        let key: String
+        /// SHA-256 of the request body: a retry must send the same request.
+        let requestHash: [UInt8]
+    }
+
+    /// What a create did.
+    struct Creation: Sendable, Equatable {
+        let code: String
+        /// True when an earlier create with the same `Idempotency-Key` made the link.
+        let replayed: Bool
+    }
+
+    /// Creates the link and its `link.created` outbox row (and remembers `idempotency`).
+    /// Throws ``APIError`` 409 when a custom alias is taken, 422 when the idempotency key was
+    /// used for a different request.
+    func create(_ link: NewLink, idempotency: IdempotencyKey? = nil) async throws -> Creation {
+        if let idempotency, let earlier = try await earlierCreation(idempotency) { return earlier }
         for _ in 1...Self.maximumAttempts {
             let code = link.alias ?? ShortCode.random()
-            let event = LinkEvent.created(code: code, url: link.url, expiresAt: link.expiresAt)
+            let event = LinkEvent.created(
+                code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks)
             let payload = ByteBuffer(bytes: EventCodec.encode(event))
             do {
                 try await breaker.run { [client, logger] in
                     try await client.withTransaction(logger: logger) { connection in
                         try await connection.query(
                             """
-                            INSERT INTO links (code, url, expires_at, created_at)
-                            VALUES (\(code), \(link.url), \(link.expiresAt), \(event.occurredAt))
+                            INSERT INTO links (code, url, expires_at, max_clicks, created_at)
+                            VALUES (\(code), \(link.url), \(link.expiresAt), \(link.maxClicks), \(event.occurredAt))
                             """, logger: logger)
                         try await connection.query(
                             """
                             INSERT INTO outbox (topic, message_key, payload)
                             VALUES (\(TopicName.links.rawValue), \(code), \(payload))
                             """, logger: logger)
+                        if let idempotency {
+                            try await connection.query(
+                                """
+                                INSERT INTO idempotency_keys (scope, key, request_hash, code)
+                                VALUES (\(idempotency.scope), \(idempotency.key), \(ByteBuffer(bytes: idempotency.requestHash)), \(code))
+                                """, logger: logger)
+                        }
                     }
                 }
-                return code
+                return Creation(code: code, replayed: false)
             } catch  where error.isUniqueViolation {
+                if let idempotency, error.postgresConstraint == "idempotency_keys_pkey",
+                    let earlier = try await earlierCreation(idempotency)
+                {
+                    return earlier  // a concurrent retry with the same key won the race
+                }
                 if link.alias != nil {
                     throw APIError(.conflict, "alias_taken", "the alias '\(code)' is already taken")
                 }
@@ -48,19 +78,148 @@ struct LinkRepository: Sendable {
         throw APIError(.serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
     }
 
-    /// The link with its click total (the sum of the replicas' highest totals), or `nil`.
-    func details(of code: String) async throws -> LinksAPIController.LinkDetails? {
+    /// The link an earlier create with this key made, if any.
+    private func earlierCreation(_ idempotency: IdempotencyKey) async throws -> Creation? {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
-                SELECT l.code, l.url, l.created_at,
-                       COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
-                FROM links l WHERE l.code = \(code)
+                SELECT request_hash, code FROM idempotency_keys
+                WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)
                 """, logger: logger)
-            for try await (code, url, createdAt, clicks) in rows.decode((String, String, Date, Int64).self) {
-                return LinksAPIController.LinkDetails(code: code, url: url, createdAt: createdAt, clicks: clicks)
+            for try await (hash, code) in rows.decode((ByteBuffer, String).self) {
+                guard Array(buffer: hash) == idempotency.requestHash else {
+                    throw APIError(
+                        .unprocessableContent, "idempotency_key_reused",
+                        "this Idempotency-Key was used for a different request")
+                }
+                return Creation(code: code, replayed: true)
             }
             return nil
         }
+    }
+
+    /// What deleting a code did.
+    enum Deletion: Equatable {
+        case deleted
+        case alreadyDeleted
+        case notFound
+    }
+
+    /// Marks the link deleted (it keeps its row, so the code is never issued again) and queues
+    /// its `link.deleted` event.
+    func delete(_ code: String) async throws -> Deletion {
+        try await breaker.run { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    UPDATE links SET deleted_at = now(), revision = revision + 1
+                    WHERE code = \(code) AND deleted_at IS NULL RETURNING revision
+                    """, logger: logger)
+                var revision: Int64?
+                for try await value in rows.decode(Int64.self) { revision = value }
+                guard let revision else {
+                    let existing = try await connection.query(
+                        "SELECT 1 FROM links WHERE code = \(code)", logger: logger)
+                    for try await _ in existing.decode(Int.self) { return Deletion.alreadyDeleted }
+                    return Deletion.notFound
+                }
+                let payload = ByteBuffer(bytes: EventCodec.encode(LinkEvent.deleted(code: code, revision: revision)))
+                try await connection.query(
+                    """
+                    INSERT INTO outbox (topic, message_key, payload)
+                    VALUES (\(TopicName.links.rawValue), \(code), \(payload))
+                    """, logger: logger)
+                return Deletion.deleted
+            }
+        }
+    }
+
+    /// The columns every read returns, with the click total (the sum of the replicas'
+    /// highest totals).
+    private static let detailColumns = """
+        l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.deleted_at IS NOT NULL,
+        l.exhausted_at IS NOT NULL,
+        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
+        """
+
+    private typealias DetailRow = (String, String, Date, Date?, Int64?, Bool, Bool, Int64)
+
+    private static func details(_ row: DetailRow, now: Date) -> LinksAPIController.LinkDetails {
+        let (code, url, createdAt, expiresAt, maxClicks, deleted, exhausted, clicks) = row
+        let status: LinksAPIController.LinkDetails.Status =
+            deleted
+            ? .deleted
+            : exhausted || maxClicks.map { clicks >= $0 } == true
+                ? .exhausted : expiresAt.map { $0 <= now } == true ? .expired : .active
+        return .init(
+            code: code, url: url, createdAt: createdAt, expiresAt: expiresAt, maxClicks: maxClicks, clicks: clicks,
+            status: status)
+    }
+
+    /// The link with its click total, or `nil`.
+    func details(of code: String) async throws -> LinksAPIController.LinkDetails? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+            for try await row in rows.decode(DetailRow.self) { return Self.details(row, now: Date()) }
+            return nil
+        }
+    }
+
+    /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous page).
+    func list(limit: Int, after cursor: LinkCursor?) async throws -> [LinksAPIController.LinkDetails] {
+        try await breaker.run { [client, logger] in
+            let rows: PostgresRowSequence
+            if let cursor {
+                rows = try await client.query(
+                    """
+                    SELECT \(unescaped: Self.detailColumns) FROM links l
+                    WHERE (l.created_at, l.code) < (\(cursor.createdAt), \(cursor.code))
+                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                    """, logger: logger)
+            } else {
+                rows = try await client.query(
+                    """
+                    SELECT \(unescaped: Self.detailColumns) FROM links l
+                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                    """, logger: logger)
+            }
+            let now = Date()
+            var links: [LinksAPIController.LinkDetails] = []
+            for try await row in rows.decode(DetailRow.self) { links.append(Self.details(row, now: now)) }
+            return links
+        }
+    }
+}
+
+/// Where a page of `GET /api/links` ends: the last link's creation time and code, sent to the
+/// client as an opaque base64url token.
+struct LinkCursor: Sendable, Equatable {
+    let createdAt: Date
+    let code: String
+
+    /// The token: base64url of `<microseconds since 1970>:<code>`.
+    var token: String {
+        let micros = Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())
+        return Data("\(micros):\(code)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    init(createdAt: Date, code: String) {
+        self.createdAt = createdAt
+        self.code = code
+    }
+
+    /// Reads a token; nil when it is not one this API made.
+    init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+            let colon = text.firstIndex(of: ":"), let micros = Int64(text[..<colon])
+        else { return nil }
+        let code = String(text[text.index(after: colon)...])
+        guard ShortCode.isWellFormed(code) else { return nil }
+        self.init(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), code: code)
     }
 }

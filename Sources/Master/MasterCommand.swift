@@ -11,7 +11,7 @@ struct MasterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
         abstract: "Creates short links; the outbox relay carries them to the replicas.",
-        subcommands: [Serve.self, Migrate.self, Tail.self, Backfill.self, Topics.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Tail.self, Backfill.self, Topics.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -28,6 +28,22 @@ struct Serve: AsyncParsableCommand {
     /// Default: `http://localhost:8081`. Environment: `SHORTENER_PUBLIC_URL`.
     @Option(help: "Base of returned short URLs, where replicas serve redirects (env SHORTENER_PUBLIC_URL).")
     var publicURL: String = EnvironmentDefaults.string("SHORTENER_PUBLIC_URL", "http://localhost:8081")
+
+    /// Creates per second allowed to each API key (or client address without keys); 0 turns
+    /// the limit off. Default: 20. Environment: `SHORTENER_CREATE_RATE_LIMIT`.
+    @Option(help: "Creates per second per API key or client address; 0: no limit (env SHORTENER_CREATE_RATE_LIMIT).")
+    var createRateLimit: Double = EnvironmentDefaults.double("SHORTENER_CREATE_RATE_LIMIT", 20)
+
+    /// Creates a client may make at once after being idle. Default: 40.
+    /// Environment: `SHORTENER_CREATE_RATE_BURST`.
+    @Option(help: "Creates allowed at once after a pause (env SHORTENER_CREATE_RATE_BURST).")
+    var createRateBurst: Double = EnvironmentDefaults.double("SHORTENER_CREATE_RATE_BURST", 40)
+
+    func validate() throws {
+        guard createRateLimit >= 0, createRateBurst >= 1 else {
+            throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
+        }
+    }
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "master", options: common)
@@ -51,6 +67,7 @@ struct Serve: AsyncParsableCommand {
         let app = MasterApplication.build(
             repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
             host: http.host, port: http.resolvedPort(default: 8080),
+            createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
             requestLogLevel: try http.resolvedRequestLogLevel(default: .info), logger: logger
         )
         try await ServiceRunner.run(
@@ -62,13 +79,18 @@ struct Serve: AsyncParsableCommand {
 enum MasterApplication {
     static func build(
         repository: LinkRepository, publicBaseURL: String, host: String, port: Int,
-        requestLogLevel: Logger.Level = .info, logger: Logger
+        createRateLimit: RateLimiter.Settings, requestLogLevel: Logger.Level = .info, logger: Logger
     ) -> some ApplicationProtocol {
+        let keys = APIKeyGuard(
+            store: APIKeyStore(client: repository.client, breaker: repository.breaker, logger: logger))
         let router = ServiceRouter.make(breakers: [repository.breaker], requestLogLevel: requestLogLevel) {
             await repository.client.readinessProblems(through: repository.breaker, logger: logger)
         }
-        CreateLinkController(repository: repository, publicBaseURL: publicBaseURL).addRoutes(to: router)
-        LinksAPIController(repository: repository).addRoutes(to: router)
+        CreateLinkController(
+            repository: repository, keys: keys, limiter: RateLimiter(settings: createRateLimit),
+            publicBaseURL: publicBaseURL
+        ).addRoutes(to: router)
+        LinksAPIController(repository: repository, keys: keys).addRoutes(to: router)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
     }
 }

@@ -50,7 +50,8 @@ struct LinkStore: Sendable {
     /// Applies the event if it is newer than what is stored (by revision), and records the offset;
     /// returns 1 if it was applied, 0 if it was not newer.
     /// KEYS: link, offsets, state marker. ARGV: partition, next offset, revision, state
-    /// (`active`, `deleted`, or `skip` to record only the offset), url, expiry.
+    /// (`active`, `deleted`, `exhausted`, or `skip` to record only the offset), url, expiry,
+    /// max clicks.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 3))
@@ -61,10 +62,11 @@ struct LinkStore: Sendable {
         local stored = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
         local applied = 0
         if tonumber(ARGV[3]) > stored then
-            if ARGV[4] == 'deleted' then
-                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', 'deleted')
+            if ARGV[4] == 'active' then
+                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', 'active', 'url', ARGV[5], 'exp', ARGV[6],
+                    'max', ARGV[7])
             else
-                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', ARGV[4], 'url', ARGV[5], 'exp', ARGV[6])
+                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', ARGV[4])
             end
             applied = 1
         end
@@ -73,17 +75,20 @@ struct LinkStore: Sendable {
         """)
 
     /// Resolves a code and, when it redirects, counts the click and marks the code unreported.
+    /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce.
     /// Returns 0 (unknown), 1 (gone), `{url}`, or `{url, total, epoch}` on a milestone.
     private static let visitScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 5))
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
-        if link[3] == 'deleted' then return 1 end
+        if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then return 0 end
         local expiry = tonumber(link[2])
         if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
+        local limit = tonumber(link[4])
+        if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
         local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
         redis.call('SADD', KEYS[3], ARGV[2])
@@ -136,12 +141,17 @@ struct LinkStore: Sendable {
     /// Applies one event read from `message`, recording the message's offset with it.
     private func apply(_ event: LinkEvent, from message: KafkaMessage) async throws {
         let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
-        let state = event.type == .deleted ? "deleted" : "active"
+        let state =
+            switch event.type {
+            case .created: "active"
+            case .deleted: "deleted"
+            case .exhausted: "exhausted"
+            }
         let reply = try await redis.evaluate(
             Self.applyScript, keys: [keys.link(event.code), keys.offsets, keys.stateMarker],
             arguments: [
                 String(message.partition), String(message.offset + 1), String(event.revision), state, event.url ?? "",
-                expiry,
+                expiry, event.maxClicks.map(String.init) ?? "",
             ]
         )
         (reply.integer == 1 ? Self.applied : Self.stale).increment()
@@ -151,7 +161,7 @@ struct LinkStore: Sendable {
     private func skip(_ message: KafkaMessage) async throws {
         _ = try await redis.evaluate(
             Self.applyScript, keys: [keys.offsets, keys.offsets, keys.stateMarker],
-            arguments: [String(message.partition), String(message.offset + 1), "0", "skip", "", ""])
+            arguments: [String(message.partition), String(message.offset + 1), "0", "skip", "", "", ""])
     }
 
     /// Partition → next offset to read, as recorded with the applied events; empty when this

@@ -4,7 +4,8 @@ import Shared
 struct ReplicaKeys: Sendable {
     let namespace: Namespace
 
-    /// `<ns>:link:<code>`: a hash with `url`, `exp` (ms since 1970, or empty), `state`, `rev`.
+    /// `<ns>:link:<code>`: a hash with `url`, `exp` (ms since 1970, or empty), `max` (visits
+    /// allowed, or empty), `state` (`active`, `deleted`, `exhausted`) and `rev`.
     func link(_ code: String) -> String { namespace.redisKey("link:\(code)") }
     /// `<ns>:offsets:<ns>-links`: partition → next offset to read, written with each event.
     var offsets: String { namespace.redisKey("offsets:\(namespace.linksTopic)") }

@@ -10,7 +10,7 @@ import TestSupport
         let redisPorts = try TestStack.redisPorts
         let common = [
             "SHORTENER_NAMESPACE": namespace.name, "SHORTENER_PG_PORT": String(try TestStack.postgresPort),
-            "SHORTENER_LOG_LEVEL": "info",
+            "SHORTENER_LOG_LEVEL": "info", "SHORTENER_CREATE_RATE_LIMIT": "0",
         ]
         let masterPort = try TestStack.freePort()
         let replicaPorts = [try TestStack.freePort(), try TestStack.freePort()]

@@ -29,7 +29,8 @@ import TestSupport
         try await withRunningServices([client]) {
             var codes: [String] = []
             for index in 0..<5 {
-                codes.append(try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()))
+                codes.append(
+                    try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()).code)
             }
             let deleted = codes[2]
             try await client.query(

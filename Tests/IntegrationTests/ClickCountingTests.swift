@@ -44,7 +44,7 @@ import TestSupport
         }
 
         func createLink(_ index: Int) async throws -> String {
-            try await repository.create(try LinkRequest(url: "https://example.com/clicks/\(index)").validated())
+            try await repository.create(try LinkRequest(url: "https://example.com/clicks/\(index)").validated()).code
         }
 
         func clicks(of code: String) async throws -> Int64? {

@@ -25,7 +25,7 @@ import TestSupport
             repository: LinkRepository(
                 client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger),
             publicBaseURL: "http://short.test", host: "127.0.0.1",
-            port: 0, logger: TestStack.logger)
+            port: 0, createRateLimit: .off, logger: TestStack.logger)
         try await withRunningServices([client]) {
             try await app.test(.router) { http in
                 let created = try await http.execute(

@@ -25,11 +25,19 @@ public enum TestHTTP {
         try await send(HTTPClientRequest(url: url))
     }
 
-    public static func post(_ url: String, body: String) async throws -> Reply {
+    public static func post(_ url: String, body: String, headers: [String: String] = [:]) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body))
+        return try await send(request)
+    }
+
+    public static func delete(_ url: String, headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = .DELETE
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         return try await send(request)
     }
 

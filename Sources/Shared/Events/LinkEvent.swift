@@ -12,6 +12,8 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case created = "link.created"
         case deleted = "link.deleted"
+        /// The link's visits, summed over every replica by the master, reached `max_clicks`.
+        case exhausted = "link.exhausted"
     }
 
     /// The schema version this code writes and reads.
@@ -31,22 +33,25 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var url: String?
     /// When the link stops redirecting, if ever.
     public var expiresAt: Date?
+    /// How many visits the link allows, if limited (present on `link.created`).
+    public var maxClicks: Int64?
 
     enum CodingKeys: String, CodingKey {
         case type, version, code, revision, url
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
     }
 
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
-        code: String, url: String, expiresAt: Date?, revision: Int64 = 1, at time: Date = Date(),
-        eventID: UUID = UUID()
+        code: String, url: String, expiresAt: Date?, maxClicks: Int64? = nil, revision: Int64 = 1,
+        at time: Date = Date(), eventID: UUID = UUID()
     ) -> LinkEvent {
         LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: url, expiresAt: expiresAt)
+            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks)
     }
 
     /// A `link.deleted` event.
@@ -56,6 +61,15 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     ) -> LinkEvent {
         LinkEvent(
             type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+            revision: revision, url: nil, expiresAt: nil)
+    }
+
+    /// A `link.exhausted` event: the link's visits reached its `max_clicks`.
+    public static func exhausted(
+        code: String, revision: Int64, at time: Date = Date(), eventID: UUID = UUID()
+    ) -> LinkEvent {
+        LinkEvent(
+            type: .exhausted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
             revision: revision, url: nil, expiresAt: nil)
     }
 }

@@ -6,9 +6,12 @@ import Hummingbird
 /// (`https://…`, not `https:\/\/…`) and sorted keys, instead of a new encoder per response.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The client's IP address (for rate limits without API keys); nil when unknown.
+    public let remoteAddress: String?
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     public var responseEncoder: JSONEncoder { JSONEncoder.project }

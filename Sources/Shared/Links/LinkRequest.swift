@@ -8,20 +8,26 @@ public struct LinkRequest: Decodable, Sendable {
     public var alias: String?
     /// RFC 3339 time after which the link answers `410 Gone`.
     public var expiresAt: String?
+    /// Visits after which the link answers `410 Gone`.
+    public var maxClicks: Int64?
 
     enum CodingKeys: String, CodingKey {
         case url, alias
         case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
     }
 
-    public init(url: String?, alias: String? = nil, expiresAt: String? = nil) {
+    public init(url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil) {
         self.url = url
         self.alias = alias
         self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
     }
 
     /// Longest target URL accepted (what browsers and proxies reliably handle).
     public static let maximumURLLength = 2048
+    /// Largest `max_clicks` accepted.
+    public static let maximumMaxClicks: Int64 = 1_000_000_000_000
     /// Shortest custom alias accepted.
     public static let minimumAliasLength = 3
     /// Codes that would collide with the HTTP API's own paths.
@@ -74,7 +80,11 @@ public struct LinkRequest: Decodable, Sendable {
                 throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved")
             }
         }
-        return NewLink(url: trimmed, alias: alias, expiresAt: expiry)
+        if let maxClicks, !(1...Self.maximumMaxClicks).contains(maxClicks) {
+            throw APIError(
+                .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(Self.maximumMaxClicks)")
+        }
+        return NewLink(url: trimmed, alias: alias, expiresAt: expiry, maxClicks: maxClicks)
     }
 }
 
@@ -86,4 +96,13 @@ public struct NewLink: Sendable, Equatable {
     public let alias: String?
     /// When the link expires, if ever.
     public let expiresAt: Date?
+    /// How many visits it allows, if limited.
+    public let maxClicks: Int64?
+
+    public init(url: String, alias: String? = nil, expiresAt: Date? = nil, maxClicks: Int64? = nil) {
+        self.url = url
+        self.alias = alias
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+    }
 }

@@ -18,8 +18,18 @@ public enum ShortCode {
 
     /// A random code drawn with `generator` (tests pass a seeded one).
     public static func random(using generator: inout some RandomNumberGenerator) -> String {
-        let bytes = (0..<generatedLength).map { _ in alphabet.randomElement(using: &generator)! }
-        return String(decoding: bytes, as: UTF8.self)
+        random(length: generatedLength, using: &generator)
+    }
+
+    /// `length` random characters of the code alphabet (also for API key ids and secrets:
+    /// 32 of them carry about 186 bits).
+    public static func random(length: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return random(length: length, using: &generator)
+    }
+
+    private static func random(length: Int, using generator: inout some RandomNumberGenerator) -> String {
+        String(decoding: (0..<length).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self)
     }
 
     /// Whether `code` could name a link: 1-64 of `A-Z a-z 0-9 _ -`. Cheap enough to run on

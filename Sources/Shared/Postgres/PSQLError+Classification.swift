@@ -11,4 +11,13 @@ extension Error {
 
     /// Whether Postgres rejected a row because a unique key already exists (SQLSTATE 23505).
     public var isUniqueViolation: Bool { postgresSQLState == "23505" }
+
+    /// The constraint the server named in its error (e.g. `links_pkey`), looking through
+    /// transaction wrappers.
+    public var postgresConstraint: String? {
+        if let transaction = self as? PostgresTransactionError {
+            return (transaction.closureError ?? transaction.commitError ?? transaction.beginError)?.postgresConstraint
+        }
+        return (self as? PSQLError)?.serverInfo?[.constraintName]
+    }
 }
