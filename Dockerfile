@@ -26,6 +26,7 @@ WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/
 COPY topics ./topics
 COPY migrations ./migrations
+COPY openapi.yaml ./
 ENV SHORTENER_TOPICS_DIR=/app/topics SHORTENER_MIGRATIONS_DIR=/app/migrations SHORTENER_HTTP_HOST=0.0.0.0
 USER shortener
 EXPOSE 8080 8081 8090 8091

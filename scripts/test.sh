@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `make test`: starts its own Postgres, two Redis servers and the dev Kafka broker on free
-# ports (never touching a running `make run`), runs `swift test` against them, stops them, and
-# validates the deployment files offline.
+# ports (never touching a running `make run`), runs `swift test` against them, checks the HTTP
+# APIs against openapi.yaml with schemathesis, stops them, and validates the deployment files.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/api_conformance.sh"
 cd "$ROOT"
 
 ensure_packages
 ensure_compose_validator
+ensure_schemathesis
 build_project --build-tests
 
 STATE="$ROOT/.local/test-$$"
@@ -33,6 +35,9 @@ export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; ec
 
 log "Running the tests"
 swift test --skip-build "$@"
+
+log "Checking the HTTP APIs against openapi.yaml"
+check_api_conformance
 
 log "Checking the deployment files offline (docker-compose.yml, Dockerfile's commands, Grafana, Prometheus)"
 "$ROOT/.local/venv-compose/bin/python" "$ROOT/scripts/check_deploy.py" "$BIN"

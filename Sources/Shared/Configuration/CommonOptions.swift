@@ -18,6 +18,11 @@ public struct CommonOptions: ParsableArguments, Sendable {
     @Option(help: "Folder with the topic definitions (env SHORTENER_TOPICS_DIR).")
     public var topicsDir: String = EnvironmentDefaults.string("SHORTENER_TOPICS_DIR", "topics")
 
+    /// The OpenAPI document every HTTP server serves at `/openapi.yaml`. Default: `openapi.yaml`.
+    /// Environment: `SHORTENER_OPENAPI_FILE`.
+    @Option(help: "The OpenAPI document served at /openapi.yaml (env SHORTENER_OPENAPI_FILE).")
+    public var openapiFile: String = EnvironmentDefaults.string("SHORTENER_OPENAPI_FILE", "openapi.yaml")
+
     /// Lowest level that is logged. Default: `info`. Environment: `SHORTENER_LOG_LEVEL`.
     @Option(help: "trace, debug, info, notice, warning, error or critical (env SHORTENER_LOG_LEVEL).")
     public var logLevel: String = EnvironmentDefaults.string("SHORTENER_LOG_LEVEL", "info")

@@ -2,9 +2,11 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 
 /// The router every HTTP server of the project starts from: request metrics (by route
-/// template, never by short code) and request logs for every route, `/health/*` and `/metrics`.
+/// template, never by short code) and request logs for every route, `/health/*`, `/metrics`
+/// and `/openapi.yaml`.
 public enum ServiceRouter {
     /// - Parameters:
     ///   - breakers: the dependencies whose open breaker makes the service not ready.
@@ -18,6 +20,14 @@ public enum ServiceRouter {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestLogMiddleware(level: requestLogLevel))
         HealthController(breakers: breakers, readiness: readiness).addRoutes(to: router)
+        router.get("openapi.yaml") { _, _ in
+            guard let document = OpenAPIDocument.text else {
+                throw APIError(.notFound, "not_found", "this server was started without its OpenAPI document")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: document)))
+        }
         router.get("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -62,4 +72,17 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 extension HTTPField.Name {
     /// `X-Request-ID`: the id of the request in the service's logs.
     static let requestID = Self("X-Request-ID")!
+}
+
+/// The OpenAPI document of the HTTP APIs (`openapi.yaml`), read once at start-up.
+public enum OpenAPIDocument {
+    private static let loaded = NIOLockedValueBox<String?>(nil)
+
+    /// The document, or nil when it could not be read.
+    public static var text: String? { loaded.withLockedValue { $0 } }
+
+    /// Reads the document; a missing file leaves ``text`` nil (`/openapi.yaml` then answers 404).
+    public static func load(from path: String) {
+        loaded.withLockedValue { $0 = try? String(contentsOfFile: path, encoding: .utf8) }
+    }
 }

@@ -1,0 +1,48 @@
+# Sourced by scripts/test.sh once the test infrastructure runs: starts a master, an outbox relay
+# and a replica of their own namespace on free loopback ports and lets schemathesis (from PyPI)
+# check them against openapi.yaml: every answer's status, headers, content type and body must
+# be the documented ones, and none may be a server error.
+
+# Makes .local/venv-schemathesis.
+ensure_schemathesis() {
+    local venv="$ROOT/.local/venv-schemathesis"
+    [[ -x "$venv/bin/schemathesis" ]] && return
+    log "Installing schemathesis (OpenAPI conformance) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis>=4,<5"
+}
+
+check_api_conformance() {
+    local namespace="apiconformance" dir="$STATE/conformance" pids=() master_port replica_port outbox_port
+    mkdir -p "$dir"
+    master_port="$(free_port)"; replica_port="$(free_port)"; outbox_port="$(free_port)"
+    curl -fs -X POST "http://$KAFKA_CONTROL/namespaces/$namespace" >/dev/null
+    (
+        export SHORTENER_NAMESPACE="$namespace" SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" \
+            SHORTENER_PG_PORT="$PG_PORT" SHORTENER_CREATE_RATE_LIMIT=0 SHORTENER_LOG_LEVEL=warning \
+            SHORTENER_TOPICS_DIR="$ROOT/topics" SHORTENER_MIGRATIONS_DIR="$ROOT/migrations" \
+            SHORTENER_OPENAPI_FILE="$ROOT/openapi.yaml"
+        "$BIN/master" migrate up >/dev/null
+        SHORTENER_LOG_FILE="$dir/master.log" "$BIN/master" serve --http-port "$master_port" >/dev/null 2>&1 &
+        pids+=($!)
+        SHORTENER_LOG_FILE="$dir/outbox.log" "$BIN/outbox" --http-port "$outbox_port" >/dev/null 2>&1 &
+        pids+=($!)
+        SHORTENER_LOG_FILE="$dir/replica.log" SHORTENER_REPLICA_ID=conformance \
+            SHORTENER_REDIS_PORT="${REDIS_PORTS[0]}" "$BIN/replica" --http-port "$replica_port" >/dev/null 2>&1 &
+        pids+=($!)
+        trap 'stop_processes "${pids[@]}"' EXIT
+        for port in "$master_port" "$replica_port"; do
+            for _ in $(seq 100); do curl -fs "localhost:$port/health/ready" >/dev/null && break; sleep 0.2; done
+        done
+        local status=0
+        for target in "master:$master_port" "replica:$replica_port"; do
+            log "schemathesis: the ${target%%:*}'s API against openapi.yaml"
+            "$ROOT/.local/venv-schemathesis/bin/schemathesis" run "$ROOT/openapi.yaml" \
+                --url "http://127.0.0.1:${target##*:}" --include-tag-regex "^(${target%%:*}|operations)\$" \
+                --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+                --max-examples 40 --seed 1 --workers 1 --max-time 30 --warnings off \
+                --report-dir "$dir/reports" || status=1
+        done
+        exit $status
+    )
+}
