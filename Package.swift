@@ -62,7 +62,14 @@ let package = Package(
             swiftSettings: strictSettings),
         .executableTarget(name: "Outbox", dependencies: ["Shared"], swiftSettings: strictSettings),
         .executableTarget(name: "Replica", dependencies: ["Shared"], swiftSettings: strictSettings),
-        .executableTarget(name: "Notifier", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "Notifier",
+            dependencies: [
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(name: "KafkaDevBroker", dependencies: ["Shared"], swiftSettings: strictSettings),
         .target(
             name: "TestSupport",
@@ -89,6 +96,8 @@ let package = Package(
                 "Shared", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings),
     ]

@@ -76,7 +76,7 @@ def check_environment(configs, code):
             for variable in (service.get("environment") or {}):
                 if not variable.startswith("SHORTENER_") or variable in named:
                     continue
-                match = re.fullmatch(r"SHORTENER_TOPIC_(LINKS|COUNTS|DLQ)_([A-Z_]+)", variable)
+                match = re.fullmatch(r"SHORTENER_TOPIC_(LINKS|COUNTS|DLQ|MILESTONES)_([A-Z_]+)", variable)
                 if match:
                     topic, key = match.group(1).lower(), match.group(2).lower()
                     if any(k.replace(".", "_") == key for k in topic_keys(topic)):

@@ -43,7 +43,8 @@ struct ClickAggregator: Sendable {
 
     /// Raises the stored totals to the tally's, in one statement, and in the same transaction
     /// marks the links whose summed visits reached their `max_clicks` as exhausted, announcing
-    /// it to the replicas through the outbox (`link.exhausted`).
+    /// it to the replicas through the outbox (`link.exhausted`), and queues a `link.milestone`
+    /// for every milestone (100, 1000, …) a link's total passed.
     func write(_ tally: ClickTally) async throws {
         guard !tally.highest.isEmpty else { return }
         var codes: [String] = []
@@ -59,6 +60,8 @@ struct ClickAggregator: Sendable {
         }
         try await breaker.run { [client, logger, codes, replicas, epochs, totals] in
             try await client.withTransaction(logger: logger) { connection in
+                let distinctCodes = Array(Set(codes)).sorted()
+                let before = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
                 try await connection.query(
                     """
                     INSERT INTO click_counts (code, replica_id, replica_epoch, total)
@@ -67,10 +70,46 @@ struct ClickAggregator: Sendable {
                         SET total = excluded.total, updated_at = now()
                         WHERE click_counts.total < excluded.total
                     """, logger: logger)
-                try await Self.markExhausted(among: Array(Set(codes)).sorted(), on: connection, logger: logger)
+                try await Self.markExhausted(among: distinctCodes, on: connection, logger: logger)
+                let after = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
+                try await Self.queueMilestones(before: before, after: after, on: connection, logger: logger)
             }
         }
         logger.debug("Recorded click totals", metadata: ["clicks.counters": "\(totals.count)"])
+    }
+
+    /// Code → summed total, for the codes that have counts.
+    private static func totals(of codes: [String], on connection: PostgresConnection, logger: Logger) async throws
+        -> [String: Int64]
+    {
+        let rows = try await connection.query(
+            "SELECT code, sum(total)::bigint FROM click_counts WHERE code = ANY(\(codes)) GROUP BY code",
+            logger: logger)
+        var totals: [String: Int64] = [:]
+        for try await (code, total) in rows.decode((String, Int64).self) { totals[code] = total }
+        return totals
+    }
+
+    /// Queues a `link.milestone` in the outbox for every milestone between `before` and `after`.
+    private static func queueMilestones(
+        before: [String: Int64], after: [String: Int64], on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var keys: [String] = []
+        var payloads: [ByteBuffer] = []
+        for (code, total) in after.sorted(by: { $0.key < $1.key }) {
+            for milestone in LinkMilestoneEvent.milestones(crossedFrom: before[code] ?? 0, to: total) {
+                keys.append(code)
+                payloads.append(
+                    ByteBuffer(
+                        bytes: EventCodec.encode(LinkMilestoneEvent(code: code, milestone: milestone, clicks: total))))
+            }
+        }
+        guard !keys.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO outbox (topic, message_key, payload)
+            SELECT \(TopicName.milestones.rawValue), code, payload FROM unnest(\(keys)::text[], \(payloads)::bytea[]) AS t(code, payload)
+            """, logger: logger)
     }
 
     /// Marks the limited links among `codes` whose total reached `max_clicks`, once each.

@@ -14,7 +14,7 @@ struct Tail: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The topic: links, counts or dlq (the namespace prefix is added).")
+    @Argument(help: "The topic: links, counts, dlq or milestones (the namespace prefix is added).")
     var topic: TopicName
 
     /// Start at offset zero instead of at the end.
@@ -68,6 +68,7 @@ struct Tail: AsyncParsableCommand {
             switch topic {
             case .links: _ = try EventCodec.decodeLinkEvent(message.value)
             case .counts: _ = try EventCodec.decodeClickCountEvent(message.value)
+            case .milestones: _ = try EventCodec.decodeLinkMilestoneEvent(message.value)
             case .dlq: break
             }
             verdict = text

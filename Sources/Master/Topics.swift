@@ -64,7 +64,7 @@ struct Topics: AsyncParsableCommand {
 
         @OptionGroup var options: Options
 
-        @Argument(help: "Topics to describe: links, counts, dlq (default: all three).")
+        @Argument(help: "Topics to describe: links, counts, dlq, milestones (default: all).")
         var topics: [TopicName] = []
 
         /// More consumer groups to report, beyond those the cluster lists.

@@ -1,17 +1,50 @@
 import ArgumentParser
+import AsyncHTTPClient
+import Foundation
 import Logging
 import Shared
 
-/// The notifier: turns link events into notifications (a structured log line for each).
+/// The notifier: turns link events and click milestones into notifications: a structured log
+/// line each, and a signed JSON POST to every configured webhook.
 @main
 struct NotifierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifier",
-        abstract: "Consume link events in its own group and write one notification per event."
+        abstract: "Consume link events and click milestones in its own group; log and post each to the webhooks."
     )
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var http: HTTPOptions
+
+    /// Webhook receivers, comma separated; none when empty. Default: none.
+    /// Environment: `SHORTENER_WEBHOOK_URLS`.
+    @Option(help: "Webhook URLs, comma separated (env SHORTENER_WEBHOOK_URLS).")
+    var webhookURLs: String = EnvironmentDefaults.string("SHORTENER_WEBHOOK_URLS", "")
+
+    /// The shared secret of the webhooks' HMAC signature; required with webhooks.
+    /// Environment: `SHORTENER_WEBHOOK_SECRET`.
+    @Option(help: "Secret of the webhooks' HMAC signature (env SHORTENER_WEBHOOK_SECRET).")
+    var webhookSecret: String = EnvironmentDefaults.string("SHORTENER_WEBHOOK_SECRET", "")
+
+    /// Tries per notification and webhook. Default: 4. Environment: `SHORTENER_WEBHOOK_ATTEMPTS`.
+    @Option(help: "Tries per notification and webhook (env SHORTENER_WEBHOOK_ATTEMPTS).")
+    var webhookAttempts: Int = EnvironmentDefaults.int("SHORTENER_WEBHOOK_ATTEMPTS", 4)
+
+    var urls: [String] {
+        webhookURLs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func validate() throws {
+        for url in urls {
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
+                components.host != nil
+            else { throw ValidationError("webhook URL '\(LogRedaction.url(url))' is not an http(s) URL") }
+        }
+        guard urls.isEmpty || !webhookSecret.isEmpty else {
+            throw ValidationError("webhooks need a signing secret: set --webhook-secret or SHORTENER_WEBHOOK_SECRET")
+        }
+        guard webhookAttempts >= 1 else { throw ValidationError("--webhook-attempts must be at least 1") }
+    }
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "notifier", options: common)
@@ -26,33 +59,62 @@ struct NotifierCommand: AsyncParsableCommand {
         let deadLetters = DeadLetterQueue(
             producer: producer, breaker: kafka, namespace: namespace, consumerGroup: namespace.notifierGroup,
             logger: logger)
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let webhooks = WebhookDispatcher(
+            settings: WebhookSettings(urls: urls, secret: webhookSecret, attempts: webhookAttempts),
+            client: httpClient, logger: logger)
         let consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
-                assignment: .subscribe(topics: [namespace.linksTopic]), topicSettings: links.consumerSettings
+                assignment: .subscribe(topics: [namespace.linksTopic, namespace.milestonesTopic]),
+                topicSettings: links.consumerSettings
             ),
             logger: logger
         ) { message in
-            if let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) {
-                LinkNotification.log(event, from: message, logger: logger)
+            if message.topic == namespace.milestonesTopic {
+                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkMilestoneEvent)
+                else { return }
+                NotificationLog.log(milestone: event, from: message, logger: logger)
+                await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+            } else {
+                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
+                    return
+                }
+                NotificationLog.log(event, from: message, logger: logger)
+                await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
             }
         }
         let health = HealthServer.build(
             host: http.host, port: http.resolvedPort(default: 8091), breakers: [kafka], logger: logger)
-        try await ServiceRunner.run(
-            [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+        do {
+            try await ServiceRunner.run(
+                [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
     }
 }
 
-/// One notification per link event: a structured log line (credentials in the URL hidden).
-enum LinkNotification {
+/// One log line per notification (credentials in URLs hidden).
+enum NotificationLog {
     static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
-        var metadata = message.logMetadata
-        metadata["event.type"] = "\(event.type.rawValue)"
-        metadata["event.id"] = "\(event.eventID)"
-        metadata["link.code"] = "\(event.code)"
+        var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
         metadata["link.revision"] = "\(event.revision)"
         if let url = event.url { metadata["link.url"] = "\(LogRedaction.url(url))" }
         logger.info("Link event", metadata: metadata)
+    }
+
+    static func log(milestone event: LinkMilestoneEvent, from message: KafkaMessage, logger: Logger) {
+        var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
+        metadata["link.milestone"] = "\(event.milestone)"
+        metadata["link.clicks"] = "\(event.clicks)"
+        logger.info("Click milestone", metadata: metadata)
+    }
+
+    /// The message's position and the fields every event has.
+    private static func common(_ message: KafkaMessage, type: String, id: UUID, code: String) -> Logger.Metadata {
+        message.logMetadata.merging(["event.type": "\(type)", "event.id": "\(id)", "link.code": "\(code)"]) { $1 }
     }
 }

@@ -152,3 +152,26 @@ import Testing
         #expect(throws: SettingError.self) { try Namespace("a b") }
     }
 }
+
+@Suite struct LinkMilestoneEventTests {
+    @Test func milestonesAreAHundredAndEveryTenfoldPassedBetweenTwoTotals() {
+        #expect(LinkMilestoneEvent.milestones(crossedFrom: 0, to: 99) == [])
+        #expect(LinkMilestoneEvent.milestones(crossedFrom: 99, to: 100) == [100])
+        #expect(LinkMilestoneEvent.milestones(crossedFrom: 100, to: 999) == [])
+        #expect(LinkMilestoneEvent.milestones(crossedFrom: 50, to: 12_000) == [100, 1000, 10_000])
+        #expect(LinkMilestoneEvent.milestones(crossedFrom: 5, to: Int64.max).count == 17)
+    }
+
+    @Test func roundTripsWithTheContractFields() throws {
+        let event = LinkMilestoneEvent(
+            code: "abc", milestone: 1000, clicks: 1004, at: Date(timeIntervalSince1970: 1_800_000_000))
+        let bytes = EventCodec.encode(event)
+        #expect(try EventCodec.decodeLinkMilestoneEvent(bytes) == event)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(Set(json.keys) == ["type", "version", "event_id", "occurred_at", "code", "milestone", "clicks"])
+        #expect(json["type"] as? String == "link.milestone")
+        #expect(throws: EventDecodingError.self) {
+            try EventCodec.decodeLinkMilestoneEvent(EventCodec.encode(LinkEvent.deleted(code: "abc", revision: 2)))
+        }
+    }
+}

@@ -26,6 +26,8 @@ public struct Namespace: Sendable, Hashable, CustomStringConvertible {
     public var countsTopic: String { topic(.counts) }
     /// The dead-letter topic for unusable messages of every project topic: `<ns>-dlq`.
     public var deadLetterTopic: String { topic(.dlq) }
+    /// The topic of click milestones: `<ns>-milestones`.
+    public var milestonesTopic: String { topic(.milestones) }
 
     /// The full name of one of the project's topics.
     public func topic(_ topic: TopicName) -> String { "\(name)-\(topic.rawValue)" }
@@ -52,6 +54,8 @@ public enum TopicName: String, Sendable, CaseIterable {
     case counts
     /// Messages that a consumer could not use, with headers saying where from and why.
     case dlq
+    /// Click milestones of links, from the master's totals, for the notifier.
+    case milestones
 }
 
 /// A setting that has an unusable value; the message names the setting and the problem.

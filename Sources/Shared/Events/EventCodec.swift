@@ -23,6 +23,13 @@ public enum EventCodec {
             version: ClickCountEvent.currentVersion)
     }
 
+    /// Decodes a milestone event, checking `type` and `version` before the rest.
+    public static func decodeLinkMilestoneEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> LinkMilestoneEvent {
+        try decode(
+            bytes, knownTypes: Set(LinkMilestoneEvent.Kind.allCases.map(\.rawValue)),
+            version: LinkMilestoneEvent.currentVersion)
+    }
+
     static func decode<Event: Decodable>(_ bytes: [UInt8], knownTypes: Set<String>, version: Int)
         throws(EventDecodingError) -> Event
     {

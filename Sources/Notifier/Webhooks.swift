@@ -1,0 +1,159 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import Shared
+
+/// Where and how the notifier posts its notifications.
+struct WebhookSettings: Sendable {
+    /// Receivers; each gets every notification.
+    var urls: [String]
+    /// The key of the `X-Shortener-Signature` HMAC.
+    var secret: String
+    /// Tries per notification and receiver. Default: 4.
+    var attempts = 4
+    /// Wait before the first retry; doubled for each further one, with full jitter. Default: 200 ms.
+    var initialBackoff: Duration = .milliseconds(200)
+    /// Longest wait between tries. Default: 5 s.
+    var maximumBackoff: Duration = .seconds(5)
+    /// Longest wait for one answer. Default: 5 s.
+    var timeout: Duration = .seconds(5)
+}
+
+/// Posts each notification as JSON to every webhook, concurrently, signed with HMAC-SHA256.
+///
+/// Each receiver has its own circuit breaker: a receiver that keeps failing is skipped at once
+/// (its breaker open) until a probe succeeds, so it never holds up the others or the consumer
+/// for long. Failures are retried with exponential backoff and full jitter; a `4xx` other than
+/// `408` and `429` is the receiver's final answer and is not retried.
+///
+/// Headers: `X-Shortener-Event` (the event type), `X-Shortener-Event-ID` (receivers deduplicate
+/// by it: delivery is at-least-once), `X-Shortener-Signature: t=<unix seconds>,v1=<hex>` where
+/// `v1` is HMAC-SHA256 over `<t>.<body>` with the shared secret.
+final class WebhookDispatcher: Sendable {
+    /// What happened to one notification at one receiver.
+    enum Outcome: String, Sendable {
+        /// Answered `2xx`.
+        case delivered
+        /// Answered a `4xx` that retrying cannot change.
+        case refused
+        /// Still failing after every try.
+        case failed
+        /// Its circuit breaker is open.
+        case skipped
+    }
+
+    private struct Webhook: Sendable {
+        let url: String
+        let breaker: CircuitBreaker
+    }
+
+    /// A receiver's answer that says it is failing (retry, and count against its breaker).
+    private struct ReceiverFailure: Error, CustomStringConvertible {
+        let status: UInt
+        var description: String { "answered \(status)" }
+    }
+
+    private let settings: WebhookSettings
+    private let webhooks: [Webhook]
+    private let client: HTTPClient
+    private let logger: Logger
+
+    init(settings: WebhookSettings, client: HTTPClient, logger: Logger) {
+        self.settings = settings
+        self.client = client
+        self.logger = logger
+        var breakerSettings = CircuitBreaker.Settings()
+        breakerSettings.callTimeout = settings.timeout
+        webhooks = settings.urls.map { url in
+            Webhook(
+                url: url,
+                breaker: CircuitBreaker(
+                    dependency: "webhook \(URLComponents(string: url)?.host ?? url)", settings: breakerSettings,
+                    logger: logger))
+        }
+    }
+
+    /// The breakers, for readiness and metrics.
+    var breakers: [CircuitBreaker] { webhooks.map(\.breaker) }
+
+    /// The signature header's value for `body` at `time`.
+    static func signature(of body: [UInt8], secret: String, at time: Date) -> String {
+        let timestamp = String(Int(time.timeIntervalSince1970))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array("\(timestamp).".utf8) + body, using: SymmetricKey(data: Array(secret.utf8)))
+        return "t=\(timestamp),v1=" + mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Posts `body` to every webhook; returns each receiver's outcome once all are settled.
+    @discardableResult
+    func deliver(type: String, eventID: String, body: [UInt8]) async -> [Outcome] {
+        await withTaskGroup(of: Outcome.self) { group in
+            for webhook in webhooks {
+                group.addTask { await self.deliver(type: type, eventID: eventID, body: body, to: webhook) }
+            }
+            var outcomes: [Outcome] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+    }
+
+    private func deliver(type: String, eventID: String, body: [UInt8], to webhook: Webhook) async -> Outcome {
+        var backoff = settings.initialBackoff
+        var outcome = Outcome.failed
+        for attempt in 1...settings.attempts {
+            do {
+                let status = try await webhook.breaker.run { [self] in
+                    try await post(type, eventID, body, to: webhook.url)
+                }
+                outcome = (200..<300).contains(status) ? .delivered : .refused
+                break
+            } catch is CircuitOpenError {
+                outcome = .skipped
+                break
+            } catch {
+                logger.debug(
+                    "Webhook call failed",
+                    metadata: ["webhook.url": "\(webhook.url)", "attempt": "\(attempt)", "error": "\(error)"])
+                guard attempt < settings.attempts else { break }
+                try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0...Int64(backoff.inSeconds * 1e9))))
+                backoff = min(backoff * 2, settings.maximumBackoff)
+            }
+        }
+        Counter(
+            label: "webhook_deliveries_total",
+            dimensions: [("webhook", webhook.breaker.dependency), ("outcome", outcome.rawValue)]
+        )
+        .increment()
+        if outcome != .delivered {
+            logger.warning(
+                "Webhook notification not delivered",
+                metadata: [
+                    "webhook.url": "\(LogRedaction.url(webhook.url))", "event.type": "\(type)",
+                    "event.id": "\(eventID)", "outcome": "\(outcome.rawValue)",
+                ])
+        }
+        return outcome
+    }
+
+    /// One POST; returns the status of a final answer, throws for one worth retrying.
+    private func post(_ type: String, _ eventID: String, _ body: [UInt8], to url: String) async throws -> UInt {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "shortener-notifier")
+        request.headers.add(name: "X-Shortener-Event", value: type)
+        request.headers.add(name: "X-Shortener-Event-ID", value: eventID)
+        request.headers.add(
+            name: "X-Shortener-Signature", value: Self.signature(of: body, secret: settings.secret, at: Date()))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(
+            request, timeout: .seconds(Int64(settings.timeout.inSeconds.rounded(.up))))
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        let status = response.status.code
+        if status >= 500 || status == 408 || status == 429 { throw ReceiverFailure(status: status) }
+        return status
+    }
+}

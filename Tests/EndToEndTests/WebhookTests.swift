@@ -1,0 +1,137 @@
+import Crypto
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import Shared
+import Testing
+import TestSupport
+
+/// The notifier's webhooks with the real executables: signed link events and click milestones,
+/// and a failing receiver that trips its breaker, never holds up the other, and recovers.
+@Suite struct WebhookTests {
+    /// A webhook receiver on a free loopback port that records what it gets and can be told to fail.
+    final class Receiver: Sendable {
+        struct Call: Sendable {
+            let event: String
+            let eventID: String
+            let signature: String
+            let body: [UInt8]
+            var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+        }
+
+        let calls = NIOLockedValueBox<[Call]>([])
+        let failing = NIOLockedValueBox(false)
+        let port: Int
+        private let task: Task<Void, any Error>
+
+        init() async throws {
+            let router = Router()
+            let (calls, failing) = (calls, failing)
+            router.post("hook") { request, _ -> HTTPResponse.Status in
+                if failing.withLockedValue({ $0 }) { return .internalServerError }
+                let body = try await request.body.collect(upTo: 1 << 20)
+                calls.withLockedValue {
+                    $0.append(
+                        Call(
+                            event: request.headers[.init("X-Shortener-Event")!] ?? "",
+                            eventID: request.headers[.init("X-Shortener-Event-ID")!] ?? "",
+                            signature: request.headers[.init("X-Shortener-Signature")!] ?? "",
+                            body: Array(buffer: body)))
+                }
+                return .noContent
+            }
+            port = try TestStack.freePort()
+            var logger = Logger(label: "webhook-receiver")
+            logger.logLevel = .critical
+            let app = Application(
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+            task = Task { try await app.runService() }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+
+        var url: String { "http://127.0.0.1:\(port)/hook" }
+        func received() -> [Call] { calls.withLockedValue { $0 } }
+        func stop() { task.cancel() }
+    }
+
+    /// Whether `signature` (`t=…,v1=…`) is HMAC-SHA256 of `<t>.<body>` with `secret`, computed here.
+    static func verify(_ signature: String, body: [UInt8], secret: String) -> Bool {
+        let parts = Dictionary(
+            uniqueKeysWithValues: signature.split(separator: ",").compactMap { part -> (String, String)? in
+                let pair = part.split(separator: "=", maxSplits: 1)
+                return pair.count == 2 ? (String(pair[0]), String(pair[1])) : nil
+            })
+        guard let timestamp = parts["t"], let mac = parts["v1"] else { return false }
+        let expected = HMAC<SHA256>.authenticationCode(
+            for: Array("\(timestamp).".utf8) + body, using: SymmetricKey(data: Array(secret.utf8)))
+        return expected.map { String(format: "%02x", $0) }.joined() == mac
+    }
+
+    @Test func signedEventsReachEveryWebhookAndAFailingOneRecoversWithoutHoldingUpTheOther() async throws {
+        let good = try await Receiver()
+        let flaky = try await Receiver()
+        defer {
+            good.stop()
+            flaky.stop()
+        }
+        flaky.failing.withLockedValue { $0 = true }
+        let secret = "webhook-secret-\(UUID().uuidString)"
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = [
+            "SHORTENER_WEBHOOK_URLS": "\(good.url),\(flaky.url)", "SHORTENER_WEBHOOK_SECRET": secret,
+            "SHORTENER_WEBHOOK_ATTEMPTS": "2",
+        ]
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let notifier = try deployment.notifier()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, notifier, replica] { try await service.waitUntilHealthy() }
+
+        var codes: [String] = []
+        for index in 0..<8 {
+            let reply = try await TestHTTP.post(
+                "\(master.url)/create", body: #"{"url":"https://example.com/hook/\#(index)"}"#)
+            codes.append(try #require(reply.json["code"] as? String))
+        }
+        // The good receiver gets every event, signed, while the other fails until its breaker opens.
+        let allArrived = try await eventually(timeout: .seconds(30)) { good.received().count >= 8 }
+        #expect(allArrived, "good receiver got \(good.received().count); notifier log:\n\(notifier.process.logTail())")
+        for call in good.received() {
+            #expect(call.event == "link.created")
+            #expect(Self.verify(call.signature, body: call.body, secret: secret), "bad signature \(call.signature)")
+            #expect(call.json["event_id"] as? String == call.eventID)
+        }
+        #expect(Set(good.received().compactMap { $0.json["code"] as? String }) == Set(codes))
+        let opened = try await eventually(timeout: .seconds(10)) {
+            try await PrometheusScrape.fetch("\(notifier.url)/metrics")
+                .value("circuit_breaker_state", ["dependency": "webhook 127.0.0.1"]) == 2
+        }
+        #expect(opened, "the failing webhook's breaker did not open")
+        #expect(flaky.received().isEmpty)
+
+        // The receiver comes back: after the breaker's open time a probe gets through, and later events arrive.
+        flaky.failing.withLockedValue { $0 = false }
+        let recovered = try await eventually(timeout: .seconds(30)) {
+            let reply = try await TestHTTP.post(
+                "\(master.url)/create", body: #"{"url":"https://example.com/hook/late"}"#)
+            let code = reply.json["code"] as? String
+            try await Task.sleep(for: .seconds(1))
+            return flaky.received().contains { $0.json["code"] as? String == code }
+        }
+        #expect(recovered, "the recovered webhook got nothing; notifier log:\n\(notifier.process.logTail())")
+
+        // 100 clicks: the master's total reaches the first milestone, and the webhooks hear of it.
+        for _ in 0..<100 { #expect(try await TestHTTP.get("\(replica.url)/\(codes[0])").status == 302) }
+        let milestone = try await eventually(timeout: .seconds(30)) {
+            good.received().contains { $0.event == "link.milestone" && $0.json["code"] as? String == codes[0] }
+        }
+        #expect(milestone, "no milestone; notifier log:\n\(notifier.process.logTail())")
+        let call = try #require(good.received().first { $0.event == "link.milestone" })
+        #expect(call.json["milestone"] as? Int == 100)
+        #expect(call.json["clicks"] as? Int == 100)
+        #expect(Self.verify(call.signature, body: call.body, secret: secret))
+
+        for service in [replica, notifier, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
+}
