@@ -1,5 +1,5 @@
 # The two commands of the README, and a few conveniences.
-.PHONY: run test build clean-state
+.PHONY: run test bench build clean-state
 
 ## Build and run the whole system locally (Postgres, 2 Redis, dev Kafka broker, all services).
 run:
@@ -8,6 +8,10 @@ run:
 ## Start the test infrastructure on free ports and run every test.
 test:
 	@bash scripts/test.sh
+
+## Release build, the stack on its own ports, measurements next to nginx and pgbench (not a test).
+bench:
+	@bash scripts/bench.sh
 
 ## Build the debug executables.
 build:

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""The measurements of `make bench` (started by scripts/bench.sh, which runs the stack).
+
+Side by side in one run on this machine: redirects of one replica against nginx's constant 302,
+creates of the master against pgbench running the same transaction, propagation from a 201 to a
+redirect on both replicas, exactness of the click counts, and each service's peak memory.
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_CODES = 10_000
+REDIRECT_SECONDS = 20
+CREATE_SECONDS = 15
+PROPAGATION_LINKS = 1000
+PROPAGATION_RATE = 50  # links per second
+
+parser = argparse.ArgumentParser()
+for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx"):
+    parser.add_argument(f"--{name}", required=True)
+args = parser.parse_args()
+REPLICAS = args.replicas.split(",")
+STATE = Path(args.state)
+
+
+def log(text):
+    print(f"\033[1m==> {text}\033[0m", flush=True)
+
+
+def psql(sql, database="bench"):
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", args.pg_port, "-U", "postgres", "-d", database, "-Atqc", sql],
+        check=True, capture_output=True, text=True).stdout.strip()
+
+
+def metric(port, name, labels=None):
+    """The sum of the samples of `name` (with `labels`) on a service's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith("#") or not (line.startswith(name + "{") or line.startswith(name + " ")):
+            continue
+        if labels and not all(f'{key}="{value}"' in line for key, value in labels.items()):
+            continue
+        total += float(line.rsplit(" ", 1)[1])
+        found = True
+    return total if found else None
+
+
+def milliseconds(text):
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, connections, seconds, script=None, environment=None):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run(command + [url], check=True, capture_output=True, text=True,
+                            env={**os.environ, **(environment or {})}).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    non_3xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {
+        "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
+        "p50_ms": round(milliseconds(percentiles["50"]), 3),
+        "p99_ms": round(milliseconds(percentiles["99"]), 3),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non_2xx_3xx": int(non_3xx.group(1)) if non_3xx else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    }
+
+
+def pgbench(clients, seconds):
+    prefix = STATE / f"pgbench-{clients}"
+    for old in STATE.glob(f"pgbench-{clients}*"):
+        old.unlink()
+    output = subprocess.run(
+        ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(ROOT / "bench" / "create.pgbench"),
+         "-h", "127.0.0.1", "-p", args.pg_port, "-U", "postgres", "--log", f"--log-prefix={prefix}", "benchpg"],
+        check=True, capture_output=True, text=True).stdout
+    latencies = []
+    for path in STATE.glob(f"pgbench-{clients}.*"):
+        for line in path.read_text().splitlines():
+            latencies.append(int(line.split()[2]) / 1000)
+    latencies.sort()
+    return {
+        "rps": round(float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1)), 1),
+        "p50_ms": round(latencies[len(latencies) // 2], 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
+        "requests": len(latencies),
+    }
+
+
+def wait(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+# --- Redirects -----------------------------------------------------------------------------------
+log(f"Seeding {BENCH_CODES} links through the outbox")
+applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in REPLICAS]
+psql(f"""
+    INSERT INTO links (code, url) SELECT 'bench-' || lpad(i::text, 6, '0'), 'https://example.com/r/' || i
+        FROM generate_series(1, {BENCH_CODES}) i;
+    INSERT INTO outbox (topic, message_key, payload)
+        SELECT 'links', 'bench-' || lpad(i::text, 6, '0'), convert_to(json_build_object(
+            'type', 'link.created', 'version', 1, 'event_id', gen_random_uuid(),
+            'occurred_at', to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            'code', 'bench-' || lpad(i::text, 6, '0'), 'revision', 1, 'url', 'https://example.com/r/' || i)::text, 'UTF8')
+        FROM generate_series(1, {BENCH_CODES}) i;""")
+codes_file = STATE / "codes.txt"
+codes_file.write_text("".join(f"bench-{i:06d}\n" for i in range(1, BENCH_CODES + 1)))
+wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + BENCH_CODES
+                 for port, before in zip(REPLICAS, applied_before)), 120, "the replicas to load the links")
+
+log(f"Redirects: nginx's constant 302, 64 connections, {REDIRECT_SECONDS} s")
+nginx = wrk(f"http://127.0.0.1:{args.nginx}/x", 64, REDIRECT_SECONDS)
+log(f"Redirects: replica a, {BENCH_CODES} codes in random order, 64 connections, {REDIRECT_SECONDS} s")
+served_before = metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0
+replica = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, REDIRECT_SECONDS, ROOT / "bench" / "redirects.lua",
+              {"BENCH_CODES": str(codes_file)})
+served = (metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0) - served_before
+
+log("Exactness: waiting for the click reports to reach the master")
+master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
+try:
+    wait(lambda: master_total() >= served, 30, "the master's totals")
+except SystemExit:
+    pass
+time.sleep(2)
+clicks = {"wrk_received_302": replica["requests"] - replica["non_2xx_3xx"], "replica_served_302": int(served),
+          "master_total": master_total()}
+
+# --- Creates -------------------------------------------------------------------------------------
+creates = {}
+for connections in (16, 64):
+    log(f"Creates at {connections} connections: pgbench, the same transaction, {CREATE_SECONDS} s")
+    baseline = pgbench(connections, CREATE_SECONDS)
+    log(f"Creates at {connections} connections: POST /create on the master, {CREATE_SECONDS} s")
+    master = wrk(f"http://127.0.0.1:{args.master}/create", connections, CREATE_SECONDS, ROOT / "bench" / "creates.lua")
+    creates[connections] = {"pgbench": baseline, "master": master}
+    wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
+
+# --- Propagation ---------------------------------------------------------------------------------
+log(f"Propagation: {PROPAGATION_LINKS} links at {PROPAGATION_RATE}/s, from the 201 to a 302 on both replicas")
+local = threading.local()
+
+
+def connection(port):
+    connections = getattr(local, "connections", None)
+    if connections is None:
+        connections = local.connections = {}
+    if port not in connections:
+        connections[port] = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+    return connections[port]
+
+
+def request(port, method, path, body=None):
+    for attempt in range(2):
+        try:
+            conn = connection(port)
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, data
+        except (http.client.HTTPException, OSError):
+            local.connections.pop(port, None)
+            if attempt:
+                raise
+
+
+def propagate(index):
+    status, body = request(args.master, "POST", "/create", json.dumps({"url": f"https://example.com/p/{index}"}))
+    created = time.perf_counter()
+    code = json.loads(body)["code"]
+    pending = set(REPLICAS)
+    while pending and time.perf_counter() - created < 5:
+        for port in list(pending):
+            if request(port, "GET", f"/{code}")[0] == 302:
+                pending.discard(port)
+        if pending:
+            time.sleep(0.0005)
+    return (time.perf_counter() - created) * 1000 if not pending else None
+
+
+times = []
+with ThreadPoolExecutor(max_workers=16) as pool:
+    futures = []
+    start = time.perf_counter()
+    for index in range(PROPAGATION_LINKS):
+        delay = start + index / PROPAGATION_RATE - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        futures.append(pool.submit(propagate, index))
+    times = [future.result() for future in futures]
+arrived = sorted(t for t in times if t is not None)
+propagation = {
+    "links": PROPAGATION_LINKS, "arrived": len(arrived),
+    "p50_ms": round(arrived[len(arrived) // 2], 2), "p99_ms": round(arrived[int(len(arrived) * 0.99)], 2),
+    "max_ms": round(arrived[-1], 2),
+}
+
+# --- Memory --------------------------------------------------------------------------------------
+services = {"master": args.master, "outbox": args.outbox, "replica_a": REPLICAS[0], "replica_b": REPLICAS[1],
+            "notifier": args.notifier}
+peak_rss_mb = {name: round((metric(port, "process_resident_memory_max_bytes") or 0) / 2**20, 1)
+               for name, port in services.items()}
+
+# --- Report --------------------------------------------------------------------------------------
+results = {
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+    "redirect_ratio": round(replica["rps"] / nginx["rps"], 3),
+    "create_ratio_16": round(creates[16]["master"]["rps"] / creates[16]["pgbench"]["rps"], 3),
+    "create_ratio_64": round(creates[64]["master"]["rps"] / creates[64]["pgbench"]["rps"], 3),
+    "propagation_p99_ms": propagation["p99_ms"],
+    "clicks_exact": clicks["master_total"] == clicks["replica_served_302"],
+    "peak_rss_mb": peak_rss_mb,
+    "redirects": {"nginx": nginx, "replica": replica, "connections": 64, "seconds": REDIRECT_SECONDS},
+    "creates": {str(c): v for c, v in creates.items()},
+    "propagation": propagation,
+    "clicks": clicks,
+}
+results["targets"] = {
+    "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
+    "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
+    "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
+    "create_ratio_64 >= 0.8": results["create_ratio_64"] >= 0.8,
+    "propagation p99 <= 50 ms": propagation["p99_ms"] <= 50,
+    "every click counted": results["clicks_exact"],
+    "peak RSS <= 150 MB": all(value <= 150 for value in peak_rss_mb.values()),
+}
+
+rows = [
+    ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
+    ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
+     f"ratio {results['redirect_ratio']}"),
+]
+for connections in (16, 64):
+    base, master = creates[connections]["pgbench"], creates[connections]["master"]
+    rows.append((f"Creates x{connections}, pgbench", f"{base['rps']:.0f} tps", f"{base['p50_ms']} / {base['p99_ms']} ms", ""))
+    rows.append((f"Creates x{connections}, master", f"{master['rps']:.0f} rps", f"{master['p50_ms']} / {master['p99_ms']} ms",
+                 f"ratio {results[f'create_ratio_{connections}']}"))
+rows.append(("Propagation (1000 links)", f"{propagation['arrived']} arrived",
+             f"{propagation['p50_ms']} / {propagation['p99_ms']} ms", f"max {propagation['max_ms']} ms"))
+rows.append(("Clicks", f"{clicks['replica_served_302']} served", f"master {clicks['master_total']}",
+             f"exact: {results['clicks_exact']} (wrk read {clicks['wrk_received_302']})"))
+rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in peak_rss_mb.items()), "", ""))
+header = ("measurement", "throughput", "p50 / p99", "")
+table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
+targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
+
+print("\n" + table + "\n\nTargets:\n" + targets)
+out = ROOT / "bench" / "results"
+out.mkdir(parents=True, exist_ok=True)
+(out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+day = results["date"][:10]
+(out / f"{day}.md").write_text(
+    f"# Benchmark {results['date']}\n\n{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB; "
+    f"`make bench`, loopback only.\n\n{table}\n\nTargets:\n\n{targets}\n")
+print(f"\nWritten: bench/results/latest.json, bench/results/{day}.md")
