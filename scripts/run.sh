@@ -80,7 +80,7 @@ cat <<INFO
   Try:
     curl -s -X POST localhost:8080/create -H 'Authorization: Bearer $API_KEY' -d '{"url":"https://example.com/x"}'
     curl -i localhost:8081/<code>
-  Commands by hand (another shell):  source .local/run/env; .build/debug/master topics describe
+  Commands by hand (another shell):  source .local/run/env; $BIN/master topics describe
 
 INFO
 wait "${PIDS[@]}"
