@@ -39,8 +39,6 @@ def sources_text():
 def default_port(executable):
     text = "\n".join(p.read_text() for p in (ROOT / "Sources" / EXECUTABLES[executable]).glob("*.swift"))
     found = re.findall(r"resolvedPort\(default: (\d+)\)", text)
-    if not found:
-        found = re.findall(r"resolvedPort\(default: (\d+)\)", (ROOT / "Sources" / "Outbox" / "OutboxCommand.swift").read_text()) if executable == "outbox" else []
     return int(found[0]) if found else None
 
 

@@ -69,16 +69,16 @@ struct TopicInspector: Sendable {
             source = .project
         }
         groups = Array(Set(groups + extraGroups)).sorted()
-        var reports: [TopicReport] = []
-        for topic in cluster.sorted(by: { wanted.firstIndex(of: $0.name) ?? 0 < wanted.firstIndex(of: $1.name) ?? 0 })
-        where wanted.contains(topic.name) {
-            var lags: [KafkaGroupLag] = []
-            for group in groups {
-                let lag = try await admin.lag(of: group, on: topic)
-                if lag.hasCommitted || extraGroups.contains(group) { lags.append(lag) }
+        let described = cluster.filter { wanted.contains($0.name) }
+            .sorted { wanted.firstIndex(of: $0.name) ?? 0 < wanted.firstIndex(of: $1.name) ?? 0 }
+        var lags: [String: [KafkaGroupLag]] = [:]
+        for group in groups {
+            for lag in try await admin.lag(of: group, on: described)
+            where lag.hasCommitted || extraGroups.contains(group) {
+                lags[lag.topic, default: []].append(lag)
             }
-            reports.append(TopicReport(topic: topic, groups: lags))
         }
+        let reports = described.map { TopicReport(topic: $0, groups: lags[$0.name] ?? []) }
         let present = Set(cluster.map(\.name))
         return Report(groupSource: source, topics: reports, missing: wanted.filter { !present.contains($0) })
     }

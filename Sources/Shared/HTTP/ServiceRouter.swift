@@ -74,15 +74,28 @@ extension HTTPField.Name {
     static let requestID = Self("X-Request-ID")!
 }
 
-/// The OpenAPI document of the HTTP APIs (`openapi.yaml`), read once at start-up.
+/// The OpenAPI document of the HTTP APIs (`openapi.yaml`), read on its first request and kept.
 public enum OpenAPIDocument {
-    private static let loaded = NIOLockedValueBox<String?>(nil)
+    private struct State {
+        var path = "openapi.yaml"
+        /// nil until read; then the document, or nil inside when the file could not be read.
+        var text: String??
+    }
 
-    /// The document, or nil when it could not be read.
-    public static var text: String? { loaded.withLockedValue { $0 } }
+    private static let state = NIOLockedValueBox(State())
 
-    /// Reads the document; a missing file leaves ``text`` nil (`/openapi.yaml` then answers 404).
-    public static func load(from path: String) {
-        loaded.withLockedValue { $0 = try? String(contentsOfFile: path, encoding: .utf8) }
+    /// Where the document is; nothing is read yet (command-line tools never read it).
+    public static func use(path: String) {
+        state.withLockedValue { $0 = State(path: path) }
+    }
+
+    /// The document, or nil when it cannot be read (`/openapi.yaml` then answers 404).
+    public static var text: String? {
+        state.withLockedValue { state in
+            if let text = state.text { return text }
+            let text = try? String(contentsOfFile: state.path, encoding: .utf8)
+            state.text = .some(text)
+            return text
+        }
     }
 }

@@ -45,9 +45,9 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
-    /// How far `group` has read `topic`: its committed offset and lag per partition (a partition
-    /// without a committed offset lags by all its messages).
-    public func lag(of group: String, on topic: KafkaTopicDescription) async throws -> KafkaGroupLag {
+    /// How far `group` has read each of `topics`: its committed offset and lag per partition (a
+    /// partition without a committed offset lags by all its messages). One request for all.
+    public func lag(of group: String, on topics: [KafkaTopicDescription]) async throws -> [KafkaGroupLag] {
         try await blocking { [self] in
             let groupClient = try RDKafkaClient(
                 kind: .consumer,
@@ -56,29 +56,33 @@ public final class KafkaAdmin: Sendable {
                 ],
                 logger: logger)
             defer { groupClient.destroy() }
-            let list = rd_kafka_topic_partition_list_new(Int32(topic.partitions.count))!
+            let list = rd_kafka_topic_partition_list_new(Int32(topics.reduce(0) { $0 + $1.partitions.count }))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            for partition in topic.partitions {
-                rd_kafka_topic_partition_list_add(list, topic.name, partition.partition)
+            for topic in topics {
+                for partition in topic.partitions {
+                    rd_kafka_topic_partition_list_add(list, topic.name, partition.partition)
+                }
             }
             let error = rd_kafka_committed(groupClient.handle, list, timeoutMilliseconds)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
                 throw KafkaError(error, context: "committed offsets of group \(group)")
             }
-            var committed: [Int32: Int64] = [:]
+            var committed: [PartitionKey: Int64] = [:]
             for entry in UnsafeBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
             where entry.err == RD_KAFKA_RESP_ERR_NO_ERROR && entry.offset >= 0 {
-                committed[entry.partition] = entry.offset
+                committed[PartitionKey(topic: String(cString: entry.topic), partition: entry.partition)] = entry.offset
             }
-            return KafkaGroupLag(
-                group: group, topic: topic.name,
-                partitions: topic.partitions.map { partition in
-                    let offset = committed[partition.partition]
-                    let position = max(offset ?? partition.lowWatermark, partition.lowWatermark)
-                    return KafkaPartitionLag(
-                        partition: partition.partition, committedOffset: offset,
-                        highWatermark: partition.highWatermark, lag: max(0, partition.highWatermark - position))
-                })
+            return topics.map { topic in
+                KafkaGroupLag(
+                    group: group, topic: topic.name,
+                    partitions: topic.partitions.map { partition in
+                        let offset = committed[PartitionKey(topic: topic.name, partition: partition.partition)]
+                        let position = max(offset ?? partition.lowWatermark, partition.lowWatermark)
+                        return KafkaPartitionLag(
+                            partition: partition.partition, committedOffset: offset,
+                            highWatermark: partition.highWatermark, lag: max(0, partition.highWatermark - position))
+                    })
+            }
         }
     }
 

@@ -5,12 +5,32 @@ import NIOConcurrencyHelpers
 /// The Kafka figures of the process: produced and failed deliveries per topic, and for each
 /// consumer the messages it applied and its lag per partition.
 enum KafkaMetrics {
+    private static let produced = MetricHandles<String, Counter>()
+    private static let failed = MetricHandles<String, Counter>()
+
     /// Counts one delivery report: `kafka_messages_produced_total` or `kafka_delivery_errors_total`.
     static func delivered(topic: String, succeeded: Bool) {
         if succeeded {
-            Counter(label: "kafka_messages_produced_total", dimensions: [("topic", topic)]).increment()
+            produced.handle(for: topic) { Counter(label: "kafka_messages_produced_total", dimensions: [("topic", $0)]) }
+                .increment()
         } else {
-            Counter(label: "kafka_delivery_errors_total", dimensions: [("topic", topic)]).increment()
+            failed.handle(for: topic) { Counter(label: "kafka_delivery_errors_total", dimensions: [("topic", $0)]) }
+                .increment()
+        }
+    }
+}
+
+/// Metric handles made once per key: recording a figure per message then costs one dictionary
+/// lookup, not a trip through the metrics factory's registry.
+final class MetricHandles<Key: Hashable & Sendable, Handle: Sendable>: Sendable {
+    private let handles = NIOLockedValueBox<[Key: Handle]>([:])
+
+    func handle(for key: Key, make: (Key) -> Handle) -> Handle {
+        handles.withLockedValue { handles in
+            if let handle = handles[key] { return handle }
+            let handle = make(key)
+            handles[key] = handle
+            return handle
         }
     }
 }
@@ -23,6 +43,8 @@ final class ConsumerMetrics: Sendable {
     /// Partition → next offset to apply, as far as this consumer has applied.
     private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
     private let lastRefresh = NIOLockedValueBox(ContinuousClock.now)
+    private let consumed = MetricHandles<String, Counter>()
+    private let lags = MetricHandles<PartitionKey, Gauge>()
 
     init(group: String) { self.group = group }
 
@@ -39,8 +61,9 @@ final class ConsumerMetrics: Sendable {
         var perTopic: [String: Int] = [:]
         for message in messages { perTopic[message.topic, default: 0] += 1 }
         for (topic, count) in perTopic {
-            Counter(label: "kafka_messages_consumed_total", dimensions: [("topic", topic), ("group", group)])
-                .increment(by: count)
+            consumed.handle(for: topic) {
+                Counter(label: "kafka_messages_consumed_total", dimensions: [("topic", $0), ("group", group)])
+            }.increment(by: count)
         }
         for (key, offset) in next { recordLag(key, next: offset, client: client) }
     }
@@ -65,15 +88,16 @@ final class ConsumerMetrics: Sendable {
                 == RD_KAFKA_RESP_ERR_NO_ERROR,
             high >= 0
         else { return }
-        Gauge(
-            label: "kafka_consumer_lag",
-            dimensions: [("topic", key.topic), ("partition", String(key.partition)), ("group", group)]
-        ).record(max(0, high - next))
+        lags.handle(for: key) {
+            Gauge(
+                label: "kafka_consumer_lag",
+                dimensions: [("topic", $0.topic), ("partition", String($0.partition)), ("group", group)])
+        }.record(max(0, high - next))
     }
 }
 
 /// One partition of one topic.
-struct PartitionKey: Hashable {
+struct PartitionKey: Hashable, Sendable {
     let topic: String
     let partition: Int32
 }

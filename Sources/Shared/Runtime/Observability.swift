@@ -11,7 +11,7 @@ public enum Observability {
             StructuredLogHandler(label: label, sink: sink, logLevel: level)
         }
         MetricsExporter.bootstrap()
-        OpenAPIDocument.load(from: options.openapiFile)
+        OpenAPIDocument.use(path: options.openapiFile)
         var logger = Logger(label: service)
         logger[metadataKey: "namespace"] = "\(options.namespace)"
         return logger
