@@ -3,7 +3,9 @@
 
 Side by side in one run on this machine: redirects of one replica against nginx's constant 302,
 creates of the master against pgbench running the same transaction, propagation from a 201 to a
-redirect on both replicas, exactness of the click counts, and each service's peak memory.
+redirect on both replicas, exactness of the click counts, and each service's peak memory. Every
+load phase also records the CPU time each component spent, per request: where the machine's two
+cores went.
 """
 import argparse
 import datetime
@@ -11,7 +13,7 @@ import http.client
 import json
 import os
 import re
-import statistics
+import resource
 import subprocess
 import threading
 import time
@@ -22,16 +24,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_CODES = 10_000
 REDIRECT_SECONDS = 20
+# The last part of the redirect run, sent to a 404 path so that no click is in flight when wrk stops.
+REDIRECT_DRAIN_SECONDS = 0.25
 CREATE_SECONDS = 15
+CREATE_CONNECTIONS = (16, 64)
 PROPAGATION_LINKS = 1000
 PROPAGATION_RATE = 50  # links per second
+PHASES = ("redirects", "creates", "propagation")
 
 parser = argparse.ArgumentParser()
 for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx"):
     parser.add_argument(f"--{name}", required=True)
+parser.add_argument("--only", default=",".join(PHASES),
+                    help="comma-separated phases to run; a partial run prints its figures but writes no results")
 args = parser.parse_args()
+ONLY = [phase for phase in args.only.split(",") if phase]
+if not set(ONLY) <= set(PHASES):
+    raise SystemExit(f"bench: unknown phase in --only {args.only}; the phases are {', '.join(PHASES)}")
 REPLICAS = args.replicas.split(",")
 STATE = Path(args.state)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def log(text):
@@ -58,6 +70,84 @@ def metric(port, name, labels=None):
     return total if found else None
 
 
+def wait(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+# --- CPU accounting ------------------------------------------------------------------------------
+def components():
+    """Component name → pids whose CPU time is its own: the services (from scripts/bench.sh's pid
+    list), Postgres (the postmaster, whose reaped backends' time is in its children fields), each
+    Redis, and nginx."""
+    found = {}
+    for line in (STATE / "pids").read_text().splitlines():
+        name, pid = line.split()
+        found[name] = [int(pid)]
+    postmaster = STATE / "postgres" / "data" / "postmaster.pid"
+    found["postgres"] = [int(postmaster.read_text().split()[0])]
+    for index in range(len(REPLICAS)):
+        found[f"redis-{'ab'[index]}"] = [int((STATE / f"redis-{index}" / "redis.pid").read_text())]
+    found["nginx"] = [int((STATE / "nginx.pid").read_text())]
+    return found
+
+
+def process_seconds(pid):
+    """CPU seconds of a process, its reaped children and its live children (Postgres backends)."""
+    def fields(path):
+        text = Path(path).read_text()
+        return text[text.rindex(")") + 2:].split()
+    try:
+        own = fields(f"/proc/{pid}/stat")
+    except FileNotFoundError:
+        return 0.0
+    ticks = sum(int(value) for value in own[11:15])  # utime, stime, cutime, cstime
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            values = fields(child / "stat")
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if int(values[1]) == pid:
+            ticks += int(values[11]) + int(values[12])
+    return ticks / CLOCK_TICKS
+
+
+def machine_busy_seconds():
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / CLOCK_TICKS  # all but idle and iowait
+
+
+class CPUAccount:
+    """CPU seconds per component over a stretch of time, and the load generator's (our children)."""
+
+    def __init__(self):
+        self.pids = components()
+        self.start = self.sample()
+
+    def sample(self):
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        values = {name: sum(process_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        values["load generator"] = children.ru_utime + children.ru_stime
+        values["machine busy"] = machine_busy_seconds()
+        values["wall"] = time.monotonic()
+        return values
+
+    def finish(self, requests):
+        """Microseconds of CPU per request, for every component that used at least 1 %."""
+        end = self.sample()
+        spent = {name: end[name] - self.start[name] for name in end}
+        wall = spent.pop("wall")
+        busy = spent.pop("machine busy")
+        per_request = {name: round(seconds / requests * 1e6, 1) for name, seconds in
+                       sorted(spent.items(), key=lambda item: -item[1]) if seconds / wall >= 0.01}
+        return {"cpu_us_per_request": per_request, "machine_busy_cores": round(busy / wall, 2)}
+
+
+# --- Load generators -----------------------------------------------------------------------------
 def milliseconds(text):
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -103,89 +193,96 @@ def pgbench(clients, seconds):
     }
 
 
-def wait(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"bench: timed out waiting for {what}")
+# --- Phases --------------------------------------------------------------------------------------
+def measure_redirects():
+    """nginx's constant 302 and replica a over 10,000 codes; then whether the master's click total
+    equals the 302s wrk received."""
+    log(f"Seeding {BENCH_CODES} links through the outbox")
+    applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in REPLICAS]
+    psql(f"""
+        INSERT INTO links (code, url) SELECT 'bench-' || lpad(i::text, 6, '0'), 'https://example.com/r/' || i
+            FROM generate_series(1, {BENCH_CODES}) i;
+        INSERT INTO outbox (topic, message_key, payload)
+            SELECT 'links', 'bench-' || lpad(i::text, 6, '0'), convert_to(json_build_object(
+                'type', 'link.created', 'version', 1, 'event_id', gen_random_uuid(),
+                'occurred_at', to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                'code', 'bench-' || lpad(i::text, 6, '0'), 'revision', 1, 'url', 'https://example.com/r/' || i)::text,
+                'UTF8')
+            FROM generate_series(1, {BENCH_CODES}) i;""")
+    codes_file = STATE / "codes.txt"
+    codes_file.write_text("".join(f"bench-{i:06d}\n" for i in range(1, BENCH_CODES + 1)))
+    wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + BENCH_CODES
+                     for port, before in zip(REPLICAS, applied_before)), 120, "the replicas to load the links")
+
+    log(f"Redirects: nginx's constant 302, 64 connections, {REDIRECT_SECONDS} s")
+    account = CPUAccount()
+    nginx = wrk(f"http://127.0.0.1:{args.nginx}/x", 64, REDIRECT_SECONDS)
+    nginx.update(account.finish(nginx["requests"]))
+
+    log(f"Redirects: replica a, {BENCH_CODES} codes in random order, 64 connections, {REDIRECT_SECONDS} s")
+    served_before = metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0
+    account = CPUAccount()
+    drain_at = time.time() + REDIRECT_SECONDS - REDIRECT_DRAIN_SECONDS
+    replica = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, REDIRECT_SECONDS, ROOT / "bench" / "redirects.lua",
+                  {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}"})
+    received = replica["requests"] - replica["non_2xx_3xx"]  # every other answer is a drain 404
+    # Throughput counts the 302s only, over the time before the drain.
+    replica["rps"] = round(received / (REDIRECT_SECONDS - REDIRECT_DRAIN_SECONDS), 1)
+    replica.update(account.finish(received))
+    served = int((metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0) - served_before)
+
+    log("Exactness: waiting for the click reports to reach the master")
+    master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
+    try:
+        wait(lambda: master_total() >= served, 30, "the master's totals")
+    except SystemExit:
+        pass
+    time.sleep(2)  # anything beyond the served count would show up now
+    clicks = {"wrk_received_302": received, "replica_served_302": served, "master_total": master_total()}
+    return {"nginx": nginx, "replica": replica, "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
 
 
-# --- Redirects -----------------------------------------------------------------------------------
-log(f"Seeding {BENCH_CODES} links through the outbox")
-applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in REPLICAS]
-psql(f"""
-    INSERT INTO links (code, url) SELECT 'bench-' || lpad(i::text, 6, '0'), 'https://example.com/r/' || i
-        FROM generate_series(1, {BENCH_CODES}) i;
-    INSERT INTO outbox (topic, message_key, payload)
-        SELECT 'links', 'bench-' || lpad(i::text, 6, '0'), convert_to(json_build_object(
-            'type', 'link.created', 'version', 1, 'event_id', gen_random_uuid(),
-            'occurred_at', to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-            'code', 'bench-' || lpad(i::text, 6, '0'), 'revision', 1, 'url', 'https://example.com/r/' || i)::text, 'UTF8')
-        FROM generate_series(1, {BENCH_CODES}) i;""")
-codes_file = STATE / "codes.txt"
-codes_file.write_text("".join(f"bench-{i:06d}\n" for i in range(1, BENCH_CODES + 1)))
-wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + BENCH_CODES
-                 for port, before in zip(REPLICAS, applied_before)), 120, "the replicas to load the links")
+def measure_creates():
+    """pgbench's copy of the create transaction, then POST /create, at each concurrency."""
+    creates = {}
+    for connections in CREATE_CONNECTIONS:
+        log(f"Creates at {connections} connections: pgbench, the same transaction, {CREATE_SECONDS} s")
+        account = CPUAccount()
+        baseline = pgbench(connections, CREATE_SECONDS)
+        baseline.update(account.finish(baseline["requests"]))
+        log(f"Creates at {connections} connections: POST /create on the master, {CREATE_SECONDS} s")
+        account = CPUAccount()
+        master = wrk(f"http://127.0.0.1:{args.master}/create", connections, CREATE_SECONDS,
+                     ROOT / "bench" / "creates.lua")
+        wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
+        # The pipeline's work for these creates (relay, broker, replicas, notifier) is counted too.
+        master.update(account.finish(master["requests"]))
+        creates[str(connections)] = {"pgbench": baseline, "master": master}
+    return creates
 
-log(f"Redirects: nginx's constant 302, 64 connections, {REDIRECT_SECONDS} s")
-nginx = wrk(f"http://127.0.0.1:{args.nginx}/x", 64, REDIRECT_SECONDS)
-log(f"Redirects: replica a, {BENCH_CODES} codes in random order, 64 connections, {REDIRECT_SECONDS} s")
-served_before = metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0
-replica = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, REDIRECT_SECONDS, ROOT / "bench" / "redirects.lua",
-              {"BENCH_CODES": str(codes_file)})
-served = (metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0) - served_before
 
-log("Exactness: waiting for the click reports to reach the master")
-master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
-try:
-    wait(lambda: master_total() >= served, 30, "the master's totals")
-except SystemExit:
-    pass
-time.sleep(2)
-clicks = {"wrk_received_302": replica["requests"] - replica["non_2xx_3xx"], "replica_served_302": int(served),
-          "master_total": master_total()}
-
-# --- Creates -------------------------------------------------------------------------------------
-creates = {}
-for connections in (16, 64):
-    log(f"Creates at {connections} connections: pgbench, the same transaction, {CREATE_SECONDS} s")
-    baseline = pgbench(connections, CREATE_SECONDS)
-    log(f"Creates at {connections} connections: POST /create on the master, {CREATE_SECONDS} s")
-    master = wrk(f"http://127.0.0.1:{args.master}/create", connections, CREATE_SECONDS, ROOT / "bench" / "creates.lua")
-    creates[connections] = {"pgbench": baseline, "master": master}
-    wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
-
-# --- Propagation ---------------------------------------------------------------------------------
-log(f"Propagation: {PROPAGATION_LINKS} links at {PROPAGATION_RATE}/s, from the 201 to a 302 on both replicas")
 local = threading.local()
 
 
-def connection(port):
-    connections = getattr(local, "connections", None)
-    if connections is None:
-        connections = local.connections = {}
-    if port not in connections:
-        connections[port] = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
-    return connections[port]
-
-
 def request(port, method, path, body=None):
+    """One HTTP request on this thread's keep-alive connection to `port`."""
+    connections = local.__dict__.setdefault("connections", {})
     for attempt in range(2):
         try:
-            conn = connection(port)
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
-            response = conn.getresponse()
-            data = response.read()
-            return response.status, data
+            if port not in connections:
+                connections[port] = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
+            connection = connections[port]
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            response = connection.getresponse()
+            return response.status, response.read()
         except (http.client.HTTPException, OSError):
-            local.connections.pop(port, None)
+            connections.pop(port, None)
             if attempt:
                 raise
 
 
 def propagate(index):
+    """Creates a link; milliseconds from the 201 until both replicas redirect it (None: not in 5 s)."""
     status, body = request(args.master, "POST", "/create", json.dumps({"url": f"https://example.com/p/{index}"}))
     created = time.perf_counter()
     code = json.loads(body)["code"]
@@ -199,79 +296,128 @@ def propagate(index):
     return (time.perf_counter() - created) * 1000 if not pending else None
 
 
-times = []
-with ThreadPoolExecutor(max_workers=16) as pool:
-    futures = []
-    start = time.perf_counter()
-    for index in range(PROPAGATION_LINKS):
-        delay = start + index / PROPAGATION_RATE - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        futures.append(pool.submit(propagate, index))
-    times = [future.result() for future in futures]
-arrived = sorted(t for t in times if t is not None)
-propagation = {
-    "links": PROPAGATION_LINKS, "arrived": len(arrived),
-    "p50_ms": round(arrived[len(arrived) // 2], 2), "p99_ms": round(arrived[int(len(arrived) * 0.99)], 2),
-    "max_ms": round(arrived[-1], 2),
-}
+def measure_propagation():
+    log(f"Propagation: {PROPAGATION_LINKS} links at {PROPAGATION_RATE}/s, from the 201 to a 302 on both replicas")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = []
+        start = time.perf_counter()
+        for index in range(PROPAGATION_LINKS):
+            delay = start + index / PROPAGATION_RATE - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(propagate, index))
+        times = [future.result() for future in futures]
+    arrived = sorted(t for t in times if t is not None)
+    return {
+        "links": PROPAGATION_LINKS, "arrived": len(arrived),
+        "p50_ms": round(arrived[len(arrived) // 2], 2), "p99_ms": round(arrived[int(len(arrived) * 0.99)], 2),
+        "max_ms": round(arrived[-1], 2),
+    }
 
-# --- Memory --------------------------------------------------------------------------------------
-services = {"master": args.master, "outbox": args.outbox, "replica_a": REPLICAS[0], "replica_b": REPLICAS[1],
-            "notifier": args.notifier}
-peak_rss_mb = {name: round((metric(port, "process_resident_memory_max_bytes") or 0) / 2**20, 1)
-               for name, port in services.items()}
+
+def measure_memory():
+    services = {"master": args.master, "outbox": args.outbox, "replica_a": REPLICAS[0], "replica_b": REPLICAS[1],
+                "notifier": args.notifier}
+    return {name: round((metric(port, "process_resident_memory_max_bytes") or 0) / 2**20, 1)
+            for name, port in services.items()}
+
 
 # --- Report --------------------------------------------------------------------------------------
-results = {
-    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
-    "redirect_ratio": round(replica["rps"] / nginx["rps"], 3),
-    "create_ratio_16": round(creates[16]["master"]["rps"] / creates[16]["pgbench"]["rps"], 3),
-    "create_ratio_64": round(creates[64]["master"]["rps"] / creates[64]["pgbench"]["rps"], 3),
-    "propagation_p99_ms": propagation["p99_ms"],
-    "clicks_exact": clicks["master_total"] == clicks["replica_served_302"],
-    "peak_rss_mb": peak_rss_mb,
-    "redirects": {"nginx": nginx, "replica": replica, "connections": 64, "seconds": REDIRECT_SECONDS},
-    "creates": {str(c): v for c, v in creates.items()},
-    "propagation": propagation,
-    "clicks": clicks,
-}
-results["targets"] = {
-    "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
-    "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
-    "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
-    "create_ratio_64 >= 0.8": results["create_ratio_64"] >= 0.8,
-    "propagation p99 <= 50 ms": propagation["p99_ms"] <= 50,
-    "every click counted": results["clicks_exact"],
-    "peak RSS <= 150 MB": all(value <= 150 for value in peak_rss_mb.values()),
-}
+def cpu_line(figures):
+    parts = ", ".join(f"{name} {us:g}" for name, us in figures["cpu_us_per_request"].items())
+    return f"{parts} (machine {figures['machine_busy_cores']} of 2 cores busy)"
 
-rows = [
-    ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
-    ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
-     f"ratio {results['redirect_ratio']}"),
-]
-for connections in (16, 64):
-    base, master = creates[connections]["pgbench"], creates[connections]["master"]
-    rows.append((f"Creates x{connections}, pgbench", f"{base['rps']:.0f} tps", f"{base['p50_ms']} / {base['p99_ms']} ms", ""))
-    rows.append((f"Creates x{connections}, master", f"{master['rps']:.0f} rps", f"{master['p50_ms']} / {master['p99_ms']} ms",
-                 f"ratio {results[f'create_ratio_{connections}']}"))
-rows.append(("Propagation (1000 links)", f"{propagation['arrived']} arrived",
-             f"{propagation['p50_ms']} / {propagation['p99_ms']} ms", f"max {propagation['max_ms']} ms"))
-rows.append(("Clicks", f"{clicks['replica_served_302']} served", f"master {clicks['master_total']}",
-             f"exact: {results['clicks_exact']} (wrk read {clicks['wrk_received_302']})"))
-rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in peak_rss_mb.items()), "", ""))
-header = ("measurement", "throughput", "p50 / p99", "")
-table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
-targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
 
-print("\n" + table + "\n\nTargets:\n" + targets)
-out = ROOT / "bench" / "results"
-out.mkdir(parents=True, exist_ok=True)
-(out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-day = results["date"][:10]
-(out / f"{day}.md").write_text(
-    f"# Benchmark {results['date']}\n\n{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB; "
-    f"`make bench`, loopback only.\n\n{table}\n\nTargets:\n\n{targets}\n")
-print(f"\nWritten: bench/results/latest.json, bench/results/{day}.md")
+def report(redirects, clicks, creates, propagation, peak_rss_mb):
+    nginx, replica = redirects["nginx"], redirects["replica"]
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cores": os.cpu_count(),
+                    "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
+        "redirect_ratio": round(replica["rps"] / nginx["rps"], 3),
+        "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
+        "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
+        "propagation_p99_ms": propagation["p99_ms"],
+        "clicks_exact": clicks["master_total"] == clicks["wrk_received_302"] == clicks["replica_served_302"],
+        "peak_rss_mb": peak_rss_mb,
+        "redirects": redirects,
+        "creates": creates,
+        "propagation": propagation,
+        "clicks": clicks,
+    }
+    results["targets"] = {
+        "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
+        "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
+        "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
+        "create_ratio_64 >= 0.8": results["create_ratio_64"] >= 0.8,
+        "propagation p99 <= 50 ms": propagation["p99_ms"] <= 50,
+        "every click counted": results["clicks_exact"],
+        "peak RSS <= 150 MB": all(value <= 150 for value in peak_rss_mb.values()),
+    }
+    latest = ROOT / "bench" / "results" / "latest.json"
+    if latest.exists():  # the figures this run is compared with
+        before = json.loads(latest.read_text())
+        results["previous"] = {key: before.get(key) for key in (
+            "date", "redirect_ratio", "create_ratio_16", "create_ratio_64", "propagation_p99_ms", "clicks_exact",
+            "peak_rss_mb")}
+        results["previous"]["redirect_p99_ms"] = before["redirects"]["replica"]["p99_ms"]
+
+    rows = [
+        ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
+        ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
+         f"ratio {results['redirect_ratio']}"),
+    ]
+    for connections in CREATE_CONNECTIONS:
+        base, master = creates[str(connections)]["pgbench"], creates[str(connections)]["master"]
+        rows.append((f"Creates x{connections}, pgbench", f"{base['rps']:.0f} tps",
+                     f"{base['p50_ms']} / {base['p99_ms']} ms", ""))
+        rows.append((f"Creates x{connections}, master", f"{master['rps']:.0f} rps",
+                     f"{master['p50_ms']} / {master['p99_ms']} ms", f"ratio {results[f'create_ratio_{connections}']}"))
+    rows.append(("Propagation (1000 links)", f"{propagation['arrived']} arrived",
+                 f"{propagation['p50_ms']} / {propagation['p99_ms']} ms", f"max {propagation['max_ms']} ms"))
+    rows.append(("Clicks", f"wrk read {clicks['wrk_received_302']} 302s", f"master {clicks['master_total']}",
+                 f"exact: {results['clicks_exact']} (replica served {clicks['replica_served_302']})"))
+    rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in peak_rss_mb.items()), "", ""))
+    header = ("measurement", "throughput", "p50 / p99", "")
+    table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
+    cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica)]
+    for connections in CREATE_CONNECTIONS:
+        cpu += [(f"Creates x{connections}, pgbench", creates[str(connections)]["pgbench"]),
+                (f"Creates x{connections}, master (and the pipeline)", creates[str(connections)]["master"])]
+    cpu_text = "\n".join(f"- {name}: {cpu_line(figures)}" for name, figures in cpu)
+    targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
+    previous = ""
+    if "previous" in results:
+        p = results["previous"]
+        previous = (f"\n\nPrevious run ({p['date']}): redirect ratio {p['redirect_ratio']} (p99 {p['redirect_p99_ms']} ms), "
+                    f"create ratios {p['create_ratio_16']} / {p['create_ratio_64']}, propagation p99 "
+                    f"{p['propagation_p99_ms']} ms.")
+
+    text = f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\nTargets:\n\n{targets}{previous}\n"
+    print("\n" + text)
+    latest.parent.mkdir(parents=True, exist_ok=True)
+    latest.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    day = results["date"][:10]
+    (latest.parent / f"{day}.md").write_text(
+        f"# Benchmark {results['date']}\n\n{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB; "
+        f"`make bench`, loopback only.\n\n{text}")
+    print(f"Written: bench/results/latest.json, bench/results/{day}.md")
+
+
+def main():
+    figures = {}
+    if "redirects" in ONLY:
+        figures["redirects"], figures["clicks"] = measure_redirects()
+    if "creates" in ONLY:
+        figures["creates"] = measure_creates()
+    if "propagation" in ONLY:
+        figures["propagation"] = measure_propagation()
+    figures["peak_rss_mb"] = measure_memory()
+    if set(ONLY) != set(PHASES):
+        print(json.dumps(figures, indent=2, ensure_ascii=False))
+        log("A partial run (--only): no results written")
+        return
+    report(**figures)
+
+
+main()

@@ -29,6 +29,7 @@ log "Starting Postgres $PG_PORT, Redis ${REDIS_PORTS[*]} and the dev Kafka broke
 start_postgres "$STATE/postgres" "$PG_PORT"
 for index in 0 1; do start_redis "$STATE/redis-$index" "${REDIS_PORTS[$index]}"; done
 start_broker "$STATE" bench
+echo "broker $BROKER_PID" >> "$STATE/pids"
 curl -fs -X POST "http://$KAFKA_CONTROL/namespaces/benchpg" >/dev/null
 
 export SHORTENER_NAMESPACE=bench SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_PG_PORT="$PG_PORT" \
@@ -71,5 +72,5 @@ http {
 NGINX
 nginx -c "$STATE/nginx.conf" -p "$STATE"
 
-python3 "$ROOT/bench/bench.py" --state "$STATE" --pg-port "$PG_PORT" --master "${PORTS[0]}" \
+python3 "$ROOT/bench/bench.py" --only "${BENCH_ONLY:-redirects,creates,propagation}" --state "$STATE" --pg-port "$PG_PORT" --master "${PORTS[0]}" \
     --replicas "${PORTS[1]},${PORTS[2]}" --outbox "${PORTS[3]}" --notifier "${PORTS[4]}" --nginx "${PORTS[5]}"

@@ -133,7 +133,7 @@ def check_ports(configs):
 
 def check_dashboard(code):
     print("dashboard metrics")
-    exported = set(re.findall(r'label: "([a-z_]+)"', code)) | set(re.findall(r'name: "([a-z_]+)"', code)) | FRAMEWORK_METRICS
+    exported = set(re.findall(r'label: "([a-z_]+)"', code)) | set(re.findall(r'(?:name|metricName): "([a-z_]+)"', code)) | FRAMEWORK_METRICS
     dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "shortener.json").read_text())
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

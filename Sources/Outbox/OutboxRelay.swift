@@ -10,8 +10,13 @@ import Shared
 /// broker acknowledged them.
 ///
 /// One relay is active at a time: it holds a session advisory lock on its own connection, on
-/// which it also LISTENs for the `outbox` notification that every insert fires at commit.
-/// Others wait on standby and take over when the lock is released (or its session dies).
+/// which it also LISTENs for the `outbox` notification. Others wait on standby and take over
+/// when the lock is released (or its session dies).
+///
+/// Inserts notify only while the relay is idle (migration 0004): a NOTIFY serialises commits
+/// cluster-wide, so under load, when the relay is draining anyway, creates send none. The relay
+/// is idle while it holds ``idleLockKey``; it takes that lock only when the outbox is empty and
+/// no insert that saw it busy is still in flight (those hold the lock shared until they commit).
 /// A crash between the acknowledgement and the mark republishes rows: a duplicate, never a loss.
 /// Queries go through the Postgres breaker and each batch's produce through the Kafka breaker;
 /// while one is open the relay waits instead of hammering the dependency.
@@ -24,6 +29,9 @@ struct OutboxRelay: Service {
         var batchSize: Int = 500
         /// Time between attempts to become the active relay, or to recover from an error.
         var retryInterval: Duration = .seconds(2)
+        /// Pause before draining again while inserts are in flight (the relay cannot go idle yet):
+        /// rows gather into larger batches meanwhile. Default: 2 ms.
+        var busyInterval: Duration = .milliseconds(2)
     }
 
     let client: PostgresClient
@@ -36,6 +44,9 @@ struct OutboxRelay: Service {
 
     /// Key of the advisory lock that elects the active relay.
     static let leaderLockKey: Int64 = 0x5348_4F52_544F_5554
+    /// Key of the advisory lock the active relay holds while it waits for a notification; the
+    /// outbox trigger (migration 0004) tries it shared to decide whether to notify.
+    static let idleLockKey: Int64 = 0x5348_4F52_544F_4944
 
     /// `outbox_rows_published_total`: rows acknowledged by Kafka and marked.
     private static let published = Counter(label: "outbox_rows_published_total")
@@ -84,12 +95,12 @@ struct OutboxRelay: Service {
         }
     }
 
-    /// Releases the leader lock before the connection goes back to the pool. If the session is
-    /// broken the server has released it already, and a query on a dead connection may never
-    /// answer: hence the timeout.
+    /// Releases the leader and idle locks before the connection goes back to the pool. If the
+    /// session is broken the server has released them already, and a query on a dead connection
+    /// may never answer: hence the timeout.
     private func unlock(_ connection: PostgresConnection) async {
         _ = try? await withTimeout(.seconds(1)) { [logger] in
-            try await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))", logger: logger)
+            try await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
         }
     }
 
@@ -121,10 +132,50 @@ struct OutboxRelay: Service {
             ticker.cancel()
         }
         wake.yield()
+        var idle = false
         for await _ in wakeUps.cancelOnGracefulShutdown() {
-            try await drain(on: connection)
+            if idle { try await setIdle(false, on: connection) }
+            idle = try await drainUntilIdle(on: connection)
         }
         if let failure = listenerFailure.withLockedValue({ $0 }) { throw failure }
+    }
+
+    /// Drains the outbox, and again while inserts are in flight, until it can go idle: returns
+    /// true holding the idle lock with nothing pending (false when shutting down).
+    private func drainUntilIdle(on connection: PostgresConnection) async throws -> Bool {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try await drain(on: connection)
+            if try await setIdle(true, on: connection) {
+                // Every insert that saw the relay busy has committed: look once more.
+                if try await !hasPendingRows(on: connection) { return true }
+                try await setIdle(false, on: connection)
+            } else {
+                try? await Task.sleep(for: settings.busyInterval)
+            }
+        }
+        return false
+    }
+
+    /// Takes (without waiting) or releases the idle lock; whether it is held afterwards.
+    @discardableResult
+    private func setIdle(_ idle: Bool, on connection: PostgresConnection) async throws -> Bool {
+        try await postgres.run { [logger] in
+            let rows = try await connection.query(
+                idle
+                    ? "SELECT pg_try_advisory_lock(\(Self.idleLockKey))"
+                    : "SELECT NOT pg_advisory_unlock(\(Self.idleLockKey))", logger: logger)
+            for try await held in rows.decode(Bool.self) { return held }
+            return false
+        }
+    }
+
+    private func hasPendingRows(on connection: PostgresConnection) async throws -> Bool {
+        try await postgres.run { [logger] in
+            let rows = try await connection.query(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)", logger: logger)
+            for try await pending in rows.decode(Bool.self) { return pending }
+            return false
+        }
     }
 
     /// Publishes pending rows batch by batch until none is left.

@@ -29,10 +29,8 @@ struct LinkFeed {
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
                 topicSettings: links.consumerSettings
             ),
-            logger: logger
-        ) { message in
-            try await store.apply(message, deadLetters: deadLetters)
-        }
+            logger: logger,
+            batchHandler: { messages in try await store.apply(messages, deadLetters: deadLetters) })
         self.producer = producer
     }
 }

@@ -47,30 +47,32 @@ struct LinkStore: Sendable {
     private static let stale = Counter(label: "link_events_total", dimensions: [("outcome", "stale")])
     private static let clicksCounted = Counter(label: "clicks_counted_total")
 
-    /// Applies the event if it is newer than what is stored (by revision), and records the offset;
-    /// returns 1 if it was applied, 0 if it was not newer.
-    /// KEYS: link, offsets, state marker. ARGV: partition, next offset, revision, state
-    /// (`active`, `deleted`, `exhausted`, or `skip` to record only the offset), url, expiry,
-    /// max clicks.
+    /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
+    /// records each one's offset with it; returns how many were applied.
+    /// KEYS: offsets, state marker, then one link key per event. ARGV: seven per event:
+    /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, or `skip` to
+    /// record only the offset), url, expiry, max clicks.
     private static let applyScript = RedisScript(
         """
-        \(ReplicaKeys.requireStateLua(markerKey: 3))
-        if ARGV[4] == 'skip' then
-            redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-            return 1
-        end
-        local stored = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+        \(ReplicaKeys.requireStateLua(markerKey: 2))
         local applied = 0
-        if tonumber(ARGV[3]) > stored then
-            if ARGV[4] == 'active' then
-                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', 'active', 'url', ARGV[5], 'exp', ARGV[6],
-                    'max', ARGV[7])
-            else
-                redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'state', ARGV[4])
+        for index = 3, #KEYS do
+            local base = (index - 3) * 7
+            local state = ARGV[base + 4]
+            if state ~= 'skip' then
+                local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
+                if tonumber(ARGV[base + 3]) > stored then
+                    if state == 'active' then
+                        redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
+                            'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7])
+                    else
+                        redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', state)
+                    end
+                    applied = applied + 1
+                end
             end
-            applied = 1
+            redis.call('HSET', KEYS[1], ARGV[base + 1], ARGV[base + 2])
         end
-        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
         return applied
         """)
 
@@ -128,40 +130,41 @@ struct LinkStore: Sendable {
         return removed
         """)
 
-    /// Applies one message of `<ns>-links`; an unusable one is dead-lettered and only its offset
-    /// recorded, so the partition keeps moving.
-    func apply(_ message: KafkaMessage, deadLetters: DeadLetterQueue) async throws {
-        if let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) {
-            try await apply(event, from: message)
-        } else {
-            try await skip(message)
-        }
-    }
-
-    /// Applies one event read from `message`, recording the message's offset with it.
-    private func apply(_ event: LinkEvent, from message: KafkaMessage) async throws {
-        let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
-        let state =
-            switch event.type {
-            case .created: "active"
-            case .deleted: "deleted"
-            case .exhausted: "exhausted"
+    /// Applies messages of `<ns>-links` in one script call (one round trip for a whole polled
+    /// batch); an unusable one is dead-lettered first and only its offset recorded, so the
+    /// partition keeps moving.
+    func apply(_ messages: [KafkaMessage], deadLetters: DeadLetterQueue) async throws {
+        var scriptKeys = [keys.offsets, keys.stateMarker]
+        var arguments: [String] = []
+        scriptKeys.reserveCapacity(messages.count + 2)
+        arguments.reserveCapacity(messages.count * 7)
+        var events = 0
+        for message in messages {
+            let position = [String(message.partition), String(message.offset + 1)]
+            guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
+                scriptKeys.append(keys.offsets)
+                arguments += position + ["0", "skip", "", "", ""]
+                continue
             }
-        let reply = try await redis.evaluate(
-            Self.applyScript, keys: [keys.link(event.code), keys.offsets, keys.stateMarker],
-            arguments: [
-                String(message.partition), String(message.offset + 1), String(event.revision), state, event.url ?? "",
-                expiry, event.maxClicks.map(String.init) ?? "",
-            ]
-        )
-        (reply.integer == 1 ? Self.applied : Self.stale).increment()
-    }
-
-    /// Records only the message's offset: for a message that was dead-lettered.
-    private func skip(_ message: KafkaMessage) async throws {
-        _ = try await redis.evaluate(
-            Self.applyScript, keys: [keys.offsets, keys.offsets, keys.stateMarker],
-            arguments: [String(message.partition), String(message.offset + 1), "0", "skip", "", "", ""])
+            let state =
+                switch event.type {
+                case .created: "active"
+                case .deleted: "deleted"
+                case .exhausted: "exhausted"
+                }
+            let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
+            scriptKeys.append(keys.link(event.code))
+            arguments +=
+                position + [
+                    String(event.revision), state, event.url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
+                ]
+            events += 1
+        }
+        guard !messages.isEmpty else { return }
+        let applied = Int(
+            try await redis.evaluate(Self.applyScript, keys: scriptKeys, arguments: arguments).integer ?? 0)
+        Self.applied.increment(by: applied)
+        Self.stale.increment(by: events - applied)
     }
 
     /// Partition → next offset to read, as recorded with the applied events; empty when this

@@ -95,7 +95,7 @@ import TestSupport
             codes.append(try #require(reply.json["code"] as? String))
         }
         // The good receiver gets every event, signed, while the other fails until its breaker opens.
-        let allArrived = try await eventually(timeout: .seconds(30)) { good.received().count >= 8 }
+        let allArrived = await eventually(timeout: .seconds(30)) { good.received().count >= 8 }
         #expect(allArrived, "good receiver got \(good.received().count); notifier log:\n\(notifier.process.logTail())")
         for call in good.received() {
             #expect(call.event == "link.created")
@@ -123,7 +123,7 @@ import TestSupport
 
         // 100 clicks: the master's total reaches the first milestone, and the webhooks hear of it.
         for _ in 0..<100 { #expect(try await TestHTTP.get("\(replica.url)/\(codes[0])").status == 302) }
-        let milestone = try await eventually(timeout: .seconds(30)) {
+        let milestone = await eventually(timeout: .seconds(30)) {
             good.received().contains { $0.event == "link.milestone" && $0.json["code"] as? String == codes[0] }
         }
         #expect(milestone, "no milestone; notifier log:\n\(notifier.process.logTail())")

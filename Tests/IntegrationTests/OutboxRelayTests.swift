@@ -23,6 +23,24 @@ import TestSupport
         }
     }
 
+    /// A relay on the namespace's database and the dev broker; the fallback poll (30 s) is too
+    /// slow to matter, so only notifications and the relay's own draining move rows.
+    private func makeRelay(_ namespace: Namespace, batchSize: Int) throws -> (
+        PostgresClient, KafkaProducer, OutboxRelay
+    ) {
+        let client = PostgresClient(
+            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let links = try TopicDefinition.load(.links, from: TestStack.topicsDirectory)
+        let producer = try KafkaProducer(
+            settings: .init(bootstrapServers: try TestStack.kafkaBrokers, topicSettings: links.producerSettings),
+            logger: TestStack.logger)
+        let relay = OutboxRelay(
+            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
+            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
+            settings: .init(pollInterval: .seconds(30), batchSize: batchSize), logger: TestStack.logger)
+        return (client, producer, relay)
+    }
+
     private func pendingRows(_ client: PostgresClient) async throws -> Int {
         let rows = try await client.query(
             "SELECT count(*)::int FROM outbox WHERE published_at IS NULL",
@@ -33,16 +51,8 @@ import TestSupport
 
     @Test func publishesInOrderAndMarksRowsOnlyAfterTheBrokerAcknowledged() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         let links = try TopicDefinition.load(.links, from: TestStack.topicsDirectory)
-        let producer = try KafkaProducer(
-            settings: .init(bootstrapServers: try TestStack.kafkaBrokers, topicSettings: links.producerSettings),
-            logger: TestStack.logger)
-        let relay = OutboxRelay(
-            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
-            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
-            settings: .init(pollInterval: .seconds(30), batchSize: 50), logger: TestStack.logger)
+        let (client, producer, relay) = try makeRelay(namespace, batchSize: 50)
         let received = NIOLockedValueBox<[LinkEvent]>([])
         let consumer = try KafkaConsumer(
             settings: .init(
@@ -64,6 +74,32 @@ import TestSupport
             #expect(delivered, "received \(received.withLockedValue { $0.count }) of \(codes.count)")
             let marked = try await eventually { try await pendingRows(client) == 0 }
             #expect(marked)
+        }
+    }
+
+    /// Inserts notify only while the relay is idle (migration 0004). Concurrent writers while it
+    /// drains send no notification and must still be relayed; so must a lone insert after a
+    /// pause, which wakes the idle relay by NOTIFY. The fallback poll (30 s) never helps here.
+    @Test func rowsArriveWhetherTheRelayWasBusyOrIdle() async throws {
+        let (client, producer, relay) = try makeRelay(try await TestStack.makeNamespace(), batchSize: 7)
+        try await withRunningServices([client, producer, relay]) {
+            try await Task.sleep(for: .milliseconds(300))
+            // Busy: eight writers, 40 rows each, in separate transactions.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<8 {
+                    group.addTask { try await insertEvents(client, codes: (0..<40).map { "busy\(writer)-\($0)" }) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await eventually { try await pendingRows(client) == 0 }, "rows written while busy")
+            // Idle: single rows after pauses, each woken by its notification.
+            for index in 0..<3 {
+                try await Task.sleep(for: .milliseconds(200))
+                try await insertEvents(client, codes: ["idle\(index)"])
+                #expect(
+                    try await eventually(timeout: .seconds(5)) { try await pendingRows(client) == 0 },
+                    "lone row \(index) after a pause")
+            }
         }
     }
 

@@ -44,7 +44,7 @@ extension LinkStore {
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() }),
             logger: TestStack.logger
         ) { message in
-            try await store.apply(message, deadLetters: deadLetters.queue)
+            try await store.apply([message], deadLetters: deadLetters.queue)
             handled.withLockedValue { $0 += 1 }
         }
         try await withRunningServices([deadLetters.producer, consumer]) {

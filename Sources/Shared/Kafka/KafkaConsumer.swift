@@ -8,7 +8,7 @@ import ServiceLifecycle
 ///
 /// A dedicated thread polls librdkafka (never the cooperative pool); messages are handed to the
 /// handler in partition order, one by one or as whole polled batches, and their offsets are
-/// stored for the background commit only after the handler returned. A failing handler is
+/// stored for the background commit only after the handler returned (once per polled batch). A failing handler is
 /// retried with backoff, so a message is never skipped by accident: handlers skip poison
 /// messages themselves, on purpose, by returning.
 /// On graceful shutdown the current message finishes, and closing the consumer commits the
@@ -104,13 +104,15 @@ public final class KafkaConsumer: Service, Sendable {
             }
             switch work {
             case .each(let handler):
+                // Offsets are stored once for the applied prefix of the poll, not per message.
+                var applied = 0
                 for message in batch {
-                    let outcome = await handleUntilApplied([message]) { try await handler(message) }
-                    guard outcome == .applied else { break }
-                    markApplied([message])
+                    guard await handleUntilApplied([message], { try await handler(message) }) == .applied else { break }
+                    applied += 1
                 }
+                if applied > 0 { markApplied(batch[..<applied]) }
             case .batch(let handler):
-                if await handleUntilApplied(batch, { try await handler(batch) }) == .applied { markApplied(batch) }
+                if await handleUntilApplied(batch, { try await handler(batch) }) == .applied { markApplied(batch[...]) }
             }
         }
     }
@@ -201,6 +203,7 @@ public final class KafkaConsumer: Service, Sendable {
         defer { rd_kafka_topic_partition_list_destroy(list) }
         var remaining: [Int32: Int64] = [:]
         var positions: [PartitionKey: Int64] = [:]
+        var highWatermarks: [PartitionKey: Int64] = [:]
         for partition in partitions {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
             let start = offsets[partition] ?? RD_KAFKA_OFFSET_BEGINNING_VALUE
@@ -208,10 +211,11 @@ public final class KafkaConsumer: Service, Sendable {
             guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
             if readsBacklog, marks.high > max(start, marks.low) { remaining[partition] = marks.high }
-            positions[PartitionKey(topic: topic, partition: partition)] =
-                readsBacklog ? max(start, marks.low) : marks.high
+            let key = PartitionKey(topic: topic, partition: partition)
+            positions[key] = readsBacklog ? max(start, marks.low) : marks.high
+            highWatermarks[key] = marks.high
         }
-        metrics.assigned(positions, client: client)
+        metrics.assigned(positions, highWatermarks: highWatermarks)
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
         catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining) }
@@ -309,7 +313,7 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Stores, per partition, the offset after the last applied message for the background
     /// commit, and advances the catch-up tracking.
-    private func markApplied(_ messages: [KafkaMessage]) {
+    private func markApplied(_ messages: ArraySlice<KafkaMessage>) {
         var next: [PartitionKey: Int64] = [:]
         for message in messages {
             let key = PartitionKey(topic: message.topic, partition: message.partition)

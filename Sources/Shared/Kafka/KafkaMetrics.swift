@@ -50,13 +50,18 @@ final class ConsumerMetrics: Sendable {
 
     /// Starts reporting the lag of freshly assigned partitions from where they start (replacing
     /// what an earlier assignment left).
-    func assigned(_ start: [PartitionKey: Int64], client: RDKafkaClient) {
+    /// `highWatermarks` are the ends the assignment just read from the broker (librdkafka's
+    /// cached ones are unknown until the first fetch).
+    func assigned(_ start: [PartitionKey: Int64], highWatermarks: [PartitionKey: Int64]) {
         positions.withLockedValue { $0 = start }
-        for (key, offset) in start { recordLag(key, next: offset, client: client) }
+        for (key, offset) in start {
+            guard let high = highWatermarks[key] else { continue }
+            lagGauge(key).record(max(0, high - offset))
+        }
     }
 
     /// Records applied `messages`, `next` being each partition's next offset after them.
-    func applied(_ messages: [KafkaMessage], next: [PartitionKey: Int64], client: RDKafkaClient) {
+    func applied(_ messages: ArraySlice<KafkaMessage>, next: [PartitionKey: Int64], client: RDKafkaClient) {
         positions.withLockedValue { $0.merge(next) { max($0, $1) } }
         var perTopic: [String: Int] = [:]
         for message in messages { perTopic[message.topic, default: 0] += 1 }
@@ -88,11 +93,15 @@ final class ConsumerMetrics: Sendable {
                 == RD_KAFKA_RESP_ERR_NO_ERROR,
             high >= 0
         else { return }
+        lagGauge(key).record(max(0, high - next))
+    }
+
+    private func lagGauge(_ key: PartitionKey) -> Gauge {
         lags.handle(for: key) {
             Gauge(
                 label: "kafka_consumer_lag",
                 dimensions: [("topic", $0.topic), ("partition", String($0.partition)), ("group", group)])
-        }.record(max(0, high - next))
+        }
     }
 }
 

@@ -46,12 +46,19 @@ private final class ProcessFigures: Sendable {
     private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
 
     init(registry: PrometheusCollectorRegistry) {
-        residentMemory = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory.")
+        residentMemory = registry.makeGauge(
+            descriptor: .init(metricName: "process_resident_memory_bytes", unitName: "", helpText: "Resident memory."))
         peakResidentMemory = registry.makeGauge(
-            name: "process_resident_memory_max_bytes", help: "Highest resident memory since the start.")
-        cpuSeconds = registry.makeGauge(name: "process_cpu_seconds", help: "User and system CPU time used.")
-        threads = registry.makeGauge(name: "process_threads", help: "Threads of the process.")
-        openFiles = registry.makeGauge(name: "process_open_fds", help: "Open file descriptors.")
+            descriptor: .init(
+                metricName: "process_resident_memory_max_bytes", unitName: "",
+                helpText: "Highest resident memory since the start."))
+        cpuSeconds = registry.makeGauge(
+            descriptor: .init(
+                metricName: "process_cpu_seconds", unitName: "", helpText: "User and system CPU time used."))
+        threads = registry.makeGauge(
+            descriptor: .init(metricName: "process_threads", unitName: "", helpText: "Threads of the process."))
+        openFiles = registry.makeGauge(
+            descriptor: .init(metricName: "process_open_fds", unitName: "", helpText: "Open file descriptors."))
     }
 
     func refresh() {
@@ -95,8 +102,10 @@ private final class EventLoopLag: Sendable {
             (
                 loop,
                 registry.makeGauge(
-                    name: "event_loop_lag_seconds", labels: [("loop", String(index))],
-                    help: "Delay before an event loop ran a task submitted at scrape time.")
+                    descriptor: .init(
+                        metricName: "event_loop_lag_seconds", unitName: "",
+                        helpText: "Delay before an event loop ran a task submitted at scrape time."),
+                    labels: [("loop", String(index))])
             )
         }
     }
