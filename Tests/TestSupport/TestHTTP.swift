@@ -3,10 +3,13 @@ import Foundation
 import NIOCore
 
 /// An HTTP client for tests that does not follow redirects (the redirect is what we test).
+/// Connecting may take up to 10 s: at the start of a run every suite asks the dev broker for a
+/// namespace at once, and on a loaded two-core CI machine 2 s was not always enough.
 public enum TestHTTP {
     public static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
-        configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(10)))
+        configuration: .init(
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(10)))
     )
 
     /// A response reduced to what tests look at.
