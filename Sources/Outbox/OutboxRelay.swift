@@ -134,7 +134,7 @@ struct OutboxRelay: Service {
         wake.yield()
         var idle = false
         for await _ in wakeUps.cancelOnGracefulShutdown() {
-            if idle { try await setIdle(false, on: connection) }
+            if idle { try await leaveIdle(on: connection) }
             idle = try await drainUntilIdle(on: connection)
         }
         if let failure = listenerFailure.withLockedValue({ $0 }) { throw failure }
@@ -145,10 +145,10 @@ struct OutboxRelay: Service {
     private func drainUntilIdle(on connection: PostgresConnection) async throws -> Bool {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try await drain(on: connection)
-            if try await setIdle(true, on: connection) {
+            if try await tryGoingIdle(on: connection) {
                 // Every insert that saw the relay busy has committed: look once more.
                 if try await !hasPendingRows(on: connection) { return true }
-                try await setIdle(false, on: connection)
+                try await leaveIdle(on: connection)
             } else {
                 try? await Task.sleep(for: settings.busyInterval)
             }
@@ -156,16 +156,20 @@ struct OutboxRelay: Service {
         return false
     }
 
-    /// Takes (without waiting) or releases the idle lock; whether it is held afterwards.
-    @discardableResult
-    private func setIdle(_ idle: Bool, on connection: PostgresConnection) async throws -> Bool {
+    /// Takes the idle lock if no insert holds it shared; whether it was taken.
+    private func tryGoingIdle(on connection: PostgresConnection) async throws -> Bool {
         try await postgres.run { [logger] in
             let rows = try await connection.query(
-                idle
-                    ? "SELECT pg_try_advisory_lock(\(Self.idleLockKey))"
-                    : "SELECT NOT pg_advisory_unlock(\(Self.idleLockKey))", logger: logger)
-            for try await held in rows.decode(Bool.self) { return held }
+                "SELECT pg_try_advisory_lock(\(Self.idleLockKey))", logger: logger)
+            for try await taken in rows.decode(Bool.self) { return taken }
             return false
+        }
+    }
+
+    /// Releases the idle lock: inserts stop notifying.
+    private func leaveIdle(on connection: PostgresConnection) async throws {
+        try await postgres.run { [logger] in
+            _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.idleLockKey))", logger: logger)
         }
     }
 

@@ -134,6 +134,7 @@ struct LinkStore: Sendable {
     /// batch); an unusable one is dead-lettered first and only its offset recorded, so the
     /// partition keeps moving.
     func apply(_ messages: [KafkaMessage], deadLetters: DeadLetterQueue) async throws {
+        guard !messages.isEmpty else { return }
         var scriptKeys = [keys.offsets, keys.stateMarker]
         var arguments: [String] = []
         scriptKeys.reserveCapacity(messages.count + 2)
@@ -160,7 +161,6 @@ struct LinkStore: Sendable {
                 ]
             events += 1
         }
-        guard !messages.isEmpty else { return }
         let applied = Int(
             try await redis.evaluate(Self.applyScript, keys: scriptKeys, arguments: arguments).integer ?? 0)
         Self.applied.increment(by: applied)

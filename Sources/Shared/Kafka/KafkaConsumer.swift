@@ -8,9 +8,9 @@ import ServiceLifecycle
 ///
 /// A dedicated thread polls librdkafka (never the cooperative pool); messages are handed to the
 /// handler in partition order, one by one or as whole polled batches, and their offsets are
-/// stored for the background commit only after the handler returned (once per polled batch). A failing handler is
-/// retried with backoff, so a message is never skipped by accident: handlers skip poison
-/// messages themselves, on purpose, by returning.
+/// stored for the background commit only after the handler returned (once per polled batch).
+/// A failing handler is retried with backoff, so a message is never skipped by accident:
+/// handlers skip poison messages themselves, on purpose, by returning.
 /// On graceful shutdown the current message finishes, and closing the consumer commits the
 /// stored offsets.
 public final class KafkaConsumer: Service, Sendable {

@@ -78,21 +78,16 @@ private final class TimeoutRace<Value: Sendable>: Sendable {
 
     /// Records the first outcome, resumes the caller and cancels whatever still runs.
     func finish(_ outcome: Result<Value, any Error>) {
-        let (continuation, work, timer) = state.withLockedValue { state in
-            guard state.outcome == nil else {
-                return (nil, nil, nil) as (CheckedContinuation<Value, any Error>?, Task<Void, Never>?, Scheduled<Void>?)
-            }
+        let first: State? = state.withLockedValue { state in
+            guard state.outcome == nil else { return nil }
             state.outcome = outcome
-            defer {
-                state.continuation = nil
-                state.work = nil
-                state.timer = nil
-            }
-            return (state.continuation, state.work, state.timer)
+            defer { state = State(outcome: outcome) }
+            return state
         }
-        work?.cancel()
-        timer?.cancel()
-        continuation?.resume(with: outcome)
+        guard let first else { return }
+        first.work?.cancel()
+        first.timer?.cancel()
+        first.continuation?.resume(with: outcome)
     }
 }
 
