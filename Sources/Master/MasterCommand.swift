@@ -91,6 +91,8 @@ enum MasterApplication {
             publicBaseURL: publicBaseURL
         ).addRoutes(to: router)
         LinksAPIController(repository: repository, keys: keys).addRoutes(to: router)
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        return Application(
+            router: router, server: .http1OnConnectionEventLoops(),
+            configuration: .init(address: .hostname(host, port: port)), logger: logger)
     }
 }

@@ -15,8 +15,12 @@ final class ClickReporter: Service, Sendable {
     struct Settings: Sendable {
         /// Time between reports of the moved codes. Default: 5 s.
         var interval: Duration = .seconds(5)
-        /// Most codes per report. Default: 10,000.
+        /// Most codes per periodic report. Default: 10,000.
         var batchLimit: Int = 10_000
+        /// Codes read, sent and settled at a time. Redis runs one script at a time, so a slice
+        /// of thousands of codes would hold up every redirect behind it; 500 take about a
+        /// millisecond. Default: 500.
+        var sliceSize: Int = 500
         /// Longest wait for the broker's acknowledgements of one periodic report. Default: 10 s.
         var acknowledgementTimeout: Duration = .seconds(10)
         /// How long the final report during shutdown may take (within `--shutdown-timeout`). Default: 5 s.
@@ -61,19 +65,30 @@ final class ClickReporter: Service, Sendable {
         try? await cancelWhenGracefulShutdown { [self] in
             while true {
                 try await Task.sleep(for: settings.interval)
-                _ = await reportPending(acknowledgementTimeout: settings.acknowledgementTimeout)
+                await reportMovedCodes()
             }
         }
         guard !Task.isCancelled else { return }
         await reportEverythingBeforeShutdown()
     }
 
-    /// Sends one report, waiting up to `acknowledgementTimeout` for the broker; returns how many
-    /// codes were pending and how many were settled.
+    /// One periodic report: slices until nothing moved is left, a slice settles nothing (Kafka
+    /// is failing; the next report retries), or ``Settings/batchLimit`` codes were sent.
+    private func reportMovedCodes() async {
+        var sent = 0
+        while sent < settings.batchLimit {
+            let slice = await reportPending(acknowledgementTimeout: settings.acknowledgementTimeout)
+            sent += slice.pending
+            if slice.pending < settings.sliceSize || slice.settled == 0 { break }
+        }
+    }
+
+    /// Sends one slice of moved codes, waiting up to `acknowledgementTimeout` for the broker;
+    /// returns how many codes were pending and how many were settled.
     func reportPending(acknowledgementTimeout: Duration) async -> (pending: Int, settled: Int) {
         let pending: ClickLedger.PendingTotals
         do {
-            guard let found = try await ledger.pending(limit: settings.batchLimit) else { return (0, 0) }
+            guard let found = try await ledger.pending(limit: settings.sliceSize) else { return (0, 0) }
             pending = found
         } catch {
             logger.warning(

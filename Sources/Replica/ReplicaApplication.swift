@@ -57,8 +57,8 @@ struct ReplicaApplication {
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
         let app = Application(
-            router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
-            logger: logger)
+            router: router, server: .http1OnConnectionEventLoops(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port)), logger: logger)
         self.store = store
         self.consumer = consumer
         self.reporter = reporter

@@ -6,25 +6,39 @@ struct ReplicaKeys: Sendable {
 
     /// `<ns>:link:<code>`: a hash with `url`, `exp` (ms since 1970, or empty), `max` (visits
     /// allowed, or empty), `state` (`active`, `deleted`, `exhausted`) and `rev`.
-    func link(_ code: String) -> String { namespace.redisKey("link:\(code)") }
+    func link(_ code: String) -> String { linkPrefix + code }
     /// `<ns>:offsets:<ns>-links`: partition → next offset to read, written with each event.
-    var offsets: String { namespace.redisKey("offsets:\(namespace.linksTopic)") }
+    let offsets: String
     /// `<ns>:clicks`: code → clicks counted in the current epoch.
-    var clicks: String { namespace.redisKey("clicks") }
+    let clicks: String
     /// `<ns>:clicks:unreported`: the codes whose count moved since it was last acknowledged by Kafka.
-    var unreportedClicks: String { namespace.redisKey("clicks:unreported") }
+    let unreportedClicks: String
     /// `<ns>:epoch`: this Redis's life; created with the first click after the data was lost.
-    var epoch: String { namespace.redisKey("epoch") }
+    let epoch: String
     /// `<ns>:replica-state`: set when the replica (re)starts filling this Redis from the links
     /// topic. Its absence means the data was lost (a restart without persistence, a flush):
     /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero.
-    var stateMarker: String { namespace.redisKey("replica-state") }
+    let stateMarker: String
 
     /// `<ns>:replica-alive`: the id of the replica serving from this Redis, set every second
     /// with a 3 s expiry; `replica replay` leaves the rebuild to a replica that is alive.
-    var heartbeat: String { namespace.redisKey("replica-alive") }
+    let heartbeat: String
     /// The pattern of every link key, for SCAN.
-    var linkPattern: String { namespace.redisKey("link:*") }
+    var linkPattern: String { linkPrefix + "*" }
+
+    private let linkPrefix: String
+
+    /// Every name is made once: redirects build only the link key.
+    init(namespace: Namespace) {
+        self.namespace = namespace
+        linkPrefix = namespace.redisKey("link:")
+        offsets = namespace.redisKey("offsets:\(namespace.linksTopic)")
+        clicks = namespace.redisKey("clicks")
+        unreportedClicks = namespace.redisKey("clicks:unreported")
+        epoch = namespace.redisKey("epoch")
+        stateMarker = namespace.redisKey("replica-state")
+        heartbeat = namespace.redisKey("replica-alive")
+    }
 
     /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists.
     static func requireStateLua(markerKey: Int) -> String {

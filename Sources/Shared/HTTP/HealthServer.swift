@@ -9,6 +9,8 @@ public enum HealthServer {
         readiness: @escaping HealthController.ReadinessCheck = { [] }, logger: Logger
     ) -> some ApplicationProtocol {
         let router = ServiceRouter.make(breakers: breakers, requestLogLevel: .debug, readiness: readiness)
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+        return Application(
+            router: router, server: .http1OnConnectionEventLoops(),
+            configuration: .init(address: .hostname(host, port: port)), logger: logger)
     }
 }

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// A Lua script run with `EVALSHA`; loaded on first use and again if Redis forgot it.
 public final class RedisScript: Sendable {
@@ -17,10 +18,9 @@ public final class RedisScript: Sendable {
 extension RedisConnection {
     /// Runs `script` with `keys` and `arguments` in one round trip (two the first time).
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RedisValue {
-        let tail = [String(keys.count)] + keys + arguments
         if let sha = script.loadedSHA {
             do {
-                return try await send(["EVALSHA", sha] + tail)
+                return try await evaluate(sha: sha, keys: keys, arguments: arguments)
             } catch let error as RedisError where error.kind == .reply && error.message.hasPrefix("NOSCRIPT") {
                 script.loadedSHA = nil
             }
@@ -29,6 +29,12 @@ extension RedisConnection {
             throw RedisError(.reply, "SCRIPT LOAD returned no SHA")
         }
         script.loadedSHA = sha
-        return try await send(["EVALSHA", sha] + tail)
+        return try await evaluate(sha: sha, keys: keys, arguments: arguments)
+    }
+
+    private func evaluate(sha: String, keys: [String], arguments: [String]) async throws -> RedisValue {
+        var command = ByteBufferAllocator().buffer(capacity: 256)
+        RESP.encode(["EVALSHA", sha, String(keys.count)], keys, arguments, into: &command)
+        return try await send(command)
     }
 }

@@ -1,4 +1,4 @@
-/// A Redis reply, copied out of hiredis's memory.
+/// A Redis reply (RESP2).
 public enum RedisValue: Sendable, Equatable {
     case null
     case integer(Int64)

@@ -12,7 +12,7 @@ public struct TimeoutError: Error, CustomStringConvertible {
 /// Runs `operation`, throwing ``TimeoutError`` when it outlasts `duration`.
 ///
 /// The answer comes at the deadline even if the operation ignores cancellation (a connection
-/// attempt to a host that does not answer, a hiredis read): the operation is cancelled and left
+/// attempt to a host that does not answer, a blocking read): the operation is cancelled and left
 /// to finish on its own, and its late result is dropped. Cancelling the caller cancels it too.
 /// The timer is an event loop's scheduled task, not a sleeping task: `Task.sleep` goes through
 /// Dispatch's timer thread, which cost a fifth of the master's CPU when every create slept.

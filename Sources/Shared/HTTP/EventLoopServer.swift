@@ -1,0 +1,53 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+
+extension HTTPServerBuilder {
+    /// HTTP/1, with each connection's requests handled on the connection's own event loop.
+    ///
+    /// Hummingbird hands every connection to a task on Swift's global executor: a request is read
+    /// on the event loop, handled on another thread and written back on the event loop, two
+    /// thread wake-ups per request. Here the connection's task prefers its event loop as task
+    /// executor, so reading, handling and writing stay on one thread; only replies from other
+    /// threads (Redis, Kafka) wake it.
+    public static func http1OnConnectionEventLoops() -> HTTPServerBuilder {
+        .init { responder in
+            EventLoopBoundChildChannel(base: HTTP1Channel(responder: responder))
+        }
+    }
+}
+
+/// A child channel whose handling runs on the channel's event loop (see
+/// ``HummingbirdCore/HTTPServerBuilder/http1OnConnectionEventLoops()``).
+struct EventLoopBoundChildChannel<Base: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Base.Value
+    let base: Base
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        base.setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await base.handle(value: value, logger: logger)
+        }
+    }
+}
+
+/// Runs tasks' jobs on one NIO event loop.
+public final class EventLoopTaskExecutor: TaskExecutor {
+    /// The loop every job runs on.
+    public let eventLoop: any EventLoop
+
+    public init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { [self] in
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
