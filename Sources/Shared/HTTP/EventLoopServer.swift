@@ -34,20 +34,3 @@ struct EventLoopBoundChildChannel<Base: ServerChildChannel>: ServerChildChannel 
         }
     }
 }
-
-/// Runs tasks' jobs on one NIO event loop.
-public final class EventLoopTaskExecutor: TaskExecutor {
-    /// The loop every job runs on.
-    public let eventLoop: any EventLoop
-
-    public init(_ eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute { [self] in
-            job.runSynchronously(on: asUnownedTaskExecutor())
-        }
-    }
-}

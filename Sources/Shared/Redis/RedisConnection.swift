@@ -76,6 +76,9 @@ public final class RedisConnection: Sendable {
             socket.eventLoop.execute { socket.close() }
         }
     }
+
+    /// A connection nobody holds any more closes its sockets.
+    deinit { close() }
 }
 
 /// The socket of one event loop to the Redis server; every member is used on that loop only.

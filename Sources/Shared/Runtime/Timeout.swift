@@ -54,14 +54,20 @@ private final class TimeoutRace<Value: Sendable>: Sendable {
             continuation.resume(with: early)
             return
         }
-        let work = Task {
+        let body: @Sendable () async -> Void = {
             do {
                 self.finish(.success(try await operation()))
             } catch {
                 self.finish(.failure(error))
             }
         }
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        // Called on an event loop (an HTTP handler), the work stays on it: no hand-off to
+        // another thread and back.
+        let current = MultiThreadedEventLoopGroup.currentEventLoop
+        let work =
+            current.map { Task(executorPreference: EventLoopTaskExecutor($0), operation: body) }
+            ?? Task(operation: body)
+        let loop = current ?? MultiThreadedEventLoopGroup.singleton.next()
         let timer = loop.scheduleTask(in: .nanoseconds(Int64(duration.inSeconds * 1e9))) {
             self.finish(.failure(TimeoutError(duration: duration)))
         }
