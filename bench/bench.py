@@ -159,12 +159,14 @@ def wrk(url, connections, seconds, script=None, environment=None):
         command += ["-s", str(script)]
     output = subprocess.run(command + [url], check=True, capture_output=True, text=True,
                             env={**os.environ, **(environment or {})}).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.M))
     non_3xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return {
         "rps": round(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), 1),
         "p50_ms": round(milliseconds(percentiles["50"]), 3),
+        "p75_ms": round(milliseconds(percentiles["75"]), 3),
+        "p90_ms": round(milliseconds(percentiles["90"]), 3),
         "p99_ms": round(milliseconds(percentiles["99"]), 3),
         "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "non_2xx_3xx": int(non_3xx.group(1)) if non_3xx else 0,

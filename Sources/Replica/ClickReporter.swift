@@ -21,6 +21,10 @@ final class ClickReporter: Service, Sendable {
         /// of thousands of codes would hold up every redirect behind it; 500 take about a
         /// millisecond. Default: 500.
         var sliceSize: Int = 500
+        /// Pause between the slices of one periodic report. A report of thousands of codes sent
+        /// at once reaches the broker, the master and Postgres as one burst that takes the CPU
+        /// from the redirects (the p99 doubled); paced, it arrives in small bites. Default: 100 ms.
+        var slicePause: Duration = .milliseconds(100)
         /// Longest wait for the broker's acknowledgements of one periodic report. Default: 10 s.
         var acknowledgementTimeout: Duration = .seconds(10)
         /// How long the final report during shutdown may take (within `--shutdown-timeout`). Default: 5 s.
@@ -65,7 +69,7 @@ final class ClickReporter: Service, Sendable {
         try? await cancelWhenGracefulShutdown { [self] in
             while true {
                 try await Task.sleep(for: settings.interval)
-                await reportMovedCodes()
+                try await reportMovedCodes()
             }
         }
         guard !Task.isCancelled else { return }
@@ -74,12 +78,13 @@ final class ClickReporter: Service, Sendable {
 
     /// One periodic report: slices until nothing moved is left, a slice settles nothing (Kafka
     /// is failing; the next report retries), or ``Settings/batchLimit`` codes were sent.
-    private func reportMovedCodes() async {
+    private func reportMovedCodes() async throws {
         var sent = 0
         while sent < settings.batchLimit {
             let slice = await reportPending(acknowledgementTimeout: settings.acknowledgementTimeout)
             sent += slice.pending
             if slice.pending < settings.sliceSize || slice.settled == 0 { break }
+            try await Task.sleep(for: settings.slicePause)
         }
     }
 

@@ -12,7 +12,7 @@ import TestSupport
         let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<600 {
-                let body: @Sendable () async throws -> Void = { try await Self.echo(index, through: redis) }
+                let body: @concurrent @Sendable () async throws -> Void = { try await Self.echo(index, through: redis) }
                 // A third from each event loop (they share that loop's socket), a third from elsewhere.
                 if index % 3 == 2 {
                     group.addTask(operation: body)

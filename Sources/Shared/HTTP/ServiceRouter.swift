@@ -42,7 +42,7 @@ public enum ServiceRouter {
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let level: Logger.Level
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+    func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response)
         async throws -> Response
     {
         let start = ContinuousClock.now

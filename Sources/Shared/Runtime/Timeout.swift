@@ -54,7 +54,7 @@ private final class TimeoutRace<Value: Sendable>: Sendable {
             continuation.resume(with: early)
             return
         }
-        let body: @Sendable () async -> Void = {
+        let body: @concurrent @Sendable () async -> Void = {
             do {
                 self.finish(.success(try await operation()))
             } catch {
