@@ -136,15 +136,63 @@ class CPUAccount:
         values["wall"] = time.monotonic()
         return values
 
-    def finish(self, requests):
-        """Microseconds of CPU per request, for every component that used at least 1 %."""
+    def finish(self, requests, sampling_seconds=0.0):
+        """Microseconds of CPU per request, for every component that used at least 1 %;
+        `sampling_seconds` of our own children's time were measuring, not load."""
         end = self.sample()
         spent = {name: end[name] - self.start[name] for name in end}
+        spent["load generator"] -= sampling_seconds
         wall = spent.pop("wall")
         busy = spent.pop("machine busy")
         per_request = {name: round(seconds / requests * 1e6, 1) for name, seconds in
                        sorted(spent.items(), key=lambda item: -item[1]) if seconds / wall >= 0.01}
         return {"cpu_us_per_request": per_request, "machine_busy_cores": round(busy / wall, 2)}
+
+
+class BackendWaits(threading.Thread):
+    """What the Postgres backends of one database were doing during a load phase, sampled from
+    pg_stat_activity every 250 ms: on average how many ran, waited for the WAL flush of a commit,
+    waited for their client (the master or pgbench), or waited on something else. One psql
+    session does the sampling; its CPU time is kept apart from the load generator's."""
+
+    QUERY = """SELECT CASE
+            WHEN state <> 'active' OR wait_event = 'ClientRead' THEN 'client'
+            WHEN wait_event IS NULL THEN 'cpu'
+            WHEN wait_event IN ('WALWrite', 'WALSync', 'WALInsert') THEN 'wal_flush'
+            ELSE 'other' END, count(*)
+        FROM pg_stat_activity WHERE datname = '{database}' AND backend_type = 'client backend'
+            AND pid <> pg_backend_pid() GROUP BY 1;
+        SELECT 'end';"""
+
+    def __init__(self, database):
+        super().__init__(daemon=True)
+        self.database = database
+        self.stopping = threading.Event()
+        self.totals = {}
+        self.samples = 0
+        self.session = subprocess.Popen(
+            ["psql", "-h", "127.0.0.1", "-p", args.pg_port, "-U", "postgres", "-d", "postgres", "-Atq"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.cpu_seconds = 0.0
+
+    def run(self):
+        while not self.stopping.wait(0.25):
+            self.session.stdin.write(self.QUERY.format(database=self.database) + "\n")
+            self.session.stdin.flush()
+            for line in iter(self.session.stdout.readline, "end\n"):
+                kind, count = line.strip().split("|")
+                self.totals[kind] = self.totals.get(kind, 0) + int(count)
+            self.samples += 1
+
+    def finish(self):
+        self.stopping.set()
+        self.join()
+        self.session.stdin.close()
+        _, status, usage = os.wait4(self.session.pid, 0)
+        self.session.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        return {"postgres_backends": {kind: round(self.totals.get(kind, 0) / max(self.samples, 1), 1)
+                                      for kind in ("cpu", "wal_flush", "client", "other")}}
 
 
 # --- Load generators -----------------------------------------------------------------------------
@@ -249,16 +297,20 @@ def measure_creates():
     creates = {}
     for connections in CREATE_CONNECTIONS:
         log(f"Creates at {connections} connections: pgbench, the same transaction, {CREATE_SECONDS} s")
-        account = CPUAccount()
+        account, waits = CPUAccount(), BackendWaits("benchpg")
+        waits.start()
         baseline = pgbench(connections, CREATE_SECONDS)
-        baseline.update(account.finish(baseline["requests"]))
+        backends = waits.finish()
+        baseline.update(account.finish(baseline["requests"], waits.cpu_seconds) | backends)
         log(f"Creates at {connections} connections: POST /create on the master, {CREATE_SECONDS} s")
-        account = CPUAccount()
+        account, waits = CPUAccount(), BackendWaits("bench")
+        waits.start()
         master = wrk(f"http://127.0.0.1:{args.master}/create", connections, CREATE_SECONDS,
                      ROOT / "bench" / "creates.lua")
+        backends = waits.finish()
         wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
         # The pipeline's work for these creates (relay, broker, replicas, notifier) is counted too.
-        master.update(account.finish(master["requests"]))
+        master.update(account.finish(master["requests"], waits.cpu_seconds) | backends)
         creates[str(connections)] = {"pgbench": baseline, "master": master}
     return creates
 
@@ -387,6 +439,11 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
         cpu += [(f"Creates x{connections}, pgbench", creates[str(connections)]["pgbench"]),
                 (f"Creates x{connections}, master (and the pipeline)", creates[str(connections)]["master"])]
     cpu_text = "\n".join(f"- {name}: {cpu_line(figures)}" for name, figures in cpu)
+    waits = [(f"Creates x{connections}, {side}", creates[str(connections)][side]["postgres_backends"])
+             for connections in CREATE_CONNECTIONS for side in ("pgbench", "master")]
+    waits_text = "\n".join(
+        f"- {name}: {w['cpu']} running, {w['wal_flush']} waiting for a commit's WAL flush, "
+        f"{w['client']} waiting for their client, {w['other']} waiting on anything else" for name, w in waits)
     targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
     previous = ""
     if "previous" in results:
@@ -395,7 +452,9 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
                     f"create ratios {p['create_ratio_16']} / {p['create_ratio_64']}, propagation p99 "
                     f"{p['propagation_p99_ms']} ms.")
 
-    text = f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\nTargets:\n\n{targets}{previous}\n"
+    text = (f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\n"
+            f"Postgres backends during the creates, on average (sampled every 250 ms):\n\n{waits_text}\n\n"
+            f"Targets:\n\n{targets}{previous}\n")
     print("\n" + text)
     latest.parent.mkdir(parents=True, exist_ok=True)
     latest.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
