@@ -50,11 +50,12 @@ build_project() {
     BIN="$(cd "$ROOT" && swift build -c "$configuration" --show-bin-path)"
 }
 
-# Prints a loopback TCP port nobody listens on.
+# Prints a loopback TCP port nobody listens on, below the kernel's ephemeral range (32768 and
+# up), so that no outgoing connection can take it before the server meant for it binds it.
 free_port() {
     local port
     while true; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }

@@ -43,6 +43,10 @@ import Testing
         #expect(failure(#"{"type":"link.renamed","version":1}"#) == "unknown_type")
         #expect(failure(#"{"type":"link.created","version":2}"#) == "unsupported_version")
         #expect(failure(#"{"type":"link.created","version":1,"code":"a"}"#) == "malformed")
+        // A whole event that would decode, but of a later schema version.
+        let whole = String(decoding: EventCodec.encode(LinkEvent.deleted(code: "a", revision: 2)), as: UTF8.self)
+        #expect(
+            failure(whole.replacingOccurrences(of: #""version":1"#, with: #""version":2"#)) == "unsupported_version")
     }
 
     @Test func clickCountEventsRoundTripWithTheContractFields() throws {

@@ -9,39 +9,41 @@ public enum EventCodec {
         Array(try! encoder.encode(event))
     }
 
-    /// Decodes a link event, checking `type` and `version` before the rest.
+    /// Decodes a link event of the version this code reads.
     public static func decodeLinkEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> LinkEvent {
-        try decode(
-            bytes, knownTypes: Set(LinkEvent.Kind.allCases.map(\.rawValue)),
-            version: LinkEvent.currentVersion)
+        try decode(bytes)
     }
 
-    /// Decodes a click count event, checking `type` and `version` before the rest.
+    /// Decodes a click count event of the version this code reads.
     public static func decodeClickCountEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> ClickCountEvent {
-        try decode(
-            bytes, knownTypes: Set(ClickCountEvent.Kind.allCases.map(\.rawValue)),
-            version: ClickCountEvent.currentVersion)
+        try decode(bytes)
     }
 
-    /// Decodes a milestone event, checking `type` and `version` before the rest.
+    /// Decodes a milestone event of the version this code reads.
     public static func decodeLinkMilestoneEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> LinkMilestoneEvent {
-        try decode(
-            bytes, knownTypes: Set(LinkMilestoneEvent.Kind.allCases.map(\.rawValue)),
-            version: LinkMilestoneEvent.currentVersion)
+        try decode(bytes)
     }
 
-    static func decode<Event: Decodable>(_ bytes: [UInt8], knownTypes: Set<String>, version: Int)
-        throws(EventDecodingError) -> Event
-    {
+    /// Decodes `Event` in one pass when the message is a whole event of the current version (the
+    /// usual case); otherwise reads `type` and `version` alone to say why it is unusable.
+    static func decode<Event: VersionedEvent>(_ bytes: [UInt8]) throws(EventDecodingError) -> Event {
         let data = Data(bytes)
+        if let event = try? decoder.decode(Event.self, from: data) {
+            guard event.version == Event.currentVersion else {
+                throw .unsupportedVersion(type: event.type.rawValue, version: event.version)
+            }
+            return event
+        }
         let header: EventHeader
         do {
             header = try decoder.decode(EventHeader.self, from: data)
         } catch {
             throw .malformed("not a JSON event with string 'type' and integer 'version': \(error)")
         }
-        guard knownTypes.contains(header.type) else { throw .unknownType(header.type) }
-        guard header.version == version else { throw .unsupportedVersion(type: header.type, version: header.version) }
+        guard Event.Kind(rawValue: header.type) != nil else { throw .unknownType(header.type) }
+        guard header.version == Event.currentVersion else {
+            throw .unsupportedVersion(type: header.type, version: header.version)
+        }
         do {
             return try decoder.decode(Event.self, from: data)
         } catch {
@@ -66,6 +68,19 @@ public enum EventCodec {
         return decoder
     }()
 }
+
+/// An event of the project: a `type` from a fixed set and the `version` of its schema.
+public protocol VersionedEvent: Decodable {
+    associatedtype Kind: RawRepresentable where Kind.RawValue == String
+    /// The schema version this code writes and reads.
+    static var currentVersion: Int { get }
+    var type: Kind { get }
+    var version: Int { get }
+}
+
+extension LinkEvent: VersionedEvent {}
+extension ClickCountEvent: VersionedEvent {}
+extension LinkMilestoneEvent: VersionedEvent {}
 
 /// Why a message could not be decoded into an event.
 public enum EventDecodingError: Error, Equatable, CustomStringConvertible, Sendable {

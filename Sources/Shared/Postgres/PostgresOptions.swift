@@ -55,8 +55,15 @@ extension PostgresClient {
     ) async throws -> Result {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
+            // The body waits until the client's task is about to call run(): a query leased
+            // earlier works too, but PostgresNIO warns that run() has not been called yet.
+            let (starting, started) = AsyncStream<Void>.makeStream()
+            group.addTask {
+                started.finish()
+                await client.run()
+            }
             defer { group.cancelAll() }
+            for await _ in starting {}
             return try await body(client)
         }
     }
