@@ -9,8 +9,9 @@ extension HTTPServerBuilder {
     /// Hummingbird hands every connection to a task on Swift's global executor: a request is read
     /// on the event loop, handled on another thread and written back on the event loop, two
     /// thread wake-ups per request. Here the connection's task prefers its event loop as task
-    /// executor, so reading, handling and writing stay on one thread; only replies from other
-    /// threads (Redis, Kafka) wake it.
+    /// executor, so reading, handling and writing stay on one thread, and so do Redis round trips
+    /// (``RedisConnection`` keeps a socket per loop). The price: a handler must never block, or
+    /// every connection of its loop waits (blocking librdkafka calls stay on their own threads).
     public static func http1OnConnectionEventLoops() -> HTTPServerBuilder {
         .init { responder in
             EventLoopBoundChildChannel(base: HTTP1Channel(responder: responder))

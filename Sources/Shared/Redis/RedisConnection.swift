@@ -20,6 +20,8 @@ public final class RedisConnection: Sendable {
     private let nextInRotation = NIOLockedValueBox(0)
 
     /// Connects lazily to `host:port`; connecting, and waiting for each reply, is bounded by `timeout`.
+    /// - Parameter eventLoopGroup: the loops that each keep a socket (by default the process's
+    ///   shared loops, which Hummingbird and PostgresNIO use too).
     public init(
         host: String, port: Int, timeout: Duration = .seconds(2),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
