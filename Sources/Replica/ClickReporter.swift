@@ -69,23 +69,35 @@ final class ClickReporter: Service, Sendable {
         try? await cancelWhenGracefulShutdown { [self] in
             while true {
                 try await Task.sleep(for: settings.interval)
-                try await reportMovedCodes()
+                try await reportSlices(limit: settings.batchLimit, pause: settings.slicePause)
             }
         }
         guard !Task.isCancelled else { return }
         await reportEverythingBeforeShutdown()
     }
 
-    /// One periodic report: slices until nothing moved is left, a slice settles nothing (Kafka
-    /// is failing; the next report retries), or ``Settings/batchLimit`` codes were sent.
-    private func reportMovedCodes() async throws {
+    /// Sends moved codes slice by slice, `pause` apart, until none is left, a slice settles
+    /// nothing (Kafka is failing; the next report retries), `limit` codes were sent or `deadline`
+    /// passed; returns how many codes were settled.
+    @discardableResult
+    private func reportSlices(limit: Int, pause: Duration, deadline: ContinuousClock.Instant? = nil)
+        async throws -> Int
+    {
         var sent = 0
-        while sent < settings.batchLimit {
-            let slice = await reportPending(acknowledgementTimeout: settings.acknowledgementTimeout)
+        var settled = 0
+        while sent < limit {
+            var acknowledgementTimeout = settings.acknowledgementTimeout
+            if let deadline {
+                guard ContinuousClock.now < deadline else { break }
+                acknowledgementTimeout = min(acknowledgementTimeout, deadline - ContinuousClock.now)
+            }
+            let slice = await reportPending(acknowledgementTimeout: acknowledgementTimeout)
             sent += slice.pending
+            settled += slice.settled
             if slice.pending < settings.sliceSize || slice.settled == 0 { break }
-            try await Task.sleep(for: settings.slicePause)
+            if pause > .zero { try await Task.sleep(for: pause) }
         }
+        return settled
     }
 
     /// Sends one slice of moved codes, waiting up to `acknowledgementTimeout` for the broker;
@@ -151,15 +163,12 @@ final class ClickReporter: Service, Sendable {
         return (pending.totals.count, settled)
     }
 
-    /// Reports until nothing is pending, nothing more gets delivered, or the deadline passes.
+    /// Reports, without pauses, until nothing is pending, nothing more gets delivered, or
+    /// ``Settings/finalReportTimeout`` passes.
     private func reportEverythingBeforeShutdown() async {
-        let deadline = ContinuousClock.now + settings.finalReportTimeout
-        var reported = 0
-        while ContinuousClock.now < deadline {
-            let round = await reportPending(acknowledgementTimeout: deadline - ContinuousClock.now)
-            reported += round.settled
-            if round.pending == 0 || round.settled == 0 { break }
-        }
+        let reported =
+            (try? await reportSlices(
+                limit: .max, pause: .zero, deadline: ContinuousClock.now + settings.finalReportTimeout)) ?? 0
         let left = (try? await ledger.unreportedCount()) ?? 0
         if left == 0 {
             logger.info("Reported the final click totals", metadata: ["clicks.codes": "\(reported)"])

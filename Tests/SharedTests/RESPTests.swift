@@ -12,7 +12,7 @@ import Testing
         RESP.encode(["SET", "ключ", ""], into: &buffer)
         #expect(String(buffer: buffer) == "*3\r\n$3\r\nSET\r\n$8\r\nключ\r\n$0\r\n\r\n")
         var raw = ByteBuffer()
-        RESP.encode([[0x00, 0x0D, 0x0A]], into: &raw)
+        RESP.encode(["\u{0}\r\n"], into: &raw)
         #expect(Array(buffer: raw) == Array("*1\r\n$3\r\n".utf8) + [0x00, 0x0D, 0x0A] + Array("\r\n".utf8))
     }
 

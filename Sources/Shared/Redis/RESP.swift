@@ -2,8 +2,8 @@ import NIOCore
 
 /// The Redis wire protocol (RESP2): commands out, replies in.
 public enum RESP {
-    /// A command as RESP writes it: an array of bulk strings, e.g. `["GET", "key"]`; given in
-    /// parts (`["EVALSHA", sha, "1"], keys, arguments`), written as one.
+    /// A command as RESP writes it: an array of bulk strings with explicit lengths (binary-safe),
+    /// e.g. `["GET", "key"]`; given in parts (`["EVALSHA", sha, "1"], keys, arguments`), written as one.
     public static func encode(_ parts: [String]..., into buffer: inout ByteBuffer) {
         var count = 0
         var bytes = 0
@@ -19,17 +19,6 @@ public enum RESP {
                 buffer.writeString(argument)
                 buffer.writeStaticString("\r\n")
             }
-        }
-    }
-
-    /// A command given as raw argument bytes (binary-safe).
-    public static func encode(_ arguments: [[UInt8]], into buffer: inout ByteBuffer) {
-        buffer.reserveCapacity(minimumWritableBytes: arguments.reduce(16) { $0 + $1.count + 16 })
-        writeHeader(UInt8(ascii: "*"), arguments.count, into: &buffer)
-        for argument in arguments {
-            writeHeader(UInt8(ascii: "$"), argument.count, into: &buffer)
-            buffer.writeBytes(argument)
-            buffer.writeStaticString("\r\n")
         }
     }
 

@@ -34,14 +34,7 @@ public final class RedisConnection: Sendable {
     /// Runs one command, e.g. `["HGET", "key", "field"]`, and returns its reply.
     /// Error replies throw ``RedisError`` of kind `.reply`.
     public func send(_ arguments: [String]) async throws -> RedisValue {
-        var command = ByteBufferAllocator().buffer(capacity: 64)
-        RESP.encode(arguments, into: &command)
-        return try await send(command)
-    }
-
-    /// Runs one command given as raw argument bytes.
-    public func send(_ arguments: [[UInt8]]) async throws -> RedisValue {
-        var command = ByteBufferAllocator().buffer(capacity: 64)
+        var command = ByteBuffer()  // RESP.encode reserves what the command needs
         RESP.encode(arguments, into: &command)
         return try await send(command)
     }

@@ -33,7 +33,7 @@ extension RedisConnection {
     }
 
     private func evaluate(sha: String, keys: [String], arguments: [String]) async throws -> RedisValue {
-        var command = ByteBufferAllocator().buffer(capacity: 256)
+        var command = ByteBuffer()  // RESP.encode reserves what the command needs
         RESP.encode(["EVALSHA", sha, String(keys.count)], keys, arguments, into: &command)
         return try await send(command)
     }
