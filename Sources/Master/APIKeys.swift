@@ -100,9 +100,9 @@ struct APIKeyStore: Sendable {
     }
 }
 
-/// Checks `Authorization: Bearer <secret>` on the write endpoints. Until the first key is
-/// created, every caller is let in (a fresh install works without set-up); from then on a
-/// valid key is required, even after every key was revoked. The active keys are cached and reloaded every ``refreshInterval``, so a revoked
+/// Checks `Authorization: Bearer <secret>` on `POST /create` and every `/api/` endpoint, reads
+/// included. Until the first key is created, every caller is let in (a fresh install works
+/// without set-up); from then on a valid key is required, even after every key was revoked. The active keys are cached and reloaded every ``refreshInterval``, so a revoked
 /// key stops working within that time, and a missing key is looked up again at most once a second.
 final class APIKeyGuard: Sendable {
     /// Who is calling.
@@ -128,8 +128,9 @@ final class APIKeyGuard: Sendable {
         self.refreshInterval = refreshInterval
     }
 
-    /// The caller behind `authorization` (the header's value), or a 401 ``APIError``.
-    func authenticate(_ authorization: String?) async throws -> Caller {
+    /// The caller behind `authorization` (the header's value), or a 401 ``APIError`` (a 503
+    /// one when the keys cannot be loaded).
+    func authenticate(_ authorization: String?) async throws(APIError) -> Caller {
         var keys = try await currentKeys(maximumAge: refreshInterval)
         guard keys.required else { return .anonymous }
         guard let authorization, authorization.hasPrefix("Bearer ") else {
@@ -144,7 +145,7 @@ final class APIKeyGuard: Sendable {
         return .key(id)
     }
 
-    private func currentKeys(maximumAge: Duration) async throws -> APIKeyStore.ActiveKeys {
+    private func currentKeys(maximumAge: Duration) async throws(APIError) -> APIKeyStore.ActiveKeys {
         let cached = cache.withLockedValue { $0 }
         if let loaded = cached.loaded, ContinuousClock.now - loaded < maximumAge { return cached.keys }
         do {
@@ -153,7 +154,11 @@ final class APIKeyGuard: Sendable {
             return keys
         } catch {
             // A stale list is better than refusing every write while Postgres blips.
-            guard cached.loaded != nil else { throw error }
+            guard cached.loaded != nil else {
+                if let open = error as? CircuitOpenError { throw APIError.unavailable(open) }
+                store.logger.error("Loading API keys failed", metadata: ["error": "\(String(reflecting: error))"])
+                throw APIError.unavailable("the key store is unavailable; try again")
+            }
             store.logger.warning("Reloading API keys failed; using the last list", metadata: ["error": "\(error)"])
             return cached.keys
         }

@@ -68,10 +68,12 @@ struct CreateLinkController: Sendable {
         }
         let link = try linkRequest.validated()
         let idempotency = try request.headers[.idempotencyKey].map { key in
-            guard !key.isEmpty, key.utf8.count <= Self.maximumIdempotencyKeyLength else {
+            guard !key.isEmpty, key.utf8.count <= Self.maximumIdempotencyKeyLength,
+                key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
                 throw APIError(
                     .badRequest, "invalid_idempotency_key",
-                    "'Idempotency-Key' must be 1-\(Self.maximumIdempotencyKeyLength) characters")
+                    "'Idempotency-Key' must be 1-\(Self.maximumIdempotencyKeyLength) visible ASCII characters")
             }
             let scope = if case .key(let id) = caller { id } else { "" }
             return LinkRepository.IdempotencyKey(

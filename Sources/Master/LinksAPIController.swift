@@ -3,11 +3,10 @@ import Hummingbird
 import Shared
 
 /// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=`
-/// (newest first, keyset pages) and `DELETE /api/links/<code>` (needs an API key when keys
-/// are configured).
+/// (newest first, keyset pages) and `DELETE /api/links/<code>`, added to the `/api` group,
+/// whose ``APIKeyMiddleware`` checks the caller's key.
 struct LinksAPIController: Sendable {
     let repository: LinkRepository
-    let keys: APIKeyGuard
 
     /// Most links per page, and the default.
     static let maximumPageSize = 100
@@ -66,8 +65,8 @@ struct LinksAPIController: Sendable {
         }
     }
 
-    func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("api/links/:code") { _, context in
+    func addRoutes(to router: some RouterMethods<AppRequestContext>) {
+        router.get("links/:code") { _, context in
             let code = try context.parameters.require("code")
             guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
             guard
@@ -75,7 +74,7 @@ struct LinksAPIController: Sendable {
             else { throw APIError.unknownCode }
             return details
         }
-        router.get("api/links") { request, context in
+        router.get("links") { request, context in
             let limit = try Self.pageSize(request.uri.queryParameters.get("limit"))
             let cursor = try request.uri.queryParameters.get("cursor").map { token in
                 guard let cursor = LinkCursor(token: token) else {
@@ -91,8 +90,7 @@ struct LinksAPIController: Sendable {
                 links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, code: $0.code).token } : nil
             return Page(links: page, nextCursor: next)
         }
-        router.delete("api/links/:code") { request, context in
-            _ = try await keys.authenticate(request.headers[.authorization])
+        router.delete("links/:code") { _, context in
             let code = try context.parameters.require("code")
             guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
             switch try await storeCall(context, "Deleting a link", { try await repository.delete(code) }) {
@@ -128,6 +126,10 @@ func storeCall<Value>(
         throw error
     } catch let open as CircuitOpenError {
         throw APIError.unavailable(open)
+    } catch where error.postgresSQLState?.hasPrefix("22") == true {
+        // Data the database refuses (a NUL byte, an out-of-range value) that validation let through.
+        context.logger.warning("\(what): a value was refused", metadata: ["error": "\(String(reflecting: error))"])
+        throw APIError(.badRequest, "invalid_value", "a value in the request cannot be stored")
     } catch {
         context.logger.error("\(what) failed", metadata: ["error": "\(String(reflecting: error))"])
         throw APIError.unavailable("the link store is unavailable; try again")

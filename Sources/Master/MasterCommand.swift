@@ -90,7 +90,8 @@ enum MasterApplication {
             repository: repository, keys: keys, limiter: RateLimiter(settings: createRateLimit),
             publicBaseURL: publicBaseURL
         ).addRoutes(to: router)
-        LinksAPIController(repository: repository, keys: keys).addRoutes(to: router)
+        LinksAPIController(repository: repository).addRoutes(
+            to: router.group("api").add(middleware: APIKeyMiddleware(keys: keys)))
         return Application(
             router: router, server: .http1OnConnectionEventLoops(),
             configuration: .init(address: .hostname(host, port: port)), logger: logger)

@@ -178,7 +178,11 @@ import TestSupport
         let code = try #require(allowed.json["code"] as? String)
         #expect(try await TestHTTP.delete("\(stack.master.url)/api/links/\(code)").status == 401)
         #expect(try await TestHTTP.delete("\(stack.master.url)/api/links/\(code)", headers: bearer).status == 204)
-        #expect(try await TestHTTP.get("\(stack.master.url)/api/links/\(code)").status == 200)  // reads stay open
+        // Reads need the key too: nobody lists the links without one.
+        #expect(try await TestHTTP.get("\(stack.master.url)/api/links/\(code)").status == 401)
+        #expect(try await TestHTTP.get("\(stack.master.url)/api/links").status == 401)
+        #expect(try await TestHTTP.get("\(stack.master.url)/api/links/\(code)", headers: bearer).status == 200)
+        #expect(try await TestHTTP.get("\(stack.master.url)/api/links", headers: bearer).status == 200)
 
         let list = try ServiceProcess("master", arguments: ["keys", "list"], environment: environment)
         #expect(try await list.waitForExit() == 0)

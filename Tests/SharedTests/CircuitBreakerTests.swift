@@ -139,4 +139,27 @@ import Testing
         breaker.record(early, .failure(Boom()))
         #expect(breaker.state == .halfOpen, "a stale failure must not reopen a probing breaker")
     }
+
+    @Test func aRequestsOwnFaultNeverOpensAnyBreaker() async throws {
+        // The default classification counts every error, yet an APIError (a 4xx for the
+        // client, such as a reused idempotency key) thrown inside the call is the caller's.
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let breaker = CircuitBreaker(dependency: "any", logger: logger)
+        for _ in 0..<50 {
+            await fail(breaker, with: APIError(.unprocessableContent, "idempotency_key_reused", "reused"))
+        }
+        #expect(breaker.state == .closed)
+        try await succeed(breaker)
+    }
+
+    @Test func thePostgresBreakerCountsOnlyFailuresOfTheServer() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let breaker = CircuitBreaker.postgres(logger: logger)
+        for _ in 0..<50 { await fail(breaker, with: APIError(.badRequest, "invalid_url", "bad")) }
+        #expect(breaker.state == .closed)
+        for _ in 0..<5 { await fail(breaker, with: Boom()) }  // no answer at all: an outage
+        #expect(breaker.state == .open)
+    }
 }

@@ -24,8 +24,10 @@ public enum TestHTTP {
         }
     }
 
-    public static func get(_ url: String) async throws -> Reply {
-        try await send(HTTPClientRequest(url: url))
+    public static func get(_ url: String, headers: [String: String] = [:]) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        return try await send(request)
     }
 
     public static func post(_ url: String, body: String, headers: [String: String] = [:]) async throws -> Reply {

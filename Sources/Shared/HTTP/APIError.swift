@@ -3,7 +3,7 @@ import Hummingbird
 
 /// An error answered to an HTTP client as `{"error": {"code": "…", "message": "…"}}`.
 /// `code` is a stable machine-readable name; `message` explains it to a person.
-public struct APIError: HTTPResponseError, Equatable, Sendable {
+public struct APIError: HTTPResponseError, CallerFault, Equatable, Sendable {
     public let status: HTTPResponse.Status
     /// Stable machine-readable name of the problem, e.g. `invalid_url`.
     public let code: String

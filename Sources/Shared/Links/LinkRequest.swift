@@ -28,6 +28,9 @@ public struct LinkRequest: Decodable, Sendable {
     public static let maximumURLLength = 2048
     /// Largest `max_clicks` accepted.
     public static let maximumMaxClicks: Int64 = 1_000_000_000_000
+    /// The first instant `expires_at` may not reach: 10000-01-01T00:00:00Z (RFC 3339 has
+    /// four-digit years).
+    public static let latestExpiry = Date(timeIntervalSince1970: 253_402_300_800)
     /// Shortest custom alias accepted.
     public static let minimumAliasLength = 3
     /// Codes that would collide with the HTTP API's own paths.
@@ -47,16 +50,14 @@ public struct LinkRequest: Decodable, Sendable {
         guard
             !trimmed.unicodeScalars.contains(where: {
                 $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
-            }),
-            let components = URLComponents(string: trimmed), let scheme = components.scheme
+            })
         else {
             throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL")
         }
-        guard ["http", "https"].contains(scheme.lowercased()) else {
-            throw APIError(.badRequest, "unsupported_scheme", "'url' must use http or https, not '\(scheme)'")
-        }
-        guard let host = components.host, !host.isEmpty else {
-            throw APIError(.badRequest, "invalid_url", "'url' has no host")
+        let target = try TargetURL.normalized(trimmed)
+        guard target.utf8.count <= Self.maximumURLLength else {
+            throw APIError(
+                .badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes once encoded")
         }
 
         var expiry: Date?
@@ -65,6 +66,9 @@ public struct LinkRequest: Decodable, Sendable {
                 throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time")
             }
             guard parsed > now else { throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past") }
+            guard parsed < Self.latestExpiry else {
+                throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000")
+            }
             expiry = parsed
         }
 
@@ -84,13 +88,13 @@ public struct LinkRequest: Decodable, Sendable {
             throw APIError(
                 .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(Self.maximumMaxClicks)")
         }
-        return NewLink(url: trimmed, alias: alias, expiresAt: expiry, maxClicks: maxClicks)
+        return NewLink(url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks)
     }
 }
 
 /// A validated request to create a link.
 public struct NewLink: Sendable, Equatable {
-    /// The target URL, trimmed.
+    /// The target URL in its stored form (see ``TargetURL``).
     public let url: String
     /// The custom code, if one was asked for.
     public let alias: String?

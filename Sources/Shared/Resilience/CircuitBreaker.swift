@@ -13,9 +13,10 @@ import NIOConcurrencyHelpers
 ///   successes close it, one failure opens it again.
 ///
 /// Every call is bounded by ``Settings/callTimeout`` (or by the client's own timeouts); a timeout
-/// counts as a failure. Errors for
-/// which `isDependencyFailure` says `false` (the caller's own mistake: a unique-key violation, a
-/// 4xx from a webhook) and cancellations count as neither. Transitions are logged and the state is
+/// counts as a failure. A ``CallerFault`` (such as an ``APIError``) thrown inside a call, and any
+/// error for which `isDependencyFailure` says `false` (a unique-key violation, a 4xx from a
+/// webhook), show the dependency answering and count as successes; cancellations count as
+/// neither. One careless client can therefore never open a breaker for everyone. Transitions are logged and the state is
 /// exported as the gauge `circuit_breaker_state{dependency}` (0 closed, 1 half-open, 2 open).
 public final class CircuitBreaker: Sendable {
     /// Where the breaker stands.
@@ -162,6 +163,8 @@ public final class CircuitBreaker: Sendable {
             failed = true
         case .failure(let error) where error is CancellationError || error is CircuitOpenError:
             failed = nil
+        case .failure(let error) where error is any CallerFault:
+            failed = false
         case .failure(let error):
             failed = isDependencyFailure(error) ? true : false
         }
@@ -279,3 +282,7 @@ public struct CircuitOpenError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "\(dependency) is unavailable (circuit open; retry in \(retryAfter))" }
 }
+
+/// An error that is the request's own fault (bad input, a conflict, a reused idempotency key),
+/// not its dependency's: thrown inside a breaker's call, it never counts as a failure.
+public protocol CallerFault: Error {}

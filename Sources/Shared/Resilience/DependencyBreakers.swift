@@ -2,16 +2,22 @@ import Logging
 import PostgresNIO
 
 extension CircuitBreaker {
-    /// The breaker for Postgres. A rejected row (SQLSTATE class 22, bad data, or 23, a
-    /// constraint such as a taken alias) is the caller's doing, not an outage.
+    /// The breaker for Postgres. Only the server's own trouble counts: no answer at all (a
+    /// connection error, a timeout) or an SQLSTATE of class 08 (connection), 53 (insufficient
+    /// resources), 57 (operator intervention, e.g. shutdown or statement timeout), 58 (system
+    /// error) or XX (internal error). A rejected statement (bad data, a taken alias, a
+    /// serialization conflict) is the request's doing, not an outage.
     public static func postgres(settings: Settings = Settings(), logger: Logger) -> CircuitBreaker {
         CircuitBreaker(
             dependency: "postgres", settings: settings, logger: logger,
             isDependencyFailure: { error in
                 guard let state = error.postgresSQLState else { return true }
-                return !(state.hasPrefix("22") || state.hasPrefix("23"))
+                return postgresOutageClasses.contains(String(state.prefix(2)))
             })
     }
+
+    /// SQLSTATE classes that say the server, not the statement, is in trouble.
+    static let postgresOutageClasses: Set<String> = ["08", "53", "57", "58", "XX"]
 
     /// The breaker for one Redis server. Its connection bounds every command with its own
     /// socket timeouts, so the breaker adds no timer to the redirect path.
