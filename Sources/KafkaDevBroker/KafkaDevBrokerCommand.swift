@@ -56,8 +56,8 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
         }
         let controlFile = self.controlFile ?? "\(bootstrapFile).control"
         let app = Application(
-            router: router, server: .http1OnConnectionEventLoops(),
-            configuration: .init(address: .hostname("127.0.0.1", port: controlPort)),
+            router: router, server: HTTPServerSettings().serverBuilder,
+            configuration: HTTPServerSettings().configuration(host: "127.0.0.1", port: controlPort, logger: logger),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 try? Self.writeAtomically("127.0.0.1:\(port)", to: controlFile)

@@ -66,7 +66,7 @@ struct Serve: AsyncParsableCommand {
             counts: try TopicDefinition.load(.counts, from: common.topicsDir), logger: logger)
         let app = MasterApplication.build(
             repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
-            host: http.host, port: http.resolvedPort(default: 8080),
+            host: http.host, port: http.resolvedPort(default: 8080), server: try http.resolvedServerSettings(),
             createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
             requestLogLevel: try http.resolvedRequestLogLevel(default: .info), logger: logger
         )
@@ -78,7 +78,7 @@ struct Serve: AsyncParsableCommand {
 /// Composes the master's HTTP application; `main` and the tests both call it.
 enum MasterApplication {
     static func build(
-        repository: LinkRepository, publicBaseURL: String, host: String, port: Int,
+        repository: LinkRepository, publicBaseURL: String, host: String, port: Int, server: HTTPServerSettings = .init(),
         createRateLimit: RateLimiter.Settings, requestLogLevel: Logger.Level = .info, logger: Logger
     ) -> some ApplicationProtocol {
         let keys = APIKeyGuard(
@@ -93,7 +93,7 @@ enum MasterApplication {
         LinksAPIController(repository: repository).addRoutes(
             to: router.group("api").add(middleware: APIKeyMiddleware(keys: keys)))
         return Application(
-            router: router, server: .http1OnConnectionEventLoops(),
-            configuration: .init(address: .hostname(host, port: port)), logger: logger)
+            router: router, server: server.serverBuilder,
+            configuration: server.configuration(host: host, port: port, logger: logger), logger: logger)
     }
 }

@@ -85,7 +85,8 @@ struct NotifierCommand: AsyncParsableCommand {
             }
         }
         let health = HealthServer.build(
-            host: http.host, port: http.resolvedPort(default: 8091), breakers: [kafka], logger: logger)
+            host: http.host, port: http.resolvedPort(default: 8091), server: try http.resolvedServerSettings(),
+            breakers: [kafka], logger: logger)
         do {
             try await ServiceRunner.run(
                 [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

@@ -44,7 +44,8 @@ struct OutboxCommand: AsyncParsableCommand {
             logger: logger
         )
         let health = HealthServer.build(
-            host: http.host, port: http.resolvedPort(default: 8090), breakers: [postgresBreaker, kafkaBreaker],
+            host: http.host, port: http.resolvedPort(default: 8090), server: try http.resolvedServerSettings(),
+            breakers: [postgresBreaker, kafkaBreaker],
             readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) }, logger: logger)
         let backlog = OutboxBacklog(client: client, postgres: postgresBreaker, logger: logger)
         try await ServiceRunner.run(

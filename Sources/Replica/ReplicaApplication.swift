@@ -23,6 +23,8 @@ struct ReplicaApplication {
         /// HTTP listen address.
         var host: String
         var port: Int
+        /// Timeouts and connection cap of the HTTP server.
+        var server = HTTPServerSettings()
         /// Level of the per-request log line (redirects are many: `debug` by default).
         var requestLogLevel: Logger.Level = .debug
     }
@@ -57,8 +59,10 @@ struct ReplicaApplication {
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
         let app = Application(
-            router: router, server: .http1OnConnectionEventLoops(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port)), logger: logger)
+            router: router, server: configuration.server.serverBuilder,
+            configuration: configuration.server.configuration(
+                host: configuration.host, port: configuration.port, logger: logger),
+            logger: logger)
         self.store = store
         self.consumer = consumer
         self.reporter = reporter

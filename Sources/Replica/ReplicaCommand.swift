@@ -69,7 +69,7 @@ struct Serve: AsyncParsableCommand {
                 links: try TopicDefinition.load(.links, from: common.topicsDir),
                 counts: try TopicDefinition.load(.counts, from: common.topicsDir),
                 clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
-                host: http.host, port: http.resolvedPort(default: 8081),
+                host: http.host, port: http.resolvedPort(default: 8081), server: try http.resolvedServerSettings(),
                 requestLogLevel: try http.resolvedRequestLogLevel(default: .debug)),
             redis: redis, logger: logger)
         try await ServiceRunner.run(

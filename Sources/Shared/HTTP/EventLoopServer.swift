@@ -12,9 +12,15 @@ extension HTTPServerBuilder {
     /// executor, so reading, handling and writing stay on one thread, and so do Redis round trips
     /// (``RedisConnection`` keeps a socket per loop). The price: a handler must never block, or
     /// every connection of its loop waits (blocking librdkafka calls stay on their own threads).
-    public static func http1OnConnectionEventLoops() -> HTTPServerBuilder {
-        .init { responder in
-            EventLoopBoundChildChannel(base: HTTP1Channel(responder: responder))
+    ///
+    /// The connections are bounded by `settings`' idle and request-head timeouts.
+    public static func http1OnConnectionEventLoops(_ settings: HTTPServerSettings = .init()) -> HTTPServerBuilder {
+        let headerTimeout = TimeAmount(settings.headerTimeout)
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestHeadTimeoutHandler(timeout: headerTimeout)],
+            idleTimeout: TimeAmount(settings.idleTimeout))
+        return .init { responder in
+            EventLoopBoundChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
         }
     }
 }

@@ -5,12 +5,12 @@ import Logging
 /// `/health/live`, `/health/ready` and `/metrics`; requests are logged at `debug`.
 public enum HealthServer {
     public static func build(
-        host: String, port: Int, breakers: [CircuitBreaker],
+        host: String, port: Int, server: HTTPServerSettings, breakers: [CircuitBreaker],
         readiness: @escaping HealthController.ReadinessCheck = { [] }, logger: Logger
     ) -> some ApplicationProtocol {
         let router = ServiceRouter.make(breakers: breakers, requestLogLevel: .debug, readiness: readiness)
         return Application(
-            router: router, server: .http1OnConnectionEventLoops(),
-            configuration: .init(address: .hostname(host, port: port)), logger: logger)
+            router: router, server: server.serverBuilder,
+            configuration: server.configuration(host: host, port: port, logger: logger), logger: logger)
     }
 }

@@ -1,0 +1,39 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+
+/// How long an HTTP server waits for its clients and how many it holds at once, so that silent
+/// or slow sockets cannot use up its file descriptors and starve everyone else.
+public struct HTTPServerSettings: Sendable {
+    /// A connection with no bytes moving for this long is closed. Default: 60 s.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Time from accepting a connection, or from finishing the previous answer on it, until a
+    /// request's head (request line and headers) has fully arrived; longer and the connection is
+    /// closed. This also ends idle keep-alive connections. Default: 10 s.
+    public var headerTimeout: Duration = .seconds(10)
+    /// Connections held at once; further ones wait in the listen backlog until one closes.
+    /// Lowered at start to three quarters of the process's file-descriptor limit. Default: 4096.
+    public var maximumConnections = 4096
+
+    public init() {}
+
+    /// The server builder: HTTP/1 on the connections' own event loops, with these timeouts.
+    public var serverBuilder: HTTPServerBuilder { .http1OnConnectionEventLoops(self) }
+
+    /// The application configuration for `host:port` with this connection cap.
+    public func configuration(host: String, port: Int, logger: Logger) -> ApplicationConfiguration {
+        .init(
+            address: .hostname(host, port: port),
+            availableConnectionsDelegate: .maximum(Self.connectionCap(maximumConnections), logger: logger))
+    }
+
+    /// `requested`, but at most three quarters of the open-file limit (the rest is for Redis,
+    /// Postgres, Kafka and log files).
+    static func connectionCap(_ requested: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return requested }
+        // RLIM_INFINITY is the largest value: clamping turns it into a cap that never binds.
+        return max(1, min(requested, Int(clamping: limit.rlim_cur) / 4 * 3))
+    }
+}

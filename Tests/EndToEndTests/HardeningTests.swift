@@ -1,0 +1,135 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+/// The real executables as an attacker or a careless client meets them: out-of-range values,
+/// broken HTTP, silent and slow sockets. Every one gets a 4xx or a closed connection, and the
+/// services keep serving everyone else.
+@Suite struct HardeningTests {
+    /// A master, a relay and one replica with a 5 s request-head timeout.
+    struct Stack {
+        let master: TestDeployment.Running
+        let outbox: TestDeployment.Running
+        let replica: TestDeployment.Running
+
+        init() async throws {
+            var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+            deployment.environment = ["SHORTENER_HTTP_HEADER_TIMEOUT": "5"]
+            master = try deployment.master()
+            outbox = try deployment.outbox()
+            replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+            for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+        }
+
+        func stop() async {
+            for service in [replica, outbox, master] { _ = await service.process.stop() }
+        }
+    }
+
+    @Test func outOfRangeCursorsAndClientMistakesLeaveTheMasterServing() async throws {
+        let stack = try await Stack()
+        let crash = try await TestHTTP.get("\(stack.master.url)/api/links?cursor=LTkyMjMzNzIwMzY4NTQ3NzU4MDg6YWJj")
+        #expect(crash.status == 400)
+        #expect((crash.json["error"] as? [String: Any])?["code"] as? String == "invalid_cursor")
+        let key = ["Idempotency-Key": "same-key"]
+        for index in 0..<6 {
+            let reply = try await TestHTTP.post(
+                "\(stack.master.url)/create", body: #"{"url":"https://example.com/\#(index)"}"#, headers: key)
+            #expect(reply.status == (index == 0 ? 201 : 422))
+        }
+        let next = try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://example.com/ok"}"#)
+        #expect(next.status == 201)
+        #expect(try await TestHTTP.get("\(stack.master.url)/health/ready").status == 200)
+        #expect(stack.master.process.isRunning)
+        await stack.stop()
+    }
+
+    @Test func redirectsCarryASCIILocations() async throws {
+        let stack = try await Stack()
+        let created = try await TestHTTP.post(
+            "\(stack.master.url)/create", body: #"{"url":"https://Exämple.com/ü?q=日本"}"#)
+        #expect(created.status == 201)
+        let expected = "https://xn--exmple-cua.com/%C3%BC?q=%E6%97%A5%E6%9C%AC"
+        #expect(created.json["url"] as? String == expected)
+        let code = try #require(created.json["code"] as? String)
+        #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302 })
+        let redirect = try RawSocket(port: stack.replica.port)
+        redirect.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let answer = redirect.receive(timeout: .seconds(5)).text
+        #expect(answer.contains("\r\nlocation: \(expected)\r\n") || answer.contains("\r\nLocation: \(expected)\r\n"))
+        #expect(answer.utf8.allSatisfy { $0 < 0x80 }, "\(answer)")
+        await stack.stop()
+    }
+
+    @Test func brokenHTTPGetsA4xxOrAClosedConnection() async throws {
+        let stack = try await Stack()
+        let big = String(repeating: "x", count: 200_000)
+        let requests: [[UInt8]] = [
+            Array("GARBAGE\r\n\r\n".utf8), [0, 0, 0, 0, 0xFF, 0xFE, 0x0D, 0x0A, 0x0D, 0x0A],
+            Array("GET /\(big) HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+            Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(big)\r\n\r\n".utf8),
+            Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".utf8),
+            Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n".utf8),
+            Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcde".utf8),
+            Array("POST /create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFF\r\nx".utf8),
+            Array("GET /a\r\nb HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+            Array("GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n".utf8),
+            Array("GET /".utf8) + [0xC3, 0x28, 0xFF] + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+            Array("GET / HTTP/9.9\r\nHost: x\r\n\r\n".utf8),
+        ]
+        for service in [stack.master, stack.replica] {
+            for request in requests {
+                let socket = try RawSocket(port: service.port)
+                socket.send(request)
+                let (answer, closed) = socket.receive(timeout: .seconds(6))
+                let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
+                #expect(
+                    status.map { (400..<500).contains($0) } ?? (closed && answer.isEmpty),
+                    "\(String(decoding: request.prefix(60), as: UTF8.self)) → \(answer.prefix(80))")
+            }
+            #expect(try await TestHTTP.get("\(service.url)/health/live").status == 200)
+            #expect(service.process.isRunning)
+        }
+        await stack.stop()
+    }
+
+    @Test func silentAndSlowSocketsCannotStarveRedirects() async throws {
+        let stack = try await Stack()
+        let created = try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://example.com/"}"#)
+        let code = try #require(created.json["code"] as? String)
+        #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302 })
+
+        var idle: [RawSocket] = []
+        for _ in 0..<2000 { idle.append(try RawSocket(port: stack.replica.port)) }
+        var fastest = Duration.seconds(60)
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            let socket = try RawSocket(port: stack.replica.port)
+            socket.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(socket.receive(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 302"))
+            fastest = min(fastest, ContinuousClock.now - start)
+        }
+        #expect(fastest < .milliseconds(100), "a redirect took \(fastest) beside 2000 idle connections")
+
+        // A client that trickles its headers is cut off at the header timeout (5 s) like a silent one.
+        let slow = try RawSocket(port: stack.replica.port)
+        var cutOff = false
+        for byte in "GET /\(code) HTTP/1.1\r\nHost: x\r\nX-Slow: abcdefghijklmnopqrstuvwxyz".utf8 {
+            guard slow.send([byte]) else {
+                cutOff = true
+                break
+            }
+            if slow.receive(timeout: .milliseconds(400)).closed {
+                cutOff = true
+                break
+            }
+        }
+        #expect(cutOff, "a trickled request head must be cut off")
+        // By now (over 5 s later) the silent sockets were closed by the server too.
+        #expect(idle.prefix(20).allSatisfy { $0.receive(timeout: .seconds(2)).closed })
+        idle.forEach { $0.close() }
+        #expect(try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302)
+        await stack.stop()
+    }
+}
