@@ -15,10 +15,14 @@ build_project
 mkdir -p "$STATE/logs"
 
 PIDS=()
+declare -A NAMES=()
+# Stops everything in reverse dependency order: HTTP fronts and consumers first, then the relay,
+# then the infrastructure. A signal ends the script after it (a trap that returned would let
+# the script go on starting services), and a second signal during it is ignored.
 cleanup() {
-    trap - INT TERM EXIT
+    trap '' INT TERM
+    trap - EXIT
     log "Stopping"
-    # Reverse dependency order: HTTP fronts and consumers first, then the relay, then infrastructure.
     stop_processes "${PIDS[@]}"
     stop_processes "${BROKER_PID:-}"
     stop_redis "$REDIS_A_PORT"
@@ -26,13 +30,28 @@ cleanup() {
     stop_postgres "$STATE/postgres"
     log "Stopped"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
 
-log "Starting Postgres (port $PG_PORT), Redis (ports $REDIS_A_PORT, $REDIS_B_PORT) and the dev Kafka broker"
+log "Starting Postgres (port $PG_PORT) and Redis (ports $REDIS_A_PORT, $REDIS_B_PORT)"
 start_postgres "$STATE/postgres" "$PG_PORT"
 start_redis "$STATE/redis-a" "$REDIS_A_PORT" yes
 start_redis "$STATE/redis-b" "$REDIS_B_PORT" yes
-start_broker "$STATE" "$NAMESPACE"
+if [[ -n "${SHORTENER_KAFKA_BROKERS:-}" ]]; then
+    KAFKA_BROKERS="$SHORTENER_KAFKA_BROKERS"
+    KAFKA_KIND="SHORTENER_KAFKA_BROKERS"
+    log "Using the Kafka cluster at $KAFKA_BROKERS (SHORTENER_KAFKA_BROKERS); no dev broker"
+    # A one-broker cluster needs the single-broker overrides of topics/README.md
+    # (SHORTENER_TOPIC_<TOPIC>_REPLICATION_FACTOR=1 …) in the environment.
+    SHORTENER_NAMESPACE="$NAMESPACE" SHORTENER_TOPICS_DIR="$ROOT/topics" \
+        "$BIN/master" topics apply --kafka-brokers "$KAFKA_BROKERS" --log-level warning \
+        || die "master topics apply failed on $KAFKA_BROKERS (one broker? see topics/README.md, single-broker overrides)"
+else
+    log "Starting the dev Kafka broker"
+    start_broker "$STATE" "$NAMESPACE"
+    KAFKA_KIND="dev broker"
+fi
 
 export SHORTENER_NAMESPACE="$NAMESPACE" SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_PG_PORT="$PG_PORT" \
     SHORTENER_TOPICS_DIR="$ROOT/topics" SHORTENER_MIGRATIONS_DIR="$ROOT/migrations"
@@ -55,7 +74,10 @@ start_service() {
     local name="$1"; shift
     SHORTENER_LOG_FILE="$STATE/logs/$name.log" setsid "$@" &
     PIDS+=($!)
+    NAMES[$!]="$name"
 }
+# Local receivers (a webhook on this machine) are allowed here; deployments keep the default.
+export SHORTENER_WEBHOOK_ALLOW_PRIVATE="${SHORTENER_WEBHOOK_ALLOW_PRIVATE:-true}"
 start_service outbox "$BIN/outbox" --http-port 8090
 start_service notifier "$BIN/notifier" --http-port 8091
 start_service replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="$REDIS_A_PORT" "$BIN/replica" --http-port 8081
@@ -72,7 +94,7 @@ cat <<INFO
     replica a  http://localhost:8081   GET /<code>
     replica b  http://localhost:8082   GET /<code>
     outbox     http://localhost:8090   health only      notifier  http://localhost:8091   health only
-    Kafka      $KAFKA_BROKERS (dev broker)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
+    Kafka      $KAFKA_BROKERS ($KAFKA_KIND)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
 
   API key of this run (for POST /create and DELETE; also in .local/run/env):
     $API_KEY
@@ -83,4 +105,12 @@ cat <<INFO
   Commands by hand (another shell):  source .local/run/env; $BIN/master topics describe
 
 INFO
-wait "${PIDS[@]}"
+# If any service exits, say which, how and why (the end of its log), then stop the rest.
+dead=""
+status=0
+wait -n -p dead "${PIDS[@]}" || status=$?
+name="${NAMES[$dead]:-unknown}"
+printf '\n\033[1;31m==> The %s service (pid %s) exited with status %s; its log ends with:\033[0m\n' \
+    "$name" "$dead" "$status" >&2
+tail -n 20 "$STATE/logs/$name.log" >&2 || true
+exit 1

@@ -30,6 +30,12 @@ struct NotifierCommand: AsyncParsableCommand {
     @Option(help: "Tries per notification and webhook (env SHORTENER_WEBHOOK_ATTEMPTS).")
     var webhookAttempts: Int = EnvironmentDefaults.int("SHORTENER_WEBHOOK_ATTEMPTS", 4)
 
+    /// Call receivers on loopback, private and link-local addresses too. Default: false (only
+    /// public addresses). Environment: `SHORTENER_WEBHOOK_ALLOW_PRIVATE` (`true` or `1`).
+    @Option(help: "Call webhook receivers on loopback and private addresses (env SHORTENER_WEBHOOK_ALLOW_PRIVATE).")
+    var webhookAllowPrivate: Bool = ["true", "1"].contains(
+        EnvironmentDefaults.string("SHORTENER_WEBHOOK_ALLOW_PRIVATE", "").lowercased())
+
     var urls: [String] {
         webhookURLs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
@@ -38,7 +44,7 @@ struct NotifierCommand: AsyncParsableCommand {
         for url in urls {
             guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""),
                 components.host != nil
-            else { throw ValidationError("webhook URL '\(LogRedaction.url(url))' is not an http(s) URL") }
+            else { throw ValidationError("webhook URL '\(LogRedaction.origin(url))' is not an http(s) URL") }
         }
         guard urls.isEmpty || !webhookSecret.isEmpty else {
             throw ValidationError("webhooks need a signing secret: set --webhook-secret or SHORTENER_WEBHOOK_SECRET")
@@ -59,9 +65,13 @@ struct NotifierCommand: AsyncParsableCommand {
         let deadLetters = DeadLetterQueue(
             producer: producer, breaker: kafka, namespace: namespace, consumerGroup: namespace.notifierGroup,
             logger: logger)
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        // No redirects: a receiver must not be able to send the notifier, and its signature, elsewhere.
+        let httpClient = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
         let webhooks = WebhookDispatcher(
-            settings: WebhookSettings(urls: urls, secret: webhookSecret, attempts: webhookAttempts),
+            settings: WebhookSettings(
+                urls: urls, secret: webhookSecret, attempts: webhookAttempts,
+                allowsPrivateAddresses: webhookAllowPrivate),
             client: httpClient, logger: logger)
         let consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(

@@ -20,6 +20,8 @@ struct WebhookSettings: Sendable {
     var maximumBackoff: Duration = .seconds(5)
     /// Longest wait for one answer. Default: 5 s.
     var timeout: Duration = .seconds(5)
+    /// Whether receivers on loopback, private and link-local addresses are called. Default: false.
+    var allowsPrivateAddresses = false
 }
 
 /// Posts each notification as JSON to every webhook, concurrently, signed with HMAC-SHA256.
@@ -27,7 +29,9 @@ struct WebhookSettings: Sendable {
 /// Each receiver has its own circuit breaker: a receiver that keeps failing is skipped at once
 /// (its breaker open) until a probe succeeds, so it never holds up the others or the consumer
 /// for long. Failures are retried with exponential backoff and full jitter; a `4xx` other than
-/// `408` and `429` is the receiver's final answer and is not retried.
+/// `408` and `429` is the receiver's final answer and is not retried. Redirects are not followed
+/// (a `3xx` is a refusal), receivers whose host is not public are not called unless allowed
+/// (``ReceiverAddressPolicy``), and logs show a receiver's origin only, never its path.
 ///
 /// Headers: `X-Shortener-Event` (the event type), `X-Shortener-Event-ID` (receivers deduplicate
 /// by it: delivery is at-least-once), `X-Shortener-Signature: t=<unix seconds>,v1=<hex>` where
@@ -43,10 +47,13 @@ final class WebhookDispatcher: Sendable {
         case failed
         /// Its circuit breaker is open.
         case skipped
+        /// Its address is not allowed (see ``ReceiverAddressPolicy``).
+        case blocked
     }
 
     private struct Webhook: Sendable {
         let url: String
+        let host: String
         let breaker: CircuitBreaker
     }
 
@@ -57,6 +64,7 @@ final class WebhookDispatcher: Sendable {
     }
 
     private let settings: WebhookSettings
+    private let policy: ReceiverAddressPolicy
     private let webhooks: [Webhook]
     private let client: HTTPClient
     private let logger: Logger
@@ -65,19 +73,16 @@ final class WebhookDispatcher: Sendable {
         self.settings = settings
         self.client = client
         self.logger = logger
+        self.policy = ReceiverAddressPolicy(allowsPrivateAddresses: settings.allowsPrivateAddresses)
         var breakerSettings = CircuitBreaker.Settings()
         breakerSettings.callTimeout = settings.timeout
         webhooks = settings.urls.map { url in
-            Webhook(
-                url: url,
-                breaker: CircuitBreaker(
-                    dependency: "webhook \(URLComponents(string: url)?.host ?? url)", settings: breakerSettings,
-                    logger: logger))
+            let host = URLComponents(string: url)?.host ?? ""
+            return Webhook(
+                url: url, host: host,
+                breaker: CircuitBreaker(dependency: "webhook \(host)", settings: breakerSettings, logger: logger))
         }
     }
-
-    /// The breakers, for readiness and metrics.
-    var breakers: [CircuitBreaker] { webhooks.map(\.breaker) }
 
     /// The signature header's value for `body` at `time`.
     static func signature(of body: [UInt8], secret: String, at time: Date) -> String {
@@ -103,7 +108,15 @@ final class WebhookDispatcher: Sendable {
     private func deliver(type: String, eventID: String, body: [UInt8], to webhook: Webhook) async -> Outcome {
         var backoff = settings.initialBackoff
         var outcome = Outcome.failed
-        for attempt in 1...settings.attempts {
+        do {
+            try await policy.check(host: webhook.host)
+        } catch {
+            logger.warning(
+                "Webhook receiver not called: \(error)",
+                metadata: ["webhook.url": "\(LogRedaction.origin(webhook.url))", "event.id": "\(eventID)"])
+            outcome = .blocked
+        }
+        for attempt in 1...settings.attempts where outcome != .blocked {
             do {
                 let status = try await webhook.breaker.run { [self] in
                     try await post(type, eventID, body, to: webhook.url)
@@ -116,7 +129,10 @@ final class WebhookDispatcher: Sendable {
             } catch {
                 logger.debug(
                     "Webhook call failed",
-                    metadata: ["webhook.url": "\(webhook.url)", "attempt": "\(attempt)", "error": "\(error)"])
+                    metadata: [
+                        "webhook.url": "\(LogRedaction.origin(webhook.url))", "attempt": "\(attempt)",
+                        "error": "\(error)",
+                    ])
                 guard attempt < settings.attempts else { break }
                 try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0...Int64(backoff.inSeconds * 1e9))))
                 backoff = min(backoff * 2, settings.maximumBackoff)
@@ -131,7 +147,7 @@ final class WebhookDispatcher: Sendable {
             logger.warning(
                 "Webhook notification not delivered",
                 metadata: [
-                    "webhook.url": "\(LogRedaction.url(webhook.url))", "event.type": "\(type)",
+                    "webhook.url": "\(LogRedaction.origin(webhook.url))", "event.type": "\(type)",
                     "event.id": "\(eventID)", "outcome": "\(outcome.rawValue)",
                 ])
         }

@@ -23,13 +23,16 @@ import TestSupport
         let calls = NIOLockedValueBox<[Call]>([])
         let failing = NIOLockedValueBox(false)
         let port: Int
+        let path: String
         private let task: Task<Void, any Error>
 
-        init() async throws {
+        /// - Parameter redirectTo: answer every call with `307` to this URL, after recording it.
+        init(path: String = "hook", redirectTo: String? = nil) async throws {
             let router = Router()
             let (calls, failing) = (calls, failing)
-            router.post("hook") { request, _ -> HTTPResponse.Status in
-                if failing.withLockedValue({ $0 }) { return .internalServerError }
+            self.path = path
+            router.post(RouterPath(path)) { request, _ -> Response in
+                if failing.withLockedValue({ $0 }) { return Response(status: .internalServerError) }
                 let body = try await request.body.collect(upTo: 1 << 20)
                 calls.withLockedValue {
                     $0.append(
@@ -39,7 +42,8 @@ import TestSupport
                             signature: request.headers[.init("X-Shortener-Signature")!] ?? "",
                             body: Array(buffer: body)))
                 }
-                return .noContent
+                if let redirectTo { return Response(status: .temporaryRedirect, headers: [.location: redirectTo]) }
+                return Response(status: .noContent)
             }
             port = try TestStack.freePort()
             var logger = Logger(label: "webhook-receiver")
@@ -50,7 +54,7 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(300))
         }
 
-        var url: String { "http://127.0.0.1:\(port)/hook" }
+        var url: String { "http://127.0.0.1:\(port)/\(path)" }
         func received() -> [Call] { calls.withLockedValue { $0 } }
         func stop() { task.cancel() }
     }
@@ -80,7 +84,7 @@ import TestSupport
         var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
         deployment.environment = [
             "SHORTENER_WEBHOOK_URLS": "\(good.url),\(flaky.url)", "SHORTENER_WEBHOOK_SECRET": secret,
-            "SHORTENER_WEBHOOK_ATTEMPTS": "2",
+            "SHORTENER_WEBHOOK_ATTEMPTS": "2", "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
         ]
         let master = try deployment.master()
         let outbox = try deployment.outbox()
@@ -133,5 +137,53 @@ import TestSupport
         #expect(Self.verify(call.signature, body: call.body, secret: secret))
 
         for service in [replica, notifier, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
+
+    @Test func privateReceiversAreRefusedRedirectsNotFollowedAndPathsNeverLogged() async throws {
+        let secretPath = "hook-\(UUID().uuidString)"
+        let target = try await Receiver(path: secretPath)
+        let redirecting = try await Receiver(path: "redirecting-\(secretPath)", redirectTo: target.url)
+        defer {
+            target.stop()
+            redirecting.stop()
+        }
+        /// A master, a relay and a notifier of a fresh namespace (each notifier its own group).
+        func stack(_ environment: [String: String]) async throws -> [TestDeployment.Running] {
+            var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+            deployment.environment = environment.merging(["SHORTENER_WEBHOOK_SECRET": "s", "SHORTENER_LOG_LEVEL": "trace"]) { $1 }
+            let services = [try deployment.master(), try deployment.outbox(), try deployment.notifier()]
+            for service in services { try await service.waitUntilHealthy() }
+            return services
+        }
+
+        // Without the setting, a loopback receiver is never called.
+        let first = try await stack(["SHORTENER_WEBHOOK_URLS": target.url])
+        let guarded = first[2]
+        #expect(try await TestHTTP.post("\(first[0].url)/create", body: #"{"url":"https://example.com/p"}"#).status == 201)
+        let blocked = try await eventually(timeout: .seconds(20)) {
+            try await PrometheusScrape.fetch("\(guarded.url)/metrics")
+                .value("webhook_deliveries_total", ["webhook": "webhook 127.0.0.1", "outcome": "blocked"]) ?? 0 >= 1
+        }
+        #expect(blocked, "notifier log:\n\(guarded.process.logTail())")
+        #expect(target.received().isEmpty)
+        for service in first.reversed() { _ = await service.process.stop() }
+
+        // Allowed, a receiver that redirects gets its call, and the redirect is not followed.
+        let second = try await stack([
+            "SHORTENER_WEBHOOK_URLS": redirecting.url, "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
+        ])
+        let allowed = second[2]
+        #expect(try await TestHTTP.post("\(second[0].url)/create", body: #"{"url":"https://example.com/q"}"#).status == 201)
+        let called = await eventually(timeout: .seconds(30)) { redirecting.received().count >= 1 }
+        #expect(called, "notifier log:\n\(allowed.process.logTail())")
+        try await Task.sleep(for: .seconds(1))
+        #expect(target.received().isEmpty, "the notifier followed a redirect")
+        for service in second.reversed() { _ = await service.process.stop() }
+
+        for service in [guarded, allowed] {
+            let log = (try? String(contentsOfFile: service.process.logPath, encoding: .utf8)) ?? ""
+            #expect(!log.isEmpty)
+            #expect(!log.contains(secretPath), "a receiver's path reached the log")
+        }
     }
 }

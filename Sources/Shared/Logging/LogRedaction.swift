@@ -40,4 +40,12 @@ public enum LogRedaction {
         }
         return changed ? (components.string ?? url) : url
     }
+
+    /// Only the scheme, host and port of `url` (`https://hooks.example.com/…`), for URLs whose
+    /// path itself may be a secret, such as webhook receivers'.
+    public static func origin(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host
+        else { return "<not a URL>" }
+        return "\(scheme)://\(host)\(components.port.map { ":\($0)" } ?? "")/…"
+    }
 }
