@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 /// Settings every Swift target of the project shares.
@@ -6,6 +7,44 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
+
+/// The test targets, declared only where `Tests/` exists: the Docker image's build context
+/// leaves the tests out (`.dockerignore`), and a target whose folder is missing fails the
+/// whole manifest.
+var testTargets: [Target] {
+    guard FileManager.default.fileExists(atPath: Context.packageDirectory + "/Tests") else { return [] }
+    return [
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Shared", "TestSupport", "Master", "Outbox", "Replica",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Shared", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings),
+    ]
+}
 
 let package = Package(
     name: "shortener",
@@ -72,34 +111,5 @@ let package = Package(
             ],
             swiftSettings: strictSettings),
         .executableTarget(name: "KafkaDevBroker", dependencies: ["Shared"], swiftSettings: strictSettings),
-        .target(
-            name: "TestSupport",
-            dependencies: [
-                "Shared",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Tests/TestSupport",
-            swiftSettings: strictSettings
-        ),
-        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strictSettings),
-        .testTarget(
-            name: "IntegrationTests",
-            dependencies: [
-                "Shared", "TestSupport", "Master", "Outbox", "Replica",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "EndToEndTests",
-            dependencies: [
-                "Shared", "TestSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings),
-    ]
+    ] + testTargets
 )

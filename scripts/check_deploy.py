@@ -6,11 +6,17 @@
 3. Every command they run is a real subcommand of our executables (`<exe> <sub> --help`).
 4. Every port they publish, probe or scrape is the port the service listens on by default.
 5. Every metric the Grafana dashboard queries is one the code exports.
+6. The image's build stage works on the build context `.dockerignore` leaves: its COPY and
+   `swift package resolve` steps run in a copy of that context, and at its `swift build` step
+   the package must describe itself with every product the image ships.
 """
+import fnmatch
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -146,7 +152,65 @@ def check_dashboard(code):
     print(f"  ✔ {sum(len(p.get('targets', [])) for p in dashboard['panels'])} queries checked")
 
 
+def docker_context(destination):
+    """Copies the files `docker build .` would send (what .dockerignore keeps) to `destination`."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(name.split("/")[0], p) for p in patterns):
+            continue
+        if not (ROOT / name).is_file():
+            continue
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target)
+
+
+def check_docker_build_context():
+    print("Dockerfile build stage on the .dockerignore'd context")
+    build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]  # [0]: the comments above
+    steps = re.findall(r"^(COPY|RUN)\s+(.*(?:\\\n.*)*)", build_stage, re.MULTILINE)
+    with tempfile.TemporaryDirectory() as temporary:
+        context, work = Path(temporary) / "context", Path(temporary) / "src"
+        context.mkdir()
+        work.mkdir()
+        docker_context(context)
+        for kind, argument in steps:
+            argument = argument.replace("\\\n", " ")
+            if kind == "COPY":
+                *sources, destination = argument.split()
+                for source in sources:
+                    origin = context / source
+                    if not origin.exists():
+                        problem(f"Dockerfile copies {source}, which the build context does not have")
+                        return
+                    target = work / destination / source if destination.endswith("/") else work / destination
+                    if origin.is_dir():
+                        shutil.copytree(origin, target, dirs_exist_ok=True)
+                    else:
+                        shutil.copy2(origin, target)
+            elif "swift package resolve" in argument:
+                result = subprocess.run(["swift", "package", "resolve"], cwd=work, capture_output=True, text=True)
+                if result.returncode != 0:
+                    problem(f"Dockerfile: swift package resolve fails: {result.stderr.strip()[-400:]}")
+                    return
+            elif "swift build" in argument:
+                result = subprocess.run(["swift", "package", "describe", "--type", "json"], cwd=work,
+                                        capture_output=True, text=True)
+                if result.returncode != 0:
+                    problem(f"Dockerfile: the package does not load at swift build: {result.stderr.strip()[-400:]}")
+                    return
+                products = {product["name"] for product in json.loads(result.stdout)["products"]}
+                for name in re.findall(r"--product (\w+)", argument):
+                    if name not in products:
+                        problem(f"Dockerfile builds --product {name}, which the package does not have")
+                print(f"  ✔ resolves and describes itself with {', '.join(sorted(products))}")
+
+
 code = sources_text()
+check_docker_build_context()
 configs = check_compose_config()
 check_environment(configs, code)
 check_commands(configs)
