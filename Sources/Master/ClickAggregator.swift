@@ -61,6 +61,13 @@ struct ClickAggregator: Sendable {
         try await breaker.run { [client, logger, codes, replicas, epochs, totals] in
             try await client.withTransaction(logger: logger) { connection in
                 let distinctCodes = Array(Set(codes)).sorted()
+                // One writer per link at a time: a concurrent batch (a second master, a retry)
+                // waits here and then reads totals that include this one's. Without the lock
+                // both could see the same "before" (a milestone sent twice) or neither the
+                // other's rows (a milestone never sent).
+                try await connection.query(
+                    "SELECT code FROM links WHERE code = ANY(\(distinctCodes)) ORDER BY code FOR UPDATE",
+                    logger: logger)
                 let before = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
                 try await connection.query(
                     """

@@ -154,10 +154,14 @@ struct LinkStore: Sendable {
                 case .exhausted: "exhausted"
                 }
             let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
+            // Links created before targets were normalised may carry raw UTF-8: serve their URI form.
+            let url = event.url.map { url in
+                url.utf8.allSatisfy { $0 < 0x80 } ? url : (try? TargetURL.normalized(url)) ?? url
+            }
             scriptKeys.append(keys.link(event.code))
             arguments +=
                 position + [
-                    String(event.revision), state, event.url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
+                    String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
                 ]
             events += 1
         }

@@ -70,6 +70,33 @@ import Testing
             try EventCodec.decodeClickCountEvent(Array(#"{"type":"clicks.counted","version":1,"code":"a"}"#.utf8))
         }
     }
+
+    @Test(
+        arguments: [
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: -1),
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e\u{0}1", total: 5),
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: String(repeating: "9", count: 65), total: 5),
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "", total: 5),
+            ClickCountEvent(code: "a/b", replicaID: "a", replicaEpoch: "e1", total: 5),
+            ClickCountEvent(code: "abc", replicaID: "a\u{0}", replicaEpoch: "e1", total: 5),
+        ])
+    func countEventsPostgresCannotStoreAreUnusableNotRetried(event: ClickCountEvent) {
+        // Decoding fails as for malformed JSON, so the consumer dead-letters it instead of
+        // retrying a write that can never succeed while aggregation stalls.
+        #expect(throws: EventDecodingError.self) { try EventCodec.decodeClickCountEvent(EventCodec.encode(event)) }
+    }
+
+    @Test func linkEventsOutsideTheRangeReplicasStoreAreUnusable() {
+        var farFuture = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        farFuture.expiresAt = Date(timeIntervalSince1970: 1e15)
+        var badCode = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        badCode.code = "a b"
+        var controlURL = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        controlURL.url = "https://e.com/\r\nSet-Cookie: x"
+        for event in [farFuture, badCode, controlURL] {
+            #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
+        }
+    }
 }
 
 @Suite struct TopicDefinitionTests {
@@ -177,5 +204,14 @@ import Testing
         #expect(throws: EventDecodingError.self) {
             try EventCodec.decodeLinkMilestoneEvent(EventCodec.encode(LinkEvent.deleted(code: "abc", revision: 2)))
         }
+    }
+
+    @Test func theSameMilestoneOfTheSameLinkHasTheSameEventID() {
+        let first = LinkMilestoneEvent(code: "abc", milestone: 100, clicks: 104)
+        let again = LinkMilestoneEvent(code: "abc", milestone: 100, clicks: 130, at: Date().addingTimeInterval(60))
+        #expect(first.eventID == again.eventID)
+        #expect(first.eventID != LinkMilestoneEvent(code: "abc", milestone: 1000, clicks: 1000).eventID)
+        #expect(first.eventID != LinkMilestoneEvent(code: "abd", milestone: 100, clicks: 100).eventID)
+        #expect(first.eventID.uuidString.dropFirst(14).first == "8", "a version 8 UUID")
     }
 }

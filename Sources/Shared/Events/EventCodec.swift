@@ -32,6 +32,7 @@ public enum EventCodec {
             guard event.version == Event.currentVersion else {
                 throw .unsupportedVersion(type: event.type.rawValue, version: event.version)
             }
+            if let problem = event.rangeProblem { throw .malformed("\(event.type.rawValue): \(problem)") }
             return event
         }
         let header: EventHeader
@@ -44,11 +45,14 @@ public enum EventCodec {
         guard header.version == Event.currentVersion else {
             throw .unsupportedVersion(type: header.type, version: header.version)
         }
+        let event: Event
         do {
-            return try decoder.decode(Event.self, from: data)
+            event = try decoder.decode(Event.self, from: data)
         } catch {
             throw .malformed("\(header.type) v\(header.version): \(error)")
         }
+        if let problem = event.rangeProblem { throw .malformed("\(header.type): \(problem)") }
+        return event
     }
 
     private struct EventHeader: Decodable {
@@ -76,11 +80,49 @@ public protocol VersionedEvent: Decodable {
     static var currentVersion: Int { get }
     var type: Kind { get }
     var version: Int { get }
+    /// What in a decoded event lies outside the range its consumers can store (a negative
+    /// total, a code no link can have, a control character in an identifier); nil when nothing.
+    /// Such an event is unusable like a malformed one: dead-lettered, never retried.
+    var rangeProblem: String? { get }
 }
 
-extension LinkEvent: VersionedEvent {}
-extension ClickCountEvent: VersionedEvent {}
-extension LinkMilestoneEvent: VersionedEvent {}
+/// Whether `text` is 1-64 visible ASCII characters: what identifiers on the wire may be.
+private func isIdentifier(_ text: String) -> Bool {
+    (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+}
+
+extension LinkEvent: VersionedEvent {
+    public var rangeProblem: String? {
+        guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        guard revision >= 0 else { return "'revision' is negative" }
+        if let url, url.isEmpty || url.utf8.count > 8192 || url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            return "'url' is empty, too long or has control characters"
+        }
+        if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
+        if let expiresAt, !(0..<LinkRequest.latestExpiry.timeIntervalSince1970).contains(expiresAt.timeIntervalSince1970) {
+            return "'expires_at' is not between 1970 and the year 10000"
+        }
+        return nil
+    }
+}
+
+extension ClickCountEvent: VersionedEvent {
+    public var rangeProblem: String? {
+        guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        guard ShortCode.isWellFormed(replicaID) else { return "'replica_id' is not 1-64 of A-Z a-z 0-9 _ -" }
+        guard isIdentifier(replicaEpoch) else { return "'replica_epoch' is not 1-64 visible ASCII characters" }
+        guard total >= 0 else { return "'total' is negative" }
+        return nil
+    }
+}
+
+extension LinkMilestoneEvent: VersionedEvent {
+    public var rangeProblem: String? {
+        guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        guard milestone >= 1, clicks >= milestone else { return "'milestone' or 'clicks' out of range" }
+        return nil
+    }
+}
 
 /// Why a message could not be decoded into an event.
 public enum EventDecodingError: Error, Equatable, CustomStringConvertible, Sendable {

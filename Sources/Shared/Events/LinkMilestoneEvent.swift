@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// An event on `<ns>-milestones`: a link's clicks, summed by the master over every replica,
@@ -29,7 +30,8 @@ public struct LinkMilestoneEvent: Codable, Sendable, Equatable {
 
     public var type: Kind
     public var version: Int
-    /// Unique per event: webhook receivers deduplicate by it.
+    /// The same for the same code and milestone (see ``eventID(code:milestone:)``): webhook
+    /// receivers deduplicate by it.
     public var eventID: UUID
     /// When the master saw the total reach the milestone.
     public var occurredAt: Date
@@ -46,10 +48,25 @@ public struct LinkMilestoneEvent: Codable, Sendable, Equatable {
         case occurredAt = "occurred_at"
     }
 
-    public init(code: String, milestone: Int64, clicks: Int64, at time: Date = Date(), eventID: UUID = UUID()) {
+    /// The event id of `code` reaching `milestone`: the same every time it is computed, so that
+    /// a milestone announced twice (a relay publishing again after a crash) is one event to
+    /// receivers that deduplicate by `event_id`. A UUID of version 8 made of SHA-256 of
+    /// `link.milestone:<code>:<milestone>`.
+    public static func eventID(code: String, milestone: Int64) -> UUID {
+        var bytes = Array(SHA256.hash(data: Array("\(Kind.milestone.rawValue):\(code):\(milestone)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80  // version 8
+        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
+    }
+
+    public init(code: String, milestone: Int64, clicks: Int64, at time: Date = Date()) {
         self.type = .milestone
         self.version = Self.currentVersion
-        self.eventID = eventID
+        self.eventID = Self.eventID(code: code, milestone: milestone)
         self.occurredAt = time
         self.code = code
         self.milestone = milestone
