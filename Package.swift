@@ -28,7 +28,7 @@ var testTargets: [Target] {
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Shared", "TestSupport", "Master", "Outbox", "Replica",
+                "Shared", "TestSupport", "Master", "Outbox", "Replica", "CRDKafka",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

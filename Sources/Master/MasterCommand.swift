@@ -68,7 +68,8 @@ struct Serve: AsyncParsableCommand {
             repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
             host: http.host, port: http.resolvedPort(default: 8080), server: try http.resolvedServerSettings(),
             createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
-            requestLogLevel: try http.resolvedRequestLogLevel(default: .info), logger: logger
+            requestLogLevel: try http.resolvedRequestLogLevel(default: .info),
+            liveness: { [producer.fatalProblem, countsConsumer.fatalProblem].compactMap { $0 } }, logger: logger
         )
         try await ServiceRunner.run(
             [client, producer, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
@@ -79,13 +80,15 @@ struct Serve: AsyncParsableCommand {
 enum MasterApplication {
     static func build(
         repository: LinkRepository, publicBaseURL: String, host: String, port: Int, server: HTTPServerSettings = .init(),
-        createRateLimit: RateLimiter.Settings, requestLogLevel: Logger.Level = .info, logger: Logger
+        createRateLimit: RateLimiter.Settings, requestLogLevel: Logger.Level = .info,
+        liveness: @escaping HealthController.LivenessCheck = { [] }, logger: Logger
     ) -> some ApplicationProtocol {
         let keys = APIKeyGuard(
             store: APIKeyStore(client: repository.client, breaker: repository.breaker, logger: logger))
-        let router = ServiceRouter.make(breakers: [repository.breaker], requestLogLevel: requestLogLevel) {
-            await repository.client.readinessProblems(through: repository.breaker, logger: logger)
-        }
+        let router = ServiceRouter.make(
+            breakers: [repository.breaker], requestLogLevel: requestLogLevel,
+            readiness: { await repository.client.readinessProblems(through: repository.breaker, logger: logger) },
+            liveness: liveness)
         CreateLinkController(
             repository: repository, keys: keys, limiter: RateLimiter(settings: createRateLimit),
             publicBaseURL: publicBaseURL

@@ -96,7 +96,8 @@ struct NotifierCommand: AsyncParsableCommand {
         }
         let health = HealthServer.build(
             host: http.host, port: http.resolvedPort(default: 8091), server: try http.resolvedServerSettings(),
-            breakers: [kafka], logger: logger)
+            breakers: [kafka], liveness: { [producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } },
+            logger: logger)
         do {
             try await ServiceRunner.run(
                 [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

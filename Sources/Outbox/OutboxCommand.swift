@@ -46,7 +46,8 @@ struct OutboxCommand: AsyncParsableCommand {
         let health = HealthServer.build(
             host: http.host, port: http.resolvedPort(default: 8090), server: try http.resolvedServerSettings(),
             breakers: [postgresBreaker, kafkaBreaker],
-            readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) }, logger: logger)
+            readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) },
+            liveness: { [producer.fatalProblem].compactMap { $0 } }, logger: logger)
         let backlog = OutboxBacklog(client: client, postgres: postgresBreaker, logger: logger)
         try await ServiceRunner.run(
             [client, producer, relay, backlog, health], shutdownTimeout: .seconds(common.shutdownTimeout),

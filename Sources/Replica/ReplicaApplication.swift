@@ -53,9 +53,10 @@ struct ReplicaApplication {
             replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
             logger: logger)
         // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
-        let router = ServiceRouter.make(breakers: [redis.breaker], requestLogLevel: configuration.requestLogLevel) {
-            consumer.isCaughtUp ? [] : ["catching up with the links topic"]
-        }
+        let router = ServiceRouter.make(
+            breakers: [redis.breaker], requestLogLevel: configuration.requestLogLevel,
+            readiness: { consumer.isCaughtUp ? [] : ["catching up with the links topic"] },
+            liveness: { [producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } })
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
         let app = Application(

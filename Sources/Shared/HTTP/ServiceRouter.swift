@@ -12,14 +12,16 @@ public enum ServiceRouter {
     ///   - breakers: the dependencies whose open breaker makes the service not ready.
     ///   - requestLogLevel: level of the one log line per request.
     ///   - readiness: the service's own readiness check.
+    ///   - liveness: what makes the process useless until restarted (its Kafka clients' fatal errors).
     public static func make(
         breakers: [CircuitBreaker], requestLogLevel: Logger.Level,
-        readiness: @escaping HealthController.ReadinessCheck = { [] }
+        readiness: @escaping HealthController.ReadinessCheck = { [] },
+        liveness: @escaping HealthController.LivenessCheck = { [] }
     ) -> Router<AppRequestContext> {
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: RequestLogMiddleware(level: requestLogLevel))
-        HealthController(breakers: breakers, readiness: readiness).addRoutes(to: router)
+        HealthController(breakers: breakers, readiness: readiness, liveness: liveness).addRoutes(to: router)
         router.get("openapi.yaml") { _, _ in
             guard let document = OpenAPIDocument.text else {
                 throw APIError(.notFound, "not_found", "this server was started without its OpenAPI document")

@@ -60,6 +60,9 @@ public final class KafkaConsumer: Service, Sendable {
     /// started (always true for group subscriptions once subscribed).
     public var isCaughtUp: Bool { catchUp.withLockedValue { $0.isCaughtUp } }
 
+    /// Why this client can no longer work (a fatal librdkafka error), for `/health/live`; nil while it can.
+    public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
+
     public func run() async throws {
         pollThread.start()
         do {

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// flushes what is queued (up to ``KafkaProducerSettings/flushTimeoutMilliseconds``), fails the
 /// rest and destroys the client.
 public final class KafkaProducer: Service, Sendable {
-    private let client: RDKafkaClient
+    let client: RDKafkaClient
     private let settings: KafkaProducerSettings
     private let logger: Logger
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
@@ -22,6 +22,9 @@ public final class KafkaProducer: Service, Sendable {
         var isOpen = true
         var stopRequested = false
     }
+
+    /// Why this client can no longer work (a fatal librdkafka error), for `/health/live`; nil while it can.
+    public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
 
     public init(settings: KafkaProducerSettings, logger: Logger) throws {
         self.settings = settings

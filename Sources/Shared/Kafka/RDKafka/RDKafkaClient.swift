@@ -39,12 +39,18 @@ final class RDKafkaClient: @unchecked Sendable {
                 level: level, facility: facility.map { String(cString: $0) } ?? "",
                 text: text.map { String(cString: $0) } ?? "")
         }
-        rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
+        rd_kafka_conf_set_error_cb(conf) { handle, code, reason, opaque in
             guard let opaque else { return }
             let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+            var fatal: String?
+            if code == RD_KAFKA_RESP_ERR__FATAL.rawValue, let handle {
+                var text = CErrorBuffer()
+                let underlying = rd_kafka_fatal_error(handle, &text.bytes, text.bytes.count)
+                fatal = "\(text.text) (\(String(cString: rd_kafka_err2name(underlying))))"
+            }
             callbacks.error(
                 code: rd_kafka_resp_err_t(rawValue: code),
-                reason: reason.map { String(cString: $0) } ?? "")
+                reason: reason.map { String(cString: $0) } ?? "", fatal: fatal)
         }
         if deliveryReports {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
@@ -74,12 +80,17 @@ final class RDKafkaClient: @unchecked Sendable {
         self.callbacks = callbacks
     }
 
-    /// The fatal error that made this client unusable, if any.
+    /// The fatal error that made this client unusable, if any (nil once destroyed). An
+    /// idempotent producer hits one when it can no longer guarantee order or no-duplicates;
+    /// only a new client (a restarted process) recovers.
     var fatalError: KafkaError? {
-        var text = CErrorBuffer()
-        let code = rd_kafka_fatal_error(handle, &text.bytes, text.bytes.count)
-        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
-        return KafkaError(code: code.rawValue, message: text.text, isFatal: true)
+        destroyed.withLockedValue { destroyed in
+            guard !destroyed else { return nil }
+            var text = CErrorBuffer()
+            let code = rd_kafka_fatal_error(handle, &text.bytes, text.bytes.count)
+            guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+            return KafkaError(code: code.rawValue, message: text.text, isFatal: true)
+        }
     }
 
     /// Destroys the handle once; later calls do nothing.
@@ -114,12 +125,14 @@ private final class RDKafkaCallbacks: Sendable {
         logger.log(level: mapped, "librdkafka: \(text)", metadata: ["kafka.facility": "\(facility)"])
     }
 
-    func error(code: rd_kafka_resp_err_t, reason: String) {
-        let level: Logger.Level = code == RD_KAFKA_RESP_ERR__FATAL ? .critical : .warning
-        logger.log(
-            level: level, "Kafka client error",
-            metadata: [
-                "kafka.error": "\(reason)", "kafka.error_code": "\(code.rawValue)",
-            ])
+    func error(code: rd_kafka_resp_err_t, reason: String, fatal: String?) {
+        if let fatal {
+            logger.critical(
+                "Kafka client hit a fatal error and cannot go on; /health/live answers 503 so that a supervisor restarts the service",
+                metadata: ["kafka.error": "\(reason)", "kafka.fatal_error": "\(fatal)"])
+            return
+        }
+        logger.warning(
+            "Kafka client error", metadata: ["kafka.error": "\(reason)", "kafka.error_code": "\(code.rawValue)"])
     }
 }
