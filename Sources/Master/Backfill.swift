@@ -71,12 +71,17 @@ struct LinkBackfill: Sendable {
     }
 
     /// Writes the outbox rows of the next batch of links in one transaction; returns their codes.
+    ///
+    /// The batch's rows are locked (`FOR SHARE`) until its events are queued: a delete or
+    /// exhaustion of one of them waits, and its newer event lands in the outbox after the
+    /// backfill's copy, never before it. Otherwise the topic could end on the stale copy, which
+    /// compaction would keep, and a replica rebuilt from it would serve a deleted link.
     private func queueBatch(after code: String) async throws -> [String] {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT code, url, expires_at, max_clicks, deleted_at IS NOT NULL, exhausted_at IS NOT NULL, revision
-                FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize)
+                FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var codes: [String] = []
             var payloads: [ByteBuffer] = []

@@ -33,8 +33,7 @@ import TestSupport
                     try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()).code)
             }
             let deleted = codes[2]
-            try await client.query(
-                "UPDATE links SET deleted_at = now(), revision = 2 WHERE code = \(deleted)", logger: TestStack.logger)
+            #expect(try await repository.delete(deleted) == .deleted)
             // As if everything had been published long ago, to a topic that was then lost.
             try await client.query("UPDATE outbox SET published_at = now()", logger: TestStack.logger)
 
@@ -60,6 +59,42 @@ import TestSupport
             let twice = try await pendingEvents(client)
             #expect(twice.count == 10)
             #expect(twice.suffix(5).map(\.revision) == events.map(\.revision))
+        }
+    }
+
+    @Test func aBackfillRacingDeletesNeverQueuesAStaleEventAfterANewerOne() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let client = PostgresClient(
+            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        let repository = LinkRepository(
+            client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+        try await withRunningServices([client]) {
+            var codes: [String] = []
+            for index in 0..<400 {
+                codes.append(
+                    try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()).code)
+            }
+            let backfill = LinkBackfill(client: client, batchSize: 20, logger: TestStack.logger)
+            let doomed = Array(codes.shuffled().prefix(200))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await backfill.run { _, _ in } }
+                group.addTask {
+                    for code in doomed { _ = try await repository.delete(code) }
+                }
+                try await group.waitForAll()
+            }
+            // Per code, the outbox's order (the topic's) must be revision order: the last event
+            // of a code, which compaction keeps forever, is its newest.
+            let rows = try await client.query(
+                "SELECT payload FROM outbox WHERE topic = 'links' ORDER BY id", logger: TestStack.logger)
+            var latest: [String: Int64] = [:]
+            var reordered: [String] = []
+            for try await payload in rows.decode(ByteBuffer.self) {
+                let event = try EventCodec.decodeLinkEvent(Array(buffer: payload))
+                if let seen = latest[event.code], seen > event.revision { reordered.append(event.code) }
+                latest[event.code] = max(latest[event.code] ?? 0, event.revision)
+            }
+            #expect(reordered.isEmpty, "stale events after newer ones for \(reordered.count) codes")
         }
     }
 }
