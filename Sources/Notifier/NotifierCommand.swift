@@ -49,7 +49,9 @@ struct NotifierCommand: AsyncParsableCommand {
         guard urls.isEmpty || !webhookSecret.isEmpty else {
             throw ValidationError("webhooks need a signing secret: set --webhook-secret or SHORTENER_WEBHOOK_SECRET")
         }
-        guard webhookAttempts >= 1 else { throw ValidationError("--webhook-attempts must be at least 1") }
+        // Bounded, so that one event's deliveries (at most attempts × (5 s answer + 5 s backoff))
+        // end well within the consumer's max.poll.interval.ms (300 s).
+        guard (1...10).contains(webhookAttempts) else { throw ValidationError("--webhook-attempts must be 1 to 10") }
     }
 
     func run() async throws {
@@ -73,25 +75,26 @@ struct NotifierCommand: AsyncParsableCommand {
                 urls: urls, secret: webhookSecret, attempts: webhookAttempts,
                 allowsPrivateAddresses: webhookAllowPrivate),
             client: httpClient, logger: logger)
-        let consumer = try KafkaConsumer(
-            settings: KafkaConsumerSettings(
-                bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
-                assignment: .subscribe(topics: [namespace.linksTopic, namespace.milestonesTopic]),
-                topicSettings: links.consumerSettings
-            ),
-            logger: logger
-        ) { message in
+        var consumerSettings = KafkaConsumerSettings(
+            bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
+            assignment: .subscribe(topics: [namespace.linksTopic, namespace.milestonesTopic]),
+            topicSettings: links.consumerSettings)
+        // One event per poll: its deliveries end within 100 s (10 attempts of at most 5 s answer and
+        // 5 s backoff), so the consumer polls again well within max.poll.interval.ms (300 s) and
+        // is never evicted from its group while slow receivers are being retried.
+        consumerSettings.maxBatch = 1
+        let consumer = try KafkaConsumer(settings: consumerSettings, logger: logger) { message in
             if message.topic == namespace.milestonesTopic {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkMilestoneEvent)
                 else { return }
                 NotificationLog.log(milestone: event, from: message, logger: logger)
-                await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+                _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
             } else {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                     return
                 }
                 NotificationLog.log(event, from: message, logger: logger)
-                await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+                _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
             }
         }
         let health = HealthServer.build(

@@ -49,6 +49,8 @@ final class WebhookDispatcher: Sendable {
         case skipped
         /// Its address is not allowed (see ``ReceiverAddressPolicy``).
         case blocked
+        /// The notifier was stopped before the retry policy ended: the event is not done.
+        case interrupted
     }
 
     private struct Webhook: Sendable {
@@ -93,9 +95,10 @@ final class WebhookDispatcher: Sendable {
     }
 
     /// Posts `body` to every webhook; returns each receiver's outcome once all are settled.
-    @discardableResult
-    func deliver(type: String, eventID: String, body: [UInt8]) async -> [Outcome] {
-        await withTaskGroup(of: Outcome.self) { group in
+    /// Throws `CancellationError` when the task was cancelled before every receiver's outcome
+    /// was final, so that the consumer never marks an undelivered event done.
+    func deliver(type: String, eventID: String, body: [UInt8]) async throws -> [Outcome] {
+        let outcomes = await withTaskGroup(of: Outcome.self) { group in
             for webhook in webhooks {
                 group.addTask { await self.deliver(type: type, eventID: eventID, body: body, to: webhook) }
             }
@@ -103,6 +106,8 @@ final class WebhookDispatcher: Sendable {
             for await outcome in group { outcomes.append(outcome) }
             return outcomes
         }
+        if outcomes.contains(.interrupted) { throw CancellationError() }
+        return outcomes
     }
 
     private func deliver(type: String, eventID: String, body: [UInt8], to webhook: Webhook) async -> Outcome {
@@ -127,6 +132,10 @@ final class WebhookDispatcher: Sendable {
                 outcome = .skipped
                 break
             } catch {
+                if Task.isCancelled {
+                    outcome = .interrupted
+                    break
+                }
                 logger.debug(
                     "Webhook call failed",
                     metadata: [
@@ -134,7 +143,12 @@ final class WebhookDispatcher: Sendable {
                         "error": "\(error)",
                     ])
                 guard attempt < settings.attempts else { break }
-                try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0...Int64(backoff.inSeconds * 1e9))))
+                do {
+                    try await Task.sleep(for: .nanoseconds(Int64.random(in: 0...Int64(backoff.inSeconds * 1e9))))
+                } catch {
+                    outcome = .interrupted
+                    break
+                }
                 backoff = min(backoff * 2, settings.maximumBackoff)
             }
         }

@@ -22,6 +22,10 @@ import TestSupport
 
         let calls = NIOLockedValueBox<[Call]>([])
         let failing = NIOLockedValueBox(false)
+        /// How long each call waits before it is answered (a slow receiver).
+        let delay = NIOLockedValueBox(Duration.zero)
+        /// Calls that arrived, answered yet or not.
+        let arrivals = NIOLockedValueBox(0)
         let port: Int
         let path: String
         private let task: Task<Void, any Error>
@@ -29,9 +33,11 @@ import TestSupport
         /// - Parameter redirectTo: answer every call with `307` to this URL, after recording it.
         init(path: String = "hook", redirectTo: String? = nil) async throws {
             let router = Router()
-            let (calls, failing) = (calls, failing)
+            let (calls, failing, delay, arrivals) = (calls, failing, delay, arrivals)
             self.path = path
             router.post(RouterPath(path)) { request, _ -> Response in
+                arrivals.withLockedValue { $0 += 1 }
+                try await Task.sleep(for: delay.withLockedValue { $0 })
                 if failing.withLockedValue({ $0 }) { return Response(status: .internalServerError) }
                 let body = try await request.body.collect(upTo: 1 << 20)
                 calls.withLockedValue {
@@ -185,5 +191,39 @@ import TestSupport
             #expect(!log.isEmpty)
             #expect(!log.contains(secretPath), "a receiver's path reached the log")
         }
+    }
+
+    @Test func aNotifierStoppedMidDeliveryDeliversTheEventAfterItsRestart() async throws {
+        let receiver = try await Receiver()
+        defer { receiver.stop() }
+        receiver.delay.withLockedValue { $0 = .seconds(4) }
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = [
+            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
+            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true", "SHORTENER_SHUTDOWN_TIMEOUT": "1",
+        ]
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let first = try deployment.notifier()
+        for service in [master, outbox, first] { try await service.waitUntilHealthy() }
+        let created = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/late"}"#)
+        let code = try #require(created.json["code"] as? String)
+        // Stopped while its one delivery waits for the slow receiver: past the 1 s shutdown
+        // deadline the delivery is cancelled, and the event must not count as done.
+        #expect(await eventually(timeout: .seconds(20)) { receiver.arrivals.withLockedValue { $0 } >= 1 })
+        _ = await first.process.stop()
+        #expect(receiver.received().isEmpty)
+
+        receiver.delay.withLockedValue { $0 = .zero }
+        let second = try deployment.notifier()
+        try await second.waitUntilHealthy()
+        // A second POST (the first one's handler records its call too, once its wait is over).
+        // The group may wait out the stopped member's session (45 s) before it assigns again.
+        let delivered = await eventually(timeout: .seconds(90)) {
+            receiver.arrivals.withLockedValue { $0 } >= 2
+                && receiver.received().contains { $0.json["code"] as? String == code }
+        }
+        #expect(delivered, "the interrupted event never arrived; notifier log:\n\(second.process.logTail())")
+        for service in [second, outbox, master] { _ = await service.process.stop() }
     }
 }
