@@ -16,6 +16,8 @@ struct LinkStore: Sendable {
         case redirect(String)
         case notFound
         case gone
+        /// Unknown while `replica replay` is removing the links: it may come back.
+        case rebuilding
     }
 
     /// The outcome of one visit: where it goes, and the milestone it reached, if any.
@@ -79,14 +81,18 @@ struct LinkStore: Sendable {
     /// Resolves a code and, when it redirects, counts the click and marks the code unreported.
     /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce.
-    /// Returns 0 (unknown), 1 (gone), `{url}`, or `{url, total, epoch}` on a milestone.
+    /// Returns 0 (unknown), 1 (gone), 2 (unknown during a replay's wipe), `{url}`, or
+    /// `{url, total, epoch}` on a milestone.
     private static let visitScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
-        if not link[1] then return 0 end
+        if not link[1] then
+            if string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then return 2 end
+            return 0
+        end
         local expiry = tonumber(link[2])
         if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
         local limit = tonumber(link[4])
@@ -99,35 +105,30 @@ struct LinkStore: Sendable {
         """)
 
     /// Where to start reading: partition → next offset. Sets the state marker first; if it was
-    /// missing, whatever offsets survived are dropped, so a Redis that lost data is rebuilt
-    /// from offset zero. KEYS: state marker, offsets. ARGV: the time, for people reading Redis.
+    /// missing, or a replay's wipe never finished, whatever offsets survived are dropped, so a
+    /// Redis that lost data is rebuilt from offset zero. KEYS: state marker, offsets. ARGV: the
+    /// time, for people reading Redis.
     private static let startScript = RedisScript(
         """
-        if redis.call('EXISTS', KEYS[1]) == 0 then
+        local state = redis.call('GET', KEYS[1])
+        if not state or string.sub(state, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then
             redis.call('DEL', KEYS[2])
             redis.call('SET', KEYS[1], ARGV[1])
         end
         return redis.call('HGETALL', KEYS[2])
         """)
 
-    /// Forgets every link and offset of the namespace and the state marker, atomically, so the
-    /// links are filled again from offset zero; click counts and the epoch stay (unreported
-    /// clicks must not be lost). A replica running on this Redis notices the missing marker and
-    /// rebuilds at once. KEYS: state marker, offsets. ARGV: the link key pattern.
-    private static let wipeScript = RedisScript(
+    /// Removes up to a thousand link keys of one SCAN step; returns the next cursor and how
+    /// many were removed. KEYS: none. ARGV: cursor, link key pattern.
+    private static let wipeStepScript = RedisScript(
         """
-        redis.call('DEL', KEYS[1], KEYS[2])
-        local cursor = '0'
+        local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 1000)
+        local found = reply[2]
         local removed = 0
-        repeat
-            local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-            cursor = reply[1]
-            local found = reply[2]
-            for first = 1, #found, 500 do
-                removed = removed + redis.call('UNLINK', unpack(found, first, math.min(first + 499, #found)))
-            end
-        until cursor == '0'
-        return removed
+        for first = 1, #found, 500 do
+            removed = removed + redis.call('UNLINK', unpack(found, first, math.min(first + 499, #found)))
+        end
+        return {reply[1], removed}
         """)
 
     /// Applies messages of `<ns>-links` in one script call (one round trip for a whole polled
@@ -192,12 +193,28 @@ struct LinkStore: Sendable {
         return offsets
     }
 
-    /// Forgets the links, their offsets and the state marker (see `wipeScript`); returns how
-    /// many links were removed.
+    /// Forgets every link and offset of the namespace and the state marker, so the links are
+    /// filled again from offset zero; click counts and the epoch stay (unreported clicks must not
+    /// be lost). Returns how many links were removed.
+    ///
+    /// The links go in steps of a thousand keys, never in one long call, so Redis keeps serving
+    /// redirects throughout. Meanwhile the state marker says `wiping:`, and a code already
+    /// removed answers "still loading" (503), not "unknown". Last, the marker and the offsets go
+    /// together: a replica running on this Redis then rebuilds from offset zero (whatever it
+    /// applied during the wipe included), and a replica started after an interrupted wipe does
+    /// the same.
     func wipe() async throws -> Int {
-        let reply = try await redis.evaluate(
-            Self.wipeScript, keys: [keys.stateMarker, keys.offsets], arguments: [keys.linkPattern])
-        return Int(reply.integer ?? 0)
+        _ = try await redis.send(["SET", keys.stateMarker, ReplicaKeys.wipingPrefix + RFC3339.format(Date())])
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            let reply = try await redis.evaluate(Self.wipeStepScript, keys: [], arguments: [cursor, keys.linkPattern])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            removed += Int(fields[1].integer ?? 0)
+        } while cursor != "0"
+        _ = try await redis.send(["DEL", keys.stateMarker, keys.offsets])
+        return removed
     }
 
     /// Partition → next offset to read, as applied so far (nothing is changed).
@@ -230,7 +247,13 @@ struct LinkStore: Sendable {
             keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
             arguments: [String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce])
         guard let fields = reply.array, let url = fields.first?.string else {
-            return Visit(resolution: reply.integer == 1 ? .gone : .notFound)
+            let resolution: Resolution =
+                switch reply.integer {
+                case 1: .gone
+                case 2: .rebuilding
+                default: .notFound
+                }
+            return Visit(resolution: resolution)
         }
         Self.clicksCounted.increment()
         guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {

@@ -56,6 +56,8 @@ struct RedirectController: Sendable {
             return Response(status: .found, headers: [.location: url])
         case .notFound:
             throw isCatchingUp() ? Self.rebuilding : APIError.unknownCode
+        case .rebuilding:
+            throw Self.rebuilding
         case .gone:
             throw APIError(.gone, "gone", "this link was deleted or has expired")
         }

@@ -40,14 +40,21 @@ struct ReplicaKeys: Sendable {
         heartbeat = namespace.redisKey("replica-alive")
     }
 
-    /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists.
+    /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists; otherwise
+    /// `local replicaState` holds its value (``wipingPrefix`` and a time while `replica replay`
+    /// removes the links in chunks).
     static func requireStateLua(markerKey: Int) -> String {
         """
-        if redis.call('EXISTS', KEYS[\(markerKey)]) == 0 then
+        local replicaState = redis.call('GET', KEYS[\(markerKey)])
+        if not replicaState then
             return redis.error_reply('STATE_LOST: the replica data in this Redis is gone')
         end
         """
     }
+
+    /// How the state marker's value starts while `replica replay` removes the links: an
+    /// unknown code then means "not loaded yet", not "no such link".
+    static let wipingPrefix = "wiping:"
 
     /// Random per process, part of every epoch this process creates: two epochs never collide
     /// even if two replicas' Redis servers read the same clock.
