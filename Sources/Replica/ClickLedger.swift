@@ -6,12 +6,22 @@ import Shared
 /// A code leaves the unreported set only when the total Kafka acknowledged is still the current
 /// one in the same epoch, so a click that lands while a report is in flight, a failed send, or
 /// a crash before the acknowledgement all leave the code to the next report.
+///
+/// When Redis restarted (see ``rotateEpochIfRedisRestarted(runID:)``), the totals the old epoch
+/// had not reported are kept apart as retired and reported first, under their own epoch.
 struct ClickLedger: Sendable {
-    /// Running totals waiting for a report, all of one epoch.
-    struct PendingTotals: Equatable {
+    /// One running total to report.
+    struct Total: Hashable {
         var epoch: String
-        /// Code → running total.
-        var totals: [String: Int64]
+        var code: String
+        var total: Int64
+    }
+
+    /// Running totals waiting for a report: all of the current epoch, or all retired ones.
+    struct PendingTotals: Equatable {
+        var totals: [Total]
+        /// Whether they are totals of epochs that ended with a Redis restart.
+        var retired: Bool
     }
 
     let redis: GuardedRedis
@@ -22,10 +32,20 @@ struct ClickLedger: Sendable {
         self.keys = ReplicaKeys(namespace: namespace)
     }
 
-    /// KEYS: clicks, unreported, epoch. ARGV: most codes, epoch nonce.
-    /// Returns `{epoch, code1, total1, …}` for up to ARGV[1] unreported codes.
+    /// KEYS: clicks, unreported, epoch, retired clicks, retired unreported. ARGV: most codes,
+    /// epoch nonce. Returns `{"retired", epoch|code, total, …}` while retired totals wait, else
+    /// `{epoch, code1, total1, …}` for up to ARGV[1] unreported codes.
     private static let pendingScript = RedisScript(
         """
+        local retired = redis.call('SRANDMEMBER', KEYS[5], tonumber(ARGV[1]))
+        if #retired > 0 then
+            local reply = {'retired'}
+            for _, member in ipairs(retired) do
+                reply[#reply + 1] = member
+                reply[#reply + 1] = redis.call('HGET', KEYS[4], member) or '0'
+            end
+            return reply
+        end
         local codes = redis.call('SRANDMEMBER', KEYS[2], tonumber(ARGV[1]))
         if #codes == 0 then return {} end
         \(ReplicaKeys.ensureEpochLua(epochKey: 3, nonceArgument: 2))
@@ -52,36 +72,104 @@ struct ClickLedger: Sendable {
         return settled
         """)
 
-    /// Up to `limit` codes whose totals moved since their last acknowledged report.
+    /// KEYS: retired clicks, retired unreported. ARGV: epoch|code members acknowledged.
+    /// Retired totals never move: an acknowledged one is done.
+    private static let settleRetiredScript = RedisScript(
+        """
+        local settled = 0
+        for _, member in ipairs(ARGV) do
+            settled = settled + redis.call('SREM', KEYS[2], member)
+            redis.call('HDEL', KEYS[1], member)
+        end
+        return settled
+        """)
+
+    /// KEYS: run id, clicks, unreported, epoch, retired clicks, retired unreported. ARGV: the
+    /// Redis server's run_id. Returns 1 when the data was written by another Redis process: the
+    /// unreported totals are retired under their epoch, and the next click starts a new epoch,
+    /// whose totals start from zero. A Redis restored from an older snapshot holds totals below
+    /// what the master already has for its epoch; counting on from them would hide new clicks.
+    private static let rotateScript = RedisScript(
+        """
+        local known = redis.call('GET', KEYS[1])
+        if known == ARGV[1] then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1])
+        if not known then return 0 end
+        local epoch = redis.call('GET', KEYS[4])
+        if epoch then
+            for _, code in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+                local member = epoch .. '|' .. code
+                redis.call('HSET', KEYS[5], member, redis.call('HGET', KEYS[2], code) or '0')
+                redis.call('SADD', KEYS[6], member)
+            end
+        end
+        redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+        return 1
+        """)
+
+    /// Up to `limit` totals to report: retired ones first, else the current epoch's codes whose
+    /// totals moved since their last acknowledged report.
     func pending(limit: Int) async throws -> PendingTotals? {
         let reply = try await redis.evaluate(
-            Self.pendingScript, keys: [keys.clicks, keys.unreportedClicks, keys.epoch],
+            Self.pendingScript,
+            keys: [
+                keys.clicks, keys.unreportedClicks, keys.epoch, keys.retiredClicks, keys.retiredUnreportedClicks,
+            ],
             arguments: [String(limit), ReplicaKeys.epochNonce])
-        guard let fields = reply.array, let epoch = fields.first?.string else { return nil }
-        var totals: [String: Int64] = [:]
+        guard let fields = reply.array, let head = fields.first?.string else { return nil }
+        let retired = head == "retired"
+        var totals: [Total] = []
         for index in stride(from: 1, to: fields.count - 1, by: 2) {
-            if let code = fields[index].string, let total = fields[index + 1].integer { totals[code] = total }
+            guard let name = fields[index].string, let total = fields[index + 1].integer else { continue }
+            if retired {
+                let parts = name.split(separator: "|", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                totals.append(Total(epoch: String(parts[0]), code: String(parts[1]), total: total))
+            } else {
+                totals.append(Total(epoch: head, code: name, total: total))
+            }
         }
-        return PendingTotals(epoch: epoch, totals: totals)
+        return PendingTotals(totals: totals, retired: retired)
     }
 
-    /// Marks the codes whose acknowledged `totals` are still current as reported; returns how many.
+    /// Marks the acknowledged totals that are still current (or retired) as reported; returns how many.
     @discardableResult
-    func settle(epoch: String, totals: [String: Int64]) async throws -> Int {
-        guard !totals.isEmpty else { return 0 }
+    func settle(_ acknowledged: [Total], retired: Bool) async throws -> Int {
+        guard let epoch = acknowledged.first?.epoch else { return 0 }
+        if retired {
+            let reply = try await redis.evaluate(
+                Self.settleRetiredScript, keys: [keys.retiredClicks, keys.retiredUnreportedClicks],
+                arguments: acknowledged.map { "\($0.epoch)|\($0.code)" })
+            return Int(reply.integer ?? 0)
+        }
         var arguments = [epoch]
-        arguments.reserveCapacity(1 + totals.count * 2)
-        for (code, total) in totals {
-            arguments.append(code)
-            arguments.append(String(total))
+        arguments.reserveCapacity(1 + acknowledged.count * 2)
+        for total in acknowledged {
+            arguments.append(total.code)
+            arguments.append(String(total.total))
         }
         let reply = try await redis.evaluate(
             Self.settleScript, keys: [keys.clicks, keys.unreportedClicks, keys.epoch], arguments: arguments)
         return Int(reply.integer ?? 0)
     }
 
-    /// How many codes wait for a report.
+    /// Starts a new epoch if the Redis server that holds the counts is not the one that wrote
+    /// them (its `run_id` changed); returns whether it did. The first call only records it.
+    func rotateEpochIfRedisRestarted(runID: String) async throws -> Bool {
+        let reply = try await redis.evaluate(
+            Self.rotateScript,
+            keys: [
+                keys.redisRunID, keys.clicks, keys.unreportedClicks, keys.epoch, keys.retiredClicks,
+                keys.retiredUnreportedClicks,
+            ],
+            arguments: [runID])
+        return reply.integer == 1
+    }
+
+    /// How many totals wait for a report, retired ones included.
     func unreportedCount() async throws -> Int {
-        Int(try await redis.send(["SCARD", keys.unreportedClicks]).integer ?? 0)
+        let current = try await redis.send(["SCARD", keys.unreportedClicks]).integer ?? 0
+        let retired = try await redis.send(["SCARD", keys.retiredUnreportedClicks]).integer ?? 0
+        return Int(current + retired)
     }
 }

@@ -119,12 +119,12 @@ final class ClickReporter: Service, Sendable {
             logger.debug("Kafka's breaker is open; the clicks wait in Redis", metadata: ["error": "\(error)"])
             return (pending.totals.count, 0)
         }
-        var deliveries: [(code: String, total: Int64, delivery: KafkaDelivery)] = []
+        var deliveries: [(total: ClickLedger.Total, delivery: KafkaDelivery)] = []
         var failures = 0
         var firstError: (any Error)?
-        for (code, total) in pending.totals {
+        for total in pending.totals {
             do {
-                deliveries.append((code, total, try enqueue(code: code, total: total, epoch: pending.epoch)))
+                deliveries.append((total, try enqueue(code: total.code, total: total.total, epoch: total.epoch)))
             } catch {
                 failures += 1
                 firstError = firstError ?? error
@@ -134,10 +134,10 @@ final class ClickReporter: Service, Sendable {
         _ = try? await withTimeout(acknowledgementTimeout) {
             for delivery in waiting { _ = try? await delivery.value() }
         }
-        var acknowledged: [String: Int64] = [:]
+        var acknowledged: [ClickLedger.Total] = []
         for item in deliveries {
             switch item.delivery.result {
-            case .success: acknowledged[item.code] = item.total
+            case .success: acknowledged.append(item.total)
             case .failure(let error):
                 failures += 1
                 firstError = firstError ?? error
@@ -149,7 +149,7 @@ final class ClickReporter: Service, Sendable {
         kafka.record(permit, firstError.map { .failure($0) } ?? .success)
         var settled = 0
         do {
-            settled = try await ledger.settle(epoch: pending.epoch, totals: acknowledged)
+            settled = try await ledger.settle(acknowledged, retired: pending.retired)
         } catch {
             logger.warning("Marking reported clicks failed; they are sent again", metadata: ["error": "\(error)"])
         }

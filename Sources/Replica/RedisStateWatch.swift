@@ -6,8 +6,16 @@ import Shared
 /// persistence, flushed, or wiped by `replica replay`) while no event arrived to find out, and
 /// has the consumer rebuild it from offset zero. Scripts that run meanwhile find out by
 /// themselves (``RedisStateLost``). Each check also renews the replica's heartbeat.
+///
+/// It also notices that Redis restarted with its data, by the server's `run_id`: the data may
+/// come from an older snapshot (an RDB, an AOF behind by its fsync interval) that lacks recent
+/// links and holds click totals below what the master already counted. The click counts then
+/// go on in a new epoch (``ClickLedger/rotateEpochIfRedisRestarted(runID:)``), and the consumer
+/// reads the links again from the offsets stored in that Redis. Clicks counted between the
+/// restart and the check (at most ``interval``) may still be hidden by the older totals.
 struct RedisStateWatch: Service {
     let store: LinkStore
+    let ledger: ClickLedger
     let consumer: KafkaConsumer
     /// Written into the heartbeat key.
     let replicaID: String
@@ -27,10 +35,29 @@ struct RedisStateWatch: Service {
                 {
                     consumer.requestRewind(reason: "the state marker \(keys.stateMarker) disappeared from Redis")
                 }
+                if let runID = await serverRunID(),
+                    (try? await ledger.rotateEpochIfRedisRestarted(runID: runID)) == true
+                {
+                    logger.warning(
+                        "Redis restarted: click counts go on in a new epoch; reading the links again from its offsets",
+                        metadata: ["redis.run_id": "\(runID)"])
+                    if store.hasSetStateMarker {
+                        consumer.requestRewind(reason: "Redis restarted (run_id \(runID)), maybe from an older snapshot")
+                    }
+                }
                 try await Task.sleep(for: interval)
             }
         }
         // Stopped: a replay started now must not wait for this replica.
         _ = try? await store.redis.send(["DEL", keys.heartbeat])
+    }
+
+    /// The Redis server's `run_id` (new with every start of the server), or nil when unknown.
+    private func serverRunID() async -> String? {
+        guard let info = try? await store.redis.send(["INFO", "server"]).string else { return nil }
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("run_id:") {
+            return String(line.dropFirst("run_id:".count)).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
     }
 }

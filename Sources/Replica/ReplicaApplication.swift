@@ -47,8 +47,9 @@ struct ReplicaApplication {
             links: configuration.links, producerSettings: configuration.counts.producerSettings, store: store,
             kafka: kafka, logger: logger)
         let (producer, consumer) = (feed.producer, feed.consumer)
+        let ledger = ClickLedger(redis: redis, namespace: namespace)
         let reporter = ClickReporter(
-            ledger: ClickLedger(redis: redis, namespace: namespace), producer: producer, kafka: kafka,
+            ledger: ledger, producer: producer, kafka: kafka,
             namespace: namespace,
             replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
             logger: logger)
@@ -68,7 +69,7 @@ struct ReplicaApplication {
         self.consumer = consumer
         self.reporter = reporter
         let watch = RedisStateWatch(
-            store: store, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
+            store: store, ledger: ledger, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
         self.services = [producer, consumer, watch, reporter, app]
     }
 }

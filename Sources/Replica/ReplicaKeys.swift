@@ -20,6 +20,16 @@ struct ReplicaKeys: Sendable {
     /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero.
     let stateMarker: String
 
+    /// `<ns>:clicks:retired`: `<epoch>|<code>` → the running total an earlier epoch had left
+    /// unreported when Redis restarted; reported like current totals, then removed.
+    let retiredClicks: String
+    /// `<ns>:clicks:retired:unreported`: the `<epoch>|<code>` members still to report.
+    let retiredUnreportedClicks: String
+    /// `<ns>:redis-run-id`: the `run_id` of the Redis server process that holds this data. Another
+    /// value means Redis restarted, possibly from an older snapshot: the replica then starts a
+    /// new click epoch and reads the links again from the offsets stored here.
+    let redisRunID: String
+
     /// `<ns>:replica-alive`: the id of the replica serving from this Redis, set every second
     /// with a 3 s expiry; `replica replay` leaves the rebuild to a replica that is alive.
     let heartbeat: String
@@ -38,6 +48,9 @@ struct ReplicaKeys: Sendable {
         epoch = namespace.redisKey("epoch")
         stateMarker = namespace.redisKey("replica-state")
         heartbeat = namespace.redisKey("replica-alive")
+        retiredClicks = namespace.redisKey("clicks:retired")
+        retiredUnreportedClicks = namespace.redisKey("clicks:retired:unreported")
+        redisRunID = namespace.redisKey("redis-run-id")
     }
 
     /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists; otherwise

@@ -84,13 +84,14 @@ import TestSupport
         let port: Int
         let application: ReplicaApplication
 
+        /// - Parameter redisPort: a Redis of the test's own instead of the stack's `redisIndex`.
         init(
-            _ id: String, redisIndex: Int, namespace: Namespace, reportInterval: Duration = .seconds(60),
-            kafkaBrokers: String? = nil
+            _ id: String, redisIndex: Int = 0, redisPort: Int? = nil, namespace: Namespace,
+            reportInterval: Duration = .seconds(60), kafkaBrokers: String? = nil
         ) throws {
             self.id = id
             redis = RedisConnection(
-                host: "127.0.0.1", port: try TestStack.redisPorts[redisIndex], logger: TestStack.logger)
+                host: "127.0.0.1", port: try redisPort ?? TestStack.redisPorts[redisIndex], logger: TestStack.logger)
             port = try TestStack.freePort()
             application = try ReplicaApplication(
                 configuration: .init(
@@ -254,6 +255,43 @@ import TestSupport
                 #expect(try await master.awaitTotals([code: 250]).isEmpty)
             }
             #expect(try await ledger.unreportedCount() == 0)
+        }
+    }
+
+    @Test func aRedisRestoredFromAnOlderSnapshotHidesNoClicksAndNoLinks() async throws {
+        let master = try await MasterSide()
+        let server = try PrivateRedis()
+        defer { server.remove() }
+        try await withRunningServices(master.services) {
+            let code = try await master.createLink(0)
+            let replica = try ReplicaUnderTest(
+                "a", redisPort: server.port, namespace: master.namespace, reportInterval: .milliseconds(300))
+            defer { replica.redis.close() }
+            let ledger = ClickLedger(redis: replica.application.store.redis, namespace: master.namespace)
+            try await withRunningServices(replica.application.services) { () async throws in
+                #expect(try await eventually { try await replica.knows([code]) })
+                #expect(try await click([code: 130], on: [replica]).isEmpty)
+                #expect(try await master.awaitTotals([code: 130]).isEmpty)
+                #expect(try await eventually { try await ledger.unreportedCount() == 0 })
+                // A snapshot now; everything after it is lost when Redis restarts from it.
+                _ = try await replica.redis.send(["SAVE"])
+                let later = try await master.createLink(1)
+                #expect(try await eventually { try await replica.knows([later]) })
+                #expect(try await click([code: 50], on: [replica]).isEmpty)
+                #expect(try await master.awaitTotals([code: 180]).isEmpty)
+
+                try server.stop()
+                try server.start()  // back with 130 clicks, the same epoch, and no `later`
+                let reread = try await eventually(timeout: .seconds(20)) { try await replica.knows([later]) }
+                #expect(reread, "the links lost with the newer data were not read again")
+                let ready = await eventually(timeout: .seconds(20)) {
+                    (try? await TestHTTP.get("http://127.0.0.1:\(replica.port)/health/ready").status) == 200
+                }
+                #expect(ready)
+                #expect(try await click([code: 20, later: 5], on: [replica]).isEmpty)
+                // Counting on from 130 in the old epoch would hide these 20 behind the master's 180.
+                #expect(try await master.awaitTotals([code: 200, later: 5]).isEmpty)
+            }
         }
     }
 }

@@ -148,15 +148,16 @@ extension LinkStore {
         #expect(try await store.visit("old") == .init(resolution: .gone))
 
         let pending = try #require(try await ledger.pending(limit: 100))
-        #expect(pending == .init(epoch: milestones[0].epoch, totals: ["m": 250]))
+        let epoch = milestones[0].epoch
+        #expect(pending == .init(totals: [.init(epoch: epoch, code: "m", total: 250)], retired: false))
         // A click after the report was read keeps the code unreported: 250 is no longer current.
         _ = try await store.visit("m")
-        #expect(try await ledger.settle(epoch: pending.epoch, totals: pending.totals) == 0)
-        #expect(try await ledger.settle(epoch: pending.epoch, totals: ["m": 251]) == 1)
+        #expect(try await ledger.settle(pending.totals, retired: false) == 0)
+        #expect(try await ledger.settle([.init(epoch: epoch, code: "m", total: 251)], retired: false) == 1)
         #expect(try await ledger.pending(limit: 100) == nil)
         // An acknowledgement from another epoch settles nothing.
         _ = try await store.visit("m")
-        #expect(try await ledger.settle(epoch: "other", totals: ["m": 252]) == 0)
+        #expect(try await ledger.settle([.init(epoch: "other", code: "m", total: 252)], retired: false) == 0)
         #expect(try await ledger.unreportedCount() == 1)
     }
 }
