@@ -1,0 +1,139 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+/// Property: whatever a client sends to any endpoint, no answer is a server error and every
+/// process stays up. Requests are generated from a seed (printed; a failing seed belongs in
+/// ``regressionSeeds``) out of boundary values: Int64 and UInt64 bounds, years 0 to 294277,
+/// empty and 100 KB strings, NUL, CR/LF, invalid UTF-8 and characters of every Unicode plane.
+@Suite struct APIPropertyTests {
+    /// Seeds that once found a problem, run every time; plus one new seed per run.
+    static let regressionSeeds: [UInt64] = [1, 0xDEAD_BEEF]
+    static let requestsPerSeed = 300
+
+    /// SplitMix64: a small seeded generator, so a seed replays the same requests.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Text values at the edges of what the API reads (as raw bytes: some are not UTF-8).
+    static let texts: [[UInt8]] = [
+        [], Array("a".utf8), Array(String(repeating: "x", count: 100_000).utf8), [0], Array("a\u{0}b".utf8),
+        Array("a\r\nX-Injected: 1".utf8), [0xFF, 0xFE, 0xC3, 0x28], [0xED, 0xA0, 0x80],
+        Array("\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{E0000}\u{10FFFF}".utf8), Array("api".utf8),
+        Array("ok-alias_1".utf8), Array(String(repeating: "a", count: 64).utf8), Array(String(repeating: "b", count: 65).utf8),
+        Array("https://example.com/".utf8), Array("https://Exämple.com/ü".utf8), Array("http://[::1]:99999/".utf8),
+        Array("javascript:alert(1)".utf8), Array("https://e.com:0/".utf8), Array("https://\u{10FFFF}.com/".utf8),
+        Array("0000-01-01T00:00:00Z".utf8), Array("0001-01-01T00:00:00Z".utf8), Array("9999-12-31T23:59:59Z".utf8),
+        Array("10000-01-01T00:00:00Z".utf8), Array("294277-01-01T00:00:00Z".utf8), Array("2030-02-30T25:61:61Z".utf8),
+        Array("-9223372036854775808".utf8), Array("18446744073709551615".utf8), Array("%00".utf8), Array("%FF%FE".utf8),
+    ]
+
+    /// JSON numbers at the edges.
+    static let numbers = [
+        "0", "-1", "1", "9223372036854775807", "-9223372036854775808", "18446744073709551615",
+        "1e308", "-1e308", "1.5", "1e-400", "99999999999999999999999999",
+    ]
+
+    /// A JSON value: a string from ``texts`` (escaped as JSON would, or raw), a number, or another type.
+    static func jsonValue(_ random: inout SeededGenerator) -> [UInt8] {
+        switch Int.random(in: 0..<10, using: &random) {
+        case 0..<5:
+            let text = texts.randomElement(using: &random)!
+            if Bool.random(using: &random), let string = String(validating: text, as: UTF8.self) {
+                return Array((try? JSONSerialization.data(withJSONObject: [string]))?.dropFirst().dropLast() ?? [])
+            }
+            return [UInt8(ascii: "\"")] + text.filter { $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } + [UInt8(ascii: "\"")]
+        case 5..<8: return Array(numbers.randomElement(using: &random)!.utf8)
+        case 8: return Array(["null", "true", "[]", "{}"].randomElement(using: &random)!.utf8)
+        default: return Array(String(repeating: "[", count: 5000).utf8)
+        }
+    }
+
+    /// A create body: an object with some of the fields, or something that is no object at all.
+    static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
+        if Int.random(in: 0..<8, using: &random) == 0 { return jsonValue(&random) + texts.randomElement(using: &random)! }
+        var members: [[UInt8]] = []
+        for field in ["url", "alias", "expires_at", "max_clicks", "tags"] where Bool.random(using: &random) {
+            members.append(Array("\"\(field)\":".utf8) + jsonValue(&random))
+        }
+        if Int.random(in: 0..<3, using: &random) > 0 {
+            members.append(Array(#""url":"https://example.com/p""#.utf8))
+        }
+        return [UInt8(ascii: "{")] + Array(members.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "}")]
+    }
+
+    /// A path segment or query value: percent-encoded edge text, or raw bytes as they are.
+    static func pathText(_ random: inout SeededGenerator) -> [UInt8] {
+        let text = texts.randomElement(using: &random)!.prefix(Int.random(in: 0...20_000, using: &random))
+        if Bool.random(using: &random) {
+            return Array(text.map { String(format: "%%%02X", $0) }.joined().utf8)
+        }
+        return text.filter { $0 > 0x20 && $0 != 0x7F }
+    }
+
+    /// One raw HTTP request to the master or the replica.
+    static func request(_ random: inout SeededGenerator, master: Int, replica: Int) -> (port: Int, bytes: [UInt8]) {
+        var headers: [[UInt8]] = []
+        if Bool.random(using: &random) {
+            headers.append(Array("Authorization: Bearer ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
+        }
+        if Bool.random(using: &random) {
+            headers.append(Array("Idempotency-Key: ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
+        }
+        let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
+            switch Int.random(in: 0..<6, using: &random) {
+            case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
+            case 2:
+                (master, "GET", Array("/api/links?limit=".utf8) + pathText(&random) + Array("&cursor=".utf8) + pathText(&random), [])
+            case 3: (master, "GET", Array("/api/links/".utf8) + pathText(&random), [])
+            case 4: (master, "DELETE", Array("/api/links/".utf8) + pathText(&random), [])
+            default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
+            }
+        var bytes = Array("\(method) ".utf8) + path + Array(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".utf8)
+        for header in headers { bytes += header + Array("\r\n".utf8) }
+        bytes += Array("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        return (port, bytes)
+    }
+
+    @Test func noRequestToAnyEndpointGetsAServerErrorOrEndsAProcess() async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = ["SHORTENER_LOG_LEVEL": "warning"]
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+
+        let fresh = UInt64.random(in: .min ... .max)
+        print("APIPropertyTests: seeds \(Self.regressionSeeds + [fresh]); add a failing one to regressionSeeds")
+        for seed in Self.regressionSeeds + [fresh] {
+            var random = SeededGenerator(state: seed)
+            var serverErrors: [String] = []
+            for index in 0..<Self.requestsPerSeed {
+                let (port, bytes) = Self.request(&random, master: master.port, replica: replica.port)
+                let socket = try RawSocket(port: port)
+                socket.send(bytes)
+                let answer = socket.receive(timeout: .seconds(10)).text
+                socket.close()
+                let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
+                if status >= 500 {
+                    serverErrors.append("#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")
+                }
+            }
+            #expect(serverErrors.isEmpty, "seed \(seed): \(serverErrors.count) server errors, e.g. \(serverErrors.prefix(3))")
+            for service in [master, replica] {
+                #expect(service.process.isRunning, "seed \(seed) ended \(service.process.name)")
+                #expect(try await TestHTTP.get("\(service.url)/health/ready").status == 200, "seed \(seed)")
+            }
+        }
+        for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
+}
