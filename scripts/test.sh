@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: starts its own Postgres, two Redis servers and the dev Kafka broker on free
 # ports (never touching a running `make run`), runs `swift test` against them, checks the HTTP
-# APIs against openapi.yaml with schemathesis, stops them, and validates the deployment files.
+# APIs against openapi.yaml with schemathesis, stops them, validates the deployment files, and
+# tests `make run` itself on ports of its own (scripts/test_run.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/api_conformance.sh"
@@ -39,5 +40,8 @@ swift test --skip-build "$@"
 log "Checking the HTTP APIs against openapi.yaml"
 check_api_conformance
 
-log "Checking the deployment files offline (docker-compose.yml, Dockerfile's commands, Grafana, Prometheus)"
+log "Checking the deployment files offline (docker-compose.yml, Dockerfile's build context, Grafana, Prometheus)"
 "$ROOT/.local/venv-compose/bin/python" "$ROOT/scripts/check_deploy.py" "$BIN"
+
+log "Checking make run itself: signals at random moments, a service that dies"
+bash "$ROOT/scripts/test_run.sh"

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Tests `make run` itself (scripts/run.sh), on ports and a state folder of its own, so it never
+# touches a running `make run`: a SIGTERM at a random moment of start-up, and one under load,
+# must leave no process and no port behind; a service that dies must stop the whole stack
+# with a message that names it. Run by `make test`; prints the random delays it used.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+# Inside the project like make test's own state: the postgres user must reach it (mktemp -d is 0700).
+WORK="$ROOT/.local/runtest-$$"
+mkdir -p "$WORK"
+RUNNER_PID=""
+trap '[[ -n "$RUNNER_PID" ]] && kill -TERM "$RUNNER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+failures=0
+fail() { printf '  ✘ %s\n' "$*" >&2; failures=$((failures + 1)); }
+pass() { printf '  ✔ %s\n' "$*" >&2; }
+
+export RUN_STATE="$WORK/state" PG_PORT="$(free_port)" REDIS_A_PORT="$(free_port)" REDIS_B_PORT="$(free_port)" \
+    MASTER_PORT="$(free_port)" REPLICA_A_PORT="$(free_port)" REPLICA_B_PORT="$(free_port)" \
+    OUTBOX_PORT="$(free_port)" NOTIFIER_PORT="$(free_port)" SHORTENER_NAMESPACE="runtest"
+unset SHORTENER_KAFKA_BROKERS
+PORTS=("$PG_PORT" "$REDIS_A_PORT" "$REDIS_B_PORT" "$MASTER_PORT" "$REPLICA_A_PORT" "$REPLICA_B_PORT" "$OUTBOX_PORT" "$NOTIFIER_PORT")
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Starts scripts/run.sh in the background; its output goes to $WORK/run-<n>.log.
+start_runner() {
+    bash "$ROOT/scripts/run.sh" >"$WORK/run-$1.log" 2>&1 &
+    RUNNER_PID=$!
+}
+
+wait_until_up() {
+    for _ in $(seq 600); do
+        curl -fs "localhost:$MASTER_PORT/health/ready" >/dev/null && return 0
+        kill -0 "$RUNNER_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits for the runner to end (at most 60 s); then nothing of the stack may be left.
+expect_clean_end() {
+    local what="$1" status=0
+    for _ in $(seq 600); do kill -0 "$RUNNER_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$RUNNER_PID" 2>/dev/null; then
+        fail "$what: make run still running 60 s later"
+        kill -KILL "$RUNNER_PID" 2>/dev/null || true
+    fi
+    wait "$RUNNER_PID" 2>/dev/null || status=$?
+    RUNNER_PID=""
+    local broker=""
+    [[ -s "$RUN_STATE/kafka.bootstrap" ]] && broker="$(cut -d: -f2 "$RUN_STATE/kafka.bootstrap")"
+    local left=()
+    for port in "${PORTS[@]}" $broker; do listening "$port" && left+=("$port"); done
+    if ((${#left[@]})); then fail "$what: ports still open: ${left[*]}"; else pass "$what: no port left open"; fi
+    local processes
+    processes="$(pgrep -af -- "$RUN_STATE|--http-port ($MASTER_PORT|$REPLICA_A_PORT|$REPLICA_B_PORT|$OUTBOX_PORT|$NOTIFIER_PORT)\b" || true)"
+    if [[ -n "$processes" ]]; then fail "$what: processes left: $processes"; else pass "$what: no process left"; fi
+    # Leftovers of a failed check would spoil the next scenario and outlive the test.
+    pkill -KILL -f -- "$RUN_STATE|--http-port ($MASTER_PORT|$REPLICA_A_PORT|$REPLICA_B_PORT|$OUTBOX_PORT|$NOTIFIER_PORT)\b" \
+        2>/dev/null || true
+    for port in "$REDIS_A_PORT" "$REDIS_B_PORT"; do stop_redis "$port"; done
+    RUN_EXIT=$status
+}
+
+log "make run, TERM during start-up"
+delay="$(awk -v seed="$RANDOM" 'BEGIN { srand(seed); printf "%.1f", 1 + rand() * 7 }')"
+start_runner 1
+sleep "$delay"
+kill -TERM "$RUNNER_PID" 2>/dev/null || true
+expect_clean_end "TERM after ${delay} s of start-up"
+
+log "make run, TERM under load"
+start_runner 2
+if wait_until_up; then
+    key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
+    for lane in 1 2 3 4; do
+        (
+            for index in $(seq 200); do
+                curl -s -o /dev/null -m 2 -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+                    -d "{\"url\":\"https://example.com/$lane/$index\"}" || true
+                curl -s -o /dev/null -m 2 "localhost:$REPLICA_A_PORT/nothing-$index" || true
+            done
+        ) &
+    done
+    delay="$(awk -v seed="$RANDOM" 'BEGIN { srand(seed); printf "%.1f", 0.2 + rand() * 2 }')"
+    sleep "$delay"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "TERM ${delay} s into a load"
+    wait
+else
+    fail "the stack did not come up: $(tail -n 20 "$WORK/run-2.log")"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "after a failed start"
+fi
+
+log "make run, a replica dies"
+start_runner 3
+if wait_until_up; then
+    pkill -KILL -f -- "--http-port $REPLICA_A_PORT\b" || fail "no replica a to kill"
+    expect_clean_end "replica a killed"
+    if [[ "$RUN_EXIT" != 0 ]] && grep -q "The replica-a service (pid [0-9]*) exited with status" "$WORK/run-3.log"; then
+        pass "make run said which service died, and exited with $RUN_EXIT"
+    else
+        fail "make run did not report the dead replica (exit $RUN_EXIT): $(tail -n 30 "$WORK/run-3.log")"
+    fi
+else
+    fail "the stack did not come up: $(tail -n 20 "$WORK/run-3.log")"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "after a failed start"
+fi
+
+if ((failures)); then
+    printf 'make run lifecycle: %d check(s) failed\n' "$failures" >&2
+    exit 1
+fi
+log "make run lifecycle: all checks passed"
