@@ -20,7 +20,11 @@ import TestSupport
         return events
     }
 
-    @Test func queuesEveryLinkWithItsRevisionInBatchesAndCanRunTwice() async throws {
+    /// Runs `body` with a fresh namespace's database holding `count` links made by the master's
+    /// own repository; hands it their codes, in creation order.
+    private func withLinks(
+        _ count: Int, _ body: (PostgresClient, LinkRepository, [String]) async throws -> Void
+    ) async throws {
         let namespace = try await TestStack.makeNamespace()
         let client = PostgresClient(
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
@@ -28,10 +32,16 @@ import TestSupport
             client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
         try await withRunningServices([client]) {
             var codes: [String] = []
-            for index in 0..<5 {
+            for index in 0..<count {
                 codes.append(
                     try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()).code)
             }
+            try await body(client, repository, codes)
+        }
+    }
+
+    @Test func queuesEveryLinkWithItsRevisionInBatchesAndCanRunTwice() async throws {
+        try await withLinks(5) { client, repository, codes in
             let deleted = codes[2]
             #expect(try await repository.delete(deleted) == .deleted)
             // As if everything had been published long ago, to a topic that was then lost.
@@ -63,17 +73,7 @@ import TestSupport
     }
 
     @Test func aBackfillRacingDeletesNeverQueuesAStaleEventAfterANewerOne() async throws {
-        let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        let repository = LinkRepository(
-            client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
-        try await withRunningServices([client]) {
-            var codes: [String] = []
-            for index in 0..<400 {
-                codes.append(
-                    try await repository.create(try LinkRequest(url: "https://e.com/\(index)").validated()).code)
-            }
+        try await withLinks(400) { client, repository, codes in
             let backfill = LinkBackfill(client: client, batchSize: 20, logger: TestStack.logger)
             let doomed = Array(codes.shuffled().prefix(200))
             try await withThrowingTaskGroup(of: Void.self) { group in

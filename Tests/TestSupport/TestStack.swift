@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import Shared
@@ -65,13 +66,21 @@ public enum TestStack {
     /// A loopback port nobody listens on right now, below the kernel's ephemeral range
     /// (32768-60999 here): a port the kernel handed out could be taken as the local end of one of
     /// the many outgoing connections of a test run before the server under test binds it.
+    ///
+    /// A port is handed out once per test process: suites run in parallel, and two of them
+    /// drawing the same free port before either service bound it made one service fail to bind
+    /// while the other answered its health checks.
     public static func freePort() throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 10_000...32_000)
+            guard handedOut.withLockedValue({ $0.insert(port).inserted }) else { continue }
             if canBind(port) { return port }
         }
         throw SettingError("cannot find a free port")
     }
+
+    /// Ports ``freePort()`` has returned (or found taken) in this process.
+    private static let handedOut = NIOLockedValueBox<Set<Int>>([])
 
     private static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
