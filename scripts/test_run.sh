@@ -111,6 +111,37 @@ else
     expect_clean_end "after a failed start"
 fi
 
+log "make run on an existing Kafka (SHORTENER_KAFKA_BROKERS): no dev broker of its own"
+BIN="$(swift build --show-bin-path)"
+"$BIN/kafka-dev-broker" --namespace runtest --topics-dir "$ROOT/topics" --bootstrap-file "$WORK/external.bootstrap" \
+    --log-level warning >"$WORK/external-broker.log" 2>&1 &
+EXTERNAL_PID=$!
+for _ in $(seq 100); do [[ -s "$WORK/external.bootstrap" ]] && break; sleep 0.1; done
+rm -rf "$RUN_STATE"
+SHORTENER_KAFKA_BROKERS="$(cat "$WORK/external.bootstrap")" start_runner 4
+if wait_until_up; then
+    grep -q "Using the Kafka cluster at $(cat "$WORK/external.bootstrap")" "$WORK/run-4.log" \
+        && pass "it says which Kafka it uses" || fail "it did not say which Kafka it uses"
+    [[ ! -e "$RUN_STATE/kafka.bootstrap" ]] && pass "no dev broker started" || fail "it started a dev broker anyway"
+    key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
+    code="$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+        -d '{"url":"https://example.com/external"}' | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')"
+    redirected=""
+    for _ in $(seq 100); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$REPLICA_B_PORT/$code")" == 302 ]] && { redirected=yes; break; }
+        sleep 0.1
+    done
+    [[ -n "$redirected" ]] && pass "a link created through it redirects" || fail "link $code never redirected"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "TERM with an existing Kafka"
+else
+    fail "the stack did not come up on an existing Kafka: $(tail -n 20 "$WORK/run-4.log")"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "after a failed start"
+fi
+kill -TERM "$EXTERNAL_PID" 2>/dev/null || true
+wait "$EXTERNAL_PID" 2>/dev/null || true
+
 if ((failures)); then
     printf 'make run lifecycle: %d check(s) failed\n' "$failures" >&2
     exit 1
