@@ -85,7 +85,10 @@ public enum TargetURL {
             if label.utf8.allSatisfy({ $0 < 0x80 }) {
                 ascii = String(label)
             } else {
-                guard label.unicodeScalars.allSatisfy(isHostScalar), let puny = Punycode.encode(String(label)) else {
+                // Checked before encoding: no longer label can fit 63 bytes, and encoding is quadratic.
+                guard label.unicodeScalars.count <= maximumLabelLength, label.unicodeScalars.allSatisfy(isHostScalar),
+                    let puny = Punycode.encode(String(label))
+                else {
                     throw invalid("has a host that is not a valid domain name")
                 }
                 ascii = "xn--" + puny
