@@ -102,15 +102,17 @@ stop_redis() {
     redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 
-# start_broker DIR NAMESPACE: the dev Kafka broker in the background; sets KAFKA_BROKERS, BROKER_PID.
+# start_broker DIR NAMESPACE [DATA_DIR]: the dev Kafka broker in the background, its topics kept
+# in DATA_DIR across restarts when given; sets KAFKA_BROKERS, BROKER_PID.
 start_broker() {
-    local dir="$1" namespace="$2"
+    local dir="$1" namespace="$2" data="${3:-}"
     mkdir -p "$dir"
     rm -f "$dir/kafka.bootstrap" "$dir/kafka.bootstrap.control"
     SHORTENER_LOG_FILE="$dir/kafka-dev-broker.log" setsid "$BIN/kafka-dev-broker" --namespace "$namespace" \
-        --topics-dir "$ROOT/topics" --bootstrap-file "$dir/kafka.bootstrap" --log-level warning &
+        --topics-dir "$ROOT/topics" --bootstrap-file "$dir/kafka.bootstrap" --data-dir "$data" --log-level warning &
     BROKER_PID=$!
-    for _ in $(seq 100); do
+    # Restoring kept topics takes a moment per hundred thousand messages.
+    for _ in $(seq 600); do
         [[ -s "$dir/kafka.bootstrap" && -s "$dir/kafka.bootstrap.control" ]] && break
         sleep 0.1
     done

@@ -69,8 +69,8 @@ if [[ -n "${SHORTENER_KAFKA_BROKERS:-}" ]]; then
         "$BIN/master" topics apply --log-level warning \
         || die "master topics apply failed on $KAFKA_BROKERS (one broker? see topics/README.md, single-broker overrides)"
 else
-    log "Starting the dev Kafka broker"
-    start_broker "$STATE" "$NAMESPACE"
+    log "Starting the dev Kafka broker (topics kept in $STATE/kafka)"
+    start_broker "$STATE" "$NAMESPACE" "$STATE/kafka"
     KAFKA_KIND="dev broker"
 fi
 stop_if_asked

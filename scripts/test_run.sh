@@ -111,6 +111,50 @@ else
     expect_clean_end "after a failed start"
 fi
 
+log "make run twice: the dev broker keeps the topics, so a replay from offset zero restores every link"
+start_runner 5
+codes=()
+if wait_until_up; then
+    key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
+    for index in $(seq 20); do
+        codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+            -d "{\"url\":\"https://example.com/kept/$index\"}" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')")
+    done
+    for _ in $(seq 100); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$REPLICA_A_PORT/${codes[19]}")" == 302 ]] && break
+        sleep 0.1
+    done
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "the first run"
+    start_runner 6
+    if wait_until_up; then
+        replay="$(set -a; source "$RUN_STATE/env"; SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="$REDIS_A_PORT" \
+            "$(swift build --show-bin-path)/replica" replay --log-level warning 2>&1 | tail -n 1)"
+        before="$(sed -n 's/.*links: \([0-9]*\) before.*/\1/p' <<<"$replay")"
+        after="$(sed -n 's/.*before, \([0-9]*\) now.*/\1/p' <<<"$replay")"
+        if [[ -n "$before" && -n "$after" && "$after" -ge "$before" && "$after" -ge 20 ]]; then
+            pass "replica replay after a restart: $before links before, $after now"
+        else
+            fail "replica replay after a restart lost links: $replay"
+        fi
+        missing=0
+        for code in "${codes[@]}"; do
+            [[ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$REPLICA_A_PORT/$code")" == 302 ]] || missing=$((missing + 1))
+        done
+        ((missing == 0)) && pass "every link of the first run redirects" || fail "$missing links of the first run do not redirect"
+        kill -TERM "$RUNNER_PID" 2>/dev/null || true
+        expect_clean_end "the second run"
+    else
+        fail "the second run did not come up: $(tail -n 20 "$WORK/run-6.log")"
+        kill -TERM "$RUNNER_PID" 2>/dev/null || true
+        expect_clean_end "after a failed start"
+    fi
+else
+    fail "the stack did not come up: $(tail -n 20 "$WORK/run-5.log")"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "after a failed start"
+fi
+
 log "make run on an existing Kafka (SHORTENER_KAFKA_BROKERS): no dev broker of its own"
 BIN="$(swift build --show-bin-path)"
 "$BIN/kafka-dev-broker" --namespace runtest --topics-dir "$ROOT/topics" --bootstrap-file "$WORK/external.bootstrap" \

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import Shared
 
 /// The dev Kafka broker: librdkafka's in-memory mock cluster on loopback, with the project's
@@ -30,13 +31,30 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
     /// File that receives the control API's address. Default: `<bootstrap-file>.control`.
     @Option(help: "File that receives the control API address.") var controlFile: String?
 
+    /// Folder that keeps the namespace's topics and the master's and notifier's committed
+    /// offsets across restarts (see ``DevBrokerMirror``); empty keeps everything in memory only.
+    /// Default: empty. Environment: `SHORTENER_KAFKA_DEV_DATA_DIR`.
+    @Option(help: "Folder that keeps the topics across restarts; empty: memory only (env SHORTENER_KAFKA_DEV_DATA_DIR).")
+    var dataDir: String = EnvironmentDefaults.string("SHORTENER_KAFKA_DEV_DATA_DIR", "")
+
     func run() async throws {
         let logger = try Observability.bootstrap(service: "kafka-dev-broker", options: common)
         let cluster = try KafkaDevCluster(brokers: brokers, logger: logger)
         defer { cluster.close() }
         let topics = try TopicName.allCases.map { try TopicDefinition.load($0, from: common.topicsDir) }
         let creator = TopicCreator(cluster: cluster, definitions: topics, brokers: brokers, logger: logger)
-        try creator.create(namespace: try common.resolvedNamespace())
+        let namespace = try common.resolvedNamespace()
+        try creator.create(namespace: namespace)
+        var mirrorServices: [any Service] = []
+        if !dataDir.isEmpty {
+            let mirror = try DevBrokerMirror(
+                directory: dataDir, namespace: namespace, definitions: topics,
+                bootstrapServers: cluster.bootstrapServers, logger: logger)
+            let restored = try await mirror.restore()
+            logger.notice(
+                "Topics kept on disk", metadata: ["directory": "\(dataDir)", "kafka.restored_messages": "\(restored)"])
+            mirrorServices = try mirror.services()
+        }
         try Self.writeAtomically(cluster.bootstrapServers, to: bootstrapFile)
         logger.info("Dev Kafka broker listening", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)"])
 
@@ -64,7 +82,8 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
             },
             logger: logger
         )
-        try await ServiceRunner.run([app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+        try await ServiceRunner.run(
+            mirrorServices + [app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 
     /// Writes through a temporary file so readers never see half an address.

@@ -74,12 +74,15 @@ public final class PrivateBroker: Sendable {
     private let process: ServiceProcess
     private let folder: String
 
-    /// Starts the broker with the topics of `namespace`.
-    public init(namespace: Namespace) async throws {
+    /// Starts the broker with the topics of `namespace`; with `dataDirectory`, kept on disk there
+    /// (and restored from it), as `make run` runs it.
+    public init(namespace: Namespace, dataDirectory: String? = nil) async throws {
         folder = scratchFolder("kafka")
         let bootstrapFile = "\(folder)/kafka.bootstrap"
         process = try ServiceProcess(
-            "kafka-dev-broker", arguments: ["--bootstrap-file", bootstrapFile, "--log-level", "warning"],
+            "kafka-dev-broker",
+            arguments: ["--bootstrap-file", bootstrapFile, "--log-level", "warning"]
+                + (dataDirectory.map { ["--data-dir", $0] } ?? []),
             environment: ["SHORTENER_NAMESPACE": namespace.name])
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
@@ -100,6 +103,16 @@ public final class PrivateBroker: Sendable {
         let reply = try await TestHTTP.post("http://\(control)/brokers/1/\(up ? "up" : "down")", body: "")
         guard reply.status == 204 else { throw ServiceFailure("broker control answered \(reply.status)") }
     }
+
+    /// Stops the broker with SIGTERM (a graceful stop); returns its exit status.
+    @discardableResult
+    public func stop() async -> Int32 { await process.stop() }
+
+    /// Kills the broker at once (`kill -9`).
+    public func crash() { process.crash() }
+
+    /// The end of its log.
+    public func logTail() -> String { process.logTail() }
 
     public func remove() async {
         await process.stop()

@@ -86,6 +86,33 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
+    /// Commits `offsets` (topic → partition → next offset to read) for `group` without joining
+    /// it: what a restored dev broker does to give the groups back their positions. A cluster
+    /// refuses it while the group has members.
+    public func commit(_ offsets: [String: [Int32: Int64]], for group: String) async throws {
+        guard offsets.values.contains(where: { !$0.isEmpty }) else { return }
+        try await blocking { [self] in
+            let groupClient = try RDKafkaClient(
+                kind: .consumer,
+                settings: [
+                    "bootstrap.servers": bootstrapServers, "group.id": group, "enable.auto.commit": "false",
+                ],
+                logger: logger)
+            defer { groupClient.destroy() }
+            let list = rd_kafka_topic_partition_list_new(Int32(offsets.values.reduce(0) { $0 + $1.count }))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for (topic, partitions) in offsets {
+                for (partition, offset) in partitions {
+                    rd_kafka_topic_partition_list_add(list, topic, partition)!.pointee.offset = offset
+                }
+            }
+            let error = rd_kafka_commit(groupClient.handle, list, 0)
+            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(error, context: "commit offsets of group \(group)")
+            }
+        }
+    }
+
     /// The ids of every consumer group the cluster knows. Throws a ``KafkaError`` for which
     /// ``KafkaError/isUnsupportedByBroker`` holds on a broker without ListGroups (the dev broker).
     public func consumerGroups() async throws -> [String] {

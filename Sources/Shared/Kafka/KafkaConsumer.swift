@@ -139,7 +139,7 @@ public final class KafkaConsumer: Service, Sendable {
         case .subscribe(let topics):
             let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
-            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA_VALUE) }
+            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, shortener_partition_unassigned) }
             let error = rd_kafka_subscribe(client.handle, list)
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "subscribe") }
             catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: true) }
@@ -209,7 +209,7 @@ public final class KafkaConsumer: Service, Sendable {
         var highWatermarks: [PartitionKey: Int64] = [:]
         for partition in partitions {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
-            let start = offsets[partition] ?? RD_KAFKA_OFFSET_BEGINNING_VALUE
+            let start = offsets[partition] ?? shortener_offset_beginning
             entry.pointee.offset = start
             guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
@@ -254,10 +254,12 @@ public final class KafkaConsumer: Service, Sendable {
             let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
             let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
             let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
+            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
             batch.append(
                 KafkaMessage(
                     topic: topic, partition: message.partition, offset: message.offset,
-                    key: key, value: value, headers: Self.headers(of: raw)))
+                    key: key, value: value, headers: Self.headers(of: raw), timestamp: timestamp >= 0 ? timestamp : nil))
         }
         return batch
     }
@@ -372,7 +374,3 @@ private struct CatchUp {
     }
 }
 
-/// `RD_KAFKA_PARTITION_UA`: any partition (subscriptions ignore it).
-private let RD_KAFKA_PARTITION_UA_VALUE: Int32 = -1
-/// `RD_KAFKA_OFFSET_BEGINNING`: the earliest offset still in the log.
-private let RD_KAFKA_OFFSET_BEGINNING_VALUE: Int64 = -2

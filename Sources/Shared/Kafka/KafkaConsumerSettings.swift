@@ -1,3 +1,5 @@
+import CRDKafka
+
 /// Settings of a ``KafkaConsumer``.
 public struct KafkaConsumerSettings: Sendable {
     /// How the consumer gets its partitions.
@@ -12,7 +14,7 @@ public struct KafkaConsumerSettings: Sendable {
 
     /// A start offset meaning "at the end": only messages produced from now on (librdkafka's
     /// `RD_KAFKA_OFFSET_END`). Such a partition counts as caught up at once.
-    public static let newMessagesOnly: Int64 = -1
+    public static let newMessagesOnly: Int64 = shortener_offset_end
 
     /// Kafka bootstrap servers, comma separated.
     public var bootstrapServers: String

@@ -14,10 +14,14 @@ public struct KafkaMessage: Sendable {
     public let value: [UInt8]
     /// The message's headers, in order.
     public let headers: [KafkaHeader]
+    /// Its timestamp in milliseconds since 1970 (the producer's create time), nil when it has none.
+    public let timestamp: Int64?
 
     public init(
-        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []
+        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
+        timestamp: Int64? = nil
     ) {
+        self.timestamp = timestamp
         self.topic = topic
         self.partition = partition
         self.offset = offset

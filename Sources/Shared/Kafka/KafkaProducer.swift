@@ -42,11 +42,13 @@ public final class KafkaProducer: Service, Sendable {
         try enqueue(topic: topic, key: Array(key.utf8), value: value, headers: [])
     }
 
-    /// Enqueues one message with an optional key and headers; never blocks.
+    /// Enqueues one message with an optional key and headers; never blocks. `partition` nil
+    /// leaves the partition to the partitioner (by key); `timestamp` nil means now.
     @discardableResult
-    public func enqueue(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader]) throws(KafkaError)
-        -> KafkaDelivery
-    {
+    public func enqueue(
+        topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader],
+        timestamp: Int64? = nil
+    ) throws(KafkaError) -> KafkaDelivery {
         let delivery = KafkaDelivery()
         let ticket = Unmanaged.passRetained(delivery).toOpaque()
         let headerList: OpaquePointer? = headers.isEmpty ? nil : rd_kafka_headers_new(headers.count)
@@ -60,8 +62,9 @@ public final class KafkaProducer: Service, Sendable {
             let result = value.withUnsafeBytes { payload in
                 (key ?? []).withUnsafeBytes { keyBytes in
                     shortener_produce(
-                        client.handle, topic, key == nil ? nil : keyBytes.baseAddress, keyBytes.count,
-                        payload.baseAddress, payload.count, headerList, ticket)
+                        client.handle, topic, partition ?? shortener_partition_unassigned,
+                        key == nil ? nil : keyBytes.baseAddress, keyBytes.count, payload.baseAddress, payload.count,
+                        headerList, timestamp ?? 0, ticket)
                 }
             }
             return result == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(result, context: "produce to \(topic)")

@@ -1,0 +1,82 @@
+import Foundation
+import Shared
+import Testing
+import TestSupport
+
+/// The dev broker as `make run` runs it, with its topics kept on disk: a stack stopped and
+/// started again keeps every link, every click total and every webhook sent once.
+@Suite struct DurableBrokerTests {
+    /// A master, a relay, replica a and a notifier posting to `receiver`, on `broker`.
+    private func start(
+        _ namespace: Namespace, broker: PrivateBroker, receiver: WebhookTests.Receiver
+    ) async throws -> (TestDeployment, [TestDeployment.Running]) {
+        var deployment = try TestDeployment(namespace: namespace, kafkaBrokers: broker.bootstrapServers)
+        deployment.environment = [
+            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
+            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
+        ]
+        let services = [
+            try deployment.master(), try deployment.outbox(), try deployment.notifier(),
+            try deployment.replica("a", redisPort: try TestStack.redisPorts[0]),
+        ]
+        for service in services { try await service.waitUntilHealthy() }
+        return (deployment, services)
+    }
+
+    @Test func aStackStoppedAndStartedAgainKeepsLinksTotalsAndSendsNoWebhookTwice() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let dataDirectory = NSTemporaryDirectory() + "shortener-durable-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let receiver = try await WebhookTests.Receiver()
+        defer { receiver.stop() }
+
+        let firstBroker = try await PrivateBroker(namespace: namespace, dataDirectory: dataDirectory)
+        let (_, first) = try await start(namespace, broker: firstBroker, receiver: receiver)
+        let (master, replica) = (first[0], first[3])
+        var codes: [String] = []
+        for index in 0..<6 {
+            let reply = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/d/\#(index)"}"#)
+            codes.append(try #require(reply.json["code"] as? String))
+        }
+        // 150 clicks on the first link: the one that finds it arrived, then 149.
+        #expect(try await eventually { try await TestHTTP.get("\(replica.url)/\(codes[0])").status == 302 })
+        for _ in 0..<149 { #expect(try await TestHTTP.get("\(replica.url)/\(codes[0])").status == 302) }
+        let counted = try await eventually(timeout: .seconds(20)) {
+            try await TestHTTP.get("\(master.url)/api/links/\(codes[0])").json["clicks"] as? Int == 150
+        }
+        #expect(counted)
+        // Six link.created and the milestone of 100 clicks.
+        #expect(await eventually(timeout: .seconds(20)) { receiver.received().count >= 7 })
+        for service in first.reversed() { #expect(await service.process.stop() == 0) }
+        #expect(await firstBroker.stop() == 0, "\(firstBroker.logTail())")
+
+        // A new broker process on the same folder, at another address, like the next `make run`.
+        let secondBroker = try await PrivateBroker(namespace: namespace, dataDirectory: dataDirectory)
+        let (deployment, second) = try await start(namespace, broker: secondBroker, receiver: receiver)
+        let replay = try ServiceProcess(
+            "replica", arguments: ["replay", "--log-level", "warning"],
+            environment: [
+                "SHORTENER_NAMESPACE": deployment.namespace.name, "SHORTENER_REPLICA_ID": "a",
+                "SHORTENER_REDIS_PORT": String(try TestStack.redisPorts[0]),
+                "SHORTENER_KAFKA_BROKERS": secondBroker.bootstrapServers,
+            ])
+        #expect(try await replay.waitForExit(timeout: .seconds(60)) == 0, "\(replay.logTail())")
+        #expect(replay.logTail().contains("links: 6 before, 6 now"), "\(replay.logTail())")
+        for code in codes {
+            let served = try await eventually { try await TestHTTP.get("\(second[3].url)/\(code)").status == 302 }
+            #expect(served, "\(code) is not served after the restart and replay")
+        }
+        // The check above clicked each link once more: the master adds it to the total it kept.
+        let kept = try await eventually(timeout: .seconds(20)) {
+            try await TestHTTP.get("\(second[0].url)/api/links/\(codes[0])").json["clicks"] as? Int == 151
+        }
+        #expect(kept, "the master's total changed over the restart")
+        try await Task.sleep(for: .seconds(3))  // time for anything sent again to arrive
+        let ids = receiver.received().map(\.eventID)
+        #expect(ids.count == Set(ids).count, "webhooks delivered twice: \(ids.count - Set(ids).count)")
+        #expect(ids.count == 7)
+        for service in second.reversed() { _ = await service.process.stop() }
+        await secondBroker.remove()
+        await firstBroker.remove()
+    }
+}
