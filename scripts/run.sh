@@ -88,17 +88,28 @@ log "Applying migrations"
 "$BIN/master" migrate up --log-level warning
 stop_if_asked
 
+# The dev broker keeps its topics on disk, flushed every 200 ms; after a kill -9 it says so, and
+# every link is announced again (replicas ignore what they have; the notifier sends no webhook).
+if [[ -e "$STATE/kafka/needs-backfill" ]]; then
+    log "The dev broker was not stopped cleanly last time: re-announcing every link (master backfill)"
+    "$BIN/master" backfill --log-level warning
+    rm -f "$STATE/kafka/needs-backfill"
+    stop_if_asked
+fi
+
 # The API needs a key once one exists: make one for this run (the previous run's is revoked),
 # show it, and put it in .local/run/env for the shell examples.
 API_KEY="$("$BIN/master" keys create --name make-run --replace --quiet --log-level warning)"
 echo "export SHORTENER_API_KEY=$API_KEY" >> "$STATE/env"
 stop_if_asked
 
+declare -A LOGS=()
 start_service() {
     local name="$1"; shift
     SHORTENER_LOG_FILE="$STATE/logs/$name.log" setsid "$@" &
     PIDS+=($!)
     NAMES[$!]="$name"
+    LOGS[$!]="$STATE/logs/$name.log"
     stop_if_asked
 }
 # Local receivers (a webhook on this machine) are allowed here; deployments keep the default.
@@ -139,12 +150,19 @@ INFO
 
 # Until a signal, or until a service exits: then say which, how and why (the end of its log),
 # and stop the rest. (Polled: bash's `wait -n` loses children it already reaped.)
+# The dev broker is watched too (it is stopped after the services, not with them).
+WATCHED=("${PIDS[@]}")
+if [[ -n "${BROKER_PID:-}" ]]; then
+    WATCHED+=("$BROKER_PID")
+    NAMES[$BROKER_PID]="kafka-dev-broker"
+    LOGS[$BROKER_PID]="$STATE/kafka-dev-broker.log"
+fi
 dead=""
 while [[ -z "$dead" ]]; do
     sleep 1 &
     wait $! || true
     stop_if_asked
-    for pid in "${PIDS[@]}"; do
+    for pid in "${WATCHED[@]}"; do
         kill -0 "$pid" 2>/dev/null || { dead="$pid"; break; }
     done
 done
@@ -153,5 +171,5 @@ wait "$dead" 2>/dev/null && status=0 || status=$?
 name="${NAMES[$dead]:-unknown}"
 printf '\n\033[1;31m==> The %s service (pid %s) exited with status %s; its log ends with:\033[0m\n' \
     "$name" "$dead" "$status" >&2
-tail -n 20 "$STATE/logs/$name.log" >&2 || true
+tail -n 20 "${LOGS[$dead]:-/dev/null}" >&2 || true
 exit 1

@@ -13,7 +13,10 @@ import Shared
 ///
 /// Messages are mirrored by consumers of this process, and written and fsynced every
 /// ``flushInterval`` and once more at a graceful stop. A `kill -9` therefore loses at most the
-/// last flush interval plus what the mirror had not yet fetched (its fetch wait is 10 ms).
+/// last flush interval plus what the mirror had not yet fetched (its fetch wait is 10 ms). The
+/// next start knows (no `clean-stop` marker) and leaves `needs-backfill` in the folder: `make
+/// run` then re-announces every link with `master backfill`, which replicas apply by revision
+/// and the notifier does not turn into webhooks.
 ///
 /// `@unchecked Sendable`: the journals are only touched under `lock`.
 final class DevBrokerMirror: @unchecked Sendable {
@@ -34,6 +37,10 @@ final class DevBrokerMirror: @unchecked Sendable {
     private let logger: Logger
     private let lock = NIOLock()
     private var journals: [String: [Int32: PartitionJournal]] = [:]
+    /// Whether the journals were left by a broker that did not stop gracefully (killed, or the
+    /// machine went down): their last ``flushInterval`` may be missing.
+    let stoppedUncleanly: Bool
+    private var cleanStopMarker: String { "\(directory)/clean-stop" }
 
     init(
         directory: String, namespace: Namespace, definitions: [TopicDefinition], bootstrapServers: String,
@@ -67,6 +74,9 @@ final class DevBrokerMirror: @unchecked Sendable {
             }
             journals[topic] = byPartition
         }
+        let journaled = journals.values.contains { $0.values.contains { $0.nextOffset > 0 } }
+        stoppedUncleanly = journaled && !FileManager.default.fileExists(atPath: "\(directory)/clean-stop")
+        try? FileManager.default.removeItem(atPath: "\(directory)/clean-stop")
     }
 
     private var groupsFile: String { "\(directory)/groups.json" }
@@ -215,6 +225,7 @@ final class DevBrokerMirror: @unchecked Sendable {
             }
             mirror.flush()
             await mirror.saveGroupOffsets(admin: admin)
+            _ = FileManager.default.createFile(atPath: mirror.cleanStopMarker, contents: nil)
             mirror.logger.info("Wrote the topics' journals", metadata: ["directory": "\(mirror.directory)"])
         }
     }

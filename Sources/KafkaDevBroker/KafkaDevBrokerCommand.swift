@@ -50,6 +50,12 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
             let mirror = try DevBrokerMirror(
                 directory: dataDir, namespace: namespace, definitions: topics,
                 bootstrapServers: cluster.bootstrapServers, logger: logger)
+            if mirror.stoppedUncleanly {
+                logger.warning(
+                    "The dev broker did not stop cleanly last time: the last 200 ms of messages may be missing; make run re-announces every link (master backfill)",
+                    metadata: ["directory": "\(dataDir)"])
+                _ = FileManager.default.createFile(atPath: "\(dataDir)/needs-backfill", contents: nil)
+            }
             let restored = try await mirror.restore()
             logger.notice(
                 "Topics kept on disk", metadata: ["directory": "\(dataDir)", "kafka.restored_messages": "\(restored)"])

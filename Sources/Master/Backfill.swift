@@ -8,7 +8,8 @@ import Shared
 /// `master backfill`: announces every link in Postgres again, through the outbox, for a new or
 /// emptied `<ns>-links` topic. Live links become `link.created` events, deleted ones
 /// `link.deleted` and used-up ones `link.exhausted`, each with the link's current revision, so
-/// consumers that already have the link ignore the copy: running it twice is safe.
+/// consumers that already have the link ignore the copy: running it twice is safe. The events
+/// are marked `reannounced`, so the notifier sends no webhook for links that did not change.
 struct Backfill: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-publish every link from Postgres into the links topic through the outbox.")
@@ -88,13 +89,14 @@ struct LinkBackfill: Sendable {
             for try await (code, url, expiresAt, maxClicks, deleted, exhausted, revision)
                 in rows.decode((String, String, Date?, Int64?, Bool, Bool, Int64).self)
             {
-                let event =
+                var event =
                     deleted
                     ? LinkEvent.deleted(code: code, revision: revision)
                     : exhausted
                         ? LinkEvent.exhausted(code: code, revision: revision)
                         : LinkEvent.created(
                             code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, revision: revision)
+                event.reannounced = true
                 codes.append(code)
                 payloads.append(ByteBuffer(bytes: EventCodec.encode(event)))
             }

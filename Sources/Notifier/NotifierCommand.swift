@@ -94,6 +94,8 @@ struct NotifierCommand: AsyncParsableCommand {
                     return
                 }
                 NotificationLog.log(event, from: message, logger: logger)
+                // A backfill re-announces state, not a change: receivers heard of it when it happened.
+                guard event.reannounced != true else { return }
                 _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
             }
         }
@@ -117,6 +119,7 @@ enum NotificationLog {
     static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
         var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
         metadata["link.revision"] = "\(event.revision)"
+        if event.reannounced == true { metadata["event.reannounced"] = "true" }
         if let url = event.url { metadata["link.url"] = "\(LogRedaction.url(url))" }
         logger.info("Link event", metadata: metadata)
     }

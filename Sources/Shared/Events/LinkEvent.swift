@@ -35,9 +35,12 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var expiresAt: Date?
     /// How many visits the link allows, if limited (present on `link.created`).
     public var maxClicks: Int64?
+    /// `true` when `master backfill` announces the link again (its state, not a change): the
+    /// notifier sends no webhook for it. Absent on the wire otherwise.
+    public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, revision, url
+        case type, version, code, revision, url, reannounced
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
