@@ -69,6 +69,9 @@ if [[ -n "${SHORTENER_KAFKA_BROKERS:-}" ]]; then
         "$BIN/master" topics apply --log-level warning \
         || die "master topics apply failed on $KAFKA_BROKERS (one broker? see topics/README.md, single-broker overrides)"
 else
+    # The dev broker keeps at most 5 MiB per partition (about 20,000 link events): 64 partitions
+    # of the links topic hold about 1.3 million links. Past that it says so and is not ready.
+    export SHORTENER_TOPIC_LINKS_PARTITIONS="${SHORTENER_TOPIC_LINKS_PARTITIONS:-64}"
     log "Starting the dev Kafka broker (topics kept in $STATE/kafka)"
     start_broker "$STATE" "$NAMESPACE" "$STATE/kafka"
     KAFKA_KIND="dev broker"
@@ -82,6 +85,7 @@ export SHORTENER_NAMESPACE="$NAMESPACE" SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS"
 cat > "$STATE/env" <<ENV
 export SHORTENER_NAMESPACE=$NAMESPACE SHORTENER_KAFKA_BROKERS=$KAFKA_BROKERS SHORTENER_PG_PORT=$PG_PORT
 export SHORTENER_TOPICS_DIR=$ROOT/topics SHORTENER_MIGRATIONS_DIR=$ROOT/migrations
+${SHORTENER_TOPIC_LINKS_PARTITIONS:+export SHORTENER_TOPIC_LINKS_PARTITIONS=$SHORTENER_TOPIC_LINKS_PARTITIONS}
 ENV
 
 log "Applying migrations"

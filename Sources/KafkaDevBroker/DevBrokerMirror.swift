@@ -37,6 +37,13 @@ final class DevBrokerMirror: @unchecked Sendable {
     private let logger: Logger
     private let lock = NIOLock()
     private var journals: [String: [Int32: PartitionJournal]] = [:]
+    /// Compacted topics whose partitions lost their beginning: "topic partition N starts at M".
+    private let lostHistory = NIOLockedValueBox<[String]>([])
+
+    /// Why the broker no longer keeps its promise: a compacted topic (the links) that lost the
+    /// beginning of a partition to the mock cluster's per-partition cap.
+    var problems: [String] { lostHistory.withLockedValue { $0 } }
+
     /// Whether the journals were left by a broker that did not stop gracefully (killed, or the
     /// machine went down): their last ``flushInterval`` may be missing.
     let stoppedUncleanly: Bool
@@ -189,6 +196,32 @@ final class DevBrokerMirror: @unchecked Sendable {
         }
     }
 
+    /// Looks at every partition of the compacted topics: one whose low watermark left 0 has
+    /// lost history (the mock cluster keeps at most 5 MiB per partition and drops older
+    /// batches in silence). Logs it once, as an error saying what to do.
+    func checkHistory(admin: KafkaAdmin) async {
+        let compacted = Set(
+            definitions.filter { $0.topicConfigs["cleanup.policy"]?.contains("compact") == true }
+                .map { namespace.topic($0.topic) })
+        guard let described = try? await admin.topics() else { return }
+        var found: [String] = []
+        for topic in described where compacted.contains(topic.name) {
+            for partition in topic.partitions where partition.lowWatermark > 0 {
+                found.append("\(topic.name) partition \(partition.partition) starts at \(partition.lowWatermark)")
+            }
+        }
+        let new = lostHistory.withLockedValue { known in
+            let new = found.filter { !known.contains($0) }
+            known = found
+            return new
+        }
+        for problem in new {
+            logger.error(
+                "A compacted topic lost history: the dev broker keeps at most 5 MiB per partition; a replica rebuilt from offset zero would miss links. Use a real Kafka (SHORTENER_KAFKA_BROKERS), or more partitions (SHORTENER_TOPIC_LINKS_PARTITIONS)",
+                metadata: ["kafka.partition": "\(problem)"])
+        }
+    }
+
     private func restoreGroupOffsets() async throws {
         guard let data = FileManager.default.contents(atPath: groupsFile) else { return }
         let saved = try JSONDecoder().decode([String: [String: [String: Int64]]].self, from: data)
@@ -219,6 +252,7 @@ final class DevBrokerMirror: @unchecked Sendable {
                     mirror.flush()
                     if ContinuousClock.now - lastGroupsSave >= DevBrokerMirror.groupsInterval {
                         await mirror.saveGroupOffsets(admin: admin)
+                        await mirror.checkHistory(admin: admin)
                         lastGroupsSave = .now
                     }
                 }

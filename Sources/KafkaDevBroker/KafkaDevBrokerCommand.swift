@@ -46,6 +46,7 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
         let namespace = try common.resolvedNamespace()
         try creator.create(namespace: namespace)
         var mirrorServices: [any Service] = []
+        var mirrorProblems: @Sendable () -> [String] = { [] }
         if !dataDir.isEmpty {
             let mirror = try DevBrokerMirror(
                 directory: dataDir, namespace: namespace, definitions: topics,
@@ -60,11 +61,15 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
             logger.notice(
                 "Topics kept on disk", metadata: ["directory": "\(dataDir)", "kafka.restored_messages": "\(restored)"])
             mirrorServices = try mirror.services()
+            mirrorProblems = { mirror.problems }
         }
         try Self.writeAtomically(cluster.bootstrapServers, to: bootstrapFile)
         logger.info("Dev Kafka broker listening", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)"])
 
         let router = Router()
+        let problems = mirrorProblems
+        // Not ready once a compacted topic lost history: the broker no longer holds every link.
+        HealthController(readiness: { problems() }).addRoutes(to: router)
         router.post("namespaces/:namespace") { _, context in
             let namespace = try Namespace(try context.parameters.require("namespace"))
             try creator.create(namespace: namespace)

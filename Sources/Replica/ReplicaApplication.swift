@@ -56,7 +56,7 @@ struct ReplicaApplication {
         // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
         let router = ServiceRouter.make(
             breakers: [redis.breaker], requestLogLevel: configuration.requestLogLevel,
-            readiness: { consumer.isCaughtUp ? [] : ["catching up with the links topic"] },
+            readiness: { Self.readinessProblems(of: consumer) },
             liveness: { [producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } })
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
@@ -71,5 +71,21 @@ struct ReplicaApplication {
         let watch = RedisStateWatch(
             store: store, ledger: ledger, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
         self.services = [producer, consumer, watch, reporter, app]
+    }
+
+    /// Why the replica cannot serve every link yet: it is still catching up, or it rebuilt from a
+    /// links topic that has lost its beginning (a dev broker past its capacity), so links are
+    /// missing and it must not pass for complete.
+    static func readinessProblems(of consumer: KafkaConsumer) -> [String] {
+        var problems: [String] = []
+        let missing = consumer.partitionsMissingHistory
+        if !missing.isEmpty {
+            let partitions = missing.sorted { $0.key < $1.key }.map { "partition \($0.key) starts at \($0.value)" }
+            problems.append(
+                "the links topic lost its history (\(partitions.joined(separator: ", "))): links are missing; "
+                    + "use a real Kafka, or give the dev broker more partitions")
+        }
+        if !consumer.isCaughtUp { problems.append("catching up with the links topic") }
+        return problems
     }
 }

@@ -76,14 +76,14 @@ public final class PrivateBroker: Sendable {
 
     /// Starts the broker with the topics of `namespace`; with `dataDirectory`, kept on disk there
     /// (and restored from it), as `make run` runs it.
-    public init(namespace: Namespace, dataDirectory: String? = nil) async throws {
+    public init(namespace: Namespace, dataDirectory: String? = nil, environment: [String: String] = [:]) async throws {
         folder = scratchFolder("kafka")
         let bootstrapFile = "\(folder)/kafka.bootstrap"
         process = try ServiceProcess(
             "kafka-dev-broker",
             arguments: ["--bootstrap-file", bootstrapFile, "--log-level", "warning"]
                 + (dataDirectory.map { ["--data-dir", $0] } ?? []),
-            environment: ["SHORTENER_NAMESPACE": namespace.name])
+            environment: ["SHORTENER_NAMESPACE": namespace.name].merging(environment) { $1 })
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             if let bootstrap = try? String(contentsOfFile: bootstrapFile, encoding: .utf8),
@@ -97,6 +97,9 @@ public final class PrivateBroker: Sendable {
         }
         throw ServiceFailure("the private dev broker did not start:\n\(process.logTail())")
     }
+
+    /// The control API's base URL (`/health/ready`, `/brokers/…`).
+    public var controlURL: String { "http://\(control)" }
 
     /// Takes the broker down (connections closed, new ones refused) or brings it back up.
     public func setBroker(up: Bool) async throws {

@@ -60,6 +60,11 @@ public final class KafkaConsumer: Service, Sendable {
     /// started (always true for group subscriptions once subscribed).
     public var isCaughtUp: Bool { catchUp.withLockedValue { $0.isCaughtUp } }
 
+    /// For a consumer of `.allPartitions`: the partitions it had to read from the beginning
+    /// whose beginning is no longer offset 0 (partition → low watermark). On a compacted topic
+    /// that means history was lost, and what the consumer builds from it is incomplete.
+    public var partitionsMissingHistory: [Int32: Int64] { catchUp.withLockedValue { $0.missingHistory } }
+
     /// Why this client can no longer work (a fatal librdkafka error), for `/health/live`; nil while it can.
     public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
 
@@ -207,11 +212,13 @@ public final class KafkaConsumer: Service, Sendable {
         var remaining: [Int32: Int64] = [:]
         var positions: [PartitionKey: Int64] = [:]
         var highWatermarks: [PartitionKey: Int64] = [:]
+        var missingHistory: [Int32: Int64] = [:]
         for partition in partitions {
             let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
             let start = offsets[partition] ?? shortener_offset_beginning
             entry.pointee.offset = start
             guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
+            if offsets[partition] == nil, marks.low > 0 { missingHistory[partition] = marks.low }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
             if readsBacklog, marks.high > max(start, marks.low) { remaining[partition] = marks.high }
             let key = PartitionKey(topic: topic, partition: partition)
@@ -221,7 +228,14 @@ public final class KafkaConsumer: Service, Sendable {
         metrics.assigned(positions, highWatermarks: highWatermarks)
         let error = rd_kafka_assign(client.handle, list)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
-        catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining) }
+        catchUp.withLockedValue {
+            $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining, missingHistory: missingHistory)
+        }
+        if !missingHistory.isEmpty {
+            logger.error(
+                "Reading from the beginning, but the topic no longer starts at offset 0: its history was lost, and what is built from it is incomplete",
+                metadata: ["kafka.topic": "\(topic)", "kafka.low_watermarks": "\(missingHistory.sorted { $0.key < $1.key })"])
+        }
         logger.info(
             "Assigned all partitions",
             metadata: [
@@ -366,6 +380,8 @@ private struct CatchUp {
     var isCaughtUp = false
     /// Partition → offset (exclusive) it must reach.
     var remaining: [Int32: Int64] = [:]
+    /// Partition → low watermark, for partitions read from the beginning that no longer start at 0.
+    var missingHistory: [Int32: Int64] = [:]
 
     mutating func applied(partition: Int32, offset: Int64) {
         guard !isCaughtUp, let target = remaining[partition], offset + 1 >= target else { return }
