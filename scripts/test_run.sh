@@ -24,6 +24,17 @@ PORTS=("$PG_PORT" "$REDIS_A_PORT" "$REDIS_B_PORT" "$MASTER_PORT" "$REPLICA_A_POR
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# create_links PREFIX COUNT: creates COUNT links through the running master and appends their
+# codes to the array `codes`.
+create_links() {
+    local key index
+    key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
+    for index in $(seq "$2"); do
+        codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+            -d "{\"url\":\"https://example.com/$1/$index\"}" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')")
+    done
+}
+
 # Starts scripts/run.sh in the background; its output goes to $WORK/run-<n>.log.
 start_runner() {
     bash "$ROOT/scripts/run.sh" >"$WORK/run-$1.log" 2>&1 &
@@ -37,6 +48,13 @@ wait_until_up() {
         sleep 0.1
     done
     return 1
+}
+
+# abandon_run N: run N did not come up; fails with the end of its output and stops it.
+abandon_run() {
+    fail "run $1 did not come up: $(tail -n 20 "$WORK/run-$1.log")"
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    expect_clean_end "after a failed start"
 }
 
 # Waits for the runner to end (at most 60 s); then nothing of the stack may be left.
@@ -90,9 +108,7 @@ if wait_until_up; then
     expect_clean_end "TERM ${delay} s into a load"
     wait
 else
-    fail "the stack did not come up: $(tail -n 20 "$WORK/run-2.log")"
-    kill -TERM "$RUNNER_PID" 2>/dev/null || true
-    expect_clean_end "after a failed start"
+    abandon_run 2
 fi
 
 log "make run, a replica dies"
@@ -106,20 +122,14 @@ if wait_until_up; then
         fail "make run did not report the dead replica (exit $RUN_EXIT): $(tail -n 30 "$WORK/run-3.log")"
     fi
 else
-    fail "the stack did not come up: $(tail -n 20 "$WORK/run-3.log")"
-    kill -TERM "$RUNNER_PID" 2>/dev/null || true
-    expect_clean_end "after a failed start"
+    abandon_run 3
 fi
 
 log "make run twice: the dev broker keeps the topics, so a replay from offset zero restores every link"
 start_runner 5
 codes=()
 if wait_until_up; then
-    key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
-    for index in $(seq 20); do
-        codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
-            -d "{\"url\":\"https://example.com/kept/$index\"}" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')")
-    done
+    create_links kept 20
     for _ in $(seq 100); do
         [[ "$(curl -s -o /dev/null -w '%{http_code}' "localhost:$REPLICA_A_PORT/${codes[19]}")" == 302 ]] && break
         sleep 0.1
@@ -143,11 +153,7 @@ if wait_until_up; then
         done
         ((missing == 0)) && pass "every link of the first run redirects" || fail "$missing links of the first run do not redirect"
         # Links created in the last moments before the broker is killed may miss its journal.
-        key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
-        for index in $(seq 10); do
-            codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
-                -d "{\"url\":\"https://example.com/late/$index\"}" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')")
-        done
+        create_links late 10
         pkill -KILL -f -- "--bootstrap-file $RUN_STATE/kafka.bootstrap" || fail "no dev broker to kill"
         expect_clean_end "the dev broker killed"
         grep -q "The kafka-dev-broker service (pid [0-9]*) exited" "$WORK/run-6.log" \
@@ -174,14 +180,10 @@ if wait_until_up; then
         kill -TERM "$RUNNER_PID" 2>/dev/null || true
         expect_clean_end "the third run"
     else
-        fail "the second run did not come up: $(tail -n 20 "$WORK/run-6.log")"
-        kill -TERM "$RUNNER_PID" 2>/dev/null || true
-        expect_clean_end "after a failed start"
+        abandon_run 6
     fi
 else
-    fail "the stack did not come up: $(tail -n 20 "$WORK/run-5.log")"
-    kill -TERM "$RUNNER_PID" 2>/dev/null || true
-    expect_clean_end "after a failed start"
+    abandon_run 5
 fi
 
 log "make run on an existing Kafka (SHORTENER_KAFKA_BROKERS): no dev broker of its own"
@@ -208,9 +210,7 @@ if wait_until_up; then
     kill -TERM "$RUNNER_PID" 2>/dev/null || true
     expect_clean_end "TERM with an existing Kafka"
 else
-    fail "the stack did not come up on an existing Kafka: $(tail -n 20 "$WORK/run-4.log")"
-    kill -TERM "$RUNNER_PID" 2>/dev/null || true
-    expect_clean_end "after a failed start"
+    abandon_run 4
 fi
 kill -TERM "$EXTERNAL_PID" 2>/dev/null || true
 wait "$EXTERNAL_PID" 2>/dev/null || true

@@ -28,8 +28,9 @@ import TestSupport
         let namespace = try await TestStack.makeNamespace()
         let client = PostgresClient(
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
+        // Deletes wait for the backfill's batch locks by design.
         let repository = LinkRepository(
-            client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+            client: client, breaker: TestStack.patientPostgresBreaker(), logger: TestStack.logger)
         try await withRunningServices([client]) {
             var codes: [String] = []
             for index in 0..<count {

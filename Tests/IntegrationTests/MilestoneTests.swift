@@ -13,11 +13,8 @@ import TestSupport
         let namespace = try await TestStack.makeNamespace()
         let client = PostgresClient(
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        // Forty writers queue on twenty links' locks and a pool of connections, on a machine busy
-        // with the whole suite: more than the default 2 s per call.
-        var settings = CircuitBreaker.Settings()
-        settings.callTimeout = .seconds(30)
-        let breaker = CircuitBreaker.postgres(settings: settings, logger: TestStack.logger)
+        // Forty writers queue on twenty links' locks.
+        let breaker = TestStack.patientPostgresBreaker()
         let repository = LinkRepository(client: client, breaker: breaker, logger: TestStack.logger)
         let deadLetters = try TestDeadLetters(namespace, group: namespace.masterGroup)
         let aggregator = ClickAggregator(

@@ -57,6 +57,14 @@ public enum TestStack {
         return namespace
     }
 
+    /// A Postgres breaker that allows 30 s per call instead of 2 s: for tests whose writers queue
+    /// on each other's row locks by design, on a machine busy with the whole suite.
+    public static func patientPostgresBreaker() -> CircuitBreaker {
+        var settings = CircuitBreaker.Settings()
+        settings.callTimeout = .seconds(30)
+        return .postgres(settings: settings, logger: logger)
+    }
+
     public static func postgresConfiguration(database: String) throws -> PostgresClient.Configuration {
         PostgresClient.Configuration(
             host: "127.0.0.1", port: try postgresPort, username: "postgres",

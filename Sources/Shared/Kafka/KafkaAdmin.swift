@@ -49,12 +49,7 @@ public final class KafkaAdmin: Sendable {
     /// partition without a committed offset lags by all its messages). One request for all.
     public func lag(of group: String, on topics: [KafkaTopicDescription]) async throws -> [KafkaGroupLag] {
         try await blocking { [self] in
-            let groupClient = try RDKafkaClient(
-                kind: .consumer,
-                settings: [
-                    "bootstrap.servers": bootstrapServers, "group.id": group, "enable.auto.commit": "false",
-                ],
-                logger: logger)
+            let groupClient = try client(of: group)
             defer { groupClient.destroy() }
             let list = rd_kafka_topic_partition_list_new(Int32(topics.reduce(0) { $0 + $1.partitions.count }))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -92,12 +87,7 @@ public final class KafkaAdmin: Sendable {
     public func commit(_ offsets: [String: [Int32: Int64]], for group: String) async throws {
         guard offsets.values.contains(where: { !$0.isEmpty }) else { return }
         try await blocking { [self] in
-            let groupClient = try RDKafkaClient(
-                kind: .consumer,
-                settings: [
-                    "bootstrap.servers": bootstrapServers, "group.id": group, "enable.auto.commit": "false",
-                ],
-                logger: logger)
+            let groupClient = try client(of: group)
             defer { groupClient.destroy() }
             let list = rd_kafka_topic_partition_list_new(Int32(offsets.values.reduce(0) { $0 + $1.count }))!
             defer { rd_kafka_topic_partition_list_destroy(list) }
@@ -223,6 +213,14 @@ public final class KafkaAdmin: Sendable {
     /// Runs `work` on NIO's blocking thread pool.
     private func blocking<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await NIOThreadPool.singleton.runIfActive(work)
+    }
+
+    /// A consumer handle of `group` that never joins it: for reading and committing its offsets.
+    private func client(of group: String) throws -> RDKafkaClient {
+        try RDKafkaClient(
+            kind: .consumer,
+            settings: ["bootstrap.servers": bootstrapServers, "group.id": group, "enable.auto.commit": "false"],
+            logger: logger)
     }
 
     /// Sends one admin request with `send(options, queue)` and reads its result event with
