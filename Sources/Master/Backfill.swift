@@ -85,7 +85,7 @@ struct LinkBackfill: Sendable {
                 FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var codes: [String] = []
-            var payloads: [ByteBuffer] = []
+            var announcements: [OutboxRow] = []
             for try await (code, url, expiresAt, maxClicks, deleted, exhausted, revision)
                 in rows.decode((String, String, Date?, Int64?, Bool, Bool, Int64).self)
             {
@@ -98,14 +98,9 @@ struct LinkBackfill: Sendable {
                             code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, revision: revision)
                 event.reannounced = true
                 codes.append(code)
-                payloads.append(ByteBuffer(bytes: EventCodec.encode(event)))
+                announcements.append(OutboxRow(event))
             }
-            guard !codes.isEmpty else { return [] }
-            try await connection.query(
-                """
-                INSERT INTO outbox (topic, message_key, payload)
-                SELECT \(TopicName.links.rawValue), code, payload FROM unnest(\(codes)::text[], \(payloads)::bytea[]) AS t(code, payload)
-                """, logger: logger)
+            try await OutboxWriter.append(announcements, on: connection, logger: logger)
             return codes
         }
     }

@@ -101,22 +101,13 @@ struct ClickAggregator: Sendable {
     private static func queueMilestones(
         before: [String: Int64], after: [String: Int64], on connection: PostgresConnection, logger: Logger
     ) async throws {
-        var keys: [String] = []
-        var payloads: [ByteBuffer] = []
+        var rows: [OutboxRow] = []
         for (code, total) in after.sorted(by: { $0.key < $1.key }) {
             for milestone in LinkMilestoneEvent.milestones(crossedFrom: before[code] ?? 0, to: total) {
-                keys.append(code)
-                payloads.append(
-                    ByteBuffer(
-                        bytes: EventCodec.encode(LinkMilestoneEvent(code: code, milestone: milestone, clicks: total))))
+                rows.append(OutboxRow(LinkMilestoneEvent(code: code, milestone: milestone, clicks: total)))
             }
         }
-        guard !keys.isEmpty else { return }
-        try await connection.query(
-            """
-            INSERT INTO outbox (topic, message_key, payload)
-            SELECT \(TopicName.milestones.rawValue), code, payload FROM unnest(\(keys)::text[], \(payloads)::bytea[]) AS t(code, payload)
-            """, logger: logger)
+        try await OutboxWriter.append(rows, on: connection, logger: logger)
     }
 
     /// Marks the limited links among `codes` whose total reached `max_clicks`, once each.
@@ -134,15 +125,9 @@ struct ClickAggregator: Sendable {
         var exhausted: [(String, Int64)] = []
         for try await row in rows.decode((String, Int64).self) { exhausted.append(row) }
         guard !exhausted.isEmpty else { return }
-        let payloads = exhausted.map {
-            ByteBuffer(bytes: EventCodec.encode(LinkEvent.exhausted(code: $0.0, revision: $0.1)))
-        }
-        try await connection.query(
-            """
-            INSERT INTO outbox (topic, message_key, payload)
-            SELECT \(TopicName.links.rawValue), code, payload
-            FROM unnest(\(exhausted.map(\.0))::text[], \(payloads)::bytea[]) AS t(code, payload)
-            """, logger: logger)
+        try await OutboxWriter.append(
+            exhausted.map { OutboxRow(LinkEvent.exhausted(code: $0.0, revision: $0.1)) }, on: connection,
+            logger: logger)
         logger.info("Links used up their visits", metadata: ["link.codes": "\(exhausted.map(\.0))"])
     }
 

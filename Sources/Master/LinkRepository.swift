@@ -39,7 +39,6 @@ struct LinkRepository: Sendable {
             let code = link.alias ?? ShortCode.random()
             let event = LinkEvent.created(
                 code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks)
-            let payload = ByteBuffer(bytes: EventCodec.encode(event))
             do {
                 // One statement: one round trip and one implicit transaction, every row or none.
                 // bench/create.pgbench runs the same statement.
@@ -52,8 +51,7 @@ struct LinkRepository: Sendable {
                         SELECT \(idempotency?.scope)::text, \(idempotency?.key)::text, \(idempotency.map { ByteBuffer(bytes: $0.requestHash) })::bytea, \(code)
                         WHERE \(idempotency?.key)::text IS NOT NULL
                     )
-                    INSERT INTO outbox (topic, message_key, payload)
-                    VALUES (\(TopicName.links.rawValue), \(code), \(payload))
+                    \(outboxInsert: OutboxRow(event))
                     """
                 try await breaker.run { [client, logger] in
                     try await client.query(statement, logger: logger)
@@ -119,12 +117,8 @@ struct LinkRepository: Sendable {
                     for try await _ in existing.decode(Int.self) { return Deletion.alreadyDeleted }
                     return Deletion.notFound
                 }
-                let payload = ByteBuffer(bytes: EventCodec.encode(LinkEvent.deleted(code: code, revision: revision)))
-                try await connection.query(
-                    """
-                    INSERT INTO outbox (topic, message_key, payload)
-                    VALUES (\(TopicName.links.rawValue), \(code), \(payload))
-                    """, logger: logger)
+                try await OutboxWriter.append(
+                    [OutboxRow(LinkEvent.deleted(code: code, revision: revision))], on: connection, logger: logger)
                 return Deletion.deleted
             }
         }

@@ -242,47 +242,43 @@ extension FaultTests {
         }
         try await master.waitUntilHealthy()
         for replica in replicas { try await replica.waitUntilHealthy() }
-        let database = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
 
         let created = NIOLockedValueBox<[String]>([])
         let deleted = NIOLockedValueBox<[String]>([])
-        let kills = try await withRunningServices([database]) {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                // Eight clients create 2000 links; every tenth is then deleted, as DELETE will do it:
-                // the row changed and a link.deleted event in the same transaction.
-                for lane in 0..<8 {
-                    group.addTask {
-                        for index in stride(from: lane, to: 2000, by: 8) {
-                            let result = try await create(master, "https://example.com/kill/\(index)")
-                            #expect(result.status == 201)
-                            guard let code = result.code else { continue }
-                            created.withLockedValue { $0.append(code) }
-                            if index % 10 == 0 {
-                                try await delete(code, in: database)
-                                deleted.withLockedValue { $0.append(code) }
-                            }
-                            try await Task.sleep(for: .milliseconds(10))
-                        }
-                        return 0
-                    }
-                }
-                // Meanwhile the relay is killed at random moments and started again.
+        let kills = try await withThrowingTaskGroup(of: Int.self) { group in
+            // Eight clients create 2000 links; every tenth is then deleted through the API.
+            for lane in 0..<8 {
                 group.addTask {
-                    var kills = 0
-                    while kills < 6 {
-                        try await Task.sleep(for: .milliseconds(Int.random(in: 300...800)))
-                        let restarted = try deployment.outbox()
-                        outbox.withLockedValue { running in
-                            running.process.crash()
-                            running = restarted
+                    for index in stride(from: lane, to: 2000, by: 8) {
+                        let result = try await create(master, "https://example.com/kill/\(index)")
+                        #expect(result.status == 201)
+                        guard let code = result.code else { continue }
+                        created.withLockedValue { $0.append(code) }
+                        if index % 10 == 0 {
+                            let reply = try await TestHTTP.delete("\(master.url)/api/links/\(code)")
+                            #expect(reply.status == 204)
+                            deleted.withLockedValue { $0.append(code) }
                         }
-                        kills += 1
+                        try await Task.sleep(for: .milliseconds(10))
                     }
-                    return kills
+                    return 0
                 }
-                return try await group.reduce(0, +)
             }
+            // Meanwhile the relay is killed at random moments and started again.
+            group.addTask {
+                var kills = 0
+                while kills < 6 {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 300...800)))
+                    let restarted = try deployment.outbox()
+                    outbox.withLockedValue { running in
+                        running.process.crash()
+                        running = restarted
+                    }
+                    kills += 1
+                }
+                return kills
+            }
+            return try await group.reduce(0, +)
         }
         #expect(kills >= 5)
         let gone = Set(deleted.withLockedValue { $0 })
@@ -319,19 +315,6 @@ extension FaultTests {
         #expect(events.withLockedValue { $0.count } == 2000)
         for service in replicas + [master] { #expect(await service.process.stop() == 0) }
         #expect(await outbox.withLockedValue { $0 }.process.stop() == 0)
-    }
-
-    /// Deletes a link the way the master will: the row and a `link.deleted` outbox event in one transaction.
-    private func delete(_ code: String, in client: PostgresClient) async throws {
-        let event = LinkEvent.deleted(code: code, revision: 2)
-        let payload = ByteBuffer(bytes: EventCodec.encode(event))
-        try await client.withTransaction(logger: TestStack.logger) { connection in
-            try await connection.query(
-                "UPDATE links SET deleted_at = now(), revision = 2 WHERE code = \(code)", logger: TestStack.logger)
-            try await connection.query(
-                "INSERT INTO outbox (topic, message_key, payload) VALUES ('links', \(code), \(payload))",
-                logger: TestStack.logger)
-        }
     }
 
     // (e)

@@ -12,14 +12,11 @@ import TestSupport
 @Suite struct OutboxRelayTests {
     private func insertEvents(_ client: PostgresClient, codes: [String]) async throws {
         for code in codes {
-            let payload = ByteBuffer(
-                bytes: EventCodec.encode(
-                    LinkEvent.created(
-                        code: code, url: "https://e.com/\(code)",
-                        expiresAt: nil)))
-            try await client.query(
-                "INSERT INTO outbox (topic, message_key, payload) VALUES ('links', \(code), \(payload))",
-                logger: TestStack.logger)
+            try await client.withConnection { connection in
+                try await OutboxWriter.append(
+                    [OutboxRow(LinkEvent.created(code: code, url: "https://e.com/\(code)", expiresAt: nil))],
+                    on: connection, logger: TestStack.logger)
+            }
         }
     }
 

@@ -1,0 +1,56 @@
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// One row of the transactional outbox: an event for one of the project's topics, keyed by
+/// its short code, as the relay will publish it.
+public struct OutboxRow: Sendable {
+    public let topic: TopicName
+    public let key: String
+    public let payload: ByteBuffer
+
+    /// A link event for `<ns>-links`.
+    public init(_ event: LinkEvent) {
+        topic = .links
+        key = event.code
+        payload = ByteBuffer(bytes: EventCodec.encode(event))
+    }
+
+    /// A milestone for `<ns>-milestones`.
+    public init(_ event: LinkMilestoneEvent) {
+        topic = .milestones
+        key = event.code
+        payload = ByteBuffer(bytes: EventCodec.encode(event))
+    }
+}
+
+/// The one writer of the outbox table: every event leaves the master through it, inside the
+/// transaction (or the single statement) that makes the change the event announces, so an
+/// event exists exactly when its change is committed. Callers never write the table by hand.
+public enum OutboxWriter {
+    /// Appends `rows`, in order, with one statement on `connection`, inside the caller's
+    /// transaction.
+    public static func append(_ rows: [OutboxRow], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !rows.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO outbox (topic, message_key, payload)
+            SELECT * FROM unnest(\(rows.map(\.topic.rawValue))::text[], \(rows.map(\.key))::text[], \(rows.map(\.payload))::bytea[])
+            """, logger: logger)
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `INSERT INTO outbox … VALUES (…)` for `row`, as the last part of a change made in one
+    /// statement (a create's `WITH … INSERT`): one round trip, and the outbox's shape still
+    /// lives in ``OutboxWriter``'s file alone.
+    public mutating func appendInterpolation(outboxInsert row: OutboxRow) {
+        appendLiteral("INSERT INTO outbox (topic, message_key, payload) VALUES (")
+        appendInterpolation(row.topic.rawValue)
+        appendLiteral(", ")
+        appendInterpolation(row.key)
+        appendLiteral(", ")
+        appendInterpolation(row.payload)
+        appendLiteral(")")
+    }
+}
