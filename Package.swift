@@ -24,7 +24,7 @@ var testTargets: [Target] {
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "SharedTests", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

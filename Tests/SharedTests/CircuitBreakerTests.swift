@@ -2,16 +2,10 @@ import Logging
 import NIOConcurrencyHelpers
 import Shared
 import Testing
+import TestSupport
 
 /// The breaker's state machine, on a clock moved by hand (no sleeping).
 @Suite struct CircuitBreakerTests {
-    /// A clock that only moves when told.
-    final class ManualClock: Sendable {
-        private let instant = NIOLockedValueBox(ContinuousClock.now)
-        var now: ContinuousClock.Instant { instant.withLockedValue { $0 } }
-        func advance(by duration: Duration) { instant.withLockedValue { $0 += duration } }
-    }
-
     struct Boom: Error {}
     struct CallerMistake: Error {}
 

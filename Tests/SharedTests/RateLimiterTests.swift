@@ -1,24 +1,17 @@
-import NIOConcurrencyHelpers
 import Shared
 import Testing
+import TestSupport
 
 @Suite struct RateLimiterTests {
-    /// A clock that moves only when told.
-    final class ManualClock: Sendable {
-        private let instant = NIOLockedValueBox(ContinuousClock.now)
-        var now: ContinuousClock.Instant { instant.withLockedValue { $0 } }
-        func advance(_ duration: Duration) { instant.withLockedValue { $0 += duration } }
-    }
-
     @Test func allowsTheBurstThenOneRequestPerRefill() throws {
         let clock = ManualClock()
         let limiter = RateLimiter(settings: .init(perSecond: 2, burst: 3)) { clock.now }
         for _ in 0..<3 { try limiter.acquire(for: "key") }
         let refusal = #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
         #expect(refusal?.retryAfter == .milliseconds(500))
-        clock.advance(.milliseconds(250))
+        clock.advance(by: .milliseconds(250))
         #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
-        clock.advance(.milliseconds(250))
+        clock.advance(by: .milliseconds(250))
         try limiter.acquire(for: "key")
         #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
     }
@@ -30,7 +23,7 @@ import Testing
         try limiter.acquire(for: "a")
         try limiter.acquire(for: "b")
         #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "a") }
-        clock.advance(.seconds(60))
+        clock.advance(by: .seconds(60))
         try limiter.acquire(for: "a")
         try limiter.acquire(for: "a")
         #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "a") }

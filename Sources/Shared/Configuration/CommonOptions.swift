@@ -44,11 +44,7 @@ public struct CommonOptions: ParsableArguments, Sendable {
 
     /// The validated log level.
     public func resolvedLogLevel() throws -> Logger.Level {
-        guard let level = Logger.Level(rawValue: logLevel.lowercased()) else {
-            throw SettingError(
-                "log level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
-        return level
+        try Logger.Level(named: logLevel, for: "log level")
     }
 
     public mutating func validate() throws {

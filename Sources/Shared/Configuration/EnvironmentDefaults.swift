@@ -30,6 +30,18 @@ public enum EnvironmentDefaults {
 
     /// The log level named by `name`, or `fallback`.
     public static func logLevel(_ name: String, _ fallback: Logger.Level) -> Logger.Level {
-        optionalString(name).flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? fallback
+        optionalString(name).flatMap { try? Logger.Level(named: $0, for: name) } ?? fallback
+    }
+}
+
+extension Logger.Level {
+    /// The level `text` names (any case), or a ``SettingError`` naming `setting` and the choices:
+    /// the one place the project reads log levels.
+    public init(named text: String, for setting: String) throws {
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw SettingError(
+                "\(setting) '\(text)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        self = level
     }
 }

@@ -54,11 +54,7 @@ public struct HTTPOptions: ParsableArguments, Sendable {
         guard let name = requestLogLevel ?? EnvironmentDefaults.optionalString("SHORTENER_REQUEST_LOG_LEVEL") else {
             return defaultLevel
         }
-        guard let level = Logger.Level(rawValue: name.lowercased()) else {
-            throw SettingError(
-                "request log level '\(name)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
-        return level
+        return try Logger.Level(named: name, for: "request log level")
     }
 
     /// The port to bind: the flag, else `SHORTENER_HTTP_PORT`, else `defaultPort`.

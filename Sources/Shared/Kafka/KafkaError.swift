@@ -1,38 +1,30 @@
 import CRDKafka
 
-/// An error from Kafka: librdkafka's code and text, and what a caller may do about it.
+/// An error from Kafka: librdkafka's code and text, and whether the client is done for.
 public struct KafkaError: Error, CustomStringConvertible, Sendable {
     /// librdkafka's `rd_kafka_resp_err_t` value (negative values are client-side errors).
     public let code: Int32
     /// librdkafka's description, or ours for errors raised by the wrapper.
     public let message: String
-    /// Whether retrying the same operation later may succeed.
-    public let isRetriable: Bool
     /// Whether the client is unusable and must be recreated.
     public let isFatal: Bool
     /// Where the error was created, for logs.
     public let location: String
 
     init(
-        code: Int32, message: String, isRetriable: Bool = false, isFatal: Bool = false,
+        code: Int32, message: String, isFatal: Bool = false,
         file: String = #fileID, line: Int = #line
     ) {
         self.code = code
         self.message = message
-        self.isRetriable = isRetriable
         self.isFatal = isFatal
         self.location = "\(file):\(line)"
     }
 
     init(_ error: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
-        let retriable =
-            error == RD_KAFKA_RESP_ERR__TIMED_OUT || error == RD_KAFKA_RESP_ERR__TRANSPORT
-            || error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
-            || error == RD_KAFKA_RESP_ERR__QUEUE_FULL || error == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-            || error == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
         self.init(
             code: error.rawValue, message: "\(context): \(String(cString: rd_kafka_err2str(error)))",
-            isRetriable: retriable, isFatal: error == RD_KAFKA_RESP_ERR__FATAL, file: file, line: line
+            isFatal: error == RD_KAFKA_RESP_ERR__FATAL, file: file, line: line
         )
     }
 

@@ -68,7 +68,7 @@ private final class TimeoutRace<Value: Sendable>: Sendable {
             current.map { Task(executorPreference: EventLoopTaskExecutor($0), operation: body) }
             ?? Task(operation: body)
         let loop = current ?? MultiThreadedEventLoopGroup.singleton.next()
-        let timer = loop.scheduleTask(in: .nanoseconds(Int64(duration.inSeconds * 1e9))) {
+        let timer = loop.scheduleTask(in: TimeAmount(duration)) {
             self.finish(.failure(TimeoutError(duration: duration)))
         }
         let finished = state.withLockedValue { state in
