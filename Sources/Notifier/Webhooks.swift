@@ -144,7 +144,7 @@ final class WebhookDispatcher: Sendable {
                     ])
                 guard attempt < settings.attempts else { break }
                 do {
-                    try await Task.sleep(for: .nanoseconds(Int64.random(in: 0...Int64(backoff.inSeconds * 1e9))))
+                    try await Task.sleep(for: backoff * Double.random(in: 0...1))  // full jitter
                 } catch {
                     outcome = .interrupted
                     break
@@ -180,7 +180,7 @@ final class WebhookDispatcher: Sendable {
             name: "X-Shortener-Signature", value: Self.signature(of: body, secret: settings.secret, at: Date()))
         request.body = .bytes(ByteBuffer(bytes: body))
         let response = try await client.execute(
-            request, timeout: .seconds(Int64(settings.timeout.inSeconds.rounded(.up))))
+            request, timeout: TimeAmount(settings.timeout))
         _ = try? await response.body.collect(upTo: 64 * 1024)
         let status = response.status.code
         if status >= 500 || status == 408 || status == 429 { throw ReceiverFailure(status: status) }
