@@ -5,6 +5,9 @@ import NIOHTTPTypes
 /// Closes a connection whose next request head has not fully arrived within a time limit,
 /// counted from when the connection opened or its previous answer ended. A client that sends
 /// its headers a byte at a time (slowloris) or sends nothing at all loses its socket.
+///
+/// Requests only move a timestamp: one timer per connection checks it and reschedules itself,
+/// so a busy keep-alive connection costs no timer per request on the redirect path.
 final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -12,7 +15,9 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     typealias OutboundOut = HTTPResponsePart
 
     private let timeout: TimeAmount
-    private var deadline: Scheduled<Void>?
+    /// Since when the connection waits for a request head; nil while requests are in flight.
+    private var waitingSince: NIODeadline?
+    private var check: Scheduled<Void>?
     /// Requests whose head arrived and whose answer has not ended (more than one when pipelined).
     private var requestsInFlight = 0
 
@@ -21,27 +26,27 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
+        if context.channel.isActive { startWaiting(context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        disarm()
+        stopChecking()
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context)
+        startWaiting(context)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        disarm()
+        stopChecking()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
             requestsInFlight += 1
-            disarm()
+            waitingSince = nil
         }
         context.fireChannelRead(data)
     }
@@ -49,21 +54,36 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             requestsInFlight = max(0, requestsInFlight - 1)
-            if requestsInFlight == 0 { arm(context) }
+            if requestsInFlight == 0 { startWaiting(context) }
         }
         context.write(data, promise: promise)
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
-        disarm()
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            loopBound.value.close(promise: nil)
+    private func startWaiting(_ context: ChannelHandlerContext) {
+        let now = NIODeadline.now()
+        waitingSince = now
+        if check == nil { scheduleCheck(context, at: now + timeout) }
+    }
+
+    /// At `deadline`: closes the connection if it has waited for a head since `timeout` ago,
+    /// otherwise checks again when its current wait would run out.
+    private func scheduleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            let (handler, context) = loopBound.value
+            handler.check = nil
+            guard let since = handler.waitingSince else { return }
+            if NIODeadline.now() >= since + handler.timeout {
+                context.close(promise: nil)
+            } else {
+                handler.scheduleCheck(context, at: since + handler.timeout)
+            }
         }
     }
 
-    private func disarm() {
-        deadline?.cancel()
-        deadline = nil
+    private func stopChecking() {
+        check?.cancel()
+        check = nil
+        waitingSince = nil
     }
 }
