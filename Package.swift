@@ -12,31 +12,37 @@ let strictSettings: [SwiftSetting] = [
 /// leaves the tests out (`.dockerignore`), and a target whose folder is missing fails the
 /// whole manifest.
 var testTargets: [Target] {
+    let sharedModules: [Target.Dependency] = [
+        "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka", "SharedPostgres",
+        "SharedRedis", "SharedService",
+    ]
     guard FileManager.default.fileExists(atPath: Context.packageDirectory + "/Tests") else { return [] }
     return [
         .target(
             name: "TestSupport",
-            dependencies: [
-                "Shared",
+            dependencies: sharedModules + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "SharedTests", dependencies: sharedModules + ["TestSupport"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "MasterTests", dependencies: sharedModules + ["Master", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "NotifierTests", dependencies: ["Notifier"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: [
-                "Shared", "TestSupport", "Master", "Outbox", "Replica", "CRDKafka",
+            dependencies: sharedModules + [
+                "TestSupport", "Master", "Outbox", "Replica", "CRDKafka",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: [
-                "Shared", "TestSupport",
+            dependencies: sharedModules + [
+                "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -71,45 +77,111 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
+        // C libraries from Debian, each reached only through its wrapper layer.
         .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+
+        // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
+        // bottom to the clients and the service frame at the top; no module imports a service.
+        .target(name: "SharedLinks", path: "Sources/Shared/Links", swiftSettings: strictSettings),
         .target(
-            name: "Shared",
+            name: "SharedEvents",
+            dependencies: ["SharedLinks", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Shared/Events", swiftSettings: strictSettings),
+        .target(
+            name: "SharedConfiguration",
             dependencies: [
-                "CRDKafka",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Shared/Configuration", swiftSettings: strictSettings),
+        .target(
+            name: "SharedResilience",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Shared/Resilience", swiftSettings: strictSettings),
+        .target(
+            name: "SharedKafka",
+            dependencies: [
+                "CRDKafka", "SharedConfiguration", "SharedEvents", "SharedResilience",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Shared/Kafka", swiftSettings: strictSettings),
+        .target(
+            name: "SharedPostgres",
+            dependencies: [
+                "SharedConfiguration", "SharedEvents", "SharedResilience",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Sources/Shared/Postgres", swiftSettings: strictSettings),
+        .target(
+            name: "SharedRedis",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Shared/Redis", swiftSettings: strictSettings),
+        .target(
+            name: "SharedService",
+            dependencies: [
+                "SharedConfiguration", "SharedEvents", "SharedResilience",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
-            swiftSettings: strictSettings
-        ),
+            path: "Sources/Shared/Service", swiftSettings: strictSettings),
+
+        // The services: each a thin composition of the Shared modules, none importing another.
         .executableTarget(
             name: "Master",
             dependencies: [
-                "Shared",
+                "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "SharedPostgres", "SharedService",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings),
-        .executableTarget(name: "Outbox", dependencies: ["Shared"], swiftSettings: strictSettings),
-        .executableTarget(name: "Replica", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "Outbox",
+            dependencies: [
+                "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka", "SharedPostgres",
+                "SharedService",
+            ],
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "Replica",
+            dependencies: [
+                "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "SharedRedis", "SharedService",
+            ],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "Notifier",
             dependencies: [
-                "Shared",
+                "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka", "SharedService",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings),
-        .executableTarget(name: "KafkaDevBroker", dependencies: ["Shared"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "KafkaDevBroker",
+            dependencies: ["SharedConfiguration", "SharedKafka", "SharedService"],
+            swiftSettings: strictSettings),
     ] + testTargets
 )

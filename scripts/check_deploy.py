@@ -44,7 +44,7 @@ def sources_text():
 
 def default_port(executable):
     text = "\n".join(p.read_text() for p in (ROOT / "Sources" / EXECUTABLES[executable]).glob("*.swift"))
-    found = re.findall(r"resolvedPort\(default: (\d+)\)", text)
+    found = re.findall(r"resolvedServerSettings\(defaultPort: (\d+)", text)
     return int(found[0]) if found else None
 
 

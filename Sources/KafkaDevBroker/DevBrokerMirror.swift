@@ -2,7 +2,8 @@ import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedKafka
 
 /// Makes the in-memory dev broker durable: every partition of the namespace's topics is
 /// mirrored to `<directory>/<topic>/<partition>.journal` (see ``PartitionJournal``), and the
@@ -122,7 +123,8 @@ final class DevBrokerMirror: @unchecked Sendable {
                 logger.info(
                     "Restored a partition from its journal",
                     metadata: [
-                        "kafka.topic": "\(topic)", "kafka.partition": "\(partition)", "kafka.messages": "\(records.count)",
+                        "kafka.topic": "\(topic)", "kafka.partition": "\(partition)",
+                        "kafka.messages": "\(records.count)",
                     ])
             }
         }
@@ -147,16 +149,18 @@ final class DevBrokerMirror: @unchecked Sendable {
                 assignment: .allPartitions(topic: topic) { [self] _ in
                     lock.withLock { journals[topic, default: [:]].mapValues(\.nextOffset) }
                 },
-                topicSettings: ["fetch.wait.max.ms": "10"])
+                clientSettings: ["fetch.wait.max.ms": "10"])
             settings.maxBatch = 1000
             consumers.append(
-                try KafkaConsumer(settings: settings, logger: logger, batchHandler: { [self] (messages: [KafkaMessage]) in
-                    lock.withLock {
-                        for (partition, batch) in Dictionary(grouping: messages, by: \.partition) {
-                            journals[topic]?[partition]?.append(batch)
+                try KafkaConsumer(
+                    settings: settings, logger: logger,
+                    batchHandler: { [self] (messages: [KafkaMessage]) in
+                        lock.withLock {
+                            for (partition, batch) in Dictionary(grouping: messages, by: \.partition) {
+                                journals[topic]?[partition]?.append(batch)
+                            }
                         }
-                    }
-                }))
+                    }))
         }
         return [Writer(mirror: self)] + consumers
     }

@@ -4,7 +4,9 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedService
 
 /// The dev Kafka broker: librdkafka's in-memory mock cluster on loopback, with the project's
 /// topics created from `topics/`, and a small HTTP control port for tests.
@@ -34,13 +36,15 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
     /// Folder that keeps the namespace's topics and the master's and notifier's committed
     /// offsets across restarts (see ``DevBrokerMirror``); empty keeps everything in memory only.
     /// Default: empty. Environment: `SHORTENER_KAFKA_DEV_DATA_DIR`.
-    @Option(help: "Folder that keeps the topics across restarts; empty: memory only (env SHORTENER_KAFKA_DEV_DATA_DIR).")
+    @Option(
+        help: "Folder that keeps the topics across restarts; empty: memory only (env SHORTENER_KAFKA_DEV_DATA_DIR).")
     var dataDir: String = EnvironmentDefaults.string("SHORTENER_KAFKA_DEV_DATA_DIR", "")
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "kafka-dev-broker", options: common)
-        let cluster = try KafkaDevCluster(brokers: brokers, logger: logger)
+        let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
         defer { cluster.close() }
+        try cluster.createTopic(DevBrokerMarker.topic, partitions: 1, replicationFactor: 1)
         let topics = try TopicName.allCases.map { try TopicDefinition.load($0, from: common.topicsDir) }
         let creator = TopicCreator(cluster: cluster, definitions: topics, brokers: brokers, logger: logger)
         let namespace = try common.resolvedNamespace()
@@ -84,15 +88,12 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
             return HTTPResponse.Status.noContent
         }
         let controlFile = self.controlFile ?? "\(bootstrapFile).control"
-        let app = Application(
-            router: router, server: HTTPServerSettings().serverBuilder,
-            configuration: HTTPServerSettings().configuration(host: "127.0.0.1", port: controlPort, logger: logger),
+        let app = HTTPServerSettings(port: controlPort).application(
+            router: router,
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 try? Self.writeAtomically("127.0.0.1:\(port)", to: controlFile)
-            },
-            logger: logger
-        )
+            }, logger: logger)
         try await ServiceRunner.run(
             mirrorServices + [app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
@@ -107,13 +108,13 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
 
 /// Creates a namespace's topics once, from their definitions.
 final class TopicCreator: Sendable {
-    let cluster: KafkaDevCluster
+    let cluster: KafkaMockCluster
     let definitions: [TopicDefinition]
     let brokers: Int
     let logger: Logger
     private let created = NIOLockedValueBox<Set<Namespace>>([])
 
-    init(cluster: KafkaDevCluster, definitions: [TopicDefinition], brokers: Int, logger: Logger) {
+    init(cluster: KafkaMockCluster, definitions: [TopicDefinition], brokers: Int, logger: Logger) {
         self.cluster = cluster
         self.definitions = definitions
         self.brokers = brokers

@@ -1,5 +1,6 @@
 import Foundation
-import Shared
+import SharedConfiguration
+import SharedKafka
 
 /// One partition's messages on disk, in offset order: what lets the in-memory dev broker come
 /// back with the same topics after a restart.
@@ -145,7 +146,8 @@ final class PartitionJournal {
                 else { return nil }
                 headers.append(KafkaHeader(String(decoding: name, as: UTF8.self), value))
             }
-            return Record(offset: offset, timestamp: timestamp >= 0 ? timestamp : nil, key: key, value: value, headers: headers)
+            return Record(
+                offset: offset, timestamp: timestamp >= 0 ? timestamp : nil, key: key, value: value, headers: headers)
         }
     }
 }

@@ -1,5 +1,5 @@
 import Hummingbird
-import Shared
+import SharedService
 
 /// Puts every route of its group behind ``APIKeyGuard``: once a key exists, no `/api/`
 /// endpoint answers without one, reads included.

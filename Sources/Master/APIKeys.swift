@@ -5,7 +5,12 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
 
 /// The API keys of the write endpoints in Postgres. Only the SHA-256 of a secret is stored; the
 /// secret itself is shown once, when the key is created.

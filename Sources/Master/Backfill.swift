@@ -3,7 +3,10 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedPostgres
+import SharedService
 
 /// `master backfill`: announces every link in Postgres again, through the outbox, for a new or
 /// emptied `<ns>-links` topic. Live links become `link.created` events, deleted ones

@@ -1,7 +1,11 @@
 import Logging
 import NIOCore
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedPostgres
+import SharedResilience
 
 /// Applies the replicas' count events from `<ns>-counts` to Postgres.
 ///
@@ -15,17 +19,17 @@ struct ClickAggregator: Sendable {
     let deadLetters: DeadLetterQueue
     let logger: Logger
 
-    /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, settings from
-    /// `topics/counts.properties`.
+    /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, with the
+    /// `master-counts` client settings.
     static func consumer(
         client: PostgresClient, breaker: CircuitBreaker, deadLetters: DeadLetterQueue, namespace: Namespace,
-        kafkaBrokers: String, counts: TopicDefinition, logger: Logger
+        kafkaBrokers: String, clients: KafkaClientSettings, logger: Logger
     ) throws -> KafkaConsumer {
         let aggregator = ClickAggregator(client: client, breaker: breaker, deadLetters: deadLetters, logger: logger)
         return try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
-                assignment: .subscribe(topics: [namespace.countsTopic]), topicSettings: counts.consumerSettings),
+                assignment: .subscribe(topics: [namespace.countsTopic]), clientSettings: clients[.masterCounts]),
             logger: logger,
             batchHandler: aggregator.apply)
     }

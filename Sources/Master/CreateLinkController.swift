@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import Shared
+import SharedService
 
 /// `POST /create`: checks the caller's API key (when keys are configured) and rate limit,
 /// validates the request and creates the link; an `Idempotency-Key` makes retries safe.

@@ -2,7 +2,11 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
-import Shared
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
 
 /// Links in Postgres. Every change is written together with its outbox row in one transaction,
 /// so an event reaches Kafka exactly when (and only when) the change is committed. Every call

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
-import Shared
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
 
 /// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=`
 /// (newest first, keyset pages) and `DELETE /api/links/<code>`, added to the `/api` group,
@@ -126,7 +129,7 @@ func storeCall<Value>(
         throw error
     } catch let open as CircuitOpenError {
         throw APIError.unavailable(open)
-    } catch where error.postgresSQLState?.hasPrefix("22") == true {
+    } catch  where error.postgresSQLState?.hasPrefix("22") == true {
         // Data the database refuses (a NUL byte, an out-of-range value) that validation let through.
         context.logger.warning("\(what): a value was refused", metadata: ["error": "\(String(reflecting: error))"])
         throw APIError(.badRequest, "invalid_value", "a value in the request cannot be stored")

@@ -2,7 +2,11 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedResilience
+import SharedService
 
 /// The master: creates links (Postgres + outbox), aggregates the replicas' click counts and
 /// runs the database migrations.
@@ -48,55 +52,15 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = try Observability.bootstrap(service: "master", options: common)
         let namespace = try common.resolvedNamespace()
-        let client = PostgresClient(
-            configuration: postgres.clientConfiguration(namespace: namespace),
-            backgroundLogger: logger)
-        let breaker = CircuitBreaker.postgres(logger: logger)
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(
-                bootstrapServers: common.kafkaBrokers,
-                topicSettings: try TopicDefinition.load(.dlq, from: common.topicsDir).producerSettings),
+        let master = try MasterApplication(
+            configuration: .init(
+                namespace: namespace, kafkaBrokers: common.kafkaBrokers,
+                clients: try KafkaClientSettings.load(from: common.topicsDir),
+                postgres: postgres.clientConfiguration(namespace: namespace), publicBaseURL: publicURL,
+                http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
+                createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst)),
             logger: logger)
-        let deadLetters = DeadLetterQueue(
-            producer: producer, breaker: .kafka(logger: logger), namespace: namespace,
-            consumerGroup: namespace.masterGroup, logger: logger)
-        let countsConsumer = try ClickAggregator.consumer(
-            client: client, breaker: breaker, deadLetters: deadLetters, namespace: namespace,
-            kafkaBrokers: common.kafkaBrokers,
-            counts: try TopicDefinition.load(.counts, from: common.topicsDir), logger: logger)
-        let app = MasterApplication.build(
-            repository: LinkRepository(client: client, breaker: breaker, logger: logger), publicBaseURL: publicURL,
-            host: http.host, port: http.resolvedPort(default: 8080), server: try http.resolvedServerSettings(),
-            createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
-            requestLogLevel: try http.resolvedRequestLogLevel(default: .info),
-            liveness: { [producer.fatalProblem, countsConsumer.fatalProblem].compactMap { $0 } }, logger: logger
-        )
         try await ServiceRunner.run(
-            [client, producer, countsConsumer, app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
-    }
-}
-
-/// Composes the master's HTTP application; `main` and the tests both call it.
-enum MasterApplication {
-    static func build(
-        repository: LinkRepository, publicBaseURL: String, host: String, port: Int, server: HTTPServerSettings = .init(),
-        createRateLimit: RateLimiter.Settings, requestLogLevel: Logger.Level = .info,
-        liveness: @escaping HealthController.LivenessCheck = { [] }, logger: Logger
-    ) -> some ApplicationProtocol {
-        let keys = APIKeyGuard(
-            store: APIKeyStore(client: repository.client, breaker: repository.breaker, logger: logger))
-        let router = ServiceRouter.make(
-            breakers: [repository.breaker], requestLogLevel: requestLogLevel,
-            readiness: { await repository.client.readinessProblems(through: repository.breaker, logger: logger) },
-            liveness: liveness)
-        CreateLinkController(
-            repository: repository, keys: keys, limiter: RateLimiter(settings: createRateLimit),
-            publicBaseURL: publicBaseURL
-        ).addRoutes(to: router)
-        LinksAPIController(repository: repository).addRoutes(
-            to: router.group("api").add(middleware: APIKeyMiddleware(keys: keys)))
-        return Application(
-            router: router, server: server.serverBuilder,
-            configuration: server.configuration(host: host, port: port, logger: logger), logger: logger)
+            master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }

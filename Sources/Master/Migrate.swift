@@ -1,7 +1,10 @@
 import ArgumentParser
 import Logging
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedPostgres
+import SharedService
 
 /// `master migrate up|down|status`: the database schema.
 struct Migrate: AsyncParsableCommand {

@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedService
 
 extension TopicName: ExpressibleByArgument {}
 

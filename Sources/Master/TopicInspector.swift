@@ -1,4 +1,6 @@
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
 
 /// What `master topics` reports and does, apart from printing: the project's topics as the
 /// cluster has them, how far each consumer group has read them, and how they differ from
@@ -93,11 +95,11 @@ struct TopicInspector: Sendable {
 
     /// Creates the project's missing topics (unless `dryRun`) and compares the existing ones
     /// with their definitions: partition count, replication factor and every topic config.
-    /// On the dev broker (it announces itself with ``KafkaDevCluster/markerTopic``) nothing is
+    /// On the dev broker (it announces itself with ``DevBrokerMarker.topic``) nothing is
     /// created: it creates the project's topics itself and offers no admin API.
     func apply(dryRun: Bool) async throws -> ApplyResult {
         let cluster = Dictionary(uniqueKeysWithValues: try await admin.topics().map { ($0.name, $0) })
-        let isDevBroker = cluster[KafkaDevCluster.markerTopic] != nil
+        let isDevBroker = cluster[DevBrokerMarker.topic] != nil
         var result = ApplyResult(outcomes: [], brokerManagesTopics: isDevBroker)
         let missing = definitions.filter { cluster[namespace.topic($0.topic)] == nil }
         let created: [String: KafkaError?] =

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedService
 
 /// `master topics`: inspect the project's topics on the cluster and create them from `topics/`.
 struct Topics: AsyncParsableCommand {

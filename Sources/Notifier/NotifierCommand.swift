@@ -2,7 +2,11 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import Logging
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedResilience
+import SharedService
 
 /// The notifier: turns link events and click milestones into notifications: a structured log
 /// line each, and a signed JSON POST to every configured webhook.
@@ -56,61 +60,17 @@ struct NotifierCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try Observability.bootstrap(service: "notifier", options: common)
-        let namespace = try common.resolvedNamespace()
-        let links = try TopicDefinition.load(.links, from: common.topicsDir)
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(
-                bootstrapServers: common.kafkaBrokers,
-                topicSettings: try TopicDefinition.load(.dlq, from: common.topicsDir).producerSettings),
+        let notifier = try NotifierApplication(
+            configuration: .init(
+                namespace: try common.resolvedNamespace(), kafkaBrokers: common.kafkaBrokers,
+                clients: try KafkaClientSettings.load(from: common.topicsDir),
+                webhooks: WebhookSettings(
+                    urls: urls, secret: webhookSecret, attempts: webhookAttempts,
+                    allowsPrivateAddresses: webhookAllowPrivate),
+                http: try http.resolvedServerSettings(defaultPort: 8091)),
             logger: logger)
-        let kafka = CircuitBreaker.kafka(logger: logger)
-        let deadLetters = DeadLetterQueue(
-            producer: producer, breaker: kafka, namespace: namespace, consumerGroup: namespace.notifierGroup,
-            logger: logger)
-        // No redirects: a receiver must not be able to send the notifier, and its signature, elsewhere.
-        let httpClient = HTTPClient(
-            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-        let webhooks = WebhookDispatcher(
-            settings: WebhookSettings(
-                urls: urls, secret: webhookSecret, attempts: webhookAttempts,
-                allowsPrivateAddresses: webhookAllowPrivate),
-            client: httpClient, logger: logger)
-        var consumerSettings = KafkaConsumerSettings(
-            bootstrapServers: common.kafkaBrokers, groupID: namespace.notifierGroup,
-            assignment: .subscribe(topics: [namespace.linksTopic, namespace.milestonesTopic]),
-            topicSettings: links.consumerSettings)
-        // One event per poll: its deliveries end within 100 s (10 attempts of at most 5 s answer and
-        // 5 s backoff), so the consumer polls again well within max.poll.interval.ms (300 s) and
-        // is never evicted from its group while slow receivers are being retried.
-        consumerSettings.maxBatch = 1
-        let consumer = try KafkaConsumer(settings: consumerSettings, logger: logger) { message in
-            if message.topic == namespace.milestonesTopic {
-                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkMilestoneEvent)
-                else { return }
-                NotificationLog.log(milestone: event, from: message, logger: logger)
-                _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
-            } else {
-                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
-                    return
-                }
-                NotificationLog.log(event, from: message, logger: logger)
-                // A backfill re-announces state, not a change: receivers heard of it when it happened.
-                guard event.reannounced != true else { return }
-                _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
-            }
-        }
-        let health = HealthServer.build(
-            host: http.host, port: http.resolvedPort(default: 8091), server: try http.resolvedServerSettings(),
-            breakers: [kafka], liveness: { [producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } },
-            logger: logger)
-        do {
-            try await ServiceRunner.run(
-                [producer, consumer, health], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
-        } catch {
-            try? await httpClient.shutdown()
-            throw error
-        }
-        try await httpClient.shutdown()
+        try await ServiceRunner.run(
+            notifier.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }
 

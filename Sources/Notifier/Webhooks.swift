@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
-import Shared
+import SharedResilience
 
 /// Where and how the notifier posts its notifications.
 struct WebhookSettings: Sendable {

@@ -2,7 +2,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
-import Shared
+import SharedResilience
 
 /// Measures the outbox backlog for `/metrics` every ``interval``: `outbox_pending_rows` and
 /// `outbox_oldest_pending_age_seconds` (0 when nothing is pending). A growing age means

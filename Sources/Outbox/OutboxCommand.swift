@@ -1,7 +1,11 @@
 import ArgumentParser
 import Hummingbird
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedResilience
+import SharedService
 
 /// The outbox relay: publishes committed outbox rows to Kafka.
 @main
@@ -27,30 +31,15 @@ struct OutboxCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try Observability.bootstrap(service: "outbox", options: common)
         let namespace = try common.resolvedNamespace()
-        let links = try TopicDefinition.load(.links, from: common.topicsDir)
-        let client = PostgresClient(
-            configuration: postgres.clientConfiguration(namespace: namespace),
-            backgroundLogger: logger)
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(
-                bootstrapServers: common.kafkaBrokers, topicSettings: links.producerSettings),
-            logger: logger
-        )
-        let postgresBreaker = CircuitBreaker.postgres(logger: logger)
-        let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
-        let relay = OutboxRelay(
-            client: client, producer: producer, postgres: postgresBreaker, kafka: kafkaBreaker, namespace: namespace,
-            settings: .init(pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize),
-            logger: logger
-        )
-        let health = HealthServer.build(
-            host: http.host, port: http.resolvedPort(default: 8090), server: try http.resolvedServerSettings(),
-            breakers: [postgresBreaker, kafkaBreaker],
-            readiness: { await client.readinessProblems(through: postgresBreaker, logger: logger) },
-            liveness: { [producer.fatalProblem].compactMap { $0 } }, logger: logger)
-        let backlog = OutboxBacklog(client: client, postgres: postgresBreaker, logger: logger)
-        try await ServiceRunner.run(
-            [client, producer, relay, backlog, health], shutdownTimeout: .seconds(common.shutdownTimeout),
+        let outbox = try OutboxApplication(
+            configuration: .init(
+                namespace: namespace, kafkaBrokers: common.kafkaBrokers,
+                clients: try KafkaClientSettings.load(from: common.topicsDir),
+                postgres: postgres.clientConfiguration(namespace: namespace),
+                relay: .init(pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize),
+                http: try http.resolvedServerSettings(defaultPort: 8090)),
             logger: logger)
+        try await ServiceRunner.run(
+            outbox.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 }

@@ -4,7 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedResilience
 
 /// Publishes pending outbox rows to Kafka in id order and marks them published only after the
 /// broker acknowledged them.

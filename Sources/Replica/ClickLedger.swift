@@ -1,4 +1,5 @@
-import Shared
+import SharedConfiguration
+import SharedRedis
 
 /// The reporting side of the click counts in the replica's Redis: which codes moved since
 /// Kafka last acknowledged their total, and marking them reported once it has.

@@ -1,7 +1,10 @@
 import Foundation
 import Logging
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedResilience
 
 /// Sends this replica's click totals to `<ns>-counts`: at once on every milestone, and every
 /// ``Settings/interval`` for each code that moved since Kafka last acknowledged its total, plus

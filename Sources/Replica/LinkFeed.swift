@@ -1,5 +1,7 @@
 import Logging
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedResilience
 
 /// The consumer that keeps a replica's Redis in step with `<ns>-links`, and the producer its
 /// dead letters go through: the same for a serving replica and for `replica replay`.
@@ -8,29 +10,25 @@ struct LinkFeed {
     let consumer: KafkaConsumer
 
     /// - Parameters:
-    ///   - links: `topics/links.properties`, for the consumer's settings.
-    ///   - producerSettings: librdkafka settings of the producer (dead letters, and the
-    ///     replica's click counts).
+    ///   - clients: the settings of the `replica-links` consumer and the `dead-letters` producer.
     ///   - kafka: the breaker around every produce.
     init(
-        namespace: Namespace, replicaID: String, kafkaBrokers: String, links: TopicDefinition,
-        producerSettings: [String: String], store: LinkStore, kafka: CircuitBreaker, logger: Logger
+        namespace: Namespace, replicaID: String, kafkaBrokers: String, clients: KafkaClientSettings,
+        store: LinkStore, kafka: CircuitBreaker, logger: Logger
     ) throws {
-        let producer = try KafkaProducer(
-            settings: KafkaProducerSettings(bootstrapServers: kafkaBrokers, topicSettings: producerSettings),
-            logger: logger)
         let group = namespace.replicaGroup(replicaID: replicaID)
-        let deadLetters = DeadLetterQueue(
-            producer: producer, breaker: kafka, namespace: namespace, consumerGroup: group, logger: logger)
+        let deadLetters = try DeadLetterQueue(
+            bootstrapServers: kafkaBrokers, clients: clients, breaker: kafka, namespace: namespace,
+            consumerGroup: group, logger: logger)
         consumer = try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers,
                 groupID: group,
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
-                topicSettings: links.consumerSettings
+                clientSettings: clients[.replicaLinks]
             ),
             logger: logger,
             batchHandler: { messages in try await store.apply(messages, deadLetters: deadLetters) })
-        self.producer = producer
+        self.producer = deadLetters.producer
     }
 }

@@ -1,7 +1,11 @@
 import Foundation
 import Metrics
 import NIOConcurrencyHelpers
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedLinks
+import SharedRedis
 
 /// This replica's copy of the links, in its own Redis, and the clicks counted on them.
 ///

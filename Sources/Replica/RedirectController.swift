@@ -1,6 +1,9 @@
 import Hummingbird
 import Metrics
-import Shared
+import SharedLinks
+import SharedRedis
+import SharedResilience
+import SharedService
 
 /// `GET /<code>`: `302` to the target (counting the click), `404` for unknown codes, `410` for
 /// deleted or expired ones; `503` while Redis is unavailable or the replica is still filling it

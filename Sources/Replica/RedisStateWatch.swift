@@ -1,6 +1,6 @@
 import Logging
 import ServiceLifecycle
-import Shared
+import SharedKafka
 
 /// Notices, within ``interval``, that the replica's Redis lost its data (restarted without
 /// persistence, flushed, or wiped by `replica replay`) while no event arrived to find out, and
@@ -42,7 +42,8 @@ struct RedisStateWatch: Service {
                         "Redis restarted: click counts go on in a new epoch; reading the links again from its offsets",
                         metadata: ["redis.run_id": "\(runID)"])
                     if store.hasSetStateMarker {
-                        consumer.requestRewind(reason: "Redis restarted (run_id \(runID)), maybe from an older snapshot")
+                        consumer.requestRewind(
+                            reason: "Redis restarted (run_id \(runID)), maybe from an older snapshot")
                     }
                 }
                 try await Task.sleep(for: interval)

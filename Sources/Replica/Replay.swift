@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedRedis
+import SharedService
 
 /// `replica replay`: rebuilds this replica's Redis from offset zero of `<ns>-links`.
 struct Replay: AsyncParsableCommand {
@@ -28,16 +31,14 @@ struct Replay: AsyncParsableCommand {
         let store = LinkStore(redis: redis, namespace: namespace)
         let admin = try KafkaAdmin(bootstrapServers: common.kafkaBrokers, logger: logger)
         defer { admin.close() }
-        let links = try TopicDefinition.load(.links, from: common.topicsDir)
-        let counts = try TopicDefinition.load(.counts, from: common.topicsDir)
+        let clients = try KafkaClientSettings.load(from: common.topicsDir)
         let replay = LinkReplay(store: store, admin: admin, namespace: namespace)
         let replicaID = replica.replicaID
         let summary = try await replay.run(
             makeFeed: {
                 try LinkFeed(
-                    namespace: namespace, replicaID: replicaID, kafkaBrokers: common.kafkaBrokers, links: links,
-                    producerSettings: counts.producerSettings, store: store, kafka: .kafka(logger: logger),
-                    logger: logger)
+                    namespace: namespace, replicaID: replicaID, kafkaBrokers: common.kafkaBrokers, clients: clients,
+                    store: store, kafka: .kafka(logger: logger), logger: logger)
             }, logger: logger)
         print(summary.text(redis: "\(replica.redisHost):\(replica.redisPort)"))
     }

@@ -1,7 +1,12 @@
 import Hummingbird
 import Logging
 import ServiceLifecycle
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedRedis
+import SharedResilience
+import SharedService
 
 /// A replica's parts, composed in one place for `main` and the tests: the links consumer
 /// filling Redis, the click reporter with its producer, and the HTTP server.
@@ -14,19 +19,13 @@ struct ReplicaApplication {
         var replicaID: String
         /// Kafka bootstrap servers.
         var kafkaBrokers: String
-        /// `topics/links.properties`: the consumer's settings.
-        var links: TopicDefinition
-        /// `topics/counts.properties`: the producer's settings (counts and dead letters).
-        var counts: TopicDefinition
+        /// Settings of its clients: `replica-links`, `replica-counts` and `dead-letters`.
+        var clients: KafkaClientSettings
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
-        /// HTTP listen address.
-        var host: String
-        var port: Int
-        /// Timeouts and connection cap of the HTTP server.
-        var server = HTTPServerSettings()
-        /// Level of the per-request log line (redirects are many: `debug` by default).
-        var requestLogLevel: Logger.Level = .debug
+        /// Where and how redirects are served (request log lines at `debug` by default:
+        /// redirects are many).
+        var http: HTTPServerSettings
     }
 
     let store: LinkStore
@@ -34,7 +33,7 @@ struct ReplicaApplication {
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
     /// the final click report, the Redis watch, the consumer (which may be dead-lettering) and
-    /// last the producer's flush.
+    /// last the producers' flushes.
     let services: [any Service]
 
     init(configuration: Configuration, redis connection: RedisConnection, logger: Logger) throws {
@@ -44,33 +43,34 @@ struct ReplicaApplication {
         let store = LinkStore(redis: redis, namespace: namespace)
         let feed = try LinkFeed(
             namespace: namespace, replicaID: configuration.replicaID, kafkaBrokers: configuration.kafkaBrokers,
-            links: configuration.links, producerSettings: configuration.counts.producerSettings, store: store,
-            kafka: kafka, logger: logger)
-        let (producer, consumer) = (feed.producer, feed.consumer)
+            clients: configuration.clients, store: store, kafka: kafka, logger: logger)
+        let (deadLetterProducer, consumer) = (feed.producer, feed.consumer)
+        let countsProducer = try KafkaProducer(
+            settings: KafkaProducerSettings(
+                bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.replicaCounts]),
+            logger: logger)
         let ledger = ClickLedger(redis: redis, namespace: namespace)
         let reporter = ClickReporter(
-            ledger: ledger, producer: producer, kafka: kafka,
+            ledger: ledger, producer: countsProducer, kafka: kafka,
             namespace: namespace,
             replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
             logger: logger)
         // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
         let router = ServiceRouter.make(
-            breakers: [redis.breaker], requestLogLevel: configuration.requestLogLevel,
+            breakers: [redis.breaker], requestLogLevel: configuration.http.requestLogLevel,
             readiness: { Self.readinessProblems(of: consumer) },
-            liveness: { [producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } })
+            liveness: {
+                [countsProducer.fatalProblem, deadLetterProducer.fatalProblem, consumer.fatalProblem].compactMap { $0 }
+            })
         RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
             .addRoutes(to: router)
-        let app = Application(
-            router: router, server: configuration.server.serverBuilder,
-            configuration: configuration.server.configuration(
-                host: configuration.host, port: configuration.port, logger: logger),
-            logger: logger)
+        let app = configuration.http.application(router: router, logger: logger)
         self.store = store
         self.consumer = consumer
         self.reporter = reporter
         let watch = RedisStateWatch(
             store: store, ledger: ledger, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
-        self.services = [producer, consumer, watch, reporter, app]
+        self.services = [countsProducer, deadLetterProducer, consumer, watch, reporter, app]
     }
 
     /// Why the replica cannot serve every link yet: it is still catching up, or it rebuilt from a

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Logging
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedLinks
+import SharedRedis
+import SharedService
 
 /// A replica: keeps its own Redis in step with `<ns>-links` and serves redirects from it.
 @main
@@ -66,11 +70,9 @@ struct Serve: AsyncParsableCommand {
         let application = try ReplicaApplication(
             configuration: .init(
                 namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
-                links: try TopicDefinition.load(.links, from: common.topicsDir),
-                counts: try TopicDefinition.load(.counts, from: common.topicsDir),
+                clients: try KafkaClientSettings.load(from: common.topicsDir),
                 clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
-                host: http.host, port: http.resolvedPort(default: 8081), server: try http.resolvedServerSettings(),
-                requestLogLevel: try http.resolvedRequestLogLevel(default: .debug)),
+                http: try http.resolvedServerSettings(defaultPort: 8081)),
             redis: redis, logger: logger)
         try await ServiceRunner.run(
             application.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

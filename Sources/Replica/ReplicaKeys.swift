@@ -1,4 +1,4 @@
-import Shared
+import SharedConfiguration
 
 /// The names of everything a replica keeps in its Redis, all under `<ns>:`.
 struct ReplicaKeys: Sendable {

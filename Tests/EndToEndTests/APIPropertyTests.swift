@@ -1,7 +1,6 @@
 import Foundation
-import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// Property: whatever a client sends to any endpoint, no answer is a server error and every
 /// process stays up. Requests are generated from a seed (printed; a failing seed belongs in
@@ -29,7 +28,8 @@ import TestSupport
         [], Array("a".utf8), Array(String(repeating: "x", count: 100_000).utf8), [0], Array("a\u{0}b".utf8),
         Array("a\r\nX-Injected: 1".utf8), [0xFF, 0xFE, 0xC3, 0x28], [0xED, 0xA0, 0x80],
         Array("\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{E0000}\u{10FFFF}".utf8), Array("api".utf8),
-        Array("ok-alias_1".utf8), Array(String(repeating: "a", count: 64).utf8), Array(String(repeating: "b", count: 65).utf8),
+        Array("ok-alias_1".utf8), Array(String(repeating: "a", count: 64).utf8),
+        Array(String(repeating: "b", count: 65).utf8),
         Array("https://example.com/".utf8), Array("https://Exämple.com/ü".utf8), Array("http://[::1]:99999/".utf8),
         Array("javascript:alert(1)".utf8), Array("https://e.com:0/".utf8), Array("https://\u{10FFFF}.com/".utf8),
         Array("0000-01-01T00:00:00Z".utf8), Array("0001-01-01T00:00:00Z".utf8), Array("9999-12-31T23:59:59Z".utf8),
@@ -51,7 +51,9 @@ import TestSupport
             if Bool.random(using: &random), let string = String(validating: text, as: UTF8.self) {
                 return Array((try? JSONSerialization.data(withJSONObject: [string]))?.dropFirst().dropLast() ?? [])
             }
-            return [UInt8(ascii: "\"")] + text.filter { $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } + [UInt8(ascii: "\"")]
+            return [UInt8(ascii: "\"")] + text.filter { $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") } + [
+                UInt8(ascii: "\"")
+            ]
         case 5..<8: return Array(numbers.randomElement(using: &random)!.utf8)
         case 8: return Array(["null", "true", "[]", "{}"].randomElement(using: &random)!.utf8)
         default: return Array(String(repeating: "[", count: 5000).utf8)
@@ -60,7 +62,9 @@ import TestSupport
 
     /// A create body: an object with some of the fields, or something that is no object at all.
     static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
-        if Int.random(in: 0..<8, using: &random) == 0 { return jsonValue(&random) + texts.randomElement(using: &random)! }
+        if Int.random(in: 0..<8, using: &random) == 0 {
+            return jsonValue(&random) + texts.randomElement(using: &random)!
+        }
         var members: [[UInt8]] = []
         for field in ["url", "alias", "expires_at", "max_clicks", "tags"] where Bool.random(using: &random) {
             members.append(Array("\"\(field)\":".utf8) + jsonValue(&random))
@@ -93,7 +97,10 @@ import TestSupport
             switch Int.random(in: 0..<6, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
             case 2:
-                (master, "GET", Array("/api/links?limit=".utf8) + pathText(&random) + Array("&cursor=".utf8) + pathText(&random), [])
+                (
+                    master, "GET",
+                    Array("/api/links?limit=".utf8) + pathText(&random) + Array("&cursor=".utf8) + pathText(&random), []
+                )
             case 3: (master, "GET", Array("/api/links/".utf8) + pathText(&random), [])
             case 4: (master, "DELETE", Array("/api/links/".utf8) + pathText(&random), [])
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
@@ -125,10 +132,13 @@ import TestSupport
                 socket.close()
                 let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
                 if status >= 500 {
-                    serverErrors.append("#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")
+                    serverErrors.append(
+                        "#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")
                 }
             }
-            #expect(serverErrors.isEmpty, "seed \(seed): \(serverErrors.count) server errors, e.g. \(serverErrors.prefix(3))")
+            #expect(
+                serverErrors.isEmpty,
+                "seed \(seed): \(serverErrors.count) server errors, e.g. \(serverErrors.prefix(3))")
             for service in [master, replica] {
                 #expect(service.process.isRunning, "seed \(seed) ended \(service.process.name)")
                 #expect(try await TestHTTP.get("\(service.url)/health/ready").status == 200, "seed \(seed)")

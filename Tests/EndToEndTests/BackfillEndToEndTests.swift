@@ -1,8 +1,7 @@
 import Foundation
 import PostgresNIO
-import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// `master backfill` with the real executables: a links topic that lost everything is filled
 /// again from Postgres, and a fresh replica serves every link from it.
@@ -21,15 +20,14 @@ import TestSupport
             try #require(reply.status == 201, "\(reply.body)")
             created[try #require(reply.json["code"] as? String)] = url
         }
-        #expect(await master.process.stop() == 0)
         let deleted = try #require(created.keys.sorted().first)
+        #expect(try await TestHTTP.delete("\(master.url)/api/links/\(deleted)").status == 204)
+        #expect(await master.process.stop() == 0)
         try await PostgresClient.withRunning(
             try TestStack.postgresConfiguration(database: namespace.databaseName), logger: TestStack.logger
         ) { client in
             // As if the rows had been published long ago to a topic that was then lost.
             try await client.query("UPDATE outbox SET published_at = now()", logger: TestStack.logger)
-            try await client.query(
-                "UPDATE links SET deleted_at = now(), revision = 2 WHERE code = \(deleted)", logger: TestStack.logger)
         }
 
         let backfill = try ServiceProcess(

@@ -1,7 +1,8 @@
 import Foundation
-import Shared
-import Testing
+import SharedEvents
+import SharedKafka
 import TestSupport
+import Testing
 
 /// The dev broker keeps at most 5 MiB per partition and drops older batches without a word.
 /// Past that, the broker and every replica that rebuilds from offset zero say so and report

@@ -1,7 +1,7 @@
 import Foundation
-import Shared
-import Testing
+import SharedConfiguration
 import TestSupport
+import Testing
 
 /// The dev broker as `make run` runs it, with its topics kept on disk: a stack stopped and
 /// started again keeps every link, every click total and every webhook sent once.
@@ -35,7 +35,8 @@ import TestSupport
         let (master, replica) = (first[0], first[3])
         var codes: [String] = []
         for index in 0..<6 {
-            let reply = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/d/\#(index)"}"#)
+            let reply = try await TestHTTP.post(
+                "\(master.url)/create", body: #"{"url":"https://example.com/d/\#(index)"}"#)
             codes.append(try #require(reply.json["code"] as? String))
         }
         // 150 clicks on the first link: the one that finds it arrived, then 149.

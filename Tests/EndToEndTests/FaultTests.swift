@@ -3,9 +3,11 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
-import Shared
-import Testing
+import SharedEvents
+import SharedKafka
+import SharedRedis
 import TestSupport
+import Testing
 
 /// Faults injected into real processes; each test breaks only infrastructure of its own.
 @Suite(.serialized) struct FaultTests {
@@ -324,7 +326,7 @@ extension FaultTests {
         let producer = try KafkaProducer(
             settings: .init(
                 bootstrapServers: try TestStack.kafkaBrokers,
-                topicSettings: try TopicDefinition.load(.links, from: TestStack.topicsDirectory).producerSettings),
+                clientSettings: try TestStack.kafkaClients[.relay]),
             logger: TestStack.logger)
         try await withRunningServices([producer]) {
             var deliveries: [KafkaDelivery] = []

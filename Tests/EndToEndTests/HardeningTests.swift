@@ -1,7 +1,6 @@
 import Foundation
-import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// The real executables as an attacker or a careless client meets them: out-of-range values,
 /// broken HTTP, silent and slow sockets. Every one gets a 4xx or a closed connection, and the
@@ -72,7 +71,9 @@ import TestSupport
             Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".utf8),
             Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n".utf8),
             Array("POST /create HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcde".utf8),
-            Array("POST /create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFF\r\nx".utf8),
+            Array(
+                "POST /create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFF\r\nx".utf8
+            ),
             Array("GET /a\r\nb HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
             Array("GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n".utf8),
             Array("GET /".utf8) + [0xC3, 0x28, 0xFF] + Array(" HTTP/1.1\r\nHost: x\r\n\r\n".utf8),

@@ -1,7 +1,7 @@
 import Foundation
-import Shared
-import Testing
+import SharedEvents
 import TestSupport
+import Testing
 
 /// The link lifecycle and the HTTP API on the real executables: aliases, expiry, visit limits,
 /// deletion, listing, API keys, rate limits and idempotent creates.

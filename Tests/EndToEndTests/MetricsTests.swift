@@ -1,7 +1,6 @@
 import Foundation
-import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// `/metrics` on every service of a running stack, after known traffic.
 @Suite struct MetricsTests {

@@ -1,7 +1,8 @@
 import Foundation
-import Shared
-import Testing
+import SharedEvents
+import SharedKafka
 import TestSupport
+import Testing
 
 /// The real executables against the real Postgres, Redis and dev Kafka broker.
 @Suite struct PipelineEndToEndTests {

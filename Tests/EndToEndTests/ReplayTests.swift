@@ -1,7 +1,10 @@
 import Foundation
-import Shared
-import Testing
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedRedis
 import TestSupport
+import Testing
 
 /// `replica replay`: rebuilding a replica's Redis from offset zero of the links topic.
 @Suite struct ReplayTests {

@@ -3,9 +3,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
-import Shared
-import Testing
 import TestSupport
+import Testing
 
 /// The notifier's webhooks with the real executables: signed link events and click milestones,
 /// and a failing receiver that trips its breaker, never holds up the other, and recovers.
@@ -156,7 +155,9 @@ import TestSupport
         /// A master, a relay and a notifier of a fresh namespace (each notifier its own group).
         func stack(_ environment: [String: String]) async throws -> [TestDeployment.Running] {
             var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
-            deployment.environment = environment.merging(["SHORTENER_WEBHOOK_SECRET": "s", "SHORTENER_LOG_LEVEL": "trace"]) { $1 }
+            deployment.environment = environment.merging([
+                "SHORTENER_WEBHOOK_SECRET": "s", "SHORTENER_LOG_LEVEL": "trace",
+            ]) { $1 }
             let services = [try deployment.master(), try deployment.outbox(), try deployment.notifier()]
             for service in services { try await service.waitUntilHealthy() }
             return services
@@ -165,7 +166,8 @@ import TestSupport
         // Without the setting, a loopback receiver is never called.
         let first = try await stack(["SHORTENER_WEBHOOK_URLS": target.url])
         let guarded = first[2]
-        #expect(try await TestHTTP.post("\(first[0].url)/create", body: #"{"url":"https://example.com/p"}"#).status == 201)
+        #expect(
+            try await TestHTTP.post("\(first[0].url)/create", body: #"{"url":"https://example.com/p"}"#).status == 201)
         let blocked = try await eventually(timeout: .seconds(20)) {
             try await PrometheusScrape.fetch("\(guarded.url)/metrics")
                 .value("webhook_deliveries_total", ["webhook": "webhook 127.0.0.1", "outcome": "blocked"]) ?? 0 >= 1
@@ -179,7 +181,8 @@ import TestSupport
             "SHORTENER_WEBHOOK_URLS": redirecting.url, "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
         ])
         let allowed = second[2]
-        #expect(try await TestHTTP.post("\(second[0].url)/create", body: #"{"url":"https://example.com/q"}"#).status == 201)
+        #expect(
+            try await TestHTTP.post("\(second[0].url)/create", body: #"{"url":"https://example.com/q"}"#).status == 201)
         let called = await eventually(timeout: .seconds(30)) { redirecting.received().count >= 1 }
         #expect(called, "notifier log:\n\(allowed.process.logTail())")
         try await Task.sleep(for: .seconds(1))

@@ -2,10 +2,9 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
-import Shared
-import Testing
+import SharedEvents
 import TestSupport
-
+import Testing
 @testable import Master
 
 /// `master backfill` against the real Postgres: every link announced again, with its revision.

@@ -1,10 +1,12 @@
 import Foundation
 import PostgresNIO
 import ServiceLifecycle
-import Shared
-import Testing
+import SharedConfiguration
+import SharedKafka
+import SharedRedis
+import SharedResilience
 import TestSupport
-
+import Testing
 @testable import Master
 @testable import Outbox
 @testable import Replica
@@ -12,35 +14,23 @@ import TestSupport
 /// Clicks counted on the replicas end up as exact totals on the master: real Postgres, Redis
 /// and dev Kafka broker; replicas, relay and aggregator composed as their executables compose them.
 @Suite struct ClickCountingTests {
-    /// One namespace with the master's side running: Postgres, the outbox relay and the counts aggregator.
+    /// One namespace with the master's side running: the master and the outbox relay as their
+    /// executables compose them.
     struct MasterSide {
         let namespace: Namespace
-        let client: PostgresClient
-        let repository: LinkRepository
-        let deadLetters: TestDeadLetters
-        let services: [any Service]
+        let master: MasterApplication
+        let outbox: OutboxApplication
+        var client: PostgresClient { master.postgres }
+        var repository: LinkRepository { master.repository }
+        /// The master without its HTTP server (the tests create links through the repository) and the relay.
+        var services: [any Service] { master.backgroundServices + outbox.services }
 
         init() async throws {
             namespace = try await TestStack.makeNamespace()
-            client = PostgresClient(
-                configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-            let postgres = CircuitBreaker.postgres(logger: TestStack.logger)
-            repository = LinkRepository(client: client, breaker: postgres, logger: TestStack.logger)
-            let producer = try KafkaProducer(
-                settings: .init(
-                    bootstrapServers: try TestStack.kafkaBrokers,
-                    topicSettings: try TopicDefinition.load(.links, from: TestStack.topicsDirectory).producerSettings),
+            master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+            outbox = try OutboxApplication(
+                configuration: .test(namespace, relay: .init(pollInterval: .seconds(1), batchSize: 100)),
                 logger: TestStack.logger)
-            let relay = OutboxRelay(
-                client: client, producer: producer, postgres: postgres, kafka: .kafka(logger: TestStack.logger),
-                namespace: namespace,
-                settings: .init(pollInterval: .seconds(1), batchSize: 100), logger: TestStack.logger)
-            deadLetters = try TestDeadLetters(namespace, group: namespace.masterGroup)
-            let aggregator = try ClickAggregator.consumer(
-                client: client, breaker: postgres, deadLetters: deadLetters.queue, namespace: namespace,
-                kafkaBrokers: try TestStack.kafkaBrokers,
-                counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory), logger: TestStack.logger)
-            services = [client, producer, deadLetters.producer, relay, aggregator]
         }
 
         func createLink(_ index: Int) async throws -> String {
@@ -94,11 +84,8 @@ import TestSupport
                 host: "127.0.0.1", port: try redisPort ?? TestStack.redisPorts[redisIndex], logger: TestStack.logger)
             port = try TestStack.freePort()
             application = try ReplicaApplication(
-                configuration: .init(
-                    namespace: namespace, replicaID: id, kafkaBrokers: try kafkaBrokers ?? TestStack.kafkaBrokers,
-                    links: try TopicDefinition.load(.links, from: TestStack.topicsDirectory),
-                    counts: try TopicDefinition.load(.counts, from: TestStack.topicsDirectory),
-                    clickReportInterval: reportInterval, host: "127.0.0.1", port: port),
+                configuration: .test(
+                    namespace, replicaID: id, port: port, reportInterval: reportInterval, kafkaBrokers: kafkaBrokers),
                 redis: redis, logger: TestStack.logger)
         }
 
@@ -170,15 +157,16 @@ import TestSupport
             // Consuming the whole counts topic again, from offset zero, changes no total.
             var before: [String: [String]] = [:]
             for code in codes { before[code] = try await master.counters(of: code) }
+            let deadLetters = try DeadLetterQueue.test(master.namespace, group: "\(master.namespace.name)-replay")
             let aggregator = ClickAggregator(
-                client: master.client, breaker: master.repository.breaker, deadLetters: master.deadLetters.queue,
+                client: master.client, breaker: master.repository.breaker, deadLetters: deadLetters,
                 logger: TestStack.logger)
             let replay = try KafkaConsumer(
                 settings: .init(
                     bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(master.namespace.name)-replay",
                     assignment: .allPartitions(topic: master.namespace.countsTopic) { _ in [:] }),
                 logger: TestStack.logger, batchHandler: aggregator.apply)
-            try await withRunningServices([replay]) {
+            try await withRunningServices([deadLetters.producer, replay]) {
                 #expect(await eventually { replay.isCaughtUp })
             }
             for code in codes {

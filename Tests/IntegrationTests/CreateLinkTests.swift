@@ -2,10 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
-import Shared
-import Testing
+import SharedEvents
 import TestSupport
-
+import Testing
 @testable import Master
 
 /// `POST /create` against the real Postgres: the link row and its outbox row, or nothing.
@@ -19,15 +18,10 @@ import TestSupport
 
     @Test func createWritesTheLinkAndItsOutboxEventTogetherOrNothing() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        let app = MasterApplication.build(
-            repository: LinkRepository(
-                client: client, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger),
-            publicBaseURL: "http://short.test", host: "127.0.0.1",
-            port: 0, createRateLimit: .off, logger: TestStack.logger)
-        try await withRunningServices([client]) {
-            try await app.test(.router) { http in
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        let client = master.postgres
+        try await withRunningServices(master.backgroundServices) {
+            try await master.http.test(.router) { http in
                 let created = try await http.execute(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://example.com/a"}"#))

@@ -2,11 +2,10 @@ import CRDKafka
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Shared
-import Testing
+import SharedService
 import TestSupport
-
-@testable import Shared
+import Testing
+@testable import SharedKafka
 
 /// A Kafka client that hit a fatal error can never work again: the service says so on
 /// `/health/live`, so that its supervisor restarts it, instead of looking alive while it
@@ -16,7 +15,7 @@ import TestSupport
         let producer = try KafkaProducer(
             settings: .init(
                 bootstrapServers: try TestStack.kafkaBrokers,
-                topicSettings: try TopicDefinition.load(.links, from: TestStack.topicsDirectory).producerSettings),
+                clientSettings: try TestStack.kafkaClients[.relay]),
             logger: TestStack.logger)
         let router = ServiceRouter.make(
             breakers: [], requestLogLevel: .debug, liveness: { [producer.fatalProblem].compactMap { $0 } })

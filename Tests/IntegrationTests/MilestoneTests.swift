@@ -1,9 +1,9 @@
 import Foundation
 import PostgresNIO
-import Shared
-import Testing
+import SharedEvents
+import SharedKafka
 import TestSupport
-
+import Testing
 @testable import Master
 
 /// Click milestones reach the outbox exactly once per link and milestone, however the count
@@ -16,14 +16,15 @@ import TestSupport
         // Forty writers queue on twenty links' locks.
         let breaker = TestStack.patientPostgresBreaker()
         let repository = LinkRepository(client: client, breaker: breaker, logger: TestStack.logger)
-        let deadLetters = try TestDeadLetters(namespace, group: namespace.masterGroup)
+        let deadLetters = try DeadLetterQueue.test(namespace, group: namespace.masterGroup)
         let aggregator = ClickAggregator(
-            client: client, breaker: breaker, deadLetters: deadLetters.queue, logger: TestStack.logger)
+            client: client, breaker: breaker, deadLetters: deadLetters, logger: TestStack.logger)
         try await withRunningServices([client]) {
             var codes: [String] = []
             for index in 0..<20 {
                 codes.append(
-                    try await repository.create(try LinkRequest(url: "https://example.com/m/\(index)").validated()).code)
+                    try await repository.create(try LinkRequest(url: "https://example.com/m/\(index)").validated()).code
+                )
             }
             func tally(_ code: String, _ replica: String, _ total: Int64) -> ClickTally {
                 var tally = ClickTally()
@@ -52,7 +53,8 @@ import TestSupport
                 milestones[code, default: []].append(event.milestone)
             }
             for code in codes {
-                #expect(milestones[code] == (code == codes[0] ? [100, 1000] : [100]), "\(code): \(milestones[code] ?? [])")
+                #expect(
+                    milestones[code] == (code == codes[0] ? [100, 1000] : [100]), "\(code): \(milestones[code] ?? [])")
             }
         }
     }

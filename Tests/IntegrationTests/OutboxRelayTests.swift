@@ -2,10 +2,12 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
-import Shared
-import Testing
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedPostgres
 import TestSupport
-
+import Testing
 @testable import Outbox
 
 /// The relay against the real Postgres and the dev Kafka broker.
@@ -20,22 +22,13 @@ import TestSupport
         }
     }
 
-    /// A relay on the namespace's database and the dev broker; the fallback poll (30 s) is too
-    /// slow to matter, so only notifications and the relay's own draining move rows.
-    private func makeRelay(_ namespace: Namespace, batchSize: Int) throws -> (
-        PostgresClient, KafkaProducer, OutboxRelay
-    ) {
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        let links = try TopicDefinition.load(.links, from: TestStack.topicsDirectory)
-        let producer = try KafkaProducer(
-            settings: .init(bootstrapServers: try TestStack.kafkaBrokers, topicSettings: links.producerSettings),
+    /// The relay as `outbox` composes it, on the namespace's database and the dev broker; the
+    /// fallback poll (30 s) is too slow to matter, so only notifications and the relay's own
+    /// draining move rows.
+    private func makeRelay(_ namespace: Namespace, batchSize: Int) throws -> OutboxApplication {
+        try OutboxApplication(
+            configuration: .test(namespace, relay: .init(pollInterval: .seconds(30), batchSize: batchSize)),
             logger: TestStack.logger)
-        let relay = OutboxRelay(
-            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
-            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
-            settings: .init(pollInterval: .seconds(30), batchSize: batchSize), logger: TestStack.logger)
-        return (client, producer, relay)
     }
 
     private func pendingRows(_ client: PostgresClient) async throws -> Int {
@@ -48,14 +41,14 @@ import TestSupport
 
     @Test func publishesInOrderAndMarksRowsOnlyAfterTheBrokerAcknowledged() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let links = try TopicDefinition.load(.links, from: TestStack.topicsDirectory)
-        let (client, producer, relay) = try makeRelay(namespace, batchSize: 50)
+        let outbox = try makeRelay(namespace, batchSize: 50)
+        let client = outbox.postgres
         let received = NIOLockedValueBox<[LinkEvent]>([])
         let consumer = try KafkaConsumer(
             settings: .init(
                 bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-check",
                 assignment: .allPartitions(topic: namespace.linksTopic) { _ in [:] },
-                topicSettings: links.consumerSettings),
+                clientSettings: try TestStack.kafkaClients[.replicaLinks]),
             logger: TestStack.logger
         ) { message in
             let event = try EventCodec.decodeLinkEvent(message.value)
@@ -63,7 +56,7 @@ import TestSupport
             received.withLockedValue { $0.append(event) }
         }
         let codes = (0..<120).map { "code\($0)" }
-        try await withRunningServices([client, producer, consumer, relay]) {
+        try await withRunningServices(outbox.services + [consumer]) {
             // Rows inserted while the relay runs wake it through NOTIFY (the fallback poll is 30 s).
             try await Task.sleep(for: .milliseconds(300))
             try await insertEvents(client, codes: codes)
@@ -78,8 +71,9 @@ import TestSupport
     /// drains send no notification and must still be relayed; so must a lone insert after a
     /// pause, which wakes the idle relay by NOTIFY. The fallback poll (30 s) never helps here.
     @Test func rowsArriveWhetherTheRelayWasBusyOrIdle() async throws {
-        let (client, producer, relay) = try makeRelay(try await TestStack.makeNamespace(), batchSize: 7)
-        try await withRunningServices([client, producer, relay]) {
+        let outbox = try makeRelay(try await TestStack.makeNamespace(), batchSize: 7)
+        let client = outbox.postgres
+        try await withRunningServices(outbox.services) {
             try await Task.sleep(for: .milliseconds(300))
             // Busy: eight writers, 40 rows each, in separate transactions.
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -102,17 +96,14 @@ import TestSupport
 
     @Test func aFailedPublishLeavesTheRowPending() async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         // Nothing listens on port 1: every delivery times out after one second.
-        let producer = try KafkaProducer(
-            settings: .init(bootstrapServers: "127.0.0.1:1", topicSettings: ["message.timeout.ms": "1000"]),
-            logger: TestStack.logger)
-        let relay = OutboxRelay(
-            client: client, producer: producer, postgres: .postgres(logger: TestStack.logger),
-            kafka: .kafka(logger: TestStack.logger), namespace: namespace,
-            settings: .init(pollInterval: .seconds(1), batchSize: 10), logger: TestStack.logger)
-        try await withRunningServices([client, producer, relay]) {
+        var configuration = try OutboxApplication.Configuration.test(
+            namespace, relay: .init(pollInterval: .seconds(1), batchSize: 10), kafkaBrokers: "127.0.0.1:1")
+        configuration.clients = try KafkaClientSettings.load(
+            from: TestStack.topicsDirectory, environment: ["SHORTENER_CLIENT_RELAY_MESSAGE_TIMEOUT_MS": "1000"])
+        let outbox = try OutboxApplication(configuration: configuration, logger: TestStack.logger)
+        let client = outbox.postgres
+        try await withRunningServices(outbox.services) {
             try await insertEvents(client, codes: ["x1", "x2", "x3"])
             try await Task.sleep(for: .seconds(3))
             #expect(try await pendingRows(client) == 3)

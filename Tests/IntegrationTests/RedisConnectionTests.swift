@@ -1,8 +1,9 @@
 import NIOCore
 import NIOPosix
-import Shared
-import Testing
+import SharedRedis
+import SharedResilience
 import TestSupport
+import Testing
 
 /// The NIO Redis client against a real Redis server, a stopped one and one that never answers.
 @Suite struct RedisConnectionTests {

@@ -1,9 +1,10 @@
 import Foundation
 import NIOConcurrencyHelpers
-import Shared
-import Testing
+import SharedEvents
+import SharedKafka
+import SharedRedis
 import TestSupport
-
+import Testing
 @testable import Replica
 
 /// `replica replay` removes a replica's links without stopping its Redis: redirects go on
@@ -14,7 +15,7 @@ import TestSupport
         let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[1], logger: TestStack.logger)
         defer { redis.close() }
         let store = LinkStore(redis: guarded(redis), namespace: namespace)
-        let deadLetters = try TestDeadLetters(namespace, group: namespace.replicaGroup(replicaID: "w"))
+        let deadLetters = try DeadLetterQueue.test(namespace, group: namespace.replicaGroup(replicaID: "w"))
         _ = try await store.startOffsets()
         let count = 100_000
         for start in stride(from: 0, to: count, by: 1000) {
@@ -25,7 +26,7 @@ import TestSupport
                         LinkEvent.created(code: "w\(index)", url: "https://e.com/\(index)", expiresAt: nil)),
                     headers: [])
             }
-            try await store.apply(messages, deadLetters: deadLetters.queue)
+            try await store.apply(messages, deadLetters: deadLetters)
         }
         #expect(try await store.resolve("w\(count - 1)") == .redirect("https://e.com/\(count - 1)"))
 

@@ -1,9 +1,10 @@
 import Foundation
-import NIOConcurrencyHelpers
-import Shared
-import Testing
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedRedis
 import TestSupport
-
+import Testing
 @testable import Replica
 
 /// `connection` behind a breaker of its own, as the replica uses it.
@@ -29,30 +30,24 @@ extension LinkStore {
         }
     }
 
-    /// Runs one replica consumer until `done` holds; returns how many messages it handled.
+    /// Runs one replica's link feed, as the replica composes it, until `done` holds; returns how
+    /// many messages it applied (by the offsets it stored in Redis).
     private func consume(
         _ namespace: Namespace, store: LinkStore, until done: @escaping @Sendable () async throws -> Bool
     )
         async throws -> Int
     {
-        let handled = NIOLockedValueBox(0)
-        let deadLetters = try TestDeadLetters(namespace, group: namespace.replicaGroup(replicaID: "a"))
-        let consumer = try KafkaConsumer(
-            settings: .init(
-                bootstrapServers: try TestStack.kafkaBrokers,
-                groupID: namespace.replicaGroup(replicaID: "a"),
-                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() }),
-            logger: TestStack.logger
-        ) { message in
-            try await store.apply([message], deadLetters: deadLetters.queue)
-            handled.withLockedValue { $0 += 1 }
-        }
-        try await withRunningServices([deadLetters.producer, consumer]) {
+        let before = try await store.startOffsets().values.reduce(0, +)
+        let feed = try LinkFeed(
+            namespace: namespace, replicaID: "a", kafkaBrokers: try TestStack.kafkaBrokers,
+            clients: try TestStack.kafkaClients, store: store, kafka: .kafka(logger: TestStack.logger),
+            logger: TestStack.logger)
+        try await withRunningServices([feed.producer, feed.consumer]) {
             let finished = try await eventually(done)
             #expect(finished)
-            #expect(await eventually { consumer.isCaughtUp })
+            #expect(await eventually { feed.consumer.isCaughtUp })
         }
-        return handled.withLockedValue { $0 }
+        return Int(try await store.startOffsets().values.reduce(0, +) - before)
     }
 
     @Test func readsFromZeroOnFirstStartAndResumesAfterARestart() async throws {

@@ -2,10 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import PostgresNIO
-import Shared
-import Testing
+import SharedResilience
 import TestSupport
-
+import Testing
 @testable import Master
 
 /// Values from outside reach Postgres only inside the range it accepts, and a client's own
@@ -15,15 +14,9 @@ import TestSupport
         _ body: @Sendable (any TestClientProtocol, CircuitBreaker) async throws -> Void
     ) async throws {
         let namespace = try await TestStack.makeNamespace()
-        let client = PostgresClient(
-            configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
-        let breaker = CircuitBreaker.postgres(logger: TestStack.logger)
-        let app = MasterApplication.build(
-            repository: LinkRepository(client: client, breaker: breaker, logger: TestStack.logger),
-            publicBaseURL: "http://short.test", host: "127.0.0.1", port: 0, createRateLimit: .off,
-            logger: TestStack.logger)
-        try await withRunningServices([client]) {
-            try await app.test(.router) { http in try await body(http, breaker) }
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        try await withRunningServices(master.backgroundServices) {
+            try await master.http.test(.router) { http in try await body(http, master.repository.breaker) }
         }
     }
 

@@ -1,9 +1,10 @@
 import Foundation
 import NIOConcurrencyHelpers
-import Shared
-import Testing
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
 import TestSupport
-
+import Testing
 @testable import Master
 
 /// `master topics` against the dev broker: partitions, watermarks and consumer lag.

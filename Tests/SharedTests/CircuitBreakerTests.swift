@@ -1,8 +1,9 @@
 import Logging
 import NIOConcurrencyHelpers
-import Shared
-import Testing
+import SharedResilience
+import SharedService
 import TestSupport
+import Testing
 
 /// The breaker's state machine, on a clock moved by hand (no sleeping).
 @Suite struct CircuitBreakerTests {

@@ -1,5 +1,8 @@
 import Foundation
-import Shared
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedPostgres
 import Testing
 
 @Suite struct EventCodecTests {
@@ -96,61 +99,6 @@ import Testing
         for event in [farFuture, badCode, controlURL] {
             #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
         }
-    }
-}
-
-@Suite struct TopicDefinitionTests {
-    @Test func parsesTopicClientAndProducerSettings() throws {
-        let definition = try TopicDefinition.parse(
-            """
-            # comment
-            partitions=3
-            replication.factor = 3
-            cleanup.policy=compact
-
-            producer.linger.ms=1
-            consumer.fetch.wait.max.ms=10
-            """, topic: .links)
-        #expect(definition.partitions == 3 && definition.replicationFactor == 3)
-        #expect(definition.topicConfigs == ["cleanup.policy": "compact"])
-        #expect(definition.producerSettings == ["linger.ms": "1"])
-        #expect(definition.consumerSettings == ["fetch.wait.max.ms": "10"])
-    }
-
-    @Test func theEnvironmentOverridesTheFile() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("topics").path
-        let definition = try TopicDefinition.load(
-            .links, from: directory,
-            environment: [
-                "SHORTENER_TOPIC_LINKS_PRODUCER_LINGER_MS": "7", "SHORTENER_TOPIC_LINKS_PARTITIONS": "6",
-                "SHORTENER_TOPIC_LINKS_RETENTION_MS": "1000", "SHORTENER_TOPIC_COUNTS_PARTITIONS": "9",
-            ])
-        #expect(definition.producerSettings["linger.ms"] == "7")
-        #expect(definition.partitions == 6)
-        #expect(definition.topicConfigs["retention.ms"] == "1000")
-        #expect(definition.topicConfigs["cleanup.policy"] == "compact")
-    }
-
-    @Test func rejectsIncompleteOrBrokenFiles() {
-        #expect(throws: SettingError.self) { try TopicDefinition.parse("replication.factor=1", topic: .links) }
-        #expect(throws: SettingError.self) {
-            try TopicDefinition.parse("partitions=0\nreplication.factor=1", topic: .links)
-        }
-        #expect(throws: SettingError.self) { try TopicDefinition.parse("partitions 3", topic: .links) }
-    }
-
-    @Test func theProjectsTopicFilesAreValidAndBrief() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("topics").path
-        for topic in TopicName.allCases {
-            let definition = try TopicDefinition.load(topic, from: directory)
-            let settings =
-                2 + definition.topicConfigs.count + definition.producerSettings.count
-                + definition.consumerSettings.count
-            #expect(settings < 10, "\(topic) has \(settings) settings")
-        }
-        #expect(try TopicDefinition.load(.links, from: directory).topicConfigs["cleanup.policy"] == "compact")
     }
 }
 

@@ -1,5 +1,5 @@
 import NIOConcurrencyHelpers
-import Shared
+import SharedService
 import Testing
 
 @Suite struct ProgressDisplayTests {

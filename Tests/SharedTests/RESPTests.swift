@@ -1,7 +1,6 @@
 import NIOCore
 import Testing
-
-@testable import Shared
+@testable import SharedRedis
 
 /// The Redis wire protocol: commands as Redis reads them, replies however they arrive.
 @Suite struct RESPTests {

@@ -1,4 +1,4 @@
-import Shared
+import SharedLinks
 import Testing
 
 /// Targets are stored and redirected to as ASCII URIs: IDNA hosts, percent-encoded paths.

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
-import Shared
+import SharedConfiguration
 
 /// Runs `scripts/infra.sh` with `arguments`; throws with its output when it fails.
 ///

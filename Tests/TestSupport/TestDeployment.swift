@@ -1,5 +1,5 @@
 import Foundation
-import Shared
+import SharedConfiguration
 
 /// The real executables of one namespace, wired to the test stack (or to a test's private
 /// Postgres, Redis or broker), each on a free HTTP port.

@@ -4,7 +4,10 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
-import Shared
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedResilience
 
 /// The infrastructure `make test` started (Postgres, two Redis servers, the dev Kafka broker),
 /// found through environment variables, plus helpers that give each test its own namespace.
@@ -32,6 +35,10 @@ public enum TestStack {
             .deletingLastPathComponent().path
     }
     public static var topicsDirectory: String { "\(root)/topics" }
+    /// The Kafka client settings the services use (`topics/clients.properties`).
+    public static var kafkaClients: KafkaClientSettings {
+        get throws { try KafkaClientSettings.load(from: topicsDirectory, environment: [:]) }
+    }
 
     public static let logger: Logger = {
         var logger = Logger(label: "test")
@@ -106,15 +113,12 @@ public enum TestStack {
 }
 
 /// A dead-letter queue for a test's consumers; run `producer` alongside them.
-public struct TestDeadLetters: Sendable {
-    public let producer: KafkaProducer
-    public let queue: DeadLetterQueue
-
-    public init(_ namespace: Namespace, group: String) throws {
-        producer = try KafkaProducer(
-            settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
-        queue = DeadLetterQueue(
-            producer: producer, breaker: .kafka(logger: TestStack.logger), namespace: namespace, consumerGroup: group,
+extension DeadLetterQueue {
+    /// A dead-letter queue on the test stack's broker, for consumers of `group`.
+    public static func test(_ namespace: Namespace, group: String) throws -> DeadLetterQueue {
+        try DeadLetterQueue(
+            bootstrapServers: try TestStack.kafkaBrokers, clients: try TestStack.kafkaClients,
+            breaker: .kafka(logger: TestStack.logger), namespace: namespace, consumerGroup: group,
             logger: TestStack.logger)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SharedLinks
 
 /// Encodes and decodes the project's events, telling apart the ways a message can be unusable
 /// so that consumers can log, count and skip it precisely.
@@ -99,7 +100,8 @@ extension LinkEvent: VersionedEvent {
             return "'url' is empty, too long or has control characters"
         }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
-        if let expiresAt, !(0..<LinkRequest.latestExpiry.timeIntervalSince1970).contains(expiresAt.timeIntervalSince1970) {
+        if let expiresAt, !(0..<LinkLimits.latestExpiry.timeIntervalSince1970).contains(expiresAt.timeIntervalSince1970)
+        {
             return "'expires_at' is not between 1970 and the year 10000"
         }
         return nil

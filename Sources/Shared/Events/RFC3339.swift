@@ -19,7 +19,7 @@ public enum RFC3339 {
 extension JSONEncoder {
     /// The project's one JSON style, for events and HTTP answers alike: sorted keys, plain
     /// slashes in URLs (`https://…`, not `https:\/\/…`), RFC 3339 times with milliseconds in UTC.
-    static let project: JSONEncoder = {
+    public static let project: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

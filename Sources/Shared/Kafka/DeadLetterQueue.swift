@@ -1,6 +1,9 @@
 import Foundation
 import Logging
 import Metrics
+import SharedConfiguration
+import SharedEvents
+import SharedResilience
 
 /// Where consumers put the messages they cannot use, so that a bad message is kept for people
 /// to look at while its partition keeps moving: `<ns>-dlq`.
@@ -11,20 +14,25 @@ import Metrics
 /// `dlq.failed_at`. ``divert(_:because:)`` returns only once the broker has the dead letter, so
 /// the caller may then store the bad message's offset: nothing is dropped on a crash.
 public struct DeadLetterQueue: Sendable {
-    private let producer: KafkaProducer
+    /// Its own producer (the `dead-letters` client): run it as a service before the consumer
+    /// that dead-letters, so that it stops after it and flushes what that consumer diverted.
+    public let producer: KafkaProducer
     private let breaker: CircuitBreaker
     private let topic: String
     private let consumerGroup: String
     private let logger: Logger
 
     /// - Parameters:
-    ///   - producer: any producer of the process (dead letters are rare).
+    ///   - clients: the settings of its producer (`dead-letters`).
     ///   - breaker: the process's Kafka breaker.
     ///   - consumerGroup: the group of the consumer that dead-letters, for the header.
     public init(
-        producer: KafkaProducer, breaker: CircuitBreaker, namespace: Namespace, consumerGroup: String, logger: Logger
-    ) {
-        self.producer = producer
+        bootstrapServers: String, clients: KafkaClientSettings, breaker: CircuitBreaker, namespace: Namespace,
+        consumerGroup: String, logger: Logger
+    ) throws {
+        self.producer = try KafkaProducer(
+            settings: KafkaProducerSettings(bootstrapServers: bootstrapServers, clientSettings: clients[.deadLetters]),
+            logger: logger)
         self.breaker = breaker
         self.topic = namespace.deadLetterTopic
         self.consumerGroup = consumerGroup

@@ -1,6 +1,6 @@
-import CRDKafka
 import Logging
 import NIOPosix
+import SharedConfiguration
 
 /// Inspects and administers topics and consumer groups through librdkafka's admin API: what
 /// `topics list|describe|apply` shows and does. Every call blocks a thread of NIO's blocking
@@ -51,22 +51,10 @@ public final class KafkaAdmin: Sendable {
         try await blocking { [self] in
             let groupClient = try client(of: group)
             defer { groupClient.destroy() }
-            let list = rd_kafka_topic_partition_list_new(Int32(topics.reduce(0) { $0 + $1.partitions.count }))!
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            for topic in topics {
-                for partition in topic.partitions {
-                    rd_kafka_topic_partition_list_add(list, topic.name, partition.partition)
-                }
+            let partitions = topics.flatMap { topic in
+                topic.partitions.map { PartitionKey(topic: topic.name, partition: $0.partition) }
             }
-            let error = rd_kafka_committed(groupClient.handle, list, timeoutMilliseconds)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw KafkaError(error, context: "committed offsets of group \(group)")
-            }
-            var committed: [PartitionKey: Int64] = [:]
-            for entry in UnsafeBufferPointer(start: list.pointee.elems, count: Int(list.pointee.cnt))
-            where entry.err == RD_KAFKA_RESP_ERR_NO_ERROR && entry.offset >= 0 {
-                committed[PartitionKey(topic: String(cString: entry.topic), partition: entry.partition)] = entry.offset
-            }
+            let committed = try groupClient.committedOffsets(of: partitions, timeoutMilliseconds: timeoutMilliseconds)
             return topics.map { topic in
                 KafkaGroupLag(
                     group: group, topic: topic.name,
@@ -89,17 +77,13 @@ public final class KafkaAdmin: Sendable {
         try await blocking { [self] in
             let groupClient = try client(of: group)
             defer { groupClient.destroy() }
-            let list = rd_kafka_topic_partition_list_new(Int32(offsets.values.reduce(0) { $0 + $1.count }))!
-            defer { rd_kafka_topic_partition_list_destroy(list) }
+            var next: [PartitionKey: Int64] = [:]
             for (topic, partitions) in offsets {
                 for (partition, offset) in partitions {
-                    rd_kafka_topic_partition_list_add(list, topic, partition)!.pointee.offset = offset
+                    next[PartitionKey(topic: topic, partition: partition)] = offset
                 }
             }
-            let error = rd_kafka_commit(groupClient.handle, list, 0)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                throw KafkaError(error, context: "commit offsets of group \(group)")
-            }
+            try groupClient.commit(next)
         }
     }
 
@@ -107,24 +91,7 @@ public final class KafkaAdmin: Sendable {
     /// ``KafkaError/isUnsupportedByBroker`` holds on a broker without ListGroups (the dev broker).
     public func consumerGroups() async throws -> [String] {
         try await blocking { [self] in
-            try adminRequest(RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, "list consumer groups") { options, queue in
-                rd_kafka_ListConsumerGroups(client.handle, options, queue)
-            } result: { event in
-                let result = rd_kafka_event_ListConsumerGroups_result(event)
-                var errorCount = 0
-                let errors = rd_kafka_ListConsumerGroups_result_errors(result, &errorCount)
-                var count = 0
-                let listings = rd_kafka_ListConsumerGroups_result_valid(result, &count)
-                let groups = UnsafeBufferPointer(start: listings, count: count).compactMap { listing in
-                    listing.map { String(cString: rd_kafka_ConsumerGroupListing_group_id($0)) }
-                }
-                if groups.isEmpty, let error = UnsafeBufferPointer(start: errors, count: errorCount).first, let error {
-                    throw KafkaError(
-                        code: rd_kafka_error_code(error).rawValue,
-                        message: "list consumer groups: \(String(cString: rd_kafka_error_string(error)))")
-                }
-                return groups.sorted()
-            }
+            try client.listConsumerGroups(timeoutMilliseconds: timeoutMilliseconds)
         }
     }
 
@@ -133,75 +100,14 @@ public final class KafkaAdmin: Sendable {
         KafkaError?]
     {
         try await blocking { [self] in
-            var newTopics: [OpaquePointer?] = []
-            defer { newTopics.forEach { rd_kafka_NewTopic_destroy($0) } }
-            for (name, definition) in topics {
-                var text = CErrorBuffer()
-                guard
-                    let newTopic = rd_kafka_NewTopic_new(
-                        name, Int32(definition.partitions), Int32(definition.replicationFactor), &text.bytes,
-                        text.bytes.count)
-                else { throw KafkaError.configuration("topic \(name): \(text.text)") }
-                newTopics.append(newTopic)
-                for (key, value) in definition.topicConfigs.sorted(by: { $0.key < $1.key }) {
-                    let error = rd_kafka_NewTopic_set_config(newTopic, key, value)
-                    guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                        throw KafkaError(error, context: "\(name) \(key)")
-                    }
-                }
-            }
-            return try adminRequest(RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topics") { options, queue in
-                rd_kafka_CreateTopics(client.handle, &newTopics, newTopics.count, options, queue)
-            } result: { event in
-                var count = 0
-                let results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &count)
-                var outcome: [String: KafkaError?] = [:]
-                for result in UnsafeBufferPointer(start: results, count: count) {
-                    guard let result else { continue }
-                    let name = String(cString: rd_kafka_topic_result_name(result))
-                    let error = rd_kafka_topic_result_error(result)
-                    outcome[name] =
-                        error == RD_KAFKA_RESP_ERR_NO_ERROR
-                        ? .some(nil)
-                        : KafkaError(
-                            code: error.rawValue,
-                            message:
-                                "create \(name): \(rd_kafka_topic_result_error_string(result).map { String(cString: $0) } ?? "")"
-                        )
-                }
-                return outcome
-            }
+            try client.createTopics(topics, timeoutMilliseconds: timeoutMilliseconds)
         }
     }
 
     /// The configs of `topic` as the cluster applies them (explicit and default values).
     public func configs(of topic: String) async throws -> [String: String] {
         try await blocking { [self] in
-            var resources: [OpaquePointer?] = [rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic)]
-            defer { resources.forEach { rd_kafka_ConfigResource_destroy($0) } }
-            return try adminRequest(RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, "describe configs of \(topic)") {
-                options, queue in
-                rd_kafka_DescribeConfigs(client.handle, &resources, resources.count, options, queue)
-            } result: { event in
-                var count = 0
-                let described = rd_kafka_DescribeConfigs_result_resources(
-                    rd_kafka_event_DescribeConfigs_result(event), &count)
-                guard let resource = UnsafeBufferPointer(start: described, count: count).first, let resource else {
-                    return [:]
-                }
-                let error = rd_kafka_ConfigResource_error(resource)
-                guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                    throw KafkaError(error, context: "describe configs of \(topic)")
-                }
-                var entryCount = 0
-                let entries = rd_kafka_ConfigResource_configs(resource, &entryCount)
-                var configs: [String: String] = [:]
-                for entry in UnsafeBufferPointer(start: entries, count: entryCount) {
-                    guard let entry, let value = rd_kafka_ConfigEntry_value(entry) else { continue }
-                    configs[String(cString: rd_kafka_ConfigEntry_name(entry))] = String(cString: value)
-                }
-                return configs
-            }
+            try client.describeConfigs(of: topic, timeoutMilliseconds: timeoutMilliseconds)
         }
     }
 
@@ -221,32 +127,6 @@ public final class KafkaAdmin: Sendable {
             kind: .consumer,
             settings: ["bootstrap.servers": bootstrapServers, "group.id": group, "enable.auto.commit": "false"],
             logger: logger)
-    }
-
-    /// Sends one admin request with `send(options, queue)` and reads its result event with
-    /// `result`, after checking the event's own error.
-    private func adminRequest<Value>(
-        _ operation: rd_kafka_admin_op_t, _ context: String,
-        send: (OpaquePointer?, OpaquePointer?) -> Void,
-        result: (OpaquePointer) throws -> Value
-    ) throws -> Value {
-        let queue = rd_kafka_queue_new(client.handle)
-        defer { rd_kafka_queue_destroy(queue) }
-        let options = rd_kafka_AdminOptions_new(client.handle, operation)
-        defer { rd_kafka_AdminOptions_destroy(options) }
-        var text = CErrorBuffer()
-        _ = rd_kafka_AdminOptions_set_request_timeout(options, timeoutMilliseconds, &text.bytes, text.bytes.count)
-        send(options, queue)
-        guard let event = rd_kafka_queue_poll(queue, timeoutMilliseconds + 1000) else {
-            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: context)
-        }
-        defer { rd_kafka_event_destroy(event) }
-        let error = rd_kafka_event_error(event)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            let reason = rd_kafka_event_error_string(event).map { String(cString: $0) } ?? ""
-            throw KafkaError(code: error.rawValue, message: "\(context): \(reason)")
-        }
-        return try result(event)
     }
 }
 

@@ -1,4 +1,3 @@
-import CRDKafka
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -29,9 +28,7 @@ public final class KafkaConsumer: Service, Sendable {
     private let logger: Logger
     private let work: Work
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
-    private let catchUp = NIOLockedValueBox(CatchUp())
-    private let stopping = NIOLockedValueBox(false)
-    private let pendingRewind = NIOLockedValueBox<String?>(nil)
+    private let state = NIOLockedValueBox(StateMachine())
     private let metrics: ConsumerMetrics
 
     /// A consumer handing messages to `handler` one at a time; each offset is stored after its message.
@@ -53,17 +50,16 @@ public final class KafkaConsumer: Service, Sendable {
         self.work = work
         self.metrics = ConsumerMetrics(group: settings.groupID)
         self.client = try RDKafkaClient(kind: .consumer, settings: settings.librdkafkaSettings, logger: logger)
-        rd_kafka_poll_set_consumer(client.handle)
     }
 
     /// Whether every assigned partition has been read up to the end it had when the consumer
     /// started (always true for group subscriptions once subscribed).
-    public var isCaughtUp: Bool { catchUp.withLockedValue { $0.isCaughtUp } }
+    public var isCaughtUp: Bool { state.withLockedValue { $0.isCaughtUp } }
 
     /// For a consumer of `.allPartitions`: the partitions it had to read from the beginning
     /// whose beginning is no longer offset 0 (partition → low watermark). On a compacted topic
     /// that means history was lost, and what the consumer builds from it is incomplete.
-    public var partitionsMissingHistory: [Int32: Int64] { catchUp.withLockedValue { $0.missingHistory } }
+    public var partitionsMissingHistory: [Int32: Int64] { state.withLockedValue { $0.missingHistory } }
 
     /// Why this client can no longer work (a fatal librdkafka error), for `/health/live`; nil while it can.
     public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
@@ -75,10 +71,10 @@ public final class KafkaConsumer: Service, Sendable {
                 try await withGracefulShutdownHandler {
                     try await consume()
                 } onGracefulShutdown: {
-                    self.stopping.withLockedValue { $0 = true }
+                    self.state.withLockedValue { $0.stop() }
                 }
             } onCancel: {
-                self.stopping.withLockedValue { $0 = true }
+                self.state.withLockedValue { $0.stop() }
             }
         } catch {
             await close()
@@ -91,19 +87,20 @@ public final class KafkaConsumer: Service, Sendable {
     /// `startOffsets` says now, dropping what it has polled: for a handler whose state was lost
     /// (a replica's wiped Redis). Handlers can also throw ``LostConsumerState``.
     public func requestRewind(reason: String) {
-        pendingRewind.withLockedValue { $0 = $0 ?? reason }
+        state.withLockedValue { $0.requestRewind(reason: reason) }
     }
 
-    private var isStopping: Bool { stopping.withLockedValue { $0 } }
+    private var isStopping: Bool { state.withLockedValue { $0.isStopping } }
 
     private func consume() async throws {
         try await start()
-        while !isStopping {
-            if let reason = pendingRewind.withLockedValue({ reason in
-                defer { reason = nil }; return reason
-            }) {
+        while true {
+            switch state.withLockedValue({ $0.nextStep() }) {
+            case .stop: return
+            case .rewind(let reason):
                 try await rewind(reason: reason)
                 continue
+            case .poll: break
             }
             let batch = try await pollThread.runIfActive { [self] in pollBatch() }
             guard !batch.isEmpty else {
@@ -142,12 +139,8 @@ public final class KafkaConsumer: Service, Sendable {
     private func start() async throws {
         switch settings.assignment {
         case .subscribe(let topics):
-            let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            for topic in topics { rd_kafka_topic_partition_list_add(list, topic, shortener_partition_unassigned) }
-            let error = rd_kafka_subscribe(client.handle, list)
-            guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "subscribe") }
-            catchUp.withLockedValue { $0 = CatchUp(isCaughtUp: true) }
+            try client.subscribe(to: topics)
+            state.withLockedValue { $0.subscribed() }
             logger.info(
                 "Subscribed",
                 metadata: [
@@ -207,16 +200,14 @@ public final class KafkaConsumer: Service, Sendable {
     /// Assigns every partition at its start offset and records how far each must be read to
     /// count as caught up (its high watermark now).
     private func assign(topic: String, partitions: [Int32], offsets: [Int32: Int64]) throws {
-        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
+        var startOffsets: [(partition: Int32, offset: Int64)] = []
         var remaining: [Int32: Int64] = [:]
         var positions: [PartitionKey: Int64] = [:]
         var highWatermarks: [PartitionKey: Int64] = [:]
         var missingHistory: [Int32: Int64] = [:]
         for partition in partitions {
-            let entry = rd_kafka_topic_partition_list_add(list, topic, partition)!
-            let start = offsets[partition] ?? shortener_offset_beginning
-            entry.pointee.offset = start
+            let start = offsets[partition] ?? RDKafkaClient.offsetBeginning
+            startOffsets.append((partition, start))
             guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
             if offsets[partition] == nil, marks.low > 0 { missingHistory[partition] = marks.low }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
@@ -226,15 +217,14 @@ public final class KafkaConsumer: Service, Sendable {
             highWatermarks[key] = marks.high
         }
         metrics.assigned(positions, highWatermarks: highWatermarks)
-        let error = rd_kafka_assign(client.handle, list)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "assign \(topic)") }
-        catchUp.withLockedValue {
-            $0 = CatchUp(isCaughtUp: remaining.isEmpty, remaining: remaining, missingHistory: missingHistory)
-        }
+        try client.assign(topic: topic, startOffsets: startOffsets)
+        state.withLockedValue { $0.assigned(remaining: remaining, missingHistory: missingHistory) }
         if !missingHistory.isEmpty {
             logger.error(
                 "Reading from the beginning, but the topic no longer starts at offset 0: its history was lost, and what is built from it is incomplete",
-                metadata: ["kafka.topic": "\(topic)", "kafka.low_watermarks": "\(missingHistory.sorted { $0.key < $1.key })"])
+                metadata: [
+                    "kafka.topic": "\(topic)", "kafka.low_watermarks": "\(missingHistory.sorted { $0.key < $1.key })",
+                ])
         }
         logger.info(
             "Assigned all partitions",
@@ -249,33 +239,9 @@ public final class KafkaConsumer: Service, Sendable {
 
     /// Blocks up to 100 ms for the first message, then takes what is already there.
     private func pollBatch() -> [KafkaMessage] {
-        var batch: [KafkaMessage] = []
-        var timeout: Int32 = 100
-        while batch.count < settings.maxBatch, let raw = rd_kafka_consumer_poll(client.handle, timeout) {
-            timeout = 0
-            defer { rd_kafka_message_destroy(raw) }
-            let message = raw.pointee
-            guard message.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                if message.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    logger.warning(
-                        "Kafka consumer error",
-                        metadata: [
-                            "error": "\(KafkaError(message.err, context: "consume"))"
-                        ])
-                }
-                continue
-            }
-            let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
-            let key = message.key.map { Array(UnsafeRawBufferPointer(start: $0, count: message.key_len)) }
-            let value = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: message.len)) } ?? []
-            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-            let timestamp = rd_kafka_message_timestamp(raw, &timestampType)
-            batch.append(
-                KafkaMessage(
-                    topic: topic, partition: message.partition, offset: message.offset,
-                    key: key, value: value, headers: Self.headers(of: raw), timestamp: timestamp >= 0 ? timestamp : nil))
+        client.poll(maximum: settings.maxBatch, timeoutMilliseconds: 100) { error in
+            logger.warning("Kafka consumer error", metadata: ["error": "\(error)"])
         }
-        return batch
     }
 
     /// How handing messages over ended.
@@ -284,25 +250,6 @@ public final class KafkaConsumer: Service, Sendable {
         case applied
         /// The consumer is stopping, or its handler's state was lost (a rewind is pending).
         case abandoned
-    }
-
-    /// Copies the message's headers (none for most messages).
-    private static func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
-        var list: OpaquePointer?
-        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [] }
-        var headers: [KafkaHeader] = []
-        var index = 0
-        var name: UnsafePointer<CChar>?
-        var value: UnsafeRawPointer?
-        var size = 0
-        while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-            if let name {
-                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append(KafkaHeader(String(cString: name), bytes))
-            }
-            index += 1
-        }
-        return headers
     }
 
     /// Runs `apply` until it succeeds, the consumer stops, or a rewind is requested.
@@ -324,7 +271,7 @@ public final class KafkaConsumer: Service, Sendable {
                         "retry.delay": "\(delay)",
                     ]) { $1 })
                 try? await Task.sleep(for: delay)
-                if isStopping || pendingRewind.withLockedValue({ $0 != nil }) { return .abandoned }
+                if state.withLockedValue({ $0.abandonsRetries }) { return .abandoned }
                 delay = min(delay * 2, settings.maxRetryDelay)
             }
         }
@@ -338,30 +285,22 @@ public final class KafkaConsumer: Service, Sendable {
             let key = PartitionKey(topic: message.topic, partition: message.partition)
             next[key] = max(next[key] ?? 0, message.offset + 1)
         }
-        let list = rd_kafka_topic_partition_list_new(Int32(next.count))!
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        for (key, offset) in next {
-            rd_kafka_topic_partition_list_add(list, key.topic, key.partition)!.pointee.offset = offset
+        do {
+            try client.storeOffsets(next)
+        } catch {
+            logger.warning("Storing an offset failed", metadata: ["error": "\(error)"])
         }
-        let error = rd_kafka_offsets_store(client.handle, list)
-        // ERR__STATE: the partition was revoked by a rebalance meanwhile; its new owner re-reads it.
-        if error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__STATE {
-            logger.warning(
-                "Storing an offset failed", metadata: ["error": "\(KafkaError(error, context: "offsets store"))"])
-        }
-        catchUp.withLockedValue { catchUp in
-            for (key, offset) in next { catchUp.applied(partition: key.partition, offset: offset - 1) }
-        }
+        state.withLockedValue { $0.applied(nextOffsets: next) }
         metrics.applied(messages, next: next, client: client)
     }
 
     /// Leaves the group (committing stored offsets) and destroys the client.
     private func close() async {
         _ = try? await pollThread.runIfActive { [self] in
-            let error = rd_kafka_consumer_close(client.handle)
-            if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-                logger.warning(
-                    "Closing the consumer failed", metadata: ["error": "\(KafkaError(error, context: "close"))"])
+            do {
+                try client.closeConsumer()
+            } catch {
+                logger.warning("Closing the consumer failed", metadata: ["error": "\(error)"])
             }
             client.destroy()
         }
@@ -372,21 +311,3 @@ public final class KafkaConsumer: Service, Sendable {
 /// Thrown by a handler whose own state was lost (a replica's Redis came back empty): the
 /// consumer drops what it polled and assigns its partitions again from the start offsets.
 public protocol LostConsumerState: Error {}
-
-/// One partition of one topic.
-
-/// How far each partition still has to be read before the consumer has caught up.
-private struct CatchUp {
-    var isCaughtUp = false
-    /// Partition → offset (exclusive) it must reach.
-    var remaining: [Int32: Int64] = [:]
-    /// Partition → low watermark, for partitions read from the beginning that no longer start at 0.
-    var missingHistory: [Int32: Int64] = [:]
-
-    mutating func applied(partition: Int32, offset: Int64) {
-        guard !isCaughtUp, let target = remaining[partition], offset + 1 >= target else { return }
-        remaining[partition] = nil
-        isCaughtUp = remaining.isEmpty
-    }
-}
-

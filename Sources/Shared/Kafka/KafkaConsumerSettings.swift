@@ -1,5 +1,3 @@
-import CRDKafka
-
 /// Settings of a ``KafkaConsumer``.
 public struct KafkaConsumerSettings: Sendable {
     /// How the consumer gets its partitions.
@@ -14,7 +12,7 @@ public struct KafkaConsumerSettings: Sendable {
 
     /// A start offset meaning "at the end": only messages produced from now on (librdkafka's
     /// `RD_KAFKA_OFFSET_END`). Such a partition counts as caught up at once.
-    public static let newMessagesOnly: Int64 = shortener_offset_end
+    public static let newMessagesOnly: Int64 = RDKafkaClient.offsetEnd
 
     /// Kafka bootstrap servers, comma separated.
     public var bootstrapServers: String
@@ -22,8 +20,8 @@ public struct KafkaConsumerSettings: Sendable {
     public var groupID: String
     /// How partitions are assigned.
     public var assignment: Assignment
-    /// librdkafka settings from the topic's definition (`consumer.*` keys in `topics/`).
-    public var topicSettings: [String: String]
+    /// librdkafka settings of this client (its block in `topics/clients.properties`).
+    public var clientSettings: [String: String]
     /// Most messages handed over per poll of the dedicated thread. Default: 500.
     public var maxBatch: Int = 500
     /// Longest wait between handler retries after a failure. Default: 5 s.
@@ -31,19 +29,19 @@ public struct KafkaConsumerSettings: Sendable {
 
     public init(
         bootstrapServers: String, groupID: String, assignment: Assignment,
-        topicSettings: [String: String] = [:]
+        clientSettings: [String: String] = [:]
     ) {
         self.bootstrapServers = bootstrapServers
         self.groupID = groupID
         self.assignment = assignment
-        self.topicSettings = topicSettings
+        self.clientSettings = clientSettings
     }
 
     /// The complete librdkafka configuration. At-least-once is not negotiable: offsets are
     /// stored by the wrapper only after the handler succeeded and committed in the background;
     /// the first start (no committed offset) reads from the beginning.
     var librdkafkaSettings: [String: String] {
-        var settings = topicSettings
+        var settings = clientSettings
         settings["bootstrap.servers"] = bootstrapServers
         settings["group.id"] = groupID
         settings["enable.auto.commit"] = "true"

@@ -1,4 +1,3 @@
-import CRDKafka
 import Metrics
 import NIOConcurrencyHelpers
 
@@ -86,14 +85,8 @@ final class ConsumerMetrics: Sendable {
     }
 
     private func recordLag(_ key: PartitionKey, next: Int64, client: RDKafkaClient) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        guard
-            rd_kafka_get_watermark_offsets(client.handle, key.topic, key.partition, &low, &high)
-                == RD_KAFKA_RESP_ERR_NO_ERROR,
-            high >= 0
-        else { return }
-        lagGauge(key).record(max(0, high - next))
+        guard let marks = client.cachedWatermarks(topic: key.topic, partition: key.partition) else { return }
+        lagGauge(key).record(max(0, marks.high - next))
     }
 
     private func lagGauge(_ key: PartitionKey) -> Gauge {
@@ -103,10 +96,4 @@ final class ConsumerMetrics: Sendable {
                 dimensions: [("topic", $0.topic), ("partition", String($0.partition)), ("group", group)])
         }
     }
-}
-
-/// One partition of one topic.
-struct PartitionKey: Hashable, Sendable {
-    let topic: String
-    let partition: Int32
 }

@@ -1,4 +1,3 @@
-import CRDKafka
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -51,26 +50,18 @@ public final class KafkaProducer: Service, Sendable {
     ) throws(KafkaError) -> KafkaDelivery {
         let delivery = KafkaDelivery()
         let ticket = Unmanaged.passRetained(delivery).toOpaque()
-        let headerList: OpaquePointer? = headers.isEmpty ? nil : rd_kafka_headers_new(headers.count)
-        for header in headers {
-            header.value.withUnsafeBytes { bytes in
-                _ = rd_kafka_header_add(headerList, header.name, -1, bytes.baseAddress, bytes.count)
-            }
-        }
-        let failure: KafkaError? = state.withLockedValue { state in
+        let failure = state.withLockedValue { state -> KafkaError? in
             guard state.isOpen else { return .closed("produce to \(topic)") }
-            let result = value.withUnsafeBytes { payload in
-                (key ?? []).withUnsafeBytes { keyBytes in
-                    shortener_produce(
-                        client.handle, topic, partition ?? shortener_partition_unassigned,
-                        key == nil ? nil : keyBytes.baseAddress, keyBytes.count, payload.baseAddress, payload.count,
-                        headerList, timestamp ?? 0, ticket)
-                }
+            do throws(KafkaError) {
+                try client.produce(
+                    topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp,
+                    opaque: ticket)
+                return nil
+            } catch {
+                return error
             }
-            return result == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(result, context: "produce to \(topic)")
         }
         if let failure {
-            if let headerList { rd_kafka_headers_destroy(headerList) }
             Unmanaged<KafkaDelivery>.fromOpaque(ticket).release()
             throw failure
         }
@@ -104,22 +95,18 @@ public final class KafkaProducer: Service, Sendable {
     /// The poll loop, on the dedicated thread: serve delivery reports, then shut down in order.
     private func pollUntilStopped() {
         while !state.withLockedValue({ $0.stopRequested }) {
-            rd_kafka_poll(client.handle, 100)
+            client.serveCallbacks(timeoutMilliseconds: 100)
         }
         state.withLockedValue { $0.isOpen = false }
-        let pending = rd_kafka_outq_len(client.handle)
+        let pending = client.pendingMessages
         if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
-        let flushed = rd_kafka_flush(client.handle, Int32(settings.flushTimeoutMilliseconds))
-        if flushed != RD_KAFKA_RESP_ERR_NO_ERROR {
+        if !client.flush(timeoutMilliseconds: Int32(settings.flushTimeoutMilliseconds)) {
             logger.warning(
                 "Kafka producer flush timed out; failing unsent messages",
-                metadata: ["kafka.pending": "\(rd_kafka_outq_len(client.handle))"])
-            rd_kafka_purge(client.handle, Self.purgeQueuedAndInFlight)
+                metadata: ["kafka.pending": "\(client.pendingMessages)"])
+            client.purgeQueuedAndInFlight()
         }
-        rd_kafka_poll(client.handle, 0)
+        client.serveCallbacks(timeoutMilliseconds: 0)
         client.destroy()
     }
-
-    /// `RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT`.
-    private static let purgeQueuedAndInFlight: Int32 = 0x1 | 0x2
 }

@@ -2,21 +2,21 @@
 public struct KafkaProducerSettings: Sendable {
     /// Kafka bootstrap servers, comma separated.
     public var bootstrapServers: String
-    /// librdkafka settings from the topic's definition (`producer.*` keys in `topics/`).
-    public var topicSettings: [String: String]
+    /// librdkafka settings of this client (its block in `topics/clients.properties`).
+    public var clientSettings: [String: String]
     /// How long a graceful shutdown waits for queued messages to be acknowledged.
     /// Default: 5000 ms.
     public var flushTimeoutMilliseconds: Int = 5000
 
-    public init(bootstrapServers: String, topicSettings: [String: String] = [:]) {
+    public init(bootstrapServers: String, clientSettings: [String: String] = [:]) {
         self.bootstrapServers = bootstrapServers
-        self.topicSettings = topicSettings
+        self.clientSettings = clientSettings
     }
 
     /// The complete librdkafka configuration: idempotence is not negotiable (it implies
     /// `acks=all`, ordered retries and no duplicates from retries within one session).
     var librdkafkaSettings: [String: String] {
-        var settings = topicSettings
+        var settings = clientSettings
         settings["bootstrap.servers"] = bootstrapServers
         settings["enable.idempotence"] = "true"
         return settings

@@ -1,8 +1,9 @@
 import Foundation
+import SharedConfiguration
 
-/// One topic as described by its file in `topics/` (`<topic>.properties`): the topic's own
-/// settings and the producer and consumer settings that serve it. The same files drive topic
-/// creation on a real cluster and on the dev broker, and configure the clients.
+/// One topic as described by its file in `topics/` (`<topic>.properties`): its partitions,
+/// replication and Kafka topic configs. The same files drive topic creation on a real cluster
+/// and on the dev broker; the clients have their own settings (``KafkaClientSettings``).
 public struct TopicDefinition: Sendable, Equatable {
     /// Which topic this is.
     public let topic: TopicName
@@ -12,14 +13,10 @@ public struct TopicDefinition: Sendable, Equatable {
     public var replicationFactor: Int
     /// Topic-level Kafka configs (`cleanup.policy`, `retention.ms`, `min.insync.replicas`, …).
     public var topicConfigs: [String: String]
-    /// librdkafka settings for producers to this topic (the file's `producer.*` keys).
-    public var producerSettings: [String: String]
-    /// librdkafka settings for consumers of this topic (the file's `consumer.*` keys).
-    public var consumerSettings: [String: String]
 
     /// Reads `<directory>/<topic>.properties`, then applies overrides from `environment`:
     /// `SHORTENER_TOPIC_<TOPIC>_<KEY>`, with the key's dots written as underscores, e.g.
-    /// `SHORTENER_TOPIC_LINKS_PRODUCER_LINGER_MS=5` or `SHORTENER_TOPIC_COUNTS_PARTITIONS=6`.
+    /// `SHORTENER_TOPIC_LINKS_RETENTION_MS=1000` or `SHORTENER_TOPIC_COUNTS_PARTITIONS=6`.
     public static func load(
         _ topic: TopicName, from directory: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -30,7 +27,7 @@ public struct TopicDefinition: Sendable, Equatable {
         }
         let prefix = "SHORTENER_TOPIC_\(topic.rawValue.uppercased())_"
         let overrides = environment.filter { $0.key.hasPrefix(prefix) }.sorted { $0.key < $1.key }.map { name, value in
-            "\(name.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "."))=\(value)"
+            "\(PropertiesFile.key(ofVariable: name, after: prefix))=\(value)"
         }
         return try parse(([text] + overrides).joined(separator: "\n"), topic: topic, source: path)
     }
@@ -39,17 +36,9 @@ public struct TopicDefinition: Sendable, Equatable {
     public static func parse(_ text: String, topic: TopicName, source: String = "topic definition") throws
         -> TopicDefinition
     {
-        var definition = TopicDefinition(
-            topic: topic, partitions: 0, replicationFactor: 0, topicConfigs: [:],
-            producerSettings: [:], consumerSettings: [:])
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            guard let equals = line.firstIndex(of: "=") else {
-                throw SettingError("\(source):\(index + 1): expected key=value, found '\(line)'")
-            }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
-            let value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+        var definition = TopicDefinition(topic: topic, partitions: 0, replicationFactor: 0, topicConfigs: [:])
+        for entry in try PropertiesFile.entries(text, source: source) {
+            let (key, value) = (entry.key, entry.value)
             switch key {
             case "partitions":
                 guard let count = Int(value), count > 0 else {
@@ -61,10 +50,10 @@ public struct TopicDefinition: Sendable, Equatable {
                     throw SettingError("\(source): replication.factor must be positive")
                 }
                 definition.replicationFactor = count
-            case let key where key.hasPrefix("producer."):
-                definition.producerSettings[String(key.dropFirst("producer.".count))] = value
-            case let key where key.hasPrefix("consumer."):
-                definition.consumerSettings[String(key.dropFirst("consumer.".count))] = value
+            case let key where key.hasPrefix("producer.") || key.hasPrefix("consumer."):
+                throw SettingError(
+                    "\(source):\(entry.line): '\(key)' is a client setting, read by no topic; client settings go to clients.properties"
+                )
             default:
                 definition.topicConfigs[key] = value
             }

@@ -11,16 +11,25 @@ public enum TargetURL {
     public static let maximumHostLength = 253
     private static let maximumLabelLength = 63
 
+    /// Why a text is not an acceptable target: a fixed `code` for clients and a `message`
+    /// naming the problem (the master answers both in its `400`).
+    public struct Problem: Error, Equatable, Sendable {
+        /// `invalid_url` or `unsupported_scheme`.
+        public let code: String
+        /// What is wrong, for people.
+        public let message: String
+    }
+
     /// The normalised form of `text` (already trimmed, with no whitespace or control
-    /// characters), or the ``APIError`` that names its problem.
-    public static func normalized(_ text: String) throws(APIError) -> String {
+    /// characters), or the ``Problem`` that names what is wrong.
+    public static func normalized(_ text: String) throws(TargetURL.Problem) -> String {
         guard let schemeEnd = text.firstIndex(of: ":") else { throw invalid("is not an absolute URL") }
         let scheme = text[..<schemeEnd].lowercased()
         guard let first = scheme.utf8.first, isASCIILetter(first),
             scheme.utf8.allSatisfy({ isASCIILetter($0) || isDigit($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E })
         else { throw invalid("is not an absolute URL") }
         guard scheme == "http" || scheme == "https" else {
-            throw APIError(.badRequest, "unsupported_scheme", "'url' must use http or https, not '\(scheme)'")
+            throw Problem(code: "unsupported_scheme", message: "'url' must use http or https, not '\(scheme)'")
         }
         let afterScheme = text[text.index(after: schemeEnd)...]
         guard afterScheme.hasPrefix("//") else { throw invalid("has no host") }
@@ -41,7 +50,7 @@ public enum TargetURL {
     }
 
     /// Splits `host[:port]` and normalises both.
-    private static func hostAndPortParts(_ text: Substring) throws(APIError) -> (String, Int?) {
+    private static func hostAndPortParts(_ text: Substring) throws(TargetURL.Problem) -> (String, Int?) {
         var hostText = text
         var portText: Substring?
         if text.hasPrefix("[") {
@@ -67,7 +76,7 @@ public enum TargetURL {
     }
 
     /// An IP literal as written, or a DNS name lower-cased and IDNA-encoded.
-    private static func normalizedHost(_ text: Substring) throws(APIError) -> String {
+    private static func normalizedHost(_ text: Substring) throws(TargetURL.Problem) -> String {
         guard !text.isEmpty else { throw invalid("has no host") }
         if text.hasPrefix("[") {
             let address = String(text.dropFirst().dropLast()).lowercased()
@@ -159,7 +168,7 @@ public enum TargetURL {
         isDigit(byte) || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x66)
     }
 
-    private static func invalid(_ problem: String) -> APIError {
-        APIError(.badRequest, "invalid_url", "'url' \(problem)")
+    private static func invalid(_ problem: String) -> Problem {
+        Problem(code: "invalid_url", message: "'url' \(problem)")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SharedConfiguration
 
 /// Applies and reverts the numbered SQL files in `migrations/` (`0001_name.up.sql` and
 /// `0001_name.down.sql`), recording what ran in `schema_migrations`. Each migration runs in

@@ -1,6 +1,8 @@
 import Logging
 import NIOCore
 import PostgresNIO
+import SharedConfiguration
+import SharedEvents
 
 /// One row of the transactional outbox: an event for one of the project's topics, keyed by
 /// its short code, as the relay will publish it.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PostgresNIO
+import SharedConfiguration
 
 /// Where the Postgres server is and how to log in. The database is the namespace's.
 public struct PostgresOptions: ParsableArguments, Sendable {

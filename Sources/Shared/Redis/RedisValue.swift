@@ -54,10 +54,3 @@ public struct RedisError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "RedisError(\(kind)): \(message)" }
 }
-
-/// Redis answered, but the data a script relies on is gone (the server restarted empty or was
-/// flushed): the caller must rebuild it. Not a failure of Redis itself.
-public struct RedisStateLost: LostConsumerState, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

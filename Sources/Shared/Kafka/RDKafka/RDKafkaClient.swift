@@ -76,6 +76,16 @@ final class RDKafkaClient: @unchecked Sendable {
             callbacks.release()
             throw .configuration("cannot create Kafka client: \(errorText.text)")
         }
+        // librdkafka warns, while it creates the handle, about settings it will ignore (a
+        // producer setting on a consumer): a setting nobody reads fails.
+        let ignored = callbacks.takeUnretainedValue().configurationWarnings.withLockedValue { $0 }
+        guard ignored.isEmpty else {
+            rd_kafka_destroy(handle)
+            callbacks.release()
+            throw .configuration("Kafka settings: \(ignored.joined(separator: "; "))")
+        }
+        // A consumer serves its callbacks from the consumer queue, which its poll reads.
+        if kind == .consumer { rd_kafka_poll_set_consumer(handle) }
         self.handle = handle
         self.callbacks = callbacks
     }
@@ -110,10 +120,15 @@ final class RDKafkaClient: @unchecked Sendable {
 /// What librdkafka's callbacks reach through the handle's opaque pointer.
 private final class RDKafkaCallbacks: Sendable {
     let logger: Logger
+    /// The settings librdkafka said it will ignore while creating the handle (`CONFWARN`).
+    let configurationWarnings = NIOLockedValueBox<[String]>([])
 
     init(logger: Logger) { self.logger = logger }
 
     func log(level: Int32, facility: String, text: String) {
+        if facility == "CONFWARN", text.contains("will be ignored") {
+            configurationWarnings.withLockedValue { $0.append(text) }
+        }
         // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
         let mapped: Logger.Level =
             switch level {

@@ -1,0 +1,117 @@
+import Foundation
+import SharedEvents
+import SharedLinks
+import SharedService
+
+/// The body of `POST /create` as sent by a client; every field is checked by ``LinkRequest/validated(now:)``.
+struct LinkRequest: Decodable, Sendable {
+    /// The target URL.
+    var url: String?
+    /// A custom code instead of a generated one.
+    var alias: String?
+    /// RFC 3339 time after which the link answers `410 Gone`.
+    var expiresAt: String?
+    /// Visits after which the link answers `410 Gone`.
+    var maxClicks: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case url, alias
+        case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
+    }
+
+    init(url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil) {
+        self.url = url
+        self.alias = alias
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+    }
+
+    /// Longest target URL accepted (what browsers and proxies reliably handle).
+    static let maximumURLLength = 2048
+    /// Largest `max_clicks` accepted.
+    static let maximumMaxClicks: Int64 = 1_000_000_000_000
+    /// Shortest custom alias accepted.
+    static let minimumAliasLength = 3
+    /// Codes that would collide with the HTTP API's own paths.
+    static let reservedAliases: Set<String> = [
+        "api", "create", "health", "metrics", "openapi", "openapi.yaml", "docs", "admin", "static", "favicon.ico",
+        "robots.txt",
+    ]
+
+    /// Checks every field and returns the link to create, or the first problem found.
+    func validated(now: Date = Date()) throws(APIError) -> NewLink {
+        guard let url else { throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'") }
+        let trimmed = url.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty") }
+        guard trimmed.utf8.count <= Self.maximumURLLength else {
+            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes")
+        }
+        guard
+            !trimmed.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+            })
+        else {
+            throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL")
+        }
+        let target: String
+        do {
+            target = try TargetURL.normalized(trimmed)
+        } catch {
+            throw APIError(.badRequest, error.code, error.message)
+        }
+        guard target.utf8.count <= Self.maximumURLLength else {
+            throw APIError(
+                .badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes once encoded")
+        }
+
+        var expiry: Date?
+        if let expiresAt {
+            guard let parsed = try? RFC3339.parse(expiresAt) else {
+                throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time")
+            }
+            guard parsed > now else { throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past") }
+            guard parsed < LinkLimits.latestExpiry else {
+                throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000")
+            }
+            expiry = parsed
+        }
+
+        if let alias {
+            guard alias.utf8.count >= Self.minimumAliasLength, ShortCode.isWellFormed(alias) else {
+                throw APIError(
+                    .badRequest, "invalid_alias",
+                    """
+                    'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
+                    """)
+            }
+            guard !Self.reservedAliases.contains(alias.lowercased()) else {
+                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved")
+            }
+        }
+        if let maxClicks, !(1...Self.maximumMaxClicks).contains(maxClicks) {
+            throw APIError(
+                .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(Self.maximumMaxClicks)")
+        }
+        return NewLink(url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks)
+    }
+}
+
+/// A validated request to create a link.
+struct NewLink: Sendable, Equatable {
+    /// The target URL in its stored form (see ``TargetURL``).
+    let url: String
+    /// The custom code, if one was asked for.
+    let alias: String?
+    /// When the link expires, if ever.
+    let expiresAt: Date?
+    /// How many visits it allows, if limited.
+    let maxClicks: Int64?
+
+    init(url: String, alias: String? = nil, expiresAt: Date? = nil, maxClicks: Int64? = nil) {
+        self.url = url
+        self.alias = alias
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+    }
+}

@@ -1,0 +1,74 @@
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// The master's parts, composed in one place from a ``Configuration``: `main` and the tests
+/// build it the same way. The Postgres pool, the dead-letter producer, the click aggregator's
+/// consumer and the HTTP API.
+struct MasterApplication {
+    /// What the master needs to know.
+    struct Configuration: Sendable {
+        /// Prefix of topics, groups and the database.
+        var namespace: Namespace
+        /// Kafka bootstrap servers.
+        var kafkaBrokers: String
+        /// Settings of its clients: `master-counts` and `dead-letters`.
+        var clients: KafkaClientSettings
+        /// Where the database is.
+        var postgres: PostgresClient.Configuration
+        /// Base of the `short_url` answers: where the replicas serve redirects.
+        var publicBaseURL: String
+        /// Where and how the HTTP API listens.
+        var http: HTTPServerSettings
+        /// Creates allowed per API key or client address.
+        var createRateLimit: RateLimiter.Settings
+    }
+
+    /// The Postgres pool (a service of ``services``).
+    let postgres: PostgresClient
+    /// Links and their outbox rows, behind the Postgres breaker.
+    let repository: LinkRepository
+    /// The HTTP API; the tests drive its router without a socket.
+    let http: Application<RouterResponder<AppRequestContext>>
+    /// Everything but the HTTP server, in start order: what a test runs to drive ``http``'s
+    /// router directly.
+    let backgroundServices: [any Service]
+    /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first,
+    /// then the aggregator, the dead-letter producer's flush and last the Postgres pool.
+    var services: [any Service] { backgroundServices + [http] }
+
+    init(configuration: Configuration, logger: Logger) throws {
+        let namespace = configuration.namespace
+        let postgres = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
+        let breaker = CircuitBreaker.postgres(logger: logger)
+        let deadLetters = try DeadLetterQueue(
+            bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
+            breaker: .kafka(logger: logger), namespace: namespace, consumerGroup: namespace.masterGroup,
+            logger: logger)
+        let countsConsumer = try ClickAggregator.consumer(
+            client: postgres, breaker: breaker, deadLetters: deadLetters, namespace: namespace,
+            kafkaBrokers: configuration.kafkaBrokers, clients: configuration.clients, logger: logger)
+        let repository = LinkRepository(client: postgres, breaker: breaker, logger: logger)
+        let keys = APIKeyGuard(store: APIKeyStore(client: postgres, breaker: breaker, logger: logger))
+        let router = ServiceRouter.make(
+            breakers: [breaker], requestLogLevel: configuration.http.requestLogLevel,
+            readiness: { await postgres.readinessProblems(through: breaker, logger: logger) },
+            liveness: { [deadLetters.producer.fatalProblem, countsConsumer.fatalProblem].compactMap { $0 } })
+        CreateLinkController(
+            repository: repository, keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
+            publicBaseURL: configuration.publicBaseURL
+        ).addRoutes(to: router)
+        LinksAPIController(repository: repository).addRoutes(
+            to: router.group("api").add(middleware: APIKeyMiddleware(keys: keys)))
+        self.postgres = postgres
+        self.repository = repository
+        self.http = configuration.http.application(router: router, logger: logger)
+        self.backgroundServices = [postgres, deadLetters.producer, countsConsumer]
+    }
+}

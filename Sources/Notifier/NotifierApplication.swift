@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Logging
+import ServiceLifecycle
+import SharedConfiguration
+import SharedEvents
+import SharedKafka
+import SharedResilience
+import SharedService
+
+/// The notifier's parts, composed in one place from a ``Configuration``: `main` and the tests
+/// build it the same way. The webhook client, the dead-letter producer, the consumer of link
+/// events and milestones, and the health server.
+struct NotifierApplication {
+    /// What the notifier needs to know.
+    struct Configuration: Sendable {
+        /// Prefix of topics and its group.
+        var namespace: Namespace
+        /// Kafka bootstrap servers.
+        var kafkaBrokers: String
+        /// Settings of its clients: the `notifier` consumer and `dead-letters`.
+        var clients: KafkaClientSettings
+        /// Receivers, secret and retries of the webhooks.
+        var webhooks: WebhookSettings
+        /// Where and how the health server listens.
+        var http: HTTPServerSettings
+    }
+
+    /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: the health
+    /// server first, then the consumer, the dead-letter producer's flush and last the webhook
+    /// client.
+    let services: [any Service]
+
+    init(configuration: Configuration, logger: Logger) throws {
+        let namespace = configuration.namespace
+        let kafka = CircuitBreaker.kafka(logger: logger)
+        let deadLetters = try DeadLetterQueue(
+            bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients, breaker: kafka,
+            namespace: namespace, consumerGroup: namespace.notifierGroup, logger: logger)
+        // No redirects: a receiver must not be able to send the notifier, and its signature, elsewhere.
+        let httpClient = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let webhooks = WebhookDispatcher(settings: configuration.webhooks, client: httpClient, logger: logger)
+        var consumerSettings = KafkaConsumerSettings(
+            bootstrapServers: configuration.kafkaBrokers, groupID: namespace.notifierGroup,
+            assignment: .subscribe(topics: [namespace.linksTopic, namespace.milestonesTopic]),
+            clientSettings: configuration.clients[.notifier])
+        // One event per poll: its deliveries end within 100 s (10 attempts of at most 5 s answer and
+        // 5 s backoff), so the consumer polls again well within max.poll.interval.ms (300 s) and
+        // is never evicted from its group while slow receivers are being retried.
+        consumerSettings.maxBatch = 1
+        let consumer = try KafkaConsumer(settings: consumerSettings, logger: logger) { message in
+            if message.topic == namespace.milestonesTopic {
+                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkMilestoneEvent)
+                else { return }
+                NotificationLog.log(milestone: event, from: message, logger: logger)
+                _ = try await webhooks.deliver(
+                    type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+            } else {
+                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
+                    return
+                }
+                NotificationLog.log(event, from: message, logger: logger)
+                // A backfill re-announces state, not a change: receivers heard of it when it happened.
+                guard event.reannounced != true else { return }
+                _ = try await webhooks.deliver(
+                    type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+            }
+        }
+        let health = HealthServer.build(
+            settings: configuration.http, breakers: [kafka],
+            liveness: { [deadLetters.producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } },
+            logger: logger)
+        self.services = [HTTPClientLifetime(client: httpClient), deadLetters.producer, consumer, health]
+    }
+}
+
+/// Keeps the webhook client open while the service group runs and shuts it down when the
+/// group stops (it is listed first, so it stops last).
+struct HTTPClientLifetime: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}

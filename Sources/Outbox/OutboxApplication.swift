@@ -1,0 +1,59 @@
+import Hummingbird
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SharedConfiguration
+import SharedKafka
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// The outbox relay's parts, composed in one place from a ``Configuration``: `main` and the
+/// tests build it the same way. The Postgres pool, the `relay` producer, the relay itself, the
+/// backlog gauge and the health server.
+struct OutboxApplication {
+    /// What the relay needs to know.
+    struct Configuration: Sendable {
+        /// Prefix of topics and the database.
+        var namespace: Namespace
+        /// Kafka bootstrap servers.
+        var kafkaBrokers: String
+        /// Settings of its one client, the `relay` producer.
+        var clients: KafkaClientSettings
+        /// Where the database is.
+        var postgres: PostgresClient.Configuration
+        /// Fallback poll interval and batch size.
+        var relay: OutboxRelay.Settings
+        /// Where and how the health server listens.
+        var http: HTTPServerSettings
+    }
+
+    /// The Postgres pool (a service of ``services``).
+    let postgres: PostgresClient
+    /// The relay (a service of ``services``).
+    let relay: OutboxRelay
+    /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: the health
+    /// server first, then the relay, the producer's flush and last the Postgres pool.
+    let services: [any Service]
+
+    init(configuration: Configuration, logger: Logger) throws {
+        let postgres = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
+        let producer = try KafkaProducer(
+            settings: KafkaProducerSettings(
+                bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.relay]),
+            logger: logger)
+        let postgresBreaker = CircuitBreaker.postgres(logger: logger)
+        let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
+        let relay = OutboxRelay(
+            client: postgres, producer: producer, postgres: postgresBreaker, kafka: kafkaBreaker,
+            namespace: configuration.namespace, settings: configuration.relay, logger: logger)
+        let health = HealthServer.build(
+            settings: configuration.http, breakers: [postgresBreaker, kafkaBreaker],
+            readiness: { await postgres.readinessProblems(through: postgresBreaker, logger: logger) },
+            liveness: { [producer.fatalProblem].compactMap { $0 } }, logger: logger)
+        let backlog = OutboxBacklog(client: postgres, postgres: postgresBreaker, logger: logger)
+        self.postgres = postgres
+        self.relay = relay
+        self.services = [postgres, producer, relay, backlog, health]
+    }
+}

@@ -1,0 +1,67 @@
+extension KafkaConsumer {
+    /// Everything about a running consumer that changes, kept behind one lock: whether it is
+    /// stopping, a rewind its handler asked for, and how far it still has to read to be caught
+    /// up. Methods only decide; the consumer carries out what they return outside the lock.
+    struct StateMachine {
+        /// Whether a graceful shutdown or cancellation asked the consumer to stop.
+        private(set) var isStopping = false
+        /// Why the handler's state was lost, until the consumer rewinds.
+        private var pendingRewind: String?
+        /// Partition → offset (exclusive) it must reach before the consumer counts as caught up.
+        private var remaining: [Int32: Int64] = [:]
+        /// Whether every assigned partition was read up to the end it had when assigned.
+        private(set) var isCaughtUp = false
+        /// Partition → low watermark, for partitions read from the beginning that no longer start at 0.
+        private(set) var missingHistory: [Int32: Int64] = [:]
+
+        /// What the consume loop does next.
+        enum Step: Equatable {
+            case stop
+            case rewind(reason: String)
+            case poll
+        }
+
+        mutating func stop() { isStopping = true }
+
+        /// Asks for a rewind; the first reason wins until it is carried out.
+        mutating func requestRewind(reason: String) { pendingRewind = pendingRewind ?? reason }
+
+        /// The next step of the loop; a pending rewind is handed out once.
+        mutating func nextStep() -> Step {
+            if isStopping { return .stop }
+            if let reason = pendingRewind {
+                pendingRewind = nil
+                return .rewind(reason: reason)
+            }
+            return .poll
+        }
+
+        /// Whether a failing handler should stop retrying: the consumer is stopping, or a rewind
+        /// will re-deliver its messages anyway.
+        var abandonsRetries: Bool { isStopping || pendingRewind != nil }
+
+        /// A group subscription counts as caught up at once.
+        mutating func subscribed() {
+            remaining = [:]
+            missingHistory = [:]
+            isCaughtUp = true
+        }
+
+        /// Partitions were assigned, each to be read up to `remaining[partition]`.
+        mutating func assigned(remaining: [Int32: Int64], missingHistory: [Int32: Int64]) {
+            self.remaining = remaining
+            self.missingHistory = missingHistory
+            isCaughtUp = remaining.isEmpty
+        }
+
+        /// Messages up to `nextOffsets` (partition → offset after the last applied) were applied.
+        mutating func applied(nextOffsets: [PartitionKey: Int64]) {
+            guard !isCaughtUp else { return }
+            for (key, next) in nextOffsets {
+                guard let target = remaining[key.partition], next >= target else { continue }
+                remaining[key.partition] = nil
+            }
+            isCaughtUp = remaining.isEmpty
+        }
+    }
+}

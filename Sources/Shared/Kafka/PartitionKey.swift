@@ -1,0 +1,5 @@
+/// One partition of one topic.
+struct PartitionKey: Hashable, Sendable {
+    let topic: String
+    let partition: Int32
+}

@@ -1,0 +1,50 @@
+import Foundation
+import Hummingbird
+import SharedResilience
+
+/// An error answered to an HTTP client as `{"error": {"code": "…", "message": "…"}}`.
+/// `code` is a stable machine-readable name; `message` explains it to a person.
+public struct APIError: HTTPResponseError, CallerFault, Equatable, Sendable {
+    public let status: HTTPResponse.Status
+    /// Stable machine-readable name of the problem, e.g. `invalid_url`.
+    public let code: String
+    /// What went wrong, for a person.
+    public let message: String
+    /// Extra headers, e.g. `Retry-After`.
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    /// The body as JSON bytes.
+    public var body: [UInt8] {
+        let payload = ["error": ["code": code, "message": message]]
+        return Array(
+            try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// A dependency failed or its circuit is open: retry later.
+    public static func unavailable(_ message: String, retryAfterSeconds: Int = 1) -> APIError {
+        var error = APIError(.serviceUnavailable, "unavailable", message)
+        error.headers[.retryAfter] = String(retryAfterSeconds)
+        return error
+    }
+
+    /// A dependency's circuit breaker is open: `503` with the breaker's `Retry-After`.
+    public static func unavailable(_ open: CircuitOpenError) -> APIError {
+        let seconds = max(1, Int((Double(open.retryAfter.components.seconds) + 0.999).rounded(.down)))
+        return unavailable("\(open.dependency) is unavailable; try again in \(seconds) s", retryAfterSeconds: seconds)
+    }
+
+    /// No link has the requested code (or the code is not even well formed).
+    public static let unknownCode = APIError(.notFound, "not_found", "no link has this code")
+}

@@ -1,0 +1,37 @@
+import TestSupport
+@testable import Master
+import Testing
+
+@Suite struct RateLimiterTests {
+    @Test func allowsTheBurstThenOneRequestPerRefill() throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(settings: .init(perSecond: 2, burst: 3)) { clock.now }
+        for _ in 0..<3 { try limiter.acquire(for: "key") }
+        let refusal = #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
+        #expect(refusal?.retryAfter == .milliseconds(500))
+        clock.advance(by: .milliseconds(250))
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
+        clock.advance(by: .milliseconds(250))
+        try limiter.acquire(for: "key")
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "key") }
+    }
+
+    @Test func clientsHaveTheirOwnBucketsAndIdleOnesRefillToTheBurstOnly() throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(settings: .init(perSecond: 1, burst: 2)) { clock.now }
+        try limiter.acquire(for: "a")
+        try limiter.acquire(for: "a")
+        try limiter.acquire(for: "b")
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "a") }
+        clock.advance(by: .seconds(60))
+        try limiter.acquire(for: "a")
+        try limiter.acquire(for: "a")
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "a") }
+    }
+
+    @Test func zeroPerSecondTurnsLimitingOff() throws {
+        let limiter = RateLimiter(settings: .init(perSecond: 0, burst: 1))
+        for _ in 0..<1000 { try limiter.acquire(for: "key") }
+        #expect(!limiter.isEnabled)
+    }
+}
