@@ -79,6 +79,9 @@ let package = Package(
     targets: [
         // C libraries from Debian, each reached only through its wrapper layer.
         .systemLibrary(name: "CRDKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        // No pkgConfig: hiredis's .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a
+        // warning; its headers are in the default include path and the module map links it.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
         // bottom to the clients and the service frame at the top; no module imports a service.
@@ -124,6 +127,7 @@ let package = Package(
         .target(
             name: "SharedRedis",
             dependencies: [
+                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

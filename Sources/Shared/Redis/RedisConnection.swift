@@ -157,7 +157,7 @@ private final class RedisLoopSocket: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(RESPReplyDecoder())
                     try channel.pipeline.syncOperations.addHandler(boundHandler.value)
                 }
             }
