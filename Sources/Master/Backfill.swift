@@ -84,13 +84,14 @@ struct LinkBackfill: Sendable {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT code, url, expires_at, max_clicks, deleted_at IS NOT NULL, exhausted_at IS NOT NULL, revision
+                SELECT code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL, exhausted_at IS NOT NULL,
+                    revision
                 FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var codes: [String] = []
             var announcements: [OutboxRow] = []
-            for try await (code, url, expiresAt, maxClicks, deleted, exhausted, revision)
-                in rows.decode((String, String, Date?, Int64?, Bool, Bool, Int64).self)
+            for try await (code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision)
+                in rows.decode((String, String, Date?, Int64?, [String], Bool, Bool, Int64).self)
             {
                 var event =
                     deleted
@@ -98,7 +99,8 @@ struct LinkBackfill: Sendable {
                     : exhausted
                         ? LinkEvent.exhausted(code: code, revision: revision)
                         : LinkEvent.created(
-                            code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, revision: revision)
+                            code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+                            revision: revision)
                 event.reannounced = true
                 codes.append(code)
                 announcements.append(OutboxRow(event))

@@ -19,9 +19,6 @@ struct CreateLinkController: Sendable {
     /// Longest `Idempotency-Key` accepted.
     static let maximumIdempotencyKeyLength = 255
 
-    /// Decodes request bodies; shared, since decoding needs no per-request state.
-    private static let decoder = JSONDecoder()
-
     /// The `201` body.
     struct Created: ResponseEncodable {
         let code: String
@@ -54,18 +51,9 @@ struct CreateLinkController: Sendable {
             refusal.headers[.retryAfter] = String(max(1, Int(error.retryAfter.inSeconds.rounded(.up))))
             throw refusal
         }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: Self.maximumBodySize)
-        } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "the body is larger than \(Self.maximumBodySize) bytes")
-        }
-        let linkRequest: LinkRequest
-        do {
-            linkRequest = try Self.decoder.decode(LinkRequest.self, from: Data(buffer: body))
-        } catch {
-            throw APIError(.badRequest, "invalid_json", "the body must be a JSON object like {\"url\": \"https://…\"}")
-        }
+        let (linkRequest, body) = try await JSONRequestBody.decode(
+            LinkRequest.self, from: request, limit: Self.maximumBodySize,
+            expected: "a JSON object like {\"url\": \"https://…\"}")
         let link = try linkRequest.validated()
         let idempotency = try request.headers[.idempotencyKey].map { key in
             guard !key.isEmpty, key.utf8.count <= Self.maximumIdempotencyKeyLength,

@@ -42,14 +42,14 @@ struct LinkRepository: Sendable {
         for _ in 1...Self.maximumAttempts {
             let code = link.alias ?? ShortCode.random()
             let event = LinkEvent.created(
-                code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks)
+                code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks, tags: link.tags)
             do {
                 // One statement: one round trip and one implicit transaction, every row or none.
                 // bench/create.pgbench runs the same statement.
                 let statement: PostgresQuery = """
                     WITH link AS (
-                        INSERT INTO links (code, url, expires_at, max_clicks, created_at)
-                        VALUES (\(code), \(link.url), \(link.expiresAt), \(link.maxClicks), \(event.occurredAt))
+                        INSERT INTO links (code, url, expires_at, max_clicks, tags, created_at)
+                        VALUES (\(code), \(link.url), \(link.expiresAt), \(link.maxClicks), \(link.tags), \(event.occurredAt))
                     ), remembered AS (
                         INSERT INTO idempotency_keys (scope, key, request_hash, code)
                         SELECT \(idempotency?.scope)::text, \(idempotency?.key)::text, \(idempotency.map { ByteBuffer(bytes: $0.requestHash) })::bytea, \(code)
@@ -128,26 +128,94 @@ struct LinkRepository: Sendable {
         }
     }
 
+    /// What an edit did.
+    enum Edit: Equatable {
+        /// The link as it is now.
+        case edited(LinksAPIController.LinkDetails)
+        case notFound
+        case deleted
+        /// `If-Match` named another revision: the link moved on since the caller read it.
+        case revisionMismatch(current: Int64)
+    }
+
+    /// Applies `edit` to a live link, raising its revision by one, and queues its `link.updated`
+    /// event, in one transaction. With `expectedRevision`, only when the link is still at that
+    /// revision. A new visit limit at or below the clicks already counted leaves the link used up;
+    /// a higher one (or none) makes a used-up link live again.
+    func update(_ code: String, with edit: ValidatedLinkEdit, expectedRevision: Int64? = nil) async throws -> Edit {
+        let setsExpiry = edit.expiresAt != .keep
+        let expiry: Date? = if case .set(let date) = edit.expiresAt { date } else { nil }
+        let setsLimit = edit.maxClicks != .keep
+        let limit: Int64? = if case .set(let value) = edit.maxClicks { value } else { nil }
+        return try await breaker.run { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                // The row lock taken here orders this edit with deletes, other edits and the
+                // click aggregator, so the outbox holds this code's events in revision order.
+                let rows = try await connection.query(
+                    """
+                    UPDATE links SET
+                        url = coalesce(\(edit.url), url),
+                        expires_at = CASE WHEN \(setsExpiry) THEN \(expiry) ELSE expires_at END,
+                        max_clicks = CASE WHEN \(setsLimit) THEN \(limit) ELSE max_clicks END,
+                        tags = coalesce(\(edit.tags), tags),
+                        exhausted_at = CASE
+                            WHEN NOT \(setsLimit) THEN exhausted_at
+                            WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
+                                (SELECT sum(c.total) FROM click_counts c WHERE c.code = links.code), 0)
+                            THEN coalesce(exhausted_at, now())
+                            END,
+                        revision = revision + 1
+                    WHERE code = \(code) AND deleted_at IS NULL
+                        AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
+                    RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL
+                    """, logger: logger)
+                var updated: LinkEvent?
+                for try await (revision, url, expiresAt, maxClicks, tags, exhausted) in rows.decode(
+                    (Int64, String, Date?, Int64?, [String], Bool).self)
+                {
+                    updated = LinkEvent.updated(
+                        code: code, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+                        tags: tags, exhausted: exhausted)
+                }
+                guard let updated else {
+                    let existing = try await connection.query(
+                        "SELECT deleted_at IS NOT NULL, revision FROM links WHERE code = \(code)", logger: logger)
+                    for try await (deleted, revision) in existing.decode((Bool, Int64).self) {
+                        return deleted ? Edit.deleted : Edit.revisionMismatch(current: revision)
+                    }
+                    return Edit.notFound
+                }
+                try await OutboxWriter.append([OutboxRow(updated)], on: connection, logger: logger)
+                let current = try await connection.query(
+                    "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+                for try await row in current.decode(DetailRow.self) {
+                    return Edit.edited(Self.details(row, now: Date()))
+                }
+                return Edit.notFound
+            }
+        }
+    }
+
     /// The columns every read returns, with the click total (the sum of the replicas'
     /// highest totals).
     private static let detailColumns = """
-        l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.deleted_at IS NOT NULL,
+        l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision, l.deleted_at IS NOT NULL,
         l.exhausted_at IS NOT NULL,
         COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
         """
 
-    private typealias DetailRow = (String, String, Date, Date?, Int64?, Bool, Bool, Int64)
+    private typealias DetailRow = (String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64)
 
     private static func details(_ row: DetailRow, now: Date) -> LinksAPIController.LinkDetails {
-        let (code, url, createdAt, expiresAt, maxClicks, deleted, exhausted, clicks) = row
+        let (code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) = row
         let status: LinksAPIController.LinkDetails.Status =
             deleted
             ? .deleted
             : exhausted || maxClicks.map { clicks >= $0 } == true
                 ? .exhausted : expiresAt.map { $0 <= now } == true ? .expired : .active
         return .init(
-            code: code, url: url, createdAt: createdAt, expiresAt: expiresAt, maxClicks: maxClicks, clicks: clicks,
-            status: status)
+            code: code, url: url, createdAt: createdAt, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+            revision: revision, clicks: clicks, status: status)
     }
 
     /// The link with its click total, or `nil`.
@@ -160,24 +228,21 @@ struct LinkRepository: Sendable {
         }
     }
 
-    /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous page).
-    func list(limit: Int, after cursor: LinkCursor?) async throws -> [LinksAPIController.LinkDetails] {
+    /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous
+    /// page), only those tagged `tag` when one is given.
+    func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil) async throws -> [LinksAPIController
+        .LinkDetails]
+    {
         try await breaker.run { [client, logger] in
-            let rows: PostgresRowSequence
-            if let cursor {
-                rows = try await client.query(
-                    """
-                    SELECT \(unescaped: Self.detailColumns) FROM links l
-                    WHERE (l.created_at, l.code) < (\(cursor.createdAt), \(cursor.code))
-                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
-                    """, logger: logger)
-            } else {
-                rows = try await client.query(
-                    """
-                    SELECT \(unescaped: Self.detailColumns) FROM links l
-                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
-                    """, logger: logger)
-            }
+            // The keyset starts above every link without a cursor; the tag test is true without a tag.
+            let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.detailColumns) FROM links l
+                WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
+                    AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                """, logger: logger)
             let now = Date()
             var links: [LinksAPIController.LinkDetails] = []
             for try await row in rows.decode(DetailRow.self) { links.append(Self.details(row, now: now)) }

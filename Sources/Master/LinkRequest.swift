@@ -3,7 +3,8 @@ import SharedEvents
 import SharedLinks
 import SharedService
 
-/// The body of `POST /create` as sent by a client; every field is checked by ``LinkRequest/validated(now:)``.
+/// The body of `POST /create` (and of each item of `POST /api/links/bulk`) as sent by a client;
+/// every field is checked by ``LinkRequest/validated(now:)``.
 struct LinkRequest: Decodable, Sendable {
     /// The target URL.
     var url: String?
@@ -13,18 +14,23 @@ struct LinkRequest: Decodable, Sendable {
     var expiresAt: String?
     /// Visits after which the link answers `410 Gone`.
     var maxClicks: Int64?
+    /// Labels for finding the link again (``LinkTags``).
+    var tags: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case url, alias
+        case url, alias, tags
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
     }
 
-    init(url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil) {
+    init(
+        url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil, tags: [String]? = nil
+    ) {
         self.url = url
         self.alias = alias
         self.expiresAt = expiresAt
         self.maxClicks = maxClicks
+        self.tags = tags
     }
 
     /// Longest target URL accepted (what browsers and proxies reliably handle).
@@ -42,10 +48,32 @@ struct LinkRequest: Decodable, Sendable {
     /// Checks every field and returns the link to create, or the first problem found.
     func validated(now: Date = Date()) throws(APIError) -> NewLink {
         guard let url else { throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'") }
+        let target = try Self.validatedURL(url)
+        let expiry = try expiresAt.map { text throws(APIError) in try Self.validatedExpiry(text, now: now) }
+        if let alias {
+            guard alias.utf8.count >= Self.minimumAliasLength, ShortCode.isWellFormed(alias) else {
+                throw APIError(
+                    .badRequest, "invalid_alias",
+                    """
+                    'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
+                    """)
+            }
+            guard !Self.reservedAliases.contains(alias.lowercased()) else {
+                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved")
+            }
+        }
+        if let maxClicks { try Self.validateMaxClicks(maxClicks) }
+        return NewLink(
+            url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks,
+            tags: try Self.validatedTags(tags ?? []))
+    }
+
+    /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
+    static func validatedURL(_ url: String) throws(APIError) -> String {
         let trimmed = url.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty") }
-        guard trimmed.utf8.count <= Self.maximumURLLength else {
-            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes")
+        guard trimmed.utf8.count <= maximumURLLength else {
+            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes")
         }
         guard
             !trimmed.unicodeScalars.contains(where: {
@@ -60,40 +88,35 @@ struct LinkRequest: Decodable, Sendable {
         } catch {
             throw APIError(.badRequest, error.code, error.message)
         }
-        guard target.utf8.count <= Self.maximumURLLength else {
-            throw APIError(
-                .badRequest, "url_too_long", "'url' is longer than \(Self.maximumURLLength) bytes once encoded")
+        guard target.utf8.count <= maximumURLLength else {
+            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes once encoded")
         }
+        return target
+    }
 
-        var expiry: Date?
-        if let expiresAt {
-            guard let parsed = try? RFC3339.parse(expiresAt) else {
-                throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time")
-            }
-            guard parsed > now else { throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past") }
-            guard parsed < LinkLimits.latestExpiry else {
-                throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000")
-            }
-            expiry = parsed
+    /// An `expires_at` in the future and before the year 10000.
+    static func validatedExpiry(_ text: String, now: Date) throws(APIError) -> Date {
+        guard let parsed = try? RFC3339.parse(text) else {
+            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time")
         }
+        guard parsed > now else { throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past") }
+        guard parsed < LinkLimits.latestExpiry else {
+            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000")
+        }
+        return parsed
+    }
 
-        if let alias {
-            guard alias.utf8.count >= Self.minimumAliasLength, ShortCode.isWellFormed(alias) else {
-                throw APIError(
-                    .badRequest, "invalid_alias",
-                    """
-                    'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
-                    """)
-            }
-            guard !Self.reservedAliases.contains(alias.lowercased()) else {
-                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved")
-            }
+    /// A `max_clicks` of 1 up to ``maximumMaxClicks``.
+    static func validateMaxClicks(_ maxClicks: Int64) throws(APIError) {
+        guard (1...maximumMaxClicks).contains(maxClicks) else {
+            throw APIError(.badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)")
         }
-        if let maxClicks, !(1...Self.maximumMaxClicks).contains(maxClicks) {
-            throw APIError(
-                .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(Self.maximumMaxClicks)")
-        }
-        return NewLink(url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks)
+    }
+
+    /// Tags as ``LinkTags`` allows them, in the order given.
+    static func validatedTags(_ tags: [String]) throws(APIError) -> [String] {
+        if let problem = LinkTags.problem(with: tags) { throw APIError(.badRequest, "invalid_tags", problem) }
+        return tags
     }
 }
 
@@ -107,11 +130,6 @@ struct NewLink: Sendable, Equatable {
     let expiresAt: Date?
     /// How many visits it allows, if limited.
     let maxClicks: Int64?
-
-    init(url: String, alias: String? = nil, expiresAt: Date? = nil, maxClicks: Int64? = nil) {
-        self.url = url
-        self.alias = alias
-        self.expiresAt = expiresAt
-        self.maxClicks = maxClicks
-    }
+    /// Its tags.
+    var tags: [String] = []
 }

@@ -5,9 +5,10 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=`
-/// (newest first, keyset pages) and `DELETE /api/links/<code>`, added to the `/api` group,
-/// whose ``APIKeyMiddleware`` checks the caller's key.
+/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=&tag=`
+/// (newest first, keyset pages), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`)
+/// and `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware``
+/// checks the caller's key. A link's answers carry `ETag: "<revision>"`.
 struct LinksAPIController: Sendable {
     let repository: LinkRepository
 
@@ -27,11 +28,14 @@ struct LinksAPIController: Sendable {
         let createdAt: Date
         let expiresAt: Date?
         let maxClicks: Int64?
+        let tags: [String]
+        /// Grows with every change; `If-Match` names it.
+        let revision: Int64
         let clicks: Int64
         let status: Status
 
         enum CodingKeys: String, CodingKey {
-            case code, url, clicks, status
+            case code, url, tags, revision, clicks, status
             case createdAt = "created_at"
             case expiresAt = "expires_at"
             case maxClicks = "max_clicks"
@@ -45,6 +49,8 @@ struct LinksAPIController: Sendable {
             try container.encode(createdAt, forKey: .createdAt)
             try container.encode(expiresAt, forKey: .expiresAt)
             try container.encode(maxClicks, forKey: .maxClicks)
+            try container.encode(tags, forKey: .tags)
+            try container.encode(revision, forKey: .revision)
             try container.encode(clicks, forKey: .clicks)
             try container.encode(status, forKey: .status)
         }
@@ -68,17 +74,31 @@ struct LinksAPIController: Sendable {
         }
     }
 
+    /// Largest `PATCH` body accepted.
+    static let maximumEditSize = 16 * 1024
+
     func addRoutes(to router: some RouterMethods<AppRequestContext>) {
-        router.get("links/:code") { _, context in
+        router.get("links/:code") { request, context in
             let code = try context.parameters.require("code")
             guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
             guard
                 let details = try await storeCall(context, "Reading a link", { try await repository.details(of: code) })
             else { throw APIError.unknownCode }
-            return details
+            return try Self.answer(details, to: request, context: context)
+        }
+        router.patch("links/:code") { request, context in
+            try await edit(request, context: context)
         }
         router.get("links") { request, context in
             let limit = try Self.pageSize(request.uri.queryParameters.get("limit"))
+            let tag = try request.uri.queryParameters.get("tag").map { tag in
+                guard LinkTags.isWellFormed(tag) else {
+                    throw APIError(
+                        .badRequest, "invalid_tag",
+                        "'tag' must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
+                }
+                return tag
+            }
             let cursor = try request.uri.queryParameters.get("cursor").map { token in
                 guard let cursor = LinkCursor(token: token) else {
                     throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
@@ -86,7 +106,7 @@ struct LinksAPIController: Sendable {
                 return cursor
             }
             let links = try await storeCall(context, "Listing links") {
-                try await repository.list(limit: limit + 1, after: cursor)
+                try await repository.list(limit: limit + 1, after: cursor, tag: tag)
             }
             let page = Array(links.prefix(limit))
             let next =
@@ -106,6 +126,60 @@ struct LinksAPIController: Sendable {
                 throw APIError.unknownCode
             }
         }
+    }
+
+    /// `PATCH /api/links/<code>`: the edit, checked as create checks its fields, applied in one
+    /// transaction with its `link.updated` event.
+    func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let code = try context.parameters.require("code")
+        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        let expected = try request.headers[.ifMatch].map(Self.revision(ifMatch:))
+        let (edit, _) = try await JSONRequestBody.decode(
+            LinkEdit.self, from: request, limit: Self.maximumEditSize,
+            expected: "a JSON object with some of url, expires_at, max_clicks and tags")
+        let change = try edit.validated()
+        let outcome = try await storeCall(context, "Editing a link") {
+            try await repository.update(code, with: change, expectedRevision: expected ?? nil)
+        }
+        switch outcome {
+        case .edited(let details):
+            context.logger.info(
+                "Edited link", metadata: ["link.code": "\(code)", "link.revision": "\(details.revision)"])
+            return try Self.answer(details, to: request, context: context)
+        case .notFound:
+            throw APIError.unknownCode
+        case .deleted:
+            throw APIError(.gone, "deleted", "the link was deleted; it cannot be edited")
+        case .revisionMismatch(let current):
+            var error = APIError(
+                .preconditionFailed, "revision_mismatch",
+                "the link is at revision \(current), not the one in If-Match; read it again and retry")
+            error.headers[.eTag] = "\"\(current)\""
+            throw error
+        }
+    }
+
+    /// A link's answer, with its revision as `ETag`.
+    private static func answer(_ details: LinkDetails, to request: Request, context: AppRequestContext) throws
+        -> Response
+    {
+        var response = try details.response(from: request, context: context)
+        response.headers[.eTag] = "\"\(details.revision)\""
+        return response
+    }
+
+    /// The revision an `If-Match` names: `"7"` (an ETag of ours), `W/"7"` or `7`; nil for `*`
+    /// (any existing link).
+    static func revision(ifMatch value: String) throws -> Int64? {
+        var text = value.trimmingCharacters(in: .whitespaces)
+        if text == "*" { return nil }
+        if text.hasPrefix("W/") { text.removeFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+        guard text.utf8.count <= 19, let revision = Int64(text), revision >= 1 else {
+            throw APIError(
+                .badRequest, "invalid_if_match", "'If-Match' must be a link's ETag, e.g. \"3\" from its last answer")
+        }
+        return revision
     }
 
     /// `limit`: 1 to ``maximumPageSize``, ``defaultPageSize`` when absent.

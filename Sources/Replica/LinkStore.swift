@@ -155,6 +155,7 @@ struct LinkStore: Sendable {
             let state =
                 switch event.type {
                 case .created: "active"
+                case .updated: event.exhausted == true ? "exhausted" : "active"
                 case .deleted: "deleted"
                 case .exhausted: "exhausted"
                 }

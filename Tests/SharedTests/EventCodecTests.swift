@@ -17,6 +17,34 @@ import Testing
         #expect(decoded.type == .deleted && decoded.revision == 2 && decoded.url == nil)
     }
 
+    @Test func updatesCarryTheWholeStateAndTagsAreChecked() throws {
+        let updated = LinkEvent.updated(
+            code: "abc", revision: 3, url: "https://example.com/new", expiresAt: nil, maxClicks: 10,
+            tags: ["docs", "q4"], exhausted: true, at: Date(timeIntervalSince1970: 1_800_000_000.5))
+        let decoded = try EventCodec.decodeLinkEvent(EventCodec.encode(updated))
+        #expect(decoded == updated)
+        #expect(decoded.type == .updated && decoded.exhausted == true && decoded.tags == ["docs", "q4"])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(EventCodec.encode(updated))) as? [String: Any])
+        #expect(object["type"] as? String == "link.updated")
+        #expect(object["tags"] as? [String] == ["docs", "q4"])
+        let live = LinkEvent.updated(
+            code: "abc", revision: 4, url: "https://e.com", expiresAt: nil, maxClicks: nil, tags: [])
+        let liveObject = try #require(
+            try JSONSerialization.jsonObject(with: Data(EventCodec.encode(live))) as? [String: Any])
+        #expect(liveObject["exhausted"] == nil)
+        for tags in [["Upper"], ["a", "a"], Array(repeating: "t", count: 11).enumerated().map { "t\($0.offset)" }] {
+            var bad = updated
+            bad.tags = tags
+            #expect(throws: EventDecodingError.self, "\(tags)") {
+                try EventCodec.decodeLinkEvent(EventCodec.encode(bad))
+            }
+        }
+        var withoutURL = updated
+        withoutURL.url = nil
+        #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(withoutURL)) }
+    }
+
     @Test func wireFormatHasTheContractFields() throws {
         let event = LinkEvent.created(
             code: "abc", url: "https://e.com/a", expiresAt: nil,

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// An HTTP client for tests that does not follow redirects (the redirect is what we test).
 /// Connecting may take up to 10 s: at the start of a run every suite asks the dev broker for a
@@ -25,23 +26,31 @@ public enum TestHTTP {
     }
 
     public static func get(_ url: String, headers: [String: String] = [:]) async throws -> Reply {
-        var request = HTTPClientRequest(url: url)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        return try await send(request)
+        try await send(.GET, url, headers: headers)
     }
 
     public static func post(_ url: String, body: String, headers: [String: String] = [:]) async throws -> Reply {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(string: body))
-        return try await send(request)
+        try await send(.POST, url, body: body, headers: headers)
+    }
+
+    public static func patch(_ url: String, body: String, headers: [String: String] = [:]) async throws -> Reply {
+        try await send(.PATCH, url, body: body, headers: headers)
     }
 
     public static func delete(_ url: String, headers: [String: String] = [:]) async throws -> Reply {
+        try await send(.DELETE, url, headers: headers)
+    }
+
+    /// One request; a body is sent as JSON.
+    private static func send(
+        _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [String: String]
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
-        request.method = .DELETE
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         return try await send(request)
     }

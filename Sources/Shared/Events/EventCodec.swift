@@ -100,6 +100,8 @@ extension LinkEvent: VersionedEvent {
             return "'url' is empty, too long or has control characters"
         }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
+        if let tags, let problem = LinkTags.problem(with: tags) { return "'tags': \(problem)" }
+        if type == .created || type == .updated, url == nil { return "'url' is missing" }
         if let expiresAt, !(0..<LinkLimits.latestExpiry.timeIntervalSince1970).contains(expiresAt.timeIntervalSince1970)
         {
             return "'expires_at' is not between 1970 and the year 10000"

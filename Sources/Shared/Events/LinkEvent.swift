@@ -4,7 +4,9 @@ import Foundation
 ///
 /// Wire format (JSON, one event per message):
 /// `{"type":"link.created","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
-///   "revision":1,"url":"https://…","expires_at":null}`.
+///   "revision":1,"url":"https://…","expires_at":null,"tags":["docs"]}`.
+/// `link.created` and `link.updated` carry the link's whole state (url, expiry, visit limit,
+/// tags), so the latest event of a code is all a consumer needs.
 /// `revision` grows with every change of one code, so consumers keep the highest revision and
 /// ignore older or repeated events: applying an event twice, or late, changes nothing.
 public struct LinkEvent: Codable, Sendable, Equatable {
@@ -12,6 +14,8 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
         case created = "link.created"
         case deleted = "link.deleted"
+        /// The link's target, expiry, visit limit or tags were edited.
+        case updated = "link.updated"
         /// The link's visits, summed over every replica by the master, reached `max_clicks`.
         case exhausted = "link.exhausted"
     }
@@ -33,14 +37,19 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var url: String?
     /// When the link stops redirecting, if ever.
     public var expiresAt: Date?
-    /// How many visits the link allows, if limited (present on `link.created`).
+    /// How many visits the link allows, if limited (on `link.created` and `link.updated`).
     public var maxClicks: Int64?
+    /// The link's tags (on `link.created` and `link.updated`; absent from older events).
+    public var tags: [String]?
+    /// `true` on a `link.updated` of a link whose visits are still used up: it keeps answering
+    /// `410`. Absent otherwise.
+    public var exhausted: Bool?
     /// `true` when `master backfill` announces the link again (its state, not a change): the
     /// notifier sends no webhook for it. Absent on the wire otherwise.
     public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, revision, url, reannounced
+        case type, version, code, revision, url, tags, exhausted, reannounced
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
@@ -49,12 +58,24 @@ public struct LinkEvent: Codable, Sendable, Equatable {
 
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
-        code: String, url: String, expiresAt: Date?, maxClicks: Int64? = nil, revision: Int64 = 1,
-        at time: Date = Date(), eventID: UUID = UUID()
+        code: String, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
+        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = UUID()
     ) -> LinkEvent {
         LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks)
+            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags)
+    }
+
+    /// A `link.updated` event: the link's state after an edit. `exhausted` says its visits are
+    /// still used up.
+    public static func updated(
+        code: String, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
+        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = UUID()
+    ) -> LinkEvent {
+        LinkEvent(
+            type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
+            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+            exhausted: exhausted ? true : nil)
     }
 
     /// A `link.deleted` event.

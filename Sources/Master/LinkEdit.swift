@@ -1,0 +1,108 @@
+import Foundation
+import SharedService
+
+/// The body of `PATCH /api/links/<code>`: the fields to change, each checked as on create.
+/// A field left out keeps its value; `null` clears `expires_at` or `max_clicks`. Unknown fields
+/// are refused, so that a misspelt field cannot silently change nothing.
+struct LinkEdit: Decodable, Sendable {
+    /// What an edit does to one field.
+    enum Change<Value: Sendable & Equatable>: Sendable, Equatable {
+        case keep
+        case clear
+        case set(Value)
+    }
+
+    var url: String?
+    var expiresAt: Change<String> = .keep
+    var maxClicks: Change<Int64> = .keep
+    var tags: [String]?
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case url, tags
+        case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
+    }
+
+    /// Any key of the body, to find unknown ones.
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(url: String? = nil, expiresAt: Change<String> = .keep, maxClicks: Change<Int64> = .keep, tags: [String]? = nil)
+    {
+        self.url = url
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+        self.tags = tags
+    }
+
+    init(from decoder: any Decoder) throws {
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: {
+            !known.contains($0.stringValue)
+        }) {
+            throw APIError(
+                .badRequest, "unknown_field",
+                "'\(unknown.stringValue.prefix(64))' cannot be edited; fields: url, expires_at, max_clicks, tags")
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if container.contains(.url) {
+            guard try !container.decodeNil(forKey: .url) else {
+                throw APIError(.badRequest, "missing_url", "'url' cannot be null")
+            }
+            url = try container.decode(String.self, forKey: .url)
+        }
+        expiresAt = try Self.change(container, .expiresAt)
+        maxClicks = try Self.change(container, .maxClicks)
+        if container.contains(.tags) {
+            guard try !container.decodeNil(forKey: .tags) else {
+                throw APIError(.badRequest, "invalid_tags", "'tags' cannot be null; send [] for no tags")
+            }
+            tags = try container.decode([String].self, forKey: .tags)
+        }
+    }
+
+    private static func change<Value: Decodable & Sendable & Equatable>(
+        _ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys
+    ) throws -> Change<Value> {
+        guard container.contains(key) else { return .keep }
+        if try container.decodeNil(forKey: key) { return .clear }
+        return .set(try container.decode(Value.self, forKey: key))
+    }
+
+    /// Checks every field as create does and returns the change to make, or the first problem.
+    func validated(now: Date = Date()) throws(APIError) -> ValidatedLinkEdit {
+        let edit = ValidatedLinkEdit(
+            url: try url.map { url throws(APIError) in try LinkRequest.validatedURL(url) },
+            expiresAt: try {
+                () throws(APIError) -> Change<Date> in
+                switch expiresAt {
+                case .keep: return .keep
+                case .clear: return .clear
+                case .set(let text): return .set(try LinkRequest.validatedExpiry(text, now: now))
+                }
+            }(),
+            maxClicks: try {
+                () throws(APIError) -> Change<Int64> in
+                if case .set(let value) = maxClicks { try LinkRequest.validateMaxClicks(value) }
+                return maxClicks
+            }(),
+            tags: try tags.map { tags throws(APIError) in try LinkRequest.validatedTags(tags) })
+        guard edit != ValidatedLinkEdit(url: nil, expiresAt: .keep, maxClicks: .keep, tags: nil) else {
+            throw APIError(
+                .badRequest, "empty_edit", "the body must change at least one of url, expires_at, max_clicks, tags")
+        }
+        return edit
+    }
+}
+
+/// A checked edit: the new target, expiry, visit limit and tags, where they change.
+struct ValidatedLinkEdit: Sendable, Equatable {
+    let url: String?
+    let expiresAt: LinkEdit.Change<Date>
+    let maxClicks: LinkEdit.Change<Int64>
+    let tags: [String]?
+}
