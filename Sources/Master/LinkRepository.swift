@@ -68,12 +68,12 @@ struct LinkRepository: Sendable {
                     return earlier  // a concurrent retry with the same key won the race
                 }
                 if link.alias != nil {
-                    throw APIError(.conflict, "alias_taken", "the alias '\(code)' is already taken")
+                    throw APIError.aliasTaken(code)
                 }
                 logger.debug("Generated code collided; trying another", metadata: ["link.code": "\(code)"])
             }
         }
-        throw APIError(.serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
+        throw APIError.noFreeCode
     }
 
     /// The link an earlier create with this key made, if any.
@@ -226,6 +226,21 @@ struct LinkRepository: Sendable {
             for try await row in rows.decode(DetailRow.self) { return Self.details(row, now: Date()) }
             return nil
         }
+    }
+
+    /// Every link (only those tagged `tag`, when given), oldest first, as a stream that Postgres
+    /// sends while `body` takes it: `master links export` of a million links in flat memory.
+    /// Straight on the client, not through the breaker: one long read that a call timeout would
+    /// cut, made by a command that stops on the first error anyway.
+    func forEachLink(tagged tag: String?, _ body: (LinksAPIController.LinkDetails) throws -> Void) async throws {
+        let rows = try await client.query(
+            """
+            SELECT \(unescaped: Self.detailColumns) FROM links l
+            WHERE \(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text]
+            ORDER BY l.created_at, l.code
+            """, logger: logger)
+        let now = Date()
+        for try await row in rows.decode(DetailRow.self) { try body(Self.details(row, now: now)) }
     }
 
     /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous

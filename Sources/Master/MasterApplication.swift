@@ -60,12 +60,13 @@ struct MasterApplication {
             breakers: [breaker], requestLogLevel: configuration.http.requestLogLevel,
             readiness: { await postgres.readinessProblems(through: breaker, logger: logger) },
             liveness: { [deadLetters.producer.fatalProblem, countsConsumer.fatalProblem].compactMap { $0 } })
-        CreateLinkController(
-            repository: repository, keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
-            publicBaseURL: configuration.publicBaseURL
-        ).addRoutes(to: router)
-        LinksAPIController(repository: repository).addRoutes(
-            to: router.group("api").add(middleware: APIKeyMiddleware(keys: keys)))
+        let admission = CreateAdmission(keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit))
+        CreateLinkController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
+            .addRoutes(to: router)
+        let api = router.group("api").add(middleware: APIKeyMiddleware(keys: keys))
+        LinksAPIController(repository: repository).addRoutes(to: api)
+        BulkCreateController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
+            .addRoutes(to: api)
         self.postgres = postgres
         self.repository = repository
         self.http = configuration.http.application(router: router, logger: logger)

@@ -15,7 +15,7 @@ struct MasterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "master",
         abstract: "Creates short links; the outbox relay carries them to the replicas.",
-        subcommands: [Serve.self, Migrate.self, Keys.self, Tail.self, Backfill.self, Topics.self],
+        subcommands: [Serve.self, Migrate.self, Keys.self, Links.self, Tail.self, Backfill.self, Topics.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -44,10 +44,13 @@ final class RateLimiter: Sendable {
     /// Whether limiting is on.
     var isEnabled: Bool { settings.perSecond > 0 }
 
-    /// Takes a token for `client`, or throws ``Refusal`` with the wait until the next one.
-    func acquire(for client: String) throws(Refusal) {
+    /// Takes `cost` tokens for `client` (one per item of a bulk request), or throws ``Refusal``
+    /// with the wait until it may. A cost above the burst is let through once the bucket is full
+    /// and leaves it in debt, so a client's items per second stay at the rate whatever it batches.
+    func acquire(for client: String, cost: Int = 1) throws(Refusal) {
         guard isEnabled else { return }
         let instant = now()
+        let cost = Double(max(1, cost))
         let wait: Duration? = buckets.withLockedValue { buckets in
             if buckets.count > 10_000 { buckets = buckets.filter { instant - $0.value.updated < idleLimit } }
             var bucket = buckets[client] ?? Bucket(tokens: settings.burst, updated: instant)
@@ -55,8 +58,9 @@ final class RateLimiter: Sendable {
                 settings.burst, bucket.tokens + (instant - bucket.updated).inSeconds * settings.perSecond)
             bucket.updated = instant
             defer { buckets[client] = bucket }
-            guard bucket.tokens >= 1 else { return .seconds((1 - bucket.tokens) / settings.perSecond) }
-            bucket.tokens -= 1
+            let needed = min(cost, settings.burst)
+            guard bucket.tokens >= needed else { return .seconds((needed - bucket.tokens) / settings.perSecond) }
+            bucket.tokens -= cost
             return nil
         }
         if let wait { throw Refusal(retryAfter: wait) }

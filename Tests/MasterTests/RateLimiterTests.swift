@@ -35,3 +35,25 @@ import Testing
         #expect(!limiter.isEnabled)
     }
 }
+
+/// A bulk request takes one token per item.
+@Suite struct RateLimiterCostTests {
+    @Test func aBatchTakesATokenPerItemAndMayLeaveTheBucketInDebt() throws {
+        let clock = ManualClock()
+        let limiter = RateLimiter(settings: .init(perSecond: 10, burst: 20), now: { clock.now })
+        try limiter.acquire(for: "k", cost: 15)
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "k", cost: 6) }
+        try limiter.acquire(for: "k", cost: 5)
+        // A full bucket lets a batch bigger than the burst in, once; then the debt is paid first.
+        clock.advance(by: .seconds(2))
+        try limiter.acquire(for: "k", cost: 100)
+        do {
+            try limiter.acquire(for: "k")
+            Issue.record("a client in debt was let in")
+        } catch {
+            #expect(error.retryAfter == .seconds(8.1))
+        }
+        clock.advance(by: .seconds(8.1))
+        try limiter.acquire(for: "k")
+    }
+}

@@ -12,8 +12,11 @@ public final class ServiceProcess: @unchecked Sendable {
     public let logPath: String
 
     /// Starts `.build/<config>/<name>` with `arguments` and extra `environment`. The Kafka
-    /// brokers are the test stack's unless `environment` names others.
-    public init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
+    /// brokers are the test stack's unless `environment` names others. Standard output goes to
+    /// the log too, unless `outputPath` names a file for it (a command's output, e.g. CSV).
+    public init(
+        _ name: String, arguments: [String] = [], environment: [String: String], outputPath: String? = nil
+    ) throws {
         self.name = name
         self.logPath = NSTemporaryDirectory() + "shortener-test-\(name)-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -27,7 +30,12 @@ public final class ServiceProcess: @unchecked Sendable {
         merged["SHORTENER_KAFKA_BROKERS"] = try TestStack.kafkaBrokers
         merged.merge(environment) { $1 }
         process.environment = merged
-        process.standardOutput = output
+        if let outputPath {
+            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        } else {
+            process.standardOutput = output
+        }
         process.standardError = output
         try process.run()
     }

@@ -55,4 +55,19 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(row.payload)
         appendLiteral(")")
     }
+
+    /// `INSERT INTO outbox … SELECT …` for `rows`, in their order, keeping only the rows whose
+    /// key the statement's common table expression `keys` (say `inserted`, a `RETURNING code`)
+    /// returned: a batch of changes and their events in one statement.
+    public mutating func appendInterpolation(outboxInsert rows: [OutboxRow], keysIn keys: StaticString) {
+        appendLiteral("INSERT INTO outbox (topic, message_key, payload) SELECT o.topic, o.key, o.payload FROM unnest(")
+        appendInterpolation(rows.map(\.topic.rawValue))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.key))
+        appendLiteral("::text[], ")
+        appendInterpolation(rows.map(\.payload))
+        appendLiteral("::bytea[]) WITH ORDINALITY AS o(topic, key, payload, n) WHERE o.key IN (SELECT code FROM ")
+        appendLiteral("\(keys)")
+        appendLiteral(") ORDER BY o.n")
+    }
 }

@@ -1,0 +1,142 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SharedService
+
+/// `POST /api/links/bulk`: up to 1,000 links in one request, each with its own outcome in the
+/// request's order; one bad item never fails the others. The rate limit counts items, and an
+/// `Idempotency-Key` covers the whole request.
+struct BulkCreateController: Sendable {
+    let repository: LinkRepository
+    let admission: CreateAdmission
+    /// Base of the returned `short_url`s.
+    let publicBaseURL: String
+
+    /// Most links per request.
+    static let maximumItems = 1000
+    /// Largest body accepted: 1,000 items of the largest size create accepts.
+    static let maximumBodySize = 4 * 1024 * 1024
+
+    /// The request: `{"links": [ … ]}`, each item as `POST /create` takes it.
+    struct Request: Decodable {
+        let links: [LinkRequest]
+    }
+
+    /// An item's error, as every error of the API is written.
+    struct ItemError: Encodable {
+        let code: String
+        let message: String
+    }
+
+    /// One item's outcome: `201`-like with the link, or its error.
+    struct Result: Encodable {
+        let status: Int
+        let code: String?
+        let shortURL: String?
+        let url: String?
+        let error: ItemError?
+
+        enum CodingKeys: String, CodingKey {
+            case status, code, url, error
+            case shortURL = "short_url"
+        }
+
+        static func created(code: String, url: String, base: String) -> Result {
+            Result(status: 201, code: code, shortURL: "\(base)/\(code)", url: url, error: nil)
+        }
+
+        static func failed(_ error: APIError) -> Result {
+            Result(
+                status: error.status.code, code: nil, shortURL: nil, url: nil,
+                error: ItemError(code: error.code, message: error.message))
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(status, forKey: .status)
+            try container.encodeIfPresent(code, forKey: .code)
+            try container.encodeIfPresent(shortURL, forKey: .shortURL)
+            try container.encodeIfPresent(url, forKey: .url)
+            try container.encodeIfPresent(error, forKey: .error)
+        }
+    }
+
+    /// The answer: every item's result, in order.
+    struct Answer: Encodable {
+        let results: [Result]
+    }
+
+    func addRoutes(to router: some RouterMethods<AppRequestContext>) {
+        router.post("links/bulk") { request, context in
+            try await create(request, context: context)
+        }
+    }
+
+    func create(_ request: Hummingbird.Request, context: AppRequestContext) async throws -> Response {
+        let (body, bytes) = try await JSONRequestBody.decode(
+            Request.self, from: request, limit: Self.maximumBodySize,
+            expected: "a JSON object like {\"links\": [{\"url\": \"https://…\"}, …]}")
+        guard (1...Self.maximumItems).contains(body.links.count) else {
+            throw APIError(
+                .badRequest, "invalid_links", "'links' must have 1 to \(Self.maximumItems) items")
+        }
+        let caller = try await admission.admit(request, context: context, links: body.links.count)
+        let idempotency = try CreateAdmission.idempotencyKey(request, body: bytes, caller: caller)
+
+        // Items are checked one by one; an alias asked for twice in one request goes to the first.
+        var results = [Result?](repeating: nil, count: body.links.count)
+        var items: [(index: Int, item: LinkRepository.BatchItem)] = []
+        var aliases = Set<String>()
+        for (index, linkRequest) in body.links.enumerated() {
+            do throws(APIError) {
+                let link = try linkRequest.validated()
+                if let alias = link.alias, !aliases.insert(alias).inserted { throw APIError.aliasTaken(alias) }
+                items.append((index, LinkRepository.BatchItem(link: link)))
+            } catch {
+                results[index] = .failed(error)
+            }
+        }
+        let render: @Sendable ([LinkRepository.BatchOutcome]) throws -> ByteBuffer = {
+            [results, items, publicBaseURL] outcomes in
+            var results = results
+            for ((index, item), outcome) in zip(items, outcomes) {
+                results[index] =
+                    switch outcome {
+                    case .created(let code), .alreadyImported(let code):
+                        .created(code: code, url: item.link.url, base: publicBaseURL)
+                    case .aliasTaken: .failed(.aliasTaken(item.link.alias ?? ""))
+                    case .noFreeCode: .failed(.noFreeCode)
+                    }
+            }
+            return ByteBuffer(bytes: try JSONEncoder.project.encode(Answer(results: results.map { $0! })))
+        }
+        let answer: ByteBuffer
+        var replayed = false
+        if let idempotency {
+            switch try await storeCall(
+                context, "Creating links in bulk",
+                {
+                    try await repository.createMany(
+                        items.map(\.item), idempotency: .init(key: idempotency, answer: render))
+                })
+            {
+            case .fresh(let fresh): answer = fresh
+            case .replayed(let earlier):
+                answer = earlier
+                replayed = true
+            }
+        } else {
+            let outcomes = try await storeCall(context, "Creating links in bulk") {
+                try await repository.createMany(items.map(\.item))
+            }
+            answer = try render(outcomes)
+        }
+        context.logger.info(
+            "Created links in bulk",
+            metadata: ["links.items": "\(body.links.count)", "idempotent.replayed": "\(replayed)"])
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if replayed { headers[.idempotentReplayed] = "true" }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer))
+    }
+}

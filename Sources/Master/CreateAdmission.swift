@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import SharedService
+
+/// What every create checks before it writes, for `POST /create` and `POST /api/links/bulk`
+/// alike: the caller's API key, its rate limit (one token per link), and the request's
+/// `Idempotency-Key`.
+struct CreateAdmission: Sendable {
+    let keys: APIKeyGuard
+    let limiter: RateLimiter
+
+    /// Longest `Idempotency-Key` accepted.
+    static let maximumIdempotencyKeyLength = 255
+
+    /// The authenticated caller, once it may create `links` links now; `401` without a valid
+    /// key (once keys exist), `429` with `Retry-After` over the rate limit.
+    func admit(_ request: Request, context: AppRequestContext, links: Int) async throws -> APIKeyGuard.Caller {
+        let caller = try await keys.authenticate(request.headers[.authorization])
+        let client: String =
+            switch caller {
+            case .key(let id): id
+            case .anonymous: context.remoteAddress ?? "unknown"
+            }
+        do {
+            try limiter.acquire(for: client, cost: links)
+        } catch {
+            var refusal = APIError(.tooManyRequests, "rate_limited", "too many creates; slow down")
+            refusal.headers[.retryAfter] = String(max(1, Int(error.retryAfter.inSeconds.rounded(.up))))
+            throw refusal
+        }
+        return caller
+    }
+
+    /// The request's `Idempotency-Key`, scoped to `caller`, with the hash of `body` (a retry
+    /// must send the same request); nil without the header, `400` when it is malformed.
+    static func idempotencyKey(_ request: Request, body: ByteBuffer, caller: APIKeyGuard.Caller) throws
+        -> LinkRepository.IdempotencyKey?
+    {
+        try request.headers[.idempotencyKey].map { key in
+            guard !key.isEmpty, key.utf8.count <= maximumIdempotencyKeyLength,
+                key.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+            else {
+                throw APIError(
+                    .badRequest, "invalid_idempotency_key",
+                    "'Idempotency-Key' must be 1-\(maximumIdempotencyKeyLength) visible ASCII characters")
+            }
+            let scope = if case .key(let id) = caller { id } else { "" }
+            return LinkRepository.IdempotencyKey(
+                scope: scope, key: key, requestHash: Array(SHA256.hash(data: Data(buffer: body))))
+        }
+    }
+}
+
+extension APIError {
+    /// `409`: the alias belongs to another link (a deleted one too: codes are never reissued).
+    static func aliasTaken(_ alias: String) -> APIError {
+        APIError(.conflict, "alias_taken", "the alias '\(alias)' is already taken")
+    }
+
+    /// `503`: every generated code tried was taken.
+    static let noFreeCode = APIError(
+        .serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
+}
+
+extension HTTPField.Name {
+    /// `Idempotency-Key`: makes a retried create return the first one's answer.
+    static let idempotencyKey = Self("Idempotency-Key")!
+    /// `Idempotent-Replayed: true` on the answer to a retried create.
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}
