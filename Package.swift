@@ -31,6 +31,7 @@ var testTargets: [Target] {
         .testTarget(
             name: "MasterTests", dependencies: sharedModules + ["Master", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "NotifierTests", dependencies: ["Notifier"], swiftSettings: strictSettings),
+        .testTarget(name: "ReplicaTests", dependencies: ["Replica"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: sharedModules + [
@@ -82,6 +83,7 @@ let package = Package(
         // No pkgConfig: hiredis's .pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a
         // warning; its headers are in the default include path and the module map links it.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CGeoIP", providers: [.apt(["libgeoip-dev"])]),
 
         // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
         // bottom to the clients and the service frame at the top; no module imports a service.
@@ -171,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "Replica",
             dependencies: [
-                "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "CGeoIP", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
                 "SharedRedis", "SharedService",
             ],
             swiftSettings: strictSettings),

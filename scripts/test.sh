@@ -37,7 +37,7 @@ export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; ec
 # In two rounds: the in-process integration tests time their Postgres and Redis calls (a 2 s
 # breaker timeout), and sharing two cores with dozens of end-to-end processes made them flaky.
 log "Running the unit and integration tests"
-swift test --skip-build --filter 'SharedTests|MasterTests|NotifierTests|IntegrationTests' "$@"
+swift test --skip-build --filter 'SharedTests|MasterTests|NotifierTests|ReplicaTests|IntegrationTests' "$@"
 log "Running the end-to-end tests (the real executables)"
 swift test --skip-build --filter 'EndToEndTests' "$@"
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
@@ -12,20 +13,26 @@ import SharedResilience
 /// Each consumed batch is folded with ``ClickTally`` (highest total per code, replica and epoch)
 /// and written in one idempotent upsert that only ever raises a stored total. The consumer
 /// stores the batch's offsets only after the upsert committed, so a crash re-applies a batch,
-/// which changes nothing.
+/// which changes nothing. The breakdowns (hours and dimension values) are raised the same way,
+/// in the same transaction.
 struct ClickAggregator: Sendable {
     let client: PostgresClient
     let breaker: CircuitBreaker
     let deadLetters: DeadLetterQueue
     let logger: Logger
+    /// Days an hour stays an hour; older ones are folded into days (``ClickHourFolding``) and
+    /// no longer raised here, so a late copy of an event cannot count a folded hour twice.
+    var hourlyDays = ClickHourFolding.defaultHourlyDays
 
     /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, with the
     /// `master-counts` client settings.
     static func consumer(
         client: PostgresClient, breaker: CircuitBreaker, deadLetters: DeadLetterQueue, namespace: Namespace,
-        kafkaBrokers: String, clients: KafkaClientSettings, logger: Logger
+        kafkaBrokers: String, clients: KafkaClientSettings, hourlyDays: Int = ClickHourFolding.defaultHourlyDays,
+        logger: Logger
     ) throws -> KafkaConsumer {
-        let aggregator = ClickAggregator(client: client, breaker: breaker, deadLetters: deadLetters, logger: logger)
+        let aggregator = ClickAggregator(
+            client: client, breaker: breaker, deadLetters: deadLetters, logger: logger, hourlyDays: hourlyDays)
         return try KafkaConsumer(
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
@@ -81,12 +88,67 @@ struct ClickAggregator: Sendable {
                         SET total = excluded.total, updated_at = now()
                         WHERE click_counts.total < excluded.total
                     """, logger: logger)
+                try await writeBreakdowns(of: tally, on: connection)
                 try await Self.markExhausted(among: distinctCodes, on: connection, logger: logger)
                 let after = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
                 try await Self.queueMilestones(before: before, after: after, on: connection, logger: logger)
             }
         }
         logger.debug("Recorded click totals", metadata: ["clicks.counters": "\(totals.count)"])
+    }
+
+    /// Raises the stored hour and dimension totals to the tally's (hours past the folding
+    /// horizon excepted), in two statements.
+    private func writeBreakdowns(of tally: ClickTally, on connection: PostgresConnection) async throws {
+        let horizon = Date().addingTimeInterval(-86_400 * Double(hourlyDays - 1))
+        var hours:
+            (codes: [String], starts: [Date], bots: [Bool], replicas: [String], epochs: [String], totals: [Int64]) =
+                ([], [], [], [], [], [])
+        var values:
+            (
+                codes: [String], dimensions: [String], values: [String], bots: [Bool], replicas: [String],
+                epochs: [String], totals: [Int64]
+            ) = ([], [], [], [], [], [], [])
+        for (key, total) in tally.breakdowns.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if key.dimension == .hour {
+                guard let start = ClickHourFolding.start(ofHour: key.value), start >= horizon else { continue }
+                hours.codes.append(key.counter.code)
+                hours.starts.append(start)
+                hours.bots.append(key.bot)
+                hours.replicas.append(key.counter.replicaID)
+                hours.epochs.append(key.counter.replicaEpoch)
+                hours.totals.append(total)
+            } else {
+                values.codes.append(key.counter.code)
+                values.dimensions.append(key.dimension.rawValue)
+                values.values.append(key.value)
+                values.bots.append(key.bot)
+                values.replicas.append(key.counter.replicaID)
+                values.epochs.append(key.counter.replicaEpoch)
+                values.totals.append(total)
+            }
+        }
+        if !hours.codes.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO click_hours (code, hour, bot, replica_id, replica_epoch, total)
+                SELECT * FROM unnest(\(hours.codes)::text[], \(hours.starts)::timestamptz[], \(hours.bots)::boolean[],
+                    \(hours.replicas)::text[], \(hours.epochs)::text[], \(hours.totals)::bigint[])
+                ON CONFLICT (code, hour, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
+                    WHERE click_hours.total < excluded.total
+                """, logger: logger)
+        }
+        if !values.codes.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO click_values (code, dimension, value, bot, replica_id, replica_epoch, total)
+                SELECT * FROM unnest(\(values.codes)::text[], \(values.dimensions)::text[], \(values.values)::text[],
+                    \(values.bots)::boolean[], \(values.replicas)::text[], \(values.epochs)::text[],
+                    \(values.totals)::bigint[])
+                ON CONFLICT (code, dimension, value, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
+                    WHERE click_values.total < excluded.total
+                """, logger: logger)
+        }
     }
 
     /// Code → summed total, for the codes that have counts.

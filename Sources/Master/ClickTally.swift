@@ -1,7 +1,10 @@
+import Foundation
 import SharedEvents
+
 /// The rule that turns count events into exact totals, however often and in whatever order
 /// they arrive: per (code, replica, epoch) only the highest running total counts, and a link's
-/// clicks are the sum over its (replica, epoch) pairs.
+/// clicks are the sum over its (replica, epoch) pairs. The breakdowns follow the same rule per
+/// (code, dimension, value, bot, replica, epoch) and per (code, hour, bot, replica, epoch).
 ///
 /// The master folds each consumed batch with it before writing, and Postgres applies the same
 /// rule across batches (`GREATEST` in the upsert, `sum` when reading).
@@ -19,8 +22,18 @@ struct ClickTally: Sendable, Equatable {
         }
     }
 
+    /// One running total of a breakdown: a counter's clicks of one kind with one value.
+    struct Breakdown: Hashable, Sendable {
+        var counter: Counter
+        var dimension: ClickBreakdown.Dimension
+        var value: String
+        var bot: Bool
+    }
+
     /// The highest total seen per counter.
     private(set) var highest: [Counter: Int64] = [:]
+    /// The highest total seen per breakdown value (hours included).
+    private(set) var breakdowns: [Breakdown: Int64] = [:]
 
     init() {}
 
@@ -28,5 +41,13 @@ struct ClickTally: Sendable, Equatable {
     mutating func record(_ event: ClickCountEvent) {
         let counter = Counter(code: event.code, replicaID: event.replicaID, replicaEpoch: event.replicaEpoch)
         highest[counter] = max(highest[counter] ?? 0, event.total)
+        for (breakdown, bot) in [(event.humans, false), (event.bots, true)] {
+            for (dimension, counts) in breakdown?.values ?? [:] {
+                for (value, total) in counts {
+                    let key = Breakdown(counter: counter, dimension: dimension, value: value, bot: bot)
+                    breakdowns[key] = max(breakdowns[key] ?? 0, total)
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,8 @@ import SharedService
 struct CreateAdmission: Sendable {
     let keys: APIKeyGuard
     let limiter: RateLimiter
+    /// Whose `X-Forwarded-For` names the client that a rate limit without keys counts.
+    let trustedProxies: TrustedProxies
 
     /// Longest `Idempotency-Key` accepted.
     static let maximumIdempotencyKeyLength = 255
@@ -21,7 +23,9 @@ struct CreateAdmission: Sendable {
         let client: String =
             switch caller {
             case .key(let id): id
-            case .anonymous: context.remoteAddress ?? "unknown"
+            case .anonymous:
+                trustedProxies.clientAddress(
+                    socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]) ?? "unknown"
             }
         do {
             try limiter.acquire(for: client, cost: links)

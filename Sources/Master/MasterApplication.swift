@@ -28,6 +28,8 @@ struct MasterApplication {
         var http: HTTPServerSettings
         /// Creates allowed per API key or client address.
         var createRateLimit: RateLimiter.Settings
+        /// Days a click hour stays an hour before it folds into its day.
+        var statsHourlyDays = ClickHourFolding.defaultHourlyDays
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -53,23 +55,30 @@ struct MasterApplication {
             logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
             client: postgres, breaker: breaker, deadLetters: deadLetters, namespace: namespace,
-            kafkaBrokers: configuration.kafkaBrokers, clients: configuration.clients, logger: logger)
+            kafkaBrokers: configuration.kafkaBrokers, clients: configuration.clients,
+            hourlyDays: configuration.statsHourlyDays, logger: logger)
         let repository = LinkRepository(client: postgres, breaker: breaker, logger: logger)
         let keys = APIKeyGuard(store: APIKeyStore(client: postgres, breaker: breaker, logger: logger))
         let router = ServiceRouter.make(
             breakers: [breaker], requestLogLevel: configuration.http.requestLogLevel,
             readiness: { await postgres.readinessProblems(through: breaker, logger: logger) },
             liveness: { [deadLetters.producer.fatalProblem, countsConsumer.fatalProblem].compactMap { $0 } })
-        let admission = CreateAdmission(keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit))
+        let admission = CreateAdmission(
+            keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
+            trustedProxies: configuration.http.trustedProxies)
         CreateLinkController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
             .addRoutes(to: router)
         let api = router.group("api").add(middleware: APIKeyMiddleware(keys: keys))
         LinksAPIController(repository: repository).addRoutes(to: api)
+        let stats = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
+        StatsController(statistics: stats, repository: repository).addRoutes(to: api)
         BulkCreateController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
             .addRoutes(to: api)
         self.postgres = postgres
         self.repository = repository
         self.http = configuration.http.application(router: router, logger: logger)
-        self.backgroundServices = [postgres, deadLetters.producer, countsConsumer]
+        let folding = ClickHourFolding(
+            client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
+        self.backgroundServices = [postgres, deadLetters.producer, countsConsumer, folding]
     }
 }

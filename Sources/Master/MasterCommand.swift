@@ -43,9 +43,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Creates allowed at once after a pause (env SHORTENER_CREATE_RATE_BURST).")
     var createRateBurst: Double = EnvironmentDefaults.double("SHORTENER_CREATE_RATE_BURST", 40)
 
+    /// Days a click hour keeps its hourly detail before it folds into its day. Default: 90.
+    /// Environment: `SHORTENER_STATS_HOURLY_DAYS`.
+    @Option(help: "Days click hours stay hourly before folding into days (env SHORTENER_STATS_HOURLY_DAYS).")
+    var statsHourlyDays: Int = EnvironmentDefaults.int(
+        "SHORTENER_STATS_HOURLY_DAYS", ClickHourFolding.defaultHourlyDays)
+
     func validate() throws {
         guard createRateLimit >= 0, createRateBurst >= 1 else {
             throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
+        }
+        guard (2...3650).contains(statsHourlyDays) else {
+            throw ValidationError("--stats-hourly-days must be 2 to 3650")
         }
     }
 
@@ -58,7 +67,8 @@ struct Serve: AsyncParsableCommand {
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
                 postgres: postgres.clientConfiguration(namespace: namespace), publicBaseURL: publicURL,
                 http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
-                createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst)),
+                createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
+                statsHourlyDays: statsHourlyDays),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

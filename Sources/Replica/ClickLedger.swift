@@ -1,4 +1,6 @@
+import Foundation
 import SharedConfiguration
+import SharedEvents
 import SharedRedis
 
 /// The reporting side of the click counts in the replica's Redis: which codes moved since
@@ -11,12 +13,18 @@ import SharedRedis
 /// When Redis restarted (see ``rotateEpochIfRedisRestarted(runID:)``), the totals the old epoch
 /// had not reported are kept apart as retired and reported first, under their own epoch.
 struct ClickLedger: Sendable {
-    /// One running total to report.
+    /// One running total to report, with where its clicks came from.
     struct Total: Hashable {
         var epoch: String
         var code: String
         var total: Int64
+        var humans = ClickBreakdown()
+        var bots = ClickBreakdown()
     }
+
+    /// Hours a replica keeps after they were reported: older ones no click can reach any more
+    /// are dropped once the master has them, so a link's Redis memory stays bounded.
+    static let keptHours = 3
 
     /// Running totals waiting for a report: all of the current epoch, or all retired ones.
     struct PendingTotals: Equatable {
@@ -27,23 +35,54 @@ struct ClickLedger: Sendable {
 
     let redis: GuardedRedis
     let keys: ReplicaKeys
+    /// The time, for which hours are old enough to drop.
+    private let now: @Sendable () -> Date
 
-    init(redis: GuardedRedis, namespace: Namespace) {
+    init(redis: GuardedRedis, namespace: Namespace, now: @escaping @Sendable () -> Date = { Date() }) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
+        self.now = now
     }
 
+    /// The human and bot breakdowns in a stats hash as HGETALL returns it (field, value, …):
+    /// the first letter names the dimension, lower-case for humans, upper-case for bots.
+    static func breakdowns(_ fields: [RedisValue]) -> (humans: ClickBreakdown, bots: ClickBreakdown) {
+        var humans = ClickBreakdown()
+        var bots = ClickBreakdown()
+        for index in stride(from: 0, to: fields.count - 1, by: 2) {
+            guard let field = fields[index].string, let count = fields[index + 1].integer,
+                let letter = field.unicodeScalars.first, let dimension = dimensions[Character(letter).lowercased()]
+            else { continue }
+            let value = String(field.dropFirst())
+            if letter.properties.isUppercase {
+                bots.values[dimension, default: [:]][value] = count
+            } else {
+                humans.values[dimension, default: [:]][value] = count
+            }
+        }
+        return (humans, bots)
+    }
+
+    /// The first letters of the stats fields (`#` counters have none of these).
+    private static let dimensions: [String: ClickBreakdown.Dimension] = [
+        "h": .hour, "r": .referrer, "c": .country, "d": .device, "b": .browser, "o": .os,
+    ]
+
     /// KEYS: clicks, unreported, epoch, retired clicks, retired unreported. ARGV: most codes,
-    /// epoch nonce. Returns `{"retired", epoch|code, total, …}` while retired totals wait, else
-    /// `{epoch, code1, total1, …}` for up to ARGV[1] unreported codes.
+    /// epoch nonce, stats key prefix. Returns `{"retired", epoch|code, total, stats, …}` while
+    /// retired totals wait, else `{epoch, code1, total1, stats1, …}` for up to ARGV[1]
+    /// unreported codes, each with its stats hash (HGETALL), read in the same step as its total.
     private static let pendingScript = RedisScript(
         """
         local retired = redis.call('SRANDMEMBER', KEYS[5], tonumber(ARGV[1]))
         if #retired > 0 then
             local reply = {'retired'}
             for _, member in ipairs(retired) do
+                local bar = string.find(member, '|', 1, true)
                 reply[#reply + 1] = member
                 reply[#reply + 1] = redis.call('HGET', KEYS[4], member) or '0'
+                reply[#reply + 1] = redis.call('HGETALL',
+                    ARGV[3] .. string.sub(member, 1, bar - 1) .. ':' .. string.sub(member, bar + 1))
             end
             return reply
         end
@@ -54,33 +93,46 @@ struct ClickLedger: Sendable {
         for _, code in ipairs(codes) do
             reply[#reply + 1] = code
             reply[#reply + 1] = redis.call('HGET', KEYS[1], code) or '0'
+            reply[#reply + 1] = redis.call('HGETALL', ARGV[3] .. epoch .. ':' .. code)
         end
         return reply
         """)
 
-    /// KEYS: clicks, unreported, epoch. ARGV: epoch, code1, total1, ….
-    /// Marks each code reported if its total is still the acknowledged one; returns how many.
+    /// KEYS: clicks, unreported, epoch. ARGV: epoch, stats key prefix, oldest hour kept, code1,
+    /// total1, …. Marks each code reported if its total is still the acknowledged one (then its
+    /// stats are the acknowledged ones too) and drops its reported hours before the oldest kept;
+    /// returns how many.
     private static let settleScript = RedisScript(
         """
         if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
         local settled = 0
-        for index = 2, #ARGV, 2 do
+        for index = 4, #ARGV, 2 do
             if redis.call('HGET', KEYS[1], ARGV[index]) == ARGV[index + 1] then
                 redis.call('SREM', KEYS[2], ARGV[index])
                 settled = settled + 1
+                local stats = ARGV[2] .. ARGV[1] .. ':' .. ARGV[index]
+                for _, field in ipairs(redis.call('HKEYS', stats)) do
+                    local kind = string.sub(field, 1, 1)
+                    if (kind == 'h' or kind == 'H') and string.sub(field, 2) < ARGV[3] then
+                        redis.call('HDEL', stats, field)
+                    end
+                end
             end
         end
         return settled
         """)
 
-    /// KEYS: retired clicks, retired unreported. ARGV: epoch|code members acknowledged.
-    /// Retired totals never move: an acknowledged one is done.
+    /// KEYS: retired clicks, retired unreported. ARGV: stats key prefix, then the epoch|code
+    /// members acknowledged. Retired totals never move: an acknowledged one is done, stats too.
     private static let settleRetiredScript = RedisScript(
         """
         local settled = 0
-        for _, member in ipairs(ARGV) do
+        for index = 2, #ARGV do
+            local member = ARGV[index]
+            local bar = string.find(member, '|', 1, true)
             settled = settled + redis.call('SREM', KEYS[2], member)
             redis.call('HDEL', KEYS[1], member)
+            redis.call('DEL', ARGV[1] .. string.sub(member, 1, bar - 1) .. ':' .. string.sub(member, bar + 1))
         end
         return settled
         """)
@@ -116,19 +168,22 @@ struct ClickLedger: Sendable {
             keys: [
                 keys.clicks, keys.unreportedClicks, keys.epoch, keys.retiredClicks, keys.retiredUnreportedClicks,
             ],
-            arguments: [String(limit), ReplicaKeys.epochNonce])
+            arguments: [String(limit), ReplicaKeys.epochNonce, keys.statsPrefix])
         guard let fields = reply.array, let head = fields.first?.string else { return nil }
         let retired = head == "retired"
         var totals: [Total] = []
-        for index in stride(from: 1, to: fields.count - 1, by: 2) {
+        for index in stride(from: 1, to: fields.count - 2, by: 3) {
             guard let name = fields[index].string, let total = fields[index + 1].integer else { continue }
+            var item: Total
             if retired {
                 let parts = name.split(separator: "|", maxSplits: 1)
                 guard parts.count == 2 else { continue }
-                totals.append(Total(epoch: String(parts[0]), code: String(parts[1]), total: total))
+                item = Total(epoch: String(parts[0]), code: String(parts[1]), total: total)
             } else {
-                totals.append(Total(epoch: head, code: name, total: total))
+                item = Total(epoch: head, code: name, total: total)
             }
+            (item.humans, item.bots) = Self.breakdowns(fields[index + 2].array ?? [])
+            totals.append(item)
         }
         return PendingTotals(totals: totals, retired: retired)
     }
@@ -140,10 +195,11 @@ struct ClickLedger: Sendable {
         if retired {
             let reply = try await redis.evaluate(
                 Self.settleRetiredScript, keys: [keys.retiredClicks, keys.retiredUnreportedClicks],
-                arguments: acknowledged.map { "\($0.epoch)|\($0.code)" })
+                arguments: [keys.statsPrefix] + acknowledged.map { "\($0.epoch)|\($0.code)" })
             return Int(reply.integer ?? 0)
         }
-        var arguments = [epoch]
+        let oldestKept = ClickAttributes.hour(of: now().addingTimeInterval(-3600 * Double(Self.keptHours)))
+        var arguments = [epoch, keys.statsPrefix, oldestKept]
         arguments.reserveCapacity(1 + acknowledged.count * 2)
         for total in acknowledged {
             arguments.append(total.code)

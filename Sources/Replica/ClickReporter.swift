@@ -60,7 +60,7 @@ final class ClickReporter: Service, Sendable {
     func report(_ milestone: ClickMilestone) {
         guard kafka.state != .open else { return }
         do {
-            try enqueue(code: milestone.code, total: milestone.total, epoch: milestone.epoch)
+            try enqueue(ClickLedger.Total(epoch: milestone.epoch, code: milestone.code, total: milestone.total))
         } catch {
             logger.debug(
                 "Milestone not enqueued; the next report carries it",
@@ -127,7 +127,7 @@ final class ClickReporter: Service, Sendable {
         var firstError: (any Error)?
         for total in pending.totals {
             do {
-                deliveries.append((total, try enqueue(code: total.code, total: total.total, epoch: total.epoch)))
+                deliveries.append((total, try enqueue(total)))
             } catch {
                 failures += 1
                 firstError = firstError ?? error
@@ -183,8 +183,11 @@ final class ClickReporter: Service, Sendable {
     }
 
     @discardableResult
-    private func enqueue(code: String, total: Int64, epoch: String) throws(KafkaError) -> KafkaDelivery {
-        let event = ClickCountEvent(code: code, replicaID: replicaID, replicaEpoch: epoch, total: total)
-        return try producer.enqueue(topic: topic, key: code, value: EventCodec.encode(event))
+    private func enqueue(_ total: ClickLedger.Total) throws(KafkaError) -> KafkaDelivery {
+        let event = ClickCountEvent(
+            code: total.code, replicaID: replicaID, replicaEpoch: total.epoch, total: total.total,
+            humans: total.humans.values.isEmpty ? nil : total.humans, bots: total.bots.values.isEmpty ? nil : total.bots
+        )
+        return try producer.enqueue(topic: topic, key: total.code, value: EventCodec.encode(event))
     }
 }

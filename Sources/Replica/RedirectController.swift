@@ -13,11 +13,15 @@ struct RedirectController: Sendable {
     let reporter: ClickReporter
     /// Whether the replica has not yet read the links topic up to where it stood at the start.
     let isCatchingUp: @Sendable () -> Bool
+    /// Countries of client addresses, for the click's country.
+    let countries: CountryLookup
+    /// Whose `X-Forwarded-For` names the client.
+    let trustedProxies: TrustedProxies
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get(":code") { _, context in
+        router.get(":code") { request, context in
             do {
-                let response = try await redirect(context)
+                let response = try await redirect(request, context)
                 Self.outcomes.redirected.increment()
                 return response
             } catch let error as APIError {
@@ -39,12 +43,17 @@ struct RedirectController: Sendable {
         unavailable: Counter(label: "redirects_total", dimensions: [("outcome", "503")])
     )
 
-    private func redirect(_ context: AppRequestContext) async throws -> Response {
+    private func redirect(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let code = try context.parameters.require("code")
         guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        let attributes = ClickAttributes.of(
+            userAgent: request.headers[.userAgent], referer: request.headers[.referer],
+            address: trustedProxies.clientAddress(
+                socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]),
+            countries: countries)
         let visit: LinkStore.Visit
         do {
-            visit = try await store.visit(code)
+            visit = try await store.visit(code, attributes: attributes)
         } catch let open as CircuitOpenError {
             throw APIError.unavailable(open)
         } catch is RedisStateLost {

@@ -23,6 +23,10 @@ struct ReplicaApplication {
         var clients: KafkaClientSettings
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
+        /// Most distinct values one link records per dimension on this replica.
+        var statsMaximumValues = LinkStore.defaultMaximumValues
+        /// Where the GeoIP country databases are.
+        var geoIPDirectory = CountryLookup.defaultDirectory
         /// Where and how redirects are served (request log lines at `debug` by default:
         /// redirects are many).
         var http: HTTPServerSettings
@@ -40,7 +44,14 @@ struct ReplicaApplication {
         let namespace = configuration.namespace
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
-        let store = LinkStore(redis: redis, namespace: namespace)
+        let store = LinkStore(
+            redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
+        let countries = CountryLookup(directory: configuration.geoIPDirectory)
+        if !countries.isAvailable {
+            logger.warning(
+                "No GeoIP country database: every click's country is 'unknown'; install geoip-database",
+                metadata: ["geoip.directory": "\(configuration.geoIPDirectory)"])
+        }
         let feed = try LinkFeed(
             namespace: namespace, replicaID: configuration.replicaID, kafkaBrokers: configuration.kafkaBrokers,
             clients: configuration.clients, store: store, kafka: kafka, logger: logger)
@@ -62,8 +73,11 @@ struct ReplicaApplication {
             liveness: {
                 [countsProducer.fatalProblem, deadLetterProducer.fatalProblem, consumer.fatalProblem].compactMap { $0 }
             })
-        RedirectController(store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp })
-            .addRoutes(to: router)
+        RedirectController(
+            store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
+            trustedProxies: configuration.http.trustedProxies
+        )
+        .addRoutes(to: router)
         let app = configuration.http.application(router: router, logger: logger)
         self.store = store
         self.consumer = consumer

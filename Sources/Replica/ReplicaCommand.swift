@@ -57,8 +57,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between reports of moved click totals (env SHORTENER_CLICK_REPORT_INTERVAL).")
     var clickReportInterval: Double = EnvironmentDefaults.double("SHORTENER_CLICK_REPORT_INTERVAL", 5)
 
+    /// Most distinct values a link records per dimension (referrer, country, device, browser,
+    /// OS) on this replica; the rest count as `other`. Default: 100.
+    /// Environment: `SHORTENER_STATS_MAX_KEYS`.
+    @Option(help: "Most values per link and dimension; the rest count as 'other' (env SHORTENER_STATS_MAX_KEYS).")
+    var statsMaxKeys: Int = EnvironmentDefaults.int("SHORTENER_STATS_MAX_KEYS", LinkStore.defaultMaximumValues)
+
+    /// Folder with the GeoIP country databases (`GeoIP.dat`, `GeoIPv6.dat`).
+    /// Default: `/usr/share/GeoIP` (Debian's geoip-database). Environment: `SHORTENER_GEOIP_DIR`.
+    @Option(help: "Folder with GeoIP.dat and GeoIPv6.dat (env SHORTENER_GEOIP_DIR).")
+    var geoipDir: String = EnvironmentDefaults.string("SHORTENER_GEOIP_DIR", CountryLookup.defaultDirectory)
+
     func validate() throws {
         guard clickReportInterval > 0 else { throw ValidationError("--click-report-interval must be positive") }
+        guard (1...1000).contains(statsMaxKeys) else { throw ValidationError("--stats-max-keys must be 1 to 1000") }
     }
 
     func run() async throws {
@@ -71,7 +83,8 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
-                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
+                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)), statsMaximumValues: statsMaxKeys,
+                geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081)),
             redis: redis, logger: logger)
         try await ServiceRunner.run(

@@ -25,6 +25,13 @@ struct ReplicaKeys: Sendable {
     let retiredClicks: String
     /// `<ns>:clicks:retired:unreported`: the `<epoch>|<code>` members still to report.
     let retiredUnreportedClicks: String
+    /// `<ns>:stats:<epoch>:<code>`: where one epoch's clicks on one code came from, as running
+    /// totals: `h<yyyyMMddHH>`, `r<referrer>`, `c<country>`, `d<device>`, `b<browser>`,
+    /// `o<os>` for human clicks, the same letters upper-case for bots, and `#r` … `#o`: how many
+    /// distinct values a dimension holds (at most the cap; the rest count as `other`).
+    func stats(epoch: String, code: String) -> String { statsPrefix + epoch + ":" + code }
+    /// The part of every stats key before the epoch (scripts build the keys they count in).
+    let statsPrefix: String
     /// `<ns>:redis-run-id`: the `run_id` of the Redis server process that holds this data. Another
     /// value means Redis restarted, possibly from an older snapshot: the replica then starts a
     /// new click epoch and reads the links again from the offsets stored here.
@@ -51,6 +58,7 @@ struct ReplicaKeys: Sendable {
         retiredClicks = namespace.redisKey("clicks:retired")
         retiredUnreportedClicks = namespace.redisKey("clicks:retired:unreported")
         redisRunID = namespace.redisKey("redis-run-id")
+        statsPrefix = namespace.redisKey("stats:")
     }
 
     /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists; otherwise

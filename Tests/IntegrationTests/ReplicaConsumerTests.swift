@@ -15,6 +15,15 @@ func guarded(_ connection: RedisConnection) -> GuardedRedis {
 extension LinkStore {
     /// Where a code goes now (the visit is counted, which these tests do not look at).
     func resolve(_ code: String) async throws -> Resolution { try await visit(code).resolution }
+
+    /// A visit from a desktop browser with no referrer, from no known country.
+    func visit(_ code: String) async throws -> Visit {
+        try await visit(
+            code,
+            attributes: ClickAttributes(
+                hour: ClickAttributes.hour(of: Date()), referrer: ReferrerHost.direct, country: CountryLookup.unknown,
+                client: .init(device: "desktop", browser: "Firefox", os: "Linux")))
+    }
 }
 
 /// The replica's consumer: topic → Redis → redirect lookups, against the dev broker and Redis.
@@ -144,7 +153,13 @@ extension LinkStore {
 
         let pending = try #require(try await ledger.pending(limit: 100))
         let epoch = milestones[0].epoch
-        #expect(pending == .init(totals: [.init(epoch: epoch, code: "m", total: 250)], retired: false))
+        let whole = ClickBreakdown([
+            .hour: [ClickAttributes.hour(of: Date()): 250], .referrer: ["direct": 250], .country: ["unknown": 250],
+            .device: ["desktop": 250], .browser: ["Firefox": 250], .os: ["Linux": 250],
+        ])
+        #expect(
+            pending == .init(totals: [.init(epoch: epoch, code: "m", total: 250, humans: whole)], retired: false),
+            "the clicks and where they came from, read together (unless the hour turned meanwhile)")
         // A click after the report was read keeps the code unreported: 250 is no longer current.
         _ = try await store.visit("m")
         #expect(try await ledger.settle(pending.totals, retired: false) == 0)

@@ -8,6 +8,8 @@ import Foundation
 /// `total` is the replica's count for the code since `replica_epoch` began (a new epoch starts
 /// whenever the replica's Redis lost its data), never a delta: the master keeps the highest
 /// total per (code, replica, epoch), so a repeated, late or lost-then-resent event is harmless.
+/// `humans` and `bots` break the total down (``ClickBreakdown``) the same way: running totals
+/// per (code, dimension, value, replica, epoch), separately for human and bot clicks.
 public struct ClickCountEvent: Codable, Sendable, Equatable {
     /// The only event type on the counts topic.
     public enum Kind: String, Codable, Sendable, CaseIterable {
@@ -31,9 +33,13 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     public var replicaEpoch: String
     /// The replica's running total for the code within the epoch.
     public var total: Int64
+    /// Where the human clicks of that total came from (absent from older events).
+    public var humans: ClickBreakdown?
+    /// Where the bot clicks of that total came from (absent from older events).
+    public var bots: ClickBreakdown?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, total
+        case type, version, code, total, humans, bots
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case replicaID = "replica_id"
@@ -41,9 +47,11 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     }
 
     public init(
-        code: String, replicaID: String, replicaEpoch: String, total: Int64, at time: Date = Date(),
-        eventID: UUID = UUID()
+        code: String, replicaID: String, replicaEpoch: String, total: Int64, humans: ClickBreakdown? = nil,
+        bots: ClickBreakdown? = nil, at time: Date = Date(), eventID: UUID = UUID()
     ) {
+        self.humans = humans
+        self.bots = bots
         self.type = .counted
         self.version = Self.currentVersion
         self.eventID = eventID

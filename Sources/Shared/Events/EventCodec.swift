@@ -116,6 +116,7 @@ extension ClickCountEvent: VersionedEvent {
         guard ShortCode.isWellFormed(replicaID) else { return "'replica_id' is not 1-64 of A-Z a-z 0-9 _ -" }
         guard isIdentifier(replicaEpoch) else { return "'replica_epoch' is not 1-64 visible ASCII characters" }
         guard total >= 0 else { return "'total' is negative" }
+        if let problem = humans?.rangeProblem ?? bots?.rangeProblem { return problem }
         return nil
     }
 }

@@ -38,6 +38,11 @@ public struct HTTPOptions: ParsableArguments, Sendable {
         help: "Connections held at once (env SHORTENER_HTTP_MAX_CONNECTIONS).")
     public var maxConnections: Int = EnvironmentDefaults.int("SHORTENER_HTTP_MAX_CONNECTIONS", 4096)
 
+    /// Proxies whose `X-Forwarded-For` is believed, as CIDRs. Default: none.
+    /// Environment: `SHORTENER_TRUSTED_PROXIES`.
+    @Option(help: "CIDRs of proxies whose X-Forwarded-For is believed (env SHORTENER_TRUSTED_PROXIES).")
+    public var trustedProxies: String = EnvironmentDefaults.string("SHORTENER_TRUSTED_PROXIES", "")
+
     public init() {}
 
     /// The server's settings, checked: timeouts 0.1 s to 1 h, 1 to 1,000,000 connections. The
@@ -60,6 +65,7 @@ public struct HTTPOptions: ParsableArguments, Sendable {
         settings.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         settings.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
         settings.maximumConnections = maxConnections
+        settings.trustedProxies = try TrustedProxies(parsing: trustedProxies)
         return settings
     }
 

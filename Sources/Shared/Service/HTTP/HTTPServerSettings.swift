@@ -14,6 +14,9 @@ public struct HTTPServerSettings: Sendable {
     public var port = 0
     /// Level of the one log line per request. Default: `debug`.
     public var requestLogLevel: Logger.Level = .debug
+    /// Proxies whose `X-Forwarded-For` names the client (rate limits, click countries).
+    /// Default: none.
+    public var trustedProxies = TrustedProxies.none
     /// A connection with no bytes moving for this long is closed. Default: 60 s.
     public var idleTimeout: Duration = .seconds(60)
     /// Time from accepting a connection, or from finishing the previous answer on it, until a

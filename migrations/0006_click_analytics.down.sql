@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS click_values;
+DROP TABLE IF EXISTS click_days;
+DROP TABLE IF EXISTS click_hours;
