@@ -30,7 +30,9 @@ CREATE_SECONDS = 15
 CREATE_CONNECTIONS = (16, 64)
 PROPAGATION_LINKS = 1000
 PROPAGATION_RATE = 50  # links per second
-PHASES = ("redirects", "creates", "propagation")
+STATS_CLICKS = 10_000_000
+STATS_REQUESTS = 300
+PHASES = ("redirects", "creates", "propagation", "stats")
 
 parser = argparse.ArgumentParser()
 for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx"):
@@ -281,14 +283,19 @@ def measure_redirects():
     replica.update(account.finish(received))
     served = int((metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0) - served_before)
 
-    log("Exactness: waiting for the click reports to reach the master")
+    log("Exactness: waiting for the click reports (totals and analytics) to reach the master")
     master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
+    hours_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_hours WHERE code LIKE 'bench-%'"))
     try:
-        wait(lambda: master_total() >= served, 30, "the master's totals")
+        wait(lambda: master_total() >= served and hours_total() >= served, 30, "the master's totals")
     except SystemExit:
         pass
     time.sleep(2)  # anything beyond the served count would show up now
-    clicks = {"wrk_received_302": received, "replica_served_302": served, "master_total": master_total()}
+    clicks = {"wrk_received_302": received, "replica_served_302": served, "master_total": master_total(),
+              "stats_hours": hours_total(), "stats_human_plus_bot_hours": hours_total()}
+    for line in psql("SELECT dimension, sum(total) FROM click_values WHERE code LIKE 'bench-%' GROUP BY 1").splitlines():
+        dimension, total = line.split("|")
+        clicks[f"stats_{dimension}"] = int(total)
     return {"nginx": nginx, "replica": replica, "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
 
 
@@ -369,6 +376,58 @@ def measure_propagation():
     }
 
 
+def measure_stats():
+    """A link with 10 million clicks over 365 days, two replicas and three epochs each, as the
+    master stores them (hours for 90 days, days before); then GET /api/links/<code>/stats."""
+    log(f"Stats: seeding a link with {STATS_CLICKS:,} clicks over 365 days")
+    combos = 2 * 2 * 3  # bot or not, replicas a and b, three epochs
+    hours = 90 * 24
+    per_hour = 200
+    day_rows = 275 * combos
+    per_day, remainder = divmod(STATS_CLICKS - hours * combos * per_hour, day_rows)
+    psql(f"""
+        INSERT INTO links (code, url, created_at) VALUES ('bench-stats', 'https://example.com/stats', now() - interval '365 days');
+        INSERT INTO click_hours (code, hour, bot, replica_id, replica_epoch, total)
+            SELECT 'bench-stats', date_trunc('hour', now()) - make_interval(hours => h), b, r, e, {per_hour}
+            FROM generate_series(0, {hours - 1}) h, (VALUES (false), (true)) bots(b), (VALUES ('a'), ('b')) replicas(r),
+                 (VALUES ('e1'), ('e2'), ('e3')) epochs(e);
+        INSERT INTO click_days (code, day, bot, replica_id, replica_epoch, total)
+            SELECT 'bench-stats', (now() AT TIME ZONE 'UTC')::date - 90 - d, b, r, e,
+                {per_day} + CASE WHEN d = 0 AND b AND r = 'a' AND e = 'e1' THEN {remainder} ELSE 0 END
+            FROM generate_series(0, 274) d, (VALUES (false), (true)) bots(b), (VALUES ('a'), ('b')) replicas(r),
+                 (VALUES ('e1'), ('e2'), ('e3')) epochs(e);
+        CREATE TEMP TABLE combos AS
+            SELECT bot, replica_id, replica_epoch, sum(total) AS total FROM (
+                SELECT bot, replica_id, replica_epoch, total FROM click_hours WHERE code = 'bench-stats'
+                UNION ALL SELECT bot, replica_id, replica_epoch, total FROM click_days WHERE code = 'bench-stats') t
+            GROUP BY 1, 2, 3;
+        INSERT INTO click_counts (code, replica_id, replica_epoch, total)
+            SELECT 'bench-stats', replica_id, replica_epoch, sum(total) FROM combos GROUP BY 1, 2, 3;
+        INSERT INTO click_values (code, dimension, value, bot, replica_id, replica_epoch, total)
+            SELECT 'bench-stats', d, d || '-' || i, bot, replica_id, replica_epoch,
+                total / 100 + CASE WHEN i = 1 THEN total % 100 ELSE 0 END
+            FROM combos, unnest(ARRAY['referrer', 'country', 'device', 'browser', 'os']) d, generate_series(1, 100) i;""")
+    figures = {}
+    for name, path in (("day", "/api/links/bench-stats/stats"),
+                       ("hour", "/api/links/bench-stats/stats?granularity=hour&from="
+                        + (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ"))):
+        log(f"Stats: {STATS_REQUESTS} requests of {path}")
+        times = []
+        for _ in range(STATS_REQUESTS):
+            start = time.perf_counter()
+            status, body = request(args.master, "GET", path)
+            times.append((time.perf_counter() - start) * 1000)
+            if status != 200:
+                raise SystemExit(f"bench: {path} answered {status}: {body[:200]}")
+        answer = json.loads(body)
+        times.sort()
+        figures[name] = {"p50_ms": round(times[len(times) // 2], 2), "p99_ms": round(times[int(len(times) * 0.99)], 2),
+                         "buckets": len(answer["series"]), "total": answer["total"]}
+    figures["clicks"] = STATS_CLICKS
+    figures["exact"] = figures["day"]["total"] == STATS_CLICKS
+    return figures
+
+
 def measure_memory():
     services = {"master": args.master, "outbox": args.outbox, "replica_a": REPLICAS[0], "replica_b": REPLICAS[1],
                 "notifier": args.notifier}
@@ -382,7 +441,7 @@ def cpu_line(figures):
     return f"{parts} (machine {figures['machine_busy_cores']} of 2 cores busy)"
 
 
-def report(redirects, clicks, creates, propagation, peak_rss_mb):
+def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
     nginx, replica = redirects["nginx"], redirects["replica"]
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -392,12 +451,16 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
         "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
         "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
         "propagation_p99_ms": propagation["p99_ms"],
-        "clicks_exact": clicks["master_total"] == clicks["wrk_received_302"] == clicks["replica_served_302"],
+        "clicks_exact": clicks["master_total"] == clicks["wrk_received_302"] == clicks["replica_served_302"]
+        and all(clicks.get(f"stats_{key}") == clicks["master_total"]
+                for key in ("hours", "referrer", "country", "device", "browser", "os")),
+        "stats_p99_ms": stats["day"]["p99_ms"],
         "peak_rss_mb": peak_rss_mb,
         "redirects": redirects,
         "creates": creates,
         "propagation": propagation,
         "clicks": clicks,
+        "stats": stats,
     }
     results["targets"] = {
         "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
@@ -406,6 +469,7 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
         "create_ratio_64 >= 0.8": results["create_ratio_64"] >= 0.8,
         "propagation p99 <= 50 ms": propagation["p99_ms"] <= 50,
         "every click counted": results["clicks_exact"],
+        "stats p99 <= 50 ms (10 million clicks)": stats["day"]["p99_ms"] <= 50 and stats["exact"],
         "peak RSS <= 150 MB": all(value <= 150 for value in peak_rss_mb.values()),
     }
     latest = ROOT / "bench" / "results" / "latest.json"
@@ -413,7 +477,7 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
         before = json.loads(latest.read_text())
         results["previous"] = {key: before.get(key) for key in (
             "date", "redirect_ratio", "create_ratio_16", "create_ratio_64", "propagation_p99_ms", "clicks_exact",
-            "peak_rss_mb")}
+            "peak_rss_mb", "stats_p99_ms")}
         results["previous"]["redirect_p99_ms"] = before["redirects"]["replica"]["p99_ms"]
 
     rows = [
@@ -430,7 +494,13 @@ def report(redirects, clicks, creates, propagation, peak_rss_mb):
     rows.append(("Propagation (1000 links)", f"{propagation['arrived']} arrived",
                  f"{propagation['p50_ms']} / {propagation['p99_ms']} ms", f"max {propagation['max_ms']} ms"))
     rows.append(("Clicks", f"wrk read {clicks['wrk_received_302']} 302s", f"master {clicks['master_total']}",
-                 f"exact: {results['clicks_exact']} (replica served {clicks['replica_served_302']})"))
+                 f"exact: {results['clicks_exact']} (replica served {clicks['replica_served_302']}; hours, "
+                 f"referrers, countries, devices, browsers, os: "
+                 f"{', '.join(str(clicks.get('stats_' + k)) for k in ('hours', 'referrer', 'country', 'device', 'browser', 'os'))})"))
+    for name in ("day", "hour"):
+        figure = stats[name]
+        rows.append((f"Stats of a link with 10M clicks, by {name}", f"{figure['buckets']} buckets",
+                     f"{figure['p50_ms']} / {figure['p99_ms']} ms", f"total {figure['total']}"))
     rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in peak_rss_mb.items()), "", ""))
     header = ("measurement", "throughput", "p50 / p99", "")
     table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
@@ -473,6 +543,8 @@ def main():
         figures["creates"] = measure_creates()
     if "propagation" in ONLY:
         figures["propagation"] = measure_propagation()
+    if "stats" in ONLY:
+        figures["stats"] = measure_stats()
     figures["peak_rss_mb"] = measure_memory()
     if set(ONLY) != set(PHASES):
         print(json.dumps(figures, indent=2, ensure_ascii=False))

@@ -4,6 +4,9 @@
 -- short code (a 404 that counts no click). wrk abandons the responses still in flight when its
 -- time is up; this way those are 404s, and every click the replica counted is a 302 that wrk
 -- received, so the master's total can be compared with wrk's own count exactly.
+--
+-- Requests carry a browser's User-Agent and a Referer from a small rotation, as real clicks do,
+-- so the replica records every analytics dimension on the way.
 local ffi = require("ffi")
 ffi.cdef [[
     typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -16,6 +19,15 @@ local codes = {}
 for line in io.lines(os.getenv("BENCH_CODES")) do codes[#codes + 1] = line end
 local drain_at = tonumber(os.getenv("BENCH_DRAIN_AT") or "") or math.huge
 local drain = wrk.format("GET", "/-")
+local clients = {
+    { ["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+      ["Referer"] = "https://www.google.com/search?q=bench" },
+    { ["User-Agent"] = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+      ["Referer"] = "https://t.co/bench" },
+    { ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0" },
+    { ["User-Agent"] = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+      ["Referer"] = "https://app.slack.com/" },
+}
 
 function setup(thread)
     thread:set("seed", math.random(1, 1000000))
@@ -28,5 +40,5 @@ end
 function request()
     ffi.C.clock_gettime(CLOCK_REALTIME, now)
     if tonumber(now.tv_sec) + tonumber(now.tv_nsec) / 1e9 >= drain_at then return drain end
-    return wrk.format("GET", "/" .. codes[math.random(#codes)])
+    return wrk.format("GET", "/" .. codes[math.random(#codes)], clients[math.random(#clients)])
 end

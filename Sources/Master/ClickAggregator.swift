@@ -24,8 +24,20 @@ struct ClickAggregator: Sendable {
     /// no longer raised here, so a late copy of an event cannot count a folded hour twice.
     var hourlyDays = ClickHourFolding.defaultHourlyDays
 
+    /// Count events per transaction: each carries a code's breakdown (a dozen rows or so), so a
+    /// batch stays a few thousand rows, well within the aggregator's call timeout.
+    static let maximumBatch = 100
+
+    /// The aggregator's own Postgres breaker: a batch write may take seconds on a loaded
+    /// machine (15 s timeout), and its slowness must not open the breaker the API answers by.
+    static func breaker(logger: Logger) -> CircuitBreaker {
+        var settings = CircuitBreaker.Settings()
+        settings.callTimeout = .seconds(15)
+        return .postgres(settings: settings, logger: logger)
+    }
+
     /// The consumer feeding an aggregator: group `<ns>-master` on `<ns>-counts`, with the
-    /// `master-counts` client settings.
+    /// `master-counts` client settings, ``maximumBatch`` events at a time.
     static func consumer(
         client: PostgresClient, breaker: CircuitBreaker, deadLetters: DeadLetterQueue, namespace: Namespace,
         kafkaBrokers: String, clients: KafkaClientSettings, hourlyDays: Int = ClickHourFolding.defaultHourlyDays,
@@ -33,12 +45,11 @@ struct ClickAggregator: Sendable {
     ) throws -> KafkaConsumer {
         let aggregator = ClickAggregator(
             client: client, breaker: breaker, deadLetters: deadLetters, logger: logger, hourlyDays: hourlyDays)
-        return try KafkaConsumer(
-            settings: KafkaConsumerSettings(
-                bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
-                assignment: .subscribe(topics: [namespace.countsTopic]), clientSettings: clients[.masterCounts]),
-            logger: logger,
-            batchHandler: aggregator.apply)
+        var settings = KafkaConsumerSettings(
+            bootstrapServers: kafkaBrokers, groupID: namespace.masterGroup,
+            assignment: .subscribe(topics: [namespace.countsTopic]), clientSettings: clients[.masterCounts])
+        settings.maxBatch = maximumBatch
+        return try KafkaConsumer(settings: settings, logger: logger, batchHandler: aggregator.apply)
     }
 
     /// Decodes, folds and writes one batch; unusable messages are dead-lettered.
@@ -109,7 +120,8 @@ struct ClickAggregator: Sendable {
                 codes: [String], dimensions: [String], values: [String], bots: [Bool], replicas: [String],
                 epochs: [String], totals: [Int64]
             ) = ([], [], [], [], [], [], [])
-        for (key, total) in tally.breakdowns.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+        // Unsorted: the links' row locks, taken first, already order concurrent writers.
+        for (key, total) in tally.breakdowns {
             if key.dimension == .hour {
                 guard let start = ClickHourFolding.start(ofHour: key.value), start >= horizon else { continue }
                 hours.codes.append(key.counter.code)

@@ -54,7 +54,8 @@ struct MasterApplication {
             breaker: .kafka(logger: logger), namespace: namespace, consumerGroup: namespace.masterGroup,
             logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
-            client: postgres, breaker: breaker, deadLetters: deadLetters, namespace: namespace,
+            client: postgres, breaker: ClickAggregator.breaker(logger: logger), deadLetters: deadLetters,
+            namespace: namespace,
             kafkaBrokers: configuration.kafkaBrokers, clients: configuration.clients,
             hourlyDays: configuration.statsHourlyDays, logger: logger)
         let repository = LinkRepository(client: postgres, breaker: breaker, logger: logger)

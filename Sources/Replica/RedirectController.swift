@@ -17,6 +17,8 @@ struct RedirectController: Sendable {
     let countries: CountryLookup
     /// Whose `X-Forwarded-For` names the client.
     let trustedProxies: TrustedProxies
+    /// User agents already classified.
+    let clients = UserAgentRules.Cache()
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get(":code") { request, context in
@@ -50,7 +52,7 @@ struct RedirectController: Sendable {
             userAgent: request.headers[.userAgent], referer: request.headers[.referer],
             address: trustedProxies.clientAddress(
                 socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]),
-            countries: countries)
+            countries: countries, clients: clients)
         let visit: LinkStore.Visit
         do {
             visit = try await store.visit(code, attributes: attributes)

@@ -68,6 +68,18 @@ import Testing
         #expect(ReferrerHost.of(referer) == host)
     }
 
+    @Test func hoursMatchTheGregorianCalendar() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let time = Date(timeIntervalSince1970: Double.random(in: 0..<4_102_444_800, using: &generator))
+            let parts = calendar.dateComponents([.year, .month, .day, .hour], from: time)
+            let expected = String(format: "%04d%02d%02d%02d", parts.year!, parts.month!, parts.day!, parts.hour!)
+            #expect(ClickAttributes.hour(of: time) == expected, "\(time)")
+        }
+    }
+
     @Test func hoursAreUTC() {
         #expect(ClickAttributes.hour(of: Date(timeIntervalSince1970: 1_795_800_000)) == "2026112717")
         #expect(ClickAttributes.hour(of: Date(timeIntervalSince1970: 0)) == "1970010100")

@@ -45,6 +45,29 @@ import Testing
         #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(withoutURL)) }
     }
 
+    @Test func countEventsWrittenByHandAreTheGenericEncodersBytes() throws {
+        let time = Date(timeIntervalSince1970: 1_800_000_000.25)
+        let events = [
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "1795-ff", total: 42, at: time),
+            ClickCountEvent(
+                code: "abc", replicaID: "a", replicaEpoch: "1795-ff", total: 42,
+                humans: ClickBreakdown([
+                    .hour: ["2026112717": 30, "2026112716": 2], .referrer: ["t.co": 20, "direct": 12],
+                    .country: ["US": 32], .device: ["mobile": 32], .browser: ["Samsung Internet": 32], .os: ["iOS": 32],
+                ]),
+                bots: ClickBreakdown([.device: ["bot": 10], .referrer: ["invalid": 10]]), at: time),
+        ]
+        for event in events {
+            #expect(EventCodec.encode(event) == Array(try JSONEncoder.project.encode(event)))
+            #expect(try EventCodec.decodeClickCountEvent(EventCodec.encode(event)) == event)
+        }
+        // Escapes as Foundation's (such a value never passes the range check, but is written alike).
+        let odd = ClickCountEvent(
+            code: "a", replicaID: "a", replicaEpoch: "e", total: 1,
+            humans: ClickBreakdown([.referrer: ["a\"b\\c\n\t\u{1}é/x": 1]]), at: time)
+        #expect(EventCodec.encode(odd) == Array(try JSONEncoder.project.encode(odd)))
+    }
+
     @Test func wireFormatHasTheContractFields() throws {
         let event = LinkEvent.created(
             code: "abc", url: "https://e.com/a", expiresAt: nil,

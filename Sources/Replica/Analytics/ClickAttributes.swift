@@ -19,28 +19,33 @@ struct ClickAttributes: Equatable, Sendable {
     var values: [String] { [referrer, country, client.device, client.browser, client.os] }
 
     /// The attributes of a click at `time` with these headers, from `address` (the client's).
+    /// User agents repeat: their classification is looked up in `clients` first.
     static func of(
-        userAgent: String?, referer: String?, address: String?, countries: CountryLookup, at time: Date = Date()
+        userAgent: String?, referer: String?, address: String?, countries: CountryLookup,
+        clients: UserAgentRules.Cache, at time: Date = Date()
     ) -> ClickAttributes {
         ClickAttributes(
             hour: hour(of: time), referrer: ReferrerHost.of(referer),
             country: address.map(countries.country(of:)) ?? CountryLookup.unknown,
-            client: UserAgentRules.classify(userAgent))
+            client: clients.classify(userAgent))
     }
 
-    /// `yyyyMMddHH` of `time` in UTC.
+    /// `yyyyMMddHH` of `time` in UTC, by integer arithmetic (every redirect asks; a calendar
+    /// would cost more than the rest of the attributes together).
     static func hour(of time: Date) -> String {
-        let parts = Calendar.utc.dateComponents([.year, .month, .day, .hour], from: time)
-        return String(
-            format: "%04d%02d%02d%02d", parts.year ?? 1970, parts.month ?? 1, parts.day ?? 1, parts.hour ?? 0)
+        let hours = Int64((time.timeIntervalSince1970 / 3600).rounded(.down))
+        let (days, hour) = (hours >= 0 ? hours / 24 : (hours - 23) / 24, ((hours % 24) + 24) % 24)
+        // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(year)" + two(month) + two(day) + two(hour)
     }
-}
-
-extension Calendar {
-    /// The Gregorian calendar in UTC.
-    static let utc: Calendar = {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar
-    }()
 }

@@ -1,3 +1,5 @@
+import NIOConcurrencyHelpers
+
 /// The small, documented rule table that turns a `User-Agent` into a device class, a browser
 /// family and an OS family. Rules are substrings of the lower-cased header, tried in order; the
 /// first that matches wins. No header at all counts as a bot: every browser sends one.
@@ -44,6 +46,28 @@ enum UserAgentRules {
     static let tablets = ["ipad", "tablet", "kindle", "silk/", "playbook"]
     /// Phones.
     static let phones = ["mobi", "iphone", "ipod", "android", "windows phone"]
+
+    /// Classifications already made: a replica sees the same few hundred user agents over and
+    /// over, and matching the rules costs far more than a lookup.
+    final class Cache: Sendable {
+        private let known = NIOLockedValueBox<[String: Client]>([:])
+        /// Entries kept; the cache starts over when full. Default: 4096.
+        let capacity: Int
+
+        init(capacity: Int = 4096) { self.capacity = capacity }
+
+        /// ``UserAgentRules/classify(_:)``, remembered.
+        func classify(_ userAgent: String?) -> Client {
+            guard let userAgent, userAgent.utf8.count <= 512 else { return UserAgentRules.classify(userAgent) }
+            if let client = known.withLockedValue({ $0[userAgent] }) { return client }
+            let client = UserAgentRules.classify(userAgent)
+            known.withLockedValue { known in
+                if known.count >= capacity { known.removeAll(keepingCapacity: true) }
+                known[userAgent] = client
+            }
+            return client
+        }
+    }
 
     /// The client behind `userAgent` (nil: the header was absent).
     static func classify(_ userAgent: String?) -> Client {

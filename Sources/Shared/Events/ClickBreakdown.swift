@@ -53,8 +53,8 @@ public struct ClickBreakdown: Codable, Sendable, Hashable {
             guard counts.count <= Self.maximumValues else { return "'\(dimension.rawValue)' has too many values" }
             for (value, total) in counts {
                 guard total >= 0 else { return "a negative count in '\(dimension.rawValue)'" }
-                guard (1...253).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-                    return "a value of '\(dimension.rawValue)' is not 1-253 visible ASCII characters"
+                guard (1...253).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                    return "a value of '\(dimension.rawValue)' is not 1-253 printable ASCII characters"
                 }
                 if dimension == .hour, value.utf8.count != 10 || !value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
                     return "an hour is not yyyyMMddHH"
