@@ -22,6 +22,10 @@ struct ClickLedger: Sendable {
         var bots = ClickBreakdown()
     }
 
+    /// Most distinct values one link records per dimension on this replica, by default; the
+    /// rest count as `other`, so a link's Redis memory stays bounded whatever its traffic.
+    static let defaultMaximumValues = 100
+
     /// Hours a replica keeps after they were reported: older ones no click can reach any more
     /// are dropped once the master has them, so a link's Redis memory stays bounded.
     static let keptHours = 3
@@ -37,12 +41,53 @@ struct ClickLedger: Sendable {
     let keys: ReplicaKeys
     /// The time, for which hours are old enough to drop.
     private let now: @Sendable () -> Date
+    /// ``defaultMaximumValues`` or the setting, as the scripts take it.
+    private let maximumValues: String
 
-    init(redis: GuardedRedis, namespace: Namespace, now: @escaping @Sendable () -> Date = { Date() }) {
+    init(
+        redis: GuardedRedis, namespace: Namespace, maximumValues: Int = defaultMaximumValues,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
+        self.maximumValues = String(maximumValues)
         self.now = now
     }
+
+    /// Lua: `fold(epoch, code)` moves the code's fresh clicks into its stats hash (ARGV[3] and
+    /// ARGV[4] are the stats and fresh key prefixes, ARGV[5] the most values per dimension),
+    /// then returns the stats hash as HGETALL does. A value new to the link takes a place while
+    /// its dimension has one free; otherwise it counts as `other`.
+    private static let foldLua = """
+        local function fold(epoch, code)
+            local stats = ARGV[3] .. epoch .. ':' .. code
+            local fresh = ARGV[4] .. epoch .. ':' .. code
+            local cap = tonumber(ARGV[5])
+            local clicks = redis.call('HGETALL', fresh)
+            for index = 1, #clicks, 2 do
+                local field, count = clicks[index], tonumber(clicks[index + 1])
+                local bot = string.sub(field, 1, 1) == '1'
+                local parts = {}
+                for part in string.gmatch(string.sub(field, 2), '[^\t]+') do parts[#parts + 1] = part end
+                redis.call('HINCRBY', stats, (bot and 'H' or 'h') .. parts[1], count)
+                for dimension = 1, 5 do
+                    local letter = string.sub('rcdbo', dimension, dimension)
+                    local mine = bot and string.upper(letter) or letter
+                    local theirs = bot and letter or string.upper(letter)
+                    local value = parts[dimension + 1]
+                    if redis.call('HINCRBY', stats, mine .. value, count) == count
+                        and redis.call('HEXISTS', stats, theirs .. value) == 0
+                        and redis.call('HINCRBY', stats, '#' .. letter, 1) > cap then
+                        redis.call('HINCRBY', stats, '#' .. letter, -1)
+                        redis.call('HDEL', stats, mine .. value)
+                        redis.call('HINCRBY', stats, mine .. 'other', count)
+                    end
+                end
+            end
+            redis.call('DEL', fresh)
+            return redis.call('HGETALL', stats)
+        end
+        """
 
     /// The human and bot breakdowns in a stats hash as HGETALL returns it (field, value, …):
     /// the first letter names the dimension, lower-case for humans, upper-case for bots.
@@ -69,11 +114,13 @@ struct ClickLedger: Sendable {
     ]
 
     /// KEYS: clicks, unreported, epoch, retired clicks, retired unreported. ARGV: most codes,
-    /// epoch nonce, stats key prefix. Returns `{"retired", epoch|code, total, stats, …}` while
-    /// retired totals wait, else `{epoch, code1, total1, stats1, …}` for up to ARGV[1]
-    /// unreported codes, each with its stats hash (HGETALL), read in the same step as its total.
+    /// epoch nonce, stats key prefix, fresh key prefix, most values per dimension. Returns
+    /// `{"retired", epoch|code, total, stats, …}` while retired totals wait, else
+    /// `{epoch, code1, total1, stats1, …}` for up to ARGV[1] unreported codes, each with its
+    /// stats hash (fresh clicks folded in), read in the same step as its total.
     private static let pendingScript = RedisScript(
         """
+        \(foldLua)
         local retired = redis.call('SRANDMEMBER', KEYS[5], tonumber(ARGV[1]))
         if #retired > 0 then
             local reply = {'retired'}
@@ -81,8 +128,7 @@ struct ClickLedger: Sendable {
                 local bar = string.find(member, '|', 1, true)
                 reply[#reply + 1] = member
                 reply[#reply + 1] = redis.call('HGET', KEYS[4], member) or '0'
-                reply[#reply + 1] = redis.call('HGETALL',
-                    ARGV[3] .. string.sub(member, 1, bar - 1) .. ':' .. string.sub(member, bar + 1))
+                reply[#reply + 1] = fold(string.sub(member, 1, bar - 1), string.sub(member, bar + 1))
             end
             return reply
         end
@@ -93,7 +139,7 @@ struct ClickLedger: Sendable {
         for _, code in ipairs(codes) do
             reply[#reply + 1] = code
             reply[#reply + 1] = redis.call('HGET', KEYS[1], code) or '0'
-            reply[#reply + 1] = redis.call('HGETALL', ARGV[3] .. epoch .. ':' .. code)
+            reply[#reply + 1] = fold(epoch, code)
         end
         return reply
         """)
@@ -168,7 +214,7 @@ struct ClickLedger: Sendable {
             keys: [
                 keys.clicks, keys.unreportedClicks, keys.epoch, keys.retiredClicks, keys.retiredUnreportedClicks,
             ],
-            arguments: [String(limit), ReplicaKeys.epochNonce, keys.statsPrefix])
+            arguments: [String(limit), ReplicaKeys.epochNonce, keys.statsPrefix, keys.freshPrefix, maximumValues])
         guard let fields = reply.array, let head = fields.first?.string else { return nil }
         let retired = head == "retired"
         var totals: [Total] = []

@@ -34,20 +34,13 @@ struct LinkStore: Sendable {
     /// Clicks of one code are reported to the master at every multiple of this.
     static let milestoneInterval: Int64 = 100
 
-    /// Most distinct values one link records per dimension on this replica, by default; the
-    /// rest count as `other`, so a link's Redis memory stays bounded whatever its traffic.
-    static let defaultMaximumValues = 100
-
     let redis: GuardedRedis
     let keys: ReplicaKeys
     private let markerSet = NIOLockedValueBox(false)
-    /// ``defaultMaximumValues`` or the setting, as the visit script takes it.
-    private let maximumValuesArgument: String
 
-    init(redis: GuardedRedis, namespace: Namespace, maximumValues: Int = defaultMaximumValues) {
+    init(redis: GuardedRedis, namespace: Namespace) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
-        self.maximumValuesArgument = String(maximumValues)
     }
 
     /// Whether ``startOffsets()`` has set the state marker in this process: from then on a
@@ -90,12 +83,13 @@ struct LinkStore: Sendable {
         """)
 
     /// Resolves a code and, when it redirects, counts the click, records where it came from
-    /// (see ``ReplicaKeys/stats(epoch:code:)``) and marks the code unreported.
+    /// (one field of ``ReplicaKeys/fresh(epoch:code:)``, folded into the stats at the next
+    /// report) and marks the code unreported.
     /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
-    /// stats key prefix, bot (`1`/`0`), hour, most values per dimension, then referrer,
-    /// country, device, browser, os. Returns 0 (unknown), 1 (gone), 2 (unknown during a
-    /// replay's wipe), `{url}`, or `{url, total, epoch}` on a milestone.
+    /// fresh key prefix, the click's attributes (``ClickAttributes/field``). Returns 0
+    /// (unknown), 1 (gone), 2 (unknown during a replay's wipe), `{url}`, or
+    /// `{url, total, epoch}` on a milestone.
     private static let visitScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 5))
@@ -113,24 +107,7 @@ struct LinkStore: Sendable {
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
         local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
         redis.call('SADD', KEYS[3], ARGV[2])
-        local stats = ARGV[4] .. epoch .. ':' .. ARGV[2]
-        local bot = ARGV[5] == '1'
-        redis.call('HINCRBY', stats, (bot and 'H' or 'h') .. ARGV[6], 1)
-        local cap = tonumber(ARGV[7])
-        for index = 1, 5 do
-            local dimension = string.sub('rcdbo', index, index)
-            local mine = bot and string.upper(dimension) or dimension
-            local theirs = bot and dimension or string.upper(dimension)
-            local value = ARGV[7 + index]
-            -- A value new to the link takes a place, while the dimension has one free.
-            if redis.call('HINCRBY', stats, mine .. value, 1) == 1
-                and redis.call('HEXISTS', stats, theirs .. value) == 0
-                and redis.call('HINCRBY', stats, '#' .. dimension, 1) > cap then
-                redis.call('HINCRBY', stats, '#' .. dimension, -1)
-                redis.call('HDEL', stats, mine .. value)
-                redis.call('HINCRBY', stats, mine .. 'other', 1)
-            end
-        end
+        redis.call('HINCRBY', ARGV[4] .. epoch .. ':' .. ARGV[2], ARGV[5], 1)
         if total % \(milestoneInterval) == 0 then return {link[1], total, epoch} end
         return {link[1]}
         """)
@@ -274,11 +251,10 @@ struct LinkStore: Sendable {
 
     /// Resolves a code and, if it redirects, counts the click with its `attributes`: one round trip.
     func visit(_ code: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
-        var arguments = [
-            String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce, keys.statsPrefix,
-            attributes.isBot ? "1" : "0", attributes.hour, maximumValuesArgument,
+        let arguments = [
+            String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce, keys.freshPrefix,
+            attributes.field,
         ]
-        arguments += attributes.values
         let reply = try await redis.evaluate(
             Self.visitScript,
             keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],

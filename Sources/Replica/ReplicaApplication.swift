@@ -24,7 +24,7 @@ struct ReplicaApplication {
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
         /// Most distinct values one link records per dimension on this replica.
-        var statsMaximumValues = LinkStore.defaultMaximumValues
+        var statsMaximumValues = ClickLedger.defaultMaximumValues
         /// Where the GeoIP country databases are.
         var geoIPDirectory = CountryLookup.defaultDirectory
         /// Where and how redirects are served (request log lines at `debug` by default:
@@ -44,8 +44,7 @@ struct ReplicaApplication {
         let namespace = configuration.namespace
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
-        let store = LinkStore(
-            redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
+        let store = LinkStore(redis: redis, namespace: namespace)
         let countries = CountryLookup(directory: configuration.geoIPDirectory)
         if !countries.isAvailable {
             logger.warning(
@@ -60,7 +59,8 @@ struct ReplicaApplication {
             settings: KafkaProducerSettings(
                 bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.replicaCounts]),
             logger: logger)
-        let ledger = ClickLedger(redis: redis, namespace: namespace)
+        let ledger = ClickLedger(
+            redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
         let reporter = ClickReporter(
             ledger: ledger, producer: countsProducer, kafka: kafka,
             namespace: namespace,

@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
     /// OS) on this replica; the rest count as `other`. Default: 100.
     /// Environment: `SHORTENER_STATS_MAX_KEYS`.
     @Option(help: "Most values per link and dimension; the rest count as 'other' (env SHORTENER_STATS_MAX_KEYS).")
-    var statsMaxKeys: Int = EnvironmentDefaults.int("SHORTENER_STATS_MAX_KEYS", LinkStore.defaultMaximumValues)
+    var statsMaxKeys: Int = EnvironmentDefaults.int("SHORTENER_STATS_MAX_KEYS", ClickLedger.defaultMaximumValues)
 
     /// Folder with the GeoIP country databases (`GeoIP.dat`, `GeoIPv6.dat`).
     /// Default: `/usr/share/GeoIP` (Debian's geoip-database). Environment: `SHORTENER_GEOIP_DIR`.

@@ -32,6 +32,12 @@ struct ReplicaKeys: Sendable {
     func stats(epoch: String, code: String) -> String { statsPrefix + epoch + ":" + code }
     /// The part of every stats key before the epoch (scripts build the keys they count in).
     let statsPrefix: String
+    /// `<ns>:fresh:<epoch>:<code>`: clicks since the code's last report, one field per kind of
+    /// click (``ClickAttributes/field``) → clicks; folded into the stats hash and removed when
+    /// the next report reads the code.
+    func fresh(epoch: String, code: String) -> String { freshPrefix + epoch + ":" + code }
+    /// The part of every fresh key before the epoch.
+    let freshPrefix: String
     /// `<ns>:redis-run-id`: the `run_id` of the Redis server process that holds this data. Another
     /// value means Redis restarted, possibly from an older snapshot: the replica then starts a
     /// new click epoch and reads the links again from the offsets stored here.
@@ -59,6 +65,7 @@ struct ReplicaKeys: Sendable {
         retiredUnreportedClicks = namespace.redisKey("clicks:retired:unreported")
         redisRunID = namespace.redisKey("redis-run-id")
         statsPrefix = namespace.redisKey("stats:")
+        freshPrefix = namespace.redisKey("fresh:")
     }
 
     /// Lua: fails the script with `STATE_LOST` unless `KEYS[markerKey]` exists; otherwise

@@ -14,9 +14,13 @@ struct ClickAttributes: Equatable, Sendable {
     /// Whether the click counts as a bot's.
     var isBot: Bool { client.device == "bot" }
 
-    /// The values of the recorded dimensions, in the order the visit script takes them:
-    /// referrer, country, device, browser, os.
-    var values: [String] { [referrer, country, client.device, client.browser, client.os] }
+    /// The click as one field of the code's fresh hash: `1` or `0` (bot or not), the hour, then
+    /// referrer, country, device, browser and OS, tab-separated (no value holds a tab). Clicks
+    /// alike share a field, so a redirect raises one counter; reports fold them into the stats.
+    var field: String {
+        (isBot ? "1" : "0") + hour + "\t" + referrer + "\t" + country + "\t" + client.device + "\t"
+            + client.browser + "\t" + client.os
+    }
 
     /// The attributes of a click at `time` with these headers, from `address` (the client's).
     /// User agents repeat: their classification is looked up in `clients` first.
