@@ -20,7 +20,22 @@ struct BulkCreateController: Sendable {
 
     /// The request: `{"links": [ … ]}`, each item as `POST /create` takes it.
     struct Request: Decodable {
-        let links: [LinkRequest]
+        let links: [Item]
+    }
+
+    /// One item of the request: a create's body, or why it is not one (a field of the wrong
+    /// type fails its item only, not the request).
+    struct Item: Decodable {
+        let request: Swift.Result<LinkRequest, APIError>
+
+        init(from decoder: any Decoder) throws {
+            do {
+                request = .success(try LinkRequest(from: decoder))
+            } catch {
+                request = .failure(
+                    APIError(.badRequest, "invalid_json", "the item must be an object with a string 'url'"))
+            }
+        }
     }
 
     /// An item's error, as every error of the API is written.
@@ -88,9 +103,9 @@ struct BulkCreateController: Sendable {
         var results = [Result?](repeating: nil, count: body.links.count)
         var items: [(index: Int, item: LinkRepository.BatchItem)] = []
         var aliases = Set<String>()
-        for (index, linkRequest) in body.links.enumerated() {
+        for (index, item) in body.links.enumerated() {
             do throws(APIError) {
-                let link = try linkRequest.validated()
+                let link = try item.request.get().validated()
                 if let alias = link.alias, !aliases.insert(alias).inserted { throw APIError.aliasTaken(alias) }
                 items.append((index, LinkRepository.BatchItem(link: link)))
             } catch {

@@ -91,14 +91,7 @@ struct LinksAPIController: Sendable {
         }
         router.get("links") { request, context in
             let limit = try Self.pageSize(request.uri.queryParameters.get("limit"))
-            let tag = try request.uri.queryParameters.get("tag").map { tag in
-                guard LinkTags.isWellFormed(tag) else {
-                    throw APIError(
-                        .badRequest, "invalid_tag",
-                        "'tag' must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
-                }
-                return tag
-            }
+            let tag = try Self.tag(request.uri.queryParameters.get("tag"))
             let cursor = try request.uri.queryParameters.get("cursor").map { token in
                 guard let cursor = LinkCursor(token: token) else {
                     throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
@@ -180,6 +173,18 @@ struct LinksAPIController: Sendable {
                 .badRequest, "invalid_if_match", "'If-Match' must be a link's ETag, e.g. \"3\" from its last answer")
         }
         return revision
+    }
+
+    /// A `tag` query parameter: nil when absent, `400 invalid_tag` when no tag can look so.
+    static func tag(_ text: String?) throws -> String? {
+        try text.map { tag in
+            guard LinkTags.isWellFormed(tag) else {
+                throw APIError(
+                    .badRequest, "invalid_tag",
+                    "'tag' must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
+            }
+            return tag
+        }
     }
 
     /// `limit`: 1 to ``maximumPageSize``, ``defaultPageSize`` when absent.

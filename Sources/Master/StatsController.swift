@@ -74,14 +74,7 @@ struct StatsController: Sendable {
 
     private func overall(_ request: Request, context: AppRequestContext) async throws -> OverallAnswer {
         let query = request.uri.queryParameters
-        let tag = try query.get("tag").map { tag in
-            guard LinkTags.isWellFormed(tag) else {
-                throw APIError(
-                    .badRequest, "invalid_tag",
-                    "'tag' must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
-            }
-            return tag
-        }
+        let tag = try LinksAPIController.tag(query.get("tag"))
         let (from, to) = try Self.window(
             from: query.get("from"), to: query.get("to"), defaultFrom: Date().addingTimeInterval(-30 * 86_400),
             granularity: .day)

@@ -153,6 +153,11 @@ import Testing
             #expect(try await bulk(http, []).status == .badRequest)
             let tooMany = (0...1000).map { #"{"url":"https://example.com/\#($0)"}"# }
             #expect(try await bulk(http, tooMany).status == .badRequest)
+            // An item of the wrong shape fails alone.
+            let mixed = try await bulk(http, [#"{"url":5}"#, #"{"url":"https://example.com/shape"}"#, "[]"])
+            #expect(mixed.status == .ok)
+            #expect(try results(mixed).map { $0["status"] as? Int } == [400, 201, 400])
+            #expect((try results(mixed)[0]["error"] as? [String: String])?["code"] == "invalid_json")
             let notJSON = try await http.execute(
                 uri: "/api/links/bulk", method: .post, body: ByteBuffer(string: #"{"links":{}}"#))
             #expect(notJSON.status == .badRequest)
