@@ -287,7 +287,7 @@ def measure_redirects():
     master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
     hours_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_hours WHERE code LIKE 'bench-%'"))
     try:
-        wait(lambda: master_total() >= served and hours_total() >= served, 30, "the master's totals")
+        wait(lambda: master_total() >= served and hours_total() >= served, 60, "the master's totals")
     except SystemExit:
         pass
     time.sleep(2)  # anything beyond the served count would show up now

@@ -23,6 +23,8 @@ struct ReplicaApplication {
         var clients: KafkaClientSettings
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
+        /// Most codes per second the periodic click reports send.
+        var clickReportRate = ClickReporter.Settings().codesPerSecond
         /// Most distinct values one link records per dimension on this replica.
         var statsMaximumValues = ClickLedger.defaultMaximumValues
         /// Where the GeoIP country databases are.
@@ -64,7 +66,9 @@ struct ReplicaApplication {
         let reporter = ClickReporter(
             ledger: ledger, producer: countsProducer, kafka: kafka,
             namespace: namespace,
-            replicaID: configuration.replicaID, settings: .init(interval: configuration.clickReportInterval),
+            replicaID: configuration.replicaID,
+            settings: .init(
+                interval: configuration.clickReportInterval, codesPerSecond: configuration.clickReportRate),
             logger: logger)
         // Kafka's breaker stays out of readiness: redirects work without Kafka (counts wait in Redis).
         let router = ServiceRouter.make(

@@ -57,6 +57,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between reports of moved click totals (env SHORTENER_CLICK_REPORT_INTERVAL).")
     var clickReportInterval: Double = EnvironmentDefaults.double("SHORTENER_CLICK_REPORT_INTERVAL", 5)
 
+    /// Most codes per second the periodic click reports send; under a load that moves more
+    /// codes, each code is reported less often than every interval. Default: 500.
+    /// Environment: `SHORTENER_CLICK_REPORT_RATE`.
+    @Option(help: "Most codes per second the click reports send (env SHORTENER_CLICK_REPORT_RATE).")
+    var clickReportRate: Int = EnvironmentDefaults.int(
+        "SHORTENER_CLICK_REPORT_RATE", ClickReporter.Settings().codesPerSecond)
+
     /// Most distinct values a link records per dimension (referrer, country, device, browser,
     /// OS) on this replica; the rest count as `other`. Default: 100.
     /// Environment: `SHORTENER_STATS_MAX_KEYS`.
@@ -70,6 +77,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard clickReportInterval > 0 else { throw ValidationError("--click-report-interval must be positive") }
+        guard (1...1_000_000).contains(clickReportRate) else {
+            throw ValidationError("--click-report-rate must be 1 to 1000000")
+        }
         guard (1...1000).contains(statsMaxKeys) else { throw ValidationError("--stats-max-keys must be 1 to 1000") }
     }
 
@@ -83,7 +93,8 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
-                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)), statsMaximumValues: statsMaxKeys,
+                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
+                clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081)),
             redis: redis, logger: logger)
