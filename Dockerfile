@@ -4,7 +4,7 @@
 # --- build ---------------------------------------------------------------------------------
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends librdkafka-dev libhiredis-dev libgeoip-dev \
+    && apt-get install -y --no-install-recommends librdkafka-dev libhiredis-dev libgeoip-dev libqrencode-dev libpng-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first: this layer is reused while only the sources change.
@@ -19,7 +19,7 @@ RUN swift build -c release --static-swift-stdlib \
 # --- run -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libgeoip1 geoip-database ca-certificates curl tzdata \
+    && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libgeoip1 geoip-database libqrencode4 libpng16-16 ca-certificates curl tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin shortener
 WORKDIR /app
@@ -27,7 +27,8 @@ COPY --from=build /out/ /usr/local/bin/
 COPY topics ./topics
 COPY migrations ./migrations
 COPY openapi.yaml ./
-ENV SHORTENER_TOPICS_DIR=/app/topics SHORTENER_MIGRATIONS_DIR=/app/migrations SHORTENER_HTTP_HOST=0.0.0.0
+COPY web ./web
+ENV SHORTENER_TOPICS_DIR=/app/topics SHORTENER_MIGRATIONS_DIR=/app/migrations SHORTENER_WEB_DIR=/app/web SHORTENER_HTTP_HOST=0.0.0.0
 USER shortener
 EXPOSE 8080 8081 8090 8091
 CMD ["master", "serve"]

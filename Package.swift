@@ -84,6 +84,8 @@ let package = Package(
         // warning; its headers are in the default include path and the module map links it.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CGeoIP", providers: [.apt(["libgeoip-dev"])]),
+        .systemLibrary(name: "CQREncode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
 
         // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
         // bottom to the clients and the service frame at the top; no module imports a service.
@@ -157,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "Master",
             dependencies: [
-                "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "CQREncode", "CPNG", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
                 "SharedPostgres", "SharedService",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -136,14 +136,15 @@ done
 cat <<INFO
 
   The URL shortener is running (logs in $STATE/logs/, Ctrl-C stops everything):
-    master     http://localhost:$MASTER_PORT   POST /create, GET /api/links/<code>
+    master     http://localhost:$MASTER_PORT   the web app, POST /create, GET /api/links/<code>
     replica a  http://localhost:$REPLICA_A_PORT   GET /<code>
     replica b  http://localhost:$REPLICA_B_PORT   GET /<code>
     outbox     http://localhost:$OUTBOX_PORT   health only      notifier  http://localhost:$NOTIFIER_PORT   health only
     Kafka      $KAFKA_BROKERS ($KAFKA_KIND)    Postgres  127.0.0.1:$PG_PORT    Redis  $REDIS_A_PORT, $REDIS_B_PORT
 
-  API key of this run (for POST /create and every /api/ call; also in $STATE/env):
+  The web app:  http://localhost:$MASTER_PORT/   sign in with the API key of this run:
     $API_KEY
+  (the same key for POST /create and every /api/ call; also in $STATE/env)
 
   Try:
     curl -s -X POST localhost:$MASTER_PORT/create -H 'Authorization: Bearer $API_KEY' -d '{"url":"https://example.com/x"}'

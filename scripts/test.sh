@@ -2,7 +2,8 @@
 # `make test`: starts its own Postgres, two Redis servers and the dev Kafka broker on free
 # ports (never touching a running `make run`), runs `swift test` against them, checks the HTTP
 # APIs against openapi.yaml with schemathesis, stops them, validates the deployment files, and
-# tests `make run` itself on ports of its own (scripts/test_run.sh).
+# tests `make run` itself on ports of its own (scripts/test_run.sh), and the web app in headless
+# Chromium against another `make run` of its own (scripts/browser_test.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/api_conformance.sh"
@@ -49,3 +50,6 @@ log "Checking the deployment files offline (docker-compose.yml, Dockerfile's bui
 
 log "Checking make run itself: signals at random moments, a service that dies"
 bash "$ROOT/scripts/test_run.sh"
+
+log "Testing the web app in a real browser (headless Chromium) against make run"
+bash "$ROOT/scripts/browser_test.sh"

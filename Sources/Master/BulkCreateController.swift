@@ -42,6 +42,8 @@ struct BulkCreateController: Sendable {
     struct ItemError: Encodable {
         let code: String
         let message: String
+        /// The item's field at fault, if one is.
+        let field: String?
     }
 
     /// One item's outcome: `201`-like with the link, or its error.
@@ -64,7 +66,7 @@ struct BulkCreateController: Sendable {
         static func failed(_ error: APIError) -> Result {
             Result(
                 status: error.status.code, code: nil, shortURL: nil, url: nil,
-                error: ItemError(code: error.code, message: error.message))
+                error: ItemError(code: error.code, message: error.message, field: error.field))
         }
 
         func encode(to encoder: any Encoder) throws {

@@ -60,7 +60,7 @@ struct CreateAdmission: Sendable {
 extension APIError {
     /// `409`: the alias belongs to another link (a deleted one too: codes are never reissued).
     static func aliasTaken(_ alias: String) -> APIError {
-        APIError(.conflict, "alias_taken", "the alias '\(alias)' is already taken")
+        APIError(.conflict, "alias_taken", "the alias '\(alias)' is already taken", field: "alias")
     }
 
     /// `503`: every generated code tried was taken.

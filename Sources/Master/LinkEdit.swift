@@ -51,7 +51,7 @@ struct LinkEdit: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if container.contains(.url) {
             guard try !container.decodeNil(forKey: .url) else {
-                throw APIError(.badRequest, "missing_url", "'url' cannot be null")
+                throw APIError(.badRequest, "missing_url", "'url' cannot be null", field: "url")
             }
             url = try container.decode(String.self, forKey: .url)
         }
@@ -59,7 +59,7 @@ struct LinkEdit: Decodable, Sendable {
         maxClicks = try Self.change(container, .maxClicks)
         if container.contains(.tags) {
             guard try !container.decodeNil(forKey: .tags) else {
-                throw APIError(.badRequest, "invalid_tags", "'tags' cannot be null; send [] for no tags")
+                throw APIError(.badRequest, "invalid_tags", "'tags' cannot be null; send [] for no tags", field: "tags")
             }
             tags = try container.decode([String].self, forKey: .tags)
         }

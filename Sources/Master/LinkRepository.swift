@@ -245,17 +245,25 @@ struct LinkRepository: Sendable {
 
     /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous
     /// page), only those tagged `tag` when one is given.
-    func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil) async throws -> [LinksAPIController
-        .LinkDetails]
+    func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil, containing search: String? = nil)
+        async throws -> [LinksAPIController.LinkDetails]
     {
-        try await breaker.run { [client, logger] in
-            // The keyset starts above every link without a cursor; the tag test is true without a tag.
+        // A LIKE pattern that matches the search text literally, anywhere, in any case.
+        let pattern = search.map { text in
+            "%"
+                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
+        return try await breaker.run { [client, logger] in
+            // The keyset starts above every link without a cursor; the tag and search tests are
+            // true without a tag or a search.
             let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
             let rows = try await client.query(
                 """
                 SELECT \(unescaped: Self.detailColumns) FROM links l
                 WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
                     AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                    AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
                 ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
                 """, logger: logger)
             let now = Date()

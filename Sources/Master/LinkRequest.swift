@@ -41,13 +41,16 @@ struct LinkRequest: Decodable, Sendable {
     static let minimumAliasLength = 3
     /// Codes that would collide with the HTTP API's own paths.
     static let reservedAliases: Set<String> = [
-        "api", "create", "health", "metrics", "openapi", "openapi.yaml", "docs", "admin", "static", "favicon.ico",
+        "api", "app", "create", "health", "metrics", "openapi", "openapi.yaml", "docs", "admin", "static",
+        "favicon.ico",
         "robots.txt",
     ]
 
     /// Checks every field and returns the link to create, or the first problem found.
     func validated(now: Date = Date()) throws(APIError) -> NewLink {
-        guard let url else { throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'") }
+        guard let url else {
+            throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'", field: "url")
+        }
         let target = try Self.validatedURL(url)
         let expiry = try expiresAt.map { text throws(APIError) in try Self.validatedExpiry(text, now: now) }
         if let alias {
@@ -56,10 +59,10 @@ struct LinkRequest: Decodable, Sendable {
                     .badRequest, "invalid_alias",
                     """
                     'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
-                    """)
+                    """, field: "alias")
             }
             guard !Self.reservedAliases.contains(alias.lowercased()) else {
-                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved")
+                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved", field: "alias")
             }
         }
         if let maxClicks { try Self.validateMaxClicks(maxClicks) }
@@ -71,25 +74,27 @@ struct LinkRequest: Decodable, Sendable {
     /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
     static func validatedURL(_ url: String) throws(APIError) -> String {
         let trimmed = url.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty") }
+        guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty", field: "url") }
         guard trimmed.utf8.count <= maximumURLLength else {
-            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes")
+            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes", field: "url")
         }
         guard
             !trimmed.unicodeScalars.contains(where: {
                 $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
             })
         else {
-            throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL")
+            throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL", field: "url")
         }
         let target: String
         do {
             target = try TargetURL.normalized(trimmed)
         } catch {
-            throw APIError(.badRequest, error.code, error.message)
+            throw APIError(.badRequest, error.code, error.message, field: "url")
         }
         guard target.utf8.count <= maximumURLLength else {
-            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes once encoded")
+            throw APIError(
+                .badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes once encoded", field: "url"
+            )
         }
         return target
     }
@@ -97,11 +102,15 @@ struct LinkRequest: Decodable, Sendable {
     /// An `expires_at` in the future and before the year 10000.
     static func validatedExpiry(_ text: String, now: Date) throws(APIError) -> Date {
         guard let parsed = try? RFC3339.parse(text) else {
-            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time")
+            throw APIError(
+                .badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time", field: "expires_at")
         }
-        guard parsed > now else { throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past") }
+        guard parsed > now else {
+            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past", field: "expires_at")
+        }
         guard parsed < LinkLimits.latestExpiry else {
-            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000")
+            throw APIError(
+                .badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000", field: "expires_at")
         }
         return parsed
     }
@@ -109,13 +118,17 @@ struct LinkRequest: Decodable, Sendable {
     /// A `max_clicks` of 1 up to ``maximumMaxClicks``.
     static func validateMaxClicks(_ maxClicks: Int64) throws(APIError) {
         guard (1...maximumMaxClicks).contains(maxClicks) else {
-            throw APIError(.badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)")
+            throw APIError(
+                .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)",
+                field: "max_clicks")
         }
     }
 
     /// Tags as ``LinkTags`` allows them, in the order given.
     static func validatedTags(_ tags: [String]) throws(APIError) -> [String] {
-        if let problem = LinkTags.problem(with: tags) { throw APIError(.badRequest, "invalid_tags", problem) }
+        if let problem = LinkTags.problem(with: tags) {
+            throw APIError(.badRequest, "invalid_tags", problem, field: "tags")
+        }
         return tags
     }
 }

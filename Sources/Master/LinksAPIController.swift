@@ -5,12 +5,14 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=&tag=`
-/// (newest first, keyset pages), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`)
+/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=&tag=&q=`
+/// (newest first, keyset pages, `q` found in the code or the target), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`)
 /// and `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware``
 /// checks the caller's key. A link's answers carry `ETag: "<revision>"`.
 struct LinksAPIController: Sendable {
     let repository: LinkRepository
+    /// Base of the `short_url` of each link, as in the create answers.
+    let publicBaseURL: String
 
     /// Most links per page, and the default.
     static let maximumPageSize = 100
@@ -33,9 +35,12 @@ struct LinksAPIController: Sendable {
         let revision: Int64
         let clicks: Int64
         let status: Status
+        /// Where the link redirects from; set by the controller, which knows the public base.
+        var shortURL: String?
 
         enum CodingKeys: String, CodingKey {
             case code, url, tags, revision, clicks, status
+            case shortURL = "short_url"
             case createdAt = "created_at"
             case expiresAt = "expires_at"
             case maxClicks = "max_clicks"
@@ -45,6 +50,7 @@ struct LinksAPIController: Sendable {
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(code, forKey: .code)
+            try container.encodeIfPresent(shortURL, forKey: .shortURL)
             try container.encode(url, forKey: .url)
             try container.encode(createdAt, forKey: .createdAt)
             try container.encode(expiresAt, forKey: .expiresAt)
@@ -79,12 +85,11 @@ struct LinksAPIController: Sendable {
 
     func addRoutes(to router: some RouterMethods<AppRequestContext>) {
         router.get("links/:code") { request, context in
-            let code = try context.parameters.require("code")
-            guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+            let code = try context.linkCode()
             guard
                 let details = try await storeCall(context, "Reading a link", { try await repository.details(of: code) })
             else { throw APIError.unknownCode }
-            return try Self.answer(details, to: request, context: context)
+            return try Self.answer(withShortURL(details), to: request, context: context)
         }
         router.patch("links/:code") { request, context in
             try await edit(request, context: context)
@@ -92,6 +97,7 @@ struct LinksAPIController: Sendable {
         router.get("links") { request, context in
             let limit = try Self.pageSize(request.uri.queryParameters.get("limit"))
             let tag = try Self.tag(request.uri.queryParameters.get("tag"))
+            let search = try Self.search(request.uri.queryParameters.get("q"))
             let cursor = try request.uri.queryParameters.get("cursor").map { token in
                 guard let cursor = LinkCursor(token: token) else {
                     throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
@@ -99,16 +105,15 @@ struct LinksAPIController: Sendable {
                 return cursor
             }
             let links = try await storeCall(context, "Listing links") {
-                try await repository.list(limit: limit + 1, after: cursor, tag: tag)
+                try await repository.list(limit: limit + 1, after: cursor, tag: tag, containing: search)
             }
-            let page = Array(links.prefix(limit))
+            let page = links.prefix(limit).map(withShortURL)
             let next =
                 links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, code: $0.code).token } : nil
             return Page(links: page, nextCursor: next)
         }
         router.delete("links/:code") { _, context in
-            let code = try context.parameters.require("code")
-            guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+            let code = try context.linkCode()
             switch try await storeCall(context, "Deleting a link", { try await repository.delete(code) }) {
             case .deleted:
                 context.logger.info("Deleted link", metadata: ["link.code": "\(code)"])
@@ -124,8 +129,7 @@ struct LinksAPIController: Sendable {
     /// `PATCH /api/links/<code>`: the edit, checked as create checks its fields, applied in one
     /// transaction with its `link.updated` event.
     func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let code = try context.parameters.require("code")
-        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        let code = try context.linkCode()
         let expected = try request.headers[.ifMatch].map(Self.revision(ifMatch:))
         let (edit, _) = try await JSONRequestBody.decode(
             LinkEdit.self, from: request, limit: Self.maximumEditSize,
@@ -138,7 +142,7 @@ struct LinksAPIController: Sendable {
         case .edited(let details):
             context.logger.info(
                 "Edited link", metadata: ["link.code": "\(code)", "link.revision": "\(details.revision)"])
-            return try Self.answer(details, to: request, context: context)
+            return try Self.answer(withShortURL(details), to: request, context: context)
         case .notFound:
             throw APIError.unknownCode
         case .deleted:
@@ -153,6 +157,13 @@ struct LinksAPIController: Sendable {
     }
 
     /// A link's answer, with its revision as `ETag`.
+    /// `details` with its `short_url`.
+    private func withShortURL(_ details: LinkDetails) -> LinkDetails {
+        var details = details
+        details.shortURL = "\(publicBaseURL)/\(details.code)"
+        return details
+    }
+
     private static func answer(_ details: LinkDetails, to request: Request, context: AppRequestContext) throws
         -> Response
     {
@@ -187,6 +198,23 @@ struct LinksAPIController: Sendable {
         }
     }
 
+    /// Longest `q`, in characters.
+    static let maximumSearchLength = 200
+
+    /// `q`: text to find in the code or the target URL, ignoring case; nil when absent or empty.
+    static func search(_ text: String?) throws -> String? {
+        guard let text, !text.isEmpty else { return nil }
+        guard text.count <= maximumSearchLength,
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw APIError(
+                .badRequest, "invalid_q",
+                "'q' must be at most \(maximumSearchLength) characters without control characters",
+                field: "q")
+        }
+        return text
+    }
+
     /// `limit`: 1 to ``maximumPageSize``, ``defaultPageSize`` when absent.
     static func pageSize(_ text: String?) throws -> Int {
         guard let text else { return defaultPageSize }
@@ -199,6 +227,15 @@ struct LinksAPIController: Sendable {
 
 /// Runs a Postgres-backed step of a request: API errors pass through, an open breaker becomes
 /// `503` with `Retry-After`, anything else is logged and becomes `503`.
+extension AppRequestContext {
+    /// The `:code` of a link's route; `404` when it cannot even be a code.
+    func linkCode() throws -> String {
+        let code = try parameters.require("code")
+        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        return code
+    }
+}
+
 func storeCall<Value>(
     _ context: AppRequestContext, _ what: String, _ body: () async throws -> Value
 ) async throws -> Value {

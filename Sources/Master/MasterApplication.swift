@@ -10,7 +10,7 @@ import SharedService
 
 /// The master's parts, composed in one place from a ``Configuration``: `main` and the tests
 /// build it the same way. The Postgres pool, the dead-letter producer, the click aggregator's
-/// consumer and the HTTP API.
+/// consumer, the HTTP API and the web app.
 struct MasterApplication {
     /// What the master needs to know.
     struct Configuration: Sendable {
@@ -30,6 +30,8 @@ struct MasterApplication {
         var createRateLimit: RateLimiter.Settings
         /// Days a click hour stays an hour before it folds into its day.
         var statsHourlyDays = ClickHourFolding.defaultHourlyDays
+        /// The web app's files, served at `/`; nil serves no app.
+        var webDirectory: String?
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -70,11 +72,15 @@ struct MasterApplication {
         CreateLinkController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
             .addRoutes(to: router)
         let api = router.group("api").add(middleware: APIKeyMiddleware(keys: keys))
-        LinksAPIController(repository: repository).addRoutes(to: api)
+        LinksAPIController(repository: repository, publicBaseURL: configuration.publicBaseURL).addRoutes(to: api)
         let stats = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
         StatsController(statistics: stats, repository: repository).addRoutes(to: api)
         BulkCreateController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
             .addRoutes(to: api)
+        QRCodeController(repository: repository, publicBaseURL: configuration.publicBaseURL).addRoutes(to: api)
+        if let webDirectory = configuration.webDirectory {
+            WebAppController(assets: try WebAssets(directory: webDirectory)).addRoutes(to: router)
+        }
         self.postgres = postgres
         self.repository = repository
         self.http = configuration.http.application(router: router, logger: logger)

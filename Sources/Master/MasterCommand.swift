@@ -49,6 +49,11 @@ struct Serve: AsyncParsableCommand {
     var statsHourlyDays: Int = EnvironmentDefaults.int(
         "SHORTENER_STATS_HOURLY_DAYS", ClickHourFolding.defaultHourlyDays)
 
+    /// Folder of the web app served at `/` (`index.html` and its files); empty serves no app.
+    /// Default: `web` (relative to the working directory). Environment: `SHORTENER_WEB_DIR`.
+    @Option(help: "Folder of the web app served at / ; empty: no app (env SHORTENER_WEB_DIR).")
+    var webDir: String = EnvironmentDefaults.string("SHORTENER_WEB_DIR", "web")
+
     func validate() throws {
         guard createRateLimit >= 0, createRateBurst >= 1 else {
             throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
@@ -68,7 +73,7 @@ struct Serve: AsyncParsableCommand {
                 postgres: postgres.clientConfiguration(namespace: namespace), publicBaseURL: publicURL,
                 http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
                 createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
-                statsHourlyDays: statsHourlyDays),
+                statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

@@ -45,8 +45,7 @@ struct StatsController: Sendable {
     }
 
     private func link(_ request: Request, context: AppRequestContext) async throws -> LinkAnswer {
-        let code = try context.parameters.require("code")
-        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        let code = try context.linkCode()
         let query = request.uri.queryParameters
         let granularity =
             try query.get("granularity").map { text in

@@ -1,3 +1,4 @@
+import Foundation
 import SharedConfiguration
 import SharedService
 import TestSupport
@@ -9,12 +10,20 @@ extension MasterApplication.Configuration {
     /// The master as `master serve` composes it, on the test stack's Postgres and broker, with
     /// no rate limit unless one is given.
     static func test(
-        _ namespace: Namespace, port: Int = 0, createRateLimit: RateLimiter.Settings = .off
+        _ namespace: Namespace, port: Int = 0, createRateLimit: RateLimiter.Settings = .off,
+        webDirectory: String? = nil
     ) throws -> Self {
         .init(
             namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers, clients: try TestStack.kafkaClients,
             postgres: try TestStack.postgresConfiguration(database: namespace.databaseName),
-            publicBaseURL: "http://short.test", http: HTTPServerSettings(port: port), createRateLimit: createRateLimit)
+            publicBaseURL: "http://short.test", http: HTTPServerSettings(port: port), createRateLimit: createRateLimit,
+            webDirectory: webDirectory)
+    }
+
+    /// The repository's `web/` folder: the web app as `make run` serves it.
+    static var repositoryWebDirectory: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("web").path
     }
 }
 

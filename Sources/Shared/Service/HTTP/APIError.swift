@@ -2,26 +2,32 @@ import Foundation
 import Hummingbird
 import SharedResilience
 
-/// An error answered to an HTTP client as `{"error": {"code": "…", "message": "…"}}`.
-/// `code` is a stable machine-readable name; `message` explains it to a person.
+/// An error answered to an HTTP client as `{"error": {"code": "…", "message": "…"}}`, with
+/// `"field": "…"` when one field of the request is at fault (the web app shows the message
+/// there). `code` is a stable machine-readable name; `message` explains it to a person.
 public struct APIError: HTTPResponseError, CallerFault, Equatable, Sendable {
     public let status: HTTPResponse.Status
     /// Stable machine-readable name of the problem, e.g. `invalid_url`.
     public let code: String
     /// What went wrong, for a person.
     public let message: String
+    /// The request's field at fault (`url`, `alias`, a query parameter, …), if one is.
+    public let field: String?
     /// Extra headers, e.g. `Retry-After`.
     public var headers: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
     }
 
     /// The body as JSON bytes.
     public var body: [UInt8] {
-        let payload = ["error": ["code": code, "message": message]]
+        var error = ["code": code, "message": message]
+        if let field { error["field"] = field }
+        let payload = ["error": error]
         return Array(
             try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]))
     }

@@ -1,0 +1,313 @@
+"""The web app in headless Chromium (Selenium), against a live `make run` stack.
+
+Started by scripts/browser_test.sh, which passes the app's address, the run's API key, a local
+target page and a folder for artifacts in the environment. Each step asserts what a person
+would see; on a failure the screenshot and the browser's console log are saved and their paths
+printed. The QR codes are read back by an independent decoder (zbarimg; SVG rasterised by
+rsvg-convert first).
+"""
+import http.client
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as expected
+from selenium.webdriver.support.ui import WebDriverWait
+
+APP = os.environ["SHORTENER_APP_URL"]
+KEY = os.environ["SHORTENER_API_KEY"]
+TARGET = os.environ["SHORTENER_TARGET_URL"]
+ARTIFACTS = Path(os.environ["SHORTENER_ARTIFACTS"])
+SCREENSHOT = os.environ.get("BROWSER_SCREENSHOT")
+# Clicks reach the page within a report interval (5 s) plus the page's own refresh (5 s).
+CLICK_WAIT = 40
+# Clicks by people, as other browsers would send them, on both replicas: (User-Agent, Referer).
+PEOPLE = [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+     "https://www.example.org/blog"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
+     "Mobile/15E148 Safari/604.1", "https://news.example.net/"),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0", None),
+]
+
+
+def browser(width, height):
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     f"--window-size={max(width, 500)},{height}", "--lang=en-US"):
+        options.add_argument(argument)
+    if width < 500:  # a headless window is never narrower than 500 px: emulate a phone's viewport
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(options=options, service=service)
+
+
+def api(method, path, body=None, raw=False):
+    request = urllib.request.Request(APP.rstrip("/") + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {KEY}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data = response.read()
+        return data if raw else json.loads(data or b"null")
+
+
+def click_as_people(short_url):
+    """Follows `short_url` on both replicas as each of PEOPLE; returns how many clicks."""
+    code = short_url.rsplit("/", 1)[1]
+    replicas = [short_url.rsplit("/", 1)[0], os.environ["SHORTENER_REPLICA_B_URL"]]
+    clicks = 0
+    for base in replicas:
+        for agent, referer in PEOPLE:
+            headers = {"User-Agent": agent}
+            if referer:
+                headers["Referer"] = referer
+            host, port = base.split("//")[1].split(":")
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            connection.request("GET", f"/{code}", headers=headers)
+            response = connection.getresponse()
+            assert response.status == 302 and response.headers["Location"] == TARGET, response.status
+            connection.close()
+            clicks += 1
+    return clicks
+
+
+def decode(image_bytes, suffix):
+    """The text zbarimg reads in an image (SVG rasterised first)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"code{suffix}"
+        path.write_bytes(image_bytes)
+        if suffix == ".svg":
+            png = Path(folder) / "code.png"
+            subprocess.run(["rsvg-convert", "-b", "white", "-o", str(png), str(path)], check=True)
+            path = png
+        result = subprocess.run(["zbarimg", "--raw", "-q", str(path)], capture_output=True, text=True)
+        return result.stdout.strip()
+
+
+class Steps:
+    def __init__(self, driver):
+        self.driver = driver
+        self.wait = WebDriverWait(driver, 15)
+        self.step = "start"
+
+    def say(self, step):
+        self.step = step
+        print(f"  · {step}", flush=True)
+
+    def find(self, css):
+        return self.wait.until(expected.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def text_of(self, css, text, timeout=15):
+        WebDriverWait(self.driver, timeout).until(expected.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+
+    def field(self, name, value):
+        element = self.find(f"#{name}")
+        element.clear()
+        element.send_keys(value)
+
+    def save_artifacts(self, name):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / f"{name}.png"
+        console = ARTIFACTS / f"{name}-console.log"
+        self.driver.save_screenshot(str(shot))
+        console.write_text("".join(f"{entry['level']} {entry['message']}\n" for entry in self.driver.get_log("browser")))
+        return shot, console
+
+
+def check_headers():
+    with urllib.request.urlopen(APP, timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"] or ""
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy, policy
+        assert "frame-ancestors 'none'" in policy, policy
+        assert response.headers["ETag"] and response.headers["Cache-Control"], dict(response.headers)
+    with urllib.request.urlopen(APP + "app/app.js", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript"), response.headers["Content-Type"]
+        etag = response.headers["ETag"]
+    request = urllib.request.Request(APP + "app/app.js", headers={"If-None-Match": etag})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("a matching If-None-Match did not answer 304")
+    except urllib.error.HTTPError as error:
+        assert error.code == 304, error.code
+
+
+def check_qr_codes():
+    """Many codes, sizes, margins, levels and both formats decode to the short URL."""
+    links = [api("POST", "/create", {"url": f"{TARGET}?qr={index}"}) for index in range(8)]
+    links.append(api("POST", "/create", {"url": TARGET, "alias": f"qr-{secrets.token_hex(20)}"}))
+    checked = 0
+    for index, link in enumerate(links):
+        for size, margin, level in ((128, 4, "M"), (256, 4, "L"), (333, 2, "H"), (600, 4, "Q")):
+            for suffix in (".svg", ".png"):
+                if (index + size) % 2 and suffix == ".svg" and size == 600:
+                    continue
+                image = api("GET", f"/api/links/{link['code']}/qr?format={suffix[1:]}&size={size}"
+                                   f"&margin={margin}&level={level}", raw=True)
+                text = decode(image, suffix)
+                assert text == link["short_url"], (link, size, margin, level, suffix, text)
+                checked += 1
+    print(f"  · {checked} QR codes of {len(links)} links decoded to their short URLs")
+
+
+def tour(steps):
+    driver = steps.driver
+    steps.say("the app asks for a key; a wrong one is refused on its field")
+    driver.get(APP)
+    driver.execute_script("window.__sameDocument = true")
+    steps.field("api-key", "sk_wrong")
+    steps.find("form button[type=submit]").click()
+    steps.text_of("#key-error", "not valid")
+    assert steps.find("#api-key").get_attribute("aria-invalid") == "true"
+
+    steps.say("sign in")
+    steps.field("api-key", KEY + Keys.ENTER)
+    steps.text_of("h1", "Links")
+    assert driver.execute_script("return sessionStorage.getItem('shortener.api-key')") == KEY
+    assert driver.execute_script("return document.cookie") == ""
+
+    alias = f"web-{secrets.token_hex(4)}"
+    steps.say(f"create a link with the alias {alias}")
+    steps.field("url", TARGET)
+    steps.field("alias", alias)
+    steps.find("form.create button[type=submit]").click()
+    steps.text_of("#short-url", f"/{alias}")
+    short_url = steps.find("#short-url").text
+    assert short_url.endswith(f"/{alias}"), short_url
+
+    steps.say("the same alias again: the API's message appears on the alias field")
+    steps.field("url", TARGET)
+    steps.field("alias", alias)
+    steps.find("form.create button[type=submit]").click()
+    steps.text_of("#alias-error", "already taken")
+    assert steps.find("#alias").get_attribute("aria-invalid") == "true"
+    assert steps.find("#url-error").text == ""
+
+    steps.say("find the link in the list by filtering")
+    steps.field("filter", alias)
+    steps.wait.until(lambda _: [row.get_attribute("data-code") for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")] == [alias])
+
+    steps.say("open the link's page")
+    driver.find_element(By.CSS_SELECTOR, f"tbody tr[data-code='{alias}'] a").click()
+    steps.text_of("h1", alias)
+    steps.text_of("#link-status", "active")
+    steps.text_of("#total-clicks", "0")
+
+    steps.say("the QR code on the page decodes to the short URL")
+    steps.wait.until(lambda _: (steps.find("#qr").get_attribute("src") or "").startswith("blob:"))
+    steps.wait.until(lambda _: driver.execute_script("return document.getElementById('qr').naturalWidth") > 0)
+    # What the page shows, as the browser drew it.
+    assert decode(steps.find("#qr").screenshot_as_png, ".png") == short_url
+
+    steps.say("follow the short URL three times in another tab: the target page opens")
+    app_window = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    for _ in range(3):
+        driver.get(short_url)
+        WebDriverWait(driver, 15).until(expected.text_to_be_present_in_element((By.ID, "target"), "target page"))
+    driver.close()
+    driver.switch_to.window(app_window)
+
+    steps.say("and six more as people with other browsers, on both replicas")
+    total = 3 + click_as_people(short_url)
+
+    steps.say("the click count, the chart and the lists update without a reload")
+    steps.text_of("#total-clicks", str(total), timeout=CLICK_WAIT)
+    WebDriverWait(driver, CLICK_WAIT).until(
+        lambda _: driver.find_element(By.CSS_SELECTOR, "#chart svg").get_attribute("data-total") == str(total))
+    steps.text_of("#totals", "6 by people and 3 by bots")
+    steps.text_of(".tops", "example.org")
+    steps.text_of(".tops", "Firefox")
+    assert driver.execute_script("return window.__sameDocument === true"), "the page was reloaded"
+    if SCREENSHOT:
+        size = driver.get_window_size()
+        driver.set_window_size(size["width"], driver.execute_script("return document.body.scrollHeight") + 120)
+        driver.save_screenshot(SCREENSHOT)
+        driver.set_window_size(size["width"], size["height"])
+        print(f"  · screenshot of the link page: {SCREENSHOT}")
+
+    steps.say("delete the link, confirming in the dialog; its status turns to deleted")
+    steps.find("#delete").click()
+    WebDriverWait(driver, 5).until(expected.visibility_of_element_located((By.ID, "confirm-delete"))).click()
+    steps.text_of("#link-status", "deleted")
+
+    steps.say("no request carried the key in its URL; no errors in the console")
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            assert KEY not in message["params"]["request"]["url"], message["params"]["request"]["url"]
+    # The refused key (401) and the taken alias (409) are logged by the browser as failed loads;
+    # anything else (a script error, a CSP violation) is a failure.
+    expected_failures = ("status of 401", "status of 409")
+    severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+              and not any(failure in entry["message"] for failure in expected_failures)]
+    assert not severe, severe
+
+
+def narrow(steps):
+    """At 360 px the list and a link page fit the width: no sideways scrolling."""
+    driver = steps.driver
+    steps.say("at 360 px wide, the pages fit")
+    driver.get(APP)
+    steps.field("api-key", KEY + Keys.ENTER)
+    steps.text_of("h1", "Links")
+    steps.find("tbody tr")
+    assert driver.execute_script("return window.innerWidth") == 360
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 360
+    steps.say("the create form works from the keyboard alone")
+    steps.find("#url").click()
+    active = driver.switch_to.active_element
+    active.send_keys(TARGET)
+    # url → alias → the expiry's parts → max clicks → the button
+    for _ in range(20):
+        if driver.switch_to.active_element.text == "Shorten":
+            break
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert driver.switch_to.active_element.text == "Shorten", "Tab never reached the Shorten button"
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    steps.find("#short-url")
+    code = steps.find("#short-url").text.rsplit("/", 1)[1]
+    driver.get(f"{APP}#/links/{code}")
+    steps.text_of("h1", code)
+    steps.find("#chart svg")
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 360
+
+
+def main():
+    check_headers()
+    print("  · the page's CSP, ETag and Cache-Control headers are in place")
+    check_qr_codes()
+    failed = False
+    for name, size, run in (("tour", (1280, 1000), tour), ("narrow", (360, 800), narrow)):
+        driver = browser(*size)
+        steps = Steps(driver)
+        try:
+            run(steps)
+        except (AssertionError, TimeoutException, Exception):
+            failed = True
+            shot, console = steps.save_artifacts(f"failure-{name}")
+            traceback.print_exc()
+            print(f"FAILED at '{steps.step}'. Screenshot: {shot}  Console log: {console}", file=sys.stderr)
+        finally:
+            driver.quit()
+    if failed:
+        sys.exit(1)
+    print("browser tests passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+// The HTTP API as the app uses it: every call carries the API key as a Bearer token, from
+// sessionStorage (never a URL or a cookie), and every error becomes an ApiError with the API's
+// code, message and, when one field is at fault, that field.
+
+const KEY = 'shortener.api-key';
+
+export const session = {
+  get key() { return sessionStorage.getItem(KEY); },
+  signIn(key) { sessionStorage.setItem(KEY, key); },
+  signOut() { sessionStorage.removeItem(KEY); },
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+/**
+ * Calls the API; resolves to the JSON answer, a Blob for images, or null for 204. A 401 signs
+ * out and tells the app (`shortener:signed-out`), unless `checkingKey` (the sign-in form's own
+ * check).
+ */
+export async function api(method, path, body, { checkingKey = false } = {}) {
+  const headers = { Authorization: `Bearer ${session.key ?? ''}` };
+  const init = { method, headers, cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'unreachable', 'The server cannot be reached; try again.');
+  }
+  if (response.status === 204) return null;
+  const type = response.headers.get('Content-Type') ?? '';
+  if (!response.ok) {
+    let error = {};
+    if (type.includes('json')) error = (await response.json().catch(() => ({}))).error ?? {};
+    if (response.status === 401 && !checkingKey) {
+      session.signOut();
+      window.dispatchEvent(new Event('shortener:signed-out'));
+    }
+    throw new ApiError(response.status, error.code ?? `http_${response.status}`,
+      error.message ?? `The server answered ${response.status}.`, error.field);
+  }
+  return type.includes('json') ? response.json() : response.blob();
+}
+
+/** A query string of the parameters that are set. */
+export function query(parameters) {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(parameters)) {
+    if (value !== undefined && value !== null && value !== '') search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}

@@ -1,0 +1,40 @@
+// The web app: sign in with an API key, create and list links, and a page per link with live
+// clicks, analytics and its QR code. Views by the URL's fragment: `#/` and `#/links/<code>`.
+import { session } from './api.js';
+import { signInView } from './sign-in.js';
+import { linksView } from './links.js';
+import { linkView } from './link-page.js';
+
+const view = document.getElementById('view');
+const signOut = document.getElementById('sign-out');
+/** Stops the current view's timers when another one takes its place. */
+let leaveView = () => {};
+
+function route() {
+  leaveView();
+  leaveView = () => {};
+  signOut.hidden = !session.key;
+  let content;
+  if (!session.key) {
+    content = signInView(route);
+  } else {
+    const match = /^#\/links\/([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+    const page = match ? linkView(decodeURIComponent(match[1])) : linksView();
+    content = page.element;
+    leaveView = page.leave;
+  }
+  view.replaceChildren(content);
+  const heading = view.querySelector('h1');
+  if (heading) document.title = `${heading.textContent} · Shortener`;
+  view.focus({ preventScroll: true });
+}
+
+signOut.addEventListener('click', () => {
+  session.signOut();
+  location.hash = '#/';
+  route();
+});
+window.addEventListener('hashchange', route);
+// A key rejected by the API (401) signs out; show the sign-in form at once.
+window.addEventListener('shortener:signed-out', route);
+route();

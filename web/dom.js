@@ -1,0 +1,42 @@
+// Small helpers to build the page: elements from a tag, attributes and children, never from
+// HTML strings, so no text from the API can become markup.
+
+/** `h('a', {href: '#/'}, 'text', child)`: an element; `on*` attributes become listeners. */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else if (name === 'class') element.className = value;
+    else element.setAttribute(name, value === true ? '' : value);
+  }
+  append(element, children);
+  return element;
+}
+
+/** An SVG element (`svg('rect', {x: 1})`). */
+export function svg(tag, attributes = {}, ...children) {
+  const element = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  append(element, children);
+  return element;
+}
+
+function append(element, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Says `text` in the live region at the bottom of the page (screen readers announce it). */
+let noticeTimer;
+export function notify(text) {
+  const notice = document.getElementById('notice');
+  notice.textContent = text;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice.textContent = ''; }, 5000);
+}
+
+export const numberFormat = new Intl.NumberFormat();
+export const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

@@ -1,0 +1,196 @@
+// A link's page: its details, a click chart with a range picker, the top referrers,
+// countries, devices, browsers and operating systems (bots apart), its QR code as SVG and PNG,
+// and delete. The numbers refresh every few seconds (the replicas' report interval) without a
+// reload.
+import { api, query } from './api.js';
+import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
+import { clickChart } from './chart.js';
+
+/** How often the numbers refresh: the replicas' default report interval. */
+const REFRESH_MS = 5000;
+
+const RANGES = [
+  { id: '48h', label: 'Last 48 hours', hours: 48, granularity: 'hour' },
+  { id: '7d', label: 'Last 7 days', hours: 7 * 24, granularity: 'day' },
+  { id: '30d', label: 'Last 30 days', hours: 30 * 24, granularity: 'day' },
+  { id: '365d', label: 'Last 365 days', hours: 365 * 24, granularity: 'day' },
+  { id: 'all', label: 'All time', hours: null, granularity: 'day' },
+];
+
+const shareFormat = new Intl.NumberFormat(undefined, { style: 'percent' });
+
+const DIMENSIONS = [
+  ['referrers', 'Referrers'], ['countries', 'Countries'], ['devices', 'Devices'], ['browsers', 'Browsers'], ['os', 'Operating systems'],
+];
+
+export function linkView(code) {
+  const heading = h('h1', {}, code);
+  const details = h('dl', { class: 'details' });
+  const error = h('p', { class: 'field-error', role: 'alert' });
+  const range = h('select', { id: 'range' }, RANGES.map((option) => h('option', { value: option.id }, option.label)));
+  const totals = h('p', { class: 'totals', id: 'totals' });
+  const chartBox = h('div', { class: 'chart-box', id: 'chart' });
+  const tops = h('div', { class: 'tops' });
+  const qr = qrSection(code);
+  const deleteButton = h('button', { type: 'button', class: 'danger', id: 'delete' }, 'Delete link');
+  const dialog = confirmDialog(code, async () => {
+    try {
+      await api('DELETE', `/api/links/${encodeURIComponent(code)}`);
+      notify(`Deleted ${code}`);
+      await refresh();
+    } catch (failure) {
+      error.textContent = failure.message;
+    }
+  });
+  deleteButton.addEventListener('click', () => dialog.showModal());
+  range.addEventListener('change', () => refresh());
+
+  let timer;
+  let left = false;
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const path = `/api/links/${encodeURIComponent(code)}`;
+      const [link, stats, everyone] = await Promise.all([
+        api('GET', path),
+        api('GET', `${path}/stats${statsQuery(range.value, true)}`),
+        api('GET', `${path}/stats${statsQuery(range.value, false)}`),
+      ]);
+      if (left) return;
+      error.textContent = '';
+      showDetails(details, link);
+      deleteButton.hidden = link.status === 'deleted';
+      qr.show(link.short_url);
+      const choice = RANGES.find((option) => option.id === range.value);
+      totals.replaceChildren(
+        h('strong', { id: 'total-clicks' }, numberFormat.format(link.clicks)), ' clicks in all · ',
+        `${numberFormat.format(stats.total)} by people and ${numberFormat.format(stats.bots)} by bots in the range`);
+      chartBox.replaceChildren(clickChart(everyone.series, stats.series, choice.granularity),
+        h('p', { class: 'legend' }, h('span', { class: 'key people' }), 'people ', h('span', { class: 'key bots' }), 'bots'));
+      tops.replaceChildren(...DIMENSIONS.map(([key, title]) => topList(title, stats[key])));
+    } catch (failure) {
+      if (left) return;
+      error.textContent = failure.status === 404 ? `No link has the code ${code}.` : failure.message;
+    }
+    if (!left) timer = setTimeout(refresh, REFRESH_MS);
+  }
+  refresh();
+
+  const element = h('section', {},
+    h('p', {}, h('a', { href: '#/' }, '← All links')),
+    heading,
+    error,
+    h('div', { class: 'columns' },
+      h('section', { class: 'card' }, h('h2', {}, 'Link'), details, deleteButton),
+      qr.element),
+    h('section', { class: 'card' },
+      h('h2', {}, 'Clicks'),
+      h('label', { for: 'range' }, 'Range'), range,
+      totals, chartBox,
+      h('p', { class: 'help' }, 'Bots (crawlers, link previews, HTTP libraries, headless browsers) are drawn apart in the chart and left out of the lists.')),
+    tops,
+    dialog);
+  return { element, leave: () => { left = true; clearTimeout(timer); qr.leave(); } };
+}
+
+function statsQuery(rangeID, excludingBots) {
+  const choice = RANGES.find((option) => option.id === rangeID);
+  const now = new Date();
+  const parameters = { granularity: choice.granularity, exclude_bots: String(excludingBots) };
+  if (choice.hours) {
+    const from = new Date(now.getTime() - choice.hours * 3600 * 1000);
+    if (choice.granularity === 'hour') from.setUTCMinutes(0, 0, 0);
+    else from.setUTCHours(0, 0, 0, 0);
+    parameters.from = from.toISOString();
+    parameters.to = now.toISOString();
+  }
+  return query(parameters);
+}
+
+function showDetails(list, link) {
+  const rows = [
+    ['Short URL', h('a', { href: link.short_url, id: 'link-short-url', target: '_blank', rel: 'noopener' }, link.short_url)],
+    ['Target', h('span', { class: 'target' }, link.url)],
+    ['Status', h('span', { class: `status status-${link.status}`, id: 'link-status' }, link.status)],
+    ['Created', dateTimeFormat.format(new Date(link.created_at))],
+    ['Expires', link.expires_at ? dateTimeFormat.format(new Date(link.expires_at)) : 'never'],
+    ['Max clicks', link.max_clicks ? numberFormat.format(link.max_clicks) : 'no limit'],
+  ];
+  if (link.tags.length) rows.push(['Tags', link.tags.join(', ')]);
+  list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+}
+
+function topList(title, values) {
+  const total = values.reduce((sum, item) => sum + item.clicks, 0);
+  const section = h('section', { class: 'card top' }, h('h2', {}, title));
+  if (!values.length) {
+    section.append(h('p', { class: 'help' }, 'No clicks yet.'));
+    return section;
+  }
+  section.append(h('table', {},
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Value'), h('th', { scope: 'col', class: 'number' }, 'Clicks'),
+      h('th', { scope: 'col', class: 'number' }, 'Share'))),
+    h('tbody', {}, values.map((item) => h('tr', {},
+      h('td', {}, item.value),
+      h('td', { class: 'number' }, numberFormat.format(item.clicks)),
+      h('td', { class: 'number' }, shareFormat.format(total ? item.clicks / total : 0)))))));
+  return section;
+}
+
+/** The QR code, fetched with the key (so as a blob, not by URL), and its downloads. */
+function qrSection(code) {
+  const image = h('img', { id: 'qr', width: '200', height: '200', alt: '' });
+  const downloads = h('p', { class: 'downloads' });
+  let shown = null;
+  const urls = [];
+  const element = h('section', { class: 'card qr' }, h('h2', {}, 'QR code'), image, downloads);
+  async function download(format) {
+    try {
+      const blob = await api('GET', `/api/links/${encodeURIComponent(code)}/qr${query({ format, size: 1024 })}`);
+      const url = URL.createObjectURL(blob);
+      const anchor = h('a', { href: url, download: `${code}.${format}` });
+      document.body.append(anchor);
+      anchor.click();
+      anchor.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (failure) {
+      notify(failure.message);
+    }
+  }
+  return {
+    element,
+    async show(shortURL) {
+      if (shown === shortURL) return;
+      shown = shortURL;
+      try {
+        const blob = await api('GET', `/api/links/${encodeURIComponent(code)}/qr${query({ format: 'svg', size: 200 })}`);
+        const url = URL.createObjectURL(blob);
+        urls.push(url);
+        image.src = url;
+        image.alt = `QR code of ${shortURL}`;
+        downloads.replaceChildren(
+          h('button', { type: 'button', class: 'quiet', onclick: () => download('svg') }, 'Download SVG'), ' ',
+          h('button', { type: 'button', class: 'quiet', onclick: () => download('png') }, 'Download PNG'));
+      } catch (failure) {
+        shown = null;
+        downloads.replaceChildren(h('span', { class: 'field-error' }, failure.message));
+      }
+    },
+    leave() { for (const url of urls) URL.revokeObjectURL(url); },
+  };
+}
+
+function confirmDialog(code, onConfirm) {
+  const confirm = h('button', { type: 'button', class: 'danger', id: 'confirm-delete' }, 'Delete');
+  const cancel = h('button', { type: 'button', class: 'quiet' }, 'Cancel');
+  const dialog = h('dialog', { 'aria-labelledby': 'delete-title' },
+    h('h2', { id: 'delete-title' }, `Delete ${code}?`),
+    h('p', {}, 'Its short URL stops redirecting on every replica. Codes are never reused, and the clicks stay.'),
+    h('p', { class: 'actions' }, cancel, ' ', confirm));
+  cancel.addEventListener('click', () => dialog.close());
+  confirm.addEventListener('click', () => {
+    dialog.close();
+    onConfirm();
+  });
+  return dialog;
+}

@@ -1,0 +1,154 @@
+// The home view: the create form (errors on their fields, the new short URL with a copy
+// button) and the list of links, newest first, with a filter and cursor paging.
+import { api, query } from './api.js';
+import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
+
+const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks'];
+
+export function linksView() {
+  const list = linkList();
+  const element = h('section', {},
+    h('h1', {}, 'Links'),
+    createForm(() => list.reload()),
+    list.element);
+  return { element, leave: list.leave };
+}
+
+function createForm(onCreated) {
+  const inputs = {
+    url: h('input', { id: 'url', name: 'url', type: 'url', required: true, placeholder: 'https://example.com/page' }),
+    alias: h('input', { id: 'alias', name: 'alias', type: 'text', maxlength: '64', autocomplete: 'off', spellcheck: 'false' }),
+    expires_at: h('input', { id: 'expires_at', name: 'expires_at', type: 'datetime-local' }),
+    max_clicks: h('input', { id: 'max_clicks', name: 'max_clicks', type: 'number', min: '1', step: '1', inputmode: 'numeric' }),
+  };
+  const errors = {};
+  const labels = { url: 'Target URL', alias: 'Alias (optional)', expires_at: 'Expires (optional, your local time)', max_clicks: 'Max clicks (optional)' };
+  const fields = FIELDS.map((name) => {
+    errors[name] = h('p', { id: `${name}-error`, class: 'field-error' });
+    inputs[name].setAttribute('aria-describedby', `${name}-error`);
+    return h('div', { class: `field field-${name}` }, h('label', { for: name }, labels[name]), inputs[name], errors[name]);
+  });
+  const formError = h('p', { class: 'field-error', role: 'alert' });
+  const result = h('div', { class: 'result', 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, 'Shorten');
+  const form = h('form', { class: 'card create', novalidate: true }, h('h2', {}, 'New link'), ...fields, formError, button, result);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    for (const name of FIELDS) {
+      errors[name].textContent = '';
+      inputs[name].removeAttribute('aria-invalid');
+    }
+    formError.textContent = '';
+    result.replaceChildren();
+    const body = { url: inputs.url.value.trim() };
+    if (inputs.alias.value.trim()) body.alias = inputs.alias.value.trim();
+    if (inputs.expires_at.value) {
+      const expiry = new Date(inputs.expires_at.value); // datetime-local is local time
+      if (Number.isNaN(expiry.getTime())) return showError({ field: 'expires_at', message: 'Enter a date and time.' });
+      body.expires_at = expiry.toISOString();
+    }
+    if (inputs.max_clicks.value) body.max_clicks = Number(inputs.max_clicks.value);
+    button.disabled = true;
+    try {
+      const created = await api('POST', '/create', body);
+      form.reset();
+      result.replaceChildren(shortURLBox(created));
+      notify(`Created ${created.short_url}`);
+      onCreated();
+    } catch (failure) {
+      showError(failure);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  function showError(failure) {
+    const field = failure.field;
+    if (field && errors[field]) {
+      errors[field].textContent = failure.message;
+      inputs[field].setAttribute('aria-invalid', 'true');
+      inputs[field].focus();
+    } else {
+      formError.textContent = failure.message;
+    }
+  }
+  return form;
+}
+
+/** The new short URL, a link to its page and a copy button. */
+function shortURLBox(created) {
+  const copy = h('button', { type: 'button', class: 'quiet copy' }, 'Copy');
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(created.short_url);
+      copy.textContent = 'Copied';
+      notify('Short URL copied');
+    } catch {
+      notify('Copying is not allowed here; select the URL instead.');
+    }
+  });
+  return h('p', { class: 'created' },
+    h('a', { href: created.short_url, class: 'short-url', id: 'short-url', target: '_blank', rel: 'noopener' }, created.short_url),
+    ' ', copy, ' ',
+    h('a', { href: `#/links/${encodeURIComponent(created.code)}` }, 'Details'));
+}
+
+function linkList() {
+  const filter = h('input', { id: 'filter', type: 'search', autocomplete: 'off', 'aria-describedby': 'filter-help' });
+  const body = h('tbody');
+  const empty = h('p', { class: 'help', hidden: true }, 'No links yet.');
+  const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'More');
+  const error = h('p', { class: 'field-error', role: 'alert' });
+  let cursor = null;
+  let generation = 0;
+  let debounce;
+
+  async function load(append) {
+    const mine = ++generation;
+    error.textContent = '';
+    try {
+      const page = await api('GET', `/api/links${query({ limit: 20, q: filter.value.trim(), cursor: append ? cursor : null })}`);
+      if (mine !== generation) return;
+      if (!append) body.replaceChildren();
+      for (const link of page.links) body.append(row(link));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      empty.hidden = body.children.length > 0;
+    } catch (failure) {
+      if (mine === generation) error.textContent = failure.message;
+    }
+  }
+  filter.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => load(false), 250);
+  });
+  more.addEventListener('click', () => load(true));
+  load(false);
+
+  const element = h('section', { class: 'card' },
+    h('h2', {}, 'Your links'),
+    h('label', { for: 'filter' }, 'Filter by code or target'),
+    filter,
+    h('p', { id: 'filter-help', class: 'help' }, 'Newest first.'),
+    error,
+    h('div', { class: 'table-scroll' },
+      h('table', { class: 'links' },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Target'),
+          h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col', class: 'number' }, 'Clicks'),
+          h('th', { scope: 'col' }, 'Created'))),
+        body)),
+    empty,
+    more);
+  return { element, reload: () => load(false), leave: () => clearTimeout(debounce) };
+}
+
+function row(link) {
+  return h('tr', { 'data-code': link.code },
+    h('td', {}, h('a', { href: `#/links/${encodeURIComponent(link.code)}` }, link.code)),
+    h('td', { class: 'target' }, link.url),
+    h('td', {}, h('span', { class: `status status-${link.status}` }, link.status)),
+    h('td', { class: 'number' }, numberFormat.format(link.clicks)),
+    h('td', {}, dateTimeFormat.format(new Date(link.created_at))));
+}
+
