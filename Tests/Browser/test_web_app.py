@@ -32,6 +32,7 @@ KEY = os.environ["SHORTENER_API_KEY"]
 TARGET = os.environ["SHORTENER_TARGET_URL"]
 ARTIFACTS = Path(os.environ["SHORTENER_ARTIFACTS"])
 SCREENSHOT = os.environ.get("BROWSER_SCREENSHOT")
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="shortener-downloads-"))
 # Clicks reach the page within a report interval (5 s) plus the page's own refresh (5 s).
 CLICK_WAIT = 40
 # Clicks by people, as other browsers would send them, on both replicas: (User-Agent, Referer).
@@ -53,6 +54,8 @@ def browser(width, height):
     if width < 500:  # a headless window is never narrower than 500 px: emulate a phone's viewport
         options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    options.add_experimental_option("prefs", {"download.default_directory": str(DOWNLOADS),
+                                              "download.prompt_for_download": False})
     service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
     return webdriver.Chrome(options=options, service=service)
 
@@ -212,6 +215,14 @@ def tour(steps):
     steps.wait.until(lambda _: driver.execute_script("return document.getElementById('qr').naturalWidth") > 0)
     # What the page shows, as the browser drew it.
     assert decode(steps.find("#qr").screenshot_as_png, ".png") == short_url
+
+    steps.say("the downloads, SVG and PNG, decode to the short URL")
+    for kind in ("SVG", "PNG"):
+        button = driver.find_element(By.XPATH, f"//button[normalize-space()='Download {kind}']")
+        button.click()
+        path = DOWNLOADS / f"{alias}.{kind.lower()}"
+        WebDriverWait(driver, 15).until(lambda _: path.exists() and path.stat().st_size > 0)
+        assert decode(path.read_bytes(), path.suffix) == short_url, kind
 
     steps.say("follow the short URL three times in another tab: the target page opens")
     app_window = driver.current_window_handle
