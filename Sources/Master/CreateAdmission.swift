@@ -63,6 +63,10 @@ extension APIError {
         APIError(.conflict, "alias_taken", "the alias '\(alias)' is already taken", field: "alias")
     }
 
+    /// `422`: the `Idempotency-Key` was used for a different request.
+    static let idempotencyKeyReused = APIError(
+        .unprocessableContent, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
+
     /// `503`: every generated code tried was taken.
     static let noFreeCode = APIError(
         .serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")

@@ -8,7 +8,8 @@ import SharedService
 /// `POST /create`: checks the caller's API key (when keys are configured) and rate limit,
 /// validates the request and creates the link; an `Idempotency-Key` makes retries safe.
 struct CreateLinkController: Sendable {
-    let repository: LinkRepository
+    /// Writes the creates, concurrent ones together.
+    let writer: CreateGroupCommit
     let admission: CreateAdmission
     /// Base of the returned `short_url`, e.g. `http://localhost:8081`.
     let publicBaseURL: String
@@ -42,7 +43,7 @@ struct CreateLinkController: Sendable {
         let link = try linkRequest.validated()
         let idempotency = try CreateAdmission.idempotencyKey(request, body: body, caller: caller)
         let creation = try await storeCall(context, "Creating a link") {
-            try await repository.create(link, idempotency: idempotency)
+            try await writer.create(link, idempotency: idempotency)
         }
         if creation.replayed {
             context.logger.info("Answered a repeated create", metadata: ["link.code": "\(creation.code)"])

@@ -7,13 +7,16 @@ import SharedLinks
 import SharedPostgres
 import SharedService
 
-/// Creating many links at once: `POST /api/links/bulk` and `master links import`.
+/// Creating many links at once: `POST /api/links/bulk`, `master links import` and the group
+/// commit of concurrent `POST /create`s.
 extension LinkRepository {
     /// One link of a batch: what to create, and for imports the key of its row.
     struct BatchItem: Sendable {
         let link: NewLink
         /// A hash of the imported row: a row imported before is found by it, not created again.
         var importKey: String?
+        /// A grouped create's `Idempotency-Key`, kept with its link in the same statement.
+        var idempotency: IdempotencyKey?
     }
 
     /// What became of one item of a batch.
@@ -85,9 +88,7 @@ extension LinkRepository {
                 logger: logger)
             for try await (hash, response) in rows.decode((ByteBuffer, ByteBuffer).self) {
                 guard Array(buffer: hash) == key.requestHash else {
-                    throw APIError(
-                        .unprocessableContent, "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different request")
+                    throw APIError.idempotencyKeyReused
                 }
                 return response
             }
@@ -97,80 +98,127 @@ extension LinkRepository {
 
     /// The rounds of one batch, on `connection` inside the caller's transaction.
     private func insert(_ items: [BatchItem], on connection: PostgresConnection) async throws -> [BatchOutcome] {
-        var outcomes = [BatchOutcome?](repeating: nil, count: items.count)
-        var pending = Array(items.indices)
-        for _ in 1...Self.maximumAttempts where !pending.isEmpty {
-            let now = Date()
-            let codes = pending.map { items[$0].link.alias ?? ShortCode.random() }
-            let events = zip(pending, codes).map { index, code in
-                let link = items[index].link
-                return LinkEvent.created(
-                    code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks, tags: link.tags,
-                    at: now)
-            }
-            let batch = pending.map { items[$0] }
-            // Arrays carry no NULLs here: '' and 0 stand for "none" and become NULL in SQL.
-            let statement: PostgresQuery = """
-                WITH input AS (
-                    SELECT * FROM unnest(
-                        \(codes)::text[], \(batch.map(\.link.url))::text[],
-                        \(batch.map { $0.link.expiresAt.map(RFC3339.format) ?? "" })::text[],
-                        \(batch.map { $0.link.maxClicks ?? 0 })::bigint[],
-                        \(batch.map { $0.link.tags.joined(separator: " ") })::text[],
-                        \(batch.map { $0.importKey ?? "" })::text[]
-                    ) WITH ORDINALITY AS i(code, url, expires_at, max_clicks, tags, import_key, n)
-                ), inserted AS (
-                    INSERT INTO links (code, url, expires_at, max_clicks, tags, import_key, created_at)
-                    SELECT code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
-                        string_to_array(tags, ' '), NULLIF(import_key, ''),
-                        \(now)::timestamptz + make_interval(secs => n / 1000000.0)
-                    FROM input ORDER BY n
-                    ON CONFLICT DO NOTHING
-                    RETURNING code
-                ), queued AS (
-                    \(outboxInsert: events.map(OutboxRow.init), keysIn: "inserted")
-                )
-                SELECT code FROM inserted
-                """
-            var inserted = Set<String>()
-            for try await code in try await connection.query(statement, logger: logger).decode(String.self) {
-                inserted.insert(code)
-            }
-            // A code goes to the first item that asked for it; a later one with the same alias
-            // is refused like any taken alias.
-            var claimed = Set<String>()
-            var refused: [Int] = []
-            for (index, code) in zip(pending, codes) {
-                if inserted.contains(code), claimed.insert(code).inserted {
-                    outcomes[index] = .created(code: code)
-                } else {
-                    refused.append(index)
-                }
-            }
-            let imported = try await importedCodes(refused.compactMap { items[$0].importKey }, on: connection)
-            var next: [Int] = []
-            for index in refused {
-                if let key = items[index].importKey, let existing = imported[key] {
-                    outcomes[index] = .alreadyImported(code: existing)
-                } else if items[index].link.alias != nil {
-                    outcomes[index] = .aliasTaken
-                } else {
-                    next.append(index)  // a generated code collided: another one next round
-                }
-            }
-            pending = next
+        let (outcomes, error) = await insertRounds(items) { [logger] query in
+            try await connection.query(query, logger: logger).texts()
         }
-        for index in pending { outcomes[index] = .noFreeCode }
+        if let error { throw error }
         return outcomes.map { $0! }
     }
 
+    /// The rounds of one batch; `run` runs a statement and returns its rows' one text column.
+    /// Each round is one statement: its links, their outbox rows and idempotency keys, or none.
+    /// When a round fails, the outcomes of the rounds before stand and the rest are nil.
+    func insertRounds(_ items: [BatchItem], running run: (PostgresQuery) async throws -> [String]) async
+        -> (outcomes: [BatchOutcome?], error: (any Error)?)
+    {
+        var outcomes = [BatchOutcome?](repeating: nil, count: items.count)
+        var pending = Array(items.indices)
+        for _ in 1...Self.maximumAttempts where !pending.isEmpty {
+            do {
+                pending = try await insertRound(items, pending: pending, into: &outcomes, running: run)
+            } catch {
+                return (outcomes, error)
+            }
+        }
+        for index in pending { outcomes[index] = .noFreeCode }
+        return (outcomes, nil)
+    }
+
+    /// One round: the `pending` items with a code each (an alias, or a new random one) in one
+    /// statement; decides the outcomes it can and returns the items whose generated code collided.
+    private func insertRound(
+        _ items: [BatchItem], pending: [Int], into outcomes: inout [BatchOutcome?],
+        running run: (PostgresQuery) async throws -> [String]
+    ) async throws -> [Int] {
+        let now = Date()
+        let codes = pending.map { items[$0].link.alias ?? ShortCode.random() }
+        let events = zip(pending, codes).map { index, code in
+            let link = items[index].link
+            return LinkEvent.created(
+                code: code, url: link.url, expiresAt: link.expiresAt, maxClicks: link.maxClicks, tags: link.tags,
+                at: now)
+        }
+        let batch = pending.map { items[$0] }
+        // Arrays carry no NULLs here: '' and 0 stand for "none" and become NULL in SQL.
+        let statement: PostgresQuery = """
+            WITH input AS (
+                SELECT * FROM unnest(
+                    \(codes)::text[], \(batch.map(\.link.url))::text[],
+                    \(batch.map { $0.link.expiresAt.map(RFC3339.format) ?? "" })::text[],
+                    \(batch.map { $0.link.maxClicks ?? 0 })::bigint[],
+                    \(batch.map { $0.link.tags.joined(separator: " ") })::text[],
+                    \(batch.map { $0.importKey ?? "" })::text[],
+                    \(batch.map { $0.idempotency?.scope ?? "" })::text[],
+                    \(batch.map { $0.idempotency?.key ?? "" })::text[],
+                    \(batch.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
+                ) WITH ORDINALITY AS i(code, url, expires_at, max_clicks, tags, import_key, scope, key, hash, n)
+            ), inserted AS (
+                INSERT INTO links (code, url, expires_at, max_clicks, tags, import_key, created_at)
+                SELECT code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
+                    string_to_array(tags, ' '), NULLIF(import_key, ''),
+                    \(now)::timestamptz + make_interval(secs => n / 1000000.0)
+                FROM input ORDER BY n
+                ON CONFLICT DO NOTHING
+                RETURNING code
+            ), queued AS (
+                \(outboxInsert: events.map(OutboxRow.init), keysIn: "inserted")
+            ), remembered AS (
+                -- The key of the item that got the code (the first to ask for it). Plain
+                -- INSERT: a key another writer stored meanwhile fails the whole statement.
+                INSERT INTO idempotency_keys (scope, key, request_hash, code)
+                SELECT DISTINCT ON (code) scope, key, hash, code FROM input
+                WHERE key <> '' AND code IN (SELECT code FROM inserted)
+                ORDER BY code, n
+            )
+            SELECT code FROM inserted
+            """
+        let inserted = Set(try await run(statement))
+        // A code goes to the first item that asked for it; a later one with the same alias
+        // is refused like any taken alias.
+        var claimed = Set<String>()
+        var refused: [Int] = []
+        for (index, code) in zip(pending, codes) {
+            if inserted.contains(code), claimed.insert(code).inserted {
+                outcomes[index] = .created(code: code)
+            } else {
+                refused.append(index)
+            }
+        }
+        let imported = try await importedCodes(refused.compactMap { items[$0].importKey }, running: run)
+        var next: [Int] = []
+        for index in refused {
+            if let key = items[index].importKey, let existing = imported[key] {
+                outcomes[index] = .alreadyImported(code: existing)
+            } else if items[index].link.alias != nil {
+                outcomes[index] = .aliasTaken
+            } else {
+                next.append(index)  // a generated code collided: another one next round
+            }
+        }
+        return next
+    }
+
     /// Import key → code, for the keys some link already has.
-    private func importedCodes(_ keys: [String], on connection: PostgresConnection) async throws -> [String: String] {
+    private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [String])
+        async throws -> [String: String]
+    {
         guard !keys.isEmpty else { return [:] }
+        let pairs = try await run(
+            "SELECT import_key || ' ' || code FROM links WHERE import_key = ANY(\(keys)::text[])")
         var codes: [String: String] = [:]
-        let rows = try await connection.query(
-            "SELECT import_key, code FROM links WHERE import_key = ANY(\(keys)::text[])", logger: logger)
-        for try await (key, code) in rows.decode((String, String).self) { codes[key] = code }
+        for pair in pairs {
+            let parts = pair.split(separator: " ", maxSplits: 1)
+            if parts.count == 2 { codes[String(parts[0])] = String(parts[1]) }
+        }
         return codes
+    }
+}
+
+extension PostgresRowSequence {
+    /// The rows' one text column.
+    func texts() async throws -> [String] {
+        var values: [String] = []
+        for try await value in decode(String.self) { values.append(value) }
+        return values
     }
 }

@@ -86,9 +86,7 @@ struct LinkRepository: Sendable {
                 """, logger: logger)
             for try await (hash, code) in rows.decode((ByteBuffer, String).self) {
                 guard Array(buffer: hash) == idempotency.requestHash else {
-                    throw APIError(
-                        .unprocessableContent, "idempotency_key_reused",
-                        "this Idempotency-Key was used for a different request")
+                    throw APIError.idempotencyKeyReused
                 }
                 return Creation(code: code, replayed: true)
             }

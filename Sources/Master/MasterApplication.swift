@@ -69,8 +69,11 @@ struct MasterApplication {
         let admission = CreateAdmission(
             keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
             trustedProxies: configuration.http.trustedProxies)
-        CreateLinkController(repository: repository, admission: admission, publicBaseURL: configuration.publicBaseURL)
-            .addRoutes(to: router)
+        CreateLinkController(
+            writer: CreateGroupCommit(repository: repository), admission: admission,
+            publicBaseURL: configuration.publicBaseURL
+        )
+        .addRoutes(to: router)
         let api = router.group("api").add(middleware: APIKeyMiddleware(keys: keys))
         LinksAPIController(repository: repository, publicBaseURL: configuration.publicBaseURL).addRoutes(to: api)
         let stats = ClickStatistics(client: postgres, breaker: breaker, logger: logger)

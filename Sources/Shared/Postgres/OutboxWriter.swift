@@ -58,9 +58,12 @@ extension PostgresQuery.StringInterpolation {
 
     /// `INSERT INTO outbox … SELECT …` for `rows`, in their order, keeping only the rows whose
     /// key the statement's common table expression `keys` (say `inserted`, a `RETURNING code`)
-    /// returned: a batch of changes and their events in one statement.
+    /// returned, and of those only the first row of each key: a batch of changes and their events
+    /// in one statement. (Two rows of one key are two items asking for the same code; the insert
+    /// gave it to the first, so only the first one's event may go out.)
     public mutating func appendInterpolation(outboxInsert rows: [OutboxRow], keysIn keys: StaticString) {
-        appendLiteral("INSERT INTO outbox (topic, message_key, payload) SELECT o.topic, o.key, o.payload FROM unnest(")
+        appendLiteral("INSERT INTO outbox (topic, message_key, payload) SELECT topic, key, payload FROM (")
+        appendLiteral("SELECT DISTINCT ON (o.key) o.topic, o.key, o.payload, o.n FROM unnest(")
         appendInterpolation(rows.map(\.topic.rawValue))
         appendLiteral("::text[], ")
         appendInterpolation(rows.map(\.key))
@@ -68,6 +71,6 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(rows.map(\.payload))
         appendLiteral("::bytea[]) WITH ORDINALITY AS o(topic, key, payload, n) WHERE o.key IN (SELECT code FROM ")
         appendLiteral("\(keys)")
-        appendLiteral(") ORDER BY o.n")
+        appendLiteral(") ORDER BY o.key, o.n) AS first ORDER BY n")
     }
 }
