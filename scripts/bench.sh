@@ -16,7 +16,8 @@ PG_PORT="$(free_port)"
 REDIS_PORTS=("$(free_port)" "$(free_port)")
 PIDS=()
 cleanup() {
-    stop_processes "${PIDS[@]}"
+    # The services, and any bench.py restarted (it adds their pids to $STATE/pids).
+    stop_processes "${PIDS[@]}" $(awk '$1 != "broker" { print $2 }' "$STATE/pids" 2>/dev/null)
     [[ -f "$STATE/nginx.pid" ]] && kill "$(cat "$STATE/nginx.pid")" 2>/dev/null || true
     stop_processes "${BROKER_PID:-}"
     for port in "${REDIS_PORTS[@]}"; do stop_redis "$port"; done

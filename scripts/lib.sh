@@ -124,5 +124,9 @@ start_broker() {
 # Sends SIGTERM to the given pids and waits for them (a graceful stop).
 stop_processes() {
     for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        wait "$pid" 2>/dev/null || true
+        # Not a child of this shell (started by another process): wait for it to go, at most 10 s.
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
 }

@@ -126,13 +126,19 @@ start_service replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="$REDIS_
     "$BIN/replica" --http-port "$REPLICA_B_PORT"
 start_service master "$BIN/master" serve --http-port "$MASTER_PORT" --public-url "http://localhost:$REPLICA_A_PORT"
 
+# Ready, not only alive: the replicas have loaded the links topic and the relay's producer
+# knows its partitions, so the first link created after the banner redirects at once.
+NOT_READY=()
 for port in "$MASTER_PORT" "$REPLICA_A_PORT" "$REPLICA_B_PORT" "$OUTBOX_PORT" "$NOTIFIER_PORT"; do
-    for _ in $(seq 100); do
+    ready=""
+    for _ in $(seq 600); do
         stop_if_asked
-        curl -fs "localhost:$port/health/live" >/dev/null && break
+        curl -fs "localhost:$port/health/ready" >/dev/null && { ready=yes; break; }
         sleep 0.1
     done
+    [[ -n "$ready" ]] || NOT_READY+=("$port")
 done
+((${#NOT_READY[@]} == 0)) || log "Not ready after 60 s (see /health/ready and the logs): ports ${NOT_READY[*]}"
 cat <<INFO
 
   The URL shortener is running (logs in $STATE/logs/, Ctrl-C stops everything):

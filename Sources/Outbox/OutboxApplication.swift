@@ -38,10 +38,12 @@ struct OutboxApplication {
 
     init(configuration: Configuration, logger: Logger) throws {
         let postgres = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
+        // Ready only once the producer knows the links topic's partitions: links created right
+        // after start go out at once, not after librdkafka's next metadata scan.
         let producer = try KafkaProducer(
             settings: KafkaProducerSettings(
                 bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.relay]),
-            logger: logger)
+            preparing: [configuration.namespace.linksTopic], logger: logger)
         let postgresBreaker = CircuitBreaker.postgres(logger: logger)
         let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
         let relay = OutboxRelay(
@@ -49,7 +51,10 @@ struct OutboxApplication {
             namespace: configuration.namespace, settings: configuration.relay, logger: logger)
         let health = HealthServer.build(
             settings: configuration.http, breakers: [postgresBreaker, kafkaBreaker],
-            readiness: { await postgres.readinessProblems(through: postgresBreaker, logger: logger) },
+            readiness: {
+                let kafka = producer.isPrepared ? [] : ["kafka: the partitions of the links topic are not known yet"]
+                return await postgres.readinessProblems(through: postgresBreaker, logger: logger) + kafka
+            },
             liveness: { [producer.fatalProblem].compactMap { $0 } }, logger: logger)
         let backlog = OutboxBacklog(client: postgres, postgres: postgresBreaker, logger: logger)
         self.postgres = postgres

@@ -15,19 +15,29 @@ public final class KafkaProducer: Service, Sendable {
     private let settings: KafkaProducerSettings
     private let logger: Logger
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     private struct State {
         var isOpen = true
         var stopRequested = false
+        /// The topics whose partitions are still unknown (see ``isPrepared``).
+        var unprepared: [String]
     }
+
+    /// Whether the partitions of the topics named at init are known. librdkafka learns a
+    /// topic's partitions on its first send and then waits for its next metadata scan, up to a
+    /// second: a producer that is not prepared sends its first messages that much later.
+    public var isPrepared: Bool { state.withLockedValue { $0.unprepared.isEmpty } }
 
     /// Why this client can no longer work (a fatal librdkafka error), for `/health/live`; nil while it can.
     public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
 
-    public init(settings: KafkaProducerSettings, logger: Logger) throws {
+    /// A producer; `preparing` names the topics whose partitions it loads as soon as it runs
+    /// (see ``isPrepared``).
+    public init(settings: KafkaProducerSettings, preparing topics: [String] = [], logger: Logger) throws {
         self.settings = settings
         self.logger = logger
+        self.state = NIOLockedValueBox(State(unprepared: topics))
         self.client = try RDKafkaClient(
             kind: .producer, settings: settings.librdkafkaSettings,
             logger: logger, deliveryReports: true)
@@ -92,9 +102,19 @@ public final class KafkaProducer: Service, Sendable {
         state.withLockedValue { $0.stopRequested = true }
     }
 
-    /// The poll loop, on the dedicated thread: serve delivery reports, then shut down in order.
+    /// The poll loop, on the dedicated thread: load the partitions of the topics to prepare
+    /// (a try between polls until it works), serve delivery reports, then shut down in order.
     private func pollUntilStopped() {
         while !state.withLockedValue({ $0.stopRequested }) {
+            if let topic = state.withLockedValue({ $0.unprepared.first }) {
+                switch client.partitionLayout(of: topic, timeout: 500) {
+                case .success(let layout) where !(layout[topic] ?? []).isEmpty:
+                    state.withLockedValue { $0.unprepared.removeAll { $0 == topic } }
+                case .success, .failure:
+                    logger.debug(
+                        "The partitions of a topic to send to are not known yet", metadata: ["kafka.topic": "\(topic)"])
+                }
+            }
             client.serveCallbacks(timeoutMilliseconds: 100)
         }
         state.withLockedValue { $0.isOpen = false }
