@@ -400,7 +400,8 @@ def measure_propagation():
 
     log(f"Cold start: the relay restarted; {COLD_START_LINKS} links created as soon as it is ready")
     restart_relay()
-    cold = probe_propagation(COLD_START_LINKS, 1000, 200_000)
+    # At the idle probe's rate: a burst of probes would measure the probe's own threads.
+    cold = probe_propagation(COLD_START_LINKS, PROPAGATION_RATE, 200_000)
     return {"idle": idle, "under_load": under_load, "cold_start": cold}
 
 
