@@ -128,17 +128,24 @@ start_service master "$BIN/master" serve --http-port "$MASTER_PORT" --public-url
 
 # Ready, not only alive: the replicas have loaded the links topic and the relay's producer
 # knows its partitions, so the first link created after the banner redirects at once.
+# A service that dies meanwhile ends the wait: the watch below reports it.
+all_alive() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
 NOT_READY=()
 for port in "$MASTER_PORT" "$REPLICA_A_PORT" "$REPLICA_B_PORT" "$OUTBOX_PORT" "$NOTIFIER_PORT"; do
     ready=""
     for _ in $(seq 600); do
         stop_if_asked
+        all_alive || break 2
         curl -fs "localhost:$port/health/ready" >/dev/null && { ready=yes; break; }
         sleep 0.1
     done
     [[ -n "$ready" ]] || NOT_READY+=("$port")
 done
-((${#NOT_READY[@]} == 0)) || log "Not ready after 60 s (see /health/ready and the logs): ports ${NOT_READY[*]}"
+all_alive && ((${#NOT_READY[@]} > 0)) \
+    && log "Not ready after 60 s (see /health/ready and the logs): ports ${NOT_READY[*]}"
 cat <<INFO
 
   The URL shortener is running (logs in $STATE/logs/, Ctrl-C stops everything):
