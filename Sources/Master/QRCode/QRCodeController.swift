@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import SharedLinks
 import SharedService
 
 /// `GET /api/links/<code>/qr?format=svg|png&size=<px>&margin=<modules>&level=L|M|Q|H`: the link's
