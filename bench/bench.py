@@ -385,7 +385,9 @@ def measure_propagation():
     """From a 201 to a 302 on both replicas: on an idle stack, while wrk creates at full speed,
     and for the first links after the relay restarted and said it is ready."""
     log(f"Propagation: {PROPAGATION_LINKS} links at {PROPAGATION_RATE}/s, from the 201 to a 302 on both replicas")
+    lags = LagMeans()
     idle = probe_propagation(PROPAGATION_LINKS, PROPAGATION_RATE)
+    idle.update(lags.finish())
 
     log(f"Propagation under load: {UNDER_LOAD_LINKS} links while wrk creates at 64 connections for {UNDER_LOAD_SECONDS} s")
     load = {}
@@ -393,7 +395,9 @@ def measure_propagation():
         wrk(f"http://127.0.0.1:{args.master}/create", 64, UNDER_LOAD_SECONDS, ROOT / "bench" / "creates.lua")))
     loader.start()
     time.sleep(2)
+    lags = LagMeans()
     under_load = probe_propagation(UNDER_LOAD_LINKS, UNDER_LOAD_LINKS / (UNDER_LOAD_SECONDS - 4), 100_000)
+    under_load.update(lags.finish())
     loader.join()
     under_load["creates_rps"] = load.get("rps")
     wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
@@ -403,6 +407,55 @@ def measure_propagation():
     # At the idle probe's rate: a burst of probes would measure the probe's own threads.
     cold = probe_propagation(COLD_START_LINKS, PROPAGATION_RATE, 200_000)
     return {"idle": idle, "under_load": under_load, "cold_start": cold}
+
+
+class LagMeans:
+    """The lags the services measured meanwhile, mean and p99 (from their histograms' buckets):
+    the relay's from a row's commit to Kafka's acknowledgement, the replicas' from an event's
+    time to their Redis."""
+    SOURCES = (("relay_lag", "outbox", "outbox_publish_lag_seconds"),
+               ("replica_lag", "replicas", "link_event_lag_seconds"))
+
+    def __init__(self):
+        self.before = self.totals()
+
+    @staticmethod
+    def histogram(port, name):
+        """{"sum": s, "count": n, "buckets": {le: cumulative count}} of a histogram on /metrics."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        figures = {"sum": 0.0, "count": 0.0, "buckets": {}}
+        for line in text.splitlines():
+            value = float(line.rsplit(" ", 1)[1]) if line.startswith(name) else None
+            if line.startswith(f"{name}_sum"):
+                figures["sum"] += value
+            elif line.startswith(f"{name}_count"):
+                figures["count"] += value
+            elif line.startswith(f"{name}_bucket"):
+                bound = float(re.search(r'le="([^"]+)"', line).group(1))
+                figures["buckets"][bound] = figures["buckets"].get(bound, 0.0) + value
+        return figures
+
+    def totals(self):
+        return {key: [self.histogram(port, name) for port in (REPLICAS if ports == "replicas" else [args.outbox])]
+                for key, ports, name in self.SOURCES}
+
+    def finish(self):
+        after = self.totals()
+        figures = {}
+        for key in after:
+            pairs = list(zip(after[key], self.before[key]))
+            count = sum(a["count"] - b["count"] for a, b in pairs)
+            if not count:
+                continue
+            figures[f"{key}_mean_ms"] = round(sum(a["sum"] - b["sum"] for a, b in pairs) / count * 1000, 2)
+            buckets = {}
+            for a, b in pairs:
+                for bound, cumulative in a["buckets"].items():
+                    buckets[bound] = buckets.get(bound, 0.0) + cumulative - b["buckets"].get(bound, 0.0)
+            # The p99 is at most the first bucket bound that holds 99 % of the samples.
+            figures[f"{key}_p99_at_most_ms"] = next(
+                bound * 1000 for bound in sorted(buckets) if buckets[bound] >= 0.99 * count)
+        return figures
 
 
 def restart_relay():
@@ -555,7 +608,9 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
                          ("Propagation under 64-connection creates", propagation["under_load"]),
                          ("Propagation right after a relay restart", propagation["cold_start"])):
         rows.append((f"{name}, {figure['links']} links", f"{figure['arrived']} arrived",
-                     f"{figure['p50_ms']} / {figure['p99_ms']} ms", f"max {figure['max_ms']} ms"))
+                     f"{figure['p50_ms']} / {figure['p99_ms']} ms",
+                     f"max {figure['max_ms']} ms" + (f"; mean lag: relay {figure['relay_lag_mean_ms']} ms, replicas "
+                                                     f"{figure['replica_lag_mean_ms']} ms" if 'relay_lag_mean_ms' in figure else "")))
     rows.append(("Clicks", f"wrk read {clicks['wrk_received_302']} 302s", f"master {clicks['master_total']}",
                  f"exact: {results['clicks_exact']} (replica served {clicks['replica_served_302']}; hours, "
                  f"referrers, countries, devices, browsers, os: "

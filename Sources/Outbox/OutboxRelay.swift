@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
@@ -52,6 +53,9 @@ struct OutboxRelay: Service {
 
     /// `outbox_rows_published_total`: rows acknowledged by Kafka and marked.
     private static let published = Counter(label: "outbox_rows_published_total")
+    /// `outbox_publish_lag_seconds`: from the start of a row's transaction to Kafka's
+    /// acknowledgement, the relay's share of a new link's way to its first redirect.
+    private static let lag = Metrics.Timer(label: "outbox_publish_lag_seconds")
 
     func run() async throws {
         var wasStandby = false
@@ -198,24 +202,24 @@ struct OutboxRelay: Service {
         let rows = try await postgres.run { [logger, settings] in
             let rows = try await connection.query(
                 """
-                SELECT id, topic, message_key, payload FROM outbox
+                SELECT id, topic, message_key, payload, created_at FROM outbox
                 WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
                 """, logger: logger)
-            var batch: [(Int64, String, String, ByteBuffer)] = []
-            for try await row in rows.decode((Int64, String, String, ByteBuffer).self) { batch.append(row) }
+            var batch: [(Int64, String, String, ByteBuffer, Date)] = []
+            for try await row in rows.decode((Int64, String, String, ByteBuffer, Date).self) { batch.append(row) }
             return batch
         }
         guard !rows.isEmpty else { return 0 }
         let permit = try kafka.acquire()
-        var pending: [(id: Int64, delivery: KafkaDelivery)] = []
+        var pending: [(id: Int64, created: Date, delivery: KafkaDelivery)] = []
         var enqueueError: (any Error)?
-        for (id, topic, key, payload) in rows {
+        for (id, topic, key, payload, created) in rows {
             guard enqueueError == nil else { continue }
             do {
                 let delivery = try producer.enqueue(
                     topic: "\(namespace.name)-\(topic)", key: key,
                     value: Array(buffer: payload))
-                pending.append((id, delivery))
+                pending.append((id, created, delivery))
             } catch {
                 enqueueError = error
             }
@@ -225,7 +229,7 @@ struct OutboxRelay: Service {
         // so one code's events never overtake each other across retries.
         var acknowledged: [Int64] = []
         var deliveryError: (any Error)?
-        for (id, delivery) in pending {
+        for (id, _, delivery) in pending {
             do {
                 _ = try await delivery.value()
                 acknowledged.append(id)
@@ -233,6 +237,10 @@ struct OutboxRelay: Service {
                 deliveryError = error
                 break
             }
+        }
+        let acknowledgedAt = Date()
+        for (_, created, _) in pending.prefix(acknowledged.count) {
+            Self.lag.recordSeconds(max(0, acknowledgedAt.timeIntervalSince(created)))
         }
         let failure = deliveryError ?? enqueueError
         kafka.record(permit, failure.map { .failure($0) } ?? .success)

@@ -52,6 +52,9 @@ struct LinkStore: Sendable {
     private static let applied = Counter(label: "link_events_total", dimensions: [("outcome", "applied")])
     private static let stale = Counter(label: "link_events_total", dimensions: [("outcome", "stale")])
     private static let clicksCounted = Counter(label: "clicks_counted_total")
+    /// `link_event_lag_seconds`: from an event's time on the master to its write in this Redis,
+    /// the replica's share of a new link's way to its first redirect.
+    private static let lag = Metrics.Timer(label: "link_event_lag_seconds")
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
@@ -149,6 +152,8 @@ struct LinkStore: Sendable {
         scriptKeys.reserveCapacity(messages.count + 2)
         arguments.reserveCapacity(messages.count * 7)
         var events = 0
+        var occurred: [Date] = []
+        occurred.reserveCapacity(messages.count)
         for message in messages {
             let position = [String(message.partition), String(message.offset + 1)]
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
@@ -174,9 +179,12 @@ struct LinkStore: Sendable {
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
                 ]
             events += 1
+            occurred.append(event.occurredAt)
         }
         let applied = Int(
             try await redis.evaluate(Self.applyScript, keys: scriptKeys, arguments: arguments).integer ?? 0)
+        let now = Date()
+        for time in occurred { Self.lag.recordSeconds(max(0, now.timeIntervalSince(time))) }
         Self.applied.increment(by: applied)
         Self.stale.increment(by: events - applied)
     }

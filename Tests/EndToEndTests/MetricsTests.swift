@@ -51,6 +51,9 @@ import Testing
         #expect(replicaFigures.value("process_resident_memory_bytes") ?? 0 > 1_000_000)
         #expect(replicaFigures.value("event_loop_lag_seconds") != nil)
         #expect(replicaFigures.value("redis_pipeline_depth_count") ?? 0 >= 9)
+        // The replica's share of each link's way to its first redirect, one sample per event.
+        #expect(replicaFigures.value("link_event_lag_seconds_count") == 5)
+        #expect((replicaFigures.value("link_event_lag_seconds_sum") ?? -1) > 0)
 
         let masterFigures = try await PrometheusScrape.fetch("\(master.url)/metrics")
         #expect(
@@ -78,6 +81,8 @@ import Testing
         #expect(outboxSettled)
         let outboxFigures = try await PrometheusScrape.fetch("\(outbox.url)/metrics")
         #expect(outboxFigures.value("outbox_rows_published_total") == 5)
+        #expect(outboxFigures.value("outbox_publish_lag_seconds_count") == 5)
+        #expect((outboxFigures.value("outbox_publish_lag_seconds_sum") ?? -1) > 0)
         #expect(outboxFigures.value("kafka_messages_produced_total", ["topic": links]) == 5)
         #expect(outboxFigures.value("kafka_delivery_errors_total") == nil)
 

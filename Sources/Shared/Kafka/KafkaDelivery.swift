@@ -26,6 +26,9 @@ public final class KafkaDelivery: Sendable {
     /// Waits until the broker acknowledged the message (or delivery failed for good).
     /// Cancelling the waiting task stops the wait (throwing `CancellationError`), not the delivery.
     public func value() async throws -> KafkaDeliveryReport {
+        // Answered already (as most of a batch are once its first is): no suspension, which
+        // would send the task through the executor's queue once per message.
+        if let result = state.withLockedValue({ $0.result }) { return try result.get() }
         let id = state.withLockedValue { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
