@@ -316,15 +316,34 @@ def measure_creates():
         baseline.update(account.finish(baseline["requests"], waits.cpu_seconds) | backends)
         log(f"Creates at {connections} connections: POST /create on the master, {CREATE_SECONDS} s")
         account, waits = CPUAccount(), BackendWaits("bench")
+        flushes_before = flush_figures()
         waits.start()
         master = wrk(f"http://127.0.0.1:{args.master}/create", connections, CREATE_SECONDS,
                      ROOT / "bench" / "creates.lua")
         backends = waits.finish()
+        master["group_commit"] = flush_figures(since=flushes_before, seconds=CREATE_SECONDS)
         wait(lambda: (metric(args.outbox, "outbox_pending_rows") or 0) == 0, 120, "the outbox to drain")
         # The pipeline's work for these creates (relay, broker, replicas, notifier) is counted too.
         master.update(account.finish(master["requests"], waits.cpu_seconds) | backends)
         creates[str(connections)] = {"pgbench": baseline, "master": master}
     return creates
+
+
+def flush_figures(since=None, seconds=None):
+    """The master's group commit: flushes, creates per flush, and the writer's time per flush and
+    share of the wall-clock time (from its create_flush_* metrics), since `since`."""
+    figures = {name: metric(args.master, name) or 0 for name in (
+        "create_flush_size_sum", "create_flush_size_count", "create_flush_duration_seconds_sum")}
+    if since is None:
+        return figures
+    flushes = figures["create_flush_size_count"] - since["create_flush_size_count"]
+    busy = figures["create_flush_duration_seconds_sum"] - since["create_flush_duration_seconds_sum"]
+    return {
+        "flushes": int(flushes),
+        "creates_per_flush": round((figures["create_flush_size_sum"] - since["create_flush_size_sum"]) / flushes, 1),
+        "flush_ms": round(busy / flushes * 1000, 3),
+        "writer_busy": round(busy / seconds, 2),
+    }
 
 
 local = threading.local()
@@ -632,6 +651,10 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
     waits_text = "\n".join(
         f"- {name}: {w['cpu']} running, {w['wal_flush']} waiting for a commit's WAL flush, "
         f"{w['client']} waiting for their client, {w['other']} waiting on anything else" for name, w in waits)
+    flushes_text = "\n".join(
+        f"- x{connections}: {g['flushes']} flushes of {g['creates_per_flush']} creates, {g['flush_ms']} ms each; "
+        f"the writer busy {round(g['writer_busy'] * 100)} % of the time"
+        for connections in CREATE_CONNECTIONS for g in [creates[str(connections)]["master"]["group_commit"]])
     targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
     previous = ""
     if "previous" in results:
@@ -642,6 +665,7 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
 
     text = (f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\n"
             f"Postgres backends during the creates, on average (sampled every 250 ms):\n\n{waits_text}\n\n"
+            f"The master's group commit during the creates:\n\n{flushes_text}\n\n"
             f"Targets:\n\n{targets}{previous}\n")
     print("\n" + text)
     latest.parent.mkdir(parents=True, exist_ok=True)

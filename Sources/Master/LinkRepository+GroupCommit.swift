@@ -44,9 +44,15 @@ extension LinkRepository {
         let following = Set(followers.map(\.index))
         let writing = creates.indices.filter { results[$0] == nil && !following.contains($0) }
         let items = writing.map { BatchItem(link: creates[$0].link, idempotency: creates[$0].idempotency) }
-        let (outcomes, error) = await insertRounds(items) { [client, breaker, logger] query in
-            try await breaker.run { try await client.query(query, logger: logger).texts() }
-        }
+        let (outcomes, error) = await insertRounds(
+            items,
+            running: BatchRunner(
+                query: { [client, breaker, logger] query in
+                    try await breaker.run { try await client.query(query, logger: logger).texts() }
+                },
+                insertRound: { [client, breaker, logger] round in
+                    try await breaker.run { try await client.execute(round, logger: logger).collect() }
+                }))
         for (index, outcome) in zip(writing, outcomes) {
             switch outcome {
             case .created(let code), .alreadyImported(let code):
