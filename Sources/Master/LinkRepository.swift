@@ -226,6 +226,16 @@ struct LinkRepository: Sendable {
         }
     }
 
+    /// When the link was created, or `nil` if there is no such link (deleted ones included): the
+    /// one indexed lookup that the QR code and the stats need, without the click total's sum.
+    func creationTime(of code: String) async throws -> Date? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query("SELECT created_at FROM links WHERE code = \(code)", logger: logger)
+            for try await createdAt in rows.decode(Date.self) { return createdAt }
+            return nil
+        }
+    }
+
     /// Every link (only those tagged `tag`, when given), oldest first, as a stream that Postgres
     /// sends while `body` takes it: `master links export` of a million links in flat memory.
     /// Straight on the client, not through the breaker: one long read that a call timeout would

@@ -55,10 +55,12 @@ struct StatsController: Sendable {
                 return value
             } ?? .day
         let excludingBots = try Self.flag(query.get("exclude_bots"), name: "exclude_bots")
-        guard let details = try await storeCall(context, "Reading a link", { try await repository.details(of: code) })
+        guard
+            let createdAt = try await storeCall(
+                context, "Reading a link", { try await repository.creationTime(of: code) })
         else { throw APIError.unknownCode }
         let (from, to) = try Self.window(
-            from: query.get("from"), to: query.get("to"), defaultFrom: details.createdAt, granularity: granularity)
+            from: query.get("from"), to: query.get("to"), defaultFrom: createdAt, granularity: granularity)
         let stats = try await storeCall(context, "Reading click statistics") {
             try await statistics.link(code, from: from, to: to, granularity: granularity, excludingBots: excludingBots)
         }

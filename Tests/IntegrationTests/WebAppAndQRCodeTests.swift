@@ -135,4 +135,26 @@ import Testing
             #expect(try await http.execute(uri: "/api/links/bad%20code/qr", method: .get).status == .notFound)
         }
     }
+
+    /// A link's stats cover its whole life by default (one daily bucket for a link made today);
+    /// an unknown code is a 404, as for its QR code.
+    @Test func statsStartAtTheLinksCreationAndUnknownCodesAreNotFound() async throws {
+        try await withMaster { http in
+            let code = try #require(try await create(http, #"{"url":"https://example.com/stats"}"#)["code"] as? String)
+            let stats = try await http.execute(uri: "/api/links/\(code)/stats", method: .get)
+            #expect(stats.status == .ok)
+            let answer = try #require(
+                try JSONSerialization.jsonObject(with: Data(buffer: stats.body)) as? [String: Any])
+            #expect(answer["total"] as? Int == 0)
+            let series = try #require(answer["series"] as? [[String: Any]])
+            let link = try await http.execute(uri: "/api/links/\(code)", method: .get)
+            let details = try #require(
+                try JSONSerialization.jsonObject(with: Data(buffer: link.body)) as? [String: Any])
+            let createdOn = try #require((details["created_at"] as? String)?.prefix(10))
+            // The creation day's bucket first (and a second one only if midnight passed meanwhile).
+            #expect((series.first?["start"] as? String)?.hasPrefix(createdOn) == true, "\(series)")
+            #expect((1...2).contains(series.count), "\(series)")
+            #expect(try await http.execute(uri: "/api/links/no-such-code/stats", method: .get).status == .notFound)
+        }
+    }
 }

@@ -35,7 +35,8 @@ struct QRCodeController: Sendable {
         let size = try Self.integer(query.get("size"), name: "size", in: Self.sizes, default: Self.defaultSize)
         let margin = try Self.integer(
             query.get("margin"), name: "margin", in: Self.margins, default: Self.defaultMargin)
-        guard try await storeCall(context, "Reading a link", { try await repository.details(of: code) }) != nil else {
+        guard try await storeCall(context, "Reading a link", { try await repository.creationTime(of: code) }) != nil
+        else {
             throw APIError.unknownCode
         }
         let qrCode: QRCode
