@@ -63,9 +63,14 @@ def psql(sql, database="bench"):
         check=True, capture_output=True, text=True).stdout.strip()
 
 
+def scrape(port):
+    """A service's /metrics, as text."""
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+
+
 def metric(port, name, labels=None):
     """The sum of the samples of `name` (with `labels`) on a service's /metrics."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    text = scrape(port)
     total, found = 0.0, False
     for line in text.splitlines():
         if line.startswith("#") or not (line.startswith(name + "{") or line.startswith(name + " ")):
@@ -441,7 +446,7 @@ class LagMeans:
     @staticmethod
     def histogram(port, name):
         """{"sum": s, "count": n, "buckets": {le: cumulative count}} of a histogram on /metrics."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        text = scrape(port)
         figures = {"sum": 0.0, "count": 0.0, "buckets": {}}
         for line in text.splitlines():
             value = float(line.rsplit(" ", 1)[1]) if line.startswith(name) else None

@@ -189,11 +189,7 @@ extension LinkRepository {
 
 extension PostgresRowSequence {
     /// The rows' one text column.
-    func texts() async throws -> [String] {
-        var values: [String] = []
-        for try await value in decode(String.self) { values.append(value) }
-        return values
-    }
+    func texts() async throws -> [String] { try await decode(String.self).collect() }
 }
 
 /// The one statement of a round of ``LinkRepository/insertRounds(_:running:)``, run as a
