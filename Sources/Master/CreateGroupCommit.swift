@@ -1,4 +1,5 @@
 import Metrics
+import SharedResilience
 import NIOConcurrencyHelpers
 
 /// Group commit for `POST /create`, as Postgres does for its WAL and Kafka for its batches:
@@ -36,8 +37,13 @@ final class CreateGroupCommit: Sendable {
     private let maximumBatch: Int
     private let state = NIOLockedValueBox(State())
 
-    init(repository: LinkRepository, maximumBatch: Int = defaultMaximumBatch) {
+    /// Where the writer runs: the loop of the repository's Postgres connections, so that a
+    /// flush's round trip never waits for a turn on a loop busy with HTTP.
+    private let executor: EventLoopTaskExecutor
+
+    init(repository: LinkRepository, executor: EventLoopTaskExecutor, maximumBatch: Int = defaultMaximumBatch) {
         self.repository = repository
+        self.executor = executor
         self.maximumBatch = maximumBatch
     }
 
@@ -56,7 +62,7 @@ final class CreateGroupCommit: Sendable {
                     defer { state.flushing = true }
                     return !state.flushing
                 }
-                if startsFlushing { Task { await self.flushWhileQueued() } }
+                if startsFlushing { Task(executorPreference: executor) { await self.flushWhileQueued() } }
             }
         } onCancel: {
             let left = state.withLockedValue { state -> Waiting? in

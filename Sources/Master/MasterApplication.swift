@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
 import SharedConfiguration
@@ -47,9 +48,16 @@ struct MasterApplication {
     /// then the aggregator, the dead-letter producer's flush and last the Postgres pool.
     var services: [any Service] { backgroundServices + [http] }
 
+    /// The loop of the master's Postgres connections: a thread of their own, shared by every
+    /// application in the process. The group commit's writer runs on it too, so a flush goes to
+    /// Postgres and back without queueing behind HTTP work on a shared loop (`make bench`, 16
+    /// connections: a flush of ~8 creates fell from 1.42 to 1.01 ms).
+    static let postgresLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+
     init(configuration: Configuration, logger: Logger) throws {
         let namespace = configuration.namespace
-        let postgres = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
+        let postgres = PostgresClient(
+            configuration: configuration.postgres, eventLoopGroup: Self.postgresLoop, backgroundLogger: logger)
         let breaker = CircuitBreaker.postgres(logger: logger)
         let deadLetters = try DeadLetterQueue(
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
@@ -70,7 +78,8 @@ struct MasterApplication {
             keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
             trustedProxies: configuration.http.trustedProxies)
         CreateLinkController(
-            writer: CreateGroupCommit(repository: repository), admission: admission,
+            writer: CreateGroupCommit(repository: repository, executor: EventLoopTaskExecutor(Self.postgresLoop)),
+            admission: admission,
             publicBaseURL: configuration.publicBaseURL
         )
         .addRoutes(to: router)

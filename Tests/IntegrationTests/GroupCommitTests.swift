@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import SharedEvents
 import SharedPostgres
+import SharedResilience
 import SharedService
 import TestSupport
 import Testing
@@ -89,7 +90,9 @@ import Testing
 
     @Test func concurrentCreatesShareFlushesAndEachGetsItsLink() async throws {
         try await withMaster { master in
-            let writer = CreateGroupCommit(repository: master.repository, maximumBatch: 16)
+            let writer = CreateGroupCommit(
+                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop),
+                maximumBatch: 16)
             let marker = UUID().uuidString
             let codes = try await withThrowingTaskGroup(of: (Int, String).self) { group in
                 for index in 0..<200 {
@@ -133,7 +136,8 @@ import Testing
 
     @Test func aCallerThatGoesAwayWhileWaitingLeavesNothingBehind() async throws {
         try await withMaster { master in
-            let writer = CreateGroupCommit(repository: master.repository)
+            let writer = CreateGroupCommit(
+                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop))
             let marker = UUID().uuidString
             let tasks = try await withLinksLocked(master.postgres) {
                 // The first create's flush is blocked on the lock; the second waits in the queue.
@@ -158,7 +162,8 @@ import Testing
 
     @Test func aFlushWhoseStatementFailsFailsItsCreatesAndWritesNoneOfThem() async throws {
         try await withMaster { master in
-            let writer = CreateGroupCommit(repository: master.repository)
+            let writer = CreateGroupCommit(
+                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop))
             let marker = UUID().uuidString
             let tasks = try await withLinksLocked(master.postgres) {
                 let tasks = (0..<40).map { index in
