@@ -28,6 +28,12 @@ struct OutboxCommand: AsyncParsableCommand {
     @Option(help: "Most rows published per round (env SHORTENER_OUTBOX_BATCH).")
     var batchSize: Int = EnvironmentDefaults.int("SHORTENER_OUTBOX_BATCH", 500)
 
+    /// Seconds to wait before draining again while creates are in flight, so that their rows
+    /// gather into fuller batches (see ``OutboxRelay/Settings/busyInterval``). Default: 0.01.
+    /// Environment: `SHORTENER_OUTBOX_BUSY_INTERVAL`.
+    @Option(help: "Seconds between drains while creates are in flight (env SHORTENER_OUTBOX_BUSY_INTERVAL).")
+    var busyInterval: Double = EnvironmentDefaults.double("SHORTENER_OUTBOX_BUSY_INTERVAL", 0.01)
+
     func run() async throws {
         let logger = try Observability.bootstrap(service: "outbox", options: common)
         let namespace = try common.resolvedNamespace()
@@ -36,7 +42,9 @@ struct OutboxCommand: AsyncParsableCommand {
                 namespace: namespace, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
                 postgres: postgres.clientConfiguration(namespace: namespace),
-                relay: .init(pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize),
+                relay: .init(
+                    pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize,
+                    busyInterval: .microseconds(Int(busyInterval * 1_000_000))),
                 http: try http.resolvedServerSettings(defaultPort: 8090)),
             logger: logger)
         try await ServiceRunner.run(
