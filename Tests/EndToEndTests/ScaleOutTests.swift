@@ -31,7 +31,7 @@ import Testing
 
         // The active relay is the one that said so.
         var active: TestDeployment.Running?
-        _ = try await eventually(timeout: .seconds(10)) {
+        _ = await eventually(timeout: .seconds(10)) {
             active = relays.first { $0.process.logTail(lines: 400).contains("Active outbox relay") }
             return active != nil
         }

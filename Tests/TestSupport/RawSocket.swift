@@ -69,3 +69,44 @@ public final class RawSocket: @unchecked Sendable {
         Glibc.close(descriptor)
     }
 }
+
+/// Many idle TCP connections to a loopback port, held open by a child shell until this value
+/// goes away. Thousands of descriptors in the test process itself break Foundation's
+/// `Process.run` for the tests that start services meanwhile: it walks every open descriptor,
+/// and once crashed doing so while the descriptors came and went.
+public final class IdleConnections: @unchecked Sendable {
+    // @unchecked: `process` is only touched by the test that owns this value.
+    private let process = Process()
+
+    /// Opens `count` connections to `port` and returns once all are open.
+    public init(count: Int, port: Int) async throws {
+        let readyPath = NSTemporaryDirectory() + "shortener-test-idle-\(UUID().uuidString.prefix(8))"
+        _ = FileManager.default.createFile(atPath: readyPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: readyPath) }
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [
+            "-c",
+            """
+            for ((i = 0; i < \(count); i++)); do exec {fd}<>/dev/tcp/127.0.0.1/\(port) || exit 1; done
+            echo open; exec sleep 600
+            """,
+        ]
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: readyPath))
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (try? String(contentsOfFile: readyPath, encoding: .utf8))?.hasPrefix("open") != true {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw ServiceFailure("could not open \(count) idle connections to port \(port)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Closes them all.
+    public func close() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { close() }
+}
