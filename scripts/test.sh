@@ -18,7 +18,17 @@ STATE="$ROOT/.local/test-$$"
 PG_PORT="$(free_port)"
 REDIS_PORTS=("$(free_port)" "$(free_port)")
 
+# What the tests started and a crashed test process could not stop: every such process carries
+# SHORTENER_TEST_RUN (this script's pid) in its environment.
+stop_test_leftovers() {
+    local pid
+    for pid in $(grep -lsz "^SHORTENER_TEST_RUN=$$\$" /proc/[0-9]*/environ | cut -d/ -f3); do
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
 cleanup() {
+    stop_test_leftovers
     stop_processes "${BROKER_PID:-}"
     for port in "${REDIS_PORTS[@]}"; do stop_redis "$port"; done
     stop_postgres "$STATE/postgres"
@@ -33,7 +43,7 @@ start_broker "$STATE" shortener
 
 export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; echo "${REDIS_PORTS[*]}")" \
     SHORTENER_TEST_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_TEST_KAFKA_CONTROL="$KAFKA_CONTROL" \
-    SHORTENER_TEST_BIN="$BIN"
+    SHORTENER_TEST_BIN="$BIN" SHORTENER_TEST_RUN="$$"
 
 # In two rounds: the in-process integration tests time their Postgres and Redis calls (a 2 s
 # breaker timeout), and sharing two cores with dozens of end-to-end processes made them flaky.
