@@ -34,6 +34,12 @@ struct OutboxCommand: AsyncParsableCommand {
     @Option(help: "Seconds between drains while creates are in flight (env SHORTENER_OUTBOX_BUSY_INTERVAL).")
     var busyInterval: Double = EnvironmentDefaults.double("SHORTENER_OUTBOX_BUSY_INTERVAL", 0.01)
 
+    func validate() throws {
+        try validateSeconds(pollInterval, in: 0.01...3600, option: "--poll-interval")
+        try validateSeconds(busyInterval, in: 0...1, option: "--busy-interval")
+        guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 100000") }
+    }
+
     func run() async throws {
         let logger = try Observability.bootstrap(service: "outbox", options: common)
         let namespace = try common.resolvedNamespace()

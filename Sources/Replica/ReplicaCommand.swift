@@ -76,7 +76,7 @@ struct Serve: AsyncParsableCommand {
     var geoipDir: String = EnvironmentDefaults.string("SHORTENER_GEOIP_DIR", CountryLookup.defaultDirectory)
 
     func validate() throws {
-        guard clickReportInterval > 0 else { throw ValidationError("--click-report-interval must be positive") }
+        try validateSeconds(clickReportInterval, in: 0.1...3600, option: "--click-report-interval")
         guard (1...1_000_000).contains(clickReportRate) else {
             throw ValidationError("--click-report-rate must be 1 to 1000000")
         }

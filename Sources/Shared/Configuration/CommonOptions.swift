@@ -50,6 +50,15 @@ public struct CommonOptions: ParsableArguments, Sendable {
     public mutating func validate() throws {
         _ = try resolvedNamespace()
         _ = try resolvedLogLevel()
-        guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be positive") }
+        try validateSeconds(shutdownTimeout, in: 0.1...3600, option: "--shutdown-timeout")
+    }
+}
+
+/// Throws a `ValidationError` naming `option` unless `seconds` lies in `range`: a setting in
+/// seconds becomes a `Duration` of whole milliseconds or microseconds, which an infinite, NaN or
+/// astronomically large value would trap on at start.
+public func validateSeconds(_ seconds: Double, in range: ClosedRange<Double>, option: String) throws {
+    guard range.contains(seconds) else {
+        throw ValidationError("\(option) must be \(range.lowerBound) to \(range.upperBound) seconds")
     }
 }
