@@ -1,6 +1,6 @@
 import Metrics
-import SharedResilience
 import NIOConcurrencyHelpers
+import SharedResilience
 
 /// Group commit for `POST /create`, as Postgres does for its WAL and Kafka for its batches:
 /// concurrent creates queue here, and one writer at a time flushes whatever has queued, up to
