@@ -34,9 +34,15 @@ struct OutboxCommand: AsyncParsableCommand {
     @Option(help: "Seconds between drains while creates are in flight (env SHORTENER_OUTBOX_BUSY_INTERVAL).")
     var busyInterval: Double = EnvironmentDefaults.double("SHORTENER_OUTBOX_BUSY_INTERVAL", 0.01)
 
+    /// Seconds a published row stays in the outbox before it is deleted. Default: 604800 (7 days).
+    /// Environment: `SHORTENER_OUTBOX_RETENTION`.
+    @Option(help: "Seconds a published row stays in the outbox (env SHORTENER_OUTBOX_RETENTION).")
+    var retention: Double = EnvironmentDefaults.double("SHORTENER_OUTBOX_RETENTION", 604_800)
+
     func validate() throws {
         try validateSeconds(pollInterval, in: 0.01...3600, option: "--poll-interval")
         try validateSeconds(busyInterval, in: 0...1, option: "--busy-interval")
+        try validateSeconds(retention, in: 1...31_536_000, option: "--retention")
         guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 100000") }
     }
 
@@ -50,7 +56,8 @@ struct OutboxCommand: AsyncParsableCommand {
                 postgres: postgres.clientConfiguration(namespace: namespace),
                 relay: .init(
                     pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize,
-                    busyInterval: .microseconds(Int(busyInterval * 1_000_000))),
+                    busyInterval: .microseconds(Int(busyInterval * 1_000_000)),
+                    retention: .milliseconds(Int(retention * 1000))),
                 http: try http.resolvedServerSettings(defaultPort: 8090)),
             logger: logger)
         try await ServiceRunner.run(

@@ -37,6 +37,11 @@ struct OutboxRelay: Service {
         /// new link's way to the replicas against the work per link: every cycle costs queries,
         /// produce requests and fetches all along the pipeline. Default: 10 ms.
         var busyInterval: Duration = .milliseconds(10)
+        /// How long a published row stays in the outbox before it is deleted (to look into what
+        /// was sent; Kafka's compacted links topic, not the outbox, is the record). Default: 7 days.
+        var retention: Duration = .seconds(7 * 86_400)
+        /// Time between deletions of rows older than ``retention``. Default: 60 s.
+        var pruneInterval: Duration = .seconds(60)
     }
 
     let client: PostgresClient
@@ -139,9 +144,20 @@ struct OutboxRelay: Service {
                 wake.yield()
             }
         }
+        let pruner = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: settings.pruneInterval)
+                do {
+                    try await prunePublishedRows()
+                } catch {
+                    logger.warning("Could not delete old outbox rows", metadata: ["error": "\(error)"])
+                }
+            }
+        }
         defer {
             listener.cancel()
             ticker.cancel()
+            pruner.cancel()
         }
         wake.yield()
         var idle = false
@@ -192,6 +208,34 @@ struct OutboxRelay: Service {
             for try await pending in rows.decode(Bool.self) { return pending }
             return false
         }
+    }
+
+    /// Deletes the rows published longer than ``Settings/retention`` ago, oldest first, a
+    /// chunk of the lowest ids at a time (an index range, never a scan of the table). It stops
+    /// at the first chunk with a row still pending or not yet old enough: rows are published in
+    /// id order, so whatever follows is younger. Runs on the pool, beside the relay's cycle.
+    func prunePublishedRows() async throws {
+        let chunk = 5_000
+        var deleted = 0
+        while !Task.isCancelled {
+            let count = try await postgres.run { [client, logger, settings] in
+                let rows = try await client.query(
+                    """
+                    WITH gone AS (
+                        DELETE FROM outbox
+                        WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT \(chunk))
+                            AND published_at < now() - make_interval(secs => \(settings.retention.inSeconds))
+                        RETURNING 1
+                    )
+                    SELECT count(*)::int FROM gone
+                    """, logger: logger)
+                for try await count in rows.decode(Int.self) { return count }
+                return 0
+            }
+            deleted += count
+            if count < chunk { break }
+        }
+        if deleted > 0 { logger.info("Deleted old outbox rows", metadata: ["outbox.rows": "\(deleted)"]) }
     }
 
     /// Publishes pending rows batch by batch until none is left.

@@ -39,6 +39,31 @@ import Testing
         return 0
     }
 
+    private func allRows(_ client: PostgresClient) async throws -> Int {
+        let rows = try await client.query("SELECT count(*)::int FROM outbox", logger: TestStack.logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    @Test func publishedRowsAreKeptForTheRetentionThenDeleted() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let outbox = try OutboxApplication(
+            configuration: .test(
+                namespace,
+                relay: .init(
+                    pollInterval: .seconds(30), batchSize: 50, retention: .seconds(6),
+                    pruneInterval: .milliseconds(300))),
+            logger: TestStack.logger)
+        let client = outbox.postgres
+        try await withRunningServices(outbox.services) {
+            try await insertEvents(client, codes: (0..<30).map { "kept\($0)" })
+            #expect(try await eventually { try await pendingRows(client) == 0 })
+            // Published, but younger than the retention: still there.
+            #expect(try await allRows(client) == 30)
+            #expect(try await eventually(timeout: .seconds(30)) { try await allRows(client) == 0 })
+        }
+    }
+
     @Test func publishesInOrderAndMarksRowsOnlyAfterTheBrokerAcknowledged() async throws {
         let namespace = try await TestStack.makeNamespace()
         let outbox = try makeRelay(namespace, batchSize: 50)
