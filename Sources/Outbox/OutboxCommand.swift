@@ -55,9 +55,8 @@ struct OutboxCommand: AsyncParsableCommand {
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
                 postgres: postgres.clientConfiguration(namespace: namespace),
                 relay: .init(
-                    pollInterval: .milliseconds(Int(pollInterval * 1000)), batchSize: batchSize,
-                    busyInterval: .microseconds(Int(busyInterval * 1_000_000)),
-                    retention: .milliseconds(Int(retention * 1000))),
+                    pollInterval: .seconds(pollInterval), batchSize: batchSize, busyInterval: .seconds(busyInterval),
+                    retention: .seconds(retention)),
                 http: try http.resolvedServerSettings(defaultPort: 8090)),
             logger: logger)
         try await ServiceRunner.run(

@@ -138,20 +138,12 @@ struct OutboxRelay: Service {
             }
             wake.finish()
         }
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: settings.pollInterval)
-                wake.yield()
-            }
-        }
-        let pruner = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: settings.pruneInterval)
-                do {
-                    try await prunePublishedRows()
-                } catch {
-                    logger.warning("Could not delete old outbox rows", metadata: ["error": "\(error)"])
-                }
+        let ticker = Self.repeating(every: settings.pollInterval) { wake.yield() }
+        let pruner = Self.repeating(every: settings.pruneInterval) { [logger] in
+            do {
+                try await prunePublishedRows()
+            } catch {
+                logger.warning("Could not delete old outbox rows", metadata: ["error": "\(error)"])
             }
         }
         defer {
@@ -166,6 +158,16 @@ struct OutboxRelay: Service {
             idle = try await drainUntilIdle(on: connection)
         }
         if let failure = listenerFailure.withLockedValue({ $0 }) { throw failure }
+    }
+
+    /// A task that runs `body` every `interval` until it is cancelled.
+    private static func repeating(every interval: Duration, _ body: @escaping @Sendable () async -> Void)
+        -> Task<Void, Never>
+    {
+        Task {
+            // A cancelled sleep throws: the body never runs after the cancellation.
+            while (try? await Task.sleep(for: interval)) != nil { await body() }
+        }
     }
 
     /// Drains the outbox, and again while inserts are in flight, until it can go idle: returns
@@ -279,18 +281,15 @@ struct OutboxRelay: Service {
         // so one code's events never overtake each other across retries.
         var acknowledged: [Int64] = []
         var deliveryError: (any Error)?
-        for (id, _, delivery) in pending {
+        for (id, created, delivery) in pending {
             do {
                 _ = try await delivery.value()
                 acknowledged.append(id)
+                Self.lag.recordSeconds(max(0, Date().timeIntervalSince(created)))
             } catch {
                 deliveryError = error
                 break
             }
-        }
-        let acknowledgedAt = Date()
-        for (_, created, _) in pending.prefix(acknowledged.count) {
-            Self.lag.recordSeconds(max(0, acknowledgedAt.timeIntervalSince(created)))
         }
         let failure = deliveryError ?? enqueueError
         kafka.record(permit, failure.map { .failure($0) } ?? .success)

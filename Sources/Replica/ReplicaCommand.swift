@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
-                clickReportInterval: .milliseconds(Int(clickReportInterval * 1000)),
+                clickReportInterval: .seconds(clickReportInterval),
                 clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081)),

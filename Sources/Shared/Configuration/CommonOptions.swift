@@ -55,8 +55,8 @@ public struct CommonOptions: ParsableArguments, Sendable {
 }
 
 /// Throws a `ValidationError` naming `option` unless `seconds` lies in `range`: a setting in
-/// seconds becomes a `Duration` of whole milliseconds or microseconds, which an infinite, NaN or
-/// astronomically large value would trap on at start.
+/// seconds becomes a `Duration`, which an infinite, NaN or astronomically large value would trap
+/// on at start.
 public func validateSeconds(_ seconds: Double, in range: ClosedRange<Double>, option: String) throws {
     guard range.contains(seconds) else {
         throw ValidationError("\(option) must be \(range.lowerBound) to \(range.upperBound) seconds")
