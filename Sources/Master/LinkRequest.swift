@@ -73,15 +73,19 @@ struct LinkRequest: Decodable, Sendable {
 
     /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
     static func validatedURL(_ url: String) throws(APIError) -> String {
-        let trimmed = url.trimmingCharacters(in: .whitespaces)
+        // Visible ASCII alone (nearly every URL) has nothing to trim and no space or control
+        // character in it: Unicode's tables are consulted only for the rest.
+        let visibleASCII = url.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+        let trimmed = visibleASCII ? url : url.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty", field: "url") }
         guard trimmed.utf8.count <= maximumURLLength else {
             throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes", field: "url")
         }
         guard
-            !trimmed.unicodeScalars.contains(where: {
-                $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
-            })
+            visibleASCII
+                || !trimmed.unicodeScalars.contains(where: {
+                    $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+                })
         else {
             throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL", field: "url")
         }

@@ -172,27 +172,54 @@ struct OutboxRelay: Service {
 
     /// Drains the outbox, and again while inserts are in flight, until it can go idle: returns
     /// true holding the idle lock with nothing pending (false when shutting down).
+    ///
+    /// A quiet outbox costs a batch three statements: the select, the mark together with the try
+    /// for the idle lock, and the look for rows that came meanwhile. Once the try failed
+    /// (inserts kept coming), the relay stays busy until a select finds nothing: each batch is
+    /// marked by the next batch's select, one statement a cycle.
     private func drainUntilIdle(on connection: PostgresConnection) async throws -> Bool {
+        var unmarked: [Int64] = []
+        var busy = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try await drain(on: connection)
-            if try await tryGoingIdle(on: connection) {
-                // Every insert that saw the relay busy has committed: look once more.
-                if try await !hasPendingRows(on: connection) { return true }
-                try await leaveIdle(on: connection)
-            } else {
-                try? await Task.sleep(for: settings.busyInterval)
+            let batch = try await pendingBatch(on: connection, marking: unmarked)
+            var acknowledged: [Int64] = []
+            if !batch.isEmpty {
+                acknowledged = try await publish(batch, on: connection)
+                if batch.count == settings.batchSize || busy {
+                    unmarked = acknowledged
+                    if batch.count < settings.batchSize { try? await Task.sleep(for: settings.busyInterval) }
+                    continue
+                }
             }
+            unmarked = []
+            guard try await markAndTryGoingIdle(acknowledged, on: connection) else {
+                busy = true
+                try? await Task.sleep(for: settings.busyInterval)
+                continue
+            }
+            // Every insert that saw the relay busy has committed: look once more.
+            if try await !hasPendingRows(on: connection) { return true }
+            try await leaveIdle(on: connection)
         }
+        if !unmarked.isEmpty { _ = try await markAndTryGoingIdle(unmarked, on: connection, tryingIdle: false) }
         return false
     }
 
-    /// Takes the idle lock if no insert holds it shared; whether it was taken.
-    private func tryGoingIdle(on connection: PostgresConnection) async throws -> Bool {
+    /// Marks `acknowledged` published and, unless told not to, takes the idle lock if no insert
+    /// holds it shared: whether it was taken.
+    private func markAndTryGoingIdle(
+        _ acknowledged: [Int64], on connection: PostgresConnection, tryingIdle: Bool = true
+    ) async throws -> Bool {
         try await postgres.run { [logger] in
             let rows = try await connection.query(
-                "SELECT pg_try_advisory_lock(\(Self.idleLockKey))", logger: logger)
-            for try await taken in rows.decode(Bool.self) { return taken }
-            return false
+                """
+                WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged)))
+                SELECT CASE WHEN \(tryingIdle) THEN pg_try_advisory_lock(\(Self.idleLockKey)) ELSE false END
+                """, logger: logger)
+            var taken = false
+            for try await row in rows.decode(Bool.self) { taken = row }
+            Self.published.increment(by: acknowledged.count)
+            return taken
         }
     }
 
@@ -240,38 +267,50 @@ struct OutboxRelay: Service {
         if deleted > 0 { logger.info("Deleted old outbox rows", metadata: ["outbox.rows": "\(deleted)"]) }
     }
 
-    /// Publishes pending rows batch by batch until none is left.
-    private func drain(on connection: PostgresConnection) async throws {
-        while true {
-            let published = try await publishBatch(on: connection)
-            if published < settings.batchSize { return }
+    /// A pending row, as the relay sends it.
+    private struct PendingRow {
+        let id: Int64
+        let topic: String
+        let key: String
+        let payload: ByteBuffer
+        let created: Date
+    }
+
+    /// Marks `acknowledged` published and reads the next batch in id order, in one statement.
+    /// The statement sees the outbox as it was before its own mark, so it skips those rows.
+    private func pendingBatch(on connection: PostgresConnection, marking acknowledged: [Int64]) async throws
+        -> [PendingRow]
+    {
+        try await postgres.run { [logger, settings] in
+            let rows = try await connection.query(
+                """
+                WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged)))
+                SELECT id, topic, message_key, payload, created_at FROM outbox
+                WHERE published_at IS NULL AND id <> ALL(\(acknowledged)) ORDER BY id LIMIT \(settings.batchSize)
+                """, logger: logger)
+            var batch: [PendingRow] = []
+            for try await (id, topic, key, payload, created) in rows.decode(
+                (Int64, String, String, ByteBuffer, Date).self)
+            {
+                batch.append(PendingRow(id: id, topic: topic, key: key, payload: payload, created: created))
+            }
+            Self.published.increment(by: acknowledged.count)
+            return batch
         }
     }
 
-    /// Enqueues one batch in id order, waits for the acknowledgements, and marks the
-    /// acknowledged prefix. Returns how many rows the batch had.
-    private func publishBatch(on connection: PostgresConnection) async throws -> Int {
-        let rows = try await postgres.run { [logger, settings] in
-            let rows = try await connection.query(
-                """
-                SELECT id, topic, message_key, payload, created_at FROM outbox
-                WHERE published_at IS NULL ORDER BY id LIMIT \(settings.batchSize)
-                """, logger: logger)
-            var batch: [(Int64, String, String, ByteBuffer, Date)] = []
-            for try await row in rows.decode((Int64, String, String, ByteBuffer, Date).self) { batch.append(row) }
-            return batch
-        }
-        guard !rows.isEmpty else { return 0 }
+    /// Enqueues `batch` in id order and waits for the acknowledgements: the ids of the
+    /// acknowledged rows, to be marked. If a row fails, marks the acknowledged prefix and throws.
+    private func publish(_ batch: [PendingRow], on connection: PostgresConnection) async throws -> [Int64] {
         let permit = try kafka.acquire()
-        var pending: [(id: Int64, created: Date, delivery: KafkaDelivery)] = []
+        var pending: [(row: PendingRow, delivery: KafkaDelivery)] = []
         var enqueueError: (any Error)?
-        for (id, topic, key, payload, created) in rows {
+        for row in batch {
             guard enqueueError == nil else { continue }
             do {
                 let delivery = try producer.enqueue(
-                    topic: "\(namespace.name)-\(topic)", key: key,
-                    value: Array(buffer: payload))
-                pending.append((id, created, delivery))
+                    topic: "\(namespace.name)-\(row.topic)", key: row.key, value: Array(buffer: row.payload))
+                pending.append((row, delivery))
             } catch {
                 enqueueError = error
             }
@@ -281,11 +320,11 @@ struct OutboxRelay: Service {
         // so one code's events never overtake each other across retries.
         var acknowledged: [Int64] = []
         var deliveryError: (any Error)?
-        for (id, created, delivery) in pending {
+        for (row, delivery) in pending {
             do {
                 _ = try await delivery.value()
-                acknowledged.append(id)
-                Self.lag.recordSeconds(max(0, Date().timeIntervalSince(created)))
+                acknowledged.append(row.id)
+                Self.lag.recordSeconds(max(0, Date().timeIntervalSince(row.created)))
             } catch {
                 deliveryError = error
                 break
@@ -293,15 +332,13 @@ struct OutboxRelay: Service {
         }
         let failure = deliveryError ?? enqueueError
         kafka.record(permit, failure.map { .failure($0) } ?? .success)
-        if !acknowledged.isEmpty {
-            try await postgres.run { [logger, acknowledged] in
-                try await connection.query(
-                    "UPDATE outbox SET published_at = now() WHERE id = ANY(\(acknowledged))", logger: logger)
+        logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
+        if let failure {
+            if !acknowledged.isEmpty {
+                _ = try await markAndTryGoingIdle(acknowledged, on: connection, tryingIdle: false)
             }
-            Self.published.increment(by: acknowledged.count)
-            logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
+            throw failure
         }
-        if let failure { throw failure }
-        return rows.count
+        return acknowledged
     }
 }

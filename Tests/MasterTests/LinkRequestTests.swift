@@ -1,5 +1,5 @@
 import Foundation
-import SharedLinks
+@testable import SharedLinks
 import SharedService
 @testable import Master
 import Testing
@@ -65,6 +65,34 @@ import Testing
         #expect(codes.allSatisfy { $0.count == ShortCode.generatedLength && ShortCode.isWellFormed($0) })
         #expect(Set(codes).count == codes.count)
         #expect(codes.allSatisfy { $0.allSatisfy { !"0O1lI".contains($0) } })
+    }
+
+    /// SplitMix64, counting its draws: deterministic, so the test below cannot flake.
+    private struct CountingGenerator: RandomNumberGenerator {
+        var state: UInt64 = 0x5EED
+        var draws = 0
+        mutating func next() -> UInt64 {
+            draws += 1
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func everyPositionDrawsEveryCharacterEvenlyWithFewDraws() {
+        var generator = CountingGenerator()
+        let length = 32  // an API key's secret: four draws of up to ten characters
+        let codes = (0..<57_000).map { _ in ShortCode.random(length: length, using: &generator) }
+        // Four draws a secret, and a few more: a draw below 57^10 is rejected at most 2 % of the time.
+        #expect(generator.draws < codes.count * 4 * 102 / 100)
+        for position in 0..<length {
+            var counts: [UInt8: Int] = [:]
+            for code in codes { counts[Array(code.utf8)[position], default: 0] += 1 }
+            #expect(Set(counts.keys) == Set(ShortCode.alphabet), "position \(position)")
+            #expect(counts.values.allSatisfy { (850...1150).contains($0) }, "position \(position)")
+        }
     }
 
     @Test func wellFormedCodes() {

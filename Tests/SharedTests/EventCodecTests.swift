@@ -45,6 +45,31 @@ import Testing
         #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(withoutURL)) }
     }
 
+    @Test func linkEventsWrittenByHandAreTheGenericEncodersBytes() throws {
+        let time = Date(timeIntervalSince1970: 1_800_000_000.25)
+        var reannounced = LinkEvent.created(
+            code: "abc", url: "https://e.com/a", expiresAt: nil, revision: 3, at: time)
+        reannounced.reannounced = true
+        let events = [
+            LinkEvent.created(code: "abc", url: "https://e.com/a?b=c#d", expiresAt: nil, at: time),
+            LinkEvent.created(
+                code: "a-B_9", url: "https://e.com/", expiresAt: time.addingTimeInterval(86_400), maxClicks: 5,
+                tags: ["docs", "q4-launch"], at: time),
+            LinkEvent.updated(
+                code: "abc", revision: 7, url: "https://e.com/b", expiresAt: nil, maxClicks: 1, tags: [],
+                exhausted: true, at: time),
+            LinkEvent.deleted(code: "abc", revision: 2, at: time),
+            LinkEvent.exhausted(code: "abc", revision: 4, at: time),
+            reannounced,
+            // Escapes as Foundation's (such a URL never passes validation, but is written alike).
+            LinkEvent.created(code: "a", url: "https://e.com/\"\\\n\t\u{1}\u{7F}é/x", expiresAt: nil, at: time),
+        ]
+        for event in events {
+            #expect(EventCodec.encode(event) == Array(try JSONEncoder.project.encode(event)))
+        }
+        for event in events.dropLast() { #expect(try EventCodec.decodeLinkEvent(EventCodec.encode(event)) == event) }
+    }
+
     @Test func countEventsWrittenByHandAreTheGenericEncodersBytes() throws {
         let time = Date(timeIntervalSince1970: 1_800_000_000.25)
         let events = [

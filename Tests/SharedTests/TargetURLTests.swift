@@ -39,6 +39,18 @@ import Testing
         #expect(normalized.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F })
     }
 
+    @Test func keepsExactlyRFC3986sPathCharactersRaw() throws {
+        let raw = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?".utf8)
+        for byte in UInt8(0x21)...0x7E where byte != UInt8(ascii: "#") && byte != UInt8(ascii: "%") {
+            let character = String(UnicodeScalar(byte))
+            let expected = raw.contains(byte) ? character : "%" + String(byte, radix: 16, uppercase: true)
+            #expect(try TargetURL.normalized("https://e.com/a" + character) == "https://e.com/a" + expected)
+            // The user part keeps the same, but for the bytes that end it or the authority.
+            guard !"@/?".utf8.contains(byte) else { continue }
+            #expect(try TargetURL.normalized("https://u\(character)@e.com/") == "https://u\(expected)@e.com/")
+        }
+    }
+
     @Test(
         arguments: [
             "http://[::1]:99999/", "http://e.com:0/", "http://e.com:65536", "http://e.com:-1/", "http://e.com:8o/",

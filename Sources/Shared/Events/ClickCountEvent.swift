@@ -48,7 +48,7 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
 
     public init(
         code: String, replicaID: String, replicaEpoch: String, total: Int64, humans: ClickBreakdown? = nil,
-        bots: ClickBreakdown? = nil, at time: Date = Date(), eventID: UUID = UUID()
+        bots: ClickBreakdown? = nil, at time: Date = Date(), eventID: UUID = .newEventID()
     ) {
         self.humans = humans
         self.bots = bots

@@ -59,7 +59,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
         code: String, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
-        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = UUID()
+        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
@@ -70,7 +70,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// still used up.
     public static func updated(
         code: String, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
-        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = UUID()
+        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
             type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
@@ -81,7 +81,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// A `link.deleted` event.
     public static func deleted(
         code: String, revision: Int64, at time: Date = Date(),
-        eventID: UUID = UUID()
+        eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
             type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
@@ -90,7 +90,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
 
     /// A `link.exhausted` event: the link's visits reached its `max_clicks`.
     public static func exhausted(
-        code: String, revision: Int64, at time: Date = Date(), eventID: UUID = UUID()
+        code: String, revision: Int64, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
             type: .exhausted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,

@@ -84,7 +84,8 @@ public enum TargetURL {
             guard inet_pton(AF_INET6, address, &bytes) == 1 else { throw invalid("has a malformed IPv6 address") }
             return "[\(address)]"
         }
-        let name = text.lowercased().precomposedStringWithCanonicalMapping
+        let lowered = text.lowercased()
+        let name = lowered.utf8.allSatisfy { $0 < 0x80 } ? lowered : lowered.precomposedStringWithCanonicalMapping
         var labels = name.split(separator: ".", omittingEmptySubsequences: false)
         if labels.count > 1, labels.last?.isEmpty == true { labels.removeLast() }  // a root dot
         var encodedLabels: [String] = []
@@ -121,6 +122,7 @@ public enum TargetURL {
 
     /// `text` with every byte outside `allowed` (and every `%` that starts no escape) as `%XX`.
     private static func encoded(_ text: Substring, allowing allowed: (UInt8) -> Bool) -> String {
+        if text.utf8.allSatisfy({ $0 != 0x25 && allowed($0) }) { return String(text) }  // nearly every URL
         let bytes = Array(text.utf8)
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
@@ -147,7 +149,11 @@ public enum TargetURL {
 
     /// RFC 3986 `userinfo`: unreserved, sub-delims and `:`.
     private static func userInfoBytes(_ byte: UInt8) -> Bool {
-        isASCIILetter(byte) || isDigit(byte) || "-._~!$&'()*+,;=:".utf8.contains(byte)
+        switch byte {
+        // ! $ &'()*+,-. 0-9:; = A-Z _ a-z ~
+        case 0x21, 0x24, 0x26...0x2E, 0x30...0x3B, 0x3D, 0x41...0x5A, 0x5F, 0x61...0x7A, 0x7E: true
+        default: false
+        }
     }
 
     /// A character a Unicode host label may hold: letters, marks and digits.

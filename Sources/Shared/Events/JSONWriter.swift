@@ -1,0 +1,101 @@
+import Foundation
+
+/// The few pieces of JSON the hand-written event encoders need, written as Foundation's
+/// encoder writes them with the project's style (``Foundation/JSONEncoder/project``): keys in
+/// the order given (callers give them sorted), strings escaped alike, plain slashes.
+struct JSONWriter {
+    var bytes: [UInt8] = []
+    private var needsComma = false
+
+    init() { bytes.reserveCapacity(512) }
+
+    mutating func open() {
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    mutating func close() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    mutating func key(_ name: String) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
+            case 0..<0x20: bytes += Array(String(format: "\\u%04x", byte).utf8)
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    /// `"name":"text"`, or nothing when `text` is nil (as the encoder leaves out a nil).
+    mutating func field(_ name: String, _ text: String?) {
+        guard let text else { return }
+        key(name)
+        string(text)
+    }
+
+    /// `"name":value`, or nothing when `value` is nil.
+    mutating func field(_ name: String, _ value: Int64?) {
+        guard let value else { return }
+        key(name)
+        integer(value)
+    }
+
+    /// `"name":true|false`, or nothing when `value` is nil.
+    mutating func field(_ name: String, _ value: Bool?) {
+        guard let value else { return }
+        key(name)
+        bytes += Array((value ? "true" : "false").utf8)
+        needsComma = true
+    }
+
+    /// `"name":["text",…]`, or nothing when `texts` is nil.
+    mutating func field(_ name: String, _ texts: [String]?) {
+        guard let texts else { return }
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (index, text) in texts.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            string(text)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    mutating func integer(_ value: Int64) {
+        bytes += Array(String(value).utf8)
+        needsComma = true
+    }
+
+    mutating func breakdown(_ breakdown: ClickBreakdown) {
+        open()
+        for (dimension, counts) in breakdown.values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            key(dimension.rawValue)
+            open()
+            for (value, total) in counts.sorted(by: { $0.key < $1.key }) {
+                key(value)
+                integer(total)
+            }
+            close()
+        }
+        close()
+    }
+}
