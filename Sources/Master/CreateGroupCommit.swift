@@ -4,7 +4,7 @@ import SharedResilience
 
 /// Group commit for `POST /create`, as Postgres does for its WAL and Kafka for its batches:
 /// concurrent creates queue here, and one writer at a time flushes whatever has queued, up to
-/// ``maximumBatch``, through ``LinkRepository/createGroup(_:)`` (one statement for all of
+/// ``maximumBatch``, through ``LinkRepository/createGroup(_:through:)`` (one statement for all of
 /// them). When a flush ends, the next takes everything that queued meanwhile. Nothing waits for
 /// company: a lone create is flushed at once, so it is no slower than writing alone.
 ///
@@ -34,16 +34,20 @@ final class CreateGroupCommit: Sendable {
     private static let flushDuration = Metrics.Timer(label: "create_flush_duration_seconds")
 
     private let repository: LinkRepository
+    /// The connection the flushes are written on.
+    let connection: WriterConnection
     private let maximumBatch: Int
     private let state = NIOLockedValueBox(State())
 
-    /// Where the writer runs: the loop of the repository's Postgres connections, so that a
-    /// flush's round trip never waits for a turn on a loop busy with HTTP.
+    /// Where the writer runs: the loop of its connection, so that a flush is built, sent,
+    /// answered and decoded on one thread, never waiting for a turn on a loop busy with HTTP.
     private let executor: EventLoopTaskExecutor
 
-    init(repository: LinkRepository, executor: EventLoopTaskExecutor, maximumBatch: Int = defaultMaximumBatch) {
+    /// A group commit writing through `repository` on `connection`.
+    init(repository: LinkRepository, connection: WriterConnection, maximumBatch: Int = defaultMaximumBatch) {
         self.repository = repository
-        self.executor = executor
+        self.connection = connection
+        self.executor = EventLoopTaskExecutor(connection.eventLoop)
         self.maximumBatch = maximumBatch
     }
 
@@ -84,7 +88,7 @@ final class CreateGroupCommit: Sendable {
             }
             guard !batch.isEmpty else { return }
             let started = ContinuousClock.now
-            let results = await repository.createGroup(batch.map(\.create))
+            let results = await repository.createGroup(batch.map(\.create), through: connection)
             Self.flushDuration.record(duration: ContinuousClock.now - started)
             Self.flushSize.record(batch.count)
             for (waiting, result) in zip(batch, results) { waiting.continuation.resume(with: result) }

@@ -15,7 +15,10 @@ extension LinkRepository {
     /// `409` for its taken alias, its idempotent replay or `422`, a fresh code after a collision
     /// of a generated one, or the error of a failed statement. One create's problem never fails
     /// the others; a link is written with its outbox row and key in one statement, or not at all.
-    func createGroup(_ creates: [GroupedCreate]) async -> [Result<Creation, any Error>] {
+    /// The rounds' statements run on `writer`'s connection.
+    func createGroup(_ creates: [GroupedCreate], through writer: WriterConnection) async -> [Result<
+        Creation, any Error
+    >] {
         var results = [Result<Creation, any Error>?](repeating: nil, count: creates.count)
         // The first create of an idempotency key writes; a later one of the same key in the group
         // gets the first one's outcome (the same request) or 422 (another request).
@@ -50,8 +53,12 @@ extension LinkRepository {
                 query: { [client, breaker, logger] query in
                     try await breaker.run { try await client.query(query, logger: logger).texts() }
                 },
-                insertRound: { [client, breaker, logger] round in
-                    try await breaker.run { try await client.execute(round, logger: logger).collect() }
+                insertRound: { [breaker, logger] round in
+                    try await breaker.run {
+                        try await writer.run { connection in
+                            try await connection.execute(round, logger: logger).collect()
+                        }
+                    }
                 }))
         for (index, outcome) in zip(writing, outcomes) {
             switch outcome {

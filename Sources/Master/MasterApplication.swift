@@ -39,17 +39,21 @@ struct MasterApplication {
     let postgres: PostgresClient
     /// Links and their outbox rows, behind the Postgres breaker.
     let repository: LinkRepository
+    /// The group commit of `POST /create`, on a connection of its own (a service of
+    /// ``backgroundServices``).
+    let createWriter: CreateGroupCommit
     /// The HTTP API; the tests drive its router without a socket.
     let http: Application<RouterResponder<AppRequestContext>>
     /// Everything but the HTTP server, in start order: what a test runs to drive ``http``'s
     /// router directly.
     let backgroundServices: [any Service]
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first,
-    /// then the aggregator, the dead-letter producer's flush and last the Postgres pool.
+    /// then the aggregator, the dead-letter producer's flush, the group commit's connection and
+    /// last the Postgres pool.
     var services: [any Service] { backgroundServices + [http] }
 
     /// The loop of the master's Postgres connections: a thread of their own, shared by every
-    /// application in the process. The group commit's writer runs on it too, so a flush goes to
+    /// application in the process. The group commit's writer and its connection run on it too, so a flush goes to
     /// Postgres and back without queueing behind HTTP work on a shared loop (`make bench`, 16
     /// connections: a flush of ~8 creates fell from 1.42 to 1.01 ms).
     static let postgresLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
@@ -77,8 +81,11 @@ struct MasterApplication {
         let admission = CreateAdmission(
             keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
             trustedProxies: configuration.http.trustedProxies)
+        let writerConnection = WriterConnection(
+            configuration: configuration.postgres, eventLoop: Self.postgresLoop, logger: logger)
+        let createWriter = CreateGroupCommit(repository: repository, connection: writerConnection)
         CreateLinkController(
-            writer: CreateGroupCommit(repository: repository, executor: EventLoopTaskExecutor(Self.postgresLoop)),
+            writer: createWriter,
             admission: admission,
             publicBaseURL: configuration.publicBaseURL
         )
@@ -95,9 +102,10 @@ struct MasterApplication {
         }
         self.postgres = postgres
         self.repository = repository
+        self.createWriter = createWriter
         self.http = configuration.http.application(router: router, logger: logger)
         let folding = ClickHourFolding(
             client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
-        self.backgroundServices = [postgres, deadLetters.producer, countsConsumer, folding]
+        self.backgroundServices = [postgres, writerConnection, deadLetters.producer, countsConsumer, folding]
     }
 }

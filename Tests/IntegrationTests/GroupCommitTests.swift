@@ -47,17 +47,18 @@ import Testing
             let earlier = try await repository.create(link("https://example.com/stored"), idempotency: stored)
             let repeated = "repeated-\(UUID())"
 
-            let results = await repository.createGroup([
-                .init(link: link("https://example.com/plain"), idempotency: nil),
-                .init(link: link("https://example.com/taken", alias: taken), idempotency: nil),
-                .init(link: link("https://example.com/twice-a", alias: twice), idempotency: nil),
-                .init(link: link("https://example.com/twice-b", alias: twice), idempotency: nil),
-                .init(link: link("https://example.com/repeated"), idempotency: key(repeated, "r1")),
-                .init(link: link("https://example.com/repeated"), idempotency: key(repeated, "r1")),
-                .init(link: link("https://example.com/other"), idempotency: key(repeated, "r2")),
-                .init(link: link("https://example.com/stored"), idempotency: stored),
-                .init(link: link("https://example.com/stored-other"), idempotency: key(stored.key, "changed")),
-            ])
+            let results = await repository.createGroup(
+                [
+                    .init(link: link("https://example.com/plain"), idempotency: nil),
+                    .init(link: link("https://example.com/taken", alias: taken), idempotency: nil),
+                    .init(link: link("https://example.com/twice-a", alias: twice), idempotency: nil),
+                    .init(link: link("https://example.com/twice-b", alias: twice), idempotency: nil),
+                    .init(link: link("https://example.com/repeated"), idempotency: key(repeated, "r1")),
+                    .init(link: link("https://example.com/repeated"), idempotency: key(repeated, "r1")),
+                    .init(link: link("https://example.com/other"), idempotency: key(repeated, "r2")),
+                    .init(link: link("https://example.com/stored"), idempotency: stored),
+                    .init(link: link("https://example.com/stored-other"), idempotency: key(stored.key, "changed")),
+                ], through: master.createWriter.connection)
             func code(_ index: Int) -> String? { try? results[index].get().code }
             func apiError(_ index: Int) -> String? {
                 guard case .failure(let error) = results[index] else { return nil }
@@ -91,8 +92,7 @@ import Testing
     @Test func concurrentCreatesShareFlushesAndEachGetsItsLink() async throws {
         try await withMaster { master in
             let writer = CreateGroupCommit(
-                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop),
-                maximumBatch: 16)
+                repository: master.repository, connection: master.createWriter.connection, maximumBatch: 16)
             let marker = UUID().uuidString
             let codes = try await withThrowingTaskGroup(of: (Int, String).self) { group in
                 for index in 0..<200 {
@@ -136,8 +136,7 @@ import Testing
 
     @Test func aCallerThatGoesAwayWhileWaitingLeavesNothingBehind() async throws {
         try await withMaster { master in
-            let writer = CreateGroupCommit(
-                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop))
+            let writer = master.createWriter
             let marker = UUID().uuidString
             let tasks = try await withLinksLocked(master.postgres) {
                 // The first create's flush is blocked on the lock; the second waits in the queue.
@@ -162,8 +161,7 @@ import Testing
 
     @Test func aFlushWhoseStatementFailsFailsItsCreatesAndWritesNoneOfThem() async throws {
         try await withMaster { master in
-            let writer = CreateGroupCommit(
-                repository: master.repository, executor: EventLoopTaskExecutor(MasterApplication.postgresLoop))
+            let writer = master.createWriter
             let marker = UUID().uuidString
             let tasks = try await withLinksLocked(master.postgres) {
                 let tasks = (0..<40).map { index in
@@ -205,6 +203,39 @@ import Testing
             let after = try await writer.create(self.link("https://example.com/\(marker)/after"), idempotency: nil)
             #expect(!after.replayed)
             #expect(try await stored("https://example.com/\(marker)/after", in: master.postgres) == (1, 1))
+        }
+    }
+
+    @Test func theWritersConnectionIsItsOwnAndClosesWhenTheMasterStops() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        let database = try TestStack.postgresConfiguration(database: "postgres")
+        try await PostgresClient.withRunning(database, logger: TestStack.logger) { observer in
+            /// The namespace's connections: the writer's, and all of them.
+            func backends() async throws -> (writer: Int, all: Int) {
+                let rows = try await observer.query(
+                    """
+                    SELECT count(*) FILTER (WHERE application_name = \(WriterConnection.applicationName))::int,
+                        count(*)::int
+                    FROM pg_stat_activity WHERE datname = \(namespace.databaseName)
+                    """, logger: TestStack.logger)
+                for try await counts in rows.decode((Int, Int).self) { return counts }
+                return (0, 0)
+            }
+            try await withRunningServices(master.backgroundServices) {
+                #expect(try await backends().writer == 0, "opened before the first create")
+                for index in 0..<3 {
+                    _ = try await master.createWriter.create(
+                        link("https://example.com/own-connection/\(index)"), idempotency: nil)
+                    #expect(try await backends().writer == 1, "create \(index): one connection of its own, kept")
+                }
+            }
+            var left = try await backends().all
+            for _ in 0..<50 where left > 0 {
+                try await Task.sleep(for: .milliseconds(100))
+                left = try await backends().all
+            }
+            #expect(left == 0, "connections left open after the master stopped")
         }
     }
 }

@@ -69,3 +69,16 @@ extension PostgresClient {
         }
     }
 }
+
+extension PostgresClient.Configuration {
+    /// The same server, login and database for a connection of its own, outside the pool (and,
+    /// as every connection of the project, without TLS).
+    public var singleConnection: PostgresConnection.Configuration {
+        if let unixSocketPath {
+            return .init(unixSocketPath: unixSocketPath, username: username, password: password, database: database)
+        }
+        return .init(
+            host: host ?? "localhost", port: port ?? 5432, username: username, password: password, database: database,
+            tls: .disable)
+    }
+}
