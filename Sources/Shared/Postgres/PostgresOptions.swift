@@ -26,7 +26,8 @@ public struct PostgresOptions: ParsableArguments, Sendable {
         name: .customLong("pg-database"), help: "Database name; the namespace when empty (env SHORTENER_PG_DATABASE).")
     public var database: String = EnvironmentDefaults.string("SHORTENER_PG_DATABASE", "")
 
-    /// Most connections the service opens. Default: 20. Environment: `SHORTENER_PG_POOL`.
+    /// Most connections in the service's pool (the master's create writer has one more of its
+    /// own). Default: 20. Environment: `SHORTENER_PG_POOL`.
     @Option(name: .customLong("pg-pool"), help: "Most connections the service opens (env SHORTENER_PG_POOL).")
     public var poolSize: Int = EnvironmentDefaults.int("SHORTENER_PG_POOL", 20)
 
