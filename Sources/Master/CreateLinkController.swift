@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import SharedEvents
 import SharedService
 
 /// `POST /create`: checks the caller's API key (when keys are configured) and rate limit,
@@ -17,16 +18,16 @@ struct CreateLinkController: Sendable {
     /// Largest request body accepted.
     static let maximumBodySize = 16 * 1024
 
-    /// The `201` body.
-    struct Created: ResponseEncodable {
-        let code: String
-        let shortURL: String
-        let url: String
-
-        enum CodingKeys: String, CodingKey {
-            case code, url
-            case shortURL = "short_url"
-        }
+    /// The `201` body, `{"code":…,"short_url":…,"url":…}`, written by hand: Foundation's
+    /// encoder was a twentieth of the HTTP loops' time under creates.
+    static func createdBody(code: String, shortURL: String, url: String) -> ByteBuffer {
+        var json = JSONWriter()
+        json.open()
+        json.field("code", code)
+        json.field("short_url", shortURL)
+        json.field("url", url)
+        json.close()
+        return ByteBuffer(bytes: json.bytes)
     }
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -50,9 +51,10 @@ struct CreateLinkController: Sendable {
         } else {
             context.logger.info("Created link", metadata: ["link.code": "\(creation.code)"])
         }
-        let created = Created(code: creation.code, shortURL: "\(publicBaseURL)/\(creation.code)", url: link.url)
-        var response = try EditedResponse(status: .created, response: created).response(from: request, context: context)
-        if creation.replayed { response.headers[.idempotentReplayed] = "true" }
-        return response
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+        if creation.replayed { headers[.idempotentReplayed] = "true" }
+        let created = Self.createdBody(
+            code: creation.code, shortURL: "\(publicBaseURL)/\(creation.code)", url: link.url)
+        return Response(status: .created, headers: headers, body: ResponseBody(byteBuffer: created))
     }
 }

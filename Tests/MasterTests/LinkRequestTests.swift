@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import SharedEvents
 @testable import SharedLinks
 import SharedService
 @testable import Master
@@ -101,5 +103,30 @@ import Testing
         #expect(!ShortCode.isWellFormed("a.b"))
         #expect(!ShortCode.isWellFormed("ä"))
         #expect(!ShortCode.isWellFormed(String(repeating: "a", count: 65)))
+    }
+}
+
+@Suite struct CreatedBodyTests {
+    /// What the generic encoder writes for the same answer.
+    private struct Created: Encodable {
+        let code: String
+        let shortURL: String
+        let url: String
+
+        enum CodingKeys: String, CodingKey {
+            case code, url
+            case shortURL = "short_url"
+        }
+    }
+
+    @Test(arguments: [
+        ("abc1234", "http://localhost:8081/abc1234", "https://example.com/a?b=c#d"),
+        ("my-alias_1", "https://s.example/x/my-alias_1", "https://xn--bcher-kva.example/%C3%BC"),
+        ("a", "http://h/\"quoted\"\\\u{1}", "https://e.com/"),
+    ])
+    func isTheGenericEncodersJSON(code: String, shortURL: String, url: String) throws {
+        let written = CreateLinkController.createdBody(code: code, shortURL: shortURL, url: url)
+        let expected = try JSONEncoder.project.encode(Created(code: code, shortURL: shortURL, url: url))
+        #expect(Array(buffer: written) == Array(expected))
     }
 }

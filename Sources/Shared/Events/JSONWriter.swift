@@ -1,32 +1,38 @@
 import Foundation
 
-/// The few pieces of JSON the hand-written event encoders need, written as Foundation's
-/// encoder writes them with the project's style (``Foundation/JSONEncoder/project``): keys in
-/// the order given (callers give them sorted), strings escaped alike, plain slashes.
-struct JSONWriter {
-    var bytes: [UInt8] = []
+/// The few pieces of JSON the hand-written encoders need (events, and the master's answer to a
+/// create), written as Foundation's encoder writes them with the project's style
+/// (``Foundation/JSONEncoder/project``): keys in the order given (callers give them sorted),
+/// strings escaped alike, plain slashes.
+public struct JSONWriter {
+    /// The JSON written so far.
+    public private(set) var bytes: [UInt8] = []
     private var needsComma = false
 
-    init() { bytes.reserveCapacity(512) }
+    public init() { bytes.reserveCapacity(512) }
 
-    mutating func open() {
+    /// `{`: an object begins.
+    public mutating func open() {
         bytes.append(UInt8(ascii: "{"))
         needsComma = false
     }
 
-    mutating func close() {
+    /// `}`: the object ends.
+    public mutating func close() {
         bytes.append(UInt8(ascii: "}"))
         needsComma = true
     }
 
-    mutating func key(_ name: String) {
+    /// `"name":`, after a comma when a member came before.
+    public mutating func key(_ name: String) {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
         string(name)
         bytes.append(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    mutating func string(_ text: String) {
+    /// `text` as a JSON string.
+    public mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
@@ -46,21 +52,21 @@ struct JSONWriter {
     }
 
     /// `"name":"text"`, or nothing when `text` is nil (as the encoder leaves out a nil).
-    mutating func field(_ name: String, _ text: String?) {
+    public mutating func field(_ name: String, _ text: String?) {
         guard let text else { return }
         key(name)
         string(text)
     }
 
     /// `"name":value`, or nothing when `value` is nil.
-    mutating func field(_ name: String, _ value: Int64?) {
+    public mutating func field(_ name: String, _ value: Int64?) {
         guard let value else { return }
         key(name)
         integer(value)
     }
 
     /// `"name":true|false`, or nothing when `value` is nil.
-    mutating func field(_ name: String, _ value: Bool?) {
+    public mutating func field(_ name: String, _ value: Bool?) {
         guard let value else { return }
         key(name)
         bytes += Array((value ? "true" : "false").utf8)
@@ -68,7 +74,7 @@ struct JSONWriter {
     }
 
     /// `"name":["text",…]`, or nothing when `texts` is nil.
-    mutating func field(_ name: String, _ texts: [String]?) {
+    public mutating func field(_ name: String, _ texts: [String]?) {
         guard let texts else { return }
         key(name)
         bytes.append(UInt8(ascii: "["))
@@ -80,7 +86,8 @@ struct JSONWriter {
         needsComma = true
     }
 
-    mutating func integer(_ value: Int64) {
+    /// `value` in decimal.
+    public mutating func integer(_ value: Int64) {
         bytes += Array(String(value).utf8)
         needsComma = true
     }
