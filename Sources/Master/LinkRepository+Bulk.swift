@@ -100,14 +100,14 @@ extension LinkRepository {
     /// a transaction's connection (a bulk create). Each returns its rows' one text column.
     struct BatchRunner {
         /// Runs a one-off statement.
-        let query: (PostgresQuery) async throws -> [String]
+        let query: (PostgresQuery) async throws -> [PostgresRow]
         /// Runs a round's insert, as the prepared statement it is.
         let insertRound: (InsertRoundStatement) async throws -> [String]
 
         /// Statements on `connection`, inside the caller's transaction.
         static func on(_ connection: PostgresConnection, logger: Logger) -> Self {
             Self(
-                query: { try await connection.query($0, logger: logger).texts() },
+                query: { try await connection.query($0, logger: logger).collect() },
                 insertRound: { try await connection.execute($0, logger: logger).collect() })
         }
     }
@@ -172,24 +172,18 @@ extension LinkRepository {
     }
 
     /// Import key → code, for the keys some link already has.
-    private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [String])
+    private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [PostgresRow])
         async throws -> [String: String]
     {
         guard !keys.isEmpty else { return [:] }
-        let pairs = try await run(
-            "SELECT import_key || ' ' || code FROM links WHERE import_key = ANY(\(keys)::text[])")
+        let rows = try await run("SELECT import_key, code FROM links WHERE import_key = ANY(\(keys)::text[])")
         var codes: [String: String] = [:]
-        for pair in pairs {
-            let parts = pair.split(separator: " ", maxSplits: 1)
-            if parts.count == 2 { codes[String(parts[0])] = String(parts[1]) }
+        for row in rows {
+            let (key, code) = try row.decode((String, String).self)
+            codes[key] = code
         }
         return codes
     }
-}
-
-extension PostgresRowSequence {
-    /// The rows' one text column.
-    func texts() async throws -> [String] { try await decode(String.self).collect() }
 }
 
 /// The one statement of a round of ``LinkRepository/insertRounds(_:running:)``, run as a

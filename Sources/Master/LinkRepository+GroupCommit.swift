@@ -51,7 +51,7 @@ extension LinkRepository {
             items,
             running: BatchRunner(
                 query: { [client, breaker, logger] query in
-                    try await breaker.run { try await client.query(query, logger: logger).texts() }
+                    try await breaker.run { try await client.query(query, logger: logger).collect() }
                 },
                 insertRound: { [breaker, logger] round in
                     try await breaker.run {
