@@ -4,7 +4,7 @@ import SharedResilience
 
 /// Group commit for `POST /create`, as Postgres does for its WAL and Kafka for its batches:
 /// concurrent creates queue here, and one writer at a time flushes whatever has queued, up to
-/// ``maximumBatch``, through ``LinkRepository/createGroup(_:through:)`` (one statement for all of
+/// ``maximumBatch``, through ``LinkRepository/createGroup(_:on:)`` (one statement for all of
 /// them). When a flush ends, the next takes everything that queued meanwhile. Nothing waits for
 /// company: a lone create is flushed at once, so it is no slower than writing alone.
 ///
@@ -88,7 +88,7 @@ final class CreateGroupCommit: Sendable {
             }
             guard !batch.isEmpty else { return }
             let started = ContinuousClock.now
-            let results = await repository.createGroup(batch.map(\.create), through: connection)
+            let results = await repository.createGroup(batch.map(\.create), on: connection)
             Self.flushDuration.record(duration: ContinuousClock.now - started)
             Self.flushSize.record(batch.count)
             for (waiting, result) in zip(batch, results) { waiting.continuation.resume(with: result) }

@@ -96,12 +96,12 @@ extension LinkRepository {
         }
     }
 
-    /// How the statements of a batch run: on the pool, each on its own (a group commit), or on
-    /// a transaction's connection (a bulk create). Each returns its rows' one text column.
+    /// How the statements of a batch run: each on its own on the group-commit writer's
+    /// connection, or inside a transaction on its connection (a bulk create).
     struct BatchRunner {
-        /// Runs a one-off statement.
+        /// Runs a one-off statement; its rows.
         let query: (PostgresQuery) async throws -> [PostgresRow]
-        /// Runs a round's insert, as the prepared statement it is.
+        /// Runs a round's insert, as the prepared statement it is; the codes it inserted.
         let insertRound: (InsertRoundStatement) async throws -> [String]
 
         /// Statements on `connection`, inside the caller's transaction.

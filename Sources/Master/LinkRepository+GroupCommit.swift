@@ -15,10 +15,9 @@ extension LinkRepository {
     /// `409` for its taken alias, its idempotent replay or `422`, a fresh code after a collision
     /// of a generated one, or the error of a failed statement. One create's problem never fails
     /// the others; a link is written with its outbox row and key in one statement, or not at all.
-    /// The rounds' statements run on `writer`'s connection.
-    func createGroup(_ creates: [GroupedCreate], through writer: WriterConnection) async -> [Result<
-        Creation, any Error
-    >] {
+    /// Its statements run on `writer`'s connection (only a create that must be retried alone,
+    /// after another writer stored its idempotency key meanwhile, runs on the pool).
+    func createGroup(_ creates: [GroupedCreate], on writer: WriterConnection) async -> [Result<Creation, any Error>] {
         var results = [Result<Creation, any Error>?](repeating: nil, count: creates.count)
         // The first create of an idempotency key writes; a later one of the same key in the group
         // gets the first one's outcome (the same request) or 422 (another request).
@@ -34,7 +33,7 @@ extension LinkRepository {
             }
         }
         do {
-            let earlier = try await storedKeys(Array(firstOfKey.keys))
+            let earlier = try await storedKeys(Array(firstOfKey.keys), on: writer)
             for (id, index) in firstOfKey {
                 guard let (hash, code) = earlier[id] else { continue }
                 results[index] =
@@ -50,8 +49,11 @@ extension LinkRepository {
         let (outcomes, error) = await insertRounds(
             items,
             running: BatchRunner(
-                query: { [client, breaker, logger] query in
-                    try await breaker.run { try await client.query(query, logger: logger).collect() }
+                query: { [breaker, logger] query in
+                    try await breaker.run {
+                        try await writer.run { connection in try await connection.query(query, logger: logger).collect()
+                        }
+                    }
                 },
                 insertRound: { [breaker, logger] round in
                     try await breaker.run {
@@ -102,20 +104,24 @@ extension LinkRepository {
     }
 
     /// The request hash and code stored for each of `keys` that has been used.
-    private func storedKeys(_ keys: [KeyID]) async throws -> [KeyID: (hash: [UInt8], code: String)] {
+    private func storedKeys(_ keys: [KeyID], on writer: WriterConnection) async throws
+        -> [KeyID: (hash: [UInt8], code: String)]
+    {
         guard !keys.isEmpty else { return [:] }
-        return try await breaker.run { [client, logger] in
-            let rows = try await client.query(
-                """
-                SELECT k.scope, k.key, k.request_hash, k.code FROM idempotency_keys k
-                JOIN unnest(\(keys.map(\.scope))::text[], \(keys.map(\.key))::text[]) AS wanted(scope, key)
-                    ON k.scope = wanted.scope AND k.key = wanted.key
-                """, logger: logger)
-            var stored: [KeyID: (hash: [UInt8], code: String)] = [:]
-            for try await (scope, key, hash, code) in rows.decode((String, String, ByteBuffer, String).self) {
-                stored[KeyID(scope: scope, key: key)] = (Array(buffer: hash), code)
+        return try await breaker.run { [logger] in
+            try await writer.run { connection in
+                let rows = try await connection.query(
+                    """
+                    SELECT k.scope, k.key, k.request_hash, k.code FROM idempotency_keys k
+                    JOIN unnest(\(keys.map(\.scope))::text[], \(keys.map(\.key))::text[]) AS wanted(scope, key)
+                        ON k.scope = wanted.scope AND k.key = wanted.key
+                    """, logger: logger)
+                var stored: [KeyID: (hash: [UInt8], code: String)] = [:]
+                for try await (scope, key, hash, code) in rows.decode((String, String, ByteBuffer, String).self) {
+                    stored[KeyID(scope: scope, key: key)] = (Array(buffer: hash), code)
+                }
+                return stored
             }
-            return stored
         }
     }
 }

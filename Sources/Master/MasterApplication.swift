@@ -53,9 +53,9 @@ struct MasterApplication {
     var services: [any Service] { backgroundServices + [http] }
 
     /// The loop of the master's Postgres connections: a thread of their own, shared by every
-    /// application in the process. The group commit's writer and its connection run on it too, so a flush goes to
-    /// Postgres and back without queueing behind HTTP work on a shared loop (`make bench`, 16
-    /// connections: a flush of ~8 creates fell from 1.42 to 1.01 ms).
+    /// application in the process. The group commit's writer and its connection run on it too,
+    /// so a flush goes to Postgres and back without queueing behind HTTP work on a shared loop
+    /// (`make bench`, 16 connections: a flush of ~8 creates fell from 1.42 to 1.01 ms).
     static let postgresLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
 
     init(configuration: Configuration, logger: Logger) throws {

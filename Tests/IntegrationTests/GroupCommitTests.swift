@@ -58,7 +58,7 @@ import Testing
                     .init(link: link("https://example.com/other"), idempotency: key(repeated, "r2")),
                     .init(link: link("https://example.com/stored"), idempotency: stored),
                     .init(link: link("https://example.com/stored-other"), idempotency: key(stored.key, "changed")),
-                ], through: master.createWriter.connection)
+                ], on: master.createWriter.connection)
             func code(_ index: Int) -> String? { try? results[index].get().code }
             func apiError(_ index: Int) -> String? {
                 guard case .failure(let error) = results[index] else { return nil }

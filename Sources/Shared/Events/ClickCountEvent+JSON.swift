@@ -28,3 +28,20 @@ extension EventCodec {
         return json.bytes
     }
 }
+
+extension JSONWriter {
+    /// A breakdown as nested objects, dimensions and values in sorted order.
+    mutating func breakdown(_ breakdown: ClickBreakdown) {
+        open()
+        for (dimension, counts) in breakdown.values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            key(dimension.rawValue)
+            open()
+            for (value, total) in counts.sorted(by: { $0.key < $1.key }) {
+                key(value)
+                integer(total)
+            }
+            close()
+        }
+        close()
+    }
+}

@@ -91,18 +91,4 @@ public struct JSONWriter {
         bytes += Array(String(value).utf8)
         needsComma = true
     }
-
-    mutating func breakdown(_ breakdown: ClickBreakdown) {
-        open()
-        for (dimension, counts) in breakdown.values.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            key(dimension.rawValue)
-            open()
-            for (value, total) in counts.sorted(by: { $0.key < $1.key }) {
-                key(value)
-                integer(total)
-            }
-            close()
-        }
-        close()
-    }
 }
