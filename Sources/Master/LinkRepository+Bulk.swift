@@ -193,6 +193,8 @@ extension LinkRepository {
 struct InsertRoundStatement: PostgresPreparedStatement {
     typealias Row = String
 
+    /// Its name on the connection (the default name is built by reflection on every run).
+    static let name = "insert_round"
     static let sql = Self([], codes: [], at: Date(timeIntervalSince1970: 0)).query.sql
 
     let query: PostgresQuery

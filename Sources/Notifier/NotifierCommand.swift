@@ -77,6 +77,8 @@ struct NotifierCommand: AsyncParsableCommand {
 /// One log line per notification (credentials in URLs hidden).
 enum NotificationLog {
     static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
+        // Building the metadata was a seventh of the notifier's work per event: only for a line written.
+        guard logger.logLevel <= .info else { return }
         var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
         metadata["link.revision"] = "\(event.revision)"
         if event.reannounced == true { metadata["event.reannounced"] = "true" }
@@ -85,6 +87,7 @@ enum NotificationLog {
     }
 
     static func log(milestone event: LinkMilestoneEvent, from message: KafkaMessage, logger: Logger) {
+        guard logger.logLevel <= .info else { return }
         var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
         metadata["link.milestone"] = "\(event.milestone)"
         metadata["link.clicks"] = "\(event.clicks)"

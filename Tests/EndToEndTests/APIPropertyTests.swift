@@ -11,18 +11,6 @@ import Testing
     static let regressionSeeds: [UInt64] = [1, 0xDEAD_BEEF]
     static let requestsPerSeed = 300
 
-    /// SplitMix64: a small seeded generator, so a seed replays the same requests.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Text values at the edges of what the API reads (as raw bytes: some are not UTF-8).
     static let texts: [[UInt8]] = [
         [], Array("a".utf8), Array(String(repeating: "x", count: 100_000).utf8), [0], Array("a\u{0}b".utf8),

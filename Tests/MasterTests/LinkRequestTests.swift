@@ -4,6 +4,7 @@ import SharedEvents
 @testable import SharedLinks
 import SharedService
 @testable import Master
+import TestSupport
 import Testing
 
 @Suite struct LinkRequestTests {
@@ -69,22 +70,8 @@ import Testing
         #expect(codes.allSatisfy { $0.allSatisfy { !"0O1lI".contains($0) } })
     }
 
-    /// SplitMix64, counting its draws: deterministic, so the test below cannot flake.
-    private struct CountingGenerator: RandomNumberGenerator {
-        var state: UInt64 = 0x5EED
-        var draws = 0
-        mutating func next() -> UInt64 {
-            draws += 1
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func everyPositionDrawsEveryCharacterEvenlyWithFewDraws() {
-        var generator = CountingGenerator()
+        var generator = SeededGenerator(state: 0x5EED)
         let length = 32  // an API key's secret: four draws of up to ten characters
         let codes = (0..<57_000).map { _ in ShortCode.random(length: length, using: &generator) }
         // Four draws a secret, and a few more: a draw below 57^10 is rejected at most 2 % of the time.

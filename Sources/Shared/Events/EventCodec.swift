@@ -10,11 +10,6 @@ public enum EventCodec {
         Array(try! encoder.encode(event))
     }
 
-    /// Decodes a link event of the version this code reads.
-    public static func decodeLinkEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> LinkEvent {
-        try decode(bytes)
-    }
-
     /// Decodes a click count event of the version this code reads.
     public static func decodeClickCountEvent(_ bytes: [UInt8]) throws(EventDecodingError) -> ClickCountEvent {
         try decode(bytes)
