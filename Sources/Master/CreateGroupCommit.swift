@@ -78,7 +78,13 @@ final class CreateGroupCommit: Sendable {
     }
 
     /// Flushes batches until the queue is empty, then lets the next create start flushing.
+    ///
+    /// The callers of a flush are answered while the next flush runs: their answers are handed
+    /// to the writer's loop before the next flush starts, and the loop gets to them once that
+    /// flush's statement is sent and the writer waits for Postgres. Answering first delayed
+    /// every flush by ~30 µs (a wake-up of an HTTP loop per caller).
     private func flushWhileQueued() async {
+        var flushed: [(Waiting, Result<LinkRepository.Creation, any Error>)] = []
         while true {
             let batch = state.withLockedValue { state -> [Waiting] in
                 let batch = Array(state.queue.prefix(maximumBatch))
@@ -86,12 +92,19 @@ final class CreateGroupCommit: Sendable {
                 if batch.isEmpty { state.flushing = false }
                 return batch
             }
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty else { return Self.answer(flushed) }
+            if !flushed.isEmpty {
+                connection.eventLoop.execute { [flushed] in Self.answer(flushed) }
+            }
             let started = ContinuousClock.now
             let results = await repository.createGroup(batch.map(\.create), on: connection)
             Self.flushDuration.record(duration: ContinuousClock.now - started)
             Self.flushSize.record(batch.count)
-            for (waiting, result) in zip(batch, results) { waiting.continuation.resume(with: result) }
+            flushed = Array(zip(batch, results))
         }
+    }
+
+    private static func answer(_ flushed: [(Waiting, Result<LinkRepository.Creation, any Error>)]) {
+        for (waiting, result) in flushed { waiting.continuation.resume(with: result) }
     }
 }

@@ -50,16 +50,13 @@ extension LinkRepository {
             items,
             running: BatchRunner(
                 query: { [breaker, logger] query in
-                    try await breaker.run {
-                        try await writer.run { connection in try await connection.query(query, logger: logger).collect()
-                        }
+                    try await writer.run(through: breaker) { connection in
+                        try await connection.query(query, logger: logger).collect()
                     }
                 },
                 insertRound: { [breaker, logger] round in
-                    try await breaker.run {
-                        try await writer.run { connection in
-                            try await connection.execute(round, logger: logger).collect()
-                        }
+                    try await writer.run(through: breaker) { connection in
+                        try await connection.execute(round, logger: logger).collect()
                     }
                 }))
         for (index, outcome) in zip(writing, outcomes) {
@@ -108,20 +105,18 @@ extension LinkRepository {
         -> [KeyID: (hash: [UInt8], code: String)]
     {
         guard !keys.isEmpty else { return [:] }
-        return try await breaker.run { [logger] in
-            try await writer.run { connection in
-                let rows = try await connection.query(
-                    """
-                    SELECT k.scope, k.key, k.request_hash, k.code FROM idempotency_keys k
-                    JOIN unnest(\(keys.map(\.scope))::text[], \(keys.map(\.key))::text[]) AS wanted(scope, key)
-                        ON k.scope = wanted.scope AND k.key = wanted.key
-                    """, logger: logger)
-                var stored: [KeyID: (hash: [UInt8], code: String)] = [:]
-                for try await (scope, key, hash, code) in rows.decode((String, String, ByteBuffer, String).self) {
-                    stored[KeyID(scope: scope, key: key)] = (Array(buffer: hash), code)
-                }
-                return stored
+        return try await writer.run(through: breaker) { [logger] connection in
+            let rows = try await connection.query(
+                """
+                SELECT k.scope, k.key, k.request_hash, k.code FROM idempotency_keys k
+                JOIN unnest(\(keys.map(\.scope))::text[], \(keys.map(\.key))::text[]) AS wanted(scope, key)
+                    ON k.scope = wanted.scope AND k.key = wanted.key
+                """, logger: logger)
+            var stored: [KeyID: (hash: [UInt8], code: String)] = [:]
+            for try await (scope, key, hash, code) in rows.decode((String, String, ByteBuffer, String).self) {
+                stored[KeyID(scope: scope, key: key)] = (Array(buffer: hash), code)
             }
+            return stored
         }
     }
 }

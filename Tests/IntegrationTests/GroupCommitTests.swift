@@ -238,6 +238,27 @@ import Testing
             #expect(left == 0, "connections left open after the master stopped")
         }
     }
+
+    @Test func aStatementOutlastingTheTimeoutIsEndedByClosingTheWritersConnection() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        try await withRunningServices(master.backgroundServices) {
+            let writer = master.createWriter.connection
+            let started = ContinuousClock.now
+            await #expect(throws: TimeoutError.self) {
+                try await writer.run(within: .milliseconds(300)) { connection in
+                    try await connection.query("SELECT pg_sleep(10)", logger: TestStack.logger).collectAll()
+                }
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "the timeout ended the statement")
+            // The next call opens a new connection and works.
+            let answer = try await writer.run(within: .seconds(5)) { connection in
+                try await connection.query("SELECT 7", logger: TestStack.logger).collectAll().first?.decode(Int.self)
+            }
+            #expect(answer == 7)
+            _ = try await master.createWriter.create(link("https://example.com/after-timeout"), idempotency: nil)
+        }
+    }
 }
 
 extension AsyncSequence {

@@ -111,14 +111,20 @@ public final class CircuitBreaker: Sendable {
     /// Throws ``CircuitOpenError`` without running it when the breaker is open.
     @discardableResult
     public func run<Value: Sendable>(_ operation: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        try await run(keepingTimeout: { timeout in
+            if let timeout { try await withTimeout(timeout, operation) } else { try await operation() }
+        })
+    }
+
+    /// Runs `operation` if the breaker lets it, and records how it ended, as ``run(_:)`` does; but
+    /// `operation` keeps to ``Settings/callTimeout`` itself: it is given the timeout and throws
+    /// ``TimeoutError`` when it runs out. For a caller that can end its call more cheaply than
+    /// ``withTimeout(_:_:)``'s racing task can (the group commit's writer closes its connection).
+    public func run<Value: Sendable>(keepingTimeout operation: (Duration?) async throws -> Value) async throws -> Value
+    {
         let permit = try acquire()
         do {
-            let value =
-                if let timeout = settings.callTimeout {
-                    try await withTimeout(timeout, operation)
-                } else {
-                    try await operation()
-                }
+            let value = try await operation(settings.callTimeout)
             record(permit, .success)
             return value
         } catch {
