@@ -183,11 +183,12 @@ struct ClickLedger: Sendable {
         return settled
         """)
 
-    /// KEYS: run id, clicks, unreported, epoch, retired clicks, retired unreported. ARGV: the
-    /// Redis server's run_id. Returns 1 when the data was written by another Redis process: the
-    /// unreported totals are retired under their epoch, and the next click starts a new epoch,
-    /// whose totals start from zero. A Redis restored from an older snapshot holds totals below
-    /// what the master already has for its epoch; counting on from them would hide new clicks.
+    /// KEYS: run id, clicks, unreported, epoch, retired clicks, retired unreported, retired
+    /// epochs. ARGV: the Redis server's run_id. Returns 1 when the data was written by another
+    /// Redis process: the unreported totals are retired under their epoch, the epoch is listed
+    /// for its stats keys to be removed, and the next click starts a new epoch, whose totals
+    /// start from zero. A Redis restored from an older snapshot holds totals below what the
+    /// master already has for its epoch; counting on from them would hide new clicks.
     private static let rotateScript = RedisScript(
         """
         local known = redis.call('GET', KEYS[1])
@@ -201,6 +202,9 @@ struct ClickLedger: Sendable {
                 redis.call('HSET', KEYS[5], member, redis.call('HGET', KEYS[2], code) or '0')
                 redis.call('SADD', KEYS[6], member)
             end
+            -- Scans of other retired epochs start over: a cursor of another Redis process means nothing here.
+            for _, earlier in ipairs(redis.call('HKEYS', KEYS[7])) do redis.call('HSET', KEYS[7], earlier, '0') end
+            redis.call('HSET', KEYS[7], epoch, '0')
         end
         redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
         return 1
@@ -263,10 +267,48 @@ struct ClickLedger: Sendable {
             Self.rotateScript,
             keys: [
                 keys.redisRunID, keys.clicks, keys.unreportedClicks, keys.epoch, keys.retiredClicks,
-                keys.retiredUnreportedClicks,
+                keys.retiredUnreportedClicks, keys.retiredEpochs,
             ],
             arguments: [runID])
         return reply.integer == 1
+    }
+
+    /// KEYS: retired epochs, retired unreported. ARGV: stats key prefix. One SCAN step (`COUNT
+    /// 1000`) over the stats keys of a retired epoch, from where its last step ended: removes
+    /// those of codes whose totals were reported (a code still in the retired set keeps its key
+    /// until its own report removes it). Returns how many keys it removed, or nothing when no
+    /// epoch is left; an epoch leaves the list once its scan is done.
+    private static let dropRetiredStatsStepScript = RedisScript(
+        """
+        local epoch = redis.call('HRANDFIELD', KEYS[1])
+        if not epoch then return nil end
+        local prefix = ARGV[1] .. epoch .. ':'
+        local reply = redis.call('SCAN', redis.call('HGET', KEYS[1], epoch), 'MATCH', prefix .. '*', 'COUNT', 1000)
+        local removed = 0
+        for _, key in ipairs(reply[2]) do
+            if redis.call('SISMEMBER', KEYS[2], epoch .. '|' .. string.sub(key, #prefix + 1)) == 0 then
+                removed = removed + redis.call('UNLINK', key)
+            end
+        end
+        if reply[1] == '0' then redis.call('HDEL', KEYS[1], epoch) else redis.call('HSET', KEYS[1], epoch, reply[1]) end
+        return removed
+        """)
+
+    /// Removes the stats keys an epoch that ended with a Redis restart left behind, once their
+    /// totals are reported: without it, every restore from an older snapshot would leave a
+    /// stats hash per code clicked in that epoch, for good. At most `steps` SCAN steps of a
+    /// thousand keys each, so that Redis is never held long (the scan goes on from there next
+    /// time); returns how many keys it removed.
+    func dropRetiredStats(steps: Int) async throws -> Int {
+        var removed = 0
+        for _ in 0..<steps {
+            let reply = try await redis.evaluate(
+                Self.dropRetiredStatsStepScript, keys: [keys.retiredEpochs, keys.retiredUnreportedClicks],
+                arguments: [keys.statsPrefix])
+            guard let count = reply.integer else { break }
+            removed += Int(count)
+        }
+        return removed
     }
 
     /// How many totals wait for a report, retired ones included.

@@ -86,6 +86,7 @@ final class ClickReporter: Service, Sendable {
                 try await Task.sleep(until: next)
                 next = next + settings.interval
                 try await reportSlices(limit: settings.batchLimit, spacing: await paceOfPeriodicReport())
+                await dropRetiredStats()
                 // A report that overran its interval is followed by the next at once, not by a burst
                 // of catch-up reports.
                 next = max(next, ContinuousClock.now)
@@ -94,6 +95,21 @@ final class ClickReporter: Service, Sendable {
         guard !Task.isCancelled else { return }
         await reportEverythingBeforeShutdown()
     }
+
+    /// Removes some of what epochs ended by a Redis restart left behind (a no-op but one
+    /// round trip when there is none): a few SCAN steps each report, so that Redis stays free for
+    /// redirects.
+    private func dropRetiredStats() async {
+        do {
+            let removed = try await ledger.dropRetiredStats(steps: Self.retiredStatsStepsPerReport)
+            if removed > 0 { logger.info("Removed the stats keys of retired epochs", metadata: ["keys": "\(removed)"]) }
+        } catch {
+            logger.warning("Could not remove the stats keys of retired epochs", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// SCAN steps of a thousand keys for ``dropRetiredStats()`` in each periodic report.
+    static let retiredStatsStepsPerReport = 20
 
     /// The time between the starts of the slices of a periodic report that spreads the codes
     /// moved now over ``Settings/spread`` of the interval, never below ``Settings/sliceSpacing``

@@ -25,6 +25,9 @@ struct ReplicaKeys: Sendable {
     let retiredClicks: String
     /// `<ns>:clicks:retired:unreported`: the `<epoch>|<code>` members still to report.
     let retiredUnreportedClicks: String
+    /// `<ns>:epochs:retired`: epoch → SCAN cursor, for the epochs that ended with a Redis restart
+    /// whose stats keys are still to be removed (``ClickLedger/dropRetiredStats(steps:)``).
+    let retiredEpochs: String
     /// `<ns>:stats:<epoch>:<code>`: where one epoch's clicks on one code came from, as running
     /// totals: `h<yyyyMMddHH>`, `r<referrer>`, `c<country>`, `d<device>`, `b<browser>`,
     /// `o<os>` for human clicks, the same letters upper-case for bots, and `#r` … `#o`: how many
@@ -63,6 +66,7 @@ struct ReplicaKeys: Sendable {
         heartbeat = namespace.redisKey("replica-alive")
         retiredClicks = namespace.redisKey("clicks:retired")
         retiredUnreportedClicks = namespace.redisKey("clicks:retired:unreported")
+        retiredEpochs = namespace.redisKey("epochs:retired")
         redisRunID = namespace.redisKey("redis-run-id")
         statsPrefix = namespace.redisKey("stats:")
         freshPrefix = namespace.redisKey("fresh:")

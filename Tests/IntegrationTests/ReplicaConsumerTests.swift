@@ -124,20 +124,25 @@ extension LinkStore {
         for event in events { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
     }
 
-    @Test func visitsCountClicksAndReachAMilestoneEveryHundred() async throws {
+    /// A new namespace's store and click ledger on a connection of their own (closed by the
+    /// caller), with `links` consumed into Redis.
+    private func countingStore(_ links: [LinkEvent]) async throws -> (RedisConnection, LinkStore, ClickLedger) {
         let namespace = try await TestStack.makeNamespace()
         let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[0], logger: TestStack.logger)
-        defer { redis.close() }
         let store = LinkStore(redis: guarded(redis), namespace: namespace)
-        let ledger = ClickLedger(redis: store.redis, namespace: namespace)
-        try await publish(
-            [
-                .created(code: "m", url: "https://e.com/m", expiresAt: nil),
-                .created(code: "old", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)),
-            ], to: namespace)
+        try await publish(links, to: namespace)
         _ = try await consume(namespace, store: store) {
-            try await redis.send(["EXISTS", store.keys.link("old")]).integer == 1
+            try await redis.send(["EXISTS", store.keys.link(links.last!.code)]).integer == 1
         }
+        return (redis, store, ClickLedger(redis: store.redis, namespace: namespace))
+    }
+
+    @Test func visitsCountClicksAndReachAMilestoneEveryHundred() async throws {
+        let (redis, store, ledger) = try await countingStore([
+            .created(code: "m", url: "https://e.com/m", expiresAt: nil),
+            .created(code: "old", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)),
+        ])
+        defer { redis.close() }
 
         var milestones: [ClickMilestone] = []
         for _ in 0..<250 {
@@ -169,5 +174,44 @@ extension LinkStore {
         _ = try await store.visit("m")
         #expect(try await ledger.settle([.init(epoch: "other", code: "m", total: 252)], retired: false) == 0)
         #expect(try await ledger.unreportedCount() == 1)
+    }
+
+    @Test func anEpochEndedByARedisRestartLeavesNoStatsBehindOnceReported() async throws {
+        let (redis, store, ledger) = try await countingStore([
+            .created(code: "a", url: "https://e.com/a", expiresAt: nil),
+            .created(code: "b", url: "https://e.com/b", expiresAt: nil),
+        ])
+        defer { redis.close() }
+        func exists(_ key: String) async throws -> Bool { try await redis.send(["EXISTS", key]).integer == 1 }
+
+        for code in ["a", "a", "b"] { _ = try await store.visit(code) }
+        let reported = try #require(try await ledger.pending(limit: 100))
+        let first = try #require(reported.totals.first?.epoch)
+        #expect(try await ledger.settle(reported.totals, retired: false) == 2)
+        _ = try await store.visit("b")  // b moves again: unreported when Redis "restarts"
+        #expect(try await exists(store.keys.stats(epoch: first, code: "a")))
+        #expect(try await exists(store.keys.stats(epoch: first, code: "b")))
+
+        // The data now looks written by another Redis process (a restore from a snapshot).
+        #expect(try await ledger.rotateEpochIfRedisRestarted(runID: "first") == false)
+        #expect(try await ledger.rotateEpochIfRedisRestarted(runID: "second") == true)
+        // a's totals were reported: its stats go. b's retired total waits for its report: they stay.
+        #expect(try await ledger.dropRetiredStats(steps: 10_000) == 1)
+        #expect(try await !exists(store.keys.stats(epoch: first, code: "a")))
+        #expect(try await exists(store.keys.stats(epoch: first, code: "b")))
+        #expect(try await redis.send(["EXISTS", store.keys.retiredEpochs]).integer == 0, "the scan is done")
+
+        let retired = try #require(try await ledger.pending(limit: 100))
+        #expect(retired.retired && retired.totals.map(\.code) == ["b"] && retired.totals.first?.total == 2)
+        #expect(try await ledger.settle(retired.totals, retired: true) == 1)
+        #expect(try await !exists(store.keys.stats(epoch: first, code: "b")))
+
+        // The new epoch counts and keeps its stats as before.
+        _ = try await store.visit("a")
+        let current = try #require(try await ledger.pending(limit: 100))
+        let second = try #require(current.totals.first?.epoch)
+        #expect(second != first && !current.retired && current.totals.first?.total == 1)
+        #expect(try await exists(store.keys.stats(epoch: second, code: "a")))
+        #expect(try await ledger.dropRetiredStats(steps: 10) == 0)
     }
 }
