@@ -316,7 +316,8 @@ public struct JSONReader {
         return text
     }
 
-    private func failure(_ reason: String) -> SyntaxError { SyntaxError(offset: offset, reason: reason) }
+    /// `reason`, at the reader's offset.
+    fileprivate func failure(_ reason: String) -> SyntaxError { SyntaxError(offset: offset, reason: reason) }
 }
 
 /// Reads the members of one object for a hand-written decoder: each key at most once, a `null`
@@ -369,7 +370,7 @@ struct MemberReader {
         _ key: String, _ kind: JSONReader.Kind, _ expected: String, from reader: inout JSONReader,
         _ read: (inout JSONReader) throws -> Value
     ) throws -> Value? {
-        guard !seen.contains(key) else { throw EventDecodingError.malformed("'\(key)' appears twice") }
+        guard !seen.contains(key) else { throw reader.failure("'\(key)' appears twice") }
         if seen.isEmpty { seen.reserveCapacity(16) }
         seen.append(key)
         if try reader.readNull() { return nil }

@@ -33,8 +33,6 @@ extension EventCodec {
             var reader = JSONReader(bytes)
             try reader.readObject { reader, key in try members.read(key, from: &reader) }
             try reader.finish()
-        } catch let error as EventDecodingError {
-            throw error
         } catch {
             throw .malformed("not a JSON event with string 'type' and integer 'version': \(error)")
         }
