@@ -54,36 +54,50 @@ struct ClickLedger: Sendable {
         self.now = now
     }
 
-    /// Lua: `fold(epoch, code)` moves the code's fresh clicks into its stats hash (ARGV[3] and
-    /// ARGV[4] are the stats and fresh key prefixes, ARGV[5] the most values per dimension),
-    /// then returns the stats hash as HGETALL does. A value new to the link takes a place while
-    /// its dimension has one free; otherwise it counts as `other`.
+    /// Most kinds of click (``ClickAttributes/field``) a code's fresh hash holds between two
+    /// reports. A click of a new kind past it goes straight into the stats hash, so that neither
+    /// a visit nor a fold ever works through more than this many fields, whatever a sender puts
+    /// in its `Referer`; ordinary traffic (a few referrers, countries and clients an hour) stays
+    /// under it and keeps the one-counter visit.
+    static let maximumFreshFields = 32
+
+    /// Lua: `count_click(stats, field, count, cap)` adds `count` clicks of one kind (a fresh
+    /// field) to a stats hash: its hour, and each dimension's value. A value new to the link
+    /// takes a place while its dimension has fewer than `cap`; otherwise it counts as `other`.
+    /// At most 31 commands, whatever the hash holds.
+    static let countClickLua = """
+        local function count_click(stats, field, count, cap)
+            local bot = string.sub(field, 1, 1) == '1'
+            local parts = {}
+            for part in string.gmatch(string.sub(field, 2), '[^\t]+') do parts[#parts + 1] = part end
+            redis.call('HINCRBY', stats, (bot and 'H' or 'h') .. parts[1], count)
+            for dimension = 1, 5 do
+                local letter = string.sub('rcdbo', dimension, dimension)
+                local mine = bot and string.upper(letter) or letter
+                local theirs = bot and letter or string.upper(letter)
+                local value = parts[dimension + 1]
+                if redis.call('HINCRBY', stats, mine .. value, count) == count
+                    and redis.call('HEXISTS', stats, theirs .. value) == 0
+                    and redis.call('HINCRBY', stats, '#' .. letter, 1) > cap then
+                    redis.call('HINCRBY', stats, '#' .. letter, -1)
+                    redis.call('HDEL', stats, mine .. value)
+                    redis.call('HINCRBY', stats, mine .. 'other', count)
+                end
+            end
+        end
+        """
+
+    /// Lua: `fold(epoch, code)` moves the code's fresh clicks (at most ``maximumFreshFields``
+    /// kinds) into its stats hash (ARGV[3] and ARGV[4] are the stats and fresh key prefixes,
+    /// ARGV[5] the most values per dimension), then returns the stats hash as HGETALL does.
     private static let foldLua = """
+        \(countClickLua)
         local function fold(epoch, code)
             local stats = ARGV[3] .. epoch .. ':' .. code
             local fresh = ARGV[4] .. epoch .. ':' .. code
             local cap = tonumber(ARGV[5])
             local clicks = redis.call('HGETALL', fresh)
-            for index = 1, #clicks, 2 do
-                local field, count = clicks[index], tonumber(clicks[index + 1])
-                local bot = string.sub(field, 1, 1) == '1'
-                local parts = {}
-                for part in string.gmatch(string.sub(field, 2), '[^\t]+') do parts[#parts + 1] = part end
-                redis.call('HINCRBY', stats, (bot and 'H' or 'h') .. parts[1], count)
-                for dimension = 1, 5 do
-                    local letter = string.sub('rcdbo', dimension, dimension)
-                    local mine = bot and string.upper(letter) or letter
-                    local theirs = bot and letter or string.upper(letter)
-                    local value = parts[dimension + 1]
-                    if redis.call('HINCRBY', stats, mine .. value, count) == count
-                        and redis.call('HEXISTS', stats, theirs .. value) == 0
-                        and redis.call('HINCRBY', stats, '#' .. letter, 1) > cap then
-                        redis.call('HINCRBY', stats, '#' .. letter, -1)
-                        redis.call('HDEL', stats, mine .. value)
-                        redis.call('HINCRBY', stats, mine .. 'other', count)
-                    end
-                end
-            end
+            for index = 1, #clicks, 2 do count_click(stats, clicks[index], tonumber(clicks[index + 1]), cap) end
             redis.call('DEL', fresh)
             return redis.call('HGETALL', stats)
         end

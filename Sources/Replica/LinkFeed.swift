@@ -24,7 +24,9 @@ struct LinkFeed {
             settings: KafkaConsumerSettings(
                 bootstrapServers: kafkaBrokers,
                 groupID: group,
-                assignment: .allPartitions(topic: namespace.linksTopic) { _ in try await store.startOffsets() },
+                assignment: .allPartitions(
+                    topic: namespace.linksTopic, startOffsets: { _ in try await store.startOffsets() },
+                    caughtUp: { try await store.finishRebuild() }),
                 clientSettings: clients[.replicaLinks]
             ),
             logger: logger,

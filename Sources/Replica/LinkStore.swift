@@ -12,6 +12,11 @@ import SharedRedis
 /// An event and its offset are written by one Lua script, atomically: after a crash the replica
 /// resumes exactly after the last applied event. If Redis lost its data, the state marker is gone
 /// with it: the scripts refuse with ``RedisStateLost`` and the replica rebuilds from offset zero.
+/// While it rebuilds (the marker says ``ReplicaKeys/rebuildingPrefix``) no code is served: a link
+/// read so far may be deleted or edited further on in the topic, and a deleted link must never
+/// come back, so every visit answers "still loading" until the consumer has caught up
+/// (``finishRebuild()``). The marker is in Redis, so a replica restarted mid-rebuild goes on
+/// rebuilding from the offsets stored so far and still serves nothing until it is done.
 /// A redirect looks the code up and counts the click in one script too: one round trip per
 /// redirect. Every command goes through the Redis circuit breaker. Key names: ``ReplicaKeys``.
 struct LinkStore: Sendable {
@@ -20,7 +25,8 @@ struct LinkStore: Sendable {
         case redirect(String)
         case notFound
         case gone
-        /// Unknown while `replica replay` is removing the links: it may come back.
+        /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
+        /// be an older revision), or `replica replay` is removing them (an unknown code may come back).
         case rebuilding
     }
 
@@ -37,10 +43,13 @@ struct LinkStore: Sendable {
     let redis: GuardedRedis
     let keys: ReplicaKeys
     private let markerSet = NIOLockedValueBox(false)
+    /// Most distinct values one link records per dimension, as the visit script takes it.
+    private let maximumValues: String
 
-    init(redis: GuardedRedis, namespace: Namespace) {
+    init(redis: GuardedRedis, namespace: Namespace, maximumValues: Int = ClickLedger.defaultMaximumValues) {
         self.redis = redis
         self.keys = ReplicaKeys(namespace: namespace)
+        self.maximumValues = String(maximumValues)
     }
 
     /// Whether ``startOffsets()`` has set the state marker in this process: from then on a
@@ -87,15 +96,19 @@ struct LinkStore: Sendable {
 
     /// Resolves a code and, when it redirects, counts the click, records where it came from
     /// (one field of ``ReplicaKeys/fresh(epoch:code:)``, folded into the stats at the next
-    /// report) and marks the code unreported.
+    /// report; a new kind of click past ``ClickLedger/maximumFreshFields`` goes straight into
+    /// the stats, capped there) and marks the code unreported.
     /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
-    /// fresh key prefix, the click's attributes (``ClickAttributes/field``). Returns 0
-    /// (unknown), 1 (gone), 2 (unknown during a replay's wipe), `{url}`, or
+    /// fresh key prefix, the click's attributes (``ClickAttributes/field``), stats key prefix,
+    /// most values per dimension. Returns 0
+    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url}`, or
     /// `{url, total, epoch}` on a milestone.
     private static let visitScript = RedisScript(
         """
+        \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
+        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
         local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
@@ -110,23 +123,51 @@ struct LinkStore: Sendable {
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
         local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
         redis.call('SADD', KEYS[3], ARGV[2])
-        redis.call('HINCRBY', ARGV[4] .. epoch .. ':' .. ARGV[2], ARGV[5], 1)
+        local fresh = ARGV[4] .. epoch .. ':' .. ARGV[2]
+        if redis.call('HINCRBY', fresh, ARGV[5], 1) == 1
+            and redis.call('HLEN', fresh) > \(ClickLedger.maximumFreshFields) then
+            redis.call('HDEL', fresh, ARGV[5])
+            count_click(ARGV[6] .. epoch .. ':' .. ARGV[2], ARGV[5], 1, tonumber(ARGV[7]))
+        end
         if total % \(milestoneInterval) == 0 then return {link[1], total, epoch} end
         return {link[1]}
         """)
 
     /// Where to start reading: partition → next offset. Sets the state marker first; if it was
-    /// missing, or a replay's wipe never finished, whatever offsets survived are dropped, so a
-    /// Redis that lost data is rebuilt from offset zero. KEYS: state marker, offsets. ARGV: the
-    /// time, for people reading Redis.
+    /// missing, or a replay's wipe never finished, whatever offsets survived are dropped and the
+    /// marker says rebuilding, so a Redis that lost data is rebuilt from offset zero and serves
+    /// nothing until then. KEYS: state marker, offsets. ARGV: the time, for people reading Redis.
     private static let startScript = RedisScript(
         """
         local state = redis.call('GET', KEYS[1])
         if not state or string.sub(state, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then
             redis.call('DEL', KEYS[2])
-            redis.call('SET', KEYS[1], ARGV[1])
+            redis.call('SET', KEYS[1], '\(ReplicaKeys.rebuildingPrefix)' .. ARGV[1])
         end
         return redis.call('HGETALL', KEYS[2])
+        """)
+
+    /// KEYS: state marker. ARGV: the time. Ends a rebuild: the marker says the links are
+    /// complete. Nothing changes during a replay's wipe; a lost marker fails with `STATE_LOST`.
+    private static let finishRebuildScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 1))
+        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then
+            redis.call('SET', KEYS[1], ARGV[1])
+            return 1
+        end
+        return 0
+        """)
+
+    /// KEYS: state marker. ARGV: the time. Marks the links as rebuilding unless a replay is
+    /// wiping them; a lost marker fails with `STATE_LOST`.
+    private static let startRebuildScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 1))
+        if string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) ~= '\(ReplicaKeys.wipingPrefix)' then
+            redis.call('SET', KEYS[1], '\(ReplicaKeys.rebuildingPrefix)' .. ARGV[1])
+        end
+        return 1
         """)
 
     /// Removes up to a thousand link keys of one SCAN step; returns the next cursor and how
@@ -234,6 +275,28 @@ struct LinkStore: Sendable {
         return removed
     }
 
+    /// Records that the links are complete: the consumer has read the topic to the end it had
+    /// when this rebuild (or a later restart of it) began. Returns whether a rebuild ended.
+    @discardableResult
+    func finishRebuild() async throws -> Bool {
+        let reply = try await redis.evaluate(
+            Self.finishRebuildScript, keys: [keys.stateMarker], arguments: [RFC3339.format(Date())])
+        return reply.integer == 1
+    }
+
+    /// Stops serving until the consumer has caught up again: for a Redis that restarted from an
+    /// older snapshot, whose links may be older revisions than the ones already served.
+    func startRebuild() async throws {
+        _ = try await redis.evaluate(
+            Self.startRebuildScript, keys: [keys.stateMarker], arguments: [RFC3339.format(Date())])
+    }
+
+    /// Whether the links are complete: the state marker is set and says neither rebuilding nor wiping.
+    func isComplete() async throws -> Bool {
+        guard let state = try await redis.send(["GET", keys.stateMarker]).string else { return false }
+        return !state.hasPrefix(ReplicaKeys.rebuildingPrefix) && !state.hasPrefix(ReplicaKeys.wipingPrefix)
+    }
+
     /// Partition → next offset to read, as applied so far (nothing is changed).
     func appliedOffsets() async throws -> [Int32: Int64] {
         Self.offsets(from: try await redis.send(["HGETALL", keys.offsets]))
@@ -261,7 +324,7 @@ struct LinkStore: Sendable {
     func visit(_ code: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
         let arguments = [
             String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce, keys.freshPrefix,
-            attributes.field,
+            attributes.field, keys.statsPrefix, maximumValues,
         ]
         let reply = try await redis.evaluate(
             Self.visitScript,

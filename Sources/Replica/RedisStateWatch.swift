@@ -11,8 +11,10 @@ import SharedKafka
 /// come from an older snapshot (an RDB, an AOF behind by its fsync interval) that lacks recent
 /// links and holds click totals below what the master already counted. The click counts then
 /// go on in a new epoch (``ClickLedger/rotateEpochIfRedisRestarted(runID:)``), and the consumer
-/// reads the links again from the offsets stored in that Redis. Clicks counted between the
-/// restart and the check (at most ``interval``) may still be hidden by the older totals.
+/// reads the links again from the offsets stored in that Redis, serving nothing until it has
+/// caught up (``LinkStore/startRebuild()``): an older snapshot may hold a link deleted since.
+/// Between the restart and the check (at most ``interval``) such a link may still be served, and
+/// clicks counted then may be hidden by the older totals.
 struct RedisStateWatch: Service {
     let store: LinkStore
     let ledger: ClickLedger
@@ -42,6 +44,8 @@ struct RedisStateWatch: Service {
                         "Redis restarted: click counts go on in a new epoch; reading the links again from its offsets",
                         metadata: ["redis.run_id": "\(runID)"])
                     if store.hasSetStateMarker {
+                        // Should this fail, the visits' own STATE_LOST or the next check rewinds.
+                        try? await store.startRebuild()
                         consumer.requestRewind(
                             reason: "Redis restarted (run_id \(runID)), maybe from an older snapshot")
                     }

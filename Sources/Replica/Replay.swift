@@ -138,9 +138,9 @@ struct LinkReplay: Sendable {
         }
     }
 
-    /// Shows progress until every partition's applied offset reaches its high watermark and
-    /// returns how long the replay took; returns nil as soon as the replica `watching` names
-    /// stops (its heartbeat ends).
+    /// Shows progress until every partition's applied offset reaches its high watermark and the
+    /// rebuild is recorded as complete (the replica serves again), and returns how long the
+    /// replay took; returns nil as soon as the replica `watching` names stops (its heartbeat ends).
     private func follow(
         _ topic: KafkaTopicDescription, progress: ProgressDisplay, watching runningReplica: String?
     ) async throws -> Duration? {
@@ -156,7 +156,7 @@ struct LinkReplay: Sendable {
                 done += position - partition.lowWatermark
                 if position < partition.highWatermark { finished = false }
             }
-            if finished {
+            if finished, try await store.isComplete() {
                 progress.finish(done)
                 return progress.elapsed
             }

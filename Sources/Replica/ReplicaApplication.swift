@@ -46,7 +46,7 @@ struct ReplicaApplication {
         let namespace = configuration.namespace
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
-        let store = LinkStore(redis: redis, namespace: namespace)
+        let store = LinkStore(redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
         let countries = CountryLookup(directory: configuration.geoIPDirectory)
         if !countries.isAvailable {
             logger.warning(

@@ -17,7 +17,10 @@ struct ReplicaKeys: Sendable {
     let epoch: String
     /// `<ns>:replica-state`: set when the replica (re)starts filling this Redis from the links
     /// topic. Its absence means the data was lost (a restart without persistence, a flush):
-    /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero.
+    /// scripts then refuse with `STATE_LOST` and the replica rebuilds from offset zero. Its value
+    /// starts with ``ReplicaKeys/rebuildingPrefix`` until that rebuild has caught up, with
+    /// ``ReplicaKeys/wipingPrefix`` while `replica replay` removes the links, else it is the time
+    /// the links were last complete.
     let stateMarker: String
 
     /// `<ns>:clicks:retired`: `<epoch>|<code>` → the running total an earlier epoch had left
@@ -36,8 +39,8 @@ struct ReplicaKeys: Sendable {
     /// The part of every stats key before the epoch (scripts build the keys they count in).
     let statsPrefix: String
     /// `<ns>:fresh:<epoch>:<code>`: clicks since the code's last report, one field per kind of
-    /// click (``ClickAttributes/field``) → clicks; folded into the stats hash and removed when
-    /// the next report reads the code.
+    /// click (``ClickAttributes/field``) → clicks, at most ``ClickLedger/maximumFreshFields``
+    /// fields; folded into the stats hash and removed when the next report reads the code.
     func fresh(epoch: String, code: String) -> String { freshPrefix + epoch + ":" + code }
     /// The part of every fresh key before the epoch.
     let freshPrefix: String
@@ -87,6 +90,10 @@ struct ReplicaKeys: Sendable {
     /// How the state marker's value starts while `replica replay` removes the links: an
     /// unknown code then means "not loaded yet", not "no such link".
     static let wipingPrefix = "wiping:"
+
+    /// How the state marker's value starts while the links are rebuilt from the topic: every
+    /// code then answers "still loading", since what is stored may be an older revision.
+    static let rebuildingPrefix = "rebuilding:"
 
     /// Random per process, part of every epoch this process creates: two epochs never collide
     /// even if two replicas' Redis servers read the same clock.

@@ -28,20 +28,22 @@ extension LinkStore {
 
 /// The replica's consumer: topic → Redis → redirect lookups, against the dev broker and Redis.
 @Suite struct ReplicaConsumerTests {
-    private func publish(_ events: [LinkEvent], to namespace: Namespace) async throws {
+    func publish(_ events: [LinkEvent], to namespace: Namespace) async throws {
         let producer = try KafkaProducer(
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers),
             logger: TestStack.logger)
         try await withRunningServices([producer]) {
-            for event in events {
-                try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
+            // Enqueued in order (one code's events keep it), then their acknowledgements awaited.
+            let deliveries = try events.map { event in
+                try producer.enqueue(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
             }
+            for delivery in deliveries { _ = try await delivery.value() }
         }
     }
 
     /// Runs one replica's link feed, as the replica composes it, until `done` holds; returns how
     /// many messages it applied (by the offsets it stored in Redis).
-    private func consume(
+    func consume(
         _ namespace: Namespace, store: LinkStore, until done: @escaping @Sendable () async throws -> Bool
     )
         async throws -> Int

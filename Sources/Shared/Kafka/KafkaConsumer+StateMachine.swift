@@ -9,7 +9,9 @@ extension KafkaConsumer {
         private var pendingRewind: String?
         /// Partition → offset (exclusive) it must reach before the consumer counts as caught up.
         private var remaining: [Int32: Int64] = [:]
-        /// Whether every assigned partition was read up to the end it had when assigned.
+        /// Whether every assigned partition was read up to the end it had when assigned, and the
+        /// handler's ``KafkaConsumerSettings/Assignment/allPartitions(topic:startOffsets:caughtUp:)``
+        /// step, if any, has run since.
         private(set) var isCaughtUp = false
         /// Partition → low watermark, for partitions read from the beginning that no longer start at 0.
         private(set) var missingHistory: [Int32: Int64] = [:]
@@ -47,21 +49,27 @@ extension KafkaConsumer {
             isCaughtUp = true
         }
 
-        /// Partitions were assigned, each to be read up to `remaining[partition]`.
-        mutating func assigned(remaining: [Int32: Int64], missingHistory: [Int32: Int64]) {
+        /// Partitions were assigned, each to be read up to `remaining[partition]`; returns whether
+        /// they are read to that end already (nothing remains).
+        mutating func assigned(remaining: [Int32: Int64], missingHistory: [Int32: Int64]) -> Bool {
             self.remaining = remaining
             self.missingHistory = missingHistory
-            isCaughtUp = remaining.isEmpty
+            isCaughtUp = false
+            return remaining.isEmpty
         }
 
-        /// Messages up to `nextOffsets` (partition → offset after the last applied) were applied.
-        mutating func applied(nextOffsets: [PartitionKey: Int64]) {
-            guard !isCaughtUp else { return }
+        /// Messages up to `nextOffsets` (partition → offset after the last applied) were applied;
+        /// returns whether they read the last remaining partition to its end.
+        mutating func applied(nextOffsets: [PartitionKey: Int64]) -> Bool {
+            guard !remaining.isEmpty else { return false }
             for (key, next) in nextOffsets {
                 guard let target = remaining[key.partition], next >= target else { continue }
                 remaining[key.partition] = nil
             }
-            isCaughtUp = remaining.isEmpty
+            return remaining.isEmpty
         }
+
+        /// The partitions are read to their end and the handler's caught-up step has run.
+        mutating func caughtUp() { isCaughtUp = true }
     }
 }

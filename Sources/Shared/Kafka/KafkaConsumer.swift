@@ -93,12 +93,12 @@ public final class KafkaConsumer: Service, Sendable {
     private var isStopping: Bool { state.withLockedValue { $0.isStopping } }
 
     private func consume() async throws {
-        try await start()
+        if try await start() { await finishCatchingUp() }
         while true {
             switch state.withLockedValue({ $0.nextStep() }) {
             case .stop: return
             case .rewind(let reason):
-                try await rewind(reason: reason)
+                if try await rewind(reason: reason) { await finishCatchingUp() }
                 continue
             case .poll: break
             }
@@ -107,36 +107,55 @@ public final class KafkaConsumer: Service, Sendable {
                 metrics.refreshLag(client: client)
                 continue
             }
+            var readToEnd = false
             switch work {
             case .each(let handler):
                 // Offsets are stored once for the applied prefix of the poll, not per message.
                 var applied = 0
                 for message in batch {
-                    guard await handleUntilApplied([message], { try await handler(message) }) == .applied else { break }
+                    guard await handleUntilApplied(message.logMetadata, { try await handler(message) }) == .applied
+                    else { break }
                     applied += 1
                 }
-                if applied > 0 { markApplied(batch[..<applied]) }
+                if applied > 0 { readToEnd = markApplied(batch[..<applied]) }
             case .batch(let handler):
-                if await handleUntilApplied(batch, { try await handler(batch) }) == .applied { markApplied(batch[...]) }
+                let handled = await handleUntilApplied(
+                    batch[0].logMetadata.merging(["kafka.messages": "\(batch.count)"]) { $1 },
+                    { try await handler(batch) })
+                if handled == .applied { readToEnd = markApplied(batch[...]) }
             }
+            if readToEnd { await finishCatchingUp() }
         }
     }
 
-    private func rewind(reason: String) async throws {
+    /// The partitions are read to the end they had when assigned: runs the assignment's
+    /// `caughtUp` step, if any, until it succeeds, then counts as caught up. A rewind or a stop
+    /// meanwhile leaves it not caught up.
+    private func finishCatchingUp() async {
+        if case .allPartitions(_, _, let caughtUp?) = settings.assignment {
+            guard await handleUntilApplied(["kafka.step": "caught-up"], caughtUp) == .applied else { return }
+        }
+        state.withLockedValue { $0.caughtUp() }
+    }
+
+    /// Assigns the partitions again; returns whether they are read to their end already.
+    private func rewind(reason: String) async throws -> Bool {
         guard case .allPartitions = settings.assignment else {
             logger.warning(
                 "Ignoring a rewind request: only consumers of all partitions rewind", metadata: ["reason": "\(reason)"])
-            return
+            return false
         }
         logger.warning(
             "Handler state lost; assigning the partitions again from the start offsets",
             metadata: ["reason": "\(reason)"])
-        try await start()
+        return try await start()
     }
 
     // MARK: Starting
 
-    private func start() async throws {
+    /// Subscribes or assigns; returns whether the assigned partitions are read to their end
+    /// already (false for a subscription, which counts as caught up at once).
+    private func start() async throws -> Bool {
         switch settings.assignment {
         case .subscribe(let topics):
             try client.subscribe(to: topics)
@@ -147,7 +166,8 @@ public final class KafkaConsumer: Service, Sendable {
                     "kafka.topics": "\(topics.joined(separator: ","))",
                     "kafka.group": "\(settings.groupID)",
                 ])
-        case .allPartitions(let topic, let startOffsets):
+            return false
+        case .allPartitions(let topic, let startOffsets, _):
             let partitions = try await waitForPartitions(of: topic)
             var delay = Duration.milliseconds(100)
             var offsets: [Int32: Int64]
@@ -164,7 +184,7 @@ public final class KafkaConsumer: Service, Sendable {
                     delay = min(delay * 2, settings.maxRetryDelay)
                 }
             }
-            try await pollThread.runIfActive { [self, offsets] in
+            return try await pollThread.runIfActive { [self, offsets] in
                 try assign(topic: topic, partitions: partitions, offsets: offsets)
             }
         }
@@ -198,8 +218,8 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     /// Assigns every partition at its start offset and records how far each must be read to
-    /// count as caught up (its high watermark now).
-    private func assign(topic: String, partitions: [Int32], offsets: [Int32: Int64]) throws {
+    /// count as caught up (its high watermark now); returns whether nothing remains to be read.
+    private func assign(topic: String, partitions: [Int32], offsets: [Int32: Int64]) throws -> Bool {
         var startOffsets: [(partition: Int32, offset: Int64)] = []
         var remaining: [Int32: Int64] = [:]
         var positions: [PartitionKey: Int64] = [:]
@@ -218,7 +238,7 @@ public final class KafkaConsumer: Service, Sendable {
         }
         metrics.assigned(positions, highWatermarks: highWatermarks)
         try client.assign(topic: topic, startOffsets: startOffsets)
-        state.withLockedValue { $0.assigned(remaining: remaining, missingHistory: missingHistory) }
+        let readToEnd = state.withLockedValue { $0.assigned(remaining: remaining, missingHistory: missingHistory) }
         if !missingHistory.isEmpty {
             logger.error(
                 "Reading from the beginning, but the topic no longer starts at offset 0: its history was lost, and what is built from it is incomplete",
@@ -233,6 +253,7 @@ public final class KafkaConsumer: Service, Sendable {
                 "kafka.start_offsets": "\(partitions.map { offsets[$0].map(String.init) ?? "beginning" })",
                 "kafka.group": "\(settings.groupID)",
             ])
+        return readToEnd
     }
 
     // MARK: Consuming
@@ -252,8 +273,11 @@ public final class KafkaConsumer: Service, Sendable {
         case abandoned
     }
 
-    /// Runs `apply` until it succeeds, the consumer stops, or a rewind is requested.
-    private func handleUntilApplied(_ messages: [KafkaMessage], _ apply: () async throws -> Void) async -> Handling {
+    /// Runs `apply` until it succeeds, the consumer stops, or a rewind is requested; `metadata`
+    /// names what it applies in the log lines of failed tries.
+    private func handleUntilApplied(
+        _ metadata: @autoclosure () -> Logger.Metadata, _ apply: () async throws -> Void
+    ) async -> Handling {
         var delay = Duration.milliseconds(100)
         while true {
             do {
@@ -263,12 +287,10 @@ public final class KafkaConsumer: Service, Sendable {
                 requestRewind(reason: "\(lost)")
                 return .abandoned
             } catch {
-                let first = messages[0]
                 logger.error(
                     "Handling messages failed; retrying",
-                    metadata: first.logMetadata.merging([
-                        "kafka.messages": "\(messages.count)", "error": "\(String(reflecting: error))",
-                        "retry.delay": "\(delay)",
+                    metadata: metadata().merging([
+                        "error": "\(String(reflecting: error))", "retry.delay": "\(delay)",
                     ]) { $1 })
                 try? await Task.sleep(for: delay)
                 if state.withLockedValue({ $0.abandonsRetries }) { return .abandoned }
@@ -278,8 +300,9 @@ public final class KafkaConsumer: Service, Sendable {
     }
 
     /// Stores, per partition, the offset after the last applied message for the background
-    /// commit, and advances the catch-up tracking.
-    private func markApplied(_ messages: ArraySlice<KafkaMessage>) {
+    /// commit, and advances the catch-up tracking; returns whether that read the partitions to
+    /// the end they had when assigned.
+    private func markApplied(_ messages: ArraySlice<KafkaMessage>) -> Bool {
         var next: [PartitionKey: Int64] = [:]
         for message in messages {
             let key = PartitionKey(topic: message.topic, partition: message.partition)
@@ -290,8 +313,9 @@ public final class KafkaConsumer: Service, Sendable {
         } catch {
             logger.warning("Storing an offset failed", metadata: ["error": "\(error)"])
         }
-        state.withLockedValue { $0.applied(nextOffsets: next) }
+        let readToEnd = state.withLockedValue { $0.applied(nextOffsets: next) }
         metrics.applied(messages, next: next, client: client)
+        return readToEnd
     }
 
     /// Leaves the group (committing stored offsets) and destroys the client.

@@ -6,8 +6,13 @@ public struct KafkaConsumerSettings: Sendable {
         case subscribe(topics: [String])
         /// Read every partition of `topic`, starting where `startOffsets` says (partition → next
         /// offset to read; partitions it leaves out start from the beginning). The group id is
-        /// still used to commit offsets, so lag stays visible to Kafka tools.
-        case allPartitions(topic: String, startOffsets: @Sendable ([Int32]) async throws -> [Int32: Int64])
+        /// still used to commit offsets, so lag stays visible to Kafka tools. `caughtUp`, if
+        /// given, runs on the consume loop once the partitions are read to the end they had when
+        /// assigned (retried like a handler), before ``KafkaConsumer/isCaughtUp`` turns true: a
+        /// handler that rebuilt its state from the start records there that the state is complete.
+        case allPartitions(
+            topic: String, startOffsets: @Sendable ([Int32]) async throws -> [Int32: Int64],
+            caughtUp: (@Sendable () async throws -> Void)? = nil)
     }
 
     /// A start offset meaning "at the end": only messages produced from now on (librdkafka's
