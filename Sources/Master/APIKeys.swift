@@ -57,6 +57,38 @@ struct APIKeyStore: Sendable {
         return key
     }
 
+    /// Shortest secret ``register(name:secret:)`` takes: as hard to guess as a generated one.
+    static let minimumSecretLength = 32
+
+    /// Registers a key whose secret was chosen outside (a deployment's generated `.env`): a key
+    /// with that secret already there is kept, so a deployment can run this at every start.
+    /// Returns its id and whether it is new; refuses a short secret or one that was revoked.
+    func register(name: String, secret: String) async throws -> (id: String, created: Bool) {
+        guard secret.utf8.count >= Self.minimumSecretLength, secret.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw SettingError(
+                "an API key's secret must be at least \(Self.minimumSecretLength) visible ASCII characters")
+        }
+        let id = "key_" + ShortCode.random(length: 8)
+        let hash = ByteBuffer(bytes: Self.hash(secret))
+        return try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO api_keys (id, name, secret_hash) VALUES (\(id), \(name), \(hash))
+                    ON CONFLICT (secret_hash) DO NOTHING RETURNING id)
+                SELECT id, true, true FROM inserted
+                UNION ALL SELECT id, false, revoked_at IS NULL FROM api_keys WHERE secret_hash = \(hash)
+                """, logger: logger)
+            for try await (id, created, active) in rows.decode((String, Bool, Bool).self) {
+                guard active else {
+                    throw SettingError("the key with this secret (\(id)) was revoked; use a new secret")
+                }
+                return (id, created)
+            }
+            throw SettingError("the key was neither stored nor found")
+        }
+    }
+
     /// Every key, newest first.
     func list() async throws -> [Listing] {
         try await breaker.run { [client, logger] in
@@ -212,8 +244,27 @@ struct Keys: AsyncParsableCommand {
         /// Print only the secret (for scripts).
         @Flag(help: "Print only the secret.") var quiet = false
 
+        /// Environment variable holding the key's secret, chosen outside (a deployment's
+        /// generated `.env`), instead of a generated one; a key with that secret already there is
+        /// kept, so a deployment runs this at every start. Its secret is never printed.
+        @Option(help: "Environment variable with the secret to register (kept if already there; never printed).")
+        var secretEnv: String?
+
         func run() async throws {
             let (name, replace) = (self.name, self.replace)
+            if let secretEnv {
+                guard let secret = EnvironmentDefaults.optionalString(secretEnv) else {
+                    throw ValidationError("the environment variable \(secretEnv) is not set")
+                }
+                let (id, created) = try await Keys.withStore(common: common, postgres: postgres) {
+                    try await $0.register(name: name, secret: secret)
+                }
+                print(
+                    created
+                        ? "Registered API key \(id) (\(name)) from \(secretEnv)."
+                        : "API key \(id) from \(secretEnv) is there already.")
+                return
+            }
             let key = try await Keys.withStore(common: common, postgres: postgres) {
                 try await $0.create(name: name, replacing: replace)
             }

@@ -21,6 +21,15 @@ struct BulkCreateController: Sendable {
     /// The request: `{"links": [ … ]}`, each item as `POST /create` takes it.
     struct Request: Decodable {
         let links: [Item]
+
+        private enum CodingKeys: String, CodingKey, CaseIterable {
+            case links
+        }
+
+        init(from decoder: any Decoder) throws {
+            try KnownFields.check(decoder, against: CodingKeys.self, subject: "a bulk request")
+            links = try decoder.container(keyedBy: CodingKeys.self).decode([Item].self, forKey: .links)
+        }
     }
 
     /// One item of the request: a create's body, or why it is not one (a field of the wrong
@@ -31,6 +40,8 @@ struct BulkCreateController: Sendable {
         init(from decoder: any Decoder) throws {
             do {
                 request = .success(try LinkRequest(from: decoder))
+            } catch let error as APIError {
+                request = .failure(error)
             } catch {
                 request = .failure(
                     APIError(.badRequest, "invalid_json", "the item must be an object with a string 'url'"))

@@ -23,14 +23,6 @@ struct LinkEdit: Decodable, Sendable {
         case maxClicks = "max_clicks"
     }
 
-    /// Any key of the body, to find unknown ones.
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
     init(url: String? = nil, expiresAt: Change<String> = .keep, maxClicks: Change<Int64> = .keep, tags: [String]? = nil)
     {
         self.url = url
@@ -40,14 +32,7 @@ struct LinkEdit: Decodable, Sendable {
     }
 
     init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: {
-            !known.contains($0.stringValue)
-        }) {
-            throw APIError(
-                .badRequest, "unknown_field",
-                "'\(unknown.stringValue.prefix(64))' cannot be edited; fields: url, expires_at, max_clicks, tags")
-        }
+        try KnownFields.check(decoder, against: CodingKeys.self, subject: "an edit")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if container.contains(.url) {
             guard try !container.decodeNil(forKey: .url) else {

@@ -17,10 +17,22 @@ struct LinkRequest: Decodable, Sendable {
     /// Labels for finding the link again (``LinkTags``).
     var tags: [String]?
 
-    enum CodingKeys: String, CodingKey {
-        case url, alias, tags
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case url, alias
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
+        case tags
+    }
+
+    /// Decodes the fields, refusing one the endpoint does not know (`400 unknown_field`).
+    init(from decoder: any Decoder) throws {
+        try KnownFields.check(decoder, against: CodingKeys.self, subject: "a link")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        alias = try container.decodeIfPresent(String.self, forKey: .alias)
+        expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt)
+        maxClicks = try container.decodeIfPresent(Int64.self, forKey: .maxClicks)
+        tags = try container.decodeIfPresent([String].self, forKey: .tags)
     }
 
     init(

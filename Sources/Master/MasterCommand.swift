@@ -54,6 +54,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder of the web app served at / ; empty: no app (env SHORTENER_WEB_DIR).")
     var webDir: String = EnvironmentDefaults.string("SHORTENER_WEB_DIR", "web")
 
+    /// Serve the API with no API key on an address beyond loopback, where anyone who reaches it
+    /// may create, list, edit and delete links. Without it the master refuses to start there until
+    /// a key exists (`master keys create`). Default: false. Environment: `SHORTENER_ALLOW_OPEN_API`.
+    @Flag(help: "Serve without any API key beyond loopback (env SHORTENER_ALLOW_OPEN_API=true).")
+    var allowOpenAPI: Bool = EnvironmentDefaults.bool("SHORTENER_ALLOW_OPEN_API", false)
+
     func validate() throws {
         guard createRateLimit >= 0, createRateBurst >= 1 else {
             throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
@@ -66,6 +72,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let logger = try Observability.bootstrap(service: "master", options: common)
         let namespace = try common.resolvedNamespace()
+        try await refuseAnOpenAPIBeyondLoopback(namespace: namespace, logger: logger)
         let master = try MasterApplication(
             configuration: .init(
                 namespace: namespace, kafkaBrokers: common.kafkaBrokers,
@@ -77,5 +84,26 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+    }
+
+    /// Until the first API key exists every caller is let in (a fresh install works at once);
+    /// that is safe on loopback only. Bound beyond it, the master starts only once a key exists,
+    /// or when told to with ``allowOpenAPI``.
+    private func refuseAnOpenAPIBeyondLoopback(namespace: Namespace, logger: Logger) async throws {
+        guard !allowOpenAPI, !http.bindsLoopbackOnly else { return }
+        let keysExist = try await PostgresClient.withRunning(
+            postgres.clientConfiguration(namespace: namespace), logger: logger
+        ) { client in
+            try await APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger).activeKeys()
+                .required
+        }
+        guard keysExist else {
+            throw SettingError(
+                """
+                no API key exists, and the master would listen on \(http.host): anyone reaching it could create, \
+                list, edit and delete links. Create a key first (master keys create --name <name>), bind to \
+                127.0.0.1, or set SHORTENER_ALLOW_OPEN_API=true to serve an open API on purpose
+                """)
+        }
     }
 }

@@ -63,7 +63,8 @@ def browser(width, height):
 def api(method, path, body=None, raw=False):
     request = urllib.request.Request(APP.rstrip("/") + path, method=method,
                                      data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"Bearer {KEY}"})
+                                     headers={"Authorization": f"Bearer {KEY}",
+                                              **({} if body is None else {"Content-Type": "application/json"})})
     with urllib.request.urlopen(request, timeout=10) as response:
         data = response.read()
         return data if raw else json.loads(data or b"null")

@@ -136,4 +136,14 @@ import Testing
         #expect(try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302)
         await stack.stop()
     }
+
+    @Test func aMasterBoundBeyondLoopbackRefusesToServeWithoutAnyKey() async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        try await deployment.migrate()
+        // Refused before it binds: the test opens nothing beyond loopback.
+        deployment.environment["SHORTENER_HTTP_HOST"] = "0.0.0.0"
+        let open = try deployment.master()
+        #expect(try await open.process.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(open.process.logTail().contains("no API key exists, and the master would listen on 0.0.0.0"))
+    }
 }

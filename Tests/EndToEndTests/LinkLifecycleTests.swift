@@ -198,6 +198,33 @@ import Testing
         await stack.stop()
     }
 
+    @Test func aDeploymentRegistersItsOwnSecretOnceAtEveryStart() async throws {
+        let stack = try await Stack()
+        let secret = "sk_" + String(repeating: "d3pl0y", count: 6)
+        let environment = [
+            "SHORTENER_NAMESPACE": stack.deployment.namespace.name,
+            "SHORTENER_PG_PORT": String(stack.deployment.postgresPort), "DEPLOY_KEY": secret,
+            "SHORT_KEY": "sk_short",
+        ]
+        func register(_ variable: String) async throws -> (status: Int32, output: String) {
+            let process = try ServiceProcess(
+                "master", arguments: ["keys", "create", "--name", "compose", "--secret-env", variable],
+                environment: environment)
+            return (try await process.waitForExit(), process.logTail())
+        }
+        let first = try await register("DEPLOY_KEY")
+        #expect(first.status == 0 && first.output.contains("Registered API key"), "\(first.output)")
+        let again = try await register("DEPLOY_KEY")
+        #expect(again.status == 0 && again.output.contains("is there already"), "\(again.output)")
+        #expect(!first.output.contains(secret) && !again.output.contains(secret), "the secret is never printed")
+        let short = try await register("SHORT_KEY")
+        #expect(short.status != 0 && short.output.contains("at least 32"), "\(short.output)")
+        let bearer = ["Authorization": "Bearer \(secret)"]
+        #expect(try await eventually { try await stack.create(#"{"url":"https://example.com/k"}"#).status == 401 })
+        #expect(try await stack.create(#"{"url":"https://example.com/k"}"#, headers: bearer).status == 201)
+        await stack.stop()
+    }
+
     @Test func createsOverTheRateLimitAnswer429WithRetryAfter() async throws {
         // One token per 4 s: the five creates need not be fast, even on a busy machine.
         let stack = try await Stack(environment: [

@@ -27,7 +27,7 @@ import Testing
     private func bulk(_ http: any TestClientProtocol, _ items: [String], headers: HTTPFields = [:]) async throws
         -> TestResponse
     {
-        try await http.execute(
+        try await http.executeJSON(
             uri: "/api/links/bulk", method: .post, headers: headers,
             body: ByteBuffer(string: #"{"links":[\#(items.joined(separator: ","))]}"#))
     }
@@ -45,7 +45,7 @@ import Testing
     @Test func aThousandItemsWithTenBadOnesCreateTheOtherNineHundredNinety() async throws {
         try await withMaster { http, client in
             for alias in ["taken-1", "taken-2"] {
-                let reply = try await http.execute(
+                let reply = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://example.com/\#(alias)","alias":"\#(alias)"}"#))
                 #expect(reply.status == .created)
@@ -158,9 +158,22 @@ import Testing
             #expect(mixed.status == .ok)
             #expect(try results(mixed).map { $0["status"] as? Int } == [400, 201, 400])
             #expect((try results(mixed)[0]["error"] as? [String: String])?["code"] == "invalid_json")
-            let notJSON = try await http.execute(
+            let notJSON = try await http.executeJSON(
                 uri: "/api/links/bulk", method: .post, body: ByteBuffer(string: #"{"links":{}}"#))
             #expect(notJSON.status == .badRequest)
+            // Unknown fields: the request's fail it, an item's fail that item, each named.
+            let unknownTop = try await http.executeJSON(
+                uri: "/api/links/bulk", method: .post,
+                body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/u"}],"private":true}"#))
+            #expect(unknownTop.status == .badRequest)
+            #expect(String(buffer: unknownTop.body).contains(#""field":"private""#))
+            let unknownItem = try await bulk(http, [#"{"url":"https://example.com/v","rules":[]}"#])
+            #expect((try results(unknownItem)[0]["error"] as? [String: String])?["code"] == "unknown_field")
+            #expect((try results(unknownItem)[0]["error"] as? [String: String])?["field"] == "rules")
+            let plainText = try await http.executeJSON(
+                uri: "/api/links/bulk", method: .post, headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/w"}]}"#))
+            #expect(plainText.status == .unsupportedMediaType)
         }
     }
 }

@@ -22,7 +22,7 @@ import Testing
         let client = master.postgres
         try await withRunningServices(master.backgroundServices) {
             try await master.http.test(.router) { http in
-                let created = try await http.execute(
+                let created = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://example.com/a"}"#))
                 #expect(created.status == .created)
@@ -44,28 +44,52 @@ import Testing
 
                 // Bad input writes nothing at all.
                 for body in [#"{"url":"ftp://x"}"#, "not json", #"{"url":"https://e.com","alias":"api"}"#] {
-                    let rejected = try await http.execute(uri: "/create", method: .post, body: ByteBuffer(string: body))
+                    let rejected = try await http.executeJSON(
+                        uri: "/create", method: .post, body: ByteBuffer(string: body))
                     #expect(rejected.status == .badRequest)
                     #expect(String(buffer: rejected.body).contains(#""error""#))
                 }
+                // A field the server does not know is refused by name, never ignored.
+                let unknown = try await http.executeJSON(
+                    uri: "/create", method: .post,
+                    body: ByteBuffer(string: #"{"url":"https://e.com/p","password":"secret"}"#))
+                #expect(unknown.status == .badRequest)
+                #expect(String(buffer: unknown.body).contains(#""code":"unknown_field""#))
+                #expect(String(buffer: unknown.body).contains(#""field":"password""#))
+                // A body any web page could send without asking first (no preflight) is refused,
+                // as is one without a type; a charset parameter is fine.
+                for contentType in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""] {
+                    let crossSite = try await http.executeJSON(
+                        uri: "/create", method: .post, headers: [.contentType: contentType],
+                        body: ByteBuffer(string: #"{"url":"https://e.com/csrf"}"#))
+                    #expect(crossSite.status == .unsupportedMediaType, "\(contentType)")
+                    #expect(String(buffer: crossSite.body).contains("unsupported_media_type"))
+                }
+                let untyped = try await http.execute(
+                    uri: "/create", method: .post, body: ByteBuffer(string: #"{"url":"https://e.com/csrf"}"#))
+                #expect(untyped.status == .unsupportedMediaType)
+                let charset = try await http.executeJSON(
+                    uri: "/create", method: .post, headers: [.contentType: "Application/JSON; charset=utf-8"],
+                    body: ByteBuffer(string: #"{"url":"https://e.com/charset"}"#))
+                #expect(charset.status == .created)
                 let tooLarge = String(repeating: "x", count: 20_000)
-                let large = try await http.execute(
+                let large = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://e.com/\#(tooLarge)"}"#))
                 #expect(large.status == .contentTooLarge)
 
                 // A custom alias, then the same alias again: 409, and still one row each.
-                let alias = try await http.execute(
+                let alias = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://e.com/b","alias":"my-alias"}"#))
                 #expect(alias.status == .created)
-                let taken = try await http.execute(
+                let taken = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://e.com/c","alias":"my-alias"}"#))
                 #expect(taken.status == .conflict)
                 #expect(String(buffer: taken.body).contains("alias_taken"))
                 let total = try await counts(client)
-                #expect(total.links == 2 && total.outbox == 2)
+                #expect(total.links == 3 && total.outbox == 3)
             }
         }
     }

@@ -23,7 +23,7 @@ import Testing
     }
 
     private func create(_ http: any TestClientProtocol, _ json: String) async throws -> String {
-        let reply = try await http.execute(uri: "/create", method: .post, body: ByteBuffer(string: json))
+        let reply = try await http.executeJSON(uri: "/create", method: .post, body: ByteBuffer(string: json))
         try #require(reply.status == .created, "\(String(buffer: reply.body))")
         let body = try JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any]
         return try #require(body?["code"] as? String)
@@ -49,7 +49,7 @@ import Testing
         try await withMaster { http, client in
             let code = try await create(
                 http, #"{"url":"https://example.com/old","tags":["docs"],"max_clicks":5}"#)
-            let edited = try await http.execute(
+            let edited = try await http.executeJSON(
                 uri: "/api/links/\(code)", method: .patch,
                 body: ByteBuffer(
                     string: #"{"url":"https://example.com/new","tags":["docs","q4"],"max_clicks":null}"#))
@@ -91,18 +91,18 @@ import Testing
                 ("not json", .badRequest, "invalid_json"),
             ]
             for (body, status, error) in refused {
-                let reply = try await http.execute(
+                let reply = try await http.executeJSON(
                     uri: "/api/links/\(code)", method: .patch, body: ByteBuffer(string: body))
                 #expect(reply.status == status, "\(body)")
                 #expect(String(buffer: reply.body).contains(error), "\(body): \(String(buffer: reply.body))")
             }
             #expect(try await events(of: code, in: client).count == 1, "a refused edit writes nothing")
 
-            let unknown = try await http.execute(
+            let unknown = try await http.executeJSON(
                 uri: "/api/links/nosuchcode", method: .patch, body: ByteBuffer(string: #"{"tags":[]}"#))
             #expect(unknown.status == .notFound)
             #expect(try await http.execute(uri: "/api/links/\(code)", method: .delete).status == .noContent)
-            let gone = try await http.execute(
+            let gone = try await http.executeJSON(
                 uri: "/api/links/\(code)", method: .patch, body: ByteBuffer(string: #"{"tags":[]}"#))
             #expect(gone.status == .gone)
         }
@@ -115,7 +115,7 @@ import Testing
                 let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                     for editor in 0..<2 {
                         group.addTask {
-                            try await http.execute(
+                            try await http.executeJSON(
                                 uri: "/api/links/\(code)", method: .patch, headers: [.ifMatch: "\"1\""],
                                 body: ByteBuffer(string: #"{"url":"https://example.com/editor/\#(editor)"}"#)
                             ).status
@@ -127,12 +127,12 @@ import Testing
                 #expect(try await events(of: code, in: client).map(\.revision) == [1, 2])
             }
             let code = try await create(http, #"{"url":"https://example.com/stale"}"#)
-            let stale = try await http.execute(
+            let stale = try await http.executeJSON(
                 uri: "/api/links/\(code)", method: .patch, headers: [.ifMatch: "\"7\""],
                 body: ByteBuffer(string: #"{"tags":["x"]}"#))
             #expect(stale.status == .preconditionFailed)
             #expect(stale.headers[.eTag] == "\"1\"")
-            let malformed = try await http.execute(
+            let malformed = try await http.executeJSON(
                 uri: "/api/links/\(code)", method: .patch, headers: [.ifMatch: "yesterday"],
                 body: ByteBuffer(string: #"{"tags":["x"]}"#))
             #expect(malformed.status == .badRequest)
@@ -147,7 +147,7 @@ import Testing
                 let code = try await create(http, #"{"url":"https://example.com/del/\#(round)"}"#)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        _ = try await http.execute(
+                        _ = try await http.executeJSON(
                             uri: "/api/links/\(code)", method: .patch,
                             body: ByteBuffer(string: #"{"url":"https://example.com/edited"}"#))
                     }

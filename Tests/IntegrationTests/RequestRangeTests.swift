@@ -43,19 +43,20 @@ import Testing
         try await withMaster { http, breaker in
             let key: HTTPFields = [.idempotencyKey: "order-1"]
             for index in 0..<6 {
-                let reply = try await http.execute(
+                let reply = try await http.executeJSON(
                     uri: "/create", method: .post, headers: key,
                     body: ByteBuffer(string: #"{"url":"https://example.com/\#(index)"}"#))
                 #expect(reply.status == (index == 0 ? .created : .unprocessableContent))
             }
             for body in [#"{"url":"https://e.com/","alias":"api"}"#, #"{"url":"http://[::1]:99999/"}"#] {
                 for _ in 0..<10 {
-                    let reply = try await http.execute(uri: "/create", method: .post, body: ByteBuffer(string: body))
+                    let reply = try await http.executeJSON(
+                        uri: "/create", method: .post, body: ByteBuffer(string: body))
                     #expect(reply.status == .badRequest)
                 }
             }
             #expect(breaker.state == .closed)
-            let valid = try await http.execute(
+            let valid = try await http.executeJSON(
                 uri: "/create", method: .post, body: ByteBuffer(string: #"{"url":"https://example.com/ok"}"#))
             #expect(valid.status == .created)
             let ready = try await http.execute(uri: "/health/ready", method: .get)
@@ -65,7 +66,7 @@ import Testing
 
     @Test func storedTargetsAreASCIIURIs() async throws {
         try await withMaster { http, _ in
-            let reply = try await http.execute(
+            let reply = try await http.executeJSON(
                 uri: "/create", method: .post, body: ByteBuffer(string: #"{"url":"https://Exämple.com/ü"}"#))
             #expect(reply.status == .created)
             let json = try JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: String]

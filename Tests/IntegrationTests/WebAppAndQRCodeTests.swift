@@ -21,7 +21,7 @@ import Testing
     }
 
     private func create(_ http: any TestClientProtocol, _ json: String) async throws -> [String: Any] {
-        let reply = try await http.execute(uri: "/create", method: .post, body: ByteBuffer(string: json))
+        let reply = try await http.executeJSON(uri: "/create", method: .post, body: ByteBuffer(string: json))
         try #require(reply.status == .created, "\(String(buffer: reply.body))")
         return try #require(try JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any])
     }
@@ -61,7 +61,7 @@ import Testing
         try await withMaster { http in
             let alias = "field-\(UInt32.random(in: 0...UInt32.max))"
             let created = try await create(http, #"{"url":"https://example.com/a","alias":"\#(alias)"}"#)
-            let taken = try await http.execute(
+            let taken = try await http.executeJSON(
                 uri: "/create", method: .post,
                 body: ByteBuffer(string: #"{"url":"https://example.com/b","alias":"\#(alias)"}"#))
             #expect(taken.status == .conflict)
@@ -69,7 +69,7 @@ import Testing
                 try error(taken) == [
                     "code": "alias_taken", "field": "alias", "message": "the alias '\(alias)' is already taken",
                 ])
-            let badURL = try await http.execute(
+            let badURL = try await http.executeJSON(
                 uri: "/create", method: .post, body: ByteBuffer(string: #"{"url":"nope"}"#))
             #expect(try error(badURL)["field"] == "url")
 

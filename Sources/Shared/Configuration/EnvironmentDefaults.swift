@@ -28,6 +28,11 @@ public enum EnvironmentDefaults {
         optionalString(name).flatMap(Double.init) ?? fallback
     }
 
+    /// Whether `name` says `true`, `yes`, `on` or `1` (any case); `fallback` when it is unset or empty.
+    public static func bool(_ name: String, _ fallback: Bool) -> Bool {
+        optionalString(name).map { ["true", "yes", "on", "1"].contains($0.lowercased()) } ?? fallback
+    }
+
     /// The log level named by `name`, or `fallback`.
     public static func logLevel(_ name: String, _ fallback: Logger.Level) -> Logger.Level {
         optionalString(name).flatMap { try? Logger.Level(named: $0, for: name) } ?? fallback

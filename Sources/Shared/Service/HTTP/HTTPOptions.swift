@@ -45,6 +45,11 @@ public struct HTTPOptions: ParsableArguments, Sendable {
 
     public init() {}
 
+    /// Whether the server listens on this machine's loopback only (`127.0.0.0/8`, `::1`, `localhost`).
+    public var bindsLoopbackOnly: Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
     /// The server's settings, checked: timeouts 0.1 s to 1 h, 1 to 1,000,000 connections. The
     /// port is the flag, else `SHORTENER_HTTP_PORT`, else `defaultPort`; the request log level the
     /// flag, else `SHORTENER_REQUEST_LOG_LEVEL`, else `defaultLogLevel`.
