@@ -159,7 +159,8 @@ let package = Package(
         .executableTarget(
             name: "Master",
             dependencies: [
-                "CQREncode", "CPNG", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "CQREncode", "CPNG", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience",
+                "SharedKafka",
                 "SharedPostgres", "SharedService",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -189,7 +190,11 @@ let package = Package(
             swiftSettings: strictSettings),
         .executableTarget(
             name: "KafkaDevBroker",
-            dependencies: ["SharedConfiguration", "SharedKafka", "SharedService"],
+            dependencies: [
+                "SharedConfiguration", "SharedKafka", "SharedService",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings),
     ] + testTargets
 )

@@ -102,21 +102,23 @@ stop_redis() {
     redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 
-# start_broker DIR NAMESPACE [DATA_DIR]: the dev Kafka broker in the background, its topics kept
-# in DATA_DIR across restarts when given; sets KAFKA_BROKERS, BROKER_PID.
+# start_broker DIR NAMESPACE [DATA_DIR] [PORT]: the dev Kafka broker in the background, its topics
+# kept in DATA_DIR across restarts when given, bootstrapped from 127.0.0.1:PORT when given (else
+# from a random port); sets KAFKA_BROKERS, BROKER_PID.
 start_broker() {
-    local dir="$1" namespace="$2" data="${3:-}"
+    local dir="$1" namespace="$2" data="${3:-}" port="${4:-0}"
     mkdir -p "$dir"
     rm -f "$dir/kafka.bootstrap" "$dir/kafka.bootstrap.control"
     SHORTENER_LOG_FILE="$dir/kafka-dev-broker.log" setsid "$BIN/kafka-dev-broker" --namespace "$namespace" \
-        --topics-dir "$ROOT/topics" --bootstrap-file "$dir/kafka.bootstrap" --data-dir "$data" --log-level warning &
+        --topics-dir "$ROOT/topics" --bootstrap-file "$dir/kafka.bootstrap" --data-dir "$data" --port "$port" \
+        --log-level warning &
     BROKER_PID=$!
     # Restoring kept topics takes a moment per hundred thousand messages.
     for _ in $(seq 600); do
         [[ -s "$dir/kafka.bootstrap" && -s "$dir/kafka.bootstrap.control" ]] && break
         sleep 0.1
     done
-    [[ -s "$dir/kafka.bootstrap" ]] || die "the dev Kafka broker did not start"
+    [[ -s "$dir/kafka.bootstrap" ]] || die "the dev Kafka broker did not start: $(tail -n 5 "$dir/kafka-dev-broker.log" 2>/dev/null)"
     KAFKA_BROKERS="$(cat "$dir/kafka.bootstrap")"
     KAFKA_CONTROL="$(cat "$dir/kafka.bootstrap.control")"
 }

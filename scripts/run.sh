@@ -2,8 +2,8 @@
 # `make run`: the whole system on this machine. Ctrl-C stops everything cleanly.
 #
 # Ports and the state folder can be moved (scripts/test_run.sh does, to test this script beside
-# a running `make run`): RUN_STATE, PG_PORT, REDIS_A_PORT, REDIS_B_PORT, MASTER_PORT,
-# REPLICA_A_PORT, REPLICA_B_PORT, OUTBOX_PORT, NOTIFIER_PORT.
+# a running `make run`): RUN_STATE, PG_PORT, REDIS_A_PORT, REDIS_B_PORT, KAFKA_DEV_PORT,
+# MASTER_PORT, REPLICA_A_PORT, REPLICA_B_PORT, OUTBOX_PORT, NOTIFIER_PORT.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -13,6 +13,8 @@ STATE="${RUN_STATE:-$ROOT/.local/run}"
 PG_PORT="${PG_PORT:-55432}"
 REDIS_A_PORT="${REDIS_A_PORT:-26379}"
 REDIS_B_PORT="${REDIS_B_PORT:-26380}"
+# The dev broker's bootstrap port: fixed, so that the address in $STATE/env stays right across runs.
+KAFKA_DEV_PORT="${KAFKA_DEV_PORT:-29092}"
 MASTER_PORT="${MASTER_PORT:-8080}"
 REPLICA_A_PORT="${REPLICA_A_PORT:-8081}"
 REPLICA_B_PORT="${REPLICA_B_PORT:-8082}"
@@ -59,6 +61,11 @@ stop_if_asked
 start_redis "$STATE/redis-a" "$REDIS_A_PORT" yes
 start_redis "$STATE/redis-b" "$REDIS_B_PORT" yes
 stop_if_asked
+# A shell that sourced $STATE/env names this stack's own dev broker: that is no external Kafka.
+if [[ "${SHORTENER_KAFKA_BROKERS:-}" == "127.0.0.1:$KAFKA_DEV_PORT" ]]; then
+    log "SHORTENER_KAFKA_BROKERS names this stack's own dev broker (127.0.0.1:$KAFKA_DEV_PORT): starting it"
+    unset SHORTENER_KAFKA_BROKERS
+fi
 if [[ -n "${SHORTENER_KAFKA_BROKERS:-}" ]]; then
     KAFKA_BROKERS="$SHORTENER_KAFKA_BROKERS"
     KAFKA_KIND="SHORTENER_KAFKA_BROKERS"
@@ -72,8 +79,8 @@ else
     # The dev broker keeps at most 5 MiB per partition (about 20,000 link events): 64 partitions
     # of the links topic hold about 1.3 million links. Past that it says so and is not ready.
     export SHORTENER_TOPIC_LINKS_PARTITIONS="${SHORTENER_TOPIC_LINKS_PARTITIONS:-64}"
-    log "Starting the dev Kafka broker (topics kept in $STATE/kafka)"
-    start_broker "$STATE" "$NAMESPACE" "$STATE/kafka"
+    log "Starting the dev Kafka broker on 127.0.0.1:$KAFKA_DEV_PORT (topics kept in $STATE/kafka)"
+    start_broker "$STATE" "$NAMESPACE" "$STATE/kafka" "$KAFKA_DEV_PORT"
     KAFKA_KIND="dev broker"
 fi
 stop_if_asked
@@ -160,7 +167,7 @@ cat <<INFO
   (the same key for POST /create and every /api/ call; also in $STATE/env)
 
   Try:
-    curl -s -X POST localhost:$MASTER_PORT/create -H 'Authorization: Bearer $API_KEY' -d '{"url":"https://example.com/x"}'
+    curl -s -X POST localhost:$MASTER_PORT/create -H 'Authorization: Bearer $API_KEY' -H 'Content-Type: application/json' -d '{"url":"https://example.com/x"}'
     curl -i localhost:$REPLICA_A_PORT/<code>
   Commands by hand (another shell):  source $STATE/env; $BIN/master topics describe
 

@@ -18,9 +18,10 @@ pass() { printf '  ✔ %s\n' "$*" >&2; }
 
 export RUN_STATE="$WORK/state" PG_PORT="$(free_port)" REDIS_A_PORT="$(free_port)" REDIS_B_PORT="$(free_port)" \
     MASTER_PORT="$(free_port)" REPLICA_A_PORT="$(free_port)" REPLICA_B_PORT="$(free_port)" \
-    OUTBOX_PORT="$(free_port)" NOTIFIER_PORT="$(free_port)" SHORTENER_NAMESPACE="runtest"
+    OUTBOX_PORT="$(free_port)" NOTIFIER_PORT="$(free_port)" KAFKA_DEV_PORT="$(free_port)" SHORTENER_NAMESPACE="runtest"
 unset SHORTENER_KAFKA_BROKERS
-PORTS=("$PG_PORT" "$REDIS_A_PORT" "$REDIS_B_PORT" "$MASTER_PORT" "$REPLICA_A_PORT" "$REPLICA_B_PORT" "$OUTBOX_PORT" "$NOTIFIER_PORT")
+PORTS=("$PG_PORT" "$REDIS_A_PORT" "$REDIS_B_PORT" "$MASTER_PORT" "$REPLICA_A_PORT" "$REPLICA_B_PORT" "$OUTBOX_PORT" "$NOTIFIER_PORT"
+    "$KAFKA_DEV_PORT")
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -30,7 +31,7 @@ create_links() {
     local key index
     key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
     for index in $(seq "$2"); do
-        codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+        codes+=("$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
             -d "{\"url\":\"https://example.com/$1/$index\"}" | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')")
     done
 }
@@ -38,6 +39,13 @@ create_links() {
 # Starts scripts/run.sh in the background; its output goes to $WORK/run-<n>.log.
 start_runner() {
     bash "$ROOT/scripts/run.sh" >"$WORK/run-$1.log" 2>&1 &
+    RUNNER_PID=$!
+}
+
+# Starts scripts/run.sh as a user would from a shell that sourced the last run's env file, as the
+# README suggests for commands by hand.
+start_runner_from_env() {
+    bash -c "source '$RUN_STATE/env' && exec bash '$ROOT/scripts/run.sh'" >"$WORK/run-$1.log" 2>&1 &
     RUNNER_PID=$!
 }
 
@@ -96,7 +104,7 @@ if wait_until_up; then
     for lane in 1 2 3 4; do
         (
             for index in $(seq 200); do
-                curl -s -o /dev/null -m 2 -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+                curl -s -o /dev/null -m 2 -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
                     -d "{\"url\":\"https://example.com/$lane/$index\"}" || true
                 curl -s -o /dev/null -m 2 "localhost:$REPLICA_A_PORT/nothing-$index" || true
             done
@@ -136,8 +144,16 @@ if wait_until_up; then
     done
     kill -TERM "$RUNNER_PID" 2>/dev/null || true
     expect_clean_end "the first run"
-    start_runner 6
+    first_brokers="$(sed -n 's/.*SHORTENER_KAFKA_BROKERS=\([^ ]*\).*/\1/p' "$RUN_STATE/env")"
+    start_runner_from_env 6
     if wait_until_up; then
+        grep -q "names this stack's own dev broker" "$WORK/run-6.log" \
+            && pass "a shell that sourced the env file starts make run with its own dev broker" \
+            || fail "make run from a shell with the env file did not take its own dev broker"
+        [[ "$(sed -n 's/.*SHORTENER_KAFKA_BROKERS=\([^ ]*\).*/\1/p' "$RUN_STATE/env")" == "$first_brokers" \
+            && "$first_brokers" == "127.0.0.1:$KAFKA_DEV_PORT" ]] \
+            && pass "the dev broker's bootstrap address is the same after a restart ($first_brokers)" \
+            || fail "the bootstrap address changed: $first_brokers, then $(grep BROKERS "$RUN_STATE/env")"
         replay="$(set -a; source "$RUN_STATE/env"; SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="$REDIS_A_PORT" \
             "$(swift build --show-bin-path)/replica" replay --log-level warning 2>&1 | tail -n 1)"
         before="$(sed -n 's/.*links: \([0-9]*\) before.*/\1/p' <<<"$replay")"
@@ -199,7 +215,7 @@ if wait_until_up; then
         && pass "it says which Kafka it uses" || fail "it did not say which Kafka it uses"
     [[ ! -e "$RUN_STATE/kafka.bootstrap" ]] && pass "no dev broker started" || fail "it started a dev broker anyway"
     key="$(grep SHORTENER_API_KEY "$RUN_STATE/env" | cut -d= -f2)"
-    code="$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" \
+    code="$(curl -s -X POST "localhost:$MASTER_PORT/create" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
         -d '{"url":"https://example.com/external"}' | sed -n 's/.*"code":"\([^"]*\)".*/\1/p')"
     redirected=""
     for _ in $(seq 100); do

@@ -27,6 +27,13 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
     @Option(help: "File that receives the bootstrap address (env SHORTENER_KAFKA_BOOTSTRAP_FILE).")
     var bootstrapFile: String = EnvironmentDefaults.string("SHORTENER_KAFKA_BOOTSTRAP_FILE", ".local/kafka.bootstrap")
 
+    /// Fixed loopback port clients bootstrap from, forwarded to the mock cluster (whose own
+    /// port is random on every start), so that the bootstrap address survives restarts; 0 hands
+    /// out the mock cluster's own address. Default: 0. Environment: `SHORTENER_KAFKA_DEV_PORT`.
+    @Option(
+        help: "Fixed bootstrap port, kept across restarts; 0: the cluster's random one (env SHORTENER_KAFKA_DEV_PORT).")
+    var port: Int = EnvironmentDefaults.int("SHORTENER_KAFKA_DEV_PORT", 0)
+
     /// Loopback port of the control API; 0 picks a free one. Default: 0.
     @Option(help: "Port of the HTTP control API (0: any free port).") var controlPort: Int = 0
 
@@ -40,6 +47,11 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
         help: "Folder that keeps the topics across restarts; empty: memory only (env SHORTENER_KAFKA_DEV_DATA_DIR).")
     var dataDir: String = EnvironmentDefaults.string("SHORTENER_KAFKA_DEV_DATA_DIR", "")
 
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard (0...65535).contains(controlPort) else { throw ValidationError("--control-port must be 0 to 65535") }
+    }
+
     func run() async throws {
         let logger = try Observability.bootstrap(service: "kafka-dev-broker", options: common)
         let cluster = try KafkaMockCluster(brokers: brokers, logger: logger)
@@ -49,7 +61,7 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
         let creator = TopicCreator(cluster: cluster, definitions: topics, brokers: brokers, logger: logger)
         let namespace = try common.resolvedNamespace()
         try creator.create(namespace: namespace)
-        var mirrorServices: [any Service] = []
+        var backgroundServices: [any Service] = []
         var mirrorProblems: @Sendable () -> [String] = { [] }
         if !dataDir.isEmpty {
             let mirror = try DevBrokerMirror(
@@ -64,11 +76,19 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
             let restored = try await mirror.restore()
             logger.notice(
                 "Topics kept on disk", metadata: ["directory": "\(dataDir)", "kafka.restored_messages": "\(restored)"])
-            mirrorServices = try mirror.services()
+            backgroundServices = try mirror.services()
             mirrorProblems = { mirror.problems }
         }
-        try Self.writeAtomically(cluster.bootstrapServers, to: bootstrapFile)
-        logger.info("Dev Kafka broker listening", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)"])
+        var bootstrapServers = cluster.bootstrapServers
+        if port != 0 {
+            let forwarder = try await BootstrapForwarder(port: port, target: bootstrapServers, logger: logger)
+            bootstrapServers = forwarder.address
+            backgroundServices.insert(forwarder, at: 0)
+        }
+        try Self.writeAtomically(bootstrapServers, to: bootstrapFile)
+        logger.info(
+            "Dev Kafka broker listening",
+            metadata: ["kafka.bootstrap": "\(bootstrapServers)", "kafka.cluster": "\(cluster.bootstrapServers)"])
 
         let router = Router()
         let problems = mirrorProblems
@@ -95,7 +115,7 @@ struct KafkaDevBrokerCommand: AsyncParsableCommand {
                 try? Self.writeAtomically("127.0.0.1:\(port)", to: controlFile)
             }, logger: logger)
         try await ServiceRunner.run(
-            mirrorServices + [app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+            backgroundServices + [app], shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }
 
     /// Writes through a temporary file so readers never see half an address.
