@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Offline checks of the deployment files, run by `make test` (no Docker engine needed).
 
-1. `docker-compose config -q` validates docker-compose.yml alone and with the cluster file.
+1. `docker-compose config -q` validates docker-compose.yml alone and with the cluster file, with
+   the secrets deploy/compose-env.sh writes, and refuses it without them; only the master and
+   the replicas are published beyond the host, and Grafana has no anonymous access.
 2. Every SHORTENER_* variable the compose files set is one the code reads.
 3. Every command they run is a real subcommand of our executables (`<exe> <sub> --help`).
 4. Every port they publish, probe or scrape is the port the service listens on by default.
@@ -12,6 +14,7 @@
 """
 import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -57,19 +60,64 @@ def topic_keys(topic):
     return keys
 
 
+def generated_secrets():
+    """Runs deploy/compose-env.sh in a scratch copy: the .env a deployment starts with."""
+    with tempfile.TemporaryDirectory() as temporary:
+        (Path(temporary) / "deploy").mkdir()
+        shutil.copy2(ROOT / "deploy" / "compose-env.sh", Path(temporary) / "deploy")
+        subprocess.run(["bash", "deploy/compose-env.sh"], cwd=temporary, capture_output=True, text=True, check=True)
+        env_file = Path(temporary) / ".env"
+        if env_file.stat().st_mode & 0o077:
+            problem("deploy/compose-env.sh leaves .env readable by others")
+        pairs = [line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line and not line.startswith("#")]
+        return dict(pairs)
+
+
+def compose(files, environment):
+    """`docker-compose config` of `files` with only `environment` (never a .env of this checkout)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as no_env_file:
+        arguments = [str(COMPOSE)] + sum((["-f", f] for f in files), []) + ["--env-file", no_env_file.name, "config"]
+        return subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True, env=environment)
+
+
 def check_compose_config():
     print("docker-compose config")
-    for files in (["docker-compose.yml"], ["docker-compose.yml", "docker-compose.cluster.yml"]):
-        arguments = [str(COMPOSE)] + sum((["-f", f] for f in files), []) + ["config"]
-        result = subprocess.run(arguments, cwd=ROOT, capture_output=True, text=True)
+    secrets = generated_secrets()
+    for name in ("SHORTENER_PG_PASSWORD", "SHORTENER_API_KEY", "GRAFANA_ADMIN_PASSWORD"):
+        if len(secrets.get(name, "")) < 24:
+            problem(f"deploy/compose-env.sh does not write a random {name}")
+    environment = {key: value for key, value in os.environ.items() if key not in secrets}
+    single_files, merged_files = ["docker-compose.yml"], ["docker-compose.yml", "docker-compose.cluster.yml"]
+    unset = compose(single_files, environment)
+    if unset.returncode == 0 or "compose-env.sh" not in unset.stderr:
+        problem("docker-compose.yml starts without the secrets of deploy/compose-env.sh (a default password?)")
+    else:
+        print("  ✔ refuses to start without the generated secrets")
+    environment.update(secrets)
+    outputs = []
+    for files in (single_files, merged_files):
+        result = compose(files, environment)
         if result.returncode != 0:
             problem(f"docker-compose config {' + '.join(files)}: {result.stderr.strip()}")
         else:
             print(f"  ✔ {' + '.join(files)} is valid")
-    merged = subprocess.run([str(COMPOSE), "-f", "docker-compose.yml", "-f", "docker-compose.cluster.yml", "config"],
-                            cwd=ROOT, capture_output=True, text=True).stdout
-    single = subprocess.run([str(COMPOSE), "-f", "docker-compose.yml", "config"], cwd=ROOT, capture_output=True, text=True).stdout
-    return [yaml.safe_load(single), yaml.safe_load(merged)]
+        outputs.append(yaml.safe_load(result.stdout) if result.returncode == 0 else {"services": {}})
+    return outputs
+
+
+def check_exposure(configs):
+    print("exposure")
+    public = {"master", "replica-a", "replica-b"}
+    for name, service in configs[0]["services"].items():
+        for mapping in service.get("ports") or []:
+            parts = str(mapping).split(":")
+            host_ip = mapping.get("host_ip") if isinstance(mapping, dict) else (parts[0] if len(parts) == 3 else None)
+            if name not in public and host_ip != "127.0.0.1":
+                problem(f"{name} publishes port {mapping} beyond this host")
+    grafana = configs[0]["services"]["grafana"]["environment"]
+    if str(grafana.get("GF_AUTH_ANONYMOUS_ENABLED", "false")).lower() != "false":
+        problem("Grafana lets anonymous visitors in")
+    print(f"  ✔ only {', '.join(sorted(public))} are published beyond this host; Grafana needs a login")
 
 
 def check_environment(configs, code):
@@ -117,7 +165,7 @@ def check_ports(configs):
             continue
         port = default_port(command[0])
         for mapping in service["ports"]:
-            target = int(mapping["target"]) if isinstance(mapping, dict) else int(str(mapping).split(":")[-1])
+            target = int(mapping["target"]) if isinstance(mapping, dict) else int(str(mapping).split(":")[-1].split("/")[0])
             if target != port:
                 problem(f"{name}: publishes container port {target}, but {command[0]} listens on {port}")
         probe = " ".join(service.get("healthcheck", {}).get("test", []))
@@ -212,6 +260,7 @@ def check_docker_build_context():
 code = sources_text()
 check_docker_build_context()
 configs = check_compose_config()
+check_exposure(configs)
 check_environment(configs, code)
 check_commands(configs)
 check_ports(configs)

@@ -31,7 +31,9 @@ extension PostgresClient {
             try await breaker.run { [self] in _ = try await query("SELECT 1", logger: logger) }
             return []
         } catch {
-            return ["postgres: \(error)"]
+            // The probe is public: its answer names the dependency, never the server's words.
+            logger.warning("Readiness: Postgres did not answer", metadata: ["error": "\(String(reflecting: error))"])
+            return [error is CircuitOpenError ? "postgres: circuit open" : "postgres: not answering"]
         }
     }
 }
