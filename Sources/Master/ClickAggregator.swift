@@ -52,15 +52,35 @@ struct ClickAggregator: Sendable {
         return try KafkaConsumer(settings: settings, logger: logger, batchHandler: aggregator.apply)
     }
 
-    /// Decodes, folds and writes one batch; unusable messages are dead-lettered.
+    /// Decodes, folds and writes one batch; unusable messages are dead-lettered. Should Postgres
+    /// refuse the batch's data, the events are written one by one and those it refuses are
+    /// dead-lettered, so that no event can stall the partition by being retried for ever.
     func apply(_ messages: [KafkaMessage]) async throws {
         var tally = ClickTally()
+        var events: [(message: KafkaMessage, event: ClickCountEvent)] = []
         for message in messages {
             if let event = try await deadLetters.decode(message, with: EventCodec.decodeClickCountEvent) {
                 tally.record(event)
+                events.append((message, event))
             }
         }
-        try await write(tally)
+        do {
+            try await write(tally)
+        } catch  where error.isRefusedData {
+            logger.error(
+                "Postgres refused a batch of click counts; writing them one by one",
+                metadata: ["error": "\(String(reflecting: error))", "kafka.messages": "\(events.count)"])
+            for (message, event) in events {
+                var single = ClickTally()
+                single.record(event)
+                do {
+                    try await write(single)
+                } catch  where error.isRefusedData {
+                    try await deadLetters.divert(
+                        message, reason: "refused", detail: "Postgres refused it: \(error.postgresSQLState ?? "?")")
+                }
+            }
+        }
     }
 
     /// Raises the stored totals to the tally's, in one statement, and in the same transaction

@@ -158,6 +158,12 @@ import Testing
             ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "", total: 5),
             ClickCountEvent(code: "a/b", replicaID: "a", replicaEpoch: "e1", total: 5),
             ClickCountEvent(code: "abc", replicaID: "a\u{0}", replicaEpoch: "e1", total: 5),
+            // Two such totals overflowed the master's 64-bit sum.
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: .max),
+            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: ClickCountEvent.maximumTotal + 1),
+            ClickCountEvent(
+                code: "abc", replicaID: "a", replicaEpoch: "e1", total: 5,
+                humans: ClickBreakdown([.referrer: ["x.example": .max]])),
         ])
     func countEventsPostgresCannotStoreAreUnusableNotRetried(event: ClickCountEvent) {
         // Decoding fails as for malformed JSON, so the consumer dead-letters it instead of
@@ -175,6 +181,14 @@ import Testing
         for event in [farFuture, badCode, controlURL] {
             #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
         }
+    }
+
+    @Test(arguments: ["javascript:alert(1)", "data:text/html,x", "ftp://e.com/x", "//e.com", "httpx://e.com"])
+    func aReplicaTakesOnlyHTTPTargetsWhoeverWroteTheEvent(url: String) {
+        let event = LinkEvent.created(code: "abc", url: url, expiresAt: nil)
+        #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
+        let fine = LinkEvent.created(code: "abc", url: "HTTPS://e.com/" + url, expiresAt: nil)
+        #expect(throws: Never.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(fine)) }
     }
 }
 

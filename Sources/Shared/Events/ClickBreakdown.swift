@@ -52,7 +52,9 @@ public struct ClickBreakdown: Codable, Sendable, Hashable {
         for (dimension, counts) in values {
             guard counts.count <= Self.maximumValues else { return "'\(dimension.rawValue)' has too many values" }
             for (value, total) in counts {
-                guard total >= 0 else { return "a negative count in '\(dimension.rawValue)'" }
+                guard (0...ClickCountEvent.maximumTotal).contains(total) else {
+                    return "a count in '\(dimension.rawValue)' is not 0 to \(ClickCountEvent.maximumTotal)"
+                }
                 guard (1...253).contains(value.utf8.count), value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
                     return "a value of '\(dimension.rawValue)' is not 1-253 printable ASCII characters"
                 }

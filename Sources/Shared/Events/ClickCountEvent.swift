@@ -19,6 +19,11 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     /// The schema version this code writes and reads.
     public static let currentVersion = 1
 
+    /// Largest running total (and breakdown count) an event may carry: 10^12 clicks, as many as
+    /// a link's `max_clicks` allows. The master sums a link's totals over replicas and epochs in
+    /// 64 bits; bounded so, millions of epochs still fit, and no event can overflow the sum.
+    public static let maximumTotal: Int64 = 1_000_000_000_000
+
     public var type: Kind
     public var version: Int
     /// Unique per event, for deduplication and tracing.

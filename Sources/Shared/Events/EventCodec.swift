@@ -94,6 +94,8 @@ extension LinkEvent: VersionedEvent {
         if let url, url.isEmpty || url.utf8.count > 8192 || url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             return "'url' is empty, too long or has control characters"
         }
+        // A replica redirects to it: nothing but http(s), whoever wrote the event.
+        if let url, !Self.isHTTP(url) { return "'url' is not an http or https URL" }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
         if let tags, let problem = LinkTags.problem(with: tags) { return "'tags': \(problem)" }
         if type == .created || type == .updated, url == nil { return "'url' is missing" }
@@ -105,12 +107,20 @@ extension LinkEvent: VersionedEvent {
     }
 }
 
+extension LinkEvent {
+    /// Whether `url` starts with `http://` or `https://` (any case).
+    static func isHTTP(_ url: String) -> Bool {
+        let scheme = url.utf8.prefix(8).map { $0 | 0x20 }
+        return scheme.starts(with: "http://".utf8) || scheme.starts(with: "https://".utf8)
+    }
+}
+
 extension ClickCountEvent: VersionedEvent {
     public var rangeProblem: String? {
         guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
         guard ShortCode.isWellFormed(replicaID) else { return "'replica_id' is not 1-64 of A-Z a-z 0-9 _ -" }
         guard isIdentifier(replicaEpoch) else { return "'replica_epoch' is not 1-64 visible ASCII characters" }
-        guard total >= 0 else { return "'total' is negative" }
+        guard (0...Self.maximumTotal).contains(total) else { return "'total' is not 0 to \(Self.maximumTotal)" }
         if let problem = humans?.rangeProblem ?? bots?.rangeProblem { return problem }
         return nil
     }

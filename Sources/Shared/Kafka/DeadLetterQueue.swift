@@ -53,17 +53,23 @@ public struct DeadLetterQueue: Sendable {
 
     /// Logs the message with its position, counts it, and copies it to the dead-letter topic.
     public func divert(_ message: KafkaMessage, because error: EventDecodingError) async throws {
+        try await divert(message, reason: error.reason, detail: error.description)
+    }
+
+    /// Dead-letters a message its consumer cannot apply for `reason` (a short fixed label, for
+    /// the metric), with `detail` for people.
+    public func divert(_ message: KafkaMessage, reason: String, detail: String) async throws {
         logger.warning(
             "Dead-lettering an unusable event",
-            metadata: message.logMetadata.merging(["event.error": "\(error.reason)", "error": "\(error)"]) { $1 })
-        Counter(label: "events_dead_lettered_total", dimensions: [("topic", message.topic), ("reason", error.reason)])
+            metadata: message.logMetadata.merging(["event.error": "\(reason)", "error": "\(detail)"]) { $1 })
+        Counter(label: "events_dead_lettered_total", dimensions: [("topic", message.topic), ("reason", reason)])
             .increment()
         let headers = [
             KafkaHeader("dlq.source.topic", message.topic),
             KafkaHeader("dlq.source.partition", String(message.partition)),
             KafkaHeader("dlq.source.offset", String(message.offset)),
-            KafkaHeader("dlq.reason", error.reason),
-            KafkaHeader("dlq.error", error.description),
+            KafkaHeader("dlq.reason", reason),
+            KafkaHeader("dlq.error", detail),
             KafkaHeader("dlq.consumer.group", consumerGroup),
             KafkaHeader("dlq.failed_at", RFC3339.format(Date())),
         ]

@@ -9,6 +9,13 @@ extension Error {
         return (self as? PSQLError)?.serverInfo?[.sqlState]
     }
 
+    /// Whether Postgres refused the statement's data (SQLSTATE class 22, a data exception such
+    /// as an overflow, or 23, an integrity violation): the same data will be refused again.
+    public var isRefusedData: Bool {
+        guard let state = postgresSQLState else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+
     /// Whether Postgres rejected a row because a unique key already exists (SQLSTATE 23505).
     public var isUniqueViolation: Bool { postgresSQLState == "23505" }
 
