@@ -315,9 +315,9 @@ struct LinkStore: Sendable {
         return count
     }
 
-    /// The id of the replica that serves from this Redis now, if one does (its heartbeat).
+    /// The id of the replica that serves from this Redis now, if one does (its ``ReplicaLease``).
     func runningReplica() async throws -> String? {
-        try await redis.send(["GET", keys.heartbeat]).string
+        try await redis.send(["GET", keys.heartbeat]).string.map(ReplicaLease.replicaID(of:))
     }
 
     /// Resolves a code and, if it redirects, counts the click with its `attributes`: one round trip.

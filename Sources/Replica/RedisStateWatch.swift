@@ -5,7 +5,9 @@ import SharedKafka
 /// Notices, within ``interval``, that the replica's Redis lost its data (restarted without
 /// persistence, flushed, or wiped by `replica replay`) while no event arrived to find out, and
 /// has the consumer rebuild it from offset zero. Scripts that run meanwhile find out by
-/// themselves (``RedisStateLost``). Each check also renews the replica's heartbeat.
+/// themselves (``RedisStateLost``). Each check also renews the replica's ``ReplicaLease``; should
+/// another process hold it (this one was paused past its expiry and another started), this
+/// service fails, and with it the replica: two processes must never count into one Redis.
 ///
 /// It also notices that Redis restarted with its data, by the server's `run_id`: the data may
 /// come from an older snapshot (an RDB, an AOF behind by its fsync interval) that lacks recent
@@ -19,8 +21,8 @@ struct RedisStateWatch: Service {
     let store: LinkStore
     let ledger: ClickLedger
     let consumer: KafkaConsumer
-    /// Written into the heartbeat key.
-    let replicaID: String
+    /// This process's claim on the Redis.
+    let lease: ReplicaLease
     /// Time between checks. Default: 1 s.
     var interval: Duration = .seconds(1)
     let logger: Logger
@@ -29,7 +31,8 @@ struct RedisStateWatch: Service {
         let keys = store.keys
         try? await cancelWhenGracefulShutdown {
             while true {
-                _ = try? await store.redis.send(["SET", keys.heartbeat, replicaID, "PX", "3000"])
+                // A failed renewal tells nothing (Redis may be down); another holder ends this replica.
+                if let other = try? await lease.claim() { throw ReplicaLeaseTaken(holder: other) }
                 // Before the consumer has set the marker, a fresh Redis lacks it for good reasons.
                 // A failed check tells nothing.
                 if store.hasSetStateMarker,
@@ -54,7 +57,7 @@ struct RedisStateWatch: Service {
             }
         }
         // Stopped: a replay started now must not wait for this replica.
-        _ = try? await store.redis.send(["DEL", keys.heartbeat])
+        try? await lease.release()
     }
 
     /// The Redis server's `run_id` (new with every start of the server), or nil when unknown.

@@ -35,6 +35,8 @@ struct ReplicaApplication {
     }
 
     let store: LinkStore
+    /// This process's claim on its Redis: ``acquireLease()`` before the services run.
+    let lease: ReplicaLease
     let consumer: KafkaConsumer
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
@@ -83,11 +85,12 @@ struct ReplicaApplication {
         )
         .addRoutes(to: router)
         let app = configuration.http.application(router: router, logger: logger)
+        let lease = ReplicaLease(redis: redis, keys: store.keys, replicaID: configuration.replicaID)
         self.store = store
+        self.lease = lease
         self.consumer = consumer
         self.reporter = reporter
-        let watch = RedisStateWatch(
-            store: store, ledger: ledger, consumer: consumer, replicaID: configuration.replicaID, logger: logger)
+        let watch = RedisStateWatch(store: store, ledger: ledger, consumer: consumer, lease: lease, logger: logger)
         self.services = [countsProducer, deadLetterProducer, consumer, watch, reporter, app]
     }
 

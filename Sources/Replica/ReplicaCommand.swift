@@ -98,6 +98,8 @@ struct Serve: AsyncParsableCommand {
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081)),
             redis: redis, logger: logger)
+        // Before anything reads or counts: a second process on this Redis would count every click twice.
+        try await application.lease.acquire()
         try await ServiceRunner.run(
             application.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
     }

@@ -49,8 +49,9 @@ struct ReplicaKeys: Sendable {
     /// new click epoch and reads the links again from the offsets stored here.
     let redisRunID: String
 
-    /// `<ns>:replica-alive`: the id of the replica serving from this Redis, set every second
-    /// with a 3 s expiry; `replica replay` leaves the rebuild to a replica that is alive.
+    /// `<ns>:replica-alive`: `<replica id> <run id>` of the replica process serving from this
+    /// Redis (``ReplicaLease``), renewed every second with a 3 s expiry; a second process
+    /// refuses to start, and `replica replay` leaves the rebuild to a replica that is alive.
     let heartbeat: String
     /// The pattern of every link key, for SCAN.
     var linkPattern: String { linkPrefix + "*" }

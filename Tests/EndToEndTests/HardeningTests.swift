@@ -146,4 +146,29 @@ import Testing
         #expect(try await open.process.waitForExit(timeout: .seconds(30)) != 0)
         #expect(open.process.logTail().contains("no API key exists, and the master would listen on 0.0.0.0"))
     }
+
+    @Test func aSecondReplicaOnTheSameRedisRefusesToStartAndACrashedOnesClaimExpires() async throws {
+        let deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        try await deployment.migrate()
+        let redisPort = try TestStack.redisPorts[0]
+        let first = try deployment.replica("a", redisPort: redisPort)
+        try await first.waitUntilHealthy()
+
+        // Same Redis, same namespace: its clicks would count twice. It refuses after a wait.
+        let second = try deployment.replica("b", redisPort: redisPort)
+        #expect(try await second.process.waitForExit(timeout: .seconds(30)) != 0)
+        #expect(second.process.logTail().contains("replica a (run"), "\(second.process.logTail())")
+        #expect(second.process.logTail().contains("already serves from this Redis"))
+        #expect(try await TestHTTP.get("\(first.url)/health/ready").status == 200)
+
+        // A replica killed outright leaves its claim to expire: the next one starts once it has.
+        first.process.crash()
+        let successor = try deployment.replica("b", redisPort: redisPort)
+        try await successor.waitUntilHealthy()
+        // A graceful stop gives the claim up at once.
+        #expect(await successor.process.stop() == 0)
+        let third = try deployment.replica("c", redisPort: redisPort)
+        try await third.waitUntilHealthy(timeout: .seconds(10))
+        _ = await third.process.stop()
+    }
 }
