@@ -35,6 +35,18 @@ import Testing
             return statuses
         }
 
+        /// Link events each replica applied, by its own figures: they tell when a link arrived
+        /// without visiting it.
+        func appliedEvents() async throws -> [Double] {
+            var counts: [Double] = []
+            for replica in replicas {
+                counts.append(
+                    try await PrometheusScrape.fetch("\(replica.url)/metrics")
+                        .value("link_events_total", ["outcome": "applied"]) ?? 0)
+            }
+            return counts
+        }
+
         /// Waits until every replica answers `status` for `code`.
         func expect(_ code: String, answers status: Int, timeout: Duration = .seconds(15)) async throws -> Bool {
             try await eventually(timeout: timeout) { try await statuses(code).allSatisfy { $0 == status } }
@@ -68,20 +80,10 @@ import Testing
         #expect(try await stack.expect(expiringCode, answers: 410, timeout: .seconds(10)))
 
         // A visit limit: each replica stops at it by itself; the master's sum stops both.
-        // The replicas' own figures tell when the link arrived, without visiting it.
-        func applied() async throws -> [Double] {
-            var counts: [Double] = []
-            for replica in stack.replicas {
-                counts.append(
-                    try await PrometheusScrape.fetch("\(replica.url)/metrics")
-                        .value("link_events_total", ["outcome": "applied"]) ?? 0)
-            }
-            return counts
-        }
-        let before = try await applied()
+        let before = try await stack.appliedEvents()
         let limited = try await stack.create(#"{"url":"https://example.com/limited","max_clicks":3}"#)
         let limitedCode = try #require(limited.json["code"] as? String)
-        #expect(try await eventually { try await applied() == before.map { $0 + 1 } })
+        #expect(try await eventually { try await stack.appliedEvents() == before.map { $0 + 1 } })
         let (a, b) = (stack.replicas[0], stack.replicas[1])
         #expect(try await TestHTTP.get("\(b.url)/\(limitedCode)").status == 302)  // b: 1
         for _ in 0..<3 { #expect(try await TestHTTP.get("\(a.url)/\(limitedCode)").status == 302) }  // a: 3
@@ -92,7 +94,8 @@ import Testing
                 == "exhausted"
         }
         #expect(exhausted)
-        #expect(try await eventually { try await applied() == before.map { $0 + 2 } }, "link.exhausted applied")
+        #expect(
+            try await eventually { try await stack.appliedEvents() == before.map { $0 + 2 } }, "link.exhausted applied")
         #expect(try await TestHTTP.get("\(b.url)/\(limitedCode)").status == 410)
         let details = try await TestHTTP.get("\(stack.master.url)/api/links/\(limitedCode)")
         #expect(details.json["max_clicks"] as? Int == 3)
@@ -100,6 +103,29 @@ import Testing
             try await eventually {
                 try await TestHTTP.get("\(stack.master.url)/api/links/\(limitedCode)").json["clicks"] as? Int == 4
             })
+        await stack.stop()
+    }
+
+    @Test func aOneTimeLinkOpensAtMostOncePerReplica() async throws {
+        let stack = try await Stack()
+        let before = try await stack.appliedEvents()
+        let once = try await stack.create(#"{"url":"https://example.com/once","max_clicks":1}"#)
+        let code = try #require(once.json["code"] as? String)
+        #expect(try await eventually { try await stack.appliedEvents() == before.map { $0 + 1 } })
+        // 40 visitors at once on each replica: the stated bound is replicas × max_clicks = 2 in
+        // all, at most 1 on each.
+        let redirects = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for (index, replica) in stack.replicas.enumerated() {
+                for _ in 0..<40 {
+                    group.addTask { (index, try await TestHTTP.get("\(replica.url)/\(code)").status == 302 ? 1 : 0) }
+                }
+            }
+            return try await group.reduce(into: [0, 0]) { $0[$1.0] += $1.1 }
+        }
+        #expect(redirects.allSatisfy { $0 <= 1 }, "per replica: \(redirects)")
+        #expect((1...2).contains(redirects.reduce(0, +)), "in all: \(redirects)")
+        // Once the master has the sum, every replica answers 410.
+        #expect(try await stack.expect(code, answers: 410))
         await stack.stop()
     }
 
