@@ -102,6 +102,8 @@ struct BulkCreateController: Sendable {
     }
 
     func create(_ request: Hummingbird.Request, context: AppRequestContext) async throws -> Response {
+        // Up to 4 MiB are read and decoded below: a caller refused anyway is refused first.
+        try await admission.precheck(request, context: context)
         let (body, bytes) = try await JSONRequestBody.decode(
             Request.self, from: request, limit: Self.maximumBodySize,
             expected: "a JSON object like {\"links\": [{\"url\": \"https://…\"}, …]}")

@@ -19,6 +19,22 @@ struct CreateAdmission: Sendable {
     /// The authenticated caller, once it may create `links` links now; `401` without a valid
     /// key (once keys exist), `429` with `Retry-After` over the rate limit.
     func admit(_ request: Request, context: AppRequestContext, links: Int) async throws -> APIKeyGuard.Caller {
+        let (caller, client) = try await identify(request, context: context)
+        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.acquire(for: client, cost: links) }
+        return caller
+    }
+
+    /// The checks of ``admit(_:context:links:)`` that need no body, taking no token: a caller
+    /// without a valid key, or with none left, is refused before its body is read and decoded.
+    func precheck(_ request: Request, context: AppRequestContext) async throws {
+        let (_, client) = try await identify(request, context: context)
+        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.check(for: client) }
+    }
+
+    /// The authenticated caller and who its rate limit counts: its key, or its address without keys.
+    private func identify(_ request: Request, context: AppRequestContext) async throws -> (
+        APIKeyGuard.Caller, String
+    ) {
         let caller = try await keys.authenticate(request.headers[.authorization])
         let client: String =
             switch caller {
@@ -27,14 +43,18 @@ struct CreateAdmission: Sendable {
                 trustedProxies.clientAddress(
                     socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]) ?? "unknown"
             }
+        return (caller, client)
+    }
+
+    /// Runs a rate-limit step, turning its refusal into `429` with `Retry-After`.
+    private static func limited(_ step: () throws(RateLimiter.Refusal) -> Void) throws(APIError) {
         do {
-            try limiter.acquire(for: client, cost: links)
+            try step()
         } catch {
             var refusal = APIError(.tooManyRequests, "rate_limited", "too many creates; slow down")
             refusal.headers[.retryAfter] = String(max(1, Int(error.retryAfter.inSeconds.rounded(.up))))
             throw refusal
         }
-        return caller
     }
 
     /// The request's `Idempotency-Key`, scoped to `caller`, with the hash of `body` (a retry

@@ -33,6 +33,8 @@ struct MasterApplication {
         var statsHourlyDays = ClickHourFolding.defaultHourlyDays
         /// The web app's files, served at `/`; nil serves no app.
         var webDirectory: String?
+        /// How long an `Idempotency-Key` is remembered.
+        var idempotencyRetention = IdempotencyPruning.defaultRetention
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -106,6 +108,8 @@ struct MasterApplication {
         self.http = configuration.http.application(router: router, logger: logger)
         let folding = ClickHourFolding(
             client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
-        self.backgroundServices = [postgres, writerConnection, deadLetters.producer, countsConsumer, folding]
+        let pruning = IdempotencyPruning(
+            client: postgres, breaker: breaker, logger: logger, retention: configuration.idempotencyRetention)
+        self.backgroundServices = [postgres, writerConnection, deadLetters.producer, countsConsumer, folding, pruning]
     }
 }

@@ -49,6 +49,11 @@ struct Serve: AsyncParsableCommand {
     var statsHourlyDays: Int = EnvironmentDefaults.int(
         "SHORTENER_STATS_HOURLY_DAYS", ClickHourFolding.defaultHourlyDays)
 
+    /// Hours an `Idempotency-Key` is remembered; a retry after them is a new request.
+    /// Default: 24. Environment: `SHORTENER_IDEMPOTENCY_HOURS`.
+    @Option(help: "Hours an Idempotency-Key is remembered (env SHORTENER_IDEMPOTENCY_HOURS).")
+    var idempotencyHours: Int = EnvironmentDefaults.int("SHORTENER_IDEMPOTENCY_HOURS", 24)
+
     /// Folder of the web app served at `/` (`index.html` and its files); empty serves no app.
     /// Default: `web` (relative to the working directory). Environment: `SHORTENER_WEB_DIR`.
     @Option(help: "Folder of the web app served at / ; empty: no app (env SHORTENER_WEB_DIR).")
@@ -67,6 +72,9 @@ struct Serve: AsyncParsableCommand {
         guard (2...3650).contains(statsHourlyDays) else {
             throw ValidationError("--stats-hourly-days must be 2 to 3650")
         }
+        guard (1...720).contains(idempotencyHours) else {
+            throw ValidationError("--idempotency-hours must be 1 to 720")
+        }
     }
 
     func run() async throws {
@@ -80,7 +88,8 @@ struct Serve: AsyncParsableCommand {
                 postgres: postgres.clientConfiguration(namespace: namespace), publicBaseURL: publicURL,
                 http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
                 createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
-                statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir),
+                statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir,
+                idempotencyRetention: .seconds(3600 * idempotencyHours)),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

@@ -48,6 +48,16 @@ final class RateLimiter: Sendable {
     /// with the wait until it may. A cost above the burst is let through once the bucket is full
     /// and leaves it in debt, so a client's items per second stay at the rate whatever it batches.
     func acquire(for client: String, cost: Int = 1) throws(Refusal) {
+        try admit(client, cost: cost, taking: true)
+    }
+
+    /// Throws ``Refusal`` when `client` could not take a single token now, taking none: a check
+    /// before work that a refused request should not cost (reading a large body).
+    func check(for client: String) throws(Refusal) {
+        try admit(client, cost: 1, taking: false)
+    }
+
+    private func admit(_ client: String, cost: Int, taking: Bool) throws(Refusal) {
         guard isEnabled else { return }
         let instant = now()
         let cost = Double(max(1, cost))
@@ -60,7 +70,7 @@ final class RateLimiter: Sendable {
             defer { buckets[client] = bucket }
             let needed = min(cost, settings.burst)
             guard bucket.tokens >= needed else { return .seconds((needed - bucket.tokens) / settings.perSecond) }
-            bucket.tokens -= cost
+            if taking { bucket.tokens -= cost }
             return nil
         }
         if let wait { throw Refusal(retryAfter: wait) }

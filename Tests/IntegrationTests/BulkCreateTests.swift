@@ -148,6 +148,12 @@ import Testing
             let next = try await bulk(http, [#"{"url":"https://example.com/next"}"#])
             #expect(next.status == .tooManyRequests)  // …and then the client waits for its items
             #expect(Int(next.headers[.retryAfter] ?? "") ?? 0 >= 30)
+            // A client with no token left is refused before its body is read and decoded: 4 MiB
+            // of what is not even JSON answers 429, not 400.
+            let large = try await http.executeJSON(
+                uri: "/api/links/bulk", method: .post,
+                body: ByteBuffer(string: String(repeating: "x", count: BulkCreateController.maximumBodySize)))
+            #expect(large.status == .tooManyRequests)
         }
         try await withMaster { http, _ in
             #expect(try await bulk(http, []).status == .badRequest)

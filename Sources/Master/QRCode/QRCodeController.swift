@@ -8,6 +8,8 @@ struct QRCodeController: Sendable {
     let repository: LinkRepository
     /// Base of the short URLs, as in the create answers.
     let publicBaseURL: String
+    /// Where the images are drawn: off the event loops, a bounded number at a time.
+    var renderer = QRCodeRenderer()
 
     /// Image formats.
     enum Format: String, CaseIterable {
@@ -54,17 +56,17 @@ struct QRCodeController: Sendable {
                 field: "size")
         }
         var headers: HTTPFields = [.cacheControl: "private, max-age=3600"]
-        let body: ByteBuffer
-        switch format {
-        case .svg:
-            headers[.contentType] = "image/svg+xml"
-            body = ByteBuffer(string: qrCode.svg(size: size, margin: margin))
-        case .png:
-            headers[.contentType] = "image/png"
-            do {
-                body = ByteBuffer(bytes: try qrCode.png(layout: layout))
-            } catch {
-                throw APIError(.internalServerError, "qr_failed", "the PNG could not be written: \(error.message)")
+        headers[.contentType] = format == .svg ? "image/svg+xml" : "image/png"
+        let body = try await renderer.render { () throws(APIError) -> ByteBuffer in
+            switch format {
+            case .svg:
+                return ByteBuffer(string: qrCode.svg(size: size, margin: margin))
+            case .png:
+                do throws(QRCode.PNGError) {
+                    return ByteBuffer(bytes: try qrCode.png(layout: layout))
+                } catch {
+                    throw APIError(.internalServerError, "qr_failed", "the PNG could not be written: \(error.message)")
+                }
             }
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
