@@ -35,7 +35,7 @@ var testTargets: [Target] {
         .testTarget(
             name: "IntegrationTests",
             dependencies: sharedModules + [
-                "TestSupport", "Master", "Outbox", "Replica", "CRDKafka",
+                "TestSupport", "Master", "Outbox", "Replica", "Notifier", "CRDKafka",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -36,9 +36,7 @@ struct NotifierApplication {
         let deadLetters = try DeadLetterQueue(
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients, breaker: kafka,
             namespace: namespace, consumerGroup: namespace.notifierGroup, logger: logger)
-        // No redirects: a receiver must not be able to send the notifier, and its signature, elsewhere.
-        let httpClient = HTTPClient(
-            eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: PinnedHTTPClient.configuration())
         let webhooks = WebhookDispatcher(settings: configuration.webhooks, client: httpClient, logger: logger)
         var consumerSettings = KafkaConsumerSettings(
             bootstrapServers: configuration.kafkaBrokers, groupID: namespace.notifierGroup,
@@ -72,17 +70,21 @@ struct NotifierApplication {
             settings: configuration.http, breakers: [kafka],
             liveness: { [deadLetters.producer.fatalProblem, consumer.fatalProblem].compactMap { $0 } },
             logger: logger)
-        self.services = [HTTPClientLifetime(client: httpClient), deadLetters.producer, consumer, health]
+        self.services = [
+            HTTPClientLifetime(client: httpClient, webhooks: webhooks), deadLetters.producer, consumer, health,
+        ]
     }
 }
 
-/// Keeps the webhook client open while the service group runs and shuts it down when the
+/// Keeps the webhook clients open while the service group runs and shuts them down when the
 /// group stops (it is listed first, so it stops last).
 struct HTTPClientLifetime: Service {
     let client: HTTPClient
+    let webhooks: WebhookDispatcher
 
     func run() async throws {
         try? await gracefulShutdown()
+        await webhooks.shutdownPinnedClients()
         try await client.shutdown()
     }
 }

@@ -6,6 +6,10 @@ import NIOPosix
 /// host resolves to is public, so a webhook setting can never be turned against the loopback
 /// interface, the private network or a cloud metadata endpoint (169.254.169.254). Lookups run
 /// on NIO's blocking thread pool and their verdicts are kept for ``verdictLifetime``.
+///
+/// The check returns the address it checked, and the call connects to that one
+/// (``PinnedHTTPClient``): resolving the name again to connect would let a DNS server answer
+/// a public address to the check and a private one to the connection (DNS rebinding).
 final class ReceiverAddressPolicy: Sendable {
     /// Why a receiver is not called.
     struct Refusal: Error, CustomStringConvertible {
@@ -16,32 +20,36 @@ final class ReceiverAddressPolicy: Sendable {
     let allowsPrivateAddresses: Bool
     /// How long a host's verdict is trusted before it is resolved again. Default: 30 s.
     let verdictLifetime: Duration
-    private let verdicts = NIOLockedValueBox<[String: (refusal: Refusal?, until: ContinuousClock.Instant)]>([:])
+    private let verdicts = NIOLockedValueBox<
+        [String: (verdict: Result<String, Refusal>, until: ContinuousClock.Instant)]
+    >([:])
 
     init(allowsPrivateAddresses: Bool, verdictLifetime: Duration = .seconds(30)) {
         self.allowsPrivateAddresses = allowsPrivateAddresses
         self.verdictLifetime = verdictLifetime
     }
 
-    /// Throws ``Refusal`` when `host` is, or resolves to, an address that is not public.
-    func check(host: String) async throws {
-        guard !allowsPrivateAddresses else { return }
+    /// The public address to connect to for `host` (the first it resolves to), or nil when
+    /// private addresses are allowed (the name is resolved as usual then); throws ``Refusal``
+    /// when `host` is, or resolves to, an address that is not public.
+    func check(host: String) async throws -> String? {
+        guard !allowsPrivateAddresses else { return nil }
         let now = ContinuousClock.now
-        if let cached = verdicts.withLockedValue({ $0[host] }), cached.until > now {
-            if let refusal = cached.refusal { throw refusal }
-            return
-        }
+        if let cached = verdicts.withLockedValue({ $0[host] }), cached.until > now { return try cached.verdict.get() }
         let addresses = try await NIOThreadPool.singleton.runIfActive { Self.resolve(host) }
-        let refusal: Refusal? =
-            if addresses.isEmpty {
-                Refusal(description: "its host does not resolve")
-            } else if let address = addresses.first(where: { !Self.isPublic($0) }) {
-                Refusal(description: "its host resolves to \(address.text), which is not a public address")
+        let verdict: Result<String, Refusal> =
+            if let first = addresses.first {
+                if let address = addresses.first(where: { !Self.isPublic($0) }) {
+                    .failure(
+                        Refusal(description: "its host resolves to \(address.text), which is not a public address"))
+                } else {
+                    .success(first.text)
+                }
             } else {
-                nil
+                .failure(Refusal(description: "its host does not resolve"))
             }
-        verdicts.withLockedValue { $0[host] = (refusal, now + verdictLifetime) }
-        if let refusal { throw refusal }
+        verdicts.withLockedValue { $0[host] = (verdict, now + verdictLifetime) }
+        return try verdict.get()
     }
 
     /// An address as raw bytes (4 for IPv4, 16 for IPv6) and as text.
@@ -81,14 +89,18 @@ final class ReceiverAddressPolicy: Sendable {
     }
 
     /// Whether an address is reachable on the public internet: not unspecified, loopback,
-    /// private (RFC 1918, unique-local), shared (100.64/10), link-local, multicast or reserved.
+    /// private (RFC 1918, unique-local), shared (100.64/10), link-local, benchmarking
+    /// (198.18/15), protocol assignments (192.0.0/24), documentation (192.0.2/24,
+    /// 198.51.100/24, 203.0.113/24), multicast or reserved (240/4), an IPv4-mapped form of one,
+    /// nor NAT64 (64:ff9b::/96) or 6to4 (2002::/16).
     static func isPublic(_ address: Address) -> Bool {
         let b = address.bytes
         if b.count == 4 {
-            switch (b[0], b[1]) {
-            case (0, _), (10, _), (127, _), (169, 254), (192, 168): return false
-            case (172, 16...31), (100, 64...127): return false
-            case (224...255, _): return false
+            switch (b[0], b[1], b[2]) {
+            case (0, _, _), (10, _, _), (127, _, _), (169, 254, _), (192, 168, _): return false
+            case (172, 16...31, _), (100, 64...127, _), (198, 18...19, _): return false
+            case (192, 0, 0), (192, 0, 2), (198, 51, 100), (203, 0, 113): return false
+            case (224...255, _, _): return false
             default: return true
             }
         }
@@ -96,6 +108,10 @@ final class ReceiverAddressPolicy: Sendable {
         if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {  // IPv4-mapped
             return isPublic(Address(bytes: Array(b[12..<16])))
         }
+        // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach IPv4 addresses through a gateway,
+        // private ones included: refused, as the deprecated or translating forms they are.
+        if b[0..<12].elementsEqual([0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]) { return false }
+        if b[0] == 0x20 && b[1] == 0x02 { return false }
         if b[0..<15].allSatisfy({ $0 == 0 }) { return false }  // :: and ::1
         if b[0] & 0xFE == 0xFC { return false }  // fc00::/7, unique local
         if b[0] == 0xFE && b[1] & 0xC0 == 0x80 { return false }  // fe80::/10, link local

@@ -57,6 +57,8 @@ final class WebhookDispatcher: Sendable {
         let url: String
         let host: String
         let breaker: CircuitBreaker
+        /// Its client, connected to the checked address (unless private receivers are allowed).
+        let pinned = PinnedHTTPClient()
     }
 
     /// A receiver's answer that says it is failing (retry, and count against its breaker).
@@ -86,6 +88,11 @@ final class WebhookDispatcher: Sendable {
         }
     }
 
+    /// Shuts down the webhooks' own clients (at the notifier's stop).
+    func shutdownPinnedClients() async {
+        for webhook in webhooks { await webhook.pinned.shutdown() }
+    }
+
     /// The signature header's value for `body` at `time`.
     static func signature(of body: [UInt8], secret: String, at time: Date) -> String {
         let timestamp = String(Int(time.timeIntervalSince1970))
@@ -113,8 +120,11 @@ final class WebhookDispatcher: Sendable {
     private func deliver(type: String, eventID: String, body: [UInt8], to webhook: Webhook) async -> Outcome {
         var backoff = settings.initialBackoff
         var outcome = Outcome.failed
+        var client = self.client
         do {
-            try await policy.check(host: webhook.host)
+            if let address = try await policy.check(host: webhook.host) {
+                client = await webhook.pinned.client(for: webhook.host, at: address)
+            }
         } catch {
             logger.warning(
                 "Webhook receiver not called: \(error)",
@@ -123,8 +133,8 @@ final class WebhookDispatcher: Sendable {
         }
         for attempt in 1...settings.attempts where outcome != .blocked {
             do {
-                let status = try await webhook.breaker.run { [self] in
-                    try await post(type, eventID, body, to: webhook.url)
+                let status = try await webhook.breaker.run { [self, client] in
+                    try await post(type, eventID, body, to: webhook.url, through: client)
                 }
                 outcome = (200..<300).contains(status) ? .delivered : .refused
                 break
@@ -169,7 +179,9 @@ final class WebhookDispatcher: Sendable {
     }
 
     /// One POST; returns the status of a final answer, throws for one worth retrying.
-    private func post(_ type: String, _ eventID: String, _ body: [UInt8], to url: String) async throws -> UInt {
+    private func post(
+        _ type: String, _ eventID: String, _ body: [UInt8], to url: String, through client: HTTPClient
+    ) async throws -> UInt {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

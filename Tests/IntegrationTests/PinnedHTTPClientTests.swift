@@ -1,0 +1,39 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import TestSupport
+import Testing
+@testable import Notifier
+
+/// A webhook call connects to the address its receiver check approved, never to what the name
+/// resolves to at connect time (DNS rebinding).
+@Suite struct PinnedHTTPClientTests {
+    @Test func connectsToThePinnedAddressNotToWhatTheNameResolvesTo() async throws {
+        let port = try TestStack.freePort()
+        let hosts = NIOLockedValueBox<[String]>([])
+        let router = Router()
+        router.post("hook") { request, _ -> HTTPResponse.Status in
+            hosts.withLockedValue { $0.append(request.head.authority ?? "") }
+            return .noContent
+        }
+        var logger = Logger(label: "receiver")
+        logger.logLevel = .critical
+        let receiver = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+        try await withRunningServices([receiver]) {
+            let pinned = PinnedHTTPClient()
+            // `.invalid` never resolves (RFC 6761): only the pinned address can be reached.
+            let client = await pinned.client(for: "receiver.invalid", at: "127.0.0.1")
+            var request = HTTPClientRequest(url: "http://receiver.invalid:\(port)/hook")
+            request.method = .POST
+            let response = try await client.execute(request, timeout: .seconds(5))
+            #expect(response.status == .noContent)
+            #expect(hosts.withLockedValue { $0 } == ["receiver.invalid:\(port)"], "the Host header keeps the name")
+            // The same address reuses the client; a new one replaces it.
+            #expect(await pinned.client(for: "receiver.invalid", at: "127.0.0.1") === client)
+            #expect(await pinned.client(for: "receiver.invalid", at: "127.0.0.2") !== client)
+            await pinned.shutdown()
+        }
+    }
+}
