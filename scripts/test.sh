@@ -48,9 +48,13 @@ export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; ec
 # In two rounds: the in-process integration tests time their Postgres and Redis calls (a 2 s
 # breaker timeout), and sharing two cores with dozens of end-to-end processes made them flaky.
 log "Running the unit and integration tests"
-swift test --skip-build --filter 'SharedTests|MasterTests|NotifierTests|ReplicaTests|IntegrationTests' "$@"
+swift test --skip-build --filter 'SharedTests|MasterTests|NotifierTests|ReplicaTests|IntegrationTests' \
+    --skip 'SearchLoadTests' "$@"
 log "Running the end-to-end tests (the real executables)"
 swift test --skip-build --filter 'EndToEndTests' "$@"
+# On its own: it creates a million links, which would load the machine under the timed tests.
+log "Running the search load test (a million links)"
+swift test --skip-build --filter 'SearchLoadTests' "$@"
 
 log "Checking the HTTP APIs against openapi.yaml"
 check_api_conformance

@@ -108,7 +108,10 @@ function linkList() {
     const mine = ++generation;
     error.textContent = '';
     try {
-      const page = await api('GET', `/api/links${query({ limit: 20, q: filter.value.trim(), cursor: append ? cursor : null })}`);
+      // The API searches from three characters on (a trigram); shorter text lists everything.
+      const text = filter.value.trim();
+      const q = [...text].length >= 3 ? text : '';
+      const page = await api('GET', `/api/links${query({ limit: 20, q, cursor: append ? cursor : null })}`);
       if (mine !== generation) return;
       if (!append) body.replaceChildren();
       for (const link of page.links) body.append(row(link));
@@ -130,7 +133,7 @@ function linkList() {
     h('h2', {}, 'Your links'),
     h('label', { for: 'filter' }, 'Filter by code or target'),
     filter,
-    h('p', { id: 'filter-help', class: 'help' }, 'Newest first.'),
+    h('p', { id: 'filter-help', class: 'help' }, 'Newest first. Filtering starts at three characters.'),
     error,
     h('div', { class: 'table-scroll' },
       h('table', { class: 'links' },

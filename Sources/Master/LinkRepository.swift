@@ -253,6 +253,10 @@ struct LinkRepository: Sendable {
 
     /// Up to `limit` links, newest first, starting after `cursor` (the last link of the previous
     /// page), only those tagged `tag` when one is given.
+    /// Longest a listing or search may run in Postgres: 1 s, half the breaker's call timeout.
+    /// One that takes longer answers `400 search_too_slow`, never counted as an outage.
+    static let listTimeoutMilliseconds = 1000
+
     func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil, containing search: String? = nil)
         async throws -> [LinksAPIController.LinkDetails]
     {
@@ -263,21 +267,27 @@ struct LinkRepository: Sendable {
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
         }
         return try await breaker.run { [client, logger] in
-            // The keyset starts above every link without a cursor; the tag and search tests are
-            // true without a tag or a search.
-            let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
-            let rows = try await client.query(
-                """
-                SELECT \(unescaped: Self.detailColumns) FROM links l
-                WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
-                    AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
-                    AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
-                ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
-                """, logger: logger)
-            let now = Date()
-            var links: [LinksAPIController.LinkDetails] = []
-            for try await row in rows.decode(DetailRow.self) { links.append(Self.details(row, now: now)) }
-            return links
+            // A search's cost is the caller's to choose (trigram indexes keep ordinary ones to
+            // milliseconds): bounded by its own statement timeout, below the breaker's.
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "SET LOCAL statement_timeout = \(unescaped: String(Self.listTimeoutMilliseconds))", logger: logger)
+                // The keyset starts above every link without a cursor; the tag and search tests are
+                // true without a tag or a search.
+                let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
+                let rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.detailColumns) FROM links l
+                    WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
+                        AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                        AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
+                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                    """, logger: logger)
+                let now = Date()
+                var links: [LinksAPIController.LinkDetails] = []
+                for try await row in rows.decode(DetailRow.self) { links.append(Self.details(row, now: now)) }
+                return links
+            }
         }
     }
 }

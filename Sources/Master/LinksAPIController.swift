@@ -200,16 +200,19 @@ struct LinksAPIController: Sendable {
 
     /// Longest `q`, in characters.
     static let maximumSearchLength = 200
+    /// Shortest `q`: the trigram indexes that keep a search fast need three characters; a
+    /// shorter text that matches nothing would read every link.
+    static let minimumSearchLength = 3
 
     /// `q`: text to find in the code or the target URL, ignoring case; nil when absent or empty.
     static func search(_ text: String?) throws -> String? {
         guard let text, !text.isEmpty else { return nil }
-        guard text.count <= maximumSearchLength,
+        guard (minimumSearchLength...maximumSearchLength).contains(text.count),
             !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
         else {
             throw APIError(
                 .badRequest, "invalid_q",
-                "'q' must be at most \(maximumSearchLength) characters without control characters",
+                "'q' must be \(minimumSearchLength) to \(maximumSearchLength) characters without control characters",
                 field: "q")
         }
         return text
@@ -245,6 +248,11 @@ func storeCall<Value>(
         throw error
     } catch let open as CircuitOpenError {
         throw APIError.unavailable(open)
+    } catch  where error.isStatementTimeout {
+        // The query class's own timeout: what the caller asked for is too costly.
+        context.logger.notice("\(what): the statement timed out", metadata: ["error": "\(String(reflecting: error))"])
+        throw APIError(
+            .badRequest, "search_too_slow", "the search took too long; search for something more specific")
     } catch  where error.postgresSQLState?.hasPrefix("22") == true {
         // Data the database refuses (a NUL byte, an out-of-range value) that validation let through.
         context.logger.warning("\(what): a value was refused", metadata: ["error": "\(String(reflecting: error))"])

@@ -5,15 +5,17 @@ import SharedResilience
 extension CircuitBreaker {
     /// The breaker for Postgres. Only the server's own trouble counts: no answer at all (a
     /// connection error, a timeout) or an SQLSTATE of class 08 (connection), 53 (insufficient
-    /// resources), 57 (operator intervention, e.g. shutdown or statement timeout), 58 (system
-    /// error) or XX (internal error). A rejected statement (bad data, a taken alias, a
-    /// serialization conflict) is the request's doing, not an outage.
+    /// resources), 57 (operator intervention, e.g. shutdown), 58 (system error) or XX (internal
+    /// error). A rejected statement (bad data, a taken alias, a serialization conflict) is the
+    /// request's doing, not an outage; so is a statement that outlasted the `statement_timeout`
+    /// its query class set (57014, ``isStatementTimeout``): a server that answers in time
+    /// everyone else is up, and one client's slow searches must not close it to all.
     public static func postgres(settings: Settings = Settings(), logger: Logger) -> CircuitBreaker {
         CircuitBreaker(
             dependency: "postgres", settings: settings, logger: logger,
             isDependencyFailure: { error in
                 guard let state = error.postgresSQLState else { return true }
-                return postgresOutageClasses.contains(String(state.prefix(2)))
+                return !error.isStatementTimeout && postgresOutageClasses.contains(String(state.prefix(2)))
             })
     }
 

@@ -16,6 +16,9 @@ extension Error {
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 
+    /// Whether Postgres cancelled the statement at its `statement_timeout` (SQLSTATE 57014).
+    public var isStatementTimeout: Bool { postgresSQLState == "57014" }
+
     /// Whether Postgres rejected a row because a unique key already exists (SQLSTATE 23505).
     public var isUniqueViolation: Bool { postgresSQLState == "23505" }
 
