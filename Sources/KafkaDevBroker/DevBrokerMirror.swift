@@ -13,11 +13,15 @@ import SharedKafka
 /// replicas, master and notifier carry on as if the broker had never stopped.
 ///
 /// Messages are mirrored by consumers of this process, and written and fsynced every
-/// ``flushInterval`` and once more at a graceful stop. A `kill -9` therefore loses at most the
-/// last flush interval plus what the mirror had not yet fetched (its fetch wait is 10 ms). The
-/// next start knows (no `clean-stop` marker) and leaves `needs-backfill` in the folder: `make
-/// run` then re-announces every link with `master backfill`, which replicas apply by revision
-/// and the notifier does not turn into webhooks.
+/// ``flushInterval`` and once more at a graceful stop. A `kill -9` therefore loses what arrived
+/// since the last flush began: the flush interval (200 ms), what the mirror had not fetched yet
+/// (its fetch wait is 10 ms), and the time the last flush took to write and fsync every
+/// partition one after another (about a millisecond each on a local disk). The next start
+/// knows (no `clean-stop` marker) and leaves `needs-backfill` in the folder: `make run` then
+/// re-announces every link with `master backfill`, which replicas apply by revision and the
+/// notifier does not turn into webhooks (a link event lost this way gets no webhook). A
+/// consumer whose stored offset lies beyond a restored partition's end reads that partition
+/// again from its beginning (``KafkaConsumer``), so it misses nothing produced after the restart.
 ///
 /// `@unchecked Sendable`: the journals are only touched under `lock`.
 final class DevBrokerMirror: @unchecked Sendable {
@@ -81,7 +85,10 @@ final class DevBrokerMirror: @unchecked Sendable {
                 byPartition[partition] = try PartitionJournal(path: "\(folder)/\(partition).journal")
             }
             journals[topic] = byPartition
+            // A file created is on disk once its folder's entry is.
+            try Self.syncDirectory(folder)
         }
+        try Self.syncDirectory(directory)
         let journaled = journals.values.contains { $0.values.contains { $0.nextOffset > 0 } }
         stoppedUncleanly = journaled && !FileManager.default.fileExists(atPath: "\(directory)/clean-stop")
         try? FileManager.default.removeItem(atPath: "\(directory)/clean-stop")
@@ -194,7 +201,15 @@ final class DevBrokerMirror: @unchecked Sendable {
                 }
             }
             let data = try JSONEncoder().encode(saved)
-            try data.write(to: URL(fileURLWithPath: groupsFile), options: .atomic)
+            // Written to a new file, synced, renamed over the old one, and the rename synced:
+            // a crash leaves the old file or the new one, whole.
+            let temporary = groupsFile + ".new"
+            try data.write(to: URL(fileURLWithPath: temporary))
+            try Self.syncFile(temporary)
+            guard rename(temporary, groupsFile) == 0 else {
+                throw SettingError("cannot rename \(temporary): errno \(errno)")
+            }
+            try Self.syncDirectory(directory)
         } catch {
             logger.warning("Saving the groups' offsets failed", metadata: ["error": "\(error)"])
         }
@@ -228,7 +243,17 @@ final class DevBrokerMirror: @unchecked Sendable {
 
     private func restoreGroupOffsets() async throws {
         guard let data = FileManager.default.contents(atPath: groupsFile) else { return }
-        let saved = try JSONDecoder().decode([String: [String: [String: Int64]]].self, from: data)
+        let saved: [String: [String: [String: Int64]]]
+        do {
+            saved = try JSONDecoder().decode([String: [String: [String: Int64]]].self, from: data)
+        } catch {
+            // Written whole or not at all since the rename is synced; a file torn by an older
+            // version or a disk fault costs the groups their place, never the start.
+            logger.error(
+                "groups.json is unreadable: the master's and the notifier's groups start from the beginning (their work is idempotent)",
+                metadata: ["error": "\(error)"])
+            return
+        }
         let admin = try KafkaAdmin(bootstrapServers: bootstrapServers, logger: logger)
         for (group, topics) in saved {
             var offsets: [String: [Int32: Int64]] = [:]
@@ -240,6 +265,19 @@ final class DevBrokerMirror: @unchecked Sendable {
             try await admin.commit(offsets, for: group)
             logger.info("Restored a group's committed offsets", metadata: ["kafka.group": "\(group)"])
         }
+    }
+
+    /// Flushes a file's data to disk.
+    static func syncFile(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw SettingError("cannot open \(path): errno \(errno)") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw SettingError("cannot sync \(path): errno \(errno)") }
+    }
+
+    /// Flushes a folder's entries to disk: files created or renamed in it survive a crash.
+    static func syncDirectory(_ path: String) throws {
+        try syncFile(path)
     }
 
     /// Writes the journals every ``flushInterval`` and the groups' offsets every

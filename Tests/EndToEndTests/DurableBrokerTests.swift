@@ -92,4 +92,17 @@ import Testing
         await secondBroker.remove()
         await firstBroker.remove()
     }
+
+    @Test func aTornGroupsFileDoesNotStopTheBroker() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let dataDirectory = NSTemporaryDirectory() + "shortener-torn-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try Data(#"{"\#(namespace.masterGroup)":{"#.utf8).write(
+            to: URL(fileURLWithPath: "\(dataDirectory)/groups.json"))
+        let broker = try await PrivateBroker(namespace: namespace, dataDirectory: dataDirectory)
+        #expect(try await TestHTTP.get("\(broker.controlURL)/health/ready").status == 200)
+        #expect(await broker.stop() == 0)
+        await broker.remove()
+    }
 }

@@ -151,4 +151,39 @@ extension ReplicaConsumerTests {
         #expect(try await second.finishRebuild())
         #expect(try await !second.finishRebuild(), "nothing to finish twice")
     }
+
+    @Test func aStoredOffsetBeyondThePartitionsEndReadsItAgainFromTheBeginning() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[1], logger: TestStack.logger)
+        defer { redis.close() }
+        let store = LinkStore(redis: guarded(redis), namespace: namespace)
+        func publish(_ event: LinkEvent) async throws {
+            let producer = try KafkaProducer(
+                settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
+            try await withRunningServices([producer]) {
+                _ = try await producer.enqueue(
+                    topic: namespace.linksTopic, partition: 0, key: Array(event.code.utf8),
+                    value: EventCodec.encode(event),
+                    headers: []
+                ).value()
+            }
+        }
+        try await publish(.created(code: "before", url: "https://e.com/before", expiresAt: nil))
+        _ = try await consume(namespace, store: store) { try await store.resolve("before") != .rebuilding }
+        // The replica applied offsets up to 50 of partition 0 that the broker then lost (a dev
+        // broker killed before its journal had them): the partition ends at 1.
+        let lost = KafkaMessage(
+            topic: namespace.linksTopic, partition: 0, offset: 50, key: nil,
+            value: EventCodec.encode(LinkEvent.created(code: "lost", url: "https://e.com/lost", expiresAt: nil)))
+        try await store.apply([lost], deadLetters: try DeadLetterQueue.test(namespace, group: "g"))
+        #expect(try await store.appliedOffsets()[0] == 51)
+        // What is produced after the restart gets offsets from 1 on (the same the lost ones had,
+        // and not only until the replica's next start): the replica must read them.
+        try await publish(.created(code: "after", url: "https://e.com/after", expiresAt: nil))
+        let applied = try await consume(namespace, store: store) {
+            try await store.resolve("after") == .redirect("https://e.com/after")
+        }
+        #expect(applied < 0, "the stored offset went back below the partition's end")
+        #expect(try await store.resolve("after") == .redirect("https://e.com/after"))
+    }
 }

@@ -225,10 +225,23 @@ public final class KafkaConsumer: Service, Sendable {
         var positions: [PartitionKey: Int64] = [:]
         var highWatermarks: [PartitionKey: Int64] = [:]
         var missingHistory: [Int32: Int64] = [:]
+        var beyondTheEnd: [String] = []
         for partition in partitions {
-            let start = offsets[partition] ?? RDKafkaClient.offsetBeginning
+            var start = offsets[partition] ?? RDKafkaClient.offsetBeginning
+            guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else {
+                startOffsets.append((partition, start))
+                continue
+            }
+            // The handler stored an offset the partition never reached: the broker lost messages
+            // the handler had applied (a dev broker killed before it wrote them), and messages
+            // produced since get those offsets again. Where the loss began is unknown, so the
+            // partition is read again from its beginning (handlers are idempotent); starting at
+            // the stored offset would skip the new messages in silence.
+            if start > marks.high {
+                beyondTheEnd.append("partition \(partition): stored \(start), ends at \(marks.high)")
+                start = RDKafkaClient.offsetBeginning
+            }
             startOffsets.append((partition, start))
-            guard case .success(let marks) = client.watermarks(topic: topic, partition: partition) else { continue }
             if offsets[partition] == nil, marks.low > 0 { missingHistory[partition] = marks.low }
             let readsBacklog = start != KafkaConsumerSettings.newMessagesOnly
             if readsBacklog, marks.high > max(start, marks.low) { remaining[partition] = marks.high }
@@ -239,6 +252,11 @@ public final class KafkaConsumer: Service, Sendable {
         metrics.assigned(positions, highWatermarks: highWatermarks)
         try client.assign(topic: topic, startOffsets: startOffsets)
         let readToEnd = state.withLockedValue { $0.assigned(remaining: remaining, missingHistory: missingHistory) }
+        if !beyondTheEnd.isEmpty {
+            logger.error(
+                "The topic ends before the offsets this consumer stored: the broker lost messages; reading those partitions again from their beginning",
+                metadata: ["kafka.topic": "\(topic)", "kafka.partitions": "\(beyondTheEnd)"])
+        }
         if !missingHistory.isEmpty {
             logger.error(
                 "Reading from the beginning, but the topic no longer starts at offset 0: its history was lost, and what is built from it is incomplete",
