@@ -428,17 +428,7 @@ extension FaultTests {
         #expect(total, "the count after the poison was not applied:\n\(master.process.logTail())")
 
         // Every bad message is in the dead-letter topic, once per consumer group that met it.
-        let letters = NIOLockedValueBox<[KafkaMessage]>([])
-        let reader = try KafkaConsumer(
-            settings: .init(
-                bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-dlq-check",
-                assignment: .allPartitions(topic: namespace.deadLetterTopic) { _ in [:] }),
-            logger: TestStack.logger
-        ) { message in letters.withLockedValue { $0.append(message) } }
-        try await withRunningServices([reader]) {
-            _ = await eventually(timeout: .seconds(15)) { letters.withLockedValue { $0.count } >= 12 }
-        }
-        let received = letters.withLockedValue { $0 }
+        let received = try await DeadLetters.read(namespace, atLeast: 12)
         #expect(received.count == 12, "dead letters: \(received.map { $0.header("dlq.consumer.group") ?? "?" })")
         let groups = Dictionary(grouping: received) { $0.header("dlq.consumer.group") ?? "" }.mapValues(\.count)
         #expect(

@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 import PostgresNIO
 import SharedConfiguration
 import SharedEvents
@@ -45,17 +44,8 @@ import Testing
             #expect(applied, "the kept link's count after the refused one was not applied")
             #expect(try await master.repository.details(of: refused)?.clicks == 0)
 
-            let letters = NIOLockedValueBox<[KafkaMessage]>([])
-            let reader = try KafkaConsumer(
-                settings: .init(
-                    bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-dlq-check",
-                    assignment: .allPartitions(topic: namespace.deadLetterTopic) { _ in [:] }),
-                logger: TestStack.logger
-            ) { message in letters.withLockedValue { $0.append(message) } }
-            try await withRunningServices([reader]) {
-                _ = await eventually(timeout: .seconds(15)) { letters.withLockedValue { $0.count } >= 3 }
-            }
-            let reasons = letters.withLockedValue { $0 }.map { $0.header("dlq.reason") ?? "?" }
+            let letters = try await DeadLetters.read(namespace, atLeast: 3)
+            let reasons = letters.map { $0.header("dlq.reason") ?? "?" }
             #expect(reasons.sorted() == ["malformed", "malformed", "refused"], "\(reasons)")
         }
     }
