@@ -3,7 +3,7 @@
 # the dev Kafka broker). Sourced, not run.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEBIAN_PACKAGES=(postgresql redis-server librdkafka-dev libhiredis-dev libgeoip-dev geoip-database libqrencode-dev libpng-dev pkg-config curl ca-certificates)
+DEBIAN_PACKAGES=(postgresql redis-server librdkafka-dev libhiredis-dev libgeoip-dev geoip-database libqrencode-dev libpng-dev pkg-config curl ca-certificates openssl)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -67,9 +67,11 @@ as_postgres() {
     if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_postgres DIR PORT: a cluster of our own in DIR (created on first use), trust auth on loopback.
+# start_postgres DIR PORT [tls]: a cluster of our own in DIR (created on first use), trust auth on
+# loopback; with tls=yes it also offers TLS, with a certificate for 127.0.0.1 and localhost signed
+# by a CA of its own (DIR/tls/ca.crt).
 start_postgres() {
-    local dir="$1" port="$2" bin
+    local dir="$1" port="$2" tls="${3:-no}" bin ssl_options=""
     bin="$(pg_bin)"
     mkdir -p "$dir"
     [[ $(id -u) -eq 0 ]] && chown postgres "$dir"
@@ -77,9 +79,30 @@ start_postgres() {
         log "Creating a Postgres cluster in $dir/data"
         as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
+    if [[ $tls == yes ]]; then
+        make_postgres_certificates "$dir/tls"
+        ssl_options="-c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key"
+    fi
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-on} -c max_connections=200" >/dev/null \
-        || { cat "$dir/postgres.log" >&2; die "Postgres did not start"; }
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-on} -c max_connections=200 $ssl_options" \
+        >/dev/null || { cat "$dir/postgres.log" >&2; die "Postgres did not start"; }
+}
+
+# make_postgres_certificates DIR: a CA and a server certificate it signs, for 127.0.0.1 and
+# localhost, made once; the key readable by Postgres only.
+make_postgres_certificates() {
+    local dir="$1"
+    [[ -f "$dir/server.crt" ]] && return
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=shortener test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+        -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+    chmod 600 "$dir/server.key"
+    [[ $(id -u) -eq 0 ]] && chown -R postgres "$dir"
+    return 0
 }
 
 stop_postgres() {

@@ -37,13 +37,13 @@ cleanup() {
 trap cleanup EXIT
 
 log "Starting test infrastructure: Postgres $PG_PORT, Redis ${REDIS_PORTS[*]}, dev Kafka broker"
-PG_FSYNC=off start_postgres "$STATE/postgres" "$PG_PORT"
+PG_FSYNC=off start_postgres "$STATE/postgres" "$PG_PORT" yes
 for index in 0 1; do start_redis "$STATE/redis-$index" "${REDIS_PORTS[$index]}"; done
 start_broker "$STATE" shortener
 
 export SHORTENER_TEST_PG_PORT="$PG_PORT" SHORTENER_TEST_REDIS_PORTS="$(IFS=,; echo "${REDIS_PORTS[*]}")" \
     SHORTENER_TEST_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTENER_TEST_KAFKA_CONTROL="$KAFKA_CONTROL" \
-    SHORTENER_TEST_BIN="$BIN" SHORTENER_TEST_RUN="$$"
+    SHORTENER_TEST_PG_ROOT_CERT="$STATE/postgres/tls/ca.crt" SHORTENER_TEST_BIN="$BIN" SHORTENER_TEST_RUN="$$"
 
 # In two rounds: the in-process integration tests time their Postgres and Redis calls (a 2 s
 # breaker timeout), and sharing two cores with dozens of end-to-end processes made them flaky.

@@ -221,7 +221,7 @@ struct Keys: AsyncParsableCommand {
         let logger = try Observability.bootstrap(service: "keys", options: common)
         let namespace = try common.resolvedNamespace()
         return try await PostgresClient.withRunning(
-            postgres.clientConfiguration(namespace: namespace), logger: logger
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             try await work(APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger))
         }

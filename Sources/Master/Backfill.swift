@@ -33,7 +33,7 @@ struct Backfill: AsyncParsableCommand {
         let namespace = try common.resolvedNamespace()
         let batchSize = self.batchSize
         let total = try await PostgresClient.withRunning(
-            postgres.clientConfiguration(namespace: namespace), logger: logger
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             var display: ProgressDisplay?
             let queued = try await LinkBackfill(client: client, batchSize: batchSize, logger: logger).run {

@@ -71,7 +71,7 @@ struct ImportLinks: AsyncParsableCommand {
         let total = try Self.countRecords(file) - 1
         let (file, batchSize) = (self.file, self.batchSize)
         let summary = try await PostgresClient.withRunning(
-            postgres.clientConfiguration(namespace: namespace), logger: logger
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             let repository = Links.repository(client: client, logger: logger)
             var display = ProgressDisplay(label: "Import", total: Int64(max(total, 0)), unit: "rows")
@@ -241,7 +241,7 @@ struct ExportLinks: AsyncParsableCommand {
         let namespace = try common.resolvedNamespace()
         let tag = self.tag
         let count = try await PostgresClient.withRunning(
-            postgres.clientConfiguration(namespace: namespace), logger: logger
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             let repository = Links.repository(client: client, logger: logger)
             var output = CSVWriter()

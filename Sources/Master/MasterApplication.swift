@@ -21,8 +21,8 @@ struct MasterApplication {
         var kafkaBrokers: String
         /// Settings of its clients: `master-counts` and `dead-letters`.
         var clients: KafkaClientSettings
-        /// Where the database is.
-        var postgres: PostgresClient.Configuration
+        /// Where the database is and how to reach it.
+        var postgres: PostgresEndpoint
         /// Base of the `short_url` answers: where the replicas serve redirects.
         var publicBaseURL: String
         /// Where and how the HTTP API listens.
@@ -63,7 +63,7 @@ struct MasterApplication {
     init(configuration: Configuration, logger: Logger) throws {
         let namespace = configuration.namespace
         let postgres = PostgresClient(
-            configuration: configuration.postgres, eventLoopGroup: Self.postgresLoop, backgroundLogger: logger)
+            configuration: configuration.postgres.client, eventLoopGroup: Self.postgresLoop, backgroundLogger: logger)
         let breaker = CircuitBreaker.postgres(logger: logger)
         let deadLetters = try DeadLetterQueue(
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
@@ -84,7 +84,7 @@ struct MasterApplication {
             keys: keys, limiter: RateLimiter(settings: configuration.createRateLimit),
             trustedProxies: configuration.http.trustedProxies)
         let writerConnection = WriterConnection(
-            configuration: configuration.postgres, eventLoop: Self.postgresLoop, logger: logger)
+            endpoint: configuration.postgres, eventLoop: Self.postgresLoop, logger: logger)
         let createWriter = CreateGroupCommit(repository: repository, connection: writerConnection)
         CreateLinkController(
             writer: createWriter,

@@ -85,7 +85,7 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 namespace: namespace, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
-                postgres: postgres.clientConfiguration(namespace: namespace), publicBaseURL: publicURL,
+                postgres: postgres.endpoint(namespace: namespace), publicBaseURL: publicURL,
                 http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
                 createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
                 statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir,
@@ -101,7 +101,7 @@ struct Serve: AsyncParsableCommand {
     private func refuseAnOpenAPIBeyondLoopback(namespace: Namespace, logger: Logger) async throws {
         guard !allowOpenAPI, !http.bindsLoopbackOnly else { return }
         let keysExist = try await PostgresClient.withRunning(
-            postgres.clientConfiguration(namespace: namespace), logger: logger
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             try await APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger).activeKeys()
                 .required

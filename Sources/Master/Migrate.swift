@@ -29,10 +29,10 @@ struct Migrate: AsyncParsableCommand {
             let logger = try Observability.bootstrap(service: "migrate", options: common)
             let namespace = try common.resolvedNamespace()
             let migrator = try Migrator(directory: migrationsDir, logger: logger)
-            let configuration = postgres.clientConfiguration(namespace: namespace)
+            let configuration = try postgres.clientConfiguration(namespace: namespace)
             if createDatabase, let database = configuration.database {
                 try await Migrator.createDatabaseIfMissing(
-                    database, maintenance: postgres.clientConfiguration(namespace: namespace, database: "postgres"),
+                    database, maintenance: try postgres.clientConfiguration(namespace: namespace, database: "postgres"),
                     logger: logger)
             }
             return try await PostgresClient.withRunning(configuration, logger: logger) { client in

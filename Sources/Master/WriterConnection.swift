@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import SharedPostgres
 import SharedResilience
 
 /// The group-commit writer's own Postgres connection, on the writer's loop: opened when a flush
@@ -32,9 +33,9 @@ final class WriterConnection: Service, Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    /// A connection to the server, login and database of `configuration`, on `eventLoop`.
-    init(configuration: PostgresClient.Configuration, eventLoop: any EventLoop, logger: Logger) {
-        var single = configuration.singleConnection
+    /// A connection to `endpoint`'s server, login and database, on `eventLoop`.
+    init(endpoint: PostgresEndpoint, eventLoop: any EventLoop, logger: Logger) {
+        var single = endpoint.singleConnection
         single.options.additionalStartupParameters.append(("application_name", Self.applicationName))
         self.configuration = single
         self.eventLoop = eventLoop

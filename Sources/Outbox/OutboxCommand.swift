@@ -53,7 +53,7 @@ struct OutboxCommand: AsyncParsableCommand {
             configuration: .init(
                 namespace: namespace, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
-                postgres: postgres.clientConfiguration(namespace: namespace),
+                postgres: try postgres.clientConfiguration(namespace: namespace),
                 relay: .init(
                     pollInterval: .seconds(pollInterval), batchSize: batchSize, busyInterval: .seconds(busyInterval),
                     retention: .seconds(retention)),

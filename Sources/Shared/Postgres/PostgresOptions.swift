@@ -31,12 +31,26 @@ public struct PostgresOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("pg-pool"), help: "Most connections the service opens (env SHORTENER_PG_POOL).")
     public var poolSize: Int = EnvironmentDefaults.int("SHORTENER_PG_POOL", 20)
 
+    /// TLS to Postgres, as libpq's `sslmode`: `disable`, `prefer` (TLS when the server offers it,
+    /// certificate unchecked), `require` (TLS, certificate unchecked), `verify-ca`, `verify-full`
+    /// (TLS, certificate checked against `--pg-sslrootcert`, and for `verify-full` its host name).
+    /// Default: `prefer`, as libpq. Environment: `SHORTENER_PG_SSLMODE`.
+    @Option(
+        name: .customLong("pg-sslmode"),
+        help: "TLS to Postgres: disable, prefer, require, verify-ca, verify-full (env SHORTENER_PG_SSLMODE).")
+    public var sslMode: String = EnvironmentDefaults.string("SHORTENER_PG_SSLMODE", PostgresTLS.Mode.prefer.rawValue)
+
+    /// A PEM file of the certificates that sign the server's, for `verify-ca` and `verify-full`;
+    /// the system's roots when empty. Default: none. Environment: `SHORTENER_PG_SSLROOTCERT`.
+    @Option(
+        name: .customLong("pg-sslrootcert"),
+        help: "PEM root certificates for verify-ca/verify-full (env SHORTENER_PG_SSLROOTCERT).")
+    public var sslRootCertificate: String = EnvironmentDefaults.string("SHORTENER_PG_SSLROOTCERT", "")
+
     public init() {}
 
-    /// The client configuration for `namespace`'s database (or `database` when set).
-    public func clientConfiguration(namespace: Namespace, database override: String? = nil)
-        -> PostgresClient.Configuration
-    {
+    /// Where `namespace`'s database (or `database` when set) is and how to reach it.
+    public func endpoint(namespace: Namespace, database override: String? = nil) throws -> PostgresEndpoint {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password.isEmpty ? nil : password,
             database: override ?? (database.isEmpty ? namespace.databaseName : database), tls: .disable
@@ -44,7 +58,45 @@ public struct PostgresOptions: ParsableArguments, Sendable {
         configuration.options.maximumConnections = poolSize
         configuration.options.minimumConnections = 1
         configuration.options.connectionIdleTimeout = .seconds(60)
-        return configuration
+        let tls = try PostgresTLS(
+            mode: PostgresTLS.Mode(named: sslMode, for: "SHORTENER_PG_SSLMODE"),
+            rootCertificate: sslRootCertificate.isEmpty ? nil : sslRootCertificate)
+        return PostgresEndpoint(configuration, tls: tls)
+    }
+
+    /// The pool's configuration for `namespace`'s database (or `database` when set).
+    public func clientConfiguration(namespace: Namespace, database override: String? = nil) throws
+        -> PostgresClient.Configuration
+    {
+        try endpoint(namespace: namespace, database: override).client
+    }
+}
+
+/// Where a Postgres database is and how to reach it, for a pool and for a connection of its own:
+/// PostgresNIO keeps the two configurations (and their TLS settings) as separate types.
+public struct PostgresEndpoint: Sendable {
+    /// The pool's configuration, its TLS set from ``tls``.
+    public private(set) var client: PostgresClient.Configuration
+    /// TLS to the server.
+    public let tls: PostgresTLS
+
+    /// `client`'s server, login and database, reached with `tls` (whatever `client` said).
+    public init(_ client: PostgresClient.Configuration, tls: PostgresTLS) {
+        self.client = client
+        self.client.tls = tls.forClient
+        self.tls = tls
+    }
+
+    /// The same server, login, database and TLS for a connection of its own, outside the pool.
+    public var singleConnection: PostgresConnection.Configuration {
+        if let unixSocketPath = client.unixSocketPath {
+            return .init(
+                unixSocketPath: unixSocketPath, username: client.username, password: client.password,
+                database: client.database)
+        }
+        return .init(
+            host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username,
+            password: client.password, database: client.database, tls: tls.forConnection)
     }
 }
 
@@ -68,18 +120,5 @@ extension PostgresClient {
             for await _ in starting {}
             return try await body(client)
         }
-    }
-}
-
-extension PostgresClient.Configuration {
-    /// The same server, login and database for a connection of its own, outside the pool (and,
-    /// as every connection of the project, without TLS).
-    public var singleConnection: PostgresConnection.Configuration {
-        if let unixSocketPath {
-            return .init(unixSocketPath: unixSocketPath, username: username, password: password, database: database)
-        }
-        return .init(
-            host: host ?? "localhost", port: port ?? 5432, username: username, password: password, database: database,
-            tls: .disable)
     }
 }

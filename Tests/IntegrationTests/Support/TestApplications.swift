@@ -1,5 +1,6 @@
 import Foundation
 import SharedConfiguration
+import SharedPostgres
 import SharedService
 import TestSupport
 @testable import Master
@@ -15,7 +16,8 @@ extension MasterApplication.Configuration {
     ) throws -> Self {
         .init(
             namespace: namespace, kafkaBrokers: try TestStack.kafkaBrokers, clients: try TestStack.kafkaClients,
-            postgres: try TestStack.postgresConfiguration(database: namespace.databaseName),
+            postgres: PostgresEndpoint(
+                try TestStack.postgresConfiguration(database: namespace.databaseName), tls: .disable),
             publicBaseURL: "http://short.test", http: HTTPServerSettings(port: port), createRateLimit: createRateLimit,
             webDirectory: webDirectory)
     }
