@@ -1,5 +1,6 @@
 import Foundation
 import SharedConfiguration
+import SharedRedis
 import TestSupport
 import Testing
 
@@ -88,6 +89,134 @@ import Testing
         let ids = receiver.received().map(\.eventID)
         #expect(ids.count == Set(ids).count, "webhooks delivered twice: \(ids.count - Set(ids).count)")
         #expect(ids.count == 7)
+        for service in second.reversed() { _ = await service.process.stop() }
+        await secondBroker.remove()
+        await firstBroker.remove()
+    }
+
+    /// How many creates of a burst are in.
+    private actor Tally {
+        var value = 0
+        func add() { value += 1 }
+    }
+
+    /// The revision and state a replica's Redis holds for `code` (`nil` when it has none).
+    private func replicaLink(_ code: String, namespace: Namespace, redisPort: Int) async throws -> String? {
+        let redis = RedisConnection(host: "127.0.0.1", port: redisPort, logger: TestStack.logger)
+        defer { redis.close() }
+        let reply = try await redis.send(["HMGET", "\(namespace.name):link:\(code)", "rev", "state"])
+        guard let fields = reply.array?.compactMap(\.string), fields.count == 2 else { return nil }
+        return "\(fields[0]) \(fields[1])"
+    }
+
+    /// The revision and state the master's Postgres holds for `code`, as a replica writes them.
+    private func masterLink(_ code: String, master: TestDeployment.Running) async throws -> String {
+        let details = try await TestHTTP.get("\(master.url)/api/links/\(code)").json
+        let revision = details["revision"] as? Int ?? -1
+        return "\(revision) \(details["status"] as? String == "deleted" ? "deleted" : "active")"
+    }
+
+    @Test func aBrokerKilledDuringACreateBurstLeavesBothReplicasAtPostgresRevisions() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let dataDirectory = NSTemporaryDirectory() + "shortener-killed-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        let redisPorts = try TestStack.redisPorts
+        func start(_ broker: PrivateBroker) async throws -> [TestDeployment.Running] {
+            let deployment = try TestDeployment(namespace: namespace, kafkaBrokers: broker.bootstrapServers)
+            let services = [
+                try deployment.master(), try deployment.outbox(),
+                try deployment.replica("a", redisPort: redisPorts[0]),
+                try deployment.replica("b", redisPort: redisPorts[1]),
+            ]
+            for service in services { try await service.waitUntilHealthy(timeout: .seconds(60)) }
+            return services
+        }
+
+        let firstBroker = try await PrivateBroker(namespace: namespace, dataDirectory: dataDirectory)
+        let first = try await start(firstBroker)
+        let master = first[0]
+        func create(_ name: String) async throws -> String {
+            let reply = try await TestHTTP.post(
+                "\(master.url)/create", body: #"{"url":"https://example.com/k/\#(name)"}"#)
+            return try #require(reply.json["code"] as? String, "\(reply.status) \(reply.body)")
+        }
+        // Links both replicas have read, so that each holds offsets from before the crash.
+        var warmCodes: [String] = []
+        for index in 0..<40 { warmCodes.append(try await create("warm-\(index)")) }
+        let warm = warmCodes
+        for replica in first[2...] {
+            let served = try await eventually(timeout: .seconds(20)) {
+                try await TestHTTP.get("\(replica.url)/\(warm.last!)").status == 302
+            }
+            #expect(served)
+        }
+
+        let createdSoFar = Tally()
+        // The burst: creates from eight clients, edits and deletes of the warm links, and the
+        // broker killed when a third of the creates are in.
+        let created = try await withThrowingTaskGroup(of: [String].self) { group in
+            for client in 0..<8 {
+                group.addTask {
+                    var codes: [String] = []
+                    for index in 0..<50 {
+                        codes.append(try await create("burst-\(client)-\(index)"))
+                        await createdSoFar.add()
+                    }
+                    return codes
+                }
+            }
+            group.addTask {
+                for (index, code) in warm.enumerated() {
+                    if index % 4 == 0 {
+                        #expect(try await TestHTTP.delete("\(master.url)/api/links/\(code)").status == 204)
+                    } else {
+                        let edited = try await TestHTTP.patch(
+                            "\(master.url)/api/links/\(code)", body: #"{"url":"https://example.com/edited/\#(index)"}"#)
+                        #expect(edited.status == 200, "\(edited.body)")
+                    }
+                }
+                return []
+            }
+            group.addTask {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while await createdSoFar.value < 130, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                firstBroker.crash()
+                return []
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(created.count == 400)
+        // Stopped while the broker is gone: each gives up on what it could not send, in time.
+        for service in first { service.process.requestStop() }
+        for service in first {
+            #expect(await service.process.stop(timeout: .seconds(25)) == 0, "\(service.process.logTail())")
+        }
+
+        // As the next `make run`: the broker restored from its folder, every link announced
+        // again when it was not stopped cleanly, then the services.
+        let secondBroker = try await PrivateBroker(namespace: namespace, dataDirectory: dataDirectory)
+        #expect(FileManager.default.fileExists(atPath: "\(dataDirectory)/needs-backfill"))
+        let backfill = try ServiceProcess(
+            "master", arguments: ["backfill", "--log-level", "warning"],
+            environment: [
+                "SHORTENER_NAMESPACE": namespace.name, "SHORTENER_PG_PORT": String(try TestStack.postgresPort),
+                "SHORTENER_KAFKA_BROKERS": secondBroker.bootstrapServers,
+            ])
+        #expect(try await backfill.waitForExit() == 0, "\(backfill.logTail())")
+        let second = try await start(secondBroker)
+
+        for code in warm + created {
+            let expected = try await masterLink(code, master: second[0])
+            for (replica, port) in zip(second[2...], redisPorts) {
+                let same = try await eventually(timeout: .seconds(30)) {
+                    try await replicaLink(code, namespace: namespace, redisPort: port) == expected
+                }
+                let held = try await replicaLink(code, namespace: namespace, redisPort: port) ?? "nothing"
+                #expect(same, "\(code): Postgres has \(expected), replica \(replica.process.name) on \(port) \(held)")
+            }
+        }
         for service in second.reversed() { _ = await service.process.stop() }
         await secondBroker.remove()
         await firstBroker.remove()

@@ -58,11 +58,23 @@ public final class ServiceProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// Sends SIGTERM and waits up to `timeout` for a graceful exit; returns the exit status.
+    /// Whether SIGTERM was sent: a second one would force the stop.
+    private var terminated = false
+
+    /// Sends SIGTERM without waiting, so that several services stop at once; ``stop(timeout:)``
+    /// then waits for each.
+    public func requestStop() {
+        guard process.isRunning, !terminated else { return }
+        terminated = true
+        process.terminate()
+    }
+
+    /// Sends SIGTERM (unless ``requestStop()`` did) and waits up to `timeout` for a graceful
+    /// exit; returns the exit status.
     @discardableResult
     public func stop(timeout: Duration = .seconds(15)) async -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
-        process.terminate()
+        requestStop()
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }

@@ -23,7 +23,13 @@ extension KafkaConsumer {
             case poll
         }
 
-        mutating func stop() { isStopping = true }
+        /// Whether a cancellation asked the close to give up on leaving the group.
+        private(set) var isCloseAbandoned = false
+
+        mutating func stop(abandoningClose: Bool = false) {
+            isStopping = true
+            isCloseAbandoned = isCloseAbandoned || abandoningClose
+        }
 
         /// Asks for a rewind; the first reason wins until it is carried out.
         mutating func requestRewind(reason: String) { pendingRewind = pendingRewind ?? reason }

@@ -74,7 +74,7 @@ public final class KafkaConsumer: Service, Sendable {
                     self.state.withLockedValue { $0.stop() }
                 }
             } onCancel: {
-                self.state.withLockedValue { $0.stop() }
+                self.state.withLockedValue { $0.stop(abandoningClose: true) }
             }
         } catch {
             await close()
@@ -336,11 +336,20 @@ public final class KafkaConsumer: Service, Sendable {
         return readToEnd
     }
 
-    /// Leaves the group (committing stored offsets) and destroys the client.
+    /// Leaves the group (committing stored offsets) and destroys the client; gives up on leaving
+    /// after ``KafkaConsumerSettings/closeTimeout`` or at once when cancelled (a broker that is
+    /// gone), so that the process still stops within its shutdown time.
     private func close() async {
         _ = try? await pollThread.runIfActive { [self] in
             do {
-                try client.closeConsumer()
+                guard
+                    try client.closeConsumer(
+                        within: settings.closeTimeout, while: { !state.withLockedValue { $0.isCloseAbandoned } })
+                else {
+                    logger.warning("The consumer could not leave its group in time; stopping without")
+                    client.abandon()
+                    return
+                }
             } catch {
                 logger.warning("Closing the consumer failed", metadata: ["error": "\(error)"])
             }

@@ -31,6 +31,9 @@ public struct KafkaConsumerSettings: Sendable {
     public var maxBatch: Int = 500
     /// Longest wait between handler retries after a failure. Default: 5 s.
     public var maxRetryDelay: Duration = .seconds(5)
+    /// Longest a stop waits to leave the group and commit (a broker that is gone never answers).
+    /// Default: 5 s.
+    public var closeTimeout: Duration = .seconds(5)
 
     public init(
         bootstrapServers: String, groupID: String, assignment: Assignment,

@@ -20,6 +20,8 @@ public final class KafkaProducer: Service, Sendable {
     private struct State {
         var isOpen = true
         var stopRequested = false
+        /// Cancelled: the flush gives up at once instead of waiting out its timeout.
+        var flushAbandoned = false
         /// The topics whose partitions are still unknown (see ``isPrepared``).
         var unprepared: [String]
     }
@@ -93,13 +95,28 @@ public final class KafkaProducer: Service, Sendable {
                 self.requestStop()
             }
         } onCancel: {
-            self.requestStop()
+            self.requestStop(abandoningFlush: true)
         }
         try await pollThread.shutdownGracefully()
     }
 
-    private func requestStop() {
-        state.withLockedValue { $0.stopRequested = true }
+    private func requestStop(abandoningFlush: Bool = false) {
+        state.withLockedValue {
+            $0.stopRequested = true
+            $0.flushAbandoned = $0.flushAbandoned || abandoningFlush
+        }
+    }
+
+    /// Waits up to the flush timeout for what is queued to be acknowledged, in slices of 100 ms
+    /// so that a cancellation (the service group's shutdown time is up) ends it at once: a
+    /// broker that is gone would otherwise hold the process past the group's limit, which
+    /// ServiceLifecycle ends with a crash.
+    private func flushQueued() -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(settings.flushTimeoutMilliseconds)
+        while ContinuousClock.now < deadline, !state.withLockedValue({ $0.flushAbandoned }) {
+            if client.flush(timeoutMilliseconds: 100) { return true }
+        }
+        return false
     }
 
     /// The poll loop, on the dedicated thread: load the partitions of the topics to prepare
@@ -120,7 +137,7 @@ public final class KafkaProducer: Service, Sendable {
         state.withLockedValue { $0.isOpen = false }
         let pending = client.pendingMessages
         if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
-        if !client.flush(timeoutMilliseconds: Int32(settings.flushTimeoutMilliseconds)) {
+        if !flushQueued() {
             logger.warning(
                 "Kafka producer flush timed out; failing unsent messages",
                 metadata: ["kafka.pending": "\(client.pendingMessages)"])

@@ -109,10 +109,23 @@ extension RDKafkaClient {
         return committed
     }
 
-    /// Leaves the group, committing the stored offsets.
-    func closeConsumer() throws(KafkaError) {
-        let error = rd_kafka_consumer_close(handle)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, context: "close") }
+    /// Leaves the group, committing the stored offsets, for at most `timeout` and only while
+    /// `goOn` says so: with the broker gone, librdkafka's own close waits for it without a bound.
+    /// Returns whether the close finished; if not, the client can only be ``abandon()``ed.
+    func closeConsumer(within timeout: Duration, while goOn: () -> Bool) throws(KafkaError) -> Bool {
+        guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError.closed("close") }
+        defer { rd_kafka_queue_destroy(queue) }
+        if let error = rd_kafka_consumer_close_queue(handle, queue) {
+            let code = rd_kafka_error_code(error)
+            rd_kafka_error_destroy(error)
+            throw KafkaError(code, context: "close")
+        }
+        let deadline = ContinuousClock.now + timeout
+        while rd_kafka_consumer_closed(handle) == 0 {
+            guard ContinuousClock.now < deadline, goOn() else { return false }
+            if let event = rd_kafka_queue_poll(queue, 100) { rd_kafka_event_destroy(event) }
+        }
+        return true
     }
 
     /// The watermarks librdkafka last saw for a partition it fetches (no request to the broker);

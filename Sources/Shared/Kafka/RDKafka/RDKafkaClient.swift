@@ -105,13 +105,24 @@ final class RDKafkaClient: @unchecked Sendable {
 
     /// Destroys the handle once; later calls do nothing.
     func destroy() {
-        let first = destroyed.withLockedValue { destroyed in
+        guard markDestroyed() else { return }
+        rd_kafka_destroy(handle)
+        callbacks.release()
+    }
+
+    /// Leaves the handle to the process's exit, never destroying it: for a consumer whose close
+    /// did not finish (``closeConsumer(within:while:)``). librdkafka's destroy then waits for
+    /// the same broker, with or without `RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE` (seen with
+    /// librdkafka 2.0: its main thread never ends). Its threads may still call back, so the
+    /// callbacks stay too.
+    func abandon() { _ = markDestroyed() }
+
+    /// Marks the handle destroyed; whether it was not before.
+    private func markDestroyed() -> Bool {
+        destroyed.withLockedValue { destroyed in
             defer { destroyed = true }
             return !destroyed
         }
-        guard first else { return }
-        rd_kafka_destroy(handle)
-        callbacks.release()
     }
 
     deinit { destroy() }
