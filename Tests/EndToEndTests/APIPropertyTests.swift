@@ -2,8 +2,9 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Property: whatever a client sends to any endpoint, no answer is a server error and every
-/// process stays up. Requests are generated from a seed (printed; a failing seed belongs in
+/// Property: whatever a client sends to any endpoint (every route of the master's API, its web
+/// app's files and the replica's redirects, with or without a code that exists, any
+/// `Content-Type`, unknown fields), no answer is a server error and every process stays up. Requests are generated from a seed (printed; a failing seed belongs in
 /// ``regressionSeeds``) out of boundary values: Int64 and UInt64 bounds, years 0 to 294277,
 /// empty and 100 KB strings, NUL, CR/LF, invalid UTF-8 and characters of every Unicode plane.
 @Suite struct APIPropertyTests {
@@ -48,21 +49,6 @@ import Testing
         }
     }
 
-    /// A create body: an object with some of the fields, or something that is no object at all.
-    static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
-        if Int.random(in: 0..<8, using: &random) == 0 {
-            return jsonValue(&random) + texts.randomElement(using: &random)!
-        }
-        var members: [[UInt8]] = []
-        for field in ["url", "alias", "expires_at", "max_clicks", "tags"] where Bool.random(using: &random) {
-            members.append(Array("\"\(field)\":".utf8) + jsonValue(&random))
-        }
-        if Int.random(in: 0..<3, using: &random) > 0 {
-            members.append(Array(#""url":"https://example.com/p""#.utf8))
-        }
-        return [UInt8(ascii: "{")] + Array(members.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "}")]
-    }
-
     /// A path segment or query value: percent-encoded edge text, or raw bytes as they are.
     static func pathText(_ random: inout SeededGenerator) -> [UInt8] {
         let text = texts.randomElement(using: &random)!.prefix(Int.random(in: 0...20_000, using: &random))
@@ -72,8 +58,55 @@ import Testing
         return text.filter { $0 > 0x20 && $0 != 0x7F }
     }
 
-    /// One raw HTTP request to the master or the replica.
-    static func request(_ random: inout SeededGenerator, master: Int, replica: Int) -> (port: Int, bytes: [UInt8]) {
+    /// An object with some of `fields` set to edge values, sometimes one field no endpoint
+    /// knows, or (one time in eight) something that is no object at all.
+    static func body(_ random: inout SeededGenerator, fields: [String], required: String? = nil) -> [UInt8] {
+        if Int.random(in: 0..<8, using: &random) == 0 {
+            return jsonValue(&random) + texts.randomElement(using: &random)!
+        }
+        var members: [[UInt8]] = []
+        for field in fields where Bool.random(using: &random) {
+            members.append(Array("\"\(field)\":".utf8) + jsonValue(&random))
+        }
+        if Int.random(in: 0..<10, using: &random) == 0 {
+            members.append(Array(#""password":"secret""#.utf8))
+        }
+        if let required, Int.random(in: 0..<3, using: &random) > 0 {
+            members.append(Array(#""\#(required)":"https://example.com/p""#.utf8))
+        }
+        return [UInt8(ascii: "{")] + Array(members.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "}")]
+    }
+
+    /// A create body: an object with some of the fields, or something that is no object at all.
+    static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
+        body(&random, fields: ["url", "alias", "expires_at", "max_clicks", "tags"], required: "url")
+    }
+
+    /// A bulk body: up to a few create bodies in `links`, or something else.
+    static func bulkBody(_ random: inout SeededGenerator) -> [UInt8] {
+        guard Int.random(in: 0..<6, using: &random) > 0 else { return body(&random, fields: ["links"]) }
+        let items = (0..<Int.random(in: 0...4, using: &random)).map { _ in createBody(&random) }
+        return Array(#"{"links":["#.utf8) + Array(items.joined(separator: [UInt8(ascii: ",")])) + Array("]}".utf8)
+    }
+
+    /// `?name=value&…` with some of `names`, each an edge value.
+    static func query(_ random: inout SeededGenerator, _ names: [String]) -> [UInt8] {
+        var parts: [[UInt8]] = []
+        for name in names where Bool.random(using: &random) {
+            parts.append(Array("\(name)=".utf8) + pathText(&random))
+        }
+        return parts.isEmpty ? [] : [UInt8(ascii: "?")] + Array(parts.joined(separator: [UInt8(ascii: "&")]))
+    }
+
+    /// A link code: one that exists (so that checks behind the lookup are reached too) or edge text.
+    static func code(_ random: inout SeededGenerator, existing: String) -> [UInt8] {
+        Bool.random(using: &random) ? Array(existing.utf8) : pathText(&random)
+    }
+
+    /// One raw HTTP request to one of the master's routes or the replica's.
+    static func request(
+        _ random: inout SeededGenerator, master: Int, replica: Int, existing: String
+    ) -> (port: Int, bytes: [UInt8]) {
         var headers: [[UInt8]] = []
         if Bool.random(using: &random) {
             headers.append(Array("Authorization: Bearer ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
@@ -81,21 +114,37 @@ import Testing
         if Bool.random(using: &random) {
             headers.append(Array("Idempotency-Key: ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
         }
+        if Int.random(in: 0..<4, using: &random) == 0 {
+            headers.append(Array("If-Match: ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
+        }
+        let link = Array("/api/links/".utf8) + code(&random, existing: existing)
         let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
-            switch Int.random(in: 0..<6, using: &random) {
+            switch Int.random(in: 0..<13, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
-            case 2:
+            case 2: (master, "GET", Array("/api/links".utf8) + query(&random, ["limit", "cursor", "tag", "q"]), [])
+            case 3: (master, "GET", link, [])
+            case 4: (master, "DELETE", Array("/api/links/".utf8) + pathText(&random), [])
+            case 5:
+                (master, "PATCH", link, body(&random, fields: ["url", "expires_at", "max_clicks", "tags"]))
+            case 6: (master, "POST", Array("/api/links/bulk".utf8), bulkBody(&random))
+            case 7:
                 (
                     master, "GET",
-                    Array("/api/links?limit=".utf8) + pathText(&random) + Array("&cursor=".utf8) + pathText(&random), []
+                    link + Array("/stats".utf8) + query(&random, ["from", "to", "granularity", "exclude_bots"]), []
                 )
-            case 3: (master, "GET", Array("/api/links/".utf8) + pathText(&random), [])
-            case 4: (master, "DELETE", Array("/api/links/".utf8) + pathText(&random), [])
+            case 8: (master, "GET", Array("/api/stats".utf8) + query(&random, ["tag", "from", "to"]), [])
+            case 9:
+                (master, "GET", link + Array("/qr".utf8) + query(&random, ["format", "level", "size", "margin"]), [])
+            case 10: (master, "GET", Array("/app/".utf8) + pathText(&random), [])
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
             }
+        let contentType =
+            Int.random(in: 0..<8, using: &random) == 0
+            ? texts.randomElement(using: &random)!.prefix(200) : Array("application/json".utf8)[...]
         var bytes = Array("\(method) ".utf8) + path + Array(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".utf8)
         for header in headers { bytes += header + Array("\r\n".utf8) }
-        bytes += Array("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+        bytes +=
+            Array("Content-Type: ".utf8) + contentType + Array("\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
         return (port, bytes)
     }
 
@@ -106,24 +155,30 @@ import Testing
         let outbox = try deployment.outbox()
         let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
         for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+        let created = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/p"}"#)
+        let existing = try #require(created.json["code"] as? String)
 
         let fresh = UInt64.random(in: .min ... .max)
         print("APIPropertyTests: seeds \(Self.regressionSeeds + [fresh]); add a failing one to regressionSeeds")
         for seed in Self.regressionSeeds + [fresh] {
             var random = SeededGenerator(state: seed)
             var serverErrors: [String] = []
+            var statuses: [Int: Int] = [:]
             for index in 0..<Self.requestsPerSeed {
-                let (port, bytes) = Self.request(&random, master: master.port, replica: replica.port)
+                let (port, bytes) = Self.request(
+                    &random, master: master.port, replica: replica.port, existing: existing)
                 let socket = try RawSocket(port: port)
                 socket.send(bytes)
                 let answer = socket.receive(timeout: .seconds(10)).text
                 socket.close()
                 let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
+                statuses[status, default: 0] += 1
                 if status >= 500 {
                     serverErrors.append(
                         "#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")
                 }
             }
+            print("APIPropertyTests: seed \(seed) answers \(statuses.sorted { $0.key < $1.key })")
             #expect(
                 serverErrors.isEmpty,
                 "seed \(seed): \(serverErrors.count) server errors, e.g. \(serverErrors.prefix(3))")
