@@ -1,5 +1,5 @@
 # The two commands of the README, and a few conveniences.
-.PHONY: run test bench build clean-state
+.PHONY: run test bench soak build clean-state
 
 ## Build and run the whole system locally (Postgres, 2 Redis, dev Kafka broker, all services).
 run:
@@ -12,6 +12,11 @@ test:
 ## Release build, the stack on its own ports, measurements next to nginx and pgbench (not a test).
 bench:
 	@bash scripts/bench.sh
+
+## The stack of `make bench` under 10 minutes of mixed traffic: memory over time and any 5xx
+## (BENCH_SOAK_SECONDS sets the length; not a test).
+soak:
+	@BENCH_ONLY=soak bash scripts/bench.sh
 
 ## Build the debug executables.
 build:

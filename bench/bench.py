@@ -38,17 +38,24 @@ COLD_START_LINKS = 20
 STATS_CLICKS = 10_000_000
 STATS_REQUESTS = 300
 PHASES = ("redirects", "creates", "propagation", "stats")
+# The soak run, on its own (`make soak`): mixed traffic for SOAK_SECONDS, memory compared after
+# the warm-up with the end.
+SOAK_SECONDS = int(os.environ.get("BENCH_SOAK_SECONDS", "600"))
+SOAK_WARMUP_SECONDS = 60
+SOAK_CODES = 1000
+SOAK_SAMPLE_SECONDS = 30
 
 parser = argparse.ArgumentParser()
-for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx"):
+for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx", "redis-ports"):
     parser.add_argument(f"--{name}", required=True)
 parser.add_argument("--only", default=",".join(PHASES),
                     help="comma-separated phases to run; a partial run prints its figures but writes no results")
 args = parser.parse_args()
 ONLY = [phase for phase in args.only.split(",") if phase]
-if not set(ONLY) <= set(PHASES):
-    raise SystemExit(f"bench: unknown phase in --only {args.only}; the phases are {', '.join(PHASES)}")
+if not (set(ONLY) <= set(PHASES) or ONLY == ["soak"]):
+    raise SystemExit(f"bench: unknown phase in --only {args.only}; the phases are {', '.join(PHASES)}, or soak alone")
 REPLICAS = args.replicas.split(",")
+REDIS_PORTS = args.redis_ports.split(",")
 STATE = Path(args.state)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -565,6 +572,162 @@ def measure_memory():
             for name, port in services.items()}
 
 
+# --- Soak ----------------------------------------------------------------------------------------
+def resident_mb(pid):
+    """A process's resident memory now, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def redis_used_mb(port):
+    info = subprocess.run(["redis-cli", "-p", port, "INFO", "memory"], check=True, capture_output=True,
+                          text=True).stdout
+    return round(int(re.search(r"^used_memory:(\d+)", info, re.M).group(1)) / 2**20, 2)
+
+
+def memory_sample():
+    services = {name: pids[0] for name, pids in components().items()
+                if name in ("master", "outbox", "replica-a", "replica-b", "notifier", "broker")}
+    sample = {f"{name}_rss_mb": resident_mb(pid) for name, pid in services.items()}
+    for index, port in enumerate(REDIS_PORTS):
+        sample[f"redis-{'ab'[index]}_used_mb"] = redis_used_mb(port)
+    return sample
+
+
+def measure_soak():
+    """SOAK_SECONDS of mixed traffic on the whole stack: redirects on both replicas with a new
+    referrer and agent each (wrk), and creates, edits, deletes and stats (threads here). Memory is
+    sampled every SOAK_SAMPLE_SECONDS; the figures compare the sample after the warm-up with the
+    last, and count every answer of 500 and above."""
+    log(f"Soak: seeding {SOAK_CODES} links through POST /create")
+    codes = []
+    for index in range(SOAK_CODES):
+        status, body = request(args.master, "POST", "/create",
+                               json.dumps({"url": f"https://example.com/soak/{index}", "tags": ["soak"]}))
+        if status != 201:
+            raise SystemExit(f"bench: a soak create answered {status}: {body[:200]!r}")
+        codes.append(json.loads(body)["code"])
+    codes_file = STATE / "soak-codes.txt"
+    codes_file.write_text("".join(code + "\n" for code in codes))
+    wait(lambda: all(request(port, "GET", "/" + codes[-1])[0] == 302 for port in REPLICAS), 60,
+         "the replicas to serve the soak's links")
+
+    deadline = time.monotonic() + SOAK_SECONDS
+    answers = {}  # "<kind> <status>" → count
+    failures = []
+    lock = threading.Lock()
+
+    def count(kind, status):
+        with lock:
+            answers[f"{kind} {status}"] = answers.get(f"{kind} {status}", 0) + 1
+
+    def worker(kind, pause, step):
+        random = __import__("random").Random(kind)
+        while time.monotonic() < deadline:
+            try:
+                count(kind, step(random))
+            except (http.client.HTTPException, OSError) as error:
+                with lock:
+                    failures.append(f"{kind}: {error}")
+            time.sleep(pause)
+
+    created = []
+
+    def create(random):
+        status, body = request(args.master, "POST", "/create",
+                               json.dumps({"url": f"https://example.com/soak/new/{random.random()}"}))
+        if status == 201:
+            with lock:
+                created.append(json.loads(body)["code"])
+        return status
+
+    def edit(random):
+        code = random.choice(codes)
+        return request(args.master, "PATCH", f"/api/links/{code}",
+                       json.dumps({"url": f"https://example.com/soak/edited/{random.random()}"}))[0]
+
+    def delete(random):
+        with lock:
+            code = created.pop(0) if len(created) > 100 else None
+        return request(args.master, "DELETE", f"/api/links/{code}")[0] if code else 204
+
+    def stats(random):
+        if random.random() < 0.2:
+            return request(args.master, "GET", "/api/stats?tag=soak")[0]
+        return request(args.master, "GET", f"/api/links/{random.choice(codes)}/stats")[0]
+
+    def redirects(port):
+        output = subprocess.run(
+            ["wrk", "-t1", "-c4", f"-d{SOAK_SECONDS}s", "--timeout", "5s", "-s", str(ROOT / "bench" / "soak.lua"),
+             f"http://127.0.0.1:{port}"], capture_output=True, text=True, env={**os.environ, "BENCH_CODES": str(codes_file)},
+            check=True).stdout
+        return {"requests": int(re.search(r"(\d+) requests in", output).group(1)),
+                "server_errors": int(re.search(r"soak 5xx: (\d+)", output).group(1))}
+
+    log(f"Soak: {SOAK_SECONDS} s of redirects (new referrer and agent each), creates, edits, deletes and stats")
+    samples = [{"second": 0, **memory_sample()}]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        wrk_runs = [pool.submit(redirects, port) for port in REPLICAS]
+        for kind, pause, step in (("create", 0.05, create), ("edit", 0.2, edit), ("delete", 0.1, delete),
+                                  ("stats", 0.1, stats)):
+            pool.submit(worker, kind, pause, step)
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(min(SOAK_SAMPLE_SECONDS, max(0.0, deadline - time.monotonic())))
+            samples.append({"second": round(time.monotonic() - started), **memory_sample()})
+            log(f"Soak: {samples[-1]}")
+        redirect_runs = [run.result() for run in wrk_runs]
+
+    warm = next((sample for sample in samples if sample["second"] >= SOAK_WARMUP_SECONDS), samples[0])
+    last = samples[-1]
+    created_total = sum(count for key, count in answers.items() if key == "create 201")
+    created_after_warmup = created_total * max(0.0, (SOAK_SECONDS - warm["second"])) / SOAK_SECONDS
+    growth = {key: round(last[key] - warm[key], 2) for key in last if key != "second"}
+    server_errors = sum(count for key, count in answers.items() if int(key.split()[1]) >= 500) + sum(
+        run["server_errors"] for run in redirect_runs)
+    return {
+        "seconds": SOAK_SECONDS, "warmup_seconds": warm["second"], "after_warmup": warm,
+        "redirects": sum(run["requests"] for run in redirect_runs),
+        "answers": dict(sorted(answers.items())), "connection_failures": len(failures),
+        "failures_sample": failures[:5], "server_errors": server_errors,
+        "links_created": created_total, "samples": samples, "growth_after_warmup": growth,
+        "redis_bytes_per_new_link": {
+            key: round(growth[key] * 2**20 / max(created_after_warmup, 1)) for key in growth if key.startswith("redis")},
+    }
+
+
+def soak_report(soak):
+    targets = {
+        "0 answers of 500 and above": soak["server_errors"] == 0,
+        "RSS of each service within 10 % (or 5 MB) of its post-warm-up value": all(
+            growth <= max(5.0, 0.1 * soak["after_warmup"][key])
+            for key, growth in soak["growth_after_warmup"].items() if key.endswith("_rss_mb")),
+        "Redis grows by the new links only (<= 1 KB per link created)": all(
+            value <= 1024 for value in soak["redis_bytes_per_new_link"].values()),
+    }
+    soak["targets"] = targets
+    rows = "\n".join(f"| {s['second']} | " + " | ".join(str(s[key]) for key in s if key != "second") + " |"
+                     for s in soak["samples"])
+    header = "| second | " + " | ".join(key for key in soak["samples"][0] if key != "second") + " |"
+    text = (f"Soak: {soak['seconds']} s, {soak['redirects']} redirects (each with a new referrer and agent), "
+            f"{soak['links_created']} links created, answers {soak['answers']}, "
+            f"{soak['connection_failures']} connection failures, {soak['server_errors']} answers of 500 and above.\n\n"
+            f"Memory (MB), sampled every {SOAK_SAMPLE_SECONDS} s:\n\n{header}\n"
+            f"|{'---|' * (len(soak['samples'][0]))}\n{rows}\n\n"
+            f"Growth after the warm-up ({soak['warmup_seconds']} s): {soak['growth_after_warmup']}; Redis bytes per link "
+            f"created meanwhile: {soak['redis_bytes_per_new_link']}.\n\nTargets:\n\n"
+            + "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in targets.items()) + "\n")
+    print("\n" + text)
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "soak-latest.json").write_text(json.dumps(soak, indent=2, ensure_ascii=False) + "\n")
+    day = datetime.date.today().isoformat()
+    (results / f"soak-{day}.md").write_text(f"# Soak {day}\n\n`make soak`, loopback only.\n\n{text}")
+    print(f"Written: bench/results/soak-latest.json, bench/results/soak-{day}.md")
+
+
 # --- Report --------------------------------------------------------------------------------------
 def cpu_line(figures):
     parts = ", ".join(f"{name} {us:g}" for name, us in figures["cpu_us_per_request"].items())
@@ -683,6 +846,9 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
 
 
 def main():
+    if ONLY == ["soak"]:
+        soak_report(measure_soak())
+        return
     figures = {}
     if "redirects" in ONLY:
         figures["redirects"], figures["clicks"] = measure_redirects()

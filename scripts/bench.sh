@@ -74,4 +74,5 @@ NGINX
 nginx -c "$STATE/nginx.conf" -p "$STATE"
 
 python3 "$ROOT/bench/bench.py" --only "${BENCH_ONLY:-redirects,creates,propagation,stats}" --state "$STATE" --pg-port "$PG_PORT" --master "${PORTS[0]}" \
-    --replicas "${PORTS[1]},${PORTS[2]}" --outbox "${PORTS[3]}" --notifier "${PORTS[4]}" --nginx "${PORTS[5]}"
+    --replicas "${PORTS[1]},${PORTS[2]}" --outbox "${PORTS[3]}" --notifier "${PORTS[4]}" --nginx "${PORTS[5]}" \
+    --redis-ports "${REDIS_PORTS[0]},${REDIS_PORTS[1]}"

@@ -157,4 +157,46 @@ import Testing
         for _ in 0..<5 { await fail(breaker, with: Boom()) }  // no answer at all: an outage
         #expect(breaker.state == .open)
     }
+
+    /// A log handler that asks the breaker for its state whenever it logs, as a backend that
+    /// reports health with each line might.
+    private struct StateReadingLogHandler: LogHandler {
+        let breaker: NIOLockedValueBox<CircuitBreaker?>
+        let seen: NIOLockedValueBox<[String]>
+        var logLevel: Logger.Level = .info
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let state = breaker.withLockedValue { $0 }?.state
+            seen.withLockedValue { $0.append("\(event.message) → \(state?.rawValue ?? "none")") }
+        }
+    }
+
+    @Test func transitionsAreAnnouncedOutsideTheBreakersLock() async throws {
+        // Logged under the lock, the handler's read of the state would deadlock on it.
+        let clock = ManualClock()
+        let box = NIOLockedValueBox<CircuitBreaker?>(nil)
+        let seen = NIOLockedValueBox<[String]>([])
+        var settings = CircuitBreaker.Settings()
+        settings.consecutiveFailures = 1
+        settings.halfOpenProbes = 1
+        let breaker = CircuitBreaker(
+            dependency: "test", settings: settings,
+            logger: Logger(label: "test") { _ in StateReadingLogHandler(breaker: box, seen: seen) },
+            now: { clock.now })
+        box.withLockedValue { $0 = breaker }
+        await fail(breaker)
+        clock.advance(by: .seconds(5))
+        try await succeed(breaker)
+        #expect(
+            seen.withLockedValue { $0 } == [
+                "Circuit breaker opened: failing fast → open", "Circuit breaker half-open: probing → half-open",
+                "Circuit breaker closed: dependency recovered → closed",
+            ])
+    }
 }

@@ -136,24 +136,26 @@ public final class CircuitBreaker: Sendable {
     /// Asks to make one call; for calls that cannot go through ``run(_:)`` (their outcome is
     /// known only in parts). Every permit must be handed back to ``record(_:_:)``.
     public func acquire() throws(CircuitOpenError) -> Permit {
-        let decision: Result<Permit, CircuitOpenError> = core.withLockedValue { core in
+        let (decision, change) = core.withLockedValue { core -> (Result<Permit, CircuitOpenError>, Transition?) in
             let time = now()
+            var change: Transition?
             switch core.state {
             case .closed:
-                return .success(Permit(generation: core.generation, isProbe: false))
+                return (.success(Permit(generation: core.generation, isProbe: false)), nil)
             case .open where time < core.openUntil:
-                return .failure(CircuitOpenError(dependency: dependency, retryAfter: core.openUntil - time))
+                return (.failure(CircuitOpenError(dependency: dependency, retryAfter: core.openUntil - time)), nil)
             case .open:
-                transition(&core, to: .halfOpen, reason: "open for \(settings.openDuration); probing")
+                change = transition(&core, to: .halfOpen, reason: "open for \(settings.openDuration); probing")
                 fallthrough
             case .halfOpen:
                 guard core.probesInFlight < settings.halfOpenProbes else {
-                    return .failure(CircuitOpenError(dependency: dependency, retryAfter: .seconds(1)))
+                    return (.failure(CircuitOpenError(dependency: dependency, retryAfter: .seconds(1))), change)
                 }
                 core.probesInFlight += 1
-                return .success(Permit(generation: core.generation, isProbe: true))
+                return (.success(Permit(generation: core.generation, isProbe: true)), change)
             }
         }
+        if let change { announce(change) }
         if case .failure = decision { rejections.increment() }
         return try decision.get()
     }
@@ -174,29 +176,27 @@ public final class CircuitBreaker: Sendable {
         case .failure(let error):
             failed = isDependencyFailure(error) ? true : false
         }
-        core.withLockedValue { core in
-            guard permit.generation == core.generation else { return }
+        let change = core.withLockedValue { core -> Transition? in
+            guard permit.generation == core.generation else { return nil }
             if permit.isProbe { core.probesInFlight -= 1 }
-            guard let failed else { return }
+            guard let failed else { return nil }
             switch core.state {
             case .closed:
                 core.remember(failed: failed)
-                if let reason = openingReason(core) {
-                    let detail =
-                        if case .failure(let error) = outcome { "\(reason); last error: \(error)" } else { reason }
-                    transition(&core, to: .open, reason: detail)
-                }
+                guard let reason = openingReason(core) else { return nil }
+                let detail = if case .failure(let error) = outcome { "\(reason); last error: \(error)" } else { reason }
+                return transition(&core, to: .open, reason: detail)
             case .halfOpen where failed:
-                transition(&core, to: .open, reason: "a probe failed: \(outcome)")
+                return transition(&core, to: .open, reason: "a probe failed: \(outcome)")
             case .halfOpen:
                 core.probeSuccesses += 1
-                if core.probeSuccesses >= settings.halfOpenProbes {
-                    transition(&core, to: .closed, reason: "\(core.probeSuccesses) probes succeeded")
-                }
+                guard core.probeSuccesses >= settings.halfOpenProbes else { return nil }
+                return transition(&core, to: .closed, reason: "\(core.probeSuccesses) probes succeeded")
             case .open:
-                break
+                return nil
             }
         }
+        if let change { announce(change) }
     }
 
     private func openingReason(_ core: Core) -> String? {
@@ -210,32 +210,50 @@ public final class CircuitBreaker: Sendable {
         return "\(Int(rate * 100))% of the last \(calls) calls failed"
     }
 
-    private func transition(_ core: inout Core, to state: State, reason: String) {
+    /// A change of state, decided under the lock and announced after it.
+    private struct Transition {
+        let from: State
+        let to: State
+        let reason: String
+    }
+
+    /// Moves `core` to `state`; only state changes here, under the lock (see ``announce(_:)``).
+    private func transition(_ core: inout Core, to state: State, reason: String) -> Transition {
         let previous = core.state
         core.state = state
         core.generation += 1
         core.probesInFlight = 0
         core.probeSuccesses = 0
         switch state {
+        case .open: core.openUntil = now() + settings.openDuration
+        case .halfOpen: break
+        case .closed: core.resetWindow()
+        }
+        return Transition(from: previous, to: state, reason: reason)
+    }
+
+    /// Logs a transition and sets the gauge, outside the lock: a log handler or metrics backend
+    /// that is slow never holds up the calls deciding on the breaker. The gauge gets the state as
+    /// it is by then, so that two transitions announced out of order still leave it right.
+    private func announce(_ change: Transition) {
+        switch change.to {
         case .open:
-            core.openUntil = now() + settings.openDuration
             logger.warning(
                 "Circuit breaker opened: failing fast",
                 metadata: [
-                    "breaker.dependency": "\(dependency)", "breaker.from": "\(previous.rawValue)",
-                    "breaker.reason": "\(reason)", "breaker.open_for": "\(settings.openDuration)",
+                    "breaker.dependency": "\(dependency)", "breaker.from": "\(change.from.rawValue)",
+                    "breaker.reason": "\(change.reason)", "breaker.open_for": "\(settings.openDuration)",
                 ])
         case .halfOpen:
             logger.info(
                 "Circuit breaker half-open: probing",
-                metadata: ["breaker.dependency": "\(dependency)", "breaker.reason": "\(reason)"])
+                metadata: ["breaker.dependency": "\(dependency)", "breaker.reason": "\(change.reason)"])
         case .closed:
-            core.resetWindow()
             logger.info(
                 "Circuit breaker closed: dependency recovered",
-                metadata: ["breaker.dependency": "\(dependency)", "breaker.reason": "\(reason)"])
+                metadata: ["breaker.dependency": "\(dependency)", "breaker.reason": "\(change.reason)"])
         }
-        stateGauge.record(state.metricValue)
+        stateGauge.record(core.withLockedValue { $0.state }.metricValue)
     }
 }
 
