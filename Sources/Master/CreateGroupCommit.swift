@@ -9,9 +9,9 @@ import SharedResilience
 /// company: a lone create is flushed at once, so it is no slower than writing alone.
 ///
 /// One writer, not several: with two or four flushes in flight the bench measured no gain (the
-/// flushes got smaller and Postgres did more work per create). A caller that is cancelled while
-/// its create still waits in the queue leaves it, unwritten;
-/// once taken into a flush, its create is written (and published) like the others.
+/// flushes got smaller and Postgres did more work per create). A caller that is cancelled before
+/// its create is queued, or while it waits in the queue, leaves it unwritten; once taken into a
+/// flush, its create is written (and published) like the others.
 final class CreateGroupCommit: Sendable {
     /// Most creates one flush takes. Default: 128.
     static let defaultMaximumBatch = 128
@@ -26,6 +26,10 @@ final class CreateGroupCommit: Sendable {
         var queue: [Waiting] = []
         var flushing = false
         var lastID: UInt64 = 0
+        /// Creates that have an id but are not queued yet. A cancellation that comes first (the
+        /// handler runs before the operation when the task is already cancelled) removes its
+        /// id here, and the create is then never queued.
+        var notYetQueued: Set<UInt64> = []
     }
 
     /// Creates per flush (`create_flush_size`) and how long each flush took
@@ -55,21 +59,25 @@ final class CreateGroupCommit: Sendable {
     func create(_ link: NewLink, idempotency: LinkRepository.IdempotencyKey?) async throws -> LinkRepository.Creation {
         let id = state.withLockedValue { state in
             state.lastID += 1
+            state.notYetQueued.insert(state.lastID)
             return state.lastID
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let waiting = Waiting(
                     id: id, create: .init(link: link, idempotency: idempotency), continuation: continuation)
-                let startsFlushing = state.withLockedValue { state in
+                let queued = state.withLockedValue { state -> (cancelled: Bool, startsFlushing: Bool) in
+                    guard state.notYetQueued.remove(id) != nil else { return (true, false) }
                     state.queue.append(waiting)
                     defer { state.flushing = true }
-                    return !state.flushing
+                    return (false, !state.flushing)
                 }
-                if startsFlushing { Task(executorPreference: executor) { await self.flushWhileQueued() } }
+                if queued.cancelled { continuation.resume(throwing: CancellationError()) }
+                if queued.startsFlushing { Task(executorPreference: executor) { await self.flushWhileQueued() } }
             }
         } onCancel: {
             let left = state.withLockedValue { state -> Waiting? in
+                if state.notYetQueued.remove(id) != nil { return nil }
                 guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.queue.remove(at: index)
             }

@@ -159,6 +159,27 @@ import Testing
         }
     }
 
+    @Test func aCallerCancelledBeforeItsCreateIsQueuedWritesNothing() async throws {
+        try await withMaster { master in
+            let writer = master.createWriter
+            let marker = UUID().uuidString
+            // Cancelled before it calls create: the cancellation handler runs before the
+            // operation, finds nothing queued, and the create must still never be queued.
+            let (gate, opened) = AsyncStream<Void>.makeStream()
+            let cancelled = Task {
+                for await _ in gate {}
+                return try await writer.create(self.link("https://example.com/\(marker)/cancelled"), idempotency: nil)
+            }
+            cancelled.cancel()
+            opened.finish()
+            await #expect(throws: CancellationError.self) { try await cancelled.value }
+            // A create after it is flushed (and so would be any queued before it).
+            _ = try await writer.create(self.link("https://example.com/\(marker)/after"), idempotency: nil)
+            #expect(try await stored("https://example.com/\(marker)/after", in: master.postgres) == (1, 1))
+            #expect(try await stored("https://example.com/\(marker)/cancelled", in: master.postgres) == (0, 0))
+        }
+    }
+
     @Test func aFlushWhoseStatementFailsFailsItsCreatesAndWritesNoneOfThem() async throws {
         try await withMaster { master in
             let writer = master.createWriter
