@@ -190,10 +190,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings),
+        // librdkafka's mock cluster, wrapped beside SharedKafka's C layer: only the dev broker links it.
+        .target(
+            name: "KafkaDevCluster",
+            dependencies: ["CRDKafka", "SharedKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings),
         .executableTarget(
             name: "KafkaDevBroker",
             dependencies: [
-                "SharedConfiguration", "SharedKafka", "SharedService",
+                "KafkaDevCluster", "SharedConfiguration", "SharedKafka", "SharedService",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SharedConfiguration
+import KafkaDevCluster
 import SharedKafka
 import SharedService
 

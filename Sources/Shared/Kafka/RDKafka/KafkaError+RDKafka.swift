@@ -2,7 +2,7 @@ import CRDKafka
 
 /// Errors made from librdkafka's codes, and the questions only its codes can answer.
 extension KafkaError {
-    init(_ error: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
+    package init(_ error: rd_kafka_resp_err_t, context: String, file: String = #fileID, line: Int = #line) {
         self.init(
             code: error.rawValue, message: "\(context): \(String(cString: rd_kafka_err2str(error)))",
             isFatal: error == RD_KAFKA_RESP_ERR__FATAL, file: file, line: line
@@ -17,7 +17,7 @@ extension KafkaError {
     }
 
     /// A setting that librdkafka rejected.
-    static func configuration(_ message: String, file: String = #fileID, line: Int = #line) -> KafkaError {
+    package static func configuration(_ message: String, file: String = #fileID, line: Int = #line) -> KafkaError {
         KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: message, file: file, line: line)
     }
 

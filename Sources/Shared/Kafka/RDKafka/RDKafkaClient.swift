@@ -6,21 +6,23 @@ import NIOConcurrencyHelpers
 ///
 /// `@unchecked Sendable`: librdkafka handles are thread-safe; `destroy()` is idempotent and
 /// guarded by a lock, and owners stop using the handle before they destroy it.
-final class RDKafkaClient: @unchecked Sendable {
+package final class RDKafkaClient: @unchecked Sendable {
     /// Whether the handle produces or consumes.
-    enum Kind {
+    package enum Kind {
         case producer
         case consumer
     }
 
     /// The C handle; valid until ``destroy()``.
-    let handle: OpaquePointer
+    package let handle: OpaquePointer
     private let callbacks: Unmanaged<RDKafkaCallbacks>
     private let destroyed = NIOLockedValueBox(false)
 
     /// Creates a handle from librdkafka `settings` (keys as in librdkafka's CONFIGURATION.md).
     /// With `deliveryReports`, each message's `msg_opaque` must be a retained ``KafkaDelivery``.
-    init(kind: Kind, settings: [String: String], logger: Logger, deliveryReports: Bool = false) throws(KafkaError) {
+    package init(kind: Kind, settings: [String: String], logger: Logger, deliveryReports: Bool = false)
+        throws(KafkaError)
+    {
         let conf = rd_kafka_conf_new()!
         var errorText = CErrorBuffer()
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
@@ -104,7 +106,7 @@ final class RDKafkaClient: @unchecked Sendable {
     }
 
     /// Destroys the handle once; later calls do nothing.
-    func destroy() {
+    package func destroy() {
         guard markDestroyed() else { return }
         rd_kafka_destroy(handle)
         callbacks.release()

@@ -1,10 +1,12 @@
 import CRDKafka
 import Logging
+import SharedKafka
 
 /// An in-memory Kafka cluster speaking the real protocol on loopback: librdkafka's mock
 /// cluster (`rdkafka_mock.h`), what the dev broker serves. It cannot serve CreateTopics, so
-/// topics are created here. The one public type of the C layer: the dev broker needs the
-/// cluster itself, not a client of it.
+/// topics are created here. A target of its own, beside `SharedKafka`'s C layer (whose handle it
+/// borrows with `package` access), so that only the dev broker links it: no service carries
+/// the mock cluster.
 ///
 /// `@unchecked Sendable`: the mock cluster API is thread-safe (it posts operations to the
 /// cluster's own thread); `close()` is called once by the owner after all other use.
