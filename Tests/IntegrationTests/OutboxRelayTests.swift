@@ -64,11 +64,11 @@ import Testing
         }
     }
 
-    @Test func publishesInOrderAndMarksRowsOnlyAfterTheBrokerAcknowledged() async throws {
+    @Test func publishesEachRowOnceInWriteOrderPerPartitionAndMarksThem() async throws {
         let namespace = try await TestStack.makeNamespace()
         let outbox = try makeRelay(namespace, batchSize: 50)
         let client = outbox.postgres
-        let received = NIOLockedValueBox<[LinkEvent]>([])
+        let received = NIOLockedValueBox<[(partition: Int32, event: LinkEvent)]>([])
         let consumer = try KafkaConsumer(
             settings: .init(
                 bootstrapServers: try TestStack.kafkaBrokers, groupID: "\(namespace.name)-check",
@@ -78,17 +78,25 @@ import Testing
         ) { message in
             let event = try EventCodec.decodeLinkEvent(message.value)
             #expect(message.keyString == event.code)
-            received.withLockedValue { $0.append(event) }
+            received.withLockedValue { $0.append((message.partition, event)) }
         }
         let codes = (0..<120).map { "code\($0)" }
         try await withRunningServices(outbox.services + [consumer]) {
             // Rows inserted while the relay runs wake it through NOTIFY (the fallback poll is 30 s).
             try await Task.sleep(for: .milliseconds(300))
             try await insertEvents(client, codes: codes)
-            let delivered = await eventually { received.withLockedValue { Set($0.map(\.code)) }.count == codes.count }
+            let delivered = await eventually { received.withLockedValue { $0.count } >= codes.count }
             #expect(delivered, "received \(received.withLockedValue { $0.count }) of \(codes.count)")
             let marked = try await eventually { try await pendingRows(client) == 0 }
             #expect(marked)
+            // Each code once, and within each partition in the order the rows were written.
+            let messages = received.withLockedValue { $0 }
+            #expect(messages.map(\.event.code).sorted() == codes.sorted())
+            let position = Dictionary(uniqueKeysWithValues: codes.enumerated().map { ($1, $0) })
+            for partition in Set(messages.map(\.partition)) {
+                let order = messages.filter { $0.partition == partition }.compactMap { position[$0.event.code] }
+                #expect(order == order.sorted(), "partition \(partition) out of order: \(order)")
+            }
         }
     }
 
