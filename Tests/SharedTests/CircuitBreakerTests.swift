@@ -5,7 +5,7 @@ import SharedService
 import TestSupport
 import Testing
 
-/// The breaker's state machine, on a clock moved by hand (no sleeping).
+/// The breaker's state machine, on a clock moved by hand (no sleeping, no wall-clock deadlines).
 @Suite struct CircuitBreakerTests {
     struct Boom: Error {}
     struct CallerMistake: Error {}
@@ -20,6 +20,9 @@ import Testing
         settings.consecutiveFailures = 3
         settings.openDuration = .seconds(5)
         settings.halfOpenProbes = 2
+        // No wall-clock deadline unless a test sets one: at the start of `make test` the
+        // cooperative pool can be busy for seconds, and a quick call then ran out of 2 s.
+        settings.callTimeout = nil
         configure(&settings)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -185,6 +188,7 @@ import Testing
         var settings = CircuitBreaker.Settings()
         settings.consecutiveFailures = 1
         settings.halfOpenProbes = 1
+        settings.callTimeout = nil
         let breaker = CircuitBreaker(
             dependency: "test", settings: settings,
             logger: Logger(label: "test") { _ in StateReadingLogHandler(breaker: box, seen: seen) },

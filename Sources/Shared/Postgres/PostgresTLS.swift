@@ -55,7 +55,10 @@ public struct PostgresTLS: Sendable {
         }
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch mode {
-        case .disable, .prefer, .require: configuration.certificateVerification = .none
+        case .disable, .prefer, .require:
+            configuration.certificateVerification = .none
+            // Nothing is checked against them: the system's bundle is not even loaded.
+            configuration.trustRoots = .certificates([])
         case .verifyCA: configuration.certificateVerification = .noHostnameVerification
         case .verifyFull: configuration.certificateVerification = .fullVerification
         }
