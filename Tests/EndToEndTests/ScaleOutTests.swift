@@ -10,7 +10,8 @@ import Testing
     @Test func twoOfEachWithAStandbyRelayTakingOverLosesAndReordersNothing() async throws {
         let receiver = try await WebhookTests.Receiver()
         defer { receiver.stop() }
-        let redis = try (0..<3).map { _ in try PrivateRedis() }
+        var redis: [PrivateRedis] = []
+        for _ in 0..<3 { redis.append(try await PrivateRedis()) }
         defer { for server in redis { server.remove() } }
         let namespace = try await TestStack.makeNamespace()
         var deployment = try TestDeployment(namespace: namespace)

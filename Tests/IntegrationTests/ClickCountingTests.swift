@@ -248,7 +248,7 @@ import Testing
 
     @Test func aRedisRestoredFromAnOlderSnapshotHidesNoClicksAndNoLinks() async throws {
         let master = try await MasterSide()
-        let server = try PrivateRedis()
+        let server = try await PrivateRedis()
         defer { server.remove() }
         try await withRunningServices(master.services) {
             let code = try await master.createLink(0)
@@ -268,8 +268,8 @@ import Testing
                 #expect(try await click([code: 50], on: [replica]).isEmpty)
                 #expect(try await master.awaitTotals([code: 180]).isEmpty)
 
-                try server.stop()
-                try server.start()  // back with 130 clicks, the same epoch, and no `later`
+                try await server.stop()
+                try await server.start()  // back with 130 clicks, the same epoch, and no `later`
                 let reread = try await eventually(timeout: .seconds(20)) { try await replica.knows([later]) }
                 #expect(reread, "the links lost with the newer data were not read again")
                 let ready = await eventually(timeout: .seconds(20)) {

@@ -35,17 +35,17 @@ import Testing
     }
 
     @Test func aStoppedServerFailsFastAndIsReconnectedWhenBack() async throws {
-        let server = try PrivateRedis()
+        let server = try await PrivateRedis()
         defer { server.remove() }
         let redis = RedisConnection(host: "127.0.0.1", port: server.port, logger: TestStack.logger)
         defer { redis.close() }
         #expect(try await redis.send(["SET", "k", "v"]) == .status("OK"))
-        try server.stop()
+        try await server.stop()
         for _ in 0..<3 {
             let error = await #expect(throws: RedisError.self) { try await redis.send(["GET", "k"]) }
             #expect(error?.kind == .connection)
         }
-        try server.start()
+        try await server.start()
         #expect(try await redis.send(["PING"]) == .status("PONG"))
     }
 

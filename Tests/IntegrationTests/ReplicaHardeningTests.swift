@@ -19,7 +19,7 @@ extension ReplicaConsumerTests {
 
     @Test func aFloodOfDistinctReferrersKeepsRedisBoundedFastAndExact() async throws {
         // A Redis of its own: its slow log then holds only this test's commands.
-        let server = try PrivateRedis()
+        let server = try await PrivateRedis()
         defer { server.remove() }
         let redis = RedisConnection(host: "127.0.0.1", port: server.port, logger: TestStack.logger)
         defer { redis.close() }

@@ -3,11 +3,20 @@ import Logging
 import PostgresNIO
 import SharedConfiguration
 
-/// Runs `scripts/infra.sh` with `arguments`; throws with its output when it fails.
+/// Runs `scripts/infra.sh` with `arguments` on a thread of its own, so that the seconds a server
+/// takes to start never hold one of the two threads every test's tasks share (a blocked pair
+/// starved quick tests past their 2 s timeouts); throws with its output when it fails.
+private func infra(_ arguments: [String]) async throws {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        Thread { continuation.resume(with: Result { try infraBlocking(arguments) }) }.start()
+    }
+}
+
+/// Runs `scripts/infra.sh` with `arguments` on the calling thread: for cleanups in `defer`.
 ///
 /// Through `system(3)`, not `Process`: the servers the script starts outlive it, and
 /// Foundation's `Process` was seen waiting forever for such a script to be reaped.
-private func infra(_ arguments: [String]) throws {
+private func infraBlocking(_ arguments: [String]) throws {
     let logPath = NSTemporaryDirectory() + "shortener-infra-\(UUID().uuidString.prefix(8)).log"
     defer { try? FileManager.default.removeItem(atPath: logPath) }
     let quoted = (["\(TestStack.root)/scripts/infra.sh"] + arguments).map { "'\($0)'" }.joined(separator: " ")
@@ -30,18 +39,18 @@ public final class PrivatePostgres: Sendable {
     public let port: Int
     private let folder: String
 
-    public init() throws {
+    public init() async throws {
         port = try TestStack.freePort()
         folder = scratchFolder("postgres")
-        try start()
+        try await start()
     }
 
-    public func start() throws { try infra(["postgres-start", folder, String(port)]) }
-    public func stop() throws { try infra(["postgres-stop", folder]) }
+    public func start() async throws { try await infra(["postgres-start", folder, String(port)]) }
+    public func stop() async throws { try await infra(["postgres-stop", folder]) }
 
-    /// Stops the cluster and deletes its files.
+    /// Stops the cluster and deletes its files (blocking: for `defer`).
     public func remove() {
-        try? stop()
+        try? infraBlocking(["postgres-stop", folder])
         try? FileManager.default.removeItem(atPath: folder)
     }
 }
@@ -52,17 +61,18 @@ public final class PrivateRedis: Sendable {
     public let port: Int
     private let folder: String
 
-    public init() throws {
+    public init() async throws {
         port = try TestStack.freePort()
         folder = scratchFolder("redis")
-        try start()
+        try await start()
     }
 
-    public func start() throws { try infra(["redis-start", folder, String(port)]) }
-    public func stop() throws { try infra(["redis-stop", String(port)]) }
+    public func start() async throws { try await infra(["redis-start", folder, String(port)]) }
+    public func stop() async throws { try await infra(["redis-stop", String(port)]) }
 
+    /// Stops the server and deletes its files (blocking: for `defer`).
     public func remove() {
-        try? stop()
+        try? infraBlocking(["redis-stop", String(port)])
         try? FileManager.default.removeItem(atPath: folder)
     }
 }
