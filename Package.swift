@@ -13,8 +13,8 @@ let strictSettings: [SwiftSetting] = [
 /// whole manifest.
 var testTargets: [Target] {
     let sharedModules: [Target.Dependency] = [
-        "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka", "SharedPostgres",
-        "SharedRedis", "SharedService",
+        "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+        "SharedPostgres", "SharedRedis", "SharedService",
     ]
     guard FileManager.default.fileExists(atPath: Context.packageDirectory + "/Tests") else { return [] }
     return [
@@ -29,7 +29,11 @@ var testTargets: [Target] {
         ),
         .testTarget(name: "SharedTests", dependencies: sharedModules + ["TestSupport"], swiftSettings: strictSettings),
         .testTarget(
-            name: "MasterTests", dependencies: sharedModules + ["Master", "TestSupport"], swiftSettings: strictSettings),
+            name: "MasterTests",
+            dependencies: sharedModules + [
+                "Master", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSettings),
         .testTarget(name: "NotifierTests", dependencies: ["Notifier"], swiftSettings: strictSettings),
         .testTarget(name: "ReplicaTests", dependencies: ["Replica"], swiftSettings: strictSettings),
         .testTarget(
@@ -91,9 +95,10 @@ let package = Package(
         // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
         // bottom to the clients and the service frame at the top; no module imports a service.
         .target(name: "SharedLinks", path: "Sources/Shared/Links", swiftSettings: strictSettings),
+        .target(name: "SharedJSON", path: "Sources/Shared/JSON", swiftSettings: strictSettings),
         .target(
             name: "SharedEvents",
-            dependencies: ["SharedLinks", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SharedLinks", "SharedJSON", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Shared/Events", swiftSettings: strictSettings),
         .target(
             name: "SharedConfiguration",
@@ -114,7 +119,7 @@ let package = Package(
         .target(
             name: "SharedKafka",
             dependencies: [
-                "CRDKafka", "SharedConfiguration", "SharedEvents", "SharedResilience",
+                "CRDKafka", "SharedConfiguration", "SharedJSON", "SharedEvents", "SharedResilience",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -143,7 +148,7 @@ let package = Package(
         .target(
             name: "SharedService",
             dependencies: [
-                "SharedConfiguration", "SharedEvents", "SharedResilience",
+                "SharedConfiguration", "SharedJSON", "SharedResilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -161,7 +166,8 @@ let package = Package(
         .executableTarget(
             name: "Master",
             dependencies: [
-                "CQREncode", "CPNG", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience",
+                "CQREncode", "CPNG", "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration",
+                "SharedResilience",
                 "SharedKafka",
                 "SharedPostgres", "SharedService",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -178,7 +184,8 @@ let package = Package(
         .executableTarget(
             name: "Replica",
             dependencies: [
-                "CGeoIP", "SharedLinks", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
+                "CGeoIP", "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration", "SharedResilience",
+                "SharedKafka",
                 "SharedRedis", "SharedService",
             ],
             swiftSettings: strictSettings),

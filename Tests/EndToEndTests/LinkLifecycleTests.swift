@@ -1,5 +1,6 @@
 import Foundation
 import SharedEvents
+import SharedJSON
 import TestSupport
 import Testing
 

@@ -22,13 +22,13 @@ import Testing
     /// Runs `body` with a fresh namespace's database holding `count` links made by the master's
     /// own repository; hands it their codes, in creation order.
     private func withLinks(
-        _ count: Int, _ body: (PostgresClient, LinkRepository, [String]) async throws -> Void
+        _ count: Int, _ body: (PostgresClient, PostgresLinkRepository, [String]) async throws -> Void
     ) async throws {
         let namespace = try await TestStack.makeNamespace()
         let client = PostgresClient(
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         // Deletes wait for the backfill's batch locks by design.
-        let repository = LinkRepository(
+        let repository = PostgresLinkRepository(
             client: client, breaker: TestStack.patientPostgresBreaker(), logger: TestStack.logger)
         try await withRunningServices([client]) {
             var codes: [String] = []

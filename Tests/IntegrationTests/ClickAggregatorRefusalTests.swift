@@ -39,10 +39,10 @@ import Testing
                 for delivery in deliveries { _ = try await delivery.value() }
             }
             let applied = try await eventually(timeout: .seconds(20)) {
-                try await master.repository.details(of: kept)?.clicks == 9
+                try await master.repository.link(kept)?.clicks == 9
             }
             #expect(applied, "the kept link's count after the refused one was not applied")
-            #expect(try await master.repository.details(of: refused)?.clicks == 0)
+            #expect(try await master.repository.link(refused)?.clicks == 0)
 
             let letters = try await DeadLetters.read(namespace, atLeast: 3)
             let reasons = letters.map { $0.header("dlq.reason") ?? "?" }

@@ -21,7 +21,7 @@ import Testing
         let master: MasterApplication
         let outbox: OutboxApplication
         var client: PostgresClient { master.postgres }
-        var repository: LinkRepository { master.repository }
+        var repository: PostgresLinkRepository { master.repository }
         /// The master without its HTTP server (the tests create links through the repository) and the relay.
         var services: [any Service] { master.backgroundServices + outbox.services }
 
@@ -38,7 +38,7 @@ import Testing
         }
 
         func clicks(of code: String) async throws -> Int64? {
-            try await repository.details(of: code)?.clicks
+            try await repository.link(code)?.clicks
         }
 
         /// `(replica, epoch, total)` rows of one code.

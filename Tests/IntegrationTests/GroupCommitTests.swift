@@ -22,7 +22,7 @@ import Testing
         NewLink(url: url, alias: alias, expiresAt: nil, maxClicks: nil, tags: [])
     }
 
-    private func key(_ key: String, _ request: String) -> LinkRepository.IdempotencyKey {
+    private func key(_ key: String, _ request: String) -> IdempotencyKey {
         .init(scope: "test", key: key, requestHash: Array(request.utf8))
     }
 

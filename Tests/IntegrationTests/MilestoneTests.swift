@@ -15,7 +15,7 @@ import Testing
             configuration: try TestStack.postgresConfiguration(database: namespace.databaseName))
         // Forty writers queue on twenty links' locks.
         let breaker = TestStack.patientPostgresBreaker()
-        let repository = LinkRepository(client: client, breaker: breaker, logger: TestStack.logger)
+        let repository = PostgresLinkRepository(client: client, breaker: breaker, logger: TestStack.logger)
         let deadLetters = try DeadLetterQueue.test(namespace, group: namespace.masterGroup)
         let aggregator = ClickAggregator(
             client: client, breaker: breaker, deadLetters: deadLetters, logger: TestStack.logger)

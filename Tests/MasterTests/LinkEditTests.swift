@@ -2,11 +2,12 @@ import Foundation
 import SharedService
 import Testing
 @testable import Master
+import SharedJSON
 
 /// The body of `PATCH /api/links/<code>`: left out keeps, `null` clears, a value is checked as
 /// on create.
 @Suite struct LinkEditDecodingTests {
-    private func edit(_ json: String) throws -> ValidatedLinkEdit {
+    private func edit(_ json: String) throws -> LinkChange {
         try JSONDecoder().decode(LinkEdit.self, from: Data(json.utf8))
             .validated(now: Date(timeIntervalSince1970: 1_800_000_000))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SharedEvents
+import SharedJSON
 @testable import SharedLinks
 import SharedService
 @testable import Master

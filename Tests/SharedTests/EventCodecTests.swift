@@ -1,6 +1,7 @@
 import Foundation
 import SharedConfiguration
 import SharedEvents
+import SharedJSON
 import SharedKafka
 import SharedPostgres
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SharedEvents
+@testable import SharedJSON
 import SharedLinks
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import SharedLinks
+import SharedJSON
 
 /// Encodes and decodes the project's events, telling apart the ways a message can be unusable
 /// so that consumers can log, count and skip it precisely.

@@ -1,4 +1,5 @@
 import Foundation
+import SharedJSON
 
 extension EventCodec {
     /// A link event as compact JSON, written by hand (``JSONWriter``): the same bytes as the

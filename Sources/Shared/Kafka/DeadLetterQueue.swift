@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import SharedConfiguration
 import SharedEvents
+import SharedJSON
 import SharedResilience
 
 /// Where consumers put the messages they cannot use, so that a bad message is kept for people

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
-import SharedEvents
+import SharedJSON
 
 /// The request context of the project's HTTP services: like Hummingbird's basic context, but
 /// answers are encoded by one shared encoder that writes URLs with plain slashes

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import SharedEvents
+import SharedJSON
 import SharedResilience
 
 /// `GET /health/live` (the process can still do its job at all: no client of it is broken

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+import SharedConfiguration
+import SharedEvents
+import SharedJSON
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// `master keys create|list|revoke`: API keys for the write endpoints.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create, list or revoke the API keys of the write endpoints (POST /create, DELETE).",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    /// Runs `work` with a key store on the configured database.
+    static func withStore<Value: Sendable>(
+        common: CommonOptions, postgres: PostgresOptions, _ work: @Sendable (APIKeyStore) async throws -> Value
+    ) async throws -> Value {
+        let logger = try Observability.bootstrap(service: "keys", options: common)
+        let namespace = try common.resolvedNamespace()
+        return try await PostgresClient.withRunning(
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
+        ) { client in
+            try await work(APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger))
+        }
+    }
+
+    /// `master keys create`
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key and print its secret (shown only now; only its hash is stored).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        /// What the key is for, shown in `keys list`.
+        @Option(help: "What the key is for, shown in 'keys list'.") var name: String
+
+        /// Revoke the other active keys of this name.
+        @Flag(help: "Revoke the other active keys with this name.") var replace = false
+
+        /// Print only the secret (for scripts).
+        @Flag(help: "Print only the secret.") var quiet = false
+
+        /// Environment variable holding the key's secret, chosen outside (a deployment's
+        /// generated `.env`), instead of a generated one; a key with that secret already there is
+        /// kept, so a deployment runs this at every start. Its secret is never printed.
+        @Option(help: "Environment variable with the secret to register (kept if already there; never printed).")
+        var secretEnv: String?
+
+        func run() async throws {
+            let (name, replace) = (self.name, self.replace)
+            if let secretEnv {
+                guard let secret = EnvironmentDefaults.optionalString(secretEnv) else {
+                    throw ValidationError("the environment variable \(secretEnv) is not set")
+                }
+                let (id, created) = try await KeysCommand.withStore(common: common, postgres: postgres) {
+                    try await $0.register(name: name, secret: secret)
+                }
+                print(
+                    created
+                        ? "Registered API key \(id) (\(name)) from \(secretEnv)."
+                        : "API key \(id) from \(secretEnv) is there already.")
+                return
+            }
+            let key = try await KeysCommand.withStore(common: common, postgres: postgres) {
+                try await $0.create(name: name, replacing: replace)
+            }
+            if quiet {
+                print(key.secret)
+            } else {
+                print("Created API key \(key.id) (\(key.name)). Its secret, shown only now:\n\n    \(key.secret)\n")
+                print("Send it as: Authorization: Bearer \(key.secret)")
+            }
+        }
+    }
+
+    /// `master keys list`
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys (never their secrets).")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        func run() async throws {
+            let keys = try await KeysCommand.withStore(common: common, postgres: postgres) { try await $0.list() }
+            print(
+                TextTable(
+                    headers: ["id", "name", "created", "revoked"],
+                    rows: keys.map {
+                        [$0.id, $0.name, RFC3339.format($0.createdAt), $0.revokedAt.map(RFC3339.format) ?? "-"]
+                    }
+                ).rendered)
+        }
+    }
+
+    /// `master keys revoke`
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a key: it stops working within 5 seconds on every master.")
+
+        @OptionGroup var common: CommonOptions
+        @OptionGroup var postgres: PostgresOptions
+
+        @Argument(help: "The key's id (key_…), as 'keys list' shows it.") var id: String
+
+        func run() async throws {
+            let id = self.id
+            guard try await KeysCommand.withStore(common: common, postgres: postgres, { try await $0.revoke(id: id) })
+            else {
+                throw ValidationError("no active key has the id '\(id)'")
+            }
+            print("Revoked \(id).")
+        }
+    }
+}

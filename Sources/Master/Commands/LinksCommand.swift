@@ -1,0 +1,267 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import SharedConfiguration
+import SharedEvents
+import SharedJSON
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// `master links import|export`: links in and out as CSV, with the columns
+/// `url,alias,expires_at,max_clicks,tags` (tags separated by spaces); export adds `code`,
+/// `created_at`, `clicks` and `status`, and its `alias` is the code, so that importing an
+/// export elsewhere keeps every code.
+struct LinksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "links",
+        abstract: "Import links from CSV, or export them as CSV.", subcommands: [ImportLinks.self, ExportLinks.self])
+
+    /// The columns both directions share, in order.
+    static let columns = ["url", "alias", "expires_at", "max_clicks", "tags"]
+
+    /// The repository of a command's `client`. Its breaker allows each call 30 s, not a
+    /// request's 2 s: a transaction of a thousand links (or a page of the export) may take
+    /// seconds on a busy server, and waiting is what a batch command should do.
+    static func repository(client: PostgresClient, logger: Logger) -> PostgresLinkRepository {
+        var settings = CircuitBreaker.Settings()
+        settings.callTimeout = .seconds(30)
+        return PostgresLinkRepository(
+            client: client, breaker: .postgres(settings: settings, logger: logger), logger: logger)
+    }
+}
+
+/// `master links import FILE.csv`: creates the file's links through the bulk-create path, a
+/// batch per transaction, with a progress bar. Prints a summary and writes the rows that failed,
+/// with their errors, to `FILE.failed.csv`. Running it twice creates nothing twice: a row is
+/// keyed by a hash of its fields, and aliases are unique anyway.
+struct ImportLinks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Create links from a CSV file (url,alias,expires_at,max_clicks,tags).",
+        discussion: """
+            The first row names the columns; url is required, the others optional, unknown ones \
+            ignored (an export's code, created_at and clicks). Rows whose status is 'deleted' are \
+            skipped. Exits with 1 when some rows failed; they are written to FILE.failed.csv.
+            """)
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var postgres: PostgresOptions
+
+    /// The CSV file to read.
+    @Argument(help: "The CSV file to import.")
+    var file: String
+
+    /// Links created per transaction. Default: 1000 (the bulk API's limit).
+    @Option(help: "Links created per transaction (1-1000).")
+    var batchSize: Int = 1000
+
+    func validate() throws {
+        guard (1...BulkCreateController.maximumItems).contains(batchSize) else {
+            throw ValidationError("--batch-size must be 1 to \(BulkCreateController.maximumItems)")
+        }
+    }
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "import", options: common)
+        let namespace = try common.resolvedNamespace()
+        let failedPath = Self.failedPath(for: file)
+        var header = try CSVReader(path: file)
+        let plan = try LinkImport(header: try header.next() ?? [])
+        let total = try Self.countRecords(file) - 1
+        let (file, batchSize) = (self.file, self.batchSize)
+        let summary = try await PostgresClient.withRunning(
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
+        ) { client in
+            let repository = LinksCommand.repository(client: client, logger: logger)
+            var display = ProgressDisplay(label: "Import", total: Int64(max(total, 0)), unit: "rows")
+            var reader = try CSVReader(path: file)
+            _ = try reader.next()
+            return try await plan.run(
+                reader: &reader, batchSize: batchSize, repository: repository, failedPath: failedPath
+            ) { done in
+                display.update(Int64(done))
+            } finished: { done in
+                display.finish(Int64(done))
+            }
+        }
+        print(summary.text(failedPath: failedPath))
+        if summary.failed > 0 { throw ExitCode(1) }
+    }
+
+    /// `links.csv` → `links.failed.csv`, beside it.
+    static func failedPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.pathExtension.lowercased() == "csv" ? url.deletingPathExtension() : url
+        return stem.path + ".failed.csv"
+    }
+
+    /// The file's records, for the progress bar's total.
+    static func countRecords(_ path: String) throws -> Int {
+        var reader = try CSVReader(path: path)
+        var count = 0
+        while try reader.next() != nil { count += 1 }
+        return count
+    }
+}
+
+/// The work of ``ImportLinks``: rows to batch items, batches to the repository, outcomes to
+/// counts and a file of failed rows.
+struct LinkImport {
+    /// Column name → position, from the header.
+    let positions: [String: Int]
+
+    init(header: [String]) throws {
+        var positions: [String: Int] = [:]
+        for (index, name) in header.enumerated() {
+            let column = name.trimmingCharacters(in: .whitespaces).lowercased()
+            if positions[column] == nil { positions[column] = index }
+        }
+        guard positions["url"] != nil else {
+            throw ValidationError(
+                "the first row must name the columns, url among them: \(LinksCommand.columns.joined(separator: ","))")
+        }
+        self.positions = positions
+    }
+
+    /// What an import did.
+    struct Summary {
+        var rows = 0
+        var created = 0
+        var alreadyImported = 0
+        var skippedDeleted = 0
+        var failed = 0
+
+        func text(failedPath: String) -> String {
+            var text =
+                "Import: \(rows) rows: \(created) created, \(alreadyImported) already there, \(failed) failed"
+            if skippedDeleted > 0 { text += ", \(skippedDeleted) deleted links skipped" }
+            if failed > 0 { text += "\nThe failed rows, with their errors: \(failedPath)" }
+            return text
+        }
+    }
+
+    /// A row's field, trimmed; empty when the column is missing.
+    private func field(_ name: String, of row: [String]) -> String {
+        guard let index = positions[name], index < row.count else { return "" }
+        return row[index].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The link a row asks for, keyed by a hash of its fields, or why it cannot be one.
+    func item(for row: [String]) throws(APIError) -> LinkBatchItem {
+        let values = LinksCommand.columns.map { field($0, of: row) }
+        let maxClicks = values[3]
+        guard maxClicks.isEmpty || Int64(maxClicks) != nil else {
+            throw APIError(.badRequest, "invalid_max_clicks", "'max_clicks' must be a whole number")
+        }
+        let request = LinkRequest(
+            url: values[0], alias: values[1].isEmpty ? nil : values[1], expiresAt: values[2].isEmpty ? nil : values[2],
+            maxClicks: Int64(maxClicks), tags: values[4].split(separator: " ").map(String.init))
+        let key = SHA256.hash(data: Data(values.joined(separator: "\u{1F}").utf8))
+        return .init(link: try request.validated(), importKey: key.map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Reads every row of `reader`, creates the links in batches and writes the failed rows
+    /// (with an `error` column) to `failedPath`, which is removed when nothing failed.
+    func run(
+        reader: inout CSVReader, batchSize: Int, repository: PostgresLinkRepository, failedPath: String,
+        progress: (Int) -> Void, finished: (Int) -> Void
+    ) async throws -> Summary {
+        var summary = Summary()
+        var failures: CSVWriter?
+        func fail(_ row: [String], _ error: String) throws {
+            if failures == nil {
+                failures = try CSVWriter(creating: failedPath)
+                try failures?.write(LinksCommand.columns + ["error"])
+            }
+            try failures?.write(LinksCommand.columns.map { field($0, of: row) } + [error])
+            summary.failed += 1
+        }
+        var batch: [(row: [String], item: LinkBatchItem)] = []
+        func flush() async throws {
+            guard !batch.isEmpty else { return }
+            let outcomes = try await repository.createMany(batch.map(\.item))
+            for ((row, _), outcome) in zip(batch, outcomes) {
+                switch outcome {
+                case .created: summary.created += 1
+                case .alreadyImported: summary.alreadyImported += 1
+                case .aliasTaken: try fail(row, "the alias '\(field("alias", of: row))' is already taken")
+                case .noFreeCode: try fail(row, "no free code was found; import the row again")
+                }
+            }
+            batch.removeAll(keepingCapacity: true)
+            progress(summary.rows)
+        }
+        while let row = try reader.next() {
+            summary.rows += 1
+            if field("status", of: row) == "deleted" {
+                summary.skippedDeleted += 1
+                continue
+            }
+            do {
+                batch.append((row, try item(for: row)))
+            } catch {
+                try fail(row, error.message)
+            }
+            if batch.count == batchSize { try await flush() }
+        }
+        try await flush()
+        finished(summary.rows)
+        if var failures {
+            try failures.flush()
+        } else {
+            try? FileManager.default.removeItem(atPath: failedPath)
+        }
+        return summary
+    }
+}
+
+/// `master links export [--tag t] > links.csv`: every link as CSV on standard output, oldest
+/// first, streamed from Postgres in flat memory.
+struct ExportLinks: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write every link as CSV (url,alias,expires_at,max_clicks,tags,code,created_at,clicks,status).")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var postgres: PostgresOptions
+
+    /// Only links with this tag. Default: all links.
+    @Option(help: "Only links with this tag.")
+    var tag: String?
+
+    func validate() throws {
+        if let tag, !LinkTags.isWellFormed(tag) {
+            throw ValidationError("--tag must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
+        }
+    }
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "export", options: common)
+        let namespace = try common.resolvedNamespace()
+        let tag = self.tag
+        let count = try await PostgresClient.withRunning(
+            try postgres.clientConfiguration(namespace: namespace), logger: logger
+        ) { client in
+            let repository = LinksCommand.repository(client: client, logger: logger)
+            var output = CSVWriter()
+            try output.write(LinksCommand.columns + ["code", "created_at", "clicks", "status"])
+            var count = 0
+            try await repository.forEachLink(tagged: tag) { link in
+                try output.write([
+                    link.url, link.code, link.expiresAt.map { RFC3339.format($0) } ?? "",
+                    link.maxClicks.map(String.init) ?? "",
+                    link.tags.joined(separator: " "), link.code, RFC3339.format(link.createdAt), String(link.clicks),
+                    link.status.rawValue,
+                ])
+                count += 1
+            }
+            try output.flush()
+            return count
+        }
+        logger.info("Exported links", metadata: ["links.count": "\(count)"])
+    }
+}

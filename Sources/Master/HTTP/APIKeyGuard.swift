@@ -1,0 +1,95 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+import SharedConfiguration
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// Checks `Authorization: Bearer <secret>` on `POST /create` and every `/api/` endpoint, reads
+/// included. Until the first key is created, every caller is let in (a fresh install works
+/// without set-up); from then on a valid key is required, even after every key was revoked. The active keys are cached and reloaded every ``refreshInterval``, so a revoked
+/// key stops working within that time, and a missing key is looked up again at most once a second.
+final class APIKeyGuard: Sendable {
+    /// Who is calling.
+    enum Caller: Equatable {
+        /// No key was needed (none is configured).
+        case anonymous
+        /// The caller showed the key with this id.
+        case key(String)
+    }
+
+    private struct Cache {
+        var keys = APIKeyStore.ActiveKeys()
+        var loaded: ContinuousClock.Instant?
+    }
+
+    private let loadKeys: @Sendable () async throws -> APIKeyStore.ActiveKeys
+    private let logger: Logger
+    /// Time a loaded key list is trusted. Default: 5 s.
+    let refreshInterval: Duration
+    private let cache = NIOLockedValueBox(Cache())
+
+    /// A guard over the keys of `store`.
+    convenience init(store: APIKeyStore, refreshInterval: Duration = .seconds(5)) {
+        self.init(refreshInterval: refreshInterval, logger: store.logger, loadKeys: store.activeKeys)
+    }
+
+    /// A guard over the keys `loadKeys` reads (the router tests' fixed keys).
+    init(
+        refreshInterval: Duration = .seconds(5), logger: Logger,
+        loadKeys: @escaping @Sendable () async throws -> APIKeyStore.ActiveKeys
+    ) {
+        self.loadKeys = loadKeys
+        self.logger = logger
+        self.refreshInterval = refreshInterval
+    }
+
+    /// The caller behind `authorization` (the header's value), or a 401 ``APIError`` (a 503
+    /// one when the keys cannot be loaded).
+    func authenticate(_ authorization: String?) async throws(APIError) -> Caller {
+        var keys = try await currentKeys(maximumAge: refreshInterval)
+        guard keys.required else { return .anonymous }
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw Self.unauthorized("this endpoint needs 'Authorization: Bearer <API key>'")
+        }
+        let hash = APIKeyStore.hash(
+            String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
+        if keys.byHash[hash] == nil { keys = try await currentKeys(maximumAge: .seconds(1)) }
+        guard let id = keys.byHash[hash] else {
+            throw Self.unauthorized("the API key is not valid (unknown or revoked)")
+        }
+        return .key(id)
+    }
+
+    private func currentKeys(maximumAge: Duration) async throws(APIError) -> APIKeyStore.ActiveKeys {
+        let cached = cache.withLockedValue { $0 }
+        if let loaded = cached.loaded, ContinuousClock.now - loaded < maximumAge { return cached.keys }
+        do {
+            let keys = try await loadKeys()
+            cache.withLockedValue { $0 = Cache(keys: keys, loaded: .now) }
+            return keys
+        } catch {
+            // A stale list is better than refusing every write while Postgres blips.
+            guard cached.loaded != nil else {
+                if let open = error as? CircuitOpenError { throw APIError.unavailable(open) }
+                logger.error("Loading API keys failed", metadata: ["error": "\(String(reflecting: error))"])
+                throw APIError.unavailable("the key store is unavailable; try again")
+            }
+            logger.warning("Reloading API keys failed; using the last list", metadata: ["error": "\(error)"])
+            return cached.keys
+        }
+    }
+
+    private static func unauthorized(_ message: String) -> APIError {
+        var error = APIError(.unauthorized, "unauthorized", message)
+        error.headers[.wwwAuthenticate] = "Bearer"
+        return error
+    }
+}

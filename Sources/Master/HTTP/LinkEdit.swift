@@ -1,0 +1,80 @@
+import Foundation
+import SharedService
+
+/// The body of `PATCH /api/links/<code>`: the fields to change, each checked as on create.
+/// A field left out keeps its value; `null` clears `expires_at` or `max_clicks`. Unknown fields
+/// are refused, so that a misspelt field cannot silently change nothing.
+struct LinkEdit: Decodable, Sendable {
+    var url: String?
+    var expiresAt: FieldChange<String> = .keep
+    var maxClicks: FieldChange<Int64> = .keep
+    var tags: [String]?
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case url, tags
+        case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
+    }
+
+    init(
+        url: String? = nil, expiresAt: FieldChange<String> = .keep, maxClicks: FieldChange<Int64> = .keep,
+        tags: [String]? = nil
+    ) {
+        self.url = url
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+        self.tags = tags
+    }
+
+    init(from decoder: any Decoder) throws {
+        try KnownFields.check(decoder, against: CodingKeys.self, subject: "an edit")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if container.contains(.url) {
+            guard try !container.decodeNil(forKey: .url) else {
+                throw APIError(.badRequest, "missing_url", "'url' cannot be null", field: "url")
+            }
+            url = try container.decode(String.self, forKey: .url)
+        }
+        expiresAt = try Self.change(container, .expiresAt)
+        maxClicks = try Self.change(container, .maxClicks)
+        if container.contains(.tags) {
+            guard try !container.decodeNil(forKey: .tags) else {
+                throw APIError(.badRequest, "invalid_tags", "'tags' cannot be null; send [] for no tags", field: "tags")
+            }
+            tags = try container.decode([String].self, forKey: .tags)
+        }
+    }
+
+    private static func change<Value: Decodable & Sendable & Equatable>(
+        _ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys
+    ) throws -> FieldChange<Value> {
+        guard container.contains(key) else { return .keep }
+        if try container.decodeNil(forKey: key) { return .clear }
+        return .set(try container.decode(Value.self, forKey: key))
+    }
+
+    /// Checks every field as create does and returns the change to make, or the first problem.
+    func validated(now: Date = Date()) throws(APIError) -> LinkChange {
+        let edit = LinkChange(
+            url: try url.map { url throws(APIError) in try LinkRequest.validatedURL(url) },
+            expiresAt: try {
+                () throws(APIError) -> FieldChange<Date> in
+                switch expiresAt {
+                case .keep: return .keep
+                case .clear: return .clear
+                case .set(let text): return .set(try LinkRequest.validatedExpiry(text, now: now))
+                }
+            }(),
+            maxClicks: try {
+                () throws(APIError) -> FieldChange<Int64> in
+                if case .set(let value) = maxClicks { try LinkRequest.validateMaxClicks(value) }
+                return maxClicks
+            }(),
+            tags: try tags.map { tags throws(APIError) in try LinkRequest.validatedTags(tags) })
+        guard edit != LinkChange(url: nil, expiresAt: .keep, maxClicks: .keep, tags: nil) else {
+            throw APIError(
+                .badRequest, "empty_edit", "the body must change at least one of url, expires_at, max_clicks, tags")
+        }
+        return edit
+    }
+}

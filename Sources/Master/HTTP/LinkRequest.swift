@@ -1,0 +1,151 @@
+import Foundation
+import SharedEvents
+import SharedJSON
+import SharedLinks
+import SharedService
+
+/// The body of `POST /create` (and of each item of `POST /api/links/bulk`) as sent by a client;
+/// every field is checked by ``LinkRequest/validated(now:)``.
+struct LinkRequest: Decodable, Sendable {
+    /// The target URL.
+    var url: String?
+    /// A custom code instead of a generated one.
+    var alias: String?
+    /// RFC 3339 time after which the link answers `410 Gone`.
+    var expiresAt: String?
+    /// Visits after which the link answers `410 Gone`.
+    var maxClicks: Int64?
+    /// Labels for finding the link again (``LinkTags``).
+    var tags: [String]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case url, alias
+        case expiresAt = "expires_at"
+        case maxClicks = "max_clicks"
+        case tags
+    }
+
+    /// Decodes the fields, refusing one the endpoint does not know (`400 unknown_field`).
+    init(from decoder: any Decoder) throws {
+        try KnownFields.check(decoder, against: CodingKeys.self, subject: "a link")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        url = try container.decodeIfPresent(String.self, forKey: .url)
+        alias = try container.decodeIfPresent(String.self, forKey: .alias)
+        expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt)
+        maxClicks = try container.decodeIfPresent(Int64.self, forKey: .maxClicks)
+        tags = try container.decodeIfPresent([String].self, forKey: .tags)
+    }
+
+    init(
+        url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil, tags: [String]? = nil
+    ) {
+        self.url = url
+        self.alias = alias
+        self.expiresAt = expiresAt
+        self.maxClicks = maxClicks
+        self.tags = tags
+    }
+
+    /// Longest target URL accepted (what browsers and proxies reliably handle).
+    static let maximumURLLength = 2048
+    /// Largest `max_clicks` accepted.
+    static let maximumMaxClicks: Int64 = 1_000_000_000_000
+    /// Shortest custom alias accepted.
+    static let minimumAliasLength = 3
+    /// Codes that would collide with the HTTP API's own paths.
+    static let reservedAliases: Set<String> = [
+        "api", "app", "create", "health", "metrics", "openapi", "openapi.yaml", "docs", "admin", "static",
+        "favicon.ico",
+        "robots.txt",
+    ]
+
+    /// Checks every field and returns the link to create, or the first problem found.
+    func validated(now: Date = Date()) throws(APIError) -> NewLink {
+        guard let url else {
+            throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'", field: "url")
+        }
+        let target = try Self.validatedURL(url)
+        let expiry = try expiresAt.map { text throws(APIError) in try Self.validatedExpiry(text, now: now) }
+        if let alias {
+            guard alias.utf8.count >= Self.minimumAliasLength, ShortCode.isWellFormed(alias) else {
+                throw APIError(
+                    .badRequest, "invalid_alias",
+                    """
+                    'alias' must be \(Self.minimumAliasLength)-\(ShortCode.maximumLength) characters of A-Z, a-z, 0-9, '_' or '-'
+                    """, field: "alias")
+            }
+            guard !Self.reservedAliases.contains(alias.lowercased()) else {
+                throw APIError(.badRequest, "reserved_alias", "'\(alias)' is reserved", field: "alias")
+            }
+        }
+        if let maxClicks { try Self.validateMaxClicks(maxClicks) }
+        return NewLink(
+            url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks,
+            tags: try Self.validatedTags(tags ?? []))
+    }
+
+    /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
+    static func validatedURL(_ url: String) throws(APIError) -> String {
+        // Visible ASCII alone (nearly every URL) has nothing to trim and no space or control
+        // character in it: Unicode's tables are consulted only for the rest.
+        let visibleASCII = url.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
+        let trimmed = visibleASCII ? url : url.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw APIError(.badRequest, "missing_url", "'url' is empty", field: "url") }
+        guard trimmed.utf8.count <= maximumURLLength else {
+            throw APIError(.badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes", field: "url")
+        }
+        guard
+            visibleASCII
+                || !trimmed.unicodeScalars.contains(where: {
+                    $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F
+                })
+        else {
+            throw APIError(.badRequest, "invalid_url", "'url' is not an absolute URL", field: "url")
+        }
+        let target: String
+        do {
+            target = try TargetURL.normalized(trimmed)
+        } catch {
+            throw APIError(.badRequest, error.code, error.message, field: "url")
+        }
+        guard target.utf8.count <= maximumURLLength else {
+            throw APIError(
+                .badRequest, "url_too_long", "'url' is longer than \(maximumURLLength) bytes once encoded", field: "url"
+            )
+        }
+        return target
+    }
+
+    /// An `expires_at` in the future and before the year 10000.
+    static func validatedExpiry(_ text: String, now: Date) throws(APIError) -> Date {
+        guard let parsed = try? RFC3339.parse(text) else {
+            throw APIError(
+                .badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time", field: "expires_at")
+        }
+        guard parsed > now else {
+            throw APIError(.badRequest, "invalid_expires_at", "'expires_at' is in the past", field: "expires_at")
+        }
+        guard parsed < LinkLimits.latestExpiry else {
+            throw APIError(
+                .badRequest, "invalid_expires_at", "'expires_at' must be before the year 10000", field: "expires_at")
+        }
+        return parsed
+    }
+
+    /// A `max_clicks` of 1 up to ``maximumMaxClicks``.
+    static func validateMaxClicks(_ maxClicks: Int64) throws(APIError) {
+        guard (1...maximumMaxClicks).contains(maxClicks) else {
+            throw APIError(
+                .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)",
+                field: "max_clicks")
+        }
+    }
+
+    /// Tags as ``LinkTags`` allows them, in the order given.
+    static func validatedTags(_ tags: [String]) throws(APIError) -> [String] {
+        if let problem = LinkTags.problem(with: tags) {
+            throw APIError(.badRequest, "invalid_tags", problem, field: "tags")
+        }
+        return tags
+    }
+}

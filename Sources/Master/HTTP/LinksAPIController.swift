@@ -1,0 +1,224 @@
+import Foundation
+import Hummingbird
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=&tag=&q=`
+/// (newest first, keyset pages, `q` found in the code or the target), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`)
+/// and `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware``
+/// checks the caller's key. A link's answers carry `ETag: "<revision>"`.
+struct LinksAPIController: Sendable {
+    let repository: any LinkRepository
+    /// Base of the `short_url` of each link, as in the create answers.
+    let publicBaseURL: String
+
+    /// Most links per page, and the default.
+    static let maximumPageSize = 100
+    static let defaultPageSize = 20
+
+    /// The answer for one link: every field of the ``Link`` and its `short_url`.
+    struct LinkAnswer: ResponseEncodable, Equatable {
+        let link: Link
+        /// Where the link redirects from.
+        let shortURL: String
+
+        enum CodingKeys: String, CodingKey {
+            case code, url, tags, revision, clicks, status
+            case shortURL = "short_url"
+            case createdAt = "created_at"
+            case expiresAt = "expires_at"
+            case maxClicks = "max_clicks"
+        }
+
+        /// Writes `expires_at` and `max_clicks` as `null` when unset: every field is always there.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(link.code, forKey: .code)
+            try container.encode(shortURL, forKey: .shortURL)
+            try container.encode(link.url, forKey: .url)
+            try container.encode(link.createdAt, forKey: .createdAt)
+            try container.encode(link.expiresAt, forKey: .expiresAt)
+            try container.encode(link.maxClicks, forKey: .maxClicks)
+            try container.encode(link.tags, forKey: .tags)
+            try container.encode(link.revision, forKey: .revision)
+            try container.encode(link.clicks, forKey: .clicks)
+            try container.encode(link.status, forKey: .status)
+        }
+    }
+
+    /// One page of links.
+    struct Page: ResponseEncodable {
+        let links: [LinkAnswer]
+        /// Pass as `cursor` for the next page; null on the last page.
+        let nextCursor: String?
+
+        enum CodingKeys: String, CodingKey {
+            case links
+            case nextCursor = "next_cursor"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(links, forKey: .links)
+            try container.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+
+    /// Largest `PATCH` body accepted.
+    static let maximumEditSize = 16 * 1024
+
+    /// The routes, for the `/api` group.
+    var routes: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("links/:code") { request, context in
+            let code = try context.linkCode()
+            guard let link = try await repository.link(code) else { throw APIError.unknownCode }
+            return try Self.answer(answer(for: link), to: request, context: context)
+        }
+        routes.patch("links/:code") { request, context in
+            try await edit(request, context: context)
+        }
+        routes.get("links") { request, context in
+            try await list(request, context: context)
+        }
+        routes.delete("links/:code") { _, context in
+            let code = try context.linkCode()
+            switch try await repository.delete(code) {
+            case .deleted:
+                context.logger.info("Deleted link", metadata: ["link.code": "\(code)"])
+                return HTTPResponse.Status.noContent
+            case .alreadyDeleted:
+                return HTTPResponse.Status.noContent
+            case .notFound:
+                throw APIError.unknownCode
+            }
+        }
+        return routes
+    }
+
+    /// `GET /api/links`: one page, newest first.
+    func list(_ request: Request, context: AppRequestContext) async throws -> Page {
+        let query = request.uri.queryParameters
+        let limit = try Self.pageSize(query.get("limit"))
+        let tag = try Self.tag(query.get("tag"))
+        let search = try Self.search(query.get("q"))
+        let cursor = try query.get("cursor").map { token in
+            guard let cursor = LinkCursor(token: token) else {
+                throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
+            }
+            return cursor
+        }
+        let links = try await repository.list(limit: limit + 1, after: cursor, tag: tag, containing: search)
+        let page = links.prefix(limit)
+        let next =
+            links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, code: $0.code).token } : nil
+        return Page(links: page.map(answer(for:)), nextCursor: next)
+    }
+
+    /// `PATCH /api/links/<code>`: the edit, checked as create checks its fields, applied in one
+    /// transaction with its `link.updated` event.
+    func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let code = try context.linkCode()
+        let expected = try request.headers[.ifMatch].map(Self.revision(ifMatch:))
+        let (edit, _) = try await JSONRequestBody.decode(
+            LinkEdit.self, from: request, limit: Self.maximumEditSize,
+            expected: "a JSON object with some of url, expires_at, max_clicks and tags")
+        let change = try edit.validated()
+        switch try await repository.update(code, with: change, expectedRevision: expected ?? nil) {
+        case .edited(let link):
+            context.logger.info(
+                "Edited link", metadata: ["link.code": "\(code)", "link.revision": "\(link.revision)"])
+            return try Self.answer(answer(for: link), to: request, context: context)
+        case .notFound:
+            throw APIError.unknownCode
+        case .deleted:
+            throw APIError(.gone, "deleted", "the link was deleted; it cannot be edited")
+        case .revisionMismatch(let current):
+            var error = APIError(
+                .preconditionFailed, "revision_mismatch",
+                "the link is at revision \(current), not the one in If-Match; read it again and retry")
+            error.headers[.eTag] = "\"\(current)\""
+            throw error
+        }
+    }
+
+    /// `link` with its `short_url`.
+    private func answer(for link: Link) -> LinkAnswer {
+        LinkAnswer(link: link, shortURL: "\(publicBaseURL)/\(link.code)")
+    }
+
+    /// A link's answer, with its revision as `ETag`.
+    private static func answer(_ answer: LinkAnswer, to request: Request, context: AppRequestContext) throws
+        -> Response
+    {
+        var response = try answer.response(from: request, context: context)
+        response.headers[.eTag] = "\"\(answer.link.revision)\""
+        return response
+    }
+
+    /// The revision an `If-Match` names: `"7"` (an ETag of ours), `W/"7"` or `7`; nil for `*`
+    /// (any existing link).
+    static func revision(ifMatch value: String) throws -> Int64? {
+        var text = value.trimmingCharacters(in: .whitespaces)
+        if text == "*" { return nil }
+        if text.hasPrefix("W/") { text.removeFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+        guard text.utf8.count <= 19, let revision = Int64(text), revision >= 1 else {
+            throw APIError(
+                .badRequest, "invalid_if_match", "'If-Match' must be a link's ETag, e.g. \"3\" from its last answer")
+        }
+        return revision
+    }
+
+    /// A `tag` query parameter: nil when absent, `400 invalid_tag` when no tag can look so.
+    static func tag(_ text: String?) throws -> String? {
+        try text.map { tag in
+            guard LinkTags.isWellFormed(tag) else {
+                throw APIError(
+                    .badRequest, "invalid_tag",
+                    "'tag' must be 1-\(LinkTags.maximumLength) characters of a-z, 0-9, '-' or '_'")
+            }
+            return tag
+        }
+    }
+
+    /// Longest `q`, in characters.
+    static let maximumSearchLength = 200
+    /// Shortest `q`: the trigram indexes that keep a search fast need three characters; a
+    /// shorter text that matches nothing would read every link.
+    static let minimumSearchLength = 3
+
+    /// `q`: text to find in the code or the target URL, ignoring case; nil when absent or empty.
+    static func search(_ text: String?) throws -> String? {
+        guard let text, !text.isEmpty else { return nil }
+        guard (minimumSearchLength...maximumSearchLength).contains(text.count),
+            !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
+            throw APIError(
+                .badRequest, "invalid_q",
+                "'q' must be \(minimumSearchLength) to \(maximumSearchLength) characters without control characters",
+                field: "q")
+        }
+        return text
+    }
+
+    /// `limit`: 1 to ``maximumPageSize``, ``defaultPageSize`` when absent.
+    static func pageSize(_ text: String?) throws -> Int {
+        guard let text else { return defaultPageSize }
+        guard let value = Int(text), (1...maximumPageSize).contains(value) else {
+            throw APIError(.badRequest, "invalid_limit", "'limit' must be a whole number from 1 to \(maximumPageSize)")
+        }
+        return value
+    }
+}
+
+extension AppRequestContext {
+    /// The `:code` of a link's route; `404` when it cannot even be a code.
+    func linkCode() throws -> String {
+        let code = try parameters.require("code")
+        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        return code
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PostgresNIO
+import SharedConfiguration
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// The API keys of the write endpoints in Postgres. Only the SHA-256 of a secret is stored; the
+/// secret itself is shown once, when the key is created.
+struct APIKeyStore: Sendable {
+    let client: PostgresClient
+    let breaker: CircuitBreaker
+    let logger: Logger
+
+    /// A key as created: its public id and its secret (`sk_…`), which is not stored.
+    struct CreatedKey: Sendable {
+        let id: String
+        let name: String
+        let secret: String
+    }
+
+    /// A key as listed: never its secret.
+    struct Listing: Sendable, Encodable {
+        let id: String
+        let name: String
+        let createdAt: Date
+        let revokedAt: Date?
+    }
+
+    /// SHA-256 of a secret, as stored.
+    static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Data(secret.utf8))) }
+
+    /// Creates a key; with `replacing`, the other active keys of the same name are revoked in
+    /// the same transaction (`make run` does this at every start).
+    func create(name: String, replacing: Bool = false) async throws -> CreatedKey {
+        let key = CreatedKey(
+            id: "key_" + ShortCode.random(length: 8), name: name, secret: "sk_" + ShortCode.random(length: 32))
+        let hash = ByteBuffer(bytes: Self.hash(key.secret))
+        try await breaker.run { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                if replacing {
+                    try await connection.query(
+                        "UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL",
+                        logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO api_keys (id, name, secret_hash) VALUES (\(key.id), \(name), \(hash))", logger: logger)
+            }
+        }
+        return key
+    }
+
+    /// Shortest secret ``register(name:secret:)`` takes: as hard to guess as a generated one.
+    static let minimumSecretLength = 32
+
+    /// Registers a key whose secret was chosen outside (a deployment's generated `.env`): a key
+    /// with that secret already there is kept, so a deployment can run this at every start.
+    /// Returns its id and whether it is new; refuses a short secret or one that was revoked.
+    func register(name: String, secret: String) async throws -> (id: String, created: Bool) {
+        guard secret.utf8.count >= Self.minimumSecretLength, secret.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw SettingError(
+                "an API key's secret must be at least \(Self.minimumSecretLength) visible ASCII characters")
+        }
+        let id = "key_" + ShortCode.random(length: 8)
+        let hash = ByteBuffer(bytes: Self.hash(secret))
+        return try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                """
+                WITH inserted AS (
+                    INSERT INTO api_keys (id, name, secret_hash) VALUES (\(id), \(name), \(hash))
+                    ON CONFLICT (secret_hash) DO NOTHING RETURNING id)
+                SELECT id, true, true FROM inserted
+                UNION ALL SELECT id, false, revoked_at IS NULL FROM api_keys WHERE secret_hash = \(hash)
+                """, logger: logger)
+            for try await (id, created, active) in rows.decode((String, Bool, Bool).self) {
+                guard active else {
+                    throw SettingError("the key with this secret (\(id)) was revoked; use a new secret")
+                }
+                return (id, created)
+            }
+            throw SettingError("the key was neither stored nor found")
+        }
+    }
+
+    /// Every key, newest first.
+    func list() async throws -> [Listing] {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at DESC", logger: logger)
+            var keys: [Listing] = []
+            for try await (id, name, createdAt, revokedAt) in rows.decode((String, String, Date, Date?).self) {
+                keys.append(Listing(id: id, name: name, createdAt: createdAt, revokedAt: revokedAt))
+            }
+            return keys
+        }
+    }
+
+    /// Revokes a key; false when no active key has this id.
+    func revoke(id: String) async throws -> Bool {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id",
+                logger: logger)
+            for try await _ in rows.decode(String.self) { return true }
+            return false
+        }
+    }
+
+    /// The keys that open the write endpoints.
+    struct ActiveKeys: Sendable {
+        /// Hash → id of every key that is not revoked.
+        var byHash: [[UInt8]: String] = [:]
+        /// Whether any key was ever created: from then on a valid key is required, even when
+        /// every key has been revoked.
+        var required = false
+    }
+
+    /// The active keys, and whether keys are required at all.
+    func activeKeys() async throws -> ActiveKeys {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "SELECT secret_hash, id, revoked_at IS NULL FROM api_keys", logger: logger)
+            var keys = ActiveKeys()
+            for try await (hash, id, active) in rows.decode((ByteBuffer, String, Bool).self) {
+                keys.required = true
+                if active { keys.byHash[Array(buffer: hash)] = id }
+            }
+            return keys
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import SharedLinks
+import SharedService
+
+/// Links in memory, with the rules of ``PostgresLinkRepository`` (codes unique for good, deleted
+/// links kept, revisions, idempotency keys, import keys) but no events and no clicks: what the
+/// tests of the HTTP layer run the routes over, with no database.
+final class InMemoryLinkRepository: LinkRepository {
+    private struct Stored {
+        var link: NewLink
+        var code: String
+        var createdAt: Date
+        var revision: Int64 = 1
+        var deleted = false
+        var importKey: String?
+    }
+
+    private struct State {
+        var links: [String: Stored] = [:]
+        var createdKeys: [IdempotencyKey.ID: (requestHash: [UInt8], code: String)] = [:]
+        var batchAnswers: [IdempotencyKey.ID: (requestHash: [UInt8], answer: ByteBuffer)] = [:]
+        var lastCreation = Date(timeIntervalSince1970: 0)
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    init() {}
+
+    func create(_ link: NewLink, idempotency: IdempotencyKey?) async throws -> LinkCreation {
+        try state.withLockedValue { state in
+            if let idempotency, let earlier = state.createdKeys[idempotency.id] {
+                guard earlier.requestHash == idempotency.requestHash else { throw APIError.idempotencyKeyReused }
+                return LinkCreation(code: earlier.code, replayed: true)
+            }
+            switch Self.insert(LinkBatchItem(link: link), into: &state) {
+            case .created(let code), .alreadyImported(let code):
+                if let idempotency { state.createdKeys[idempotency.id] = (idempotency.requestHash, code) }
+                return LinkCreation(code: code, replayed: false)
+            case .aliasTaken: throw APIError.aliasTaken(link.alias ?? "")
+            case .noFreeCode: throw APIError.noFreeCode
+            }
+        }
+    }
+
+    func link(_ code: String) async throws -> Link? {
+        state.withLockedValue { state in state.links[code].map { Self.link($0, now: Date()) } }
+    }
+
+    func creationTime(of code: String) async throws -> Date? {
+        state.withLockedValue { $0.links[code]?.createdAt }
+    }
+
+    func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws -> [Link] {
+        let now = Date()
+        return state.withLockedValue { state in
+            state.links.values
+                .filter { stored in
+                    cursor.map { (stored.createdAt, stored.code) < ($0.createdAt, $0.code) } ?? true
+                        && tag.map(stored.link.tags.contains) ?? true
+                        && search.map { text in
+                            stored.code.localizedCaseInsensitiveContains(text)
+                                || stored.link.url.localizedCaseInsensitiveContains(text)
+                        } ?? true
+                }
+                .sorted { ($0.createdAt, $0.code) > ($1.createdAt, $1.code) }
+                .prefix(limit)
+                .map { Self.link($0, now: now) }
+        }
+    }
+
+    func delete(_ code: String) async throws -> LinkDeletion {
+        state.withLockedValue { state in
+            guard let stored = state.links[code] else { return .notFound }
+            guard !stored.deleted else { return .alreadyDeleted }
+            state.links[code]?.deleted = true
+            state.links[code]?.revision += 1
+            return .deleted
+        }
+    }
+
+    func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws -> LinkEditOutcome {
+        state.withLockedValue { state in
+            guard var stored = state.links[code] else { return .notFound }
+            guard !stored.deleted else { return .deleted }
+            if let expectedRevision, expectedRevision != stored.revision {
+                return .revisionMismatch(current: stored.revision)
+            }
+            let link = stored.link
+            stored.link = NewLink(
+                url: change.url ?? link.url, alias: link.alias,
+                expiresAt: change.expiresAt == .keep ? link.expiresAt : change.expiresAt.newValue,
+                maxClicks: change.maxClicks == .keep ? link.maxClicks : change.maxClicks.newValue,
+                tags: change.tags ?? link.tags)
+            stored.revision += 1
+            state.links[code] = stored
+            return .edited(Self.link(stored, now: Date()))
+        }
+    }
+
+    func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome] {
+        state.withLockedValue { state in items.map { Self.insert($0, into: &state) } }
+    }
+
+    func createMany(_ items: [LinkBatchItem], idempotency: BatchIdempotency) async throws -> BatchAnswer {
+        try state.withLockedValue { state in
+            let key = idempotency.key
+            if let earlier = state.batchAnswers[key.id] {
+                guard earlier.requestHash == key.requestHash else { throw APIError.idempotencyKeyReused }
+                return .replayed(earlier.answer)
+            }
+            // All or nothing, as in one transaction: the answer is rendered before anything is kept.
+            var next = state
+            let answer = try idempotency.answer(items.map { Self.insert($0, into: &next) })
+            next.batchAnswers[key.id] = (key.requestHash, answer)
+            state = next
+            return .fresh(answer)
+        }
+    }
+
+    /// Inserts one item: its alias or a fresh code, unless its import key was imported before.
+    private static func insert(_ item: LinkBatchItem, into state: inout State) -> LinkBatchOutcome {
+        if let key = item.importKey, let earlier = state.links.values.first(where: { $0.importKey == key }) {
+            return .alreadyImported(code: earlier.code)
+        }
+        let code: String
+        if let alias = item.link.alias {
+            guard state.links[alias] == nil else { return .aliasTaken }
+            code = alias
+        } else {
+            guard
+                let fresh = (0..<PostgresLinkRepository.maximumAttempts).lazy.map({ _ in ShortCode.random() })
+                    .first(where: { state.links[$0] == nil })
+            else { return .noFreeCode }
+            code = fresh
+        }
+        // Whole microseconds, as Postgres keeps them (and a cursor carries them), strictly
+        // increasing, as the statement makes them within a batch.
+        let micros = max(
+            (Date().timeIntervalSince1970 * 1_000_000).rounded(),
+            (state.lastCreation.timeIntervalSince1970 * 1_000_000).rounded() + 1)
+        let createdAt = Date(timeIntervalSince1970: micros / 1_000_000)
+        state.lastCreation = createdAt
+        state.links[code] = Stored(link: item.link, code: code, createdAt: createdAt, importKey: item.importKey)
+        return .created(code: code)
+    }
+
+    private static func link(_ stored: Stored, now: Date) -> Link {
+        Link(
+            code: stored.code, url: stored.link.url, createdAt: stored.createdAt, expiresAt: stored.link.expiresAt,
+            maxClicks: stored.link.maxClicks, tags: stored.link.tags, revision: stored.revision, clicks: 0,
+            status: Link.status(
+                deleted: stored.deleted, exhausted: false, clicks: 0, maxClicks: stored.link.maxClicks,
+                expiresAt: stored.link.expiresAt, now: now))
+    }
+}

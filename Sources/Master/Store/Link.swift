@@ -1,0 +1,67 @@
+import Foundation
+
+/// A link as the master keeps it: its target and limits, its revision, the clicks the replicas
+/// reported and where it stands. What every read of the repository returns.
+struct Link: Sendable, Equatable {
+    /// Where a link stands.
+    enum Status: String, Codable, Sendable {
+        case active, expired, exhausted, deleted
+    }
+
+    let code: String
+    let url: String
+    let createdAt: Date
+    let expiresAt: Date?
+    let maxClicks: Int64?
+    let tags: [String]
+    /// Grows with every change; `If-Match` names it.
+    let revision: Int64
+    /// The sum of the replicas' highest reported totals.
+    let clicks: Int64
+    let status: Status
+
+    /// Where a link with these facts stands at `now`: deleted first, then used up (marked so,
+    /// or its clicks reached its limit), then expired.
+    static func status(
+        deleted: Bool, exhausted: Bool, clicks: Int64, maxClicks: Int64?, expiresAt: Date?, now: Date
+    ) -> Status {
+        if deleted { return .deleted }
+        if exhausted || maxClicks.map({ clicks >= $0 }) == true { return .exhausted }
+        if expiresAt.map({ $0 <= now }) == true { return .expired }
+        return .active
+    }
+}
+
+/// A checked request to create a link.
+struct NewLink: Sendable, Equatable {
+    /// The target URL in its stored form (see `TargetURL`).
+    let url: String
+    /// The custom code, if one was asked for.
+    let alias: String?
+    /// When the link expires, if ever.
+    let expiresAt: Date?
+    /// How many visits it allows, if limited.
+    let maxClicks: Int64?
+    /// Its tags.
+    var tags: [String] = []
+}
+
+/// What an edit does to one field.
+enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
+    case keep
+    case clear
+    case set(Value)
+
+    /// The new value when the field changes (`nil` when it is cleared), or `nil` when it is kept.
+    var newValue: Value? {
+        if case .set(let value) = self { value } else { nil }
+    }
+}
+
+/// A checked edit: the new target, expiry, visit limit and tags, where they change.
+struct LinkChange: Sendable, Equatable {
+    let url: String?
+    let expiresAt: FieldChange<Date>
+    let maxClicks: FieldChange<Int64>
+    let tags: [String]?
+}

@@ -1,0 +1,124 @@
+import Foundation
+import NIOCore
+import SharedLinks
+import SharedService
+
+/// Creates one link: the group commit in the master, the repository itself elsewhere.
+protocol LinkCreator: Sendable {
+    /// Creates `link` (and remembers `idempotency`). Throws `APIError` 409 when its alias is
+    /// taken, 422 when the idempotency key was used for a different request.
+    func create(_ link: NewLink, idempotency: IdempotencyKey?) async throws -> LinkCreation
+}
+
+/// Where the master keeps its links: every change is stored with its event, and every read
+/// returns ``Link``s. ``PostgresLinkRepository`` in production, ``InMemoryLinkRepository`` for
+/// tests of the HTTP layer.
+protocol LinkRepository: LinkCreator {
+    /// The link with its click total, or `nil`.
+    func link(_ code: String) async throws -> Link?
+    /// When the link was created, or `nil` if there is no such link (deleted ones included).
+    func creationTime(of code: String) async throws -> Date?
+    /// Up to `limit` links, newest first, starting after `cursor`, only those tagged `tag`
+    /// and whose code or target contains `search` (ignoring case) when given.
+    func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws -> [Link]
+    /// Marks the link deleted (its code is never issued again) and announces it.
+    func delete(_ code: String) async throws -> LinkDeletion
+    /// Applies `change` to a live link, raising its revision by one, and announces it; with
+    /// `expectedRevision`, only when the link is still at that revision.
+    func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws -> LinkEditOutcome
+    /// Creates `items` together; each gets its own outcome, in the items' order.
+    func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome]
+    /// ``createMany(_:)`` for a request with an `Idempotency-Key`: the answer is kept with the
+    /// links, so a retry gets exactly it back and creates nothing twice.
+    func createMany(_ items: [LinkBatchItem], idempotency: BatchIdempotency) async throws -> BatchAnswer
+}
+
+/// A create's `Idempotency-Key`: unique within `scope` (the API key's id, or empty).
+struct IdempotencyKey: Sendable, Equatable {
+    let scope: String
+    let key: String
+    /// SHA-256 of the request body: a retry must send the same request.
+    let requestHash: [UInt8]
+
+    /// The key's identity, without the request it was used for.
+    struct ID: Hashable, Sendable {
+        let scope: String
+        let key: String
+    }
+
+    var id: ID { ID(scope: scope, key: key) }
+}
+
+/// What a create did.
+struct LinkCreation: Sendable, Equatable {
+    let code: String
+    /// True when an earlier create with the same `Idempotency-Key` made the link.
+    let replayed: Bool
+}
+
+/// What deleting a code did.
+enum LinkDeletion: Sendable, Equatable {
+    case deleted
+    case alreadyDeleted
+    case notFound
+}
+
+/// What an edit did.
+enum LinkEditOutcome: Sendable, Equatable {
+    /// The link as it is now.
+    case edited(Link)
+    case notFound
+    case deleted
+    /// `If-Match` named another revision: the link moved on since the caller read it.
+    case revisionMismatch(current: Int64)
+}
+
+/// One link of a batch: what to create, and for imports the key of its row.
+struct LinkBatchItem: Sendable {
+    let link: NewLink
+    /// A hash of the imported row: a row imported before is found by it, not created again.
+    var importKey: String?
+    /// A grouped create's `Idempotency-Key`, kept with its link in the same statement.
+    var idempotency: IdempotencyKey?
+}
+
+/// What became of one item of a batch.
+enum LinkBatchOutcome: Sendable, Equatable {
+    case created(code: String)
+    /// The row was imported before (by its import key), as this link.
+    case alreadyImported(code: String)
+    /// Its alias is taken.
+    case aliasTaken
+    /// No free generated code after a few tries.
+    case noFreeCode
+}
+
+/// A batch's `Idempotency-Key`, and the answer to keep with it.
+struct BatchIdempotency: Sendable {
+    let key: IdempotencyKey
+    /// Renders the answer from the outcomes, to be kept and given to retries.
+    let answer: @Sendable ([LinkBatchOutcome]) throws -> ByteBuffer
+}
+
+/// What a batch with an `Idempotency-Key` did.
+enum BatchAnswer: Sendable {
+    case fresh(ByteBuffer)
+    /// The answer an earlier request with the same key got.
+    case replayed(ByteBuffer)
+}
+
+/// The refusals of a create, as the API answers them.
+extension APIError {
+    /// `409`: the alias belongs to another link (a deleted one too: codes are never reissued).
+    static func aliasTaken(_ alias: String) -> APIError {
+        APIError(.conflict, "alias_taken", "the alias '\(alias)' is already taken", field: "alias")
+    }
+
+    /// `422`: the `Idempotency-Key` was used for a different request.
+    static let idempotencyKeyReused = APIError(
+        .unprocessableContent, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
+
+    /// `503`: every generated code tried was taken.
+    static let noFreeCode = APIError(
+        .serviceUnavailable, "code_space_exhausted", "could not find a free code; try again")
+}

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedService
+
+/// Creating many links at once: `POST /api/links/bulk`, `master links import`, the group commit
+/// of concurrent `POST /create`s and a create retried alone, every one by ``CreateStatement``.
+extension PostgresLinkRepository {
+    /// Creates `items` (and their `link.created` outbox rows) in one transaction, with one
+    /// statement per round: items whose generated code collided get a new one in the next round,
+    /// so most batches take one round trip. Outcomes come back in the items' order.
+    func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome] {
+        try await breaker.run { [self] in
+            try await client.withTransaction(logger: logger) { connection in
+                try await insert(items, on: connection)
+            }
+        }
+    }
+
+    /// ``createMany(_:)`` for a request with an `Idempotency-Key`: the answer is kept in the same
+    /// transaction as the links, so a retry gets exactly it back and creates nothing twice.
+    /// Throws ``APIError`` 422 when the key was used for a different request.
+    func createMany(_ items: [LinkBatchItem], idempotency: BatchIdempotency) async throws -> BatchAnswer {
+        if let earlier = try await earlierAnswer(idempotency.key) { return .replayed(earlier) }
+        do {
+            return try await breaker.run { [self] in
+                try await client.withTransaction(logger: logger) { connection in
+                    let answer = try idempotency.answer(try await insert(items, on: connection))
+                    try await connection.query(
+                        """
+                        INSERT INTO bulk_requests (scope, key, request_hash, response)
+                        VALUES (\(idempotency.key.scope), \(idempotency.key.key),
+                            \(ByteBuffer(bytes: idempotency.key.requestHash)), \(answer))
+                        """, logger: logger)
+                    return .fresh(answer)
+                }
+            }
+        } catch  where error.isUniqueViolation && error.postgresConstraint == "bulk_requests_pkey" {
+            // A concurrent retry with the same key won; its links stand, this one's rolled back.
+            guard let earlier = try await earlierAnswer(idempotency.key) else { throw error }
+            return .replayed(earlier)
+        }
+    }
+
+    /// The answer kept for `key`, if a request used it before.
+    private func earlierAnswer(_ key: IdempotencyKey) async throws -> ByteBuffer? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "SELECT request_hash, response FROM bulk_requests WHERE scope = \(key.scope) AND key = \(key.key)",
+                logger: logger)
+            for try await (hash, response) in rows.decode((ByteBuffer, ByteBuffer).self) {
+                guard Array(buffer: hash) == key.requestHash else {
+                    throw APIError.idempotencyKeyReused
+                }
+                return response
+            }
+            return nil
+        }
+    }
+
+    /// How the statements of a batch run: each on its own on the group-commit writer's
+    /// connection, or inside a transaction on its connection (a bulk create).
+    struct BatchRunner {
+        /// Runs a one-off statement; its rows.
+        let query: (PostgresQuery) async throws -> [PostgresRow]
+        /// Runs a round's insert, as the prepared statement it is; the codes it inserted.
+        let insertRound: (CreateStatement) async throws -> [String]
+
+        /// Statements on `connection`, inside the caller's transaction.
+        static func on(_ connection: PostgresConnection, logger: Logger) -> Self {
+            Self(
+                query: { try await connection.query($0, logger: logger).collect() },
+                insertRound: { try await connection.execute($0, logger: logger).collect() })
+        }
+    }
+
+    /// The rounds of one batch, on `connection` inside the caller's transaction.
+    private func insert(_ items: [LinkBatchItem], on connection: PostgresConnection) async throws -> [LinkBatchOutcome]
+    {
+        try await insertRounds(items, running: .on(connection, logger: logger)).map { try $0.get() }
+    }
+
+    /// The rounds of one batch, through `run`, and each item's outcome. Each round is one
+    /// statement: its links, their outbox rows and idempotency keys, or none. When a round
+    /// fails, the outcomes of the rounds before stand and every item still pending fails with
+    /// the round's error.
+    func insertRounds(_ items: [LinkBatchItem], running run: BatchRunner) async
+        -> [Result<LinkBatchOutcome, any Error>]
+    {
+        var outcomes = [LinkBatchOutcome?](repeating: nil, count: items.count)
+        var pending = Array(items.indices)
+        for _ in 1...Self.maximumAttempts where !pending.isEmpty {
+            do {
+                pending = try await insertRound(items, pending: pending, into: &outcomes, running: run)
+            } catch {
+                return outcomes.map { $0.map { .success($0) } ?? .failure(error) }
+            }
+        }
+        // What no round decided had a generated code collide every time.
+        return outcomes.map { .success($0 ?? .noFreeCode) }
+    }
+
+    /// One round: the `pending` items with a code each (an alias, or a new random one) in one
+    /// statement; decides the outcomes it can and returns the items whose generated code collided.
+    private func insertRound(
+        _ items: [LinkBatchItem], pending: [Int], into outcomes: inout [LinkBatchOutcome?], running run: BatchRunner
+    ) async throws -> [Int] {
+        let codes = pending.map { items[$0].link.alias ?? ShortCode.random() }
+        let round = CreateStatement(pending.map { items[$0] }, codes: codes, at: Date())
+        let inserted = Set(try await run.insertRound(round))
+        // A code goes to the first item that asked for it; a later one with the same alias
+        // is refused like any taken alias.
+        var claimed = Set<String>()
+        var refused: [Int] = []
+        for (index, code) in zip(pending, codes) {
+            if inserted.contains(code), claimed.insert(code).inserted {
+                outcomes[index] = .created(code: code)
+            } else {
+                refused.append(index)
+            }
+        }
+        let imported = try await importedCodes(refused.compactMap { items[$0].importKey }, running: run.query)
+        var next: [Int] = []
+        for index in refused {
+            if let key = items[index].importKey, let existing = imported[key] {
+                outcomes[index] = .alreadyImported(code: existing)
+            } else if items[index].link.alias != nil {
+                outcomes[index] = .aliasTaken
+            } else {
+                next.append(index)  // a generated code collided: another one next round
+            }
+        }
+        return next
+    }
+
+    /// Import key → code, for the keys some link already has.
+    private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [PostgresRow])
+        async throws -> [String: String]
+    {
+        guard !keys.isEmpty else { return [:] }
+        let rows = try await run("SELECT import_key, code FROM links WHERE import_key = ANY(\(keys)::text[])")
+        var codes: [String: String] = [:]
+        for row in rows {
+            let (key, code) = try row.decode((String, String).self)
+            codes[key] = code
+        }
+        return codes
+    }
+}
+
+extension AsyncSequence {
+    /// Every element, in order.
+    func collect() async throws -> [Element] {
+        var elements: [Element] = []
+        for try await element in self { elements.append(element) }
+        return elements
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import SharedEvents
+import SharedLinks
+import SharedPostgres
+import SharedResilience
+import SharedService
+
+/// Links in Postgres. Every change is written together with its outbox row in one transaction
+/// (or one statement), so an event reaches Kafka exactly when (and only when) the change is
+/// committed. Every call goes through the Postgres circuit breaker. Every create, alone, grouped,
+/// in bulk or imported, runs ``CreateStatement``.
+struct PostgresLinkRepository: LinkRepository {
+    let client: PostgresClient
+    let breaker: CircuitBreaker
+    let logger: Logger
+
+    /// How many generated codes are tried before giving up (a collision is already rare).
+    static let maximumAttempts = 5
+
+    /// Creates the link and its `link.created` outbox row (and remembers `idempotency`) with one
+    /// ``CreateStatement`` on a pooled connection. The master's own creates go through
+    /// ``CreateGroupCommit`` instead; this is the path of a create that must be retried alone.
+    func create(_ link: NewLink, idempotency: IdempotencyKey? = nil) async throws -> LinkCreation {
+        if let idempotency, let earlier = try await earlierCreation(idempotency) { return earlier }
+        let item = LinkBatchItem(link: link, idempotency: idempotency)
+        let outcome: LinkBatchOutcome
+        do {
+            outcome = try await breaker.run { [self] in
+                try await client.withConnection { connection in
+                    try await insertRounds([item], running: .on(connection, logger: logger))[0].get()
+                }
+            }
+        } catch  where error.isUniqueViolation && error.postgresConstraint == "idempotency_keys_pkey" {
+            // A concurrent retry with the same key won the race.
+            guard let idempotency, let earlier = try await earlierCreation(idempotency) else { throw error }
+            return earlier
+        }
+        switch outcome {
+        case .created(let code), .alreadyImported(let code): return LinkCreation(code: code, replayed: false)
+        case .aliasTaken: throw APIError.aliasTaken(link.alias ?? "")
+        case .noFreeCode: throw APIError.noFreeCode
+        }
+    }
+
+    /// The link an earlier create with this key made, if any.
+    private func earlierCreation(_ idempotency: IdempotencyKey) async throws -> LinkCreation? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                """
+                SELECT request_hash, code FROM idempotency_keys
+                WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)
+                """, logger: logger)
+            for try await (hash, code) in rows.decode((ByteBuffer, String).self) {
+                guard Array(buffer: hash) == idempotency.requestHash else {
+                    throw APIError.idempotencyKeyReused
+                }
+                return LinkCreation(code: code, replayed: true)
+            }
+            return nil
+        }
+    }
+
+    /// Marks the link deleted (it keeps its row, so the code is never issued again) and queues
+    /// its `link.deleted` event.
+    func delete(_ code: String) async throws -> LinkDeletion {
+        try await breaker.run { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    UPDATE links SET deleted_at = now(), revision = revision + 1
+                    WHERE code = \(code) AND deleted_at IS NULL RETURNING revision
+                    """, logger: logger)
+                var revision: Int64?
+                for try await value in rows.decode(Int64.self) { revision = value }
+                guard let revision else {
+                    let existing = try await connection.query(
+                        "SELECT 1 FROM links WHERE code = \(code)", logger: logger)
+                    for try await _ in existing.decode(Int.self) { return LinkDeletion.alreadyDeleted }
+                    return LinkDeletion.notFound
+                }
+                try await OutboxWriter.append(
+                    [OutboxRow(LinkEvent.deleted(code: code, revision: revision))], on: connection, logger: logger)
+                return LinkDeletion.deleted
+            }
+        }
+    }
+
+    /// Applies `edit` to a live link, raising its revision by one, and queues its `link.updated`
+    /// event, in one transaction. With `expectedRevision`, only when the link is still at that
+    /// revision. A new visit limit at or below the clicks already counted leaves the link used up;
+    /// a higher one (or none) makes a used-up link live again.
+    func update(_ code: String, with edit: LinkChange, expectedRevision: Int64? = nil) async throws
+        -> LinkEditOutcome
+    {
+        let setsExpiry = edit.expiresAt != .keep
+        let expiry = edit.expiresAt.newValue
+        let setsLimit = edit.maxClicks != .keep
+        let limit = edit.maxClicks.newValue
+        return try await breaker.run { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in
+                // The row lock taken here orders this edit with deletes, other edits and the
+                // click aggregator, so the outbox holds this code's events in revision order.
+                let rows = try await connection.query(
+                    """
+                    UPDATE links SET
+                        url = coalesce(\(edit.url), url),
+                        expires_at = CASE WHEN \(setsExpiry) THEN \(expiry) ELSE expires_at END,
+                        max_clicks = CASE WHEN \(setsLimit) THEN \(limit) ELSE max_clicks END,
+                        tags = coalesce(\(edit.tags), tags),
+                        exhausted_at = CASE
+                            WHEN NOT \(setsLimit) THEN exhausted_at
+                            WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
+                                (SELECT sum(c.total) FROM click_counts c WHERE c.code = links.code), 0)
+                            THEN coalesce(exhausted_at, now())
+                            END,
+                        revision = revision + 1
+                    WHERE code = \(code) AND deleted_at IS NULL
+                        AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
+                    RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL
+                    """, logger: logger)
+                var updated: LinkEvent?
+                for try await (revision, url, expiresAt, maxClicks, tags, exhausted) in rows.decode(
+                    (Int64, String, Date?, Int64?, [String], Bool).self)
+                {
+                    updated = LinkEvent.updated(
+                        code: code, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+                        tags: tags, exhausted: exhausted)
+                }
+                guard let updated else {
+                    let existing = try await connection.query(
+                        "SELECT deleted_at IS NOT NULL, revision FROM links WHERE code = \(code)", logger: logger)
+                    for try await (deleted, revision) in existing.decode((Bool, Int64).self) {
+                        return deleted ? LinkEditOutcome.deleted : LinkEditOutcome.revisionMismatch(current: revision)
+                    }
+                    return LinkEditOutcome.notFound
+                }
+                try await OutboxWriter.append([OutboxRow(updated)], on: connection, logger: logger)
+                let current = try await connection.query(
+                    "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+                for try await row in current.decode(DetailRow.self) {
+                    return LinkEditOutcome.edited(Self.link(row, now: Date()))
+                }
+                return LinkEditOutcome.notFound
+            }
+        }
+    }
+
+    /// The columns every read returns, with the click total (the sum of the replicas'
+    /// highest totals).
+    private static let detailColumns = """
+        l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision, l.deleted_at IS NOT NULL,
+        l.exhausted_at IS NOT NULL,
+        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
+        """
+
+    private typealias DetailRow = (String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64)
+
+    private static func link(_ row: DetailRow, now: Date) -> Link {
+        let (code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) = row
+        return Link(
+            code: code, url: url, createdAt: createdAt, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+            revision: revision, clicks: clicks,
+            status: Link.status(
+                deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,
+                now: now))
+    }
+
+    func link(_ code: String) async throws -> Link? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+            for try await row in rows.decode(DetailRow.self) { return Self.link(row, now: Date()) }
+            return nil
+        }
+    }
+
+    /// The one indexed lookup that the QR code and the stats need, without the click total's sum.
+    func creationTime(of code: String) async throws -> Date? {
+        try await breaker.run { [client, logger] in
+            let rows = try await client.query("SELECT created_at FROM links WHERE code = \(code)", logger: logger)
+            for try await createdAt in rows.decode(Date.self) { return createdAt }
+            return nil
+        }
+    }
+
+    /// Every link (only those tagged `tag`, when given), oldest first, as a stream that Postgres
+    /// sends while `body` takes it: `master links export` of a million links in flat memory.
+    /// Straight on the client, not through the breaker: one long read that a call timeout would
+    /// cut, made by a command that stops on the first error anyway.
+    func forEachLink(tagged tag: String?, _ body: (Link) throws -> Void) async throws {
+        let rows = try await client.query(
+            """
+            SELECT \(unescaped: Self.detailColumns) FROM links l
+            WHERE \(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text]
+            ORDER BY l.created_at, l.code
+            """, logger: logger)
+        let now = Date()
+        for try await row in rows.decode(DetailRow.self) { try body(Self.link(row, now: now)) }
+    }
+
+    /// Longest a listing or search may run in Postgres: 1 s, half the breaker's call timeout.
+    /// One that takes longer answers `400 search_too_slow`, never counted as an outage.
+    static let listTimeoutMilliseconds = 1000
+
+    func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil, containing search: String? = nil)
+        async throws -> [Link]
+    {
+        // A LIKE pattern that matches the search text literally, anywhere, in any case.
+        let pattern = search.map { text in
+            "%"
+                + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
+        return try await breaker.run { [client, logger] in
+            // A search's cost is the caller's to choose (trigram indexes keep ordinary ones to
+            // milliseconds): bounded by its own statement timeout, below the breaker's.
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query(
+                    "SET LOCAL statement_timeout = \(unescaped: String(Self.listTimeoutMilliseconds))", logger: logger)
+                // The keyset starts above every link without a cursor; the tag and search tests are
+                // true without a tag or a search.
+                let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
+                let rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.detailColumns) FROM links l
+                    WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
+                        AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                        AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
+                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                    """, logger: logger)
+                let now = Date()
+                var links: [Link] = []
+                for try await row in rows.decode(DetailRow.self) { links.append(Self.link(row, now: now)) }
+                return links
+            }
+        }
+    }
+}

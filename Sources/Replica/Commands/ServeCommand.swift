@@ -1,0 +1,69 @@
+import ArgumentParser
+import Logging
+import SharedConfiguration
+import SharedKafka
+import SharedLinks
+import SharedRedis
+import SharedService
+
+/// `replica serve`: the consumer, the click reporter and the redirect server (the default).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Fill Redis from the links topic and serve redirects.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var replica: ReplicaOptions
+    @OptionGroup var http: HTTPOptions
+
+    /// Seconds between reports of the click totals that moved. Default: 5.
+    /// Environment: `SHORTENER_CLICK_REPORT_INTERVAL`.
+    @Option(help: "Seconds between reports of moved click totals (env SHORTENER_CLICK_REPORT_INTERVAL).")
+    var clickReportInterval: Double = EnvironmentDefaults.double("SHORTENER_CLICK_REPORT_INTERVAL", 5)
+
+    /// Most codes per second the periodic click reports send; under a load that moves more
+    /// codes, each code is reported less often than every interval. Default: 500.
+    /// Environment: `SHORTENER_CLICK_REPORT_RATE`.
+    @Option(help: "Most codes per second the click reports send (env SHORTENER_CLICK_REPORT_RATE).")
+    var clickReportRate: Int = EnvironmentDefaults.int(
+        "SHORTENER_CLICK_REPORT_RATE", ClickReporter.Settings().codesPerSecond)
+
+    /// Most distinct values a link records per dimension (referrer, country, device, browser,
+    /// OS) on this replica; the rest count as `other`. Default: 100.
+    /// Environment: `SHORTENER_STATS_MAX_KEYS`.
+    @Option(help: "Most values per link and dimension; the rest count as 'other' (env SHORTENER_STATS_MAX_KEYS).")
+    var statsMaxKeys: Int = EnvironmentDefaults.int("SHORTENER_STATS_MAX_KEYS", ClickLedger.defaultMaximumValues)
+
+    /// Folder with the GeoIP country databases (`GeoIP.dat`, `GeoIPv6.dat`).
+    /// Default: `/usr/share/GeoIP` (Debian's geoip-database). Environment: `SHORTENER_GEOIP_DIR`.
+    @Option(help: "Folder with GeoIP.dat and GeoIPv6.dat (env SHORTENER_GEOIP_DIR).")
+    var geoipDir: String = EnvironmentDefaults.string("SHORTENER_GEOIP_DIR", CountryLookup.defaultDirectory)
+
+    func validate() throws {
+        try validateSeconds(clickReportInterval, in: 0.1...3600, option: "--click-report-interval")
+        guard (1...1_000_000).contains(clickReportRate) else {
+            throw ValidationError("--click-report-rate must be 1 to 1000000")
+        }
+        guard (1...1000).contains(statsMaxKeys) else { throw ValidationError("--stats-max-keys must be 1 to 1000") }
+    }
+
+    func run() async throws {
+        let logger = try Observability.bootstrap(service: "replica", options: common)
+            .with(metadata: "replica.id", "\(replica.replicaID)")
+        let namespace = try common.resolvedNamespace()
+        let redis = replica.connectRedis(logger: logger)
+        defer { redis.close() }
+        let application = try ReplicaApplication(
+            configuration: .init(
+                namespace: namespace, replicaID: replica.replicaID, kafkaBrokers: common.kafkaBrokers,
+                clients: try KafkaClientSettings.load(from: common.topicsDir),
+                clickReportInterval: .seconds(clickReportInterval),
+                clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
+                geoIPDirectory: geoipDir,
+                http: try http.resolvedServerSettings(defaultPort: 8081)),
+            redis: redis, logger: logger)
+        // Before anything reads or counts: a second process on this Redis would count every click twice.
+        try await application.lease.acquire()
+        try await ServiceRunner.run(
+            application.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
+    }
+}

@@ -1,0 +1,356 @@
+import Foundation
+import Metrics
+import NIOConcurrencyHelpers
+import SharedConfiguration
+import SharedEvents
+import SharedJSON
+import SharedKafka
+import SharedLinks
+import SharedRedis
+
+/// This replica's copy of the links, in its own Redis, and the clicks counted on them.
+///
+/// An event and its offset are written by one Lua script, atomically: after a crash the replica
+/// resumes exactly after the last applied event. If Redis lost its data, the state marker is gone
+/// with it: the scripts refuse with ``RedisStateLost`` and the replica rebuilds from offset zero.
+/// While it rebuilds (the marker says ``ReplicaKeys/rebuildingPrefix``) no code is served: a link
+/// read so far may be deleted or edited further on in the topic, and a deleted link must never
+/// come back, so every visit answers "still loading" until the consumer has caught up
+/// (``finishRebuild()``). The marker is in Redis, so a replica restarted mid-rebuild goes on
+/// rebuilding from the offsets stored so far and still serves nothing until it is done.
+/// A redirect looks the code up and counts the click in one script too: one round trip per
+/// redirect. Every command goes through the Redis circuit breaker. Key names: ``ReplicaKeys``.
+struct LinkStore: Sendable {
+    /// What a code resolves to.
+    enum Resolution: Equatable {
+        case redirect(String)
+        case notFound
+        case gone
+        /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
+        /// be an older revision), or `replica replay` is removing them (an unknown code may come back).
+        case rebuilding
+    }
+
+    /// The outcome of one visit: where it goes, and the milestone it reached, if any.
+    struct Visit: Equatable {
+        var resolution: Resolution
+        /// Set on every hundredth click of a code.
+        var milestone: ClickMilestone?
+    }
+
+    /// Clicks of one code are reported to the master at every multiple of this.
+    static let milestoneInterval: Int64 = 100
+
+    let redis: GuardedRedis
+    let keys: ReplicaKeys
+    private let markerSet = NIOLockedValueBox(false)
+    /// Most distinct values one link records per dimension, as the visit script takes it.
+    private let maximumValues: String
+
+    init(redis: GuardedRedis, namespace: Namespace, maximumValues: Int = ClickLedger.defaultMaximumValues) {
+        self.redis = redis
+        self.keys = ReplicaKeys(namespace: namespace)
+        self.maximumValues = String(maximumValues)
+    }
+
+    /// Whether ``startOffsets()`` has set the state marker in this process: from then on a
+    /// missing marker means the data was lost.
+    var hasSetStateMarker: Bool { markerSet.withLockedValue { $0 } }
+
+    /// `link_events_total{outcome}`: events applied, and events ignored as not newer than what
+    /// Redis holds (duplicates, replays). `clicks_counted_total`: redirects counted.
+    private static let applied = Counter(label: "link_events_total", dimensions: [("outcome", "applied")])
+    private static let stale = Counter(label: "link_events_total", dimensions: [("outcome", "stale")])
+    private static let clicksCounted = Counter(label: "clicks_counted_total")
+    /// `link_event_lag_seconds`: from an event's time on the master to its write in this Redis,
+    /// the replica's share of a new link's way to its first redirect.
+    private static let lag = Metrics.Timer(label: "link_event_lag_seconds")
+
+    /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
+    /// records each one's offset with it; returns how many were applied.
+    /// KEYS: offsets, state marker, then one link key per event. ARGV: seven per event:
+    /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, or `skip` to
+    /// record only the offset), url, expiry, max clicks.
+    private static let applyScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 2))
+        local applied = 0
+        for index = 3, #KEYS do
+            local base = (index - 3) * 7
+            local state = ARGV[base + 4]
+            if state ~= 'skip' then
+                local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
+                if tonumber(ARGV[base + 3]) > stored then
+                    if state == 'active' then
+                        redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
+                            'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7])
+                    else
+                        redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', state)
+                    end
+                    applied = applied + 1
+                end
+            end
+            redis.call('HSET', KEYS[1], ARGV[base + 1], ARGV[base + 2])
+        end
+        return applied
+        """)
+
+    /// Resolves a code and, when it redirects, counts the click, records where it came from
+    /// (one field of ``ReplicaKeys/fresh(epoch:code:)``, folded into the stats at the next
+    /// report; a new kind of click past ``ClickLedger/maximumFreshFields`` goes straight into
+    /// the stats, capped there) and marks the code unreported.
+    /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
+    /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
+    /// fresh key prefix, the click's attributes (``ClickAttributes/field``), stats key prefix,
+    /// most values per dimension. Returns 0
+    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url}`, or
+    /// `{url, total, epoch}` on a milestone.
+    private static let visitScript = RedisScript(
+        """
+        \(ClickLedger.countClickLua)
+        \(ReplicaKeys.requireStateLua(markerKey: 5))
+        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max')
+        -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
+        if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
+        if not link[1] then
+            if string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then return 2 end
+            return 0
+        end
+        local expiry = tonumber(link[2])
+        if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
+        local limit = tonumber(link[4])
+        if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
+        \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
+        local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+        redis.call('SADD', KEYS[3], ARGV[2])
+        local fresh = ARGV[4] .. epoch .. ':' .. ARGV[2]
+        if redis.call('HINCRBY', fresh, ARGV[5], 1) == 1
+            and redis.call('HLEN', fresh) > \(ClickLedger.maximumFreshFields) then
+            redis.call('HDEL', fresh, ARGV[5])
+            count_click(ARGV[6] .. epoch .. ':' .. ARGV[2], ARGV[5], 1, tonumber(ARGV[7]))
+        end
+        if total % \(milestoneInterval) == 0 then return {link[1], total, epoch} end
+        return {link[1]}
+        """)
+
+    /// Where to start reading: partition → next offset. Sets the state marker first; if it was
+    /// missing, or a replay's wipe never finished, whatever offsets survived are dropped and the
+    /// marker says rebuilding, so a Redis that lost data is rebuilt from offset zero and serves
+    /// nothing until then. KEYS: state marker, offsets. ARGV: the time, for people reading Redis.
+    private static let startScript = RedisScript(
+        """
+        local state = redis.call('GET', KEYS[1])
+        if not state or string.sub(state, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then
+            redis.call('DEL', KEYS[2])
+            redis.call('SET', KEYS[1], '\(ReplicaKeys.rebuildingPrefix)' .. ARGV[1])
+        end
+        return redis.call('HGETALL', KEYS[2])
+        """)
+
+    /// KEYS: state marker. ARGV: the time. Ends a rebuild: the marker says the links are
+    /// complete. Nothing changes during a replay's wipe; a lost marker fails with `STATE_LOST`.
+    private static let finishRebuildScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 1))
+        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then
+            redis.call('SET', KEYS[1], ARGV[1])
+            return 1
+        end
+        return 0
+        """)
+
+    /// KEYS: state marker. ARGV: the time. Marks the links as rebuilding unless a replay is
+    /// wiping them; a lost marker fails with `STATE_LOST`.
+    private static let startRebuildScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 1))
+        if string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) ~= '\(ReplicaKeys.wipingPrefix)' then
+            redis.call('SET', KEYS[1], '\(ReplicaKeys.rebuildingPrefix)' .. ARGV[1])
+        end
+        return 1
+        """)
+
+    /// Removes up to a thousand link keys of one SCAN step; returns the next cursor and how
+    /// many were removed. KEYS: none. ARGV: cursor, link key pattern.
+    private static let wipeStepScript = RedisScript(
+        """
+        local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', 1000)
+        local found = reply[2]
+        local removed = 0
+        for first = 1, #found, 500 do
+            removed = removed + redis.call('UNLINK', unpack(found, first, math.min(first + 499, #found)))
+        end
+        return {reply[1], removed}
+        """)
+
+    /// Applies messages of `<ns>-links` in one script call (one round trip for a whole polled
+    /// batch); an unusable one is dead-lettered first and only its offset recorded, so the
+    /// partition keeps moving.
+    func apply(_ messages: [KafkaMessage], deadLetters: DeadLetterQueue) async throws {
+        guard !messages.isEmpty else { return }
+        var scriptKeys = [keys.offsets, keys.stateMarker]
+        var arguments: [String] = []
+        scriptKeys.reserveCapacity(messages.count + 2)
+        arguments.reserveCapacity(messages.count * 7)
+        var events = 0
+        var occurred: [Date] = []
+        occurred.reserveCapacity(messages.count)
+        for message in messages {
+            let position = [String(message.partition), String(message.offset + 1)]
+            guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
+                scriptKeys.append(keys.offsets)
+                arguments += position + ["0", "skip", "", "", ""]
+                continue
+            }
+            let state =
+                switch event.type {
+                case .created: "active"
+                case .updated: event.exhausted == true ? "exhausted" : "active"
+                case .deleted: "deleted"
+                case .exhausted: "exhausted"
+                }
+            let expiry = event.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) } ?? ""
+            // Links created before targets were normalised may carry raw UTF-8: serve their URI form.
+            let url = event.url.map { url in
+                url.utf8.allSatisfy { $0 < 0x80 } ? url : (try? TargetURL.normalized(url)) ?? url
+            }
+            scriptKeys.append(keys.link(event.code))
+            arguments +=
+                position + [
+                    String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
+                ]
+            events += 1
+            occurred.append(event.occurredAt)
+        }
+        let applied = Int(
+            try await redis.evaluate(Self.applyScript, keys: scriptKeys, arguments: arguments).integer ?? 0)
+        let now = Date()
+        for time in occurred { Self.lag.recordSeconds(max(0, now.timeIntervalSince(time))) }
+        Self.applied.increment(by: applied)
+        Self.stale.increment(by: events - applied)
+    }
+
+    /// Partition → next offset to read, as recorded with the applied events; empty when this
+    /// Redis has to be filled from the start (see `startScript`).
+    func startOffsets() async throws -> [Int32: Int64] {
+        let reply = try await redis.evaluate(
+            Self.startScript, keys: [keys.stateMarker, keys.offsets], arguments: [RFC3339.format(Date())])
+        markerSet.withLockedValue { $0 = true }
+        return Self.offsets(from: reply)
+    }
+
+    /// Partition → offset, from the offsets hash as HGETALL returns it.
+    private static func offsets(from reply: RedisValue) -> [Int32: Int64] {
+        let fields = reply.array ?? []
+        var offsets: [Int32: Int64] = [:]
+        for index in stride(from: 0, to: fields.count - 1, by: 2) {
+            if let partition = fields[index].integer, let offset = fields[index + 1].integer {
+                offsets[Int32(partition)] = offset
+            }
+        }
+        return offsets
+    }
+
+    /// Forgets every link and offset of the namespace and the state marker, so the links are
+    /// filled again from offset zero; click counts and the epoch stay (unreported clicks must not
+    /// be lost). Returns how many links were removed.
+    ///
+    /// The links go in steps of a thousand keys, never in one long call, so Redis keeps serving
+    /// redirects throughout. Meanwhile the state marker says `wiping:`, and a code already
+    /// removed answers "still loading" (503), not "unknown". Last, the marker and the offsets go
+    /// together: a replica running on this Redis then rebuilds from offset zero (whatever it
+    /// applied during the wipe included), and a replica started after an interrupted wipe does
+    /// the same.
+    func wipe() async throws -> Int {
+        _ = try await redis.send(["SET", keys.stateMarker, ReplicaKeys.wipingPrefix + RFC3339.format(Date())])
+        var cursor = "0"
+        var removed = 0
+        repeat {
+            let reply = try await redis.evaluate(Self.wipeStepScript, keys: [], arguments: [cursor, keys.linkPattern])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            removed += Int(fields[1].integer ?? 0)
+        } while cursor != "0"
+        _ = try await redis.send(["DEL", keys.stateMarker, keys.offsets])
+        return removed
+    }
+
+    /// Records that the links are complete: the consumer has read the topic to the end it had
+    /// when this rebuild (or a later restart of it) began. Returns whether a rebuild ended.
+    @discardableResult
+    func finishRebuild() async throws -> Bool {
+        let reply = try await redis.evaluate(
+            Self.finishRebuildScript, keys: [keys.stateMarker], arguments: [RFC3339.format(Date())])
+        return reply.integer == 1
+    }
+
+    /// Stops serving until the consumer has caught up again: for a Redis that restarted from an
+    /// older snapshot, whose links may be older revisions than the ones already served.
+    func startRebuild() async throws {
+        _ = try await redis.evaluate(
+            Self.startRebuildScript, keys: [keys.stateMarker], arguments: [RFC3339.format(Date())])
+    }
+
+    /// Whether the links are complete: the state marker is set and says neither rebuilding nor wiping.
+    func isComplete() async throws -> Bool {
+        guard let state = try await redis.send(["GET", keys.stateMarker]).string else { return false }
+        return !state.hasPrefix(ReplicaKeys.rebuildingPrefix) && !state.hasPrefix(ReplicaKeys.wipingPrefix)
+    }
+
+    /// Partition → next offset to read, as applied so far (nothing is changed).
+    func appliedOffsets() async throws -> [Int32: Int64] {
+        Self.offsets(from: try await redis.send(["HGETALL", keys.offsets]))
+    }
+
+    /// How many links this Redis holds (deleted ones included), counted with SCAN.
+    func linkCount() async throws -> Int {
+        var cursor = "0"
+        var count = 0
+        repeat {
+            let reply = try await redis.send(["SCAN", cursor, "MATCH", keys.linkPattern, "COUNT", "1000"])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            count += fields[1].array?.count ?? 0
+        } while cursor != "0"
+        return count
+    }
+
+    /// The id of the replica that serves from this Redis now, if one does (its ``ReplicaLease``).
+    func runningReplica() async throws -> String? {
+        try await redis.send(["GET", keys.heartbeat]).string.map(ReplicaLease.replicaID(of:))
+    }
+
+    /// Resolves a code and, if it redirects, counts the click with its `attributes`: one round trip.
+    func visit(_ code: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
+        let arguments = [
+            String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce, keys.freshPrefix,
+            attributes.field, keys.statsPrefix, maximumValues,
+        ]
+        let reply = try await redis.evaluate(
+            Self.visitScript,
+            keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
+            arguments: arguments)
+        guard let fields = reply.array, let url = fields.first?.string else {
+            let resolution: Resolution =
+                switch reply.integer {
+                case 1: .gone
+                case 2: .rebuilding
+                default: .notFound
+                }
+            return Visit(resolution: resolution)
+        }
+        Self.clicksCounted.increment()
+        guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {
+            return Visit(resolution: .redirect(url))
+        }
+        return Visit(resolution: .redirect(url), milestone: ClickMilestone(code: code, total: total, epoch: epoch))
+    }
+}
+
+/// A code's running click total on this replica reached a multiple of ``LinkStore/milestoneInterval``.
+struct ClickMilestone: Equatable, Sendable {
+    let code: String
+    let total: Int64
+    let epoch: String
+}

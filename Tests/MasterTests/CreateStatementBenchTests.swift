@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import Master
+
+/// `bench/create.pgbench`, pgbench's side of the create comparison in `make bench`, runs the
+/// master's own ``CreateStatement``: its text, with each bind given as the master binds it for
+/// one create without an `Idempotency-Key`.
+@Suite struct CreateStatementBenchTests {
+    /// What stands in the script for each bind (`$1` … `$13`) of the statement.
+    static let binds: [Int: String] = {
+        let code = "'p' || :client_id || '-' || :n"
+        let payload = """
+            convert_to('{"code":"p' || :client_id || '-' || :n || '","event_id":"00000000-0000-0000-0000-000000000000",\
+            "occurred_at":"2026-01-01T00:00:00.000Z","revision":1,"type":"link.created",\
+            "url":"https://example.com/bench/create","version":1}', 'UTF8')
+            """
+        return [
+            1: "ARRAY[\(code)]", 2: "ARRAY['https://example.com/bench/create']", 3: "ARRAY['']", 4: "ARRAY[0]",
+            5: "ARRAY['']", 6: "ARRAY['']", 7: "ARRAY['']", 8: "ARRAY['']", 9: "ARRAY[''::bytea]", 10: "now()",
+            11: "ARRAY['links']", 12: "ARRAY[\(code)]", 13: "ARRAY[\(payload)]",
+        ]
+    }()
+
+    /// The statement as the script must hold it.
+    static var expectedStatement: String {
+        binds.keys.sorted(by: >).reduce(CreateStatement.sql) { sql, bind in
+            sql.replacingOccurrences(of: "$\(bind)", with: binds[bind]!)
+        } + ";"
+    }
+
+    @Test func theBenchScriptRunsTheCreateStatement() throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("bench/create.pgbench")
+        let text = try String(contentsOf: script, encoding: .utf8)
+        #expect(!CreateStatement.sql.contains("$14"), "a bind the script does not give")
+        #expect(
+            text.contains(Self.expectedStatement),
+            "bench/create.pgbench must end with CreateStatement.sql, binds replaced:\n\(Self.expectedStatement)")
+    }
+}

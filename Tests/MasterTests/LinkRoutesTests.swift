@@ -1,0 +1,195 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import SharedService
+import Testing
+@testable import Master
+@testable import SharedResilience
+
+/// The link routes as the master composes them (``LinkRoutes``), driven through the router over
+/// an in-memory repository: the HTTP layer's rules without a database.
+@Suite struct LinkRoutesTests {
+    private static let logger = Logger(label: "link-routes-tests")
+
+    /// The routes over `repository`, with the key check reading `keys`.
+    private func withRoutes(
+        over repository: any LinkRepository = InMemoryLinkRepository(),
+        keys: APIKeyStore.ActiveKeys = .init(),
+        _ body: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let router = Router(context: AppRequestContext.self)
+        let admission = CreateAdmission(
+            keys: APIKeyGuard(logger: Self.logger, loadKeys: { keys }), limiter: RateLimiter(settings: .off),
+            trustedProxies: try TrustedProxies(parsing: ""))
+        LinkRoutes(repository: repository, creator: repository, admission: admission, publicBaseURL: "http://s.test")
+            .add(to: router)
+        try await Application(router: router).test(.router) { client in try await body(client) }
+    }
+
+    private static func json(_ response: TestResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+    }
+
+    private static let jsonHeaders: HTTPFields = [.contentType: "application/json"]
+
+    private func create(_ body: String, headers: HTTPFields = [:], on client: any TestClientProtocol) async throws
+        -> TestResponse
+    {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return try await client.execute(uri: "/create", method: .post, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    @Test func aLinkIsCreatedReadEditedAndDeletedWithItsRevision() async throws {
+        try await withRoutes { client in
+            let created = try await create(#"{"url":"https://example.com/a","alias":"abc"}"#, on: client)
+            #expect(created.status == .created)
+            #expect(try Self.json(created)["short_url"] as? String == "http://s.test/abc")
+
+            let read = try await client.execute(uri: "/api/links/abc", method: .get)
+            #expect(read.status == .ok && read.headers[.eTag] == "\"1\"")
+            #expect(try Self.json(read)["status"] as? String == "active")
+
+            var ifMatch: HTTPFields = Self.jsonHeaders
+            ifMatch[.ifMatch] = "\"1\""
+            let edit = ByteBuffer(string: #"{"url":"https://example.com/b"}"#)
+            let edited = try await client.execute(uri: "/api/links/abc", method: .patch, headers: ifMatch, body: edit)
+            #expect(edited.status == .ok && edited.headers[.eTag] == "\"2\"")
+            #expect(try Self.json(edited)["url"] as? String == "https://example.com/b")
+            let stale = try await client.execute(uri: "/api/links/abc", method: .patch, headers: ifMatch, body: edit)
+            #expect(stale.status == .preconditionFailed && stale.headers[.eTag] == "\"2\"")
+
+            #expect(try await client.execute(uri: "/api/links/abc", method: .delete).status == .noContent)
+            #expect(try await client.execute(uri: "/api/links/abc", method: .delete).status == .noContent)
+            let deleted = try await client.execute(uri: "/api/links/abc", method: .get)
+            #expect(try Self.json(deleted)["status"] as? String == "deleted")
+            let late = try await client.execute(
+                uri: "/api/links/abc", method: .patch, headers: Self.jsonHeaders, body: edit)
+            #expect(late.status == .gone)
+            // A deleted code is never issued again.
+            let again = try await create(#"{"url":"https://example.com/c","alias":"abc"}"#, on: client)
+            #expect(again.status == .conflict)
+            #expect(try await client.execute(uri: "/api/links/zzz", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func listingPagesNewestFirstAndFiltersByTagAndText() async throws {
+        try await withRoutes { client in
+            for index in 1...5 {
+                let tags = index.isMultiple(of: 2) ? #"["even"]"# : "[]"
+                let body = #"{"url":"https://example.com/page/\#(index)","alias":"link\#(index)","tags":\#(tags)}"#
+                #expect(try await create(body, on: client).status == .created)
+            }
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let uri = "/api/links?limit=2" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try Self.json(try await client.execute(uri: uri, method: .get))
+                let links = try #require(page["links"] as? [[String: Any]])
+                #expect(links.count <= 2)
+                seen += links.compactMap { $0["code"] as? String }
+                cursor = page["next_cursor"] as? String
+            } while cursor != nil
+            #expect(seen == ["link5", "link4", "link3", "link2", "link1"])
+
+            let tagged = try Self.json(try await client.execute(uri: "/api/links?tag=even", method: .get))
+            #expect((tagged["links"] as? [[String: Any]])?.compactMap { $0["code"] as? String } == ["link4", "link2"])
+            let found = try Self.json(try await client.execute(uri: "/api/links?q=PAGE/3", method: .get))
+            #expect((found["links"] as? [[String: Any]])?.compactMap { $0["code"] as? String } == ["link3"])
+            let bad = try await client.execute(uri: "/api/links?cursor=nonsense", method: .get)
+            #expect(bad.status == .badRequest)
+        }
+    }
+
+    @Test func bulkGivesEachItemItsOwnOutcomeInOrder() async throws {
+        try await withRoutes { client in
+            #expect(
+                try await create(#"{"url":"https://example.com/x","alias":"taken"}"#, on: client).status == .created)
+            let body = ByteBuffer(
+                string: """
+                    {"links":[{"url":"https://example.com/1","alias":"first"},{"url":"nope"},
+                    {"url":"https://example.com/2","alias":"first"},{"url":"https://example.com/3","alias":"taken"},
+                    {"url":"https://example.com/4"}]}
+                    """)
+            let answer = try await client.execute(
+                uri: "/api/links/bulk", method: .post, headers: Self.jsonHeaders, body: body)
+            #expect(answer.status == .ok)
+            let results = try #require(try Self.json(answer)["results"] as? [[String: Any]])
+            #expect(results.compactMap { $0["status"] as? Int } == [201, 400, 409, 409, 201])
+            #expect(results[0]["short_url"] as? String == "http://s.test/first")
+        }
+    }
+
+    @Test func aRepeatedCreateWithItsIdempotencyKeyIsReplayed() async throws {
+        try await withRoutes { client in
+            let key: HTTPFields = [.init("Idempotency-Key")!: "order-7"]
+            let first = try await create(#"{"url":"https://example.com/once"}"#, headers: key, on: client)
+            let second = try await create(#"{"url":"https://example.com/once"}"#, headers: key, on: client)
+            #expect(first.status == .created && second.status == .created)
+            #expect(second.headers[.init("Idempotent-Replayed")!] == "true")
+            #expect(try Self.json(first)["code"] as? String == Self.json(second)["code"] as? String)
+            let other = try await create(#"{"url":"https://example.com/other"}"#, headers: key, on: client)
+            #expect(other.status == .unprocessableContent)
+        }
+    }
+
+    @Test func onceAKeyExistsTheAPIRefusesCallersWithoutOne() async throws {
+        let keys = APIKeyStore.ActiveKeys(byHash: [APIKeyStore.hash("sk_secret"): "key_1"], required: true)
+        try await withRoutes(keys: keys) { client in
+            #expect(try await client.execute(uri: "/api/links", method: .get).status == .unauthorized)
+            #expect(try await create(#"{"url":"https://example.com/a"}"#, on: client).status == .unauthorized)
+            let authorized = try await client.execute(
+                uri: "/api/links", method: .get, headers: [.authorization: "Bearer sk_secret"])
+            #expect(authorized.status == .ok)
+        }
+    }
+
+    /// A repository whose every call fails with `error`.
+    private struct FailingRepository: LinkRepository {
+        let error: any Error
+
+        func create(_ link: NewLink, idempotency: IdempotencyKey?) async throws -> LinkCreation { throw error }
+        func link(_ code: String) async throws -> Link? { throw error }
+        func creationTime(of code: String) async throws -> Date? { throw error }
+        func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws
+            -> [Link]
+        { throw error }
+        func delete(_ code: String) async throws -> LinkDeletion { throw error }
+        func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws
+            -> LinkEditOutcome
+        { throw error }
+        func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome] { throw error }
+        func createMany(_ items: [LinkBatchItem], idempotency: BatchIdempotency) async throws -> BatchAnswer {
+            throw error
+        }
+    }
+
+    private struct Broken: Error {}
+
+    @Test func aFailingStoreAnswers503OnEveryRouteAndAnOpenBreakerSaysWhenToRetry() async throws {
+        let open = CircuitOpenError(dependency: "postgres", retryAfter: .seconds(7))
+        try await withRoutes(over: FailingRepository(error: open)) { client in
+            for (uri, method) in [("/api/links/abc", HTTPRequest.Method.get), ("/api/links", .get)] {
+                let answer = try await client.execute(uri: uri, method: method)
+                #expect(answer.status == .serviceUnavailable && answer.headers[.retryAfter] == "7", "\(uri)")
+            }
+        }
+        try await withRoutes(over: FailingRepository(error: Broken())) { client in
+            let created = try await create(#"{"url":"https://example.com/a"}"#, on: client)
+            #expect(created.status == .serviceUnavailable)
+            #expect((try Self.json(created)["error"] as? [String: Any])?["code"] as? String == "unavailable")
+            let bulk = try await client.execute(
+                uri: "/api/links/bulk", method: .post, headers: Self.jsonHeaders,
+                body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/a"}]}"#))
+            #expect(bulk.status == .serviceUnavailable)
+            #expect(try await client.execute(uri: "/api/links/abc/qr", method: .get).status == .serviceUnavailable)
+        }
+        // An API error from the store is the answer as it is.
+        try await withRoutes(over: FailingRepository(error: APIError.aliasTaken("abc"))) { client in
+            let answer = try await client.execute(uri: "/api/links/abc", method: .delete)
+            #expect(answer.status == .conflict)
+        }
+    }
+}
