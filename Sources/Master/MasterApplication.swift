@@ -50,8 +50,8 @@ struct MasterApplication {
     /// router directly.
     let backgroundServices: [any Service]
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first,
-    /// then the aggregator, the dead-letter producer's flush, the group commit's connection and
-    /// last the Postgres pool.
+    /// then the aggregator, the dead-letter producer's flush, the group commit's writer (which
+    /// writes what is still queued) and its connection, and last the Postgres pool.
     var services: [any Service] { backgroundServices + [http] }
 
     /// The loop of the master's Postgres connections: a thread of their own, shared by every
@@ -104,6 +104,8 @@ struct MasterApplication {
             client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
         let pruning = IdempotencyPruning(
             client: postgres, breaker: breaker, logger: logger, retention: configuration.idempotencyRetention)
-        self.backgroundServices = [postgres, writerConnection, deadLetters.producer, countsConsumer, folding, pruning]
+        self.backgroundServices = [
+            postgres, writerConnection, createWriter, deadLetters.producer, countsConsumer, folding, pruning,
+        ]
     }
 }

@@ -14,10 +14,9 @@ struct WebhookSettings: Sendable {
     var secret: String
     /// Tries per notification and receiver. Default: 4.
     var attempts = 4
-    /// Wait before the first retry; doubled for each further one, with full jitter. Default: 200 ms.
-    var initialBackoff: Duration = .milliseconds(200)
-    /// Longest wait between tries. Default: 5 s.
-    var maximumBackoff: Duration = .seconds(5)
+    /// The waits between tries: from 200 ms, doubled for each further one up to 5 s, with full
+    /// jitter.
+    var retry = RetryPolicy(initialDelay: .milliseconds(200), maximumDelay: .seconds(5))
     /// Longest wait for one answer. Default: 5 s.
     var timeout: Duration = .seconds(5)
     /// Whether receivers on loopback, private and link-local addresses are called. Default: false.
@@ -118,7 +117,6 @@ final class WebhookDispatcher: Sendable {
     }
 
     private func deliver(type: String, eventID: String, body: [UInt8], to webhook: Webhook) async -> Outcome {
-        var backoff = settings.initialBackoff
         var outcome = Outcome.failed
         var client = self.client
         do {
@@ -154,12 +152,11 @@ final class WebhookDispatcher: Sendable {
                     ])
                 guard attempt < settings.attempts else { break }
                 do {
-                    try await Task.sleep(for: backoff * Double.random(in: 0...1))  // full jitter
+                    try await settings.retry.sleep(beforeRetry: attempt)
                 } catch {
                     outcome = .interrupted
                     break
                 }
-                backoff = min(backoff * 2, settings.maximumBackoff)
             }
         }
         Counter(

@@ -30,8 +30,10 @@ struct OutboxRelay: Service {
         var pollInterval: Duration = .seconds(5)
         /// Most rows enqueued per round.
         var batchSize: Int = 500
-        /// Time between attempts to become the active relay, or to recover from an error.
-        var retryInterval: Duration = .seconds(2)
+        /// Time between attempts to become the active relay while another one is.
+        var standbyInterval: Duration = .seconds(2)
+        /// How the relay recovers from an error: from 250 ms up to 2 s between tries.
+        var retry = RetryPolicy(initialDelay: .milliseconds(250), maximumDelay: .seconds(2))
         /// Pause before draining again while inserts are in flight (the relay cannot go idle yet):
         /// rows gather into larger batches meanwhile. Like a producer's `linger.ms`, it trades a
         /// new link's way to the replicas against the work per link: every cycle costs queries,
@@ -60,27 +62,37 @@ struct OutboxRelay: Service {
 
     /// `outbox_rows_published_total`: rows acknowledged by Kafka and marked.
     private static let published = Counter(label: "outbox_rows_published_total")
+    /// `outbox_publish_failures_total`: batches Kafka did not take whole (their rest stays pending).
+    private static let publishFailures = Counter(label: "outbox_publish_failures_total")
+    private let failedPublishCount = NIOLockedValueBox(0)
+
+    /// Batches whose publish failed since the relay started.
+    var failedPublishes: Int { failedPublishCount.withLockedValue { $0 } }
     /// `outbox_publish_lag_seconds`: from the start of a row's transaction to Kafka's
     /// acknowledgement, the relay's share of a new link's way to its first redirect.
     private static let lag = Metrics.Timer(label: "outbox_publish_lag_seconds")
 
     func run() async throws {
         var wasStandby = false
+        var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var pause = settings.standbyInterval
             do {
                 let active = try await runWhileActive()
                 if !active && !wasStandby { logger.info("Another relay is active; standing by") }
                 wasStandby = !active
+                failures = 0
             } catch let open as CircuitOpenError {
                 // The breaker logged the outage when it opened; wait until it lets a probe through.
                 logger.debug("Waiting for a dependency", metadata: ["error": "\(open)"])
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: open.retryAfter) }
-                continue
+                pause = open.retryAfter
             } catch {
                 guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
+                failures += 1
                 logger.error("Outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                pause = settings.retry.wait(beforeRetry: failures)
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.retryInterval) }
+            try? await cancelWhenGracefulShutdown { [pause] in try await Task.sleep(for: pause) }
         }
     }
 
@@ -302,7 +314,25 @@ struct OutboxRelay: Service {
     /// Enqueues `batch` in id order and waits for the acknowledgements: the ids of the
     /// acknowledged rows, to be marked. If a row fails, marks the acknowledged prefix and throws.
     private func publish(_ batch: [PendingRow], on connection: PostgresConnection) async throws -> [Int64] {
-        let permit = try kafka.acquire()
+        let (acknowledged, failure) = try await kafka.run(reporting: { await deliver(batch) })
+        logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
+        if let failure {
+            Self.publishFailures.increment()
+            failedPublishCount.withLockedValue { $0 += 1 }
+            if !acknowledged.isEmpty {
+                _ = try await markAndTryGoingIdle(acknowledged, on: connection, tryingIdle: false)
+            }
+            throw failure
+        }
+        return acknowledged
+    }
+
+    /// Enqueues `batch` in id order and waits for each acknowledgement in turn, up to the first
+    /// failure: the ids of the acknowledged prefix and the failure, with the outcome for Kafka's
+    /// breaker.
+    private func deliver(_ batch: [PendingRow]) async
+        -> (value: (acknowledged: [Int64], failure: (any Error)?), outcome: CircuitBreaker.Outcome)
+    {
         var pending: [(row: PendingRow, delivery: KafkaDelivery)] = []
         var enqueueError: (any Error)?
         for row in batch {
@@ -315,9 +345,8 @@ struct OutboxRelay: Service {
                 enqueueError = error
             }
         }
-
-        // Mark only the acknowledged prefix: a row after a failed one is sent again later,
-        // so one code's events never overtake each other across retries.
+        // Only the acknowledged prefix counts: a row after a failed one is sent again later, so
+        // one code's events never overtake each other across retries.
         var acknowledged: [Int64] = []
         var deliveryError: (any Error)?
         for (row, delivery) in pending {
@@ -331,14 +360,6 @@ struct OutboxRelay: Service {
             }
         }
         let failure = deliveryError ?? enqueueError
-        kafka.record(permit, failure.map { .failure($0) } ?? .success)
-        logger.debug("Published outbox rows", metadata: ["outbox.rows": "\(acknowledged.count)"])
-        if let failure {
-            if !acknowledged.isEmpty {
-                _ = try await markAndTryGoingIdle(acknowledged, on: connection, tryingIdle: false)
-            }
-            throw failure
-        }
-        return acknowledged
+        return ((acknowledged, failure), failure.map { .failure($0) } ?? .success)
     }
 }

@@ -89,39 +89,66 @@ import Testing
         }
     }
 
-    @Test func concurrentCreatesShareFlushesAndEachGetsItsLink() async throws {
+    @Test func concurrentCreatesShareFlushesAndEachGetsItsLinkAndItsEventInOrder() async throws {
         try await withMaster { master in
             let writer = CreateGroupCommit(
                 repository: master.repository, connection: master.createWriter.connection, maximumBatch: 16)
             let marker = UUID().uuidString
-            let codes = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                for index in 0..<200 {
-                    group.addTask {
-                        (
-                            index,
-                            try await writer.create(
-                                self.link("https://example.com/\(marker)/\(index)"), idempotency: nil
-                            ).code
-                        )
+            let codes = try await withRunningServices([writer]) {
+                try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                    for index in 0..<200 {
+                        group.addTask {
+                            (
+                                index,
+                                try await writer.create(
+                                    self.link("https://example.com/\(marker)/\(index)"), idempotency: nil
+                                ).code
+                            )
+                        }
                     }
+                    return try await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
                 }
-                return try await group.reduce(into: [Int: String]()) { $0[$1.0] = $1.1 }
             }
             #expect(Set(codes.values).count == 200)
             let rows = try await master.postgres.query(
-                "SELECT code, url FROM links WHERE url LIKE \("https://example.com/\(marker)/%")",
-                logger: TestStack.logger)
+                """
+                SELECT code, url FROM links WHERE url LIKE \("https://example.com/\(marker)/%")
+                ORDER BY created_at, code
+                """, logger: TestStack.logger)
             var urls: [String: String] = [:]
-            for try await (code, url) in rows.decode((String, String).self) { urls[code] = url }
+            var created: [String] = []
+            for try await (code, url) in rows.decode((String, String).self) {
+                urls[code] = url
+                created.append(code)
+            }
             for (index, code) in codes { #expect(urls[code] == "https://example.com/\(marker)/\(index)") }
-            // The outbox holds one link.created per link, in creation order per code.
+            // The outbox holds exactly one link.created per link, its own, queued in the order
+            // the links were created: what the relay publishes is what was written, in order.
             let events = try await master.postgres.query(
                 """
-                SELECT count(*)::int FROM outbox o JOIN links l ON o.message_key = l.code
-                WHERE l.url LIKE \("https://example.com/\(marker)/%")
+                SELECT o.message_key, o.payload FROM outbox o JOIN links l ON o.message_key = l.code
+                WHERE l.url LIKE \("https://example.com/\(marker)/%") ORDER BY o.id
                 """, logger: TestStack.logger)
-            for try await count in events.decode(Int.self) { #expect(count == 200) }
+            var queued: [String] = []
+            for try await (key, payload) in events.decode((String, ByteBuffer).self) {
+                let event = try EventCodec.decodeLinkEvent(Array(buffer: payload))
+                #expect(event.code == key && event.type == .created && event.url == urls[key], "\(key)")
+                queued.append(key)
+            }
+            #expect(queued == created)
         }
+    }
+
+    /// Whether a statement of the namespace's database waits for a lock: the writer's flush,
+    /// blocked by ``withLinksLocked(_:_:)``.
+    private func flushWaitsForTheLock(in client: PostgresClient) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND datname = current_database()
+            """, logger: TestStack.logger)
+        for try await count in rows.decode(Int.self) { return count > 0 }
+        return false
     }
 
     /// Holds the links table's write lock in a transaction of its own until `body` returns.
@@ -143,11 +170,12 @@ import Testing
                 let flushing = Task {
                     try await writer.create(self.link("https://example.com/\(marker)/flushing"), idempotency: nil)
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                let blocked = try await eventually { try await self.flushWaitsForTheLock(in: master.postgres) }
+                #expect(blocked, "the flush never waited for the lock")
                 let waiting = Task {
                     try await writer.create(self.link("https://example.com/\(marker)/waiting"), idempotency: nil)
                 }
-                try await Task.sleep(for: .milliseconds(100))
+                #expect(await eventually { writer.queued == 1 })
                 waiting.cancel()
                 await #expect(throws: CancellationError.self) { try await waiting.value }
                 return flushing
@@ -195,7 +223,8 @@ import Testing
                         })
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                let blocked = try await eventually { try await self.flushWaitsForTheLock(in: master.postgres) }
+                #expect(blocked, "the flush never waited for the lock")
                 // The blocked flush's connection dies, as in a Postgres outage.
                 _ = try await master.postgres.query(
                     """
@@ -203,7 +232,6 @@ import Testing
                     WHERE wait_event_type = 'Lock' AND datname = current_database()
                     """, logger: TestStack.logger
                 ).decode(Bool.self).collectAll()
-                try await Task.sleep(for: .milliseconds(200))
                 return tasks
             }
             var results: [Int: Result<String, any Error>] = [:]

@@ -35,32 +35,34 @@ import Testing
         let wiping = NIOLockedValueBox(true)
         let visits = Task {
             var answered = 0
-            var slowest = Duration.zero
+            var midWipe = 0
             var outcomes = Set<String>()
             let codes = ["w0", "w50000", "w99999", "never-was"]
             while wiping.withLockedValue({ $0 }) {
-                let start = ContinuousClock.now
                 do {
                     switch try await store.resolve(codes[answered % codes.count]) {
                     case .redirect: outcomes.insert("redirect")
-                    case .rebuilding: outcomes.insert("rebuilding")
+                    case .rebuilding:
+                        // Only while the wipe is under way: the code is gone, the marker not yet.
+                        outcomes.insert("rebuilding")
+                        midWipe += 1
                     case .notFound: outcomes.insert("unknown")
                     case .gone: outcomes.insert("gone")
                     }
                 } catch is RedisStateLost {
                     break  // the wipe's last step: the replica now rebuilds from zero
                 }
-                slowest = max(slowest, ContinuousClock.now - start)
                 answered += 1
             }
-            return (answered, slowest, outcomes)
+            return (answered, midWipe, outcomes)
         }
         let removed = try await store.wipe()
         wiping.withLockedValue { $0 = false }
-        let (answered, slowest, outcomes) = try await visits.value
+        let (answered, midWipe, outcomes) = try await visits.value
         #expect(removed == count)
-        #expect(answered >= 20, "only \(answered) redirects were answered during the wipe")
-        #expect(slowest < .milliseconds(250), "a redirect waited \(slowest) for the wipe")
+        // The wipe goes in a hundred steps, and redirects are answered between them: one long
+        // call would leave at most a moment between its end and the marker's removal.
+        #expect(midWipe >= 20, "only \(midWipe) of \(answered) redirects were answered between the wipe's steps")
         #expect(!outcomes.contains("unknown"), "a link being reloaded answered 404: \(outcomes)")
         await #expect(throws: RedisStateLost.self) { try await store.resolve("w0") }
     }

@@ -1,6 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
-import SharedResilience
+@testable import SharedResilience
 import SharedService
 import TestSupport
 import Testing

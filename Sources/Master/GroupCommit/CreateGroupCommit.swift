@@ -1,5 +1,6 @@
 import Metrics
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import SharedResilience
 
 /// Group commit for `POST /create`, as Postgres does for its WAL and Kafka for its batches:
@@ -9,10 +10,17 @@ import SharedResilience
 /// company: a lone create is flushed at once, so it is no slower than writing alone.
 ///
 /// One writer, not several: with two or four flushes in flight the bench measured no gain (the
-/// flushes got smaller and Postgres did more work per create). A caller that is cancelled before
-/// its create is queued, or while it waits in the queue, leaves it unwritten; once taken into a
-/// flush, its create is written (and published) like the others.
-final class CreateGroupCommit: LinkCreator {
+/// flushes got smaller and Postgres did more work per create). The writer is a service of the
+/// master's group: it runs while the master runs, and when the master stops it writes what is
+/// queued and then refuses new creates. A caller that is cancelled before its create is queued,
+/// or while it waits in the queue, leaves it unwritten; once taken into a flush, its create is
+/// written (and published) like the others.
+final class CreateGroupCommit: LinkCreator, Service {
+    /// The master is stopping: the create was not queued.
+    struct Stopped: Error, CustomStringConvertible {
+        var description: String { "the master is stopping" }
+    }
+
     /// Most creates one flush takes. Default: 128.
     static let defaultMaximumBatch = 128
 
@@ -24,7 +32,9 @@ final class CreateGroupCommit: LinkCreator {
 
     private struct State {
         var queue: [Waiting] = []
-        var flushing = false
+        /// The writer, waiting for a create to queue.
+        var idleWriter: CheckedContinuation<Void, Never>?
+        var stopped = false
         var lastID: UInt64 = 0
         /// Creates that have an id but are not queued yet. A cancellation that comes first (the
         /// handler runs before the operation when the task is already cancelled) removes its
@@ -66,14 +76,17 @@ final class CreateGroupCommit: LinkCreator {
             try await withCheckedThrowingContinuation { continuation in
                 let waiting = Waiting(
                     id: id, create: .init(link: link, idempotency: idempotency), continuation: continuation)
-                let queued = state.withLockedValue { state -> (cancelled: Bool, startsFlushing: Bool) in
-                    guard state.notYetQueued.remove(id) != nil else { return (true, false) }
+                let queued = state.withLockedValue { state -> Result<CheckedContinuation<Void, Never>?, any Error> in
+                    guard state.notYetQueued.remove(id) != nil else { return .failure(CancellationError()) }
+                    guard !state.stopped else { return .failure(Stopped()) }
                     state.queue.append(waiting)
-                    defer { state.flushing = true }
-                    return (false, !state.flushing)
+                    defer { state.idleWriter = nil }
+                    return .success(state.idleWriter)
                 }
-                if queued.cancelled { continuation.resume(throwing: CancellationError()) }
-                if queued.startsFlushing { Task(executorPreference: executor) { await self.flushWhileQueued() } }
+                switch queued {
+                case .failure(let error): continuation.resume(throwing: error)
+                case .success(let idleWriter): idleWriter?.resume()
+                }
             }
         } onCancel: {
             let left = state.withLockedValue { state -> Waiting? in
@@ -85,19 +98,53 @@ final class CreateGroupCommit: LinkCreator {
         }
     }
 
-    /// Flushes batches until the queue is empty, then lets the next create start flushing.
+    /// Creates waiting in the queue for a flush.
+    var queued: Int { state.withLockedValue { $0.queue.count } }
+
+    /// The writer: flushes whatever has queued, on its connection's loop, until the master
+    /// stops; then flushes what is still queued and refuses new creates.
+    func run() async {
+        await withTaskExecutorPreference(executor) {
+            await withTaskCancellationOrGracefulShutdownHandler {
+                while await nextCreatesQueued() {
+                    await flushWhileQueued()
+                }
+            } onCancelOrGracefulShutdown: {
+                let idleWriter = self.state.withLockedValue { state in
+                    state.stopped = true
+                    defer { state.idleWriter = nil }
+                    return state.idleWriter
+                }
+                idleWriter?.resume()
+            }
+        }
+    }
+
+    /// Waits until a create is queued; false once the master stops with nothing queued.
+    private func nextCreatesQueued() async -> Bool {
+        await withCheckedContinuation { (writer: CheckedContinuation<Void, Never>) in
+            let waits = state.withLockedValue { state in
+                guard state.queue.isEmpty, !state.stopped else { return false }
+                state.idleWriter = writer
+                return true
+            }
+            if !waits { writer.resume() }
+        }
+        return state.withLockedValue { !$0.queue.isEmpty || !$0.stopped }
+    }
+
+    /// Flushes batches until the queue is empty.
     ///
     /// The callers of a flush are answered while the next flush runs: their answers are handed
     /// to the writer's loop before the next flush starts, and the loop gets to them once that
     /// flush's statement is sent and the writer waits for Postgres. Answering first delayed
-    /// every flush by ~30 µs (a wake-up of an HTTP loop per caller).
+    /// every flush by a wake-up of an HTTP loop per caller.
     private func flushWhileQueued() async {
         var flushed: [(Waiting, Result<LinkCreation, any Error>)] = []
         while true {
             let batch = state.withLockedValue { state -> [Waiting] in
                 let batch = Array(state.queue.prefix(maximumBatch))
                 state.queue.removeFirst(batch.count)
-                if batch.isEmpty { state.flushing = false }
                 return batch
             }
             guard !batch.isEmpty else { return Self.answer(flushed) }

@@ -163,17 +163,41 @@ final class ClickReporter: Service, Sendable {
                 "Reading unreported clicks failed; retrying at the next report", metadata: ["error": "\(error)"])
             return (0, 0)
         }
-        let permit: CircuitBreaker.Permit
+        let delivered: (acknowledged: [ClickLedger.Total], failures: Int)
         do {
-            permit = try kafka.acquire()
+            delivered = try await kafka.run(reporting: {
+                await deliver(pending.totals, acknowledgementTimeout: acknowledgementTimeout)
+            })
         } catch {
             logger.debug("Kafka's breaker is open; the clicks wait in Redis", metadata: ["error": "\(error)"])
             return (pending.totals.count, 0)
         }
+        let (acknowledged, failures) = delivered
+        var settled = 0
+        do {
+            settled = try await ledger.settle(acknowledged, retired: pending.retired)
+        } catch {
+            logger.warning("Marking reported clicks failed; they are sent again", metadata: ["error": "\(error)"])
+        }
+        if failures > 0 {
+            logger.warning(
+                "Some click totals were not delivered; retrying at the next report",
+                metadata: ["clicks.failed": "\(failures)", "clicks.delivered": "\(acknowledged.count)"])
+        } else {
+            logger.debug("Reported click totals", metadata: ["clicks.codes": "\(acknowledged.count)"])
+        }
+        return (pending.totals.count, settled)
+    }
+
+    /// Enqueues `totals` and waits up to `acknowledgementTimeout` for the broker: the totals it
+    /// acknowledged and how many failed, with the outcome for Kafka's breaker (the first error).
+    private func deliver(_ totals: [ClickLedger.Total], acknowledgementTimeout: Duration) async
+        -> (value: (acknowledged: [ClickLedger.Total], failures: Int), outcome: CircuitBreaker.Outcome)
+    {
         var deliveries: [(total: ClickLedger.Total, delivery: KafkaDelivery)] = []
         var failures = 0
         var firstError: (any Error)?
-        for total in pending.totals {
+        for total in totals {
             do {
                 deliveries.append((total, try enqueue(total)))
             } catch {
@@ -197,21 +221,7 @@ final class ClickReporter: Service, Sendable {
                 firstError = firstError ?? TimeoutError(duration: acknowledgementTimeout)
             }
         }
-        kafka.record(permit, firstError.map { .failure($0) } ?? .success)
-        var settled = 0
-        do {
-            settled = try await ledger.settle(acknowledged, retired: pending.retired)
-        } catch {
-            logger.warning("Marking reported clicks failed; they are sent again", metadata: ["error": "\(error)"])
-        }
-        if failures > 0 {
-            logger.warning(
-                "Some click totals were not delivered; retrying at the next report",
-                metadata: ["clicks.failed": "\(failures)", "clicks.delivered": "\(acknowledged.count)"])
-        } else {
-            logger.debug("Reported click totals", metadata: ["clicks.codes": "\(acknowledged.count)"])
-        }
-        return (pending.totals.count, settled)
+        return ((acknowledged, failures), firstError.map { .failure($0) } ?? .success)
     }
 
     /// Reports, without pauses, until nothing is pending, nothing more gets delivered, or

@@ -169,19 +169,19 @@ public final class KafkaConsumer: Service, Sendable {
             return false
         case .allPartitions(let topic, let startOffsets, _):
             let partitions = try await waitForPartitions(of: topic)
-            var delay = Duration.milliseconds(100)
             var offsets: [Int32: Int64]
+            var failures = 0
             while true {
                 do {
                     offsets = try await startOffsets(partitions)
                     break
                 } catch {
+                    failures += 1
                     logger.error(
                         "Reading the start offsets failed; retrying",
-                        metadata: ["error": "\(error)", "retry.delay": "\(delay)"])
-                    try await Task.sleep(for: delay)
+                        metadata: ["error": "\(error)", "retry.attempt": "\(failures)"])
+                    try await settings.retry.sleep(beforeRetry: failures)
                     if isStopping { throw CancellationError() }
-                    delay = min(delay * 2, settings.maxRetryDelay)
                 }
             }
             return try await pollThread.runIfActive { [self, offsets] in
@@ -296,7 +296,7 @@ public final class KafkaConsumer: Service, Sendable {
     private func handleUntilApplied(
         _ metadata: @autoclosure () -> Logger.Metadata, _ apply: () async throws -> Void
     ) async -> Handling {
-        var delay = Duration.milliseconds(100)
+        var failures = 0
         while true {
             do {
                 try await apply()
@@ -305,14 +305,14 @@ public final class KafkaConsumer: Service, Sendable {
                 requestRewind(reason: "\(lost)")
                 return .abandoned
             } catch {
+                failures += 1
                 logger.error(
                     "Handling messages failed; retrying",
                     metadata: metadata().merging([
-                        "error": "\(String(reflecting: error))", "retry.delay": "\(delay)",
+                        "error": "\(String(reflecting: error))", "retry.attempt": "\(failures)",
                     ]) { $1 })
-                try? await Task.sleep(for: delay)
+                try? await settings.retry.sleep(beforeRetry: failures)
                 if state.withLockedValue({ $0.abandonsRetries }) { return .abandoned }
-                delay = min(delay * 2, settings.maxRetryDelay)
             }
         }
     }

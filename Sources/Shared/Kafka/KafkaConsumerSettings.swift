@@ -1,3 +1,5 @@
+import SharedResilience
+
 /// Settings of a ``KafkaConsumer``.
 public struct KafkaConsumerSettings: Sendable {
     /// How the consumer gets its partitions.
@@ -29,8 +31,9 @@ public struct KafkaConsumerSettings: Sendable {
     public var clientSettings: [String: String]
     /// Most messages handed over per poll of the dedicated thread. Default: 500.
     public var maxBatch: Int = 500
-    /// Longest wait between handler retries after a failure. Default: 5 s.
-    public var maxRetryDelay: Duration = .seconds(5)
+    /// How a failed handler, or a failed read of the start offsets, is retried. Default: from
+    /// 100 ms up to 5 s.
+    public var retry = RetryPolicy(initialDelay: .milliseconds(100), maximumDelay: .seconds(5))
     /// Longest a stop waits to leave the group and commit (a broker that is gone never answers).
     /// Default: 5 s.
     public var closeTimeout: Duration = .seconds(5)

@@ -58,7 +58,7 @@ public final class CircuitBreaker: Sendable {
     }
 
     /// A ticket for one call, returned by ``acquire()`` and handed back to ``record(_:_:)``.
-    public struct Permit: Sendable {
+    struct Permit: Sendable {
         fileprivate let generation: Int
         fileprivate let isProbe: Bool
     }
@@ -133,9 +133,22 @@ public final class CircuitBreaker: Sendable {
         }
     }
 
-    /// Asks to make one call; for calls that cannot go through ``run(_:)`` (their outcome is
-    /// known only in parts). Every permit must be handed back to ``record(_:_:)``.
-    public func acquire() throws(CircuitOpenError) -> Permit {
+    /// Runs `operation` if the breaker lets it, for a call whose outcome is known only in parts
+    /// (a batch some of whose messages were delivered): `operation` returns its value, the parts
+    /// that went through, together with the outcome the breaker records. Throws
+    /// ``CircuitOpenError`` without running it when the breaker is open. No call timeout:
+    /// `operation` bounds its own waiting.
+    public func run<Value>(reporting operation: () async -> (value: Value, outcome: Outcome))
+        async throws(CircuitOpenError) -> Value
+    {
+        let permit = try acquire()
+        let (value, outcome) = await operation()
+        record(permit, outcome)
+        return value
+    }
+
+    /// Asks to make one call. Every permit must be handed back to ``record(_:_:)``.
+    func acquire() throws(CircuitOpenError) -> Permit {
         let (decision, change) = core.withLockedValue { core -> (Result<Permit, CircuitOpenError>, Transition?) in
             let time = now()
             var change: Transition?
@@ -162,7 +175,7 @@ public final class CircuitBreaker: Sendable {
 
     /// Records how a permitted call ended. Outcomes of calls permitted before the last
     /// transition are ignored: they describe the dependency as it was.
-    public func record(_ permit: Permit, _ outcome: Outcome) {
+    func record(_ permit: Permit, _ outcome: Outcome) {
         let failed: Bool?
         switch outcome {
         case .success:
