@@ -13,7 +13,7 @@ ensure_schemathesis() {
 }
 
 check_api_conformance() {
-    local namespace="apiconformance" dir="$STATE/conformance" pids=() master_port replica_port outbox_port
+    local namespace="apiconformance" dir="$STATE/conformance" master_port replica_port outbox_port
     mkdir -p "$dir"
     master_port="$(free_port)"; replica_port="$(free_port)"; outbox_port="$(free_port)"
     curl -fs -X POST "http://$KAFKA_CONTROL/namespaces/$namespace" >/dev/null
@@ -23,16 +23,13 @@ check_api_conformance() {
             SHORTENER_TOPICS_DIR="$ROOT/topics" SHORTENER_MIGRATIONS_DIR="$ROOT/migrations" \
             SHORTENER_OPENAPI_FILE="$ROOT/openapi.yaml"
         "$BIN/master" migrate up >/dev/null
-        SHORTENER_LOG_FILE="$dir/master.log" "$BIN/master" serve --http-port "$master_port" >/dev/null 2>&1 &
-        pids+=($!)
-        SHORTENER_LOG_FILE="$dir/outbox.log" "$BIN/outbox" --http-port "$outbox_port" >/dev/null 2>&1 &
-        pids+=($!)
-        SHORTENER_LOG_FILE="$dir/replica.log" SHORTENER_REPLICA_ID=conformance \
-            SHORTENER_REDIS_PORT="${REDIS_PORTS[0]}" "$BIN/replica" --http-port "$replica_port" >/dev/null 2>&1 &
-        pids+=($!)
-        trap 'stop_processes "${pids[@]}"' EXIT
+        start_service master "$dir" "$BIN/master" serve --http-port "$master_port"
+        start_service outbox "$dir" "$BIN/outbox" --http-port "$outbox_port"
+        start_service replica "$dir" env SHORTENER_REPLICA_ID=conformance SHORTENER_REDIS_PORT="${REDIS_PORTS[0]}" \
+            "$BIN/replica" --http-port "$replica_port"
+        trap 'stop_processes "${SERVICE_PIDS[@]}"' EXIT
         for port in "$master_port" "$replica_port"; do
-            for _ in $(seq 100); do curl -fs "localhost:$port/health/ready" >/dev/null && break; sleep 0.2; done
+            wait_ready "$port" 20 || die "the service on port $port was not ready after 20 s (logs in $dir)"
         done
         local status=0
         for target in "master:$master_port" "replica:$replica_port"; do

@@ -14,10 +14,10 @@ BUILD_CONFIGURATION=release build_project
 STATE="$ROOT/.local/bench-$$"
 PG_PORT="$(free_port)"
 REDIS_PORTS=("$(free_port)" "$(free_port)")
-PIDS=()
+
 cleanup() {
     # The services, and any bench.py restarted (it adds their pids to $STATE/pids).
-    stop_processes "${PIDS[@]}" $(awk '$1 != "broker" { print $2 }' "$STATE/pids" 2>/dev/null)
+    stop_processes "${SERVICE_PIDS[@]}" $(awk '$1 != "broker" { print $2 }' "$STATE/pids" 2>/dev/null)
     [[ -f "$STATE/nginx.pid" ]] && kill "$(cat "$STATE/nginx.pid")" 2>/dev/null || true
     stop_processes "${BROKER_PID:-}"
     for port in "${REDIS_PORTS[@]}"; do stop_redis "$port"; done
@@ -44,9 +44,8 @@ SHORTENER_NAMESPACE=benchpg "$BIN/master" migrate up >/dev/null
 PORTS=("$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)")
 start() {
     local name="$1"; shift
-    SHORTENER_LOG_FILE="$STATE/$name.log" setsid "$@" >/dev/null 2>&1 &
-    PIDS+=($!)
-    echo "$name $!" >> "$STATE/pids"
+    start_service "$name" "$STATE" "$@"
+    echo "$name ${SERVICE_PIDS[-1]}" >> "$STATE/pids"
 }
 start master "$BIN/master" serve --http-port "${PORTS[0]}" --public-url "http://127.0.0.1:${PORTS[1]}"
 start outbox "$BIN/outbox" --http-port "${PORTS[3]}"
@@ -54,7 +53,7 @@ start replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="${REDIS_PORTS[0
 start replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="${REDIS_PORTS[1]}" "$BIN/replica" --http-port "${PORTS[2]}"
 start notifier "$BIN/notifier" --http-port "${PORTS[4]}"
 for port in "${PORTS[@]:0:5}"; do
-    for _ in $(seq 150); do curl -fs "localhost:$port/health/ready" >/dev/null && break; sleep 0.2; done
+    wait_ready "$port" 30 || die "the service on port $port was not ready after 30 s (logs in $STATE)"
 done
 
 # nginx with one worker answering a constant 302: the machine's limit for an HTTP redirect.

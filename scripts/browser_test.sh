@@ -49,12 +49,8 @@ SITE_PID=$!
 log "Starting make run's stack for the browser (master on $MASTER_PORT)"
 bash "$ROOT/scripts/run.sh" >"$WORK/run.log" 2>&1 &
 RUNNER_PID=$!
-for _ in $(seq 900); do
-    curl -fs "localhost:$MASTER_PORT/health/ready" >/dev/null && curl -fs "localhost:$REPLICA_A_PORT/health/ready" >/dev/null \
-        && break
-    kill -0 "$RUNNER_PID" 2>/dev/null || { tail -n 30 "$WORK/run.log"; die "make run did not start"; }
-    sleep 0.2
-done
+wait_ready "$MASTER_PORT" 180 "$RUNNER_PID" && wait_ready "$REPLICA_A_PORT" 180 "$RUNNER_PID" \
+    || { tail -n 30 "$WORK/run.log"; die "make run did not start"; }
 # make run prints its addresses once every service answers.
 for _ in $(seq 100); do
     grep -q "The web app:  http://localhost:$MASTER_PORT/" "$WORK/run.log" && break

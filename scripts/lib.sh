@@ -52,12 +52,45 @@ build_project() {
 
 # Prints a loopback TCP port nobody listens on, below the kernel's ephemeral range (32768 and
 # up), so that no outgoing connection can take it before the server meant for it binds it.
+# Never the same port twice to one script: `$(free_port)` runs in a subshell, so the ports
+# handed out are kept in a file named after the script's shell ($$ is the same in subshells);
+# the files of shells that have exited are removed here.
+for ports_file in "${TMPDIR:-/tmp}"/shortener-free-ports.*; do
+    [[ -e "$ports_file" ]] && ! kill -0 "${ports_file##*.}" 2>/dev/null && rm -f "$ports_file"
+done
+FREE_PORTS_FILE="${TMPDIR:-/tmp}/shortener-free-ports.$$"
 free_port() {
     local port
+    touch "$FREE_PORTS_FILE"
     while true; do
         port=$((20000 + RANDOM % 12000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+        grep -qx "$port" "$FREE_PORTS_FILE" && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        echo "$port" >> "$FREE_PORTS_FILE"
+        echo "$port"
+        return
     done
+}
+
+# start_service NAME LOG_DIR COMMAND...: starts a service in its own session, its log in
+# LOG_DIR/NAME.log, and appends its pid to SERVICE_PIDS.
+SERVICE_PIDS=()
+start_service() {
+    local name="$1" dir="$2"; shift 2
+    SHORTENER_LOG_FILE="$dir/$name.log" setsid "$@" >/dev/null 2>&1 &
+    SERVICE_PIDS+=($!)
+}
+
+# wait_ready PORT SECONDS [PID]: waits until the service on PORT answers /health/ready; fails
+# (returns 1) after SECONDS, or at once when PID is given and that process is gone.
+wait_ready() {
+    local port="$1" seconds="$2" pid="${3:-}"
+    for _ in $(seq $((seconds * 10))); do
+        curl -fs "localhost:$port/health/ready" >/dev/null && return 0
+        [[ -z "$pid" ]] || kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
 }
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }

@@ -49,14 +49,7 @@ start_runner_from_env() {
     RUNNER_PID=$!
 }
 
-wait_until_up() {
-    for _ in $(seq 600); do
-        curl -fs "localhost:$MASTER_PORT/health/ready" >/dev/null && return 0
-        kill -0 "$RUNNER_PID" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
+wait_until_up() { wait_ready "$MASTER_PORT" 60 "$RUNNER_PID"; }
 
 # abandon_run N: run N did not come up; fails with the end of its output and stops it.
 abandon_run() {
