@@ -45,18 +45,34 @@ SOAK_WARMUP_SECONDS = 120
 SOAK_CODES = 1000
 SOAK_SAMPLE_SECONDS = 30
 
-parser = argparse.ArgumentParser()
-for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx", "redis-ports"):
-    parser.add_argument(f"--{name}", required=True)
-parser.add_argument("--only", default=",".join(PHASES),
-                    help="comma-separated phases to run; a partial run prints its figures but writes no results")
-args = parser.parse_args()
-ONLY = [phase for phase in args.only.split(",") if phase]
-if not (set(ONLY) <= set(PHASES) or ONLY == ["soak"]):
-    raise SystemExit(f"bench: unknown phase in --only {args.only}; the phases are {', '.join(PHASES)}, or soak alone")
-REPLICAS = args.replicas.split(",")
-REDIS_PORTS = args.redis_ports.split(",")
-STATE = Path(args.state)
+# Set by parse_arguments() when the bench starts (nothing runs at import time).
+args = None
+ONLY = REPLICAS = REDIS_PORTS = STATE = None
+
+
+def parse_arguments():
+    """The command line, as scripts/bench.sh gives it, into the globals above."""
+    global args, ONLY, REPLICAS, REDIS_PORTS, STATE
+    parser = argparse.ArgumentParser()
+    for name in ("state", "pg-port", "master", "replicas", "outbox", "notifier", "nginx", "redis-ports"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--only", default=",".join(PHASES),
+                        help="comma-separated phases to run; a partial run prints its figures but writes no results")
+    args = parser.parse_args()
+    ONLY = [phase for phase in args.only.split(",") if phase]
+    if not (set(ONLY) <= set(PHASES) or ONLY == ["soak"]):
+        raise SystemExit(f"bench: unknown phase in --only {args.only}; the phases are {', '.join(PHASES)}, or soak alone")
+    REPLICAS = args.replicas.split(",")
+    REDIS_PORTS = args.redis_ports.split(",")
+    STATE = Path(args.state)
+
+
+def percentile(values, fraction):
+    """The value at `fraction` (0.5 for the median) of `values`, sorted here."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -253,11 +269,10 @@ def pgbench(clients, seconds):
     for path in STATE.glob(f"pgbench-{clients}.*"):
         for line in path.read_text().splitlines():
             latencies.append(int(line.split()[2]) / 1000)
-    latencies.sort()
     return {
         "rps": round(float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1)), 1),
-        "p50_ms": round(latencies[len(latencies) // 2], 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
+        "p50_ms": round(percentile(latencies, 0.5), 3),
+        "p99_ms": round(percentile(latencies, 0.99), 3),
         "requests": len(latencies),
     }
 
@@ -266,18 +281,14 @@ def pgbench(clients, seconds):
 def measure_redirects():
     """nginx's constant 302 and replica a over 10,000 codes; then whether the master's click total
     equals the 302s wrk received."""
-    log(f"Seeding {BENCH_CODES} links through the outbox")
+    log(f"Seeding {BENCH_CODES} links through the master's bulk API")
     applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in REPLICAS]
-    psql(f"""
-        INSERT INTO links (code, url) SELECT 'bench-' || lpad(i::text, 6, '0'), 'https://example.com/r/' || i
-            FROM generate_series(1, {BENCH_CODES}) i;
-        INSERT INTO outbox (topic, message_key, payload)
-            SELECT 'links', 'bench-' || lpad(i::text, 6, '0'), convert_to(json_build_object(
-                'type', 'link.created', 'version', 1, 'event_id', gen_random_uuid(),
-                'occurred_at', to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                'code', 'bench-' || lpad(i::text, 6, '0'), 'revision', 1, 'url', 'https://example.com/r/' || i)::text,
-                'UTF8')
-            FROM generate_series(1, {BENCH_CODES}) i;""")
+    for first in range(1, BENCH_CODES + 1, 1000):
+        items = [{"url": f"https://example.com/r/{i}", "alias": f"bench-{i:06d}"}
+                 for i in range(first, min(first + 1000, BENCH_CODES + 1))]
+        status, body = request(args.master, "POST", "/api/links/bulk", json.dumps({"links": items}))
+        if status != 200 or json.loads(body)["results"][0]["status"] != 201:
+            raise SystemExit(f"bench: seeding answered {status}: {body[:200]}")
     codes_file = STATE / "codes.txt"
     codes_file.write_text("".join(f"bench-{i:06d}\n" for i in range(1, BENCH_CODES + 1)))
     wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + BENCH_CODES
@@ -404,11 +415,11 @@ def probe_propagation(links, rate, first_index=0):
                 time.sleep(delay)
             futures.append(pool.submit(propagate, first_index + index))
         times = [future.result() for future in futures]
-    arrived = sorted(t for t in times if t is not None)
+    arrived = [t for t in times if t is not None]
     return {
         "links": links, "arrived": len(arrived),
-        "p50_ms": round(arrived[len(arrived) // 2], 2), "p99_ms": round(arrived[int(len(arrived) * 0.99)], 2),
-        "max_ms": round(arrived[-1], 2),
+        "p50_ms": round(percentile(arrived, 0.5), 2), "p99_ms": round(percentile(arrived, 0.99), 2),
+        "max_ms": round(max(arrived), 2),
     }
 
 
@@ -557,8 +568,7 @@ def measure_stats():
             if status != 200:
                 raise SystemExit(f"bench: {path} answered {status}: {body[:200]}")
         answer = json.loads(body)
-        times.sort()
-        figures[name] = {"p50_ms": round(times[len(times) // 2], 2), "p99_ms": round(times[int(len(times) * 0.99)], 2),
+        figures[name] = {"p50_ms": round(percentile(times, 0.5), 2), "p99_ms": round(percentile(times, 0.99), 2),
                          "buckets": len(answer["series"]), "total": answer["total"]}
     figures["clicks"] = STATS_CLICKS
     figures["exact"] = figures["day"]["total"] == STATS_CLICKS
@@ -868,4 +878,6 @@ def main():
     report(**figures)
 
 
-main()
+if __name__ == "__main__":
+    parse_arguments()
+    main()

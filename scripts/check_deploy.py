@@ -46,7 +46,7 @@ def sources_text():
 
 
 def default_port(executable):
-    text = "\n".join(p.read_text() for p in (ROOT / "Sources" / EXECUTABLES[executable]).glob("*.swift"))
+    text = "\n".join(p.read_text() for p in (ROOT / "Sources" / EXECUTABLES[executable]).rglob("*.swift"))
     found = re.findall(r"resolvedServerSettings\(defaultPort: (\d+)", text)
     return int(found[0]) if found else None
 

@@ -19,7 +19,7 @@ public final class KafkaMockCluster: @unchecked Sendable {
     /// Its connections write every response at once (TCP_NODELAY, which the mock cluster takes
     /// from its owner's settings), as Apache Kafka's brokers do. With Nagle's algorithm, the
     /// last of a batch's three produce responses waited for the client's delayed ACK: 40 ms on
-    /// every relay batch under load (`make bench`: the relay's publish lag fell from 61 to 8 ms).
+    /// every relay batch under load.
     public init(brokers: Int, logger: Logger) throws {
         owner = try RDKafkaClient(kind: .producer, settings: ["socket.nagle.disable": "true"], logger: logger)
         guard let cluster = rd_kafka_mock_cluster_new(owner.handle, Int32(brokers)) else {

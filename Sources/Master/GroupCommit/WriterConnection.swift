@@ -53,10 +53,9 @@ final class WriterConnection: Service, Sendable {
     /// Runs `body` on the connection, opening it first if needed, and ends it at `timeout`: the
     /// connection is then closed, which fails whatever `body` waits for, and ``TimeoutError`` is
     /// thrown. A timer on the loop does it, not ``withTimeout(_:_:)``'s task racing the call: that
-    /// task cost every flush a hop between tasks, ~25 µs of its ~850 (`make bench`, 16
-    /// connections). When `body` fails, the connection is closed too and the next call opens a
-    /// new one: after a timeout, a cancellation or a server that went away, its state is unknown,
-    /// and statement errors are rare here.
+    /// task would cost every flush a hop between tasks. When `body` fails, the connection is
+    /// closed too and the next call opens a new one: after a timeout, a cancellation or a server
+    /// that went away, its state is unknown, and statement errors are rare here.
     func run<Value: Sendable>(
         within timeout: Duration?, _ body: @Sendable (PostgresConnection) async throws -> Value
     ) async throws -> Value {

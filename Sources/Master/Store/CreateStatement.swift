@@ -7,9 +7,9 @@ import SharedPostgres
 
 /// The create statement: every create of the master, alone or in a batch, is a round of it
 /// (``PostgresLinkRepository/insertRounds(_:running:)``), and `bench/create.pgbench` runs it too.
-/// Run as a prepared statement: every value is a bind, so its text never changes, and Postgres parses it
-/// once per connection and soon stops planning it. Planning it took ~0.4 ms of Postgres CPU per
-/// run, a quarter of a group commit's flush of 8 creates.
+/// Run as a prepared statement: every value is a bind, so its text never changes, and Postgres
+/// parses it once per connection and soon stops planning it (planning it anew each time would
+/// be a large share of a flush's work in Postgres).
 struct CreateStatement: PostgresPreparedStatement {
     typealias Row = String
 
