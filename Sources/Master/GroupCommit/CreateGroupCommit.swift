@@ -16,11 +16,6 @@ import SharedResilience
 /// or while it waits in the queue, leaves it unwritten; once taken into a flush, its create is
 /// written (and published) like the others.
 final class CreateGroupCommit: LinkCreator, Service {
-    /// The master is stopping: the create was not queued.
-    struct Stopped: Error, CustomStringConvertible {
-        var description: String { "the master is stopping" }
-    }
-
     /// Most creates one flush takes. Default: 128.
     static let defaultMaximumBatch = 128
 
@@ -78,7 +73,7 @@ final class CreateGroupCommit: LinkCreator, Service {
                     id: id, create: .init(link: link, idempotency: idempotency), continuation: continuation)
                 let queued = state.withLockedValue { state -> Result<CheckedContinuation<Void, Never>?, any Error> in
                     guard state.notYetQueued.remove(id) != nil else { return .failure(CancellationError()) }
-                    guard !state.stopped else { return .failure(Stopped()) }
+                    guard !state.stopped else { return .failure(WriterConnection.Stopped()) }
                     state.queue.append(waiting)
                     defer { state.idleWriter = nil }
                     return .success(state.idleWriter)

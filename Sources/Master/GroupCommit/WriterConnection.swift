@@ -13,7 +13,7 @@ import SharedResilience
 /// connections: each lease and release wakes the pool's task, and its connections' timers, on
 /// the global executor. Only the one writer uses it, one flush at a time.
 final class WriterConnection: Service, Sendable {
-    /// The master stopped: no connection is opened any more.
+    /// The master stopped: no connection is opened and no create is queued any more.
     struct Stopped: Error, CustomStringConvertible {
         var description: String { "the master is stopping" }
     }
