@@ -746,9 +746,10 @@ def cpu_line(figures):
     return f"{parts} (machine {figures['machine_busy_cores']} of 2 cores busy)"
 
 
-def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
+def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
+    """The run's figures with the ratios and totals the targets are stated in."""
     nginx, replica = redirects["nginx"], redirects["replica"]
-    results = {
+    return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(),
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
@@ -770,7 +771,13 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "clicks": clicks,
         "stats": stats,
     }
-    results["targets"] = {
+
+
+def check_targets(results):
+    """Each target of the README by name: met or not."""
+    replica, creates = results["redirects"]["replica"], results["creates"]
+    propagation, stats = results["propagation"], results["stats"]
+    return {
         "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
         "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
         "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
@@ -782,16 +789,26 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "cold start p99 <= 50 ms": propagation["cold_start"]["p99_ms"] <= 50,
         "every click counted": results["clicks_exact"],
         "stats p99 <= 50 ms (10 million clicks)": stats["day"]["p99_ms"] <= 50 and stats["exact"],
-        "peak RSS <= 150 MB": all(value <= 150 for value in peak_rss_mb.values()),
+        "peak RSS <= 150 MB": all(value <= 150 for value in results["peak_rss_mb"].values()),
     }
-    latest = ROOT / "bench" / "results" / "latest.json"
-    if latest.exists():  # the figures this run is compared with
-        before = json.loads(latest.read_text())
-        results["previous"] = {key: before.get(key) for key in (
-            "date", "redirect_ratio", "create_ratio_16", "create_ratio_64", "propagation_p99_ms", "clicks_exact",
-            "peak_rss_mb", "stats_p99_ms")}
-        results["previous"]["redirect_p99_ms"] = before["redirects"]["replica"]["p99_ms"]
 
+
+def previous_figures(latest):
+    """The headline figures of the run this one is compared with, if there was one."""
+    if not latest.exists():
+        return None
+    before = json.loads(latest.read_text())
+    previous = {key: before.get(key) for key in (
+        "date", "redirect_ratio", "create_ratio_16", "create_ratio_64", "propagation_p99_ms", "clicks_exact",
+        "peak_rss_mb", "stats_p99_ms")}
+    previous["redirect_p99_ms"] = before["redirects"]["replica"]["p99_ms"]
+    return previous
+
+
+def render(results):
+    """The Markdown of a full run: the table, CPU, Postgres waits, group commit, targets, previous run."""
+    nginx, replica = results["redirects"]["nginx"], results["redirects"]["replica"]
+    creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
         ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
@@ -818,7 +835,7 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         figure = stats[name]
         rows.append((f"Stats of a link with 10M clicks, by {name}", f"{figure['buckets']} buckets",
                      f"{figure['p50_ms']} / {figure['p99_ms']} ms", f"total {figure['total']}"))
-    rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in peak_rss_mb.items()), "", ""))
+    rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in results["peak_rss_mb"].items()), "", ""))
     header = ("measurement", "throughput", "p50 / p99", "")
     table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
     cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica)]
@@ -837,17 +854,20 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         for connections in CREATE_CONNECTIONS for g in [creates[str(connections)]["master"]["group_commit"]])
     targets = "\n".join(f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in results["targets"].items())
     previous = ""
-    if "previous" in results:
+    if results.get("previous"):
         p = results["previous"]
         previous = (f"\n\nPrevious run ({p['date']}): redirect ratio {p['redirect_ratio']} (p99 {p['redirect_p99_ms']} ms), "
                     f"create ratios {p['create_ratio_16']} / {p['create_ratio_64']}, propagation p99 "
                     f"{p['propagation_p99_ms']} ms.")
-
-    text = (f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\n"
+    return (f"{table}\n\nCPU per request, in µs:\n\n{cpu_text}\n\n"
             f"Postgres backends during the creates, on average (sampled every 250 ms):\n\n{waits_text}\n\n"
             f"The master's group commit during the creates:\n\n{flushes_text}\n\n"
             f"Targets:\n\n{targets}{previous}\n")
-    print("\n" + text)
+
+
+def write_results(results, text):
+    """latest.json (what the next run compares with) and the day's Markdown."""
+    latest = ROOT / "bench" / "results" / "latest.json"
     latest.parent.mkdir(parents=True, exist_ok=True)
     latest.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     day = results["date"][:10]
@@ -855,6 +875,18 @@ def report(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         f"# Benchmark {results['date']}\n\n{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB; "
         f"`make bench`, loopback only.\n\n{text}")
     print(f"Written: bench/results/latest.json, bench/results/{day}.md")
+
+
+def report(figures):
+    """Measured figures, checked against the targets, printed and written."""
+    results = summarize(**figures)
+    results["targets"] = check_targets(results)
+    previous = previous_figures(ROOT / "bench" / "results" / "latest.json")
+    if previous:
+        results["previous"] = previous
+    text = render(results)
+    print("\n" + text)
+    write_results(results, text)
 
 
 def main():
@@ -875,7 +907,7 @@ def main():
         print(json.dumps(figures, indent=2, ensure_ascii=False))
         log("A partial run (--only): no results written")
         return
-    report(**figures)
+    report(figures)
 
 
 if __name__ == "__main__":
