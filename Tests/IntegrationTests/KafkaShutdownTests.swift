@@ -21,7 +21,6 @@ import Testing
         let producer = try KafkaProducer(settings: settings, logger: TestStack.logger)
         let running = Task { try await producer.run() }
         let delivery = try producer.enqueue(topic: "nowhere", key: "k", value: Array("v".utf8))
-        try await Task.sleep(for: .milliseconds(200))  // the poll thread is serving
 
         let started = ContinuousClock.now
         running.cancel()
@@ -30,6 +29,27 @@ import Testing
         // message timeout, 30 s, with the old code).
         #expect(ContinuousClock.now - started < .seconds(5))
         await #expect(throws: (any Error).self) { try await delivery.value() }
+    }
+
+    /// A producer's task cancelled before its poll loop started (a service group stopped at
+    /// once) still fails what was queued and destroys the client: the delivery must not wait
+    /// for good.
+    @Test func aProducerCancelledBeforeItRunsFailsWhatWasQueued() async throws {
+        let settings = KafkaProducerSettings(
+            bootstrapServers: "127.0.0.1:\(try TestStack.freePort())",
+            clientSettings: try TestStack.kafkaClients[.relay])
+        let producer = try KafkaProducer(settings: settings, logger: TestStack.logger)
+        let delivery = try producer.enqueue(topic: "nowhere", key: "k", value: Array("v".utf8))
+        let running = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await producer.run()
+        }
+        _ = await running.result
+        let failed = await eventually(timeout: .seconds(30)) {
+            guard case .failure = delivery.result else { return false }
+            return true
+        }
+        #expect(failed)
     }
 
     @Test func aConsumerWhoseBrokerIsGoneStopsWithinItsCloseTimeout() async throws {

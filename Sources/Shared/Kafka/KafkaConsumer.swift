@@ -340,7 +340,7 @@ public final class KafkaConsumer: Service, Sendable {
     /// after ``KafkaConsumerSettings/closeTimeout`` or at once when cancelled (a broker that is
     /// gone), so that the process still stops within its shutdown time.
     private func close() async {
-        _ = try? await pollThread.runIfActive { [self] in
+        _ = try? await pollThread.runToCompletion { [self] in
             do {
                 guard
                     try client.closeConsumer(

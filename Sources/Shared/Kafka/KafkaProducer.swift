@@ -90,7 +90,7 @@ public final class KafkaProducer: Service, Sendable {
     public func run() async throws {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
-                try await pollThread.runIfActive { [self] in pollUntilStopped() }
+                try await pollThread.runToCompletion { [self] in pollUntilStopped() }
             } onGracefulShutdown: {
                 self.requestStop()
             }
