@@ -130,7 +130,7 @@ final class InMemoryLinkRepository: LinkRepository {
             code = alias
         } else {
             guard
-                let fresh = (0..<PostgresLinkRepository.maximumAttempts).lazy.map({ _ in ShortCode.random() })
+                let fresh = (0..<LinkCreation.maximumCodeAttempts).lazy.map({ _ in ShortCode.random() })
                     .first(where: { state.links[$0] == nil })
             else { return .noFreeCode }
             code = fresh

@@ -54,6 +54,9 @@ struct LinkCreation: Sendable, Equatable {
     let code: String
     /// True when an earlier create with the same `Idempotency-Key` made the link.
     let replayed: Bool
+
+    /// How many generated codes a create tries before giving up (a collision is already rare).
+    static let maximumCodeAttempts = 5
 }
 
 /// What deleting a code did.

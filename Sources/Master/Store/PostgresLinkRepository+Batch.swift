@@ -93,7 +93,7 @@ extension PostgresLinkRepository {
     {
         var outcomes = [LinkBatchOutcome?](repeating: nil, count: items.count)
         var pending = Array(items.indices)
-        for _ in 1...Self.maximumAttempts where !pending.isEmpty {
+        for _ in 1...LinkCreation.maximumCodeAttempts where !pending.isEmpty {
             do {
                 pending = try await insertRound(items, pending: pending, into: &outcomes, running: run)
             } catch {

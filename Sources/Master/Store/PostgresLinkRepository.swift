@@ -17,9 +17,6 @@ struct PostgresLinkRepository: LinkRepository {
     let breaker: CircuitBreaker
     let logger: Logger
 
-    /// How many generated codes are tried before giving up (a collision is already rare).
-    static let maximumAttempts = 5
-
     /// Creates the link and its `link.created` outbox row (and remembers `idempotency`) with one
     /// ``CreateStatement`` on a pooled connection. The master's own creates go through
     /// ``CreateGroupCommit`` instead; this is the path of a create that must be retried alone.
