@@ -85,13 +85,15 @@ struct MasterApplication {
         let writerConnection = WriterConnection(
             endpoint: configuration.postgres, eventLoop: Self.postgresLoop, logger: logger)
         let createWriter = CreateGroupCommit(repository: repository, connection: writerConnection)
-        let links = LinkRoutes(
-            repository: repository, creator: createWriter, admission: admission,
-            publicBaseURL: configuration.publicBaseURL)
+        let domains = ShortDomains(
+            publicBaseURL: configuration.publicBaseURL,
+            repository: PostgresDomainRepository(client: postgres, breaker: breaker, logger: logger))
+        let links = LinkRoutes(repository: repository, creator: createWriter, admission: admission, domains: domains)
         links.add(to: router)
         let statistics = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
         router.addRoutes(
-            links.behindKeyCheck(StatsController(statistics: statistics, repository: repository).routes),
+            links.behindKeyCheck(
+                StatsController(statistics: statistics, repository: repository, domains: domains).routes),
             atPath: "api")
         if let webDirectory = configuration.webDirectory {
             router.addRoutes(WebAppController(assets: try WebAssets(directory: webDirectory)).routes)

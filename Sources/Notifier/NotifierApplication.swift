@@ -56,6 +56,8 @@ struct NotifierApplication {
                 _ = try await webhooks.deliver(
                     type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
             } else {
+                // A domain's event tells replicas how to serve it; receivers hear of links only.
+                guard !DomainEvent.isDomainKey(message.key) else { return }
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                     return
                 }

@@ -5,6 +5,7 @@ import Logging
 import SharedConfiguration
 import SharedEvents
 import SharedKafka
+import SharedLinks
 import SharedResilience
 import SharedService
 
@@ -79,7 +80,7 @@ enum NotificationLog {
     static func log(_ event: LinkEvent, from message: KafkaMessage, logger: Logger) {
         // Building the metadata was a seventh of the notifier's work per event: only for a line written.
         guard logger.logLevel <= .info else { return }
-        var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
+        var metadata = common(message, type: event.type.rawValue, id: event.eventID, link: event.address)
         metadata["link.revision"] = "\(event.revision)"
         if event.reannounced == true { metadata["event.reannounced"] = "true" }
         if let url = event.url { metadata["link.url"] = "\(LogRedaction.url(url))" }
@@ -88,14 +89,14 @@ enum NotificationLog {
 
     static func log(milestone event: LinkMilestoneEvent, from message: KafkaMessage, logger: Logger) {
         guard logger.logLevel <= .info else { return }
-        var metadata = common(message, type: event.type.rawValue, id: event.eventID, code: event.code)
+        var metadata = common(message, type: event.type.rawValue, id: event.eventID, link: event.address)
         metadata["link.milestone"] = "\(event.milestone)"
         metadata["link.clicks"] = "\(event.clicks)"
         logger.info("Click milestone", metadata: metadata)
     }
 
     /// The message's position and the fields every event has.
-    private static func common(_ message: KafkaMessage, type: String, id: UUID, code: String) -> Logger.Metadata {
-        message.logMetadata.merging(["event.type": "\(type)", "event.id": "\(id)", "link.code": "\(code)"]) { $1 }
+    private static func common(_ message: KafkaMessage, type: String, id: UUID, link: LinkAddress) -> Logger.Metadata {
+        message.logMetadata.merging(["event.type": "\(type)", "event.id": "\(id)", "link.key": "\(link.key)"]) { $1 }
     }
 }

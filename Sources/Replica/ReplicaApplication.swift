@@ -32,6 +32,10 @@ struct ReplicaApplication {
         /// Where and how redirects are served (request log lines at `debug` by default:
         /// redirects are many).
         var http: HTTPServerSettings
+        /// The default domain's host (`SHORTENER_PUBLIC_URL`'s), if known.
+        var defaultHost: String?
+        /// Whether a `Host` that names no known domain gets `404` instead of the default domain.
+        var strictHosts = false
     }
 
     let store: LinkStore
@@ -48,7 +52,10 @@ struct ReplicaApplication {
         let namespace = configuration.namespace
         let redis = GuardedRedis(connection, breaker: .redis(logger: logger))
         let kafka = CircuitBreaker.kafka(logger: logger)
-        let store = LinkStore(redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
+        let store = LinkStore(
+            redis: redis, namespace: namespace,
+            domains: DomainTable(defaultHost: configuration.defaultHost, strictHosts: configuration.strictHosts),
+            maximumValues: configuration.statsMaximumValues)
         let countries = CountryLookup(directory: configuration.geoIPDirectory)
         if !countries.isAvailable {
             logger.warning(

@@ -3,6 +3,7 @@ import SharedEvents
 import SharedKafka
 import TestSupport
 import Testing
+import SharedLinks
 
 /// The dev broker keeps at most 5 MiB per partition and drops older batches without a word.
 /// Past that, the broker and every replica that rebuilds from offset zero say so and report
@@ -22,7 +23,8 @@ import Testing
         try await withRunningServices([producer]) {
             var deliveries: [KafkaDelivery] = []
             for index in 0..<3500 {
-                let event = LinkEvent.created(code: "cap\(index)", url: "https://example.com/\(path)", expiresAt: nil)
+                let event = LinkEvent.created(
+                    LinkAddress(code: "cap\(index)"), url: "https://example.com/\(path)", expiresAt: nil)
                 deliveries.append(
                     try producer.enqueue(
                         topic: namespace.linksTopic, key: Array(event.code.utf8), value: EventCodec.encode(event),

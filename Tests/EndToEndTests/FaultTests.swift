@@ -8,6 +8,7 @@ import SharedKafka
 import SharedRedis
 import TestSupport
 import Testing
+import SharedLinks
 
 /// Faults injected into real processes; each test breaks only infrastructure of its own.
 @Suite(.serialized) struct FaultTests {
@@ -337,7 +338,8 @@ extension FaultTests {
         try await withRunningServices([producer]) {
             var deliveries: [KafkaDelivery] = []
             for index in 0..<total {
-                let event = LinkEvent.created(code: "b\(index)", url: "https://example.com/b/\(index)", expiresAt: nil)
+                let event = LinkEvent.created(
+                    LinkAddress(code: "b\(index)"), url: "https://example.com/b/\(index)", expiresAt: nil)
                 deliveries.append(
                     try producer.enqueue(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event)))
             }
@@ -409,10 +411,11 @@ extension FaultTests {
             }
             // Good events after the bad ones, on the same partitions (same key) and others.
             for code in ["p", "good1", "good2"] {
-                let event = LinkEvent.created(code: code, url: "https://example.com/\(code)", expiresAt: nil)
+                let event = LinkEvent.created(
+                    LinkAddress(code: code), url: "https://example.com/\(code)", expiresAt: nil)
                 try await producer.send(topic: namespace.linksTopic, key: code, value: EventCodec.encode(event))
             }
-            let count = ClickCountEvent(code: counted, replicaID: "z", replicaEpoch: "e1", total: 42)
+            let count = ClickCountEvent(LinkAddress(code: counted), replicaID: "z", replicaEpoch: "e1", total: 42)
             try await producer.send(topic: namespace.countsTopic, key: counted, value: EventCodec.encode(count))
         }
 

@@ -108,7 +108,9 @@ import Testing
         #expect(before.count == 500)
         #expect(try links(again) == before)
         let first = try #require(try rows(exported).first)
-        #expect(first.hasPrefix("\"https://example.com/round?a=0,b\",rt-0,2099-01-01T00:00:00.000Z,9,x y,rt-0,"))
+        #expect(
+            first.hasPrefix("\"https://example.com/round?a=0,b\",rt-0,2099-01-01T00:00:00.000Z,9,x y,,rt-0,"),
+            "the default domain is the empty domain column")
 
         let tagged = "\(directory)/tagged.csv"
         let filtered = try master(["export", "--tag", "x"], namespace: source, outputPath: tagged)

@@ -3,6 +3,7 @@ import SharedEvents
 import SharedKafka
 import TestSupport
 import Testing
+import SharedLinks
 
 /// The real executables against the real Postgres, Redis and dev Kafka broker.
 @Suite struct PipelineEndToEndTests {
@@ -103,7 +104,9 @@ import Testing
         let namespace = try await TestStack.makeNamespace()
         let producer = try KafkaProducer(
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
-        let events = (0..<3).map { LinkEvent.created(code: "tail\($0)", url: "https://e.com/\($0)", expiresAt: nil) }
+        let events = (0..<3).map {
+            LinkEvent.created(LinkAddress(code: "tail\($0)"), url: "https://e.com/\($0)", expiresAt: nil)
+        }
         try await withRunningServices([producer]) {
             for event in events {
                 try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))

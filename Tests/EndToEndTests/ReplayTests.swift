@@ -5,6 +5,7 @@ import SharedKafka
 import SharedRedis
 import TestSupport
 import Testing
+import SharedLinks
 
 /// `replica replay`: rebuilding a replica's Redis from offset zero of the links topic.
 @Suite struct ReplayTests {
@@ -14,9 +15,11 @@ import Testing
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
         try await withRunningServices([producer]) {
             let created = (0..<count).map {
-                LinkEvent.created(code: "r\($0)", url: "https://example.com/replay/\($0)", expiresAt: nil)
+                LinkEvent.created(LinkAddress(code: "r\($0)"), url: "https://example.com/replay/\($0)", expiresAt: nil)
             }
-            let deletions = ((count - deleted)..<count).map { LinkEvent.deleted(code: "r\($0)", revision: 2) }
+            let deletions = ((count - deleted)..<count).map {
+                LinkEvent.deleted(LinkAddress(code: "r\($0)"), revision: 2)
+            }
             for event in created + deletions {
                 try await producer.send(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
             }

@@ -6,6 +6,7 @@ import SharedKafka
 import TestSupport
 import Testing
 @testable import Master
+import SharedLinks
 
 /// The master's click aggregation never stalls on a count event: out-of-range totals are dead
 /// letters at once, and an event Postgres refuses is dead-lettered while the rest of its batch
@@ -19,15 +20,15 @@ import Testing
             let refused = try await master.repository.create(try LinkRequest(url: "https://e.com/no").validated()).code
             // What Postgres will not take, whatever the reason: here a constraint of the test's own.
             try await master.postgres.query(
-                "ALTER TABLE click_counts ADD CONSTRAINT refuses_one_code CHECK (code <> \(unescaped: "'\(refused)'"))",
+                "ALTER TABLE click_counts ADD CONSTRAINT refuses_one_code CHECK (link_key <> \(unescaped: "'\(refused)'"))",
                 logger: TestStack.logger)
             let events = [
-                ClickCountEvent(code: kept, replicaID: "a", replicaEpoch: "e1", total: 5),
-                ClickCountEvent(code: refused, replicaID: "a", replicaEpoch: "e1", total: 7),
+                ClickCountEvent(LinkAddress(code: kept), replicaID: "a", replicaEpoch: "e1", total: 5),
+                ClickCountEvent(LinkAddress(code: refused), replicaID: "a", replicaEpoch: "e1", total: 7),
                 // Two epochs at Int64.max overflowed the master's sum and stalled the batch for ever.
-                ClickCountEvent(code: kept, replicaID: "b", replicaEpoch: "e1", total: .max),
-                ClickCountEvent(code: kept, replicaID: "b", replicaEpoch: "e2", total: .max),
-                ClickCountEvent(code: kept, replicaID: "a", replicaEpoch: "e1", total: 9),
+                ClickCountEvent(LinkAddress(code: kept), replicaID: "b", replicaEpoch: "e1", total: .max),
+                ClickCountEvent(LinkAddress(code: kept), replicaID: "b", replicaEpoch: "e2", total: .max),
+                ClickCountEvent(LinkAddress(code: kept), replicaID: "a", replicaEpoch: "e1", total: 9),
             ]
             let producer = try KafkaProducer(
                 settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)

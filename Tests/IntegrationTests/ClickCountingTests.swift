@@ -44,7 +44,7 @@ import Testing
         /// `(replica, epoch, total)` rows of one code.
         func counters(of code: String) async throws -> [String] {
             let rows = try await client.query(
-                "SELECT replica_id, replica_epoch, total FROM click_counts WHERE code = \(code) ORDER BY 1, 2, 3",
+                "SELECT replica_id, replica_epoch, total FROM click_counts WHERE link_key = \(code) ORDER BY 1, 2, 3",
                 logger: TestStack.logger)
             var counters: [String] = []
             for try await (replica, epoch, total) in rows.decode((String, String, Int64).self) {

@@ -71,7 +71,7 @@ import Testing
             let again = try results[5].get()
             #expect(!first.replayed && again.replayed && again.code == first.code)
             #expect(apiError(6) == "idempotency_key_reused")
-            #expect(try results[7].get() == .init(code: earlier.code, replayed: true))
+            #expect(try results[7].get() == .init(address: earlier.address, replayed: true))
             #expect(apiError(8) == "idempotency_key_reused")
 
             // Each written link has exactly its outbox row; nothing else was written.
@@ -85,7 +85,7 @@ import Testing
             // A replay of the group's own key later finds it.
             let replay = try await repository.create(
                 link("https://example.com/repeated"), idempotency: key(repeated, "r1"))
-            #expect(replay == .init(code: first.code, replayed: true))
+            #expect(replay == .init(address: first.address, replayed: true))
         }
     }
 

@@ -5,6 +5,7 @@ import SharedKafka
 import TestSupport
 import Testing
 @testable import Master
+import SharedLinks
 
 /// Click milestones reach the outbox exactly once per link and milestone, however the count
 /// batches that cross them are split, raced or retried.
@@ -28,7 +29,8 @@ import Testing
             }
             func tally(_ code: String, _ replica: String, _ total: Int64) -> ClickTally {
                 var tally = ClickTally()
-                tally.record(ClickCountEvent(code: code, replicaID: replica, replicaEpoch: "e1", total: total))
+                tally.record(
+                    ClickCountEvent(LinkAddress(code: code), replicaID: replica, replicaEpoch: "e1", total: total))
                 return tally
             }
             // Two replicas' batches, each below 100, together above it, written at the same time.
@@ -49,7 +51,8 @@ import Testing
             var milestones: [String: [Int64]] = [:]
             for try await (code, payload) in rows.decode((String, ByteBuffer).self) {
                 let event = try EventCodec.decodeLinkMilestoneEvent(Array(buffer: payload))
-                #expect(event.eventID == LinkMilestoneEvent.eventID(code: code, milestone: event.milestone))
+                #expect(
+                    event.eventID == LinkMilestoneEvent.eventID(LinkAddress(code: code), milestone: event.milestone))
                 milestones[code, default: []].append(event.milestone)
             }
             for code in codes {

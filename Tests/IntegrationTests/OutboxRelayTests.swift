@@ -9,6 +9,7 @@ import SharedPostgres
 import TestSupport
 import Testing
 @testable import Outbox
+import SharedLinks
 
 /// The relay against the real Postgres and the dev Kafka broker.
 @Suite struct OutboxRelayTests {
@@ -16,7 +17,10 @@ import Testing
         for code in codes {
             try await client.withConnection { connection in
                 try await OutboxWriter.append(
-                    [OutboxRow(LinkEvent.created(code: code, url: "https://e.com/\(code)", expiresAt: nil))],
+                    [
+                        OutboxRow(
+                            LinkEvent.created(LinkAddress(code: code), url: "https://e.com/\(code)", expiresAt: nil))
+                    ],
                     on: connection, logger: TestStack.logger)
             }
         }

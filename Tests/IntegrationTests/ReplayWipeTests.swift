@@ -6,6 +6,7 @@ import SharedRedis
 import TestSupport
 import Testing
 @testable import Replica
+import SharedLinks
 
 /// `replica replay` removes a replica's links without stopping its Redis: redirects go on
 /// being answered while a hundred thousand links are removed, and none answers "unknown".
@@ -23,7 +24,8 @@ import Testing
                 KafkaMessage(
                     topic: namespace.linksTopic, partition: 0, offset: Int64(index), key: nil,
                     value: EventCodec.encode(
-                        LinkEvent.created(code: "w\(index)", url: "https://e.com/\(index)", expiresAt: nil)),
+                        LinkEvent.created(LinkAddress(code: "w\(index)"), url: "https://e.com/\(index)", expiresAt: nil)
+                    ),
                     headers: [])
             }
             try await store.apply(messages, deadLetters: deadLetters)

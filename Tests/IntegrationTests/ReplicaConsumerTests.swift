@@ -6,6 +6,7 @@ import SharedRedis
 import TestSupport
 import Testing
 @testable import Replica
+import SharedLinks
 
 /// `connection` behind a breaker of its own, as the replica uses it.
 func guarded(_ connection: RedisConnection) -> GuardedRedis {
@@ -68,7 +69,9 @@ extension LinkStore {
         let store = LinkStore(redis: guarded(redis), namespace: namespace)
 
         // Published before the replica ever ran: the first start reads them from offset zero.
-        let first = (0..<30).map { LinkEvent.created(code: "first\($0)", url: "https://e.com/\($0)", expiresAt: nil) }
+        let first = (0..<30).map {
+            LinkEvent.created(LinkAddress(code: "first\($0)"), url: "https://e.com/\($0)", expiresAt: nil)
+        }
         try await publish(first, to: namespace)
         let handledFirst = try await consume(namespace, store: store) {
             (try? await store.resolve("first29")) == .redirect("https://e.com/29")
@@ -79,10 +82,11 @@ extension LinkStore {
 
         // While it is stopped: more links, a deletion, an expired link and a poison message.
         var second = (0..<10).map {
-            LinkEvent.created(code: "second\($0)", url: "https://e.com/s\($0)", expiresAt: nil)
+            LinkEvent.created(LinkAddress(code: "second\($0)"), url: "https://e.com/s\($0)", expiresAt: nil)
         }
-        second.append(.deleted(code: "first0", revision: 2))
-        second.append(.created(code: "expired", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)))
+        second.append(.deleted(LinkAddress(code: "first0"), revision: 2))
+        second.append(
+            .created(LinkAddress(code: "expired"), url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)))
         try await publish(second, to: namespace)
         let poison = try KafkaProducer(
             settings: .init(bootstrapServers: try TestStack.kafkaBrokers), logger: TestStack.logger)
@@ -90,7 +94,8 @@ extension LinkStore {
             try await poison.send(topic: namespace.linksTopic, key: "junk", value: Array("not an event".utf8))
         }
         // A re-delivered old creation must not resurrect the deleted link.
-        try await publish([.created(code: "first0", url: "https://e.com/0", expiresAt: nil)], to: namespace)
+        try await publish(
+            [.created(LinkAddress(code: "first0"), url: "https://e.com/0", expiresAt: nil)], to: namespace)
 
         let handledSecond = try await consume(namespace, store: store) {
             let deleted = try await store.resolve("first0") == .gone
@@ -108,7 +113,9 @@ extension LinkStore {
         let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[1], logger: TestStack.logger)
         defer { redis.close() }
         let store = LinkStore(redis: guarded(redis), namespace: namespace)
-        let events = (0..<20).map { LinkEvent.created(code: "w\($0)", url: "https://e.com/w\($0)", expiresAt: nil) }
+        let events = (0..<20).map {
+            LinkEvent.created(LinkAddress(code: "w\($0)"), url: "https://e.com/w\($0)", expiresAt: nil)
+        }
         try await publish(events, to: namespace)
         _ = try await consume(namespace, store: store) { (try? await store.resolve("w19")) ?? .notFound != .notFound }
 
@@ -141,8 +148,8 @@ extension LinkStore {
 
     @Test func visitsCountClicksAndReachAMilestoneEveryHundred() async throws {
         let (redis, store, ledger) = try await countingStore([
-            .created(code: "m", url: "https://e.com/m", expiresAt: nil),
-            .created(code: "old", url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)),
+            .created(LinkAddress(code: "m"), url: "https://e.com/m", expiresAt: nil),
+            .created(LinkAddress(code: "old"), url: "https://e.com/old", expiresAt: Date(timeIntervalSinceNow: -1)),
         ])
         defer { redis.close() }
 
@@ -165,23 +172,23 @@ extension LinkStore {
             .device: ["desktop": 250], .browser: ["Firefox": 250], .os: ["Linux": 250],
         ])
         #expect(
-            pending == .init(totals: [.init(epoch: epoch, code: "m", total: 250, humans: whole)], retired: false),
+            pending == .init(totals: [.init(epoch: epoch, linkKey: "m", total: 250, humans: whole)], retired: false),
             "the clicks and where they came from, read together (unless the hour turned meanwhile)")
         // A click after the report was read keeps the code unreported: 250 is no longer current.
         _ = try await store.visit("m")
         #expect(try await ledger.settle(pending.totals, retired: false) == 0)
-        #expect(try await ledger.settle([.init(epoch: epoch, code: "m", total: 251)], retired: false) == 1)
+        #expect(try await ledger.settle([.init(epoch: epoch, linkKey: "m", total: 251)], retired: false) == 1)
         #expect(try await ledger.pending(limit: 100) == nil)
         // An acknowledgement from another epoch settles nothing.
         _ = try await store.visit("m")
-        #expect(try await ledger.settle([.init(epoch: "other", code: "m", total: 252)], retired: false) == 0)
+        #expect(try await ledger.settle([.init(epoch: "other", linkKey: "m", total: 252)], retired: false) == 0)
         #expect(try await ledger.unreportedCount() == 1)
     }
 
     @Test func anEpochEndedByARedisRestartLeavesNoStatsBehindOnceReported() async throws {
         let (redis, store, ledger) = try await countingStore([
-            .created(code: "a", url: "https://e.com/a", expiresAt: nil),
-            .created(code: "b", url: "https://e.com/b", expiresAt: nil),
+            .created(LinkAddress(code: "a"), url: "https://e.com/a", expiresAt: nil),
+            .created(LinkAddress(code: "b"), url: "https://e.com/b", expiresAt: nil),
         ])
         defer { redis.close() }
         func exists(_ key: String) async throws -> Bool { try await redis.send(["EXISTS", key]).integer == 1 }
@@ -204,7 +211,7 @@ extension LinkStore {
         #expect(try await redis.send(["EXISTS", store.keys.retiredEpochs]).integer == 0, "the scan is done")
 
         let retired = try #require(try await ledger.pending(limit: 100))
-        #expect(retired.retired && retired.totals.map(\.code) == ["b"] && retired.totals.first?.total == 2)
+        #expect(retired.retired && retired.totals.map(\.linkKey) == ["b"] && retired.totals.first?.total == 2)
         #expect(try await ledger.settle(retired.totals, retired: true) == 1)
         #expect(try await !exists(store.keys.stats(epoch: first, code: "b")))
 

@@ -6,6 +6,7 @@ import SharedRedis
 import TestSupport
 import Testing
 @testable import Replica
+import SharedLinks
 
 /// What an attacker or a fault could do to a replica's Redis, tried against a real Redis and
 /// the dev broker: a flood of invented referrers, and a rebuild racing a deletion.
@@ -30,7 +31,7 @@ extension ReplicaConsumerTests {
         let namespace = try await TestStack.makeNamespace()
         let store = LinkStore(redis: guarded(redis), namespace: namespace, maximumValues: 100)
         let ledger = ClickLedger(redis: store.redis, namespace: namespace, maximumValues: 100)
-        try await publish([.created(code: "flood", url: "https://e.com/f", expiresAt: nil)], to: namespace)
+        try await publish([.created(LinkAddress(code: "flood"), url: "https://e.com/f", expiresAt: nil)], to: namespace)
         _ = try await consume(namespace, store: store) { try await store.resolve("flood") != .rebuilding }
         _ = try await ledger.settle(try #require(try await ledger.pending(limit: 25)).totals, retired: false)
 
@@ -58,7 +59,7 @@ extension ReplicaConsumerTests {
         #expect(freshFields == Int64(ClickLedger.maximumFreshFields), "the fresh hash stays at its bound")
 
         let pending = try #require(try await ledger.pending(limit: 25))
-        let total = try #require(pending.totals.first { $0.code == "flood" })
+        let total = try #require(pending.totals.first { $0.linkKey == "flood" })
         #expect(total.total == Int64(clicks + 1))
         let referrers = total.humans.values[.referrer] ?? [:]
         #expect(referrers.count == 101, "100 referrer hosts and 'other'")
@@ -80,13 +81,17 @@ extension ReplicaConsumerTests {
         let store = LinkStore(redis: guarded(redis), namespace: namespace)
         // A link, an edited link, then many others, then the deletion and the edit.
         var events: [LinkEvent] = [
-            .created(code: "phish", url: "https://e.com/phish", expiresAt: nil),
-            .created(code: "moved", url: "https://e.com/old", expiresAt: nil),
+            .created(LinkAddress(code: "phish"), url: "https://e.com/phish", expiresAt: nil),
+            .created(LinkAddress(code: "moved"), url: "https://e.com/old", expiresAt: nil),
         ]
-        events += (0..<20_000).map { LinkEvent.created(code: "x\($0)", url: "https://e.com/\($0)", expiresAt: nil) }
+        events += (0..<20_000).map {
+            LinkEvent.created(LinkAddress(code: "x\($0)"), url: "https://e.com/\($0)", expiresAt: nil)
+        }
         events += [
-            .deleted(code: "phish", revision: 2),
-            .updated(code: "moved", revision: 2, url: "https://e.com/new", expiresAt: nil, maxClicks: nil, tags: []),
+            .deleted(LinkAddress(code: "phish"), revision: 2),
+            .updated(
+                LinkAddress(code: "moved"), revision: 2, url: "https://e.com/new", expiresAt: nil, maxClicks: nil,
+                tags: []),
         ]
         try await publish(events, to: namespace)
         _ = try await consume(namespace, store: store) {
@@ -128,7 +133,7 @@ extension ReplicaConsumerTests {
         defer { redis.close() }
         let first = LinkStore(redis: guarded(redis), namespace: namespace)
         #expect(try await first.startOffsets() == [:], "an empty Redis: rebuild from offset zero")
-        let event = EventCodec.encode(LinkEvent.created(code: "a", url: "https://e.com/a", expiresAt: nil))
+        let event = EventCodec.encode(LinkEvent.created(LinkAddress(code: "a"), url: "https://e.com/a", expiresAt: nil))
         let message = KafkaMessage(
             topic: namespace.linksTopic, partition: 0, offset: 0, key: Array("a".utf8), value: event)
         let deadLetters = try DeadLetterQueue.test(namespace, group: "g")
@@ -168,18 +173,19 @@ extension ReplicaConsumerTests {
                 ).value()
             }
         }
-        try await publish(.created(code: "before", url: "https://e.com/before", expiresAt: nil))
+        try await publish(.created(LinkAddress(code: "before"), url: "https://e.com/before", expiresAt: nil))
         _ = try await consume(namespace, store: store) { try await store.resolve("before") != .rebuilding }
         // The replica applied offsets up to 50 of partition 0 that the broker then lost (a dev
         // broker killed before its journal had them): the partition ends at 1.
         let lost = KafkaMessage(
             topic: namespace.linksTopic, partition: 0, offset: 50, key: nil,
-            value: EventCodec.encode(LinkEvent.created(code: "lost", url: "https://e.com/lost", expiresAt: nil)))
+            value: EventCodec.encode(
+                LinkEvent.created(LinkAddress(code: "lost"), url: "https://e.com/lost", expiresAt: nil)))
         try await store.apply([lost], deadLetters: try DeadLetterQueue.test(namespace, group: "g"))
         #expect(try await store.appliedOffsets()[0] == 51)
         // What is produced after the restart gets offsets from 1 on (the same the lost ones had,
         // and not only until the replica's next start): the replica must read them.
-        try await publish(.created(code: "after", url: "https://e.com/after", expiresAt: nil))
+        try await publish(.created(LinkAddress(code: "after"), url: "https://e.com/after", expiresAt: nil))
         let applied = try await consume(namespace, store: store) {
             try await store.resolve("after") == .redirect("https://e.com/after")
         }

@@ -26,7 +26,8 @@ import Testing
                 "LTkyMjMzNzIwMzY4NTQ3NzU4MDg6YWJj",  // -9223372036854775808:abc, the reported crash
                 Self.token("9223372036854775807:abc"), Self.token("-1:abc"),
                 Self.token("253402300800000001:abc"), Self.token("99999999999999999999:abc"),
-                Self.token("0:"), Self.token("0:a/b"), String(repeating: "A", count: 10_000), "%00",
+                Self.token("0:"), Self.token("0:A.example/b"), Self.token("0:/b"), Self.token("0:a.example/"),
+                String(repeating: "A", count: 10_000), "%00",
             ]
             for token in tokens {
                 let escaped = token.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? token

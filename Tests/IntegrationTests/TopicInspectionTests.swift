@@ -6,6 +6,7 @@ import SharedKafka
 import TestSupport
 import Testing
 @testable import Master
+import SharedLinks
 
 /// `master topics` against the dev broker: partitions, watermarks and consumer lag.
 @Suite struct TopicInspectionTests {
@@ -26,7 +27,7 @@ import Testing
             var perPartition: [Int32: Int64] = [:]
             for index in first..<(first + count) {
                 let event = LinkEvent.created(
-                    code: "c\(index)", url: "https://example.com/\(index)", expiresAt: nil, revision: 1)
+                    LinkAddress(code: "c\(index)"), url: "https://example.com/\(index)", expiresAt: nil, revision: 1)
                 let report = try await producer.send(
                     topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
                 perPartition[report.partition, default: 0] += 1

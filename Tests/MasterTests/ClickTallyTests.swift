@@ -3,16 +3,17 @@ import SharedEvents
 import SharedService
 @testable import Master
 import Testing
+import SharedLinks
 
 /// The aggregation rule: highest running total per (code, replica, epoch); a link's clicks are
 /// the sum of those.
 @Suite struct ClickTallyTests {
     private func event(_ code: String, _ replica: String, _ epoch: String, _ total: Int64) -> ClickCountEvent {
-        ClickCountEvent(code: code, replicaID: replica, replicaEpoch: epoch, total: total)
+        ClickCountEvent(LinkAddress(code: code), replicaID: replica, replicaEpoch: epoch, total: total)
     }
 
     private func clicks(of code: String, in tally: ClickTally) -> Int64 {
-        tally.highest.filter { $0.key.code == code }.values.reduce(0, +)
+        tally.highest.filter { $0.key.linkKey == code }.values.reduce(0, +)
     }
 
     /// Replica a counted 250 clicks of x, replica b 150; b's Redis was wiped after 40 and it counted 30 more.
@@ -61,15 +62,15 @@ import Testing
     @Test func keepsTheHighestTotalPerValueAndKind() {
         var tally = ClickTally()
         let early = ClickCountEvent(
-            code: "c", replicaID: "a", replicaEpoch: "e", total: 3,
+            LinkAddress(code: "c"), replicaID: "a", replicaEpoch: "e", total: 3,
             humans: ClickBreakdown([.referrer: ["t.co": 2], .hour: ["2026112717": 2]]),
             bots: ClickBreakdown([.device: ["bot": 1]]))
         let later = ClickCountEvent(
-            code: "c", replicaID: "a", replicaEpoch: "e", total: 5,
+            LinkAddress(code: "c"), replicaID: "a", replicaEpoch: "e", total: 5,
             humans: ClickBreakdown([.referrer: ["t.co": 3, "direct": 1], .hour: ["2026112717": 4]]),
             bots: ClickBreakdown([.device: ["bot": 1]]))
         for event in [later, early, later] { tally.record(event) }
-        let counter = ClickTally.Counter(code: "c", replicaID: "a", replicaEpoch: "e")
+        let counter = ClickTally.Counter(linkKey: "c", replicaID: "a", replicaEpoch: "e")
         #expect(tally.highest == [counter: 5])
         #expect(tally.breakdowns[.init(counter: counter, dimension: .referrer, value: "t.co", bot: false)] == 3)
         #expect(tally.breakdowns[.init(counter: counter, dimension: .referrer, value: "direct", bot: false)] == 1)

@@ -1,3 +1,4 @@
+import SharedLinks
 import SharedService
 import Testing
 @testable import Master
@@ -20,11 +21,12 @@ import Testing
         #expect(plan.keysToLookUp.isEmpty)
         #expect(plan.writing == [0, 1, 2])
         let outcomes = plan.outcomes(written: [
-            .success(LinkCreation(code: "a", replayed: false)), .failure(APIError.aliasTaken("b")),
-            .success(LinkCreation(code: "c", replayed: false)),
+            .success(LinkCreation(address: LinkAddress(code: "a"), replayed: false)),
+            .failure(APIError.aliasTaken("b")),
+            .success(LinkCreation(address: LinkAddress(code: "c"), replayed: false)),
         ])
-        #expect(code(outcomes[0])?.code == "a" && apiCode(outcomes[1]) == "alias_taken")
-        #expect(code(outcomes[2]) == LinkCreation(code: "c", replayed: false))
+        #expect(code(outcomes[0])?.address.code == "a" && apiCode(outcomes[1]) == "alias_taken")
+        #expect(code(outcomes[2]) == LinkCreation(address: LinkAddress(code: "c"), replayed: false))
     }
 
     @Test func aKeyIsLookedUpOnceAndItsLaterCreatesFollowTheFirst() {
@@ -32,14 +34,18 @@ import Testing
         #expect(plan.keysToLookUp == [key("k").id, key("k", scope: "other").id])
         #expect(plan.writing == [0, 1, 4])
         let outcomes = plan.outcomes(written: [
-            .success(LinkCreation(code: "first", replayed: false)),
-            .success(LinkCreation(code: "plain", replayed: false)),
-            .success(LinkCreation(code: "scoped", replayed: false)),
+            .success(LinkCreation(address: LinkAddress(code: "first"), replayed: false)),
+            .success(LinkCreation(address: LinkAddress(code: "plain"), replayed: false)),
+            .success(LinkCreation(address: LinkAddress(code: "scoped"), replayed: false)),
         ])
-        #expect(code(outcomes[0]) == LinkCreation(code: "first", replayed: false))
-        #expect(code(outcomes[2]) == LinkCreation(code: "first", replayed: true), "the same request: a replay")
+        #expect(code(outcomes[0]) == LinkCreation(address: LinkAddress(code: "first"), replayed: false))
+        #expect(
+            code(outcomes[2]) == LinkCreation(address: LinkAddress(code: "first"), replayed: true),
+            "the same request: a replay")
         #expect(apiCode(outcomes[3]) == "idempotency_key_reused", "another request under the key")
-        #expect(code(outcomes[4]) == LinkCreation(code: "scoped", replayed: false), "keys are per scope")
+        #expect(
+            code(outcomes[4]) == LinkCreation(address: LinkAddress(code: "scoped"), replayed: false),
+            "keys are per scope")
     }
 
     @Test func aFollowerSharesItsLeadersFailure() {
@@ -51,12 +57,16 @@ import Testing
 
     @Test func aStoredKeyDecidesItsCreatesWithoutWritingThem() {
         var plan = CreateGroupPlan(keys: [key("same"), nil, key("other", body: 9), key("same")])
-        plan.resolve(stored: [key("same").id: ([1], "earlier"), key("other").id: ([1], "theirs")])
+        plan.resolve(stored: [
+            key("same").id: ([1], LinkAddress(code: "earlier")), key("other").id: ([1], LinkAddress(code: "theirs")),
+        ])
         #expect(plan.writing == [1], "only the create without a stored key is written")
-        let outcomes = plan.outcomes(written: [.success(LinkCreation(code: "new", replayed: false))])
-        #expect(code(outcomes[0]) == LinkCreation(code: "earlier", replayed: true))
-        #expect(code(outcomes[1]) == LinkCreation(code: "new", replayed: false))
+        let outcomes = plan.outcomes(written: [
+            .success(LinkCreation(address: LinkAddress(code: "new"), replayed: false))
+        ])
+        #expect(code(outcomes[0]) == LinkCreation(address: LinkAddress(code: "earlier"), replayed: true))
+        #expect(code(outcomes[1]) == LinkCreation(address: LinkAddress(code: "new"), replayed: false))
         #expect(apiCode(outcomes[2]) == "idempotency_key_reused", "a stored key of another request")
-        #expect(code(outcomes[3]) == LinkCreation(code: "earlier", replayed: true))
+        #expect(code(outcomes[3]) == LinkCreation(address: LinkAddress(code: "earlier"), replayed: true))
     }
 }

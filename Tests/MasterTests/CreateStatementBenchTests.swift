@@ -6,7 +6,7 @@ import Testing
 /// master's own ``CreateStatement``: its text, with each bind given as the master binds it for
 /// one create without an `Idempotency-Key`.
 @Suite struct CreateStatementBenchTests {
-    /// What stands in the script for each bind (`$1` … `$13`) of the statement.
+    /// What stands in the script for each bind (`$1` … `$14`) of the statement.
     static let binds: [Int: String] = {
         let code = "'p' || :client_id || '-' || :n"
         let payload = """
@@ -15,9 +15,9 @@ import Testing
             "url":"https://example.com/bench/create","version":1}', 'UTF8')
             """
         return [
-            1: "ARRAY[\(code)]", 2: "ARRAY['https://example.com/bench/create']", 3: "ARRAY['']", 4: "ARRAY[0]",
-            5: "ARRAY['']", 6: "ARRAY['']", 7: "ARRAY['']", 8: "ARRAY['']", 9: "ARRAY[''::bytea]", 10: "now()",
-            11: "ARRAY['links']", 12: "ARRAY[\(code)]", 13: "ARRAY[\(payload)]",
+            1: "ARRAY['']", 2: "ARRAY[\(code)]", 3: "ARRAY['https://example.com/bench/create']", 4: "ARRAY['']",
+            5: "ARRAY[0]", 6: "ARRAY['']", 7: "ARRAY['']", 8: "ARRAY['']", 9: "ARRAY['']", 10: "ARRAY[''::bytea]",
+            11: "now()", 12: "ARRAY['links']", 13: "ARRAY[\(code)]", 14: "ARRAY[\(payload)]",
         ]
     }()
 
@@ -32,7 +32,7 @@ import Testing
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("bench/create.pgbench")
         let text = try String(contentsOf: script, encoding: .utf8)
-        #expect(!CreateStatement.sql.contains("$14"), "a bind the script does not give")
+        #expect(!CreateStatement.sql.contains("$15"), "a bind the script does not give")
         #expect(
             text.contains(Self.expectedStatement),
             "bench/create.pgbench must end with CreateStatement.sql, binds replaced:\n\(Self.expectedStatement)")

@@ -98,23 +98,25 @@ import Testing
     /// What the generic encoder writes for the same answer.
     private struct Created: Encodable {
         let code: String
+        let domain: String
         let shortURL: String
         let url: String
 
         enum CodingKeys: String, CodingKey {
-            case code, url
+            case code, domain, url
             case shortURL = "short_url"
         }
     }
 
     @Test(arguments: [
-        ("abc1234", "http://localhost:8081/abc1234", "https://example.com/a?b=c#d"),
-        ("my-alias_1", "https://s.example/x/my-alias_1", "https://xn--bcher-kva.example/%C3%BC"),
-        ("a", "http://h/\"quoted\"\\\u{1}", "https://e.com/"),
+        ("abc1234", "localhost", "http://localhost:8081/abc1234", "https://example.com/a?b=c#d"),
+        ("my-alias_1", "s.example", "https://s.example/x/my-alias_1", "https://xn--bcher-kva.example/%C3%BC"),
+        ("a", "h", "http://h/\"quoted\"\\\u{1}", "https://e.com/"),
     ])
-    func isTheGenericEncodersJSON(code: String, shortURL: String, url: String) throws {
-        let written = CreateLinkController.createdBody(code: code, shortURL: shortURL, url: url)
-        let expected = try JSONEncoder.project.encode(Created(code: code, shortURL: shortURL, url: url))
+    func isTheGenericEncodersJSON(code: String, domain: String, shortURL: String, url: String) throws {
+        let written = CreateLinkController.createdBody(code: code, domain: domain, shortURL: shortURL, url: url)
+        let expected = try JSONEncoder.project.encode(
+            Created(code: code, domain: domain, shortURL: shortURL, url: url))
         #expect(Array(buffer: written) == Array(expected))
     }
 }

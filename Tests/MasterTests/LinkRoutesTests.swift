@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import SharedService
 import Testing
+import SharedLinks
 @testable import Master
 @testable import SharedResilience
 
@@ -23,7 +24,8 @@ import Testing
         let admission = CreateAdmission(
             keys: APIKeyGuard(logger: Self.logger, loadKeys: { keys }), limiter: RateLimiter(settings: .off),
             trustedProxies: try TrustedProxies(parsing: ""))
-        LinkRoutes(repository: repository, creator: repository, admission: admission, publicBaseURL: "http://s.test")
+        let domains = ShortDomains(publicBaseURL: "http://s.test", repository: InMemoryDomainRepository())
+        LinkRoutes(repository: repository, creator: repository, admission: admission, domains: domains)
             .add(to: router)
         try await Application(router: router).test(.router) { client in try await body(client) }
     }
@@ -72,6 +74,49 @@ import Testing
             let again = try await create(#"{"url":"https://example.com/c","alias":"abc"}"#, on: client)
             #expect(again.status == .conflict)
             #expect(try await client.execute(uri: "/api/links/zzz", method: .get).status == .notFound)
+        }
+    }
+
+    @Test func linksLiveOnTheDomainTheyAreCreatedOnAndDomainsAreChecked() async throws {
+        try await withRoutes { client in
+            func domains(_ method: HTTPRequest.Method, _ uri: String = "/api/domains", _ body: String? = nil)
+                async throws -> TestResponse
+            {
+                try await client.execute(
+                    uri: uri, method: method, headers: Self.jsonHeaders, body: body.map { ByteBuffer(string: $0) })
+            }
+            #expect(try await domains(.post, "/api/domains", #"{"name":"go.test"}"#).status == .created)
+            for (body, code) in [
+                (#"{"name":"go.test"}"#, "domain_exists"), (#"{"name":"s.test"}"#, "domain_exists"),
+                (#"{"name":"go.test:80"}"#, "invalid_domain"), (#"{}"#, "missing_name"),
+                (#"{"name":"x.test","root_url":"ftp://x"}"#, "unsupported_scheme"),
+                (#"{"name":"x.test","colour":"red"}"#, "unknown_field"),
+            ] {
+                let refused = try await domains(.post, "/api/domains", body)
+                #expect(String(buffer: refused.body).contains(code), "\(body)")
+            }
+            let patched = try await domains(.patch, "/api/domains/GO.test", #"{"not_found_url":"https://e.com/404"}"#)
+            #expect(try Self.json(patched)["not_found_url"] as? String == "https://e.com/404")
+            #expect(try await domains(.patch, "/api/domains/none.test", #"{"root_url":null}"#).status == .notFound)
+            #expect(try await domains(.delete, "/api/domains/s.test").status == .conflict)
+
+            let onDefault = try await create(#"{"url":"https://example.com/a","alias":"abc"}"#, on: client)
+            let onGo = try await create(
+                #"{"url":"https://example.com/b","alias":"abc","domain":"go.test"}"#, on: client)
+            #expect(onDefault.status == .created && onGo.status == .created)
+            #expect(try Self.json(onGo)["short_url"] as? String == "http://go.test/abc")
+            #expect(try Self.json(onDefault)["domain"] as? String == "s.test")
+            let unknown = try await create(#"{"url":"https://example.com/c","domain":"none.test"}"#, on: client)
+            #expect(unknown.status == .badRequest && String(buffer: unknown.body).contains("unknown_domain"))
+            let read = try await client.execute(uri: "/api/links/abc?domain=go.test", method: .get)
+            #expect(try Self.json(read)["url"] as? String == "https://example.com/b")
+            let byHost = try await client.execute(uri: "/api/links/abc?domain=s.test", method: .get)
+            #expect(try Self.json(byHost)["url"] as? String == "https://example.com/a", "the default domain's host")
+            let page = try await client.execute(uri: "/api/links?domain=go.test", method: .get)
+            let links = try #require(try Self.json(page)["links"] as? [[String: Any]])
+            #expect(links.compactMap { $0["domain"] as? String } == ["go.test"])
+            let bad = try await client.execute(uri: "/api/links/abc?domain=a%20b", method: .get)
+            #expect(bad.status == .badRequest)
         }
     }
 
@@ -151,13 +196,11 @@ import Testing
         let error: any Error
 
         func create(_ link: NewLink, idempotency: IdempotencyKey?) async throws -> LinkCreation { throw error }
-        func link(_ code: String) async throws -> Link? { throw error }
-        func creationTime(of code: String) async throws -> Date? { throw error }
-        func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws
-            -> [Link]
-        { throw error }
-        func delete(_ code: String) async throws -> LinkDeletion { throw error }
-        func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws
+        func link(_ address: LinkAddress) async throws -> Link? { throw error }
+        func creationTime(of address: LinkAddress) async throws -> Date? { throw error }
+        func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter) async throws -> [Link] { throw error }
+        func delete(_ address: LinkAddress) async throws -> LinkDeletion { throw error }
+        func update(_ address: LinkAddress, with change: LinkChange, expectedRevision: Int64?) async throws
             -> LinkEditOutcome
         { throw error }
         func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome] { throw error }

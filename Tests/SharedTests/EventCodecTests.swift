@@ -5,22 +5,23 @@ import SharedJSON
 import SharedKafka
 import SharedPostgres
 import Testing
+import SharedLinks
 
 @Suite struct EventCodecTests {
     @Test func linkEventsRoundTrip() throws {
         let created = LinkEvent.created(
-            code: "abc", url: "https://example.com/x",
+            LinkAddress(code: "abc"), url: "https://example.com/x",
             expiresAt: Date(timeIntervalSince1970: 1_900_000_000.25),
             at: Date(timeIntervalSince1970: 1_800_000_000.5))
         #expect(try EventCodec.decodeLinkEvent(EventCodec.encode(created)) == created)
-        let deleted = LinkEvent.deleted(code: "abc", revision: 2)
+        let deleted = LinkEvent.deleted(LinkAddress(code: "abc"), revision: 2)
         let decoded = try EventCodec.decodeLinkEvent(EventCodec.encode(deleted))
         #expect(decoded.type == .deleted && decoded.revision == 2 && decoded.url == nil)
     }
 
     @Test func updatesCarryTheWholeStateAndTagsAreChecked() throws {
         let updated = LinkEvent.updated(
-            code: "abc", revision: 3, url: "https://example.com/new", expiresAt: nil, maxClicks: 10,
+            LinkAddress(code: "abc"), revision: 3, url: "https://example.com/new", expiresAt: nil, maxClicks: 10,
             tags: ["docs", "q4"], exhausted: true, at: Date(timeIntervalSince1970: 1_800_000_000.5))
         let decoded = try EventCodec.decodeLinkEvent(EventCodec.encode(updated))
         #expect(decoded == updated)
@@ -30,7 +31,7 @@ import Testing
         #expect(object["type"] as? String == "link.updated")
         #expect(object["tags"] as? [String] == ["docs", "q4"])
         let live = LinkEvent.updated(
-            code: "abc", revision: 4, url: "https://e.com", expiresAt: nil, maxClicks: nil, tags: [])
+            LinkAddress(code: "abc"), revision: 4, url: "https://e.com", expiresAt: nil, maxClicks: nil, tags: [])
         let liveObject = try #require(
             try JSONSerialization.jsonObject(with: Data(EventCodec.encode(live))) as? [String: Any])
         #expect(liveObject["exhausted"] == nil)
@@ -49,21 +50,23 @@ import Testing
     @Test func linkEventsWrittenByHandAreTheGenericEncodersBytes() throws {
         let time = Date(timeIntervalSince1970: 1_800_000_000.25)
         var reannounced = LinkEvent.created(
-            code: "abc", url: "https://e.com/a", expiresAt: nil, revision: 3, at: time)
+            LinkAddress(code: "abc"), url: "https://e.com/a", expiresAt: nil, revision: 3, at: time)
         reannounced.reannounced = true
         let events = [
-            LinkEvent.created(code: "abc", url: "https://e.com/a?b=c#d", expiresAt: nil, at: time),
+            LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com/a?b=c#d", expiresAt: nil, at: time),
             LinkEvent.created(
-                code: "a-B_9", url: "https://e.com/", expiresAt: time.addingTimeInterval(86_400), maxClicks: 5,
+                LinkAddress(code: "a-B_9"), url: "https://e.com/", expiresAt: time.addingTimeInterval(86_400),
+                maxClicks: 5,
                 tags: ["docs", "q4-launch"], at: time),
             LinkEvent.updated(
-                code: "abc", revision: 7, url: "https://e.com/b", expiresAt: nil, maxClicks: 1, tags: [],
+                LinkAddress(code: "abc"), revision: 7, url: "https://e.com/b", expiresAt: nil, maxClicks: 1, tags: [],
                 exhausted: true, at: time),
-            LinkEvent.deleted(code: "abc", revision: 2, at: time),
-            LinkEvent.exhausted(code: "abc", revision: 4, at: time),
+            LinkEvent.deleted(LinkAddress(code: "abc"), revision: 2, at: time),
+            LinkEvent.exhausted(LinkAddress(code: "abc"), revision: 4, at: time),
             reannounced,
             // Escapes as Foundation's (such a URL never passes validation, but is written alike).
-            LinkEvent.created(code: "a", url: "https://e.com/\"\\\n\t\u{1}\u{7F}é/x", expiresAt: nil, at: time),
+            LinkEvent.created(
+                LinkAddress(code: "a"), url: "https://e.com/\"\\\n\t\u{1}\u{7F}é/x", expiresAt: nil, at: time),
         ]
         for event in events {
             #expect(EventCodec.encode(event) == Array(try JSONEncoder.project.encode(event)))
@@ -74,9 +77,9 @@ import Testing
     @Test func countEventsWrittenByHandAreTheGenericEncodersBytes() throws {
         let time = Date(timeIntervalSince1970: 1_800_000_000.25)
         let events = [
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "1795-ff", total: 42, at: time),
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "1795-ff", total: 42, at: time),
             ClickCountEvent(
-                code: "abc", replicaID: "a", replicaEpoch: "1795-ff", total: 42,
+                LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "1795-ff", total: 42,
                 humans: ClickBreakdown([
                     .hour: ["2026112717": 30, "2026112716": 2], .referrer: ["t.co": 20, "direct": 12],
                     .country: ["US": 32], .device: ["mobile": 32], .browser: ["Samsung Internet": 32], .os: ["iOS": 32],
@@ -89,14 +92,14 @@ import Testing
         }
         // Escapes as Foundation's (such a value never passes the range check, but is written alike).
         let odd = ClickCountEvent(
-            code: "a", replicaID: "a", replicaEpoch: "e", total: 1,
+            LinkAddress(code: "a"), replicaID: "a", replicaEpoch: "e", total: 1,
             humans: ClickBreakdown([.referrer: ["a\"b\\c\n\t\u{1}é/x": 1]]), at: time)
         #expect(EventCodec.encode(odd) == Array(try JSONEncoder.project.encode(odd)))
     }
 
     @Test func wireFormatHasTheContractFields() throws {
         let event = LinkEvent.created(
-            code: "abc", url: "https://e.com/a", expiresAt: nil,
+            LinkAddress(code: "abc"), url: "https://e.com/a", expiresAt: nil,
             at: Date(timeIntervalSince1970: 0))
         let object = try #require(
             try JSONSerialization.jsonObject(with: Data(EventCodec.encode(event))) as? [String: Any])
@@ -124,14 +127,15 @@ import Testing
         #expect(failure(#"{"type":"link.created","version":2}"#) == "unsupported_version")
         #expect(failure(#"{"type":"link.created","version":1,"code":"a"}"#) == "malformed")
         // A whole event that would decode, but of a later schema version.
-        let whole = String(decoding: EventCodec.encode(LinkEvent.deleted(code: "a", revision: 2)), as: UTF8.self)
+        let whole = String(
+            decoding: EventCodec.encode(LinkEvent.deleted(LinkAddress(code: "a"), revision: 2)), as: UTF8.self)
         #expect(
             failure(whole.replacingOccurrences(of: #""version":1"#, with: #""version":2"#)) == "unsupported_version")
     }
 
     @Test func clickCountEventsRoundTripWithTheContractFields() throws {
         let event = ClickCountEvent(
-            code: "abc", replicaID: "b", replicaEpoch: "1763869200123456-3fa9c1d2", total: 300,
+            LinkAddress(code: "abc"), replicaID: "b", replicaEpoch: "1763869200123456-3fa9c1d2", total: 300,
             at: Date(timeIntervalSince1970: 0))
         let bytes = EventCodec.encode(event)
         #expect(try EventCodec.decodeClickCountEvent(bytes) == event)
@@ -144,7 +148,7 @@ import Testing
         #expect(object["occurred_at"] as? String == "1970-01-01T00:00:00.000Z")
 
         // A link event is not a count event, and a count event without its total is unusable.
-        let link = EventCodec.encode(LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil))
+        let link = EventCodec.encode(LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com", expiresAt: nil))
         #expect(throws: EventDecodingError.unknownType("link.created")) { try EventCodec.decodeClickCountEvent(link) }
         #expect(throws: EventDecodingError.self) {
             try EventCodec.decodeClickCountEvent(Array(#"{"type":"clicks.counted","version":1,"code":"a"}"#.utf8))
@@ -153,17 +157,19 @@ import Testing
 
     @Test(
         arguments: [
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: -1),
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e\u{0}1", total: 5),
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: String(repeating: "9", count: 65), total: 5),
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "", total: 5),
-            ClickCountEvent(code: "a/b", replicaID: "a", replicaEpoch: "e1", total: 5),
-            ClickCountEvent(code: "abc", replicaID: "a\u{0}", replicaEpoch: "e1", total: 5),
-            // Two such totals overflowed the master's 64-bit sum.
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: .max),
-            ClickCountEvent(code: "abc", replicaID: "a", replicaEpoch: "e1", total: ClickCountEvent.maximumTotal + 1),
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "e1", total: -1),
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "e\u{0}1", total: 5),
             ClickCountEvent(
-                code: "abc", replicaID: "a", replicaEpoch: "e1", total: 5,
+                LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: String(repeating: "9", count: 65), total: 5),
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "", total: 5),
+            ClickCountEvent(LinkAddress(code: "a/b"), replicaID: "a", replicaEpoch: "e1", total: 5),
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a\u{0}", replicaEpoch: "e1", total: 5),
+            // Two such totals overflowed the master's 64-bit sum.
+            ClickCountEvent(LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "e1", total: .max),
+            ClickCountEvent(
+                LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "e1", total: ClickCountEvent.maximumTotal + 1),
+            ClickCountEvent(
+                LinkAddress(code: "abc"), replicaID: "a", replicaEpoch: "e1", total: 5,
                 humans: ClickBreakdown([.referrer: ["x.example": .max]])),
         ])
     func countEventsPostgresCannotStoreAreUnusableNotRetried(event: ClickCountEvent) {
@@ -173,11 +179,11 @@ import Testing
     }
 
     @Test func linkEventsOutsideTheRangeReplicasStoreAreUnusable() {
-        var farFuture = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        var farFuture = LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com", expiresAt: nil)
         farFuture.expiresAt = Date(timeIntervalSince1970: 1e15)
-        var badCode = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        var badCode = LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com", expiresAt: nil)
         badCode.code = "a b"
-        var controlURL = LinkEvent.created(code: "abc", url: "https://e.com", expiresAt: nil)
+        var controlURL = LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com", expiresAt: nil)
         controlURL.url = "https://e.com/\r\nSet-Cookie: x"
         for event in [farFuture, badCode, controlURL] {
             #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
@@ -186,9 +192,9 @@ import Testing
 
     @Test(arguments: ["javascript:alert(1)", "data:text/html,x", "ftp://e.com/x", "//e.com", "httpx://e.com"])
     func aReplicaTakesOnlyHTTPTargetsWhoeverWroteTheEvent(url: String) {
-        let event = LinkEvent.created(code: "abc", url: url, expiresAt: nil)
+        let event = LinkEvent.created(LinkAddress(code: "abc"), url: url, expiresAt: nil)
         #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(event)) }
-        let fine = LinkEvent.created(code: "abc", url: "HTTPS://e.com/" + url, expiresAt: nil)
+        let fine = LinkEvent.created(LinkAddress(code: "abc"), url: "HTTPS://e.com/" + url, expiresAt: nil)
         #expect(throws: Never.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(fine)) }
     }
 }
@@ -234,23 +240,25 @@ import Testing
 
     @Test func roundTripsWithTheContractFields() throws {
         let event = LinkMilestoneEvent(
-            code: "abc", milestone: 1000, clicks: 1004, at: Date(timeIntervalSince1970: 1_800_000_000))
+            LinkAddress(code: "abc"), milestone: 1000, clicks: 1004, at: Date(timeIntervalSince1970: 1_800_000_000))
         let bytes = EventCodec.encode(event)
         #expect(try EventCodec.decodeLinkMilestoneEvent(bytes) == event)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(Set(json.keys) == ["type", "version", "event_id", "occurred_at", "code", "milestone", "clicks"])
         #expect(json["type"] as? String == "link.milestone")
         #expect(throws: EventDecodingError.self) {
-            try EventCodec.decodeLinkMilestoneEvent(EventCodec.encode(LinkEvent.deleted(code: "abc", revision: 2)))
+            try EventCodec.decodeLinkMilestoneEvent(
+                EventCodec.encode(LinkEvent.deleted(LinkAddress(code: "abc"), revision: 2)))
         }
     }
 
     @Test func theSameMilestoneOfTheSameLinkHasTheSameEventID() {
-        let first = LinkMilestoneEvent(code: "abc", milestone: 100, clicks: 104)
-        let again = LinkMilestoneEvent(code: "abc", milestone: 100, clicks: 130, at: Date().addingTimeInterval(60))
+        let first = LinkMilestoneEvent(LinkAddress(code: "abc"), milestone: 100, clicks: 104)
+        let again = LinkMilestoneEvent(
+            LinkAddress(code: "abc"), milestone: 100, clicks: 130, at: Date().addingTimeInterval(60))
         #expect(first.eventID == again.eventID)
-        #expect(first.eventID != LinkMilestoneEvent(code: "abc", milestone: 1000, clicks: 1000).eventID)
-        #expect(first.eventID != LinkMilestoneEvent(code: "abd", milestone: 100, clicks: 100).eventID)
+        #expect(first.eventID != LinkMilestoneEvent(LinkAddress(code: "abc"), milestone: 1000, clicks: 1000).eventID)
+        #expect(first.eventID != LinkMilestoneEvent(LinkAddress(code: "abd"), milestone: 100, clicks: 100).eventID)
         #expect(first.eventID.uuidString.dropFirst(14).first == "8", "a version 8 UUID")
     }
 }

@@ -167,7 +167,8 @@ import Testing
     }
 
     @Test func refusesWhatFoundationWouldReadLeniently() throws {
-        let event = String(decoding: EventCodec.encode(LinkEvent.deleted(code: "abc", revision: 2)), as: UTF8.self)
+        let event = String(
+            decoding: EventCodec.encode(LinkEvent.deleted(LinkAddress(code: "abc"), revision: 2)), as: UTF8.self)
         let lenient = [
             event.replacingOccurrences(of: #""version":1"#, with: #""version":1.0"#),
             event.replacingOccurrences(of: "}", with: ",}"),

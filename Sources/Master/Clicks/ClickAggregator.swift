@@ -5,6 +5,7 @@ import PostgresNIO
 import SharedConfiguration
 import SharedEvents
 import SharedKafka
+import SharedLinks
 import SharedPostgres
 import SharedResilience
 
@@ -89,39 +90,39 @@ struct ClickAggregator: Sendable {
     /// for every milestone (100, 1000, …) a link's total passed.
     func write(_ tally: ClickTally) async throws {
         guard !tally.highest.isEmpty else { return }
-        var codes: [String] = []
+        var keys: [String] = []
         var replicas: [String] = []
         var epochs: [String] = []
         var totals: [Int64] = []
         // Sorted, so concurrent writers lock rows in the same order and never deadlock.
         for (counter, total) in tally.highest.sorted(by: { Self.precedes($0.key, $1.key) }) {
-            codes.append(counter.code)
+            keys.append(counter.linkKey)
             replicas.append(counter.replicaID)
             epochs.append(counter.replicaEpoch)
             totals.append(total)
         }
-        try await breaker.run { [client, logger, codes, replicas, epochs, totals] in
+        try await breaker.run { [client, logger, keys, replicas, epochs, totals] in
             try await client.withTransaction(logger: logger) { connection in
-                let distinctCodes = Array(Set(codes)).sorted()
+                let distinctKeys = Array(Set(keys)).sorted()
                 // One writer per link at a time: a concurrent batch (a second master, a retry)
                 // waits here and then reads totals that include this one's. Without the lock
                 // both could see the same "before" (a milestone sent twice) or neither the
                 // other's rows (a milestone never sent).
                 try await connection.query(
-                    "SELECT code FROM links WHERE code = ANY(\(distinctCodes)) ORDER BY code FOR UPDATE",
+                    "SELECT link_key FROM links WHERE link_key = ANY(\(distinctKeys)) ORDER BY link_key FOR UPDATE",
                     logger: logger)
-                let before = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
+                let before = try await Self.totals(of: distinctKeys, on: connection, logger: logger)
                 try await connection.query(
                     """
-                    INSERT INTO click_counts (code, replica_id, replica_epoch, total)
-                    SELECT * FROM unnest(\(codes)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
-                    ON CONFLICT (code, replica_id, replica_epoch) DO UPDATE
+                    INSERT INTO click_counts (link_key, replica_id, replica_epoch, total)
+                    SELECT * FROM unnest(\(keys)::text[], \(replicas)::text[], \(epochs)::text[], \(totals)::bigint[])
+                    ON CONFLICT (link_key, replica_id, replica_epoch) DO UPDATE
                         SET total = excluded.total, updated_at = now()
                         WHERE click_counts.total < excluded.total
                     """, logger: logger)
                 try await writeBreakdowns(of: tally, on: connection)
-                try await Self.markExhausted(among: distinctCodes, on: connection, logger: logger)
-                let after = try await Self.totals(of: distinctCodes, on: connection, logger: logger)
+                try await Self.markExhausted(among: distinctKeys, on: connection, logger: logger)
+                let after = try await Self.totals(of: distinctKeys, on: connection, logger: logger)
                 try await Self.queueMilestones(before: before, after: after, on: connection, logger: logger)
             }
         }
@@ -133,25 +134,25 @@ struct ClickAggregator: Sendable {
     private func writeBreakdowns(of tally: ClickTally, on connection: PostgresConnection) async throws {
         let horizon = Date().addingTimeInterval(-86_400 * Double(hourlyDays - 1))
         var hours:
-            (codes: [String], starts: [Date], bots: [Bool], replicas: [String], epochs: [String], totals: [Int64]) =
+            (keys: [String], starts: [Date], bots: [Bool], replicas: [String], epochs: [String], totals: [Int64]) =
                 ([], [], [], [], [], [])
         var values:
             (
-                codes: [String], dimensions: [String], values: [String], bots: [Bool], replicas: [String],
+                keys: [String], dimensions: [String], values: [String], bots: [Bool], replicas: [String],
                 epochs: [String], totals: [Int64]
             ) = ([], [], [], [], [], [], [])
         // Unsorted: the links' row locks, taken first, already order concurrent writers.
         for (key, total) in tally.breakdowns {
             if key.dimension == .hour {
                 guard let start = ClickHourFolding.start(ofHour: key.value), start >= horizon else { continue }
-                hours.codes.append(key.counter.code)
+                hours.keys.append(key.counter.linkKey)
                 hours.starts.append(start)
                 hours.bots.append(key.bot)
                 hours.replicas.append(key.counter.replicaID)
                 hours.epochs.append(key.counter.replicaEpoch)
                 hours.totals.append(total)
             } else {
-                values.codes.append(key.counter.code)
+                values.keys.append(key.counter.linkKey)
                 values.dimensions.append(key.dimension.rawValue)
                 values.values.append(key.value)
                 values.bots.append(key.bot)
@@ -160,38 +161,38 @@ struct ClickAggregator: Sendable {
                 values.totals.append(total)
             }
         }
-        if !hours.codes.isEmpty {
+        if !hours.keys.isEmpty {
             try await connection.query(
                 """
-                INSERT INTO click_hours (code, hour, bot, replica_id, replica_epoch, total)
-                SELECT * FROM unnest(\(hours.codes)::text[], \(hours.starts)::timestamptz[], \(hours.bots)::boolean[],
+                INSERT INTO click_hours (link_key, hour, bot, replica_id, replica_epoch, total)
+                SELECT * FROM unnest(\(hours.keys)::text[], \(hours.starts)::timestamptz[], \(hours.bots)::boolean[],
                     \(hours.replicas)::text[], \(hours.epochs)::text[], \(hours.totals)::bigint[])
-                ON CONFLICT (code, hour, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
+                ON CONFLICT (link_key, hour, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
                     WHERE click_hours.total < excluded.total
                 """, logger: logger)
         }
-        if !values.codes.isEmpty {
+        if !values.keys.isEmpty {
             try await connection.query(
                 """
-                INSERT INTO click_values (code, dimension, value, bot, replica_id, replica_epoch, total)
-                SELECT * FROM unnest(\(values.codes)::text[], \(values.dimensions)::text[], \(values.values)::text[],
+                INSERT INTO click_values (link_key, dimension, value, bot, replica_id, replica_epoch, total)
+                SELECT * FROM unnest(\(values.keys)::text[], \(values.dimensions)::text[], \(values.values)::text[],
                     \(values.bots)::boolean[], \(values.replicas)::text[], \(values.epochs)::text[],
                     \(values.totals)::bigint[])
-                ON CONFLICT (code, dimension, value, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
+                ON CONFLICT (link_key, dimension, value, bot, replica_id, replica_epoch) DO UPDATE SET total = excluded.total
                     WHERE click_values.total < excluded.total
                 """, logger: logger)
         }
     }
 
-    /// Code → summed total, for the codes that have counts.
-    private static func totals(of codes: [String], on connection: PostgresConnection, logger: Logger) async throws
+    /// Link key → summed total, for the links that have counts.
+    private static func totals(of keys: [String], on connection: PostgresConnection, logger: Logger) async throws
         -> [String: Int64]
     {
         let rows = try await connection.query(
-            "SELECT code, sum(total)::bigint FROM click_counts WHERE code = ANY(\(codes)) GROUP BY code",
+            "SELECT link_key, sum(total)::bigint FROM click_counts WHERE link_key = ANY(\(keys)) GROUP BY link_key",
             logger: logger)
         var totals: [String: Int64] = [:]
-        for try await (code, total) in rows.decode((String, Int64).self) { totals[code] = total }
+        for try await (key, total) in rows.decode((String, Int64).self) { totals[key] = total }
         return totals
     }
 
@@ -200,36 +201,39 @@ struct ClickAggregator: Sendable {
         before: [String: Int64], after: [String: Int64], on connection: PostgresConnection, logger: Logger
     ) async throws {
         var rows: [OutboxRow] = []
-        for (code, total) in after.sorted(by: { $0.key < $1.key }) {
-            for milestone in LinkMilestoneEvent.milestones(crossedFrom: before[code] ?? 0, to: total) {
-                rows.append(OutboxRow(LinkMilestoneEvent(code: code, milestone: milestone, clicks: total)))
+        for (key, total) in after.sorted(by: { $0.key < $1.key }) {
+            guard let address = LinkAddress(key: key) else { continue }
+            for milestone in LinkMilestoneEvent.milestones(crossedFrom: before[key] ?? 0, to: total) {
+                rows.append(OutboxRow(LinkMilestoneEvent(address, milestone: milestone, clicks: total)))
             }
         }
         try await OutboxWriter.append(rows, on: connection, logger: logger)
     }
 
-    /// Marks the limited links among `codes` whose total reached `max_clicks`, once each.
-    private static func markExhausted(among codes: [String], on connection: PostgresConnection, logger: Logger)
+    /// Marks the limited links among `keys` whose total reached `max_clicks`, once each.
+    private static func markExhausted(among keys: [String], on connection: PostgresConnection, logger: Logger)
         async throws
     {
         let rows = try await connection.query(
             """
             UPDATE links l SET exhausted_at = now(), revision = l.revision + 1
-            FROM (SELECT code, sum(total) AS clicks FROM click_counts WHERE code = ANY(\(codes)) GROUP BY code) t
-            WHERE l.code = t.code AND l.max_clicks IS NOT NULL AND t.clicks >= l.max_clicks
+            FROM (SELECT link_key, sum(total) AS clicks FROM click_counts WHERE link_key = ANY(\(keys)) GROUP BY link_key) t
+            WHERE l.link_key = t.link_key AND l.max_clicks IS NOT NULL AND t.clicks >= l.max_clicks
               AND l.exhausted_at IS NULL AND l.deleted_at IS NULL
-            RETURNING l.code, l.revision
+            RETURNING l.domain, l.code, l.revision
             """, logger: logger)
-        var exhausted: [(String, Int64)] = []
-        for try await row in rows.decode((String, Int64).self) { exhausted.append(row) }
+        var exhausted: [(LinkAddress, Int64)] = []
+        for try await (domain, code, revision) in rows.decode((String, String, Int64).self) {
+            exhausted.append((LinkAddress(domain: domain, code: code), revision))
+        }
         guard !exhausted.isEmpty else { return }
         try await OutboxWriter.append(
-            exhausted.map { OutboxRow(LinkEvent.exhausted(code: $0.0, revision: $0.1)) }, on: connection,
+            exhausted.map { OutboxRow(LinkEvent.exhausted($0.0, revision: $0.1)) }, on: connection,
             logger: logger)
-        logger.info("Links used up their visits", metadata: ["link.codes": "\(exhausted.map(\.0))"])
+        logger.info("Links used up their visits", metadata: ["link.keys": "\(exhausted.map(\.0.key))"])
     }
 
     private static func precedes(_ left: ClickTally.Counter, _ right: ClickTally.Counter) -> Bool {
-        (left.code, left.replicaID, left.replicaEpoch) < (right.code, right.replicaID, right.replicaEpoch)
+        (left.linkKey, left.replicaID, left.replicaEpoch) < (right.linkKey, right.replicaID, right.replicaEpoch)
     }
 }

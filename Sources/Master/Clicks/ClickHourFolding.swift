@@ -61,10 +61,10 @@ struct ClickHourFolding: Service {
                     WITH old AS (
                         DELETE FROM click_hours WHERE hour < \(horizon) RETURNING *
                     ), folded AS (
-                        INSERT INTO click_days (code, day, bot, replica_id, replica_epoch, total)
-                        SELECT code, (hour AT TIME ZONE 'UTC')::date, bot, replica_id, replica_epoch, sum(total)
+                        INSERT INTO click_days (link_key, day, bot, replica_id, replica_epoch, total)
+                        SELECT link_key, (hour AT TIME ZONE 'UTC')::date, bot, replica_id, replica_epoch, sum(total)
                         FROM old GROUP BY 1, 2, 3, 4, 5
-                        ON CONFLICT (code, day, bot, replica_id, replica_epoch)
+                        ON CONFLICT (link_key, day, bot, replica_id, replica_epoch)
                             DO UPDATE SET total = click_days.total + excluded.total
                     )
                     SELECT count(*)::int FROM old

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SharedEvents
+import SharedLinks
 import SharedResilience
 
 /// Reads the pre-aggregated click analytics: a link's series and breakdowns, and the totals
@@ -47,24 +48,25 @@ struct ClickStatistics: Sendable {
     /// Values shown per dimension; the rest are summed into `other`.
     static let topValues = 10
 
-    /// `code`'s clicks in `[from, to)` as a zero-filled series, with its bot clicks, and the
+    /// The link's clicks in `[from, to)` as a zero-filled series, with its bot clicks, and the
     /// top values of every dimension (over the link's life). With `excludingBots`, bots count
     /// nowhere but in `bots`.
-    func link(_ code: String, from: Date, to: Date, granularity: Granularity, excludingBots: Bool) async throws
+    func link(_ address: LinkAddress, from: Date, to: Date, granularity: Granularity, excludingBots: Bool) async throws
         -> LinkStatistics
     {
         // Whole buckets: the one `from` falls in counts from its start.
         let from = granularity.start(of: from)
+        let key = address.key
         return try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
                 SELECT bucket, bot, sum(total)::bigint FROM (
                     SELECT date_bin(\(granularity.seconds) * interval '1 second', hour, 'epoch') AS bucket, bot, total
-                    FROM click_hours WHERE code = \(code) AND hour >= \(from) AND hour < \(to)
+                    FROM click_hours WHERE link_key = \(key) AND hour >= \(from) AND hour < \(to)
                     UNION ALL
                     SELECT date_bin(\(granularity.seconds) * interval '1 second', day::timestamp AT TIME ZONE 'UTC', 'epoch'),
                         bot, total
-                    FROM click_days WHERE code = \(code)
+                    FROM click_days WHERE link_key = \(key)
                         AND day >= (\(from) AT TIME ZONE 'UTC')::date AND day < (\(to) AT TIME ZONE 'UTC')::date
                 ) buckets GROUP BY 1, 2
                 """, logger: logger)
@@ -83,7 +85,7 @@ struct ClickStatistics: Sendable {
             let values = try await client.query(
                 """
                 SELECT dimension, value, sum(total)::bigint FROM click_values
-                WHERE code = \(code) AND (NOT \(excludingBots) OR NOT bot)
+                WHERE link_key = \(key) AND (NOT \(excludingBots) OR NOT bot)
                 GROUP BY 1, 2
                 """, logger: logger)
             var dimensions: [ClickBreakdown.Dimension: [Value]] = [:]
@@ -106,25 +108,31 @@ struct ClickStatistics: Sendable {
         return Array(shown) + (rest > 0 ? [Value(value: "other", clicks: rest)] : [])
     }
 
-    /// Clicks over every link (only those tagged `tag`, when given) in `[from, to)`: the total,
-    /// the bot clicks, and the links with the most clicks.
-    func overall(from: Date, to: Date, tag: String?) async throws -> (total: Int64, bots: Int64, top: [Value]) {
+    /// Clicks over every link (only those on `domain` and tagged `tag`, when given) in
+    /// `[from, to)`: the total, the bot clicks, and the links with the most clicks (by
+    /// ``LinkAddress/key``).
+    func overall(from: Date, to: Date, tag: String?, domain: String? = nil) async throws
+        -> (total: Int64, bots: Int64, top: [Value])
+    {
         try await breaker.run { [client, logger] in
             let window: PostgresQuery = """
                 WITH clicks AS (
-                    SELECT code, bot, total FROM click_hours WHERE hour >= \(from) AND hour < \(to)
+                    SELECT link_key, bot, total FROM click_hours WHERE hour >= \(from) AND hour < \(to)
                     UNION ALL
-                    SELECT code, bot, total FROM click_days
+                    SELECT link_key, bot, total FROM click_days
                     WHERE day >= (\(from) AT TIME ZONE 'UTC')::date AND day < (\(to) AT TIME ZONE 'UTC')::date
                 ), tagged AS (
                     SELECT c.* FROM clicks c
-                    WHERE \(tag)::text IS NULL
-                        OR EXISTS (SELECT 1 FROM links l WHERE l.code = c.code AND l.tags @> ARRAY[\(tag)::text])
+                    WHERE (\(tag)::text IS NULL AND \(domain)::text IS NULL)
+                        OR EXISTS (
+                            SELECT 1 FROM links l WHERE l.link_key = c.link_key
+                                AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                                AND (\(domain)::text IS NULL OR l.domain = \(domain)::text))
                 )
                 SELECT '', coalesce(sum(total) FILTER (WHERE bot), 0)::bigint, coalesce(sum(total), 0)::bigint
                 FROM tagged
                 UNION ALL
-                (SELECT code, 0, sum(total)::bigint FROM tagged GROUP BY code ORDER BY 3 DESC, 1 LIMIT \(Self.topValues))
+                (SELECT link_key, 0, sum(total)::bigint FROM tagged GROUP BY link_key ORDER BY 3 DESC, 1 LIMIT \(Self.topValues))
                 """
             var total: Int64 = 0
             var bots: Int64 = 0

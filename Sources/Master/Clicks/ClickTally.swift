@@ -2,21 +2,23 @@ import Foundation
 import SharedEvents
 
 /// The rule that turns count events into exact totals, however often and in whatever order
-/// they arrive: per (code, replica, epoch) only the highest running total counts, and a link's
+/// they arrive: per (link, replica, epoch) only the highest running total counts, and a link's
 /// clicks are the sum over its (replica, epoch) pairs. The breakdowns follow the same rule per
-/// (code, dimension, value, bot, replica, epoch) and per (code, hour, bot, replica, epoch).
+/// (link, dimension, value, bot, replica, epoch) and per (link, hour, bot, replica, epoch).
+/// A link is named by its ``LinkAddress/key``.
 ///
 /// The master folds each consumed batch with it before writing, and Postgres applies the same
 /// rule across batches (`GREATEST` in the upsert, `sum` when reading).
 struct ClickTally: Sendable, Equatable {
     /// Whose running total a count belongs to.
     struct Counter: Hashable, Sendable {
-        var code: String
+        /// The link's ``LinkAddress/key``.
+        var linkKey: String
         var replicaID: String
         var replicaEpoch: String
 
-        init(code: String, replicaID: String, replicaEpoch: String) {
-            self.code = code
+        init(linkKey: String, replicaID: String, replicaEpoch: String) {
+            self.linkKey = linkKey
             self.replicaID = replicaID
             self.replicaEpoch = replicaEpoch
         }
@@ -39,7 +41,7 @@ struct ClickTally: Sendable, Equatable {
 
     /// Takes one event into account: a total lower than or equal to one already seen changes nothing.
     mutating func record(_ event: ClickCountEvent) {
-        let counter = Counter(code: event.code, replicaID: event.replicaID, replicaEpoch: event.replicaEpoch)
+        let counter = Counter(linkKey: event.address.key, replicaID: event.replicaID, replicaEpoch: event.replicaEpoch)
         highest[counter] = max(highest[counter] ?? 0, event.total)
         for (breakdown, bot) in [(event.humans, false), (event.bots, true)] {
             for (dimension, counts) in breakdown?.values ?? [:] {

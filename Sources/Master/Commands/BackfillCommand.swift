@@ -7,6 +7,7 @@ import SharedConfiguration
 import SharedEvents
 import SharedPostgres
 import SharedService
+import SharedLinks
 
 /// `master backfill`: announces every link in Postgres again, through the outbox, for a new or
 /// emptied `<ns>-links` topic. Live links become `link.created` events, deleted ones
@@ -63,6 +64,7 @@ struct LinkBackfill: Sendable {
         {
             total = count
         }
+        try await queueDomains()
         var done = 0
         var after = ""
         while true {
@@ -75,39 +77,65 @@ struct LinkBackfill: Sendable {
         return done
     }
 
-    /// Writes the outbox rows of the next batch of links in one transaction; returns their codes.
+    /// Announces every domain again, removed ones included, before the links: a replica rebuilt
+    /// from the topic then knows each link's domain and fallback pages.
+    private func queueDomains() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT name, root_url, not_found_url, expired_url, deleted_at IS NOT NULL, revision
+                FROM domains ORDER BY name FOR SHARE
+                """, logger: logger)
+            var announcements: [OutboxRow] = []
+            for try await (name, root, notFound, expired, deleted, revision)
+                in rows.decode((String, String?, String?, String?, Bool, Int64).self)
+            {
+                announcements.append(
+                    OutboxRow(
+                        deleted
+                            ? DomainEvent.deleted(name, revision: revision)
+                            : DomainEvent.updated(
+                                name.isEmpty ? nil : name, revision: revision, rootURL: root, notFoundURL: notFound,
+                                expiredURL: expired)))
+            }
+            try await OutboxWriter.append(announcements, on: connection, logger: logger)
+        }
+    }
+
+    /// Writes the outbox rows of the next batch of links in one transaction; returns their keys.
     ///
     /// The batch's rows are locked (`FOR SHARE`) until its events are queued: a delete or
     /// exhaustion of one of them waits, and its newer event lands in the outbox after the
     /// backfill's copy, never before it. Otherwise the topic could end on the stale copy, which
     /// compaction would keep, and a replica rebuilt from it would serve a deleted link.
-    private func queueBatch(after code: String) async throws -> [String] {
+    private func queueBatch(after key: String) async throws -> [String] {
         try await client.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL, exhausted_at IS NOT NULL,
-                    revision
-                FROM links WHERE code > \(code) ORDER BY code LIMIT \(batchSize) FOR SHARE
+                SELECT link_key, domain, code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL,
+                    exhausted_at IS NOT NULL, revision
+                FROM links WHERE link_key > \(key) ORDER BY link_key LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
-            var codes: [String] = []
+            var keys: [String] = []
             var announcements: [OutboxRow] = []
-            for try await (code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision)
-                in rows.decode((String, String, Date?, Int64?, [String], Bool, Bool, Int64).self)
+            for try await (key, domain, code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision)
+                in rows.decode((String, String, String, String, Date?, Int64?, [String], Bool, Bool, Int64).self)
             {
+                let address = LinkAddress(domain: domain, code: code)
                 var event =
                     deleted
-                    ? LinkEvent.deleted(code: code, revision: revision)
+                    ? LinkEvent.deleted(address, revision: revision)
                     : exhausted
-                        ? LinkEvent.exhausted(code: code, revision: revision)
+                        ? LinkEvent.exhausted(address, revision: revision)
                         : LinkEvent.created(
-                            code: code, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+                            address, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
                             revision: revision)
                 event.reannounced = true
-                codes.append(code)
+                keys.append(key)
                 announcements.append(OutboxRow(event))
             }
             try await OutboxWriter.append(announcements, on: connection, logger: logger)
-            return codes
+            return keys
         }
     }
 }

@@ -12,16 +12,16 @@ import SharedResilience
 import SharedService
 
 /// `master links import|export`: links in and out as CSV, with the columns
-/// `url,alias,expires_at,max_clicks,tags` (tags separated by spaces); export adds `code`,
-/// `created_at`, `clicks` and `status`, and its `alias` is the code, so that importing an
-/// export elsewhere keeps every code.
+/// `url,alias,expires_at,max_clicks,tags,domain` (tags separated by spaces; the domain empty for
+/// the default one); export adds `code`, `created_at`, `clicks` and `status`, and its `alias`
+/// is the code, so that importing an export elsewhere keeps every code on its domain.
 struct LinksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "links",
         abstract: "Import links from CSV, or export them as CSV.", subcommands: [ImportLinks.self, ExportLinks.self])
 
     /// The columns both directions share, in order.
-    static let columns = ["url", "alias", "expires_at", "max_clicks", "tags"]
+    static let columns = ["url", "alias", "expires_at", "max_clicks", "tags", "domain"]
 
     /// The repository of a command's `client`. Its breaker allows each call 30 s, not a
     /// request's 2 s: a transaction of a thousand links (or a page of the export) may take
@@ -41,11 +41,12 @@ struct LinksCommand: AsyncParsableCommand {
 struct ImportLinks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Create links from a CSV file (url,alias,expires_at,max_clicks,tags).",
+        abstract: "Create links from a CSV file (url,alias,expires_at,max_clicks,tags,domain).",
         discussion: """
             The first row names the columns; url is required, the others optional, unknown ones \
-            ignored (an export's code, created_at and clicks). Rows whose status is 'deleted' are \
-            skipped. Exits with 1 when some rows failed; they are written to FILE.failed.csv.
+            ignored (an export's code, created_at and clicks). A row's domain must have been added \
+            (master domains add); empty means the default domain. Rows whose status is 'deleted' \
+            are skipped. Exits with 1 when some rows failed; they are written to FILE.failed.csv.
             """)
 
     @OptionGroup var common: CommonOptions
@@ -77,11 +78,13 @@ struct ImportLinks: AsyncParsableCommand {
             try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
             let repository = LinksCommand.repository(client: client, logger: logger)
+            let domains = PostgresDomainRepository(client: client, breaker: repository.breaker, logger: logger)
             var display = ProgressDisplay(label: "Import", total: Int64(max(total, 0)), unit: "rows")
             var reader = try CSVReader(path: file)
             _ = try reader.next()
             return try await plan.run(
-                reader: &reader, batchSize: batchSize, repository: repository, failedPath: failedPath
+                reader: &reader, batchSize: batchSize, repository: repository, domains: domains,
+                failedPath: failedPath
             ) { done in
                 display.update(Int64(done))
             } finished: { done in
@@ -150,7 +153,8 @@ struct LinkImport {
         return row[index].trimmingCharacters(in: .whitespaces)
     }
 
-    /// The link a row asks for, keyed by a hash of its fields, or why it cannot be one.
+    /// The link a row asks for, keyed by a hash of its fields, or why it cannot be one. Its
+    /// domain (normalised; nil for the default one) is the caller's to check exists.
     func item(for row: [String]) throws(APIError) -> LinkBatchItem {
         let values = LinksCommand.columns.map { field($0, of: row) }
         let maxClicks = values[3]
@@ -160,17 +164,35 @@ struct LinkImport {
         let request = LinkRequest(
             url: values[0], alias: values[1].isEmpty ? nil : values[1], expiresAt: values[2].isEmpty ? nil : values[2],
             maxClicks: Int64(maxClicks), tags: values[4].split(separator: " ").map(String.init))
-        let key = SHA256.hash(data: Data(values.joined(separator: "\u{1F}").utf8))
-        return .init(link: try request.validated(), importKey: key.map { String(format: "%02x", $0) }.joined())
+        var link = try request.validated()
+        if !values[5].isEmpty {
+            do {
+                link.domain = try DomainName.normalized(values[5])
+            } catch {
+                throw APIError(.badRequest, "invalid_domain", error.message, field: "domain")
+            }
+        }
+        // The columns before domains existed, and the domain only when there is one: a file
+        // imported before keeps its rows' keys.
+        let hashed = values[..<5] + (link.domain.map { [$0] } ?? [])
+        let key = SHA256.hash(data: Data(hashed.joined(separator: "\u{1F}").utf8))
+        return .init(link: link, importKey: key.map { String(format: "%02x", $0) }.joined())
     }
 
     /// Reads every row of `reader`, creates the links in batches and writes the failed rows
     /// (with an `error` column) to `failedPath`, which is removed when nothing failed.
     func run(
-        reader: inout CSVReader, batchSize: Int, repository: PostgresLinkRepository, failedPath: String,
-        progress: (Int) -> Void, finished: (Int) -> Void
+        reader: inout CSVReader, batchSize: Int, repository: PostgresLinkRepository, domains: any DomainRepository,
+        failedPath: String, progress: (Int) -> Void, finished: (Int) -> Void
     ) async throws -> Summary {
         var summary = Summary()
+        var added: [String: Bool] = [:]
+        func isAdded(_ domain: String) async throws -> Bool {
+            if let known = added[domain] { return known }
+            let found = try await domains.domain(domain) != nil
+            added[domain] = found
+            return found
+        }
         var failures: CSVWriter?
         func fail(_ row: [String], _ error: String) throws {
             if failures == nil {
@@ -202,8 +224,13 @@ struct LinkImport {
                 continue
             }
             do {
-                batch.append((row, try item(for: row)))
-            } catch {
+                let item = try item(for: row)
+                if let domain = item.link.domain, try await !isAdded(domain) {
+                    try fail(row, "the domain '\(domain)' is not added; add it with master domains add")
+                    continue
+                }
+                batch.append((row, item))
+            } catch let error as APIError {
                 try fail(row, error.message)
             }
             if batch.count == batchSize { try await flush() }
@@ -224,7 +251,8 @@ struct LinkImport {
 struct ExportLinks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write every link as CSV (url,alias,expires_at,max_clicks,tags,code,created_at,clicks,status).")
+        abstract:
+            "Write every link as CSV (url,alias,expires_at,max_clicks,tags,domain,code,created_at,clicks,status).")
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var postgres: PostgresOptions
@@ -254,7 +282,8 @@ struct ExportLinks: AsyncParsableCommand {
                 try output.write([
                     link.url, link.code, link.expiresAt.map { RFC3339.format($0) } ?? "",
                     link.maxClicks.map(String.init) ?? "",
-                    link.tags.joined(separator: " "), link.code, RFC3339.format(link.createdAt), String(link.clicks),
+                    link.tags.joined(separator: " "), link.address.storedDomain, link.code,
+                    RFC3339.format(link.createdAt), String(link.clicks),
                     link.status.rawValue,
                 ])
                 count += 1

@@ -8,7 +8,8 @@ struct MasterCommand: AsyncParsableCommand {
         commandName: "master",
         abstract: "Creates short links; the outbox relay carries them to the replicas.",
         subcommands: [
-            ServeCommand.self, MigrateCommand.self, KeysCommand.self, LinksCommand.self, TailCommand.self,
+            ServeCommand.self, MigrateCommand.self, KeysCommand.self, DomainsCommand.self, LinksCommand.self,
+            TailCommand.self,
             BackfillCommand.self, TopicsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

@@ -51,7 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
     /// Serve the API with no API key on an address beyond loopback, where anyone who reaches it
     /// may create, list, edit and delete links. Without it the master refuses to start there until
     /// a key exists (`master keys create`). Default: false. Environment: `SHORTENER_ALLOW_OPEN_API`.
-    @Flag(help: "Serve without any API key beyond loopback (env SHORTENER_ALLOW_OPEN_API=true).")
+    @Flag(
+        inversion: .prefixedNo, help: "Serve without any API key beyond loopback (env SHORTENER_ALLOW_OPEN_API=true).")
     var allowOpenAPI: Bool = EnvironmentDefaults.bool("SHORTENER_ALLOW_OPEN_API", false)
 
     func validate() throws {

@@ -70,6 +70,7 @@ struct TailCommand: AsyncParsableCommand {
         let verdict: String
         do {
             switch topic {
+            case .links where DomainEvent.isDomainKey(message.key): _ = try EventCodec.decodeDomainEvent(message.value)
             case .links: _ = try EventCodec.decodeLinkEvent(message.value)
             case .counts: _ = try EventCodec.decodeClickCountEvent(message.value)
             case .milestones: _ = try EventCodec.decodeLinkMilestoneEvent(message.value)

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import SharedService
 import SharedJSON
+import SharedLinks
 
 /// `POST /api/links/bulk`: up to 1,000 links in one request, each with its own outcome in the
 /// request's order; one bad item never fails the others. The rate limit counts items, and an
@@ -12,7 +13,7 @@ struct BulkCreateController: Sendable {
     let repository: any LinkRepository
     let admission: CreateAdmission
     /// Base of the returned `short_url`s.
-    let publicBaseURL: String
+    let domains: ShortDomains
 
     /// Most links per request.
     static let maximumItems = 1000
@@ -62,22 +63,26 @@ struct BulkCreateController: Sendable {
     struct ItemResult: Encodable {
         let status: Int
         let code: String?
+        /// The host name of the link's domain.
+        let domain: String?
         let shortURL: String?
         let url: String?
         let error: ItemError?
 
         enum CodingKeys: String, CodingKey {
-            case status, code, url, error
+            case status, code, domain, url, error
             case shortURL = "short_url"
         }
 
-        static func created(code: String, url: String, base: String) -> ItemResult {
-            ItemResult(status: 201, code: code, shortURL: "\(base)/\(code)", url: url, error: nil)
+        static func created(_ address: LinkAddress, url: String, domains: ShortDomains) -> ItemResult {
+            ItemResult(
+                status: 201, code: address.code, domain: domains.host(of: address.domain),
+                shortURL: domains.shortURL(address), url: url, error: nil)
         }
 
         static func failed(_ error: APIError) -> ItemResult {
             ItemResult(
-                status: error.status.code, code: nil, shortURL: nil, url: nil,
+                status: error.status.code, code: nil, domain: nil, shortURL: nil, url: nil,
                 error: ItemError(code: error.code, message: error.message, field: error.field))
         }
 
@@ -85,6 +90,7 @@ struct BulkCreateController: Sendable {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(status, forKey: .status)
             try container.encodeIfPresent(code, forKey: .code)
+            try container.encodeIfPresent(domain, forKey: .domain)
             try container.encodeIfPresent(shortURL, forKey: .shortURL)
             try container.encodeIfPresent(url, forKey: .url)
             try container.encodeIfPresent(error, forKey: .error)
@@ -116,27 +122,32 @@ struct BulkCreateController: Sendable {
         let caller = try await admission.admit(request, context: context, links: body.links.count)
         let idempotency = try CreateAdmission.idempotencyKey(request, body: bytes, caller: caller)
 
-        // Items are checked one by one; an alias asked for twice in one request goes to the first.
+        // Items are checked one by one; an alias asked for twice on one domain in one request
+        // goes to the first.
         var results = [ItemResult?](repeating: nil, count: body.links.count)
         var items: [(index: Int, item: LinkBatchItem)] = []
-        var aliases = Set<String>()
+        var aliases = Set<LinkAddress>()
         for (index, item) in body.links.enumerated() {
-            do throws(APIError) {
-                let link = try item.request.get().validated()
-                if let alias = link.alias, !aliases.insert(alias).inserted { throw APIError.aliasTaken(alias) }
+            do {
+                let request = try item.request.get()
+                var link = try request.validated()
+                link.domain = try await domains.domainToCreateOn(request.domain)
+                if let alias = link.alias, !aliases.insert(LinkAddress(domain: link.domain, code: alias)).inserted {
+                    throw APIError.aliasTaken(alias)
+                }
                 items.append((index, LinkBatchItem(link: link)))
-            } catch {
+            } catch let error as APIError {
                 results[index] = .failed(error)
             }
         }
         let render: @Sendable ([LinkBatchOutcome]) throws -> ByteBuffer = {
-            [results, items, publicBaseURL] outcomes in
+            [results, items, domains] outcomes in
             var results = results
             for ((index, item), outcome) in zip(items, outcomes) {
                 results[index] =
                     switch outcome {
-                    case .created(let code), .alreadyImported(let code):
-                        .created(code: code, url: item.link.url, base: publicBaseURL)
+                    case .created(let address), .alreadyImported(let address):
+                        .created(address, url: item.link.url, domains: domains)
                     case .aliasTaken: .failed(.aliasTaken(item.link.alias ?? ""))
                     case .noFreeCode: .failed(.noFreeCode)
                     }

@@ -13,18 +13,19 @@ struct CreateLinkController: Sendable {
     /// Writes the creates: the group commit, which writes concurrent ones together.
     let writer: any LinkCreator
     let admission: CreateAdmission
-    /// Base of the returned `short_url`, e.g. `http://localhost:8081`.
-    let publicBaseURL: String
+    /// The domains links are created on, and their `short_url`s.
+    let domains: ShortDomains
 
     /// Largest request body accepted.
     static let maximumBodySize = 16 * 1024
 
-    /// The `201` body, `{"code":…,"short_url":…,"url":…}`, written by hand: Foundation's
-    /// encoder was a twentieth of the HTTP loops' time under creates.
-    static func createdBody(code: String, shortURL: String, url: String) -> ByteBuffer {
+    /// The `201` body, `{"code":…,"domain":…,"short_url":…,"url":…}`, written by hand:
+    /// Foundation's encoder was a twentieth of the HTTP loops' time under creates.
+    static func createdBody(code: String, domain: String, shortURL: String, url: String) -> ByteBuffer {
         var json = JSONWriter()
         json.open()
         json.field("code", code)
+        json.field("domain", domain)
         json.field("short_url", shortURL)
         json.field("url", url)
         json.close()
@@ -43,18 +44,21 @@ struct CreateLinkController: Sendable {
         let (linkRequest, body) = try await JSONRequestBody.decode(
             LinkRequest.self, from: request, limit: Self.maximumBodySize,
             expected: "a JSON object like {\"url\": \"https://…\"}")
-        let link = try linkRequest.validated()
+        var link = try linkRequest.validated()
+        link.domain = try await domains.domainToCreateOn(linkRequest.domain)
         let idempotency = try CreateAdmission.idempotencyKey(request, body: body, caller: caller)
         let creation = try await writer.create(link, idempotency: idempotency)
+        let address = creation.address
         if creation.replayed {
-            context.logger.info("Answered a repeated create", metadata: ["link.code": "\(creation.code)"])
+            context.logger.info("Answered a repeated create", metadata: ["link.key": "\(address)"])
         } else {
-            context.logger.info("Created link", metadata: ["link.code": "\(creation.code)"])
+            context.logger.info("Created link", metadata: ["link.key": "\(address)"])
         }
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if creation.replayed { headers[.idempotentReplayed] = "true" }
         let created = Self.createdBody(
-            code: creation.code, shortURL: "\(publicBaseURL)/\(creation.code)", url: link.url)
+            code: address.code, domain: domains.host(of: address.domain), shortURL: domains.shortURL(address),
+            url: link.url)
         return Response(status: .created, headers: headers, body: ResponseBody(byteBuffer: created))
     }
 }

@@ -11,6 +11,8 @@ struct LinkRequest: Decodable, Sendable {
     var url: String?
     /// A custom code instead of a generated one.
     var alias: String?
+    /// The short domain to create the link on; the default domain when absent.
+    var domain: String?
     /// RFC 3339 time after which the link answers `410 Gone`.
     var expiresAt: String?
     /// Visits after which the link answers `410 Gone`.
@@ -19,7 +21,7 @@ struct LinkRequest: Decodable, Sendable {
     var tags: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, alias
+        case url, alias, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
         case tags
@@ -31,16 +33,19 @@ struct LinkRequest: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         url = try container.decodeIfPresent(String.self, forKey: .url)
         alias = try container.decodeIfPresent(String.self, forKey: .alias)
+        domain = try container.decodeIfPresent(String.self, forKey: .domain)
         expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt)
         maxClicks = try container.decodeIfPresent(Int64.self, forKey: .maxClicks)
         tags = try container.decodeIfPresent([String].self, forKey: .tags)
     }
 
     init(
-        url: String?, alias: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil, tags: [String]? = nil
+        url: String?, alias: String? = nil, domain: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil,
+        tags: [String]? = nil
     ) {
         self.url = url
         self.alias = alias
+        self.domain = domain
         self.expiresAt = expiresAt
         self.maxClicks = maxClicks
         self.tags = tags
@@ -59,7 +64,8 @@ struct LinkRequest: Decodable, Sendable {
         "robots.txt",
     ]
 
-    /// Checks every field and returns the link to create, or the first problem found.
+    /// Checks every field and returns the link to create, or the first problem found. The
+    /// domain is the caller's to check (``ShortDomains/domainToCreateOn(_:)``): it asks Postgres.
     func validated(now: Date = Date()) throws(APIError) -> NewLink {
         guard let url else {
             throw APIError(.badRequest, "missing_url", "the body must have a string field 'url'", field: "url")

@@ -5,27 +5,31 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// The links API beyond creation: `GET /api/links/<code>`, `GET /api/links?limit=&cursor=&tag=&q=`
-/// (newest first, keyset pages, `q` found in the code or the target), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`)
-/// and `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware``
-/// checks the caller's key. A link's answers carry `ETag: "<revision>"`.
+/// The links API beyond creation: `GET /api/links/<code>`,
+/// `GET /api/links?limit=&cursor=&domain=&tag=&q=` (newest first, keyset pages, `q` found in the
+/// code or the target), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`) and
+/// `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware`` checks the
+/// caller's key. A link on a domain other than the default one is named with `?domain=`.
+/// A link's answers carry `ETag: "<revision>"`.
 struct LinksAPIController: Sendable {
     let repository: any LinkRepository
-    /// Base of the `short_url` of each link, as in the create answers.
-    let publicBaseURL: String
+    /// The domains, for `?domain=` and each link's `short_url`.
+    let domains: ShortDomains
 
     /// Most links per page, and the default.
     static let maximumPageSize = 100
     static let defaultPageSize = 20
 
-    /// The answer for one link: every field of the ``Link`` and its `short_url`.
+    /// The answer for one link: every field of the ``Link``, its domain's host and its `short_url`.
     struct LinkAnswer: ResponseEncodable, Equatable {
         let link: Link
+        /// The host name of the link's domain.
+        let domain: String
         /// Where the link redirects from.
         let shortURL: String
 
         enum CodingKeys: String, CodingKey {
-            case code, url, tags, revision, clicks, status
+            case code, domain, url, tags, revision, clicks, status
             case shortURL = "short_url"
             case createdAt = "created_at"
             case expiresAt = "expires_at"
@@ -36,6 +40,7 @@ struct LinksAPIController: Sendable {
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(link.code, forKey: .code)
+            try container.encode(domain, forKey: .domain)
             try container.encode(shortURL, forKey: .shortURL)
             try container.encode(link.url, forKey: .url)
             try container.encode(link.createdAt, forKey: .createdAt)
@@ -73,8 +78,8 @@ struct LinksAPIController: Sendable {
     var routes: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("links/:code") { request, context in
-            let code = try context.linkCode()
-            guard let link = try await repository.link(code) else { throw APIError.unknownCode }
+            let address = try context.linkAddress(request, domains: domains)
+            guard let link = try await repository.link(address) else { throw APIError.unknownCode }
             return try Self.answer(answer(for: link), to: request, context: context)
         }
         routes.patch("links/:code") { request, context in
@@ -83,11 +88,11 @@ struct LinksAPIController: Sendable {
         routes.get("links") { request, context in
             try await list(request, context: context)
         }
-        routes.delete("links/:code") { _, context in
-            let code = try context.linkCode()
-            switch try await repository.delete(code) {
+        routes.delete("links/:code") { request, context in
+            let address = try context.linkAddress(request, domains: domains)
+            switch try await repository.delete(address) {
             case .deleted:
-                context.logger.info("Deleted link", metadata: ["link.code": "\(code)"])
+                context.logger.info("Deleted link", metadata: ["link.key": "\(address)"])
                 return HTTPResponse.Status.noContent
             case .alreadyDeleted:
                 return HTTPResponse.Status.noContent
@@ -102,34 +107,35 @@ struct LinksAPIController: Sendable {
     func list(_ request: Request, context: AppRequestContext) async throws -> Page {
         let query = request.uri.queryParameters
         let limit = try Self.pageSize(query.get("limit"))
-        let tag = try Self.tag(query.get("tag"))
-        let search = try Self.search(query.get("q"))
+        let filter = LinkFilter(
+            domain: try query.get("domain").map(domains.storedName), tag: try Self.tag(query.get("tag")),
+            search: try Self.search(query.get("q")))
         let cursor = try query.get("cursor").map { token in
             guard let cursor = LinkCursor(token: token) else {
                 throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
             }
             return cursor
         }
-        let links = try await repository.list(limit: limit + 1, after: cursor, tag: tag, containing: search)
+        let links = try await repository.list(limit: limit + 1, after: cursor, filter: filter)
         let page = links.prefix(limit)
         let next =
-            links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, code: $0.code).token } : nil
+            links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, key: $0.address.key).token } : nil
         return Page(links: page.map(answer(for:)), nextCursor: next)
     }
 
     /// `PATCH /api/links/<code>`: the edit, checked as create checks its fields, applied in one
     /// transaction with its `link.updated` event.
     func edit(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let code = try context.linkCode()
+        let address = try context.linkAddress(request, domains: domains)
         let expected = try request.headers[.ifMatch].map(Self.revision(ifMatch:))
         let (edit, _) = try await JSONRequestBody.decode(
             LinkEdit.self, from: request, limit: Self.maximumEditSize,
             expected: "a JSON object with some of url, expires_at, max_clicks and tags")
         let change = try edit.validated()
-        switch try await repository.update(code, with: change, expectedRevision: expected ?? nil) {
+        switch try await repository.update(address, with: change, expectedRevision: expected ?? nil) {
         case .edited(let link):
             context.logger.info(
-                "Edited link", metadata: ["link.code": "\(code)", "link.revision": "\(link.revision)"])
+                "Edited link", metadata: ["link.key": "\(address)", "link.revision": "\(link.revision)"])
             return try Self.answer(answer(for: link), to: request, context: context)
         case .notFound:
             throw APIError.unknownCode
@@ -144,9 +150,9 @@ struct LinksAPIController: Sendable {
         }
     }
 
-    /// `link` with its `short_url`.
+    /// `link` with its domain's host and its `short_url`.
     private func answer(for link: Link) -> LinkAnswer {
-        LinkAnswer(link: link, shortURL: "\(publicBaseURL)/\(link.code)")
+        LinkAnswer(link: link, domain: domains.host(of: link.address.domain), shortURL: domains.shortURL(link.address))
     }
 
     /// A link's answer, with its revision as `ETag`.
@@ -220,5 +226,10 @@ extension AppRequestContext {
         let code = try parameters.require("code")
         guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
         return code
+    }
+
+    /// The link a route names: its `:code`, on the domain of `?domain=` (the default one when absent).
+    func linkAddress(_ request: Request, domains: ShortDomains) throws -> LinkAddress {
+        try domains.address(code: linkCode(), domain: request.uri.queryParameters.get("domain"))
     }
 }

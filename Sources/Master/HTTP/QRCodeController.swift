@@ -7,7 +7,8 @@ import SharedService
 struct QRCodeController: Sendable {
     let repository: any LinkRepository
     /// Base of the short URLs, as in the create answers.
-    let publicBaseURL: String
+    /// The domains, for `?domain=` and the short URL drawn.
+    let domains: ShortDomains
     /// Where the images are drawn: off the event loops, a bounded number at a time.
     var renderer = QRCodeRenderer()
 
@@ -31,17 +32,17 @@ struct QRCodeController: Sendable {
     }
 
     private func image(_ request: Request, context: AppRequestContext) async throws -> Response {
-        let code = try context.linkCode()
+        let address = try context.linkAddress(request, domains: domains)
         let query = request.uri.queryParameters
         let format = try Self.choice(query.get("format"), name: "format", default: Format.svg)
         let level = try Self.choice(query.get("level"), name: "level", default: QRCode.CorrectionLevel.medium)
         let size = try Self.integer(query.get("size"), name: "size", in: Self.sizes, default: Self.defaultSize)
         let margin = try Self.integer(
             query.get("margin"), name: "margin", in: Self.margins, default: Self.defaultMargin)
-        guard try await repository.creationTime(of: code) != nil else { throw APIError.unknownCode }
+        guard try await repository.creationTime(of: address) != nil else { throw APIError.unknownCode }
         let qrCode: QRCode
         do {
-            qrCode = try QRCode(encoding: "\(publicBaseURL)/\(code)", level: level)
+            qrCode = try QRCode(encoding: domains.shortURL(address), level: level)
         } catch {
             // A short URL is far below the 2953 bytes of a version-40 code; only a broken
             // library gets here.

@@ -5,12 +5,14 @@ import SharedJSON
 import SharedLinks
 import SharedService
 
-/// `GET /api/links/<code>/stats?from=&to=&granularity=hour|day&exclude_bots=` and
-/// `GET /api/stats?from=&to=&tag=`: click analytics from the pre-aggregated rows, behind the
-/// `/api` group's key check.
+/// `GET /api/links/<code>/stats?domain=&from=&to=&granularity=hour|day&exclude_bots=` and
+/// `GET /api/stats?from=&to=&tag=&domain=`: click analytics from the pre-aggregated rows, behind
+/// the `/api` group's key check.
 struct StatsController: Sendable {
     let statistics: ClickStatistics
     let repository: any LinkRepository
+    /// The domains, for `?domain=`.
+    let domains: ShortDomains
 
     /// Most buckets a series may have: three months of hours, or ten years of days.
     static let maximumBuckets = 24 * 92
@@ -32,6 +34,8 @@ struct StatsController: Sendable {
 
         struct LinkClicks: Encodable {
             let code: String
+            /// The host name of the link's domain.
+            let domain: String
             let clicks: Int64
         }
     }
@@ -49,7 +53,7 @@ struct StatsController: Sendable {
     }
 
     private func link(_ request: Request, context: AppRequestContext) async throws -> LinkAnswer {
-        let code = try context.linkCode()
+        let address = try context.linkAddress(request, domains: domains)
         let query = request.uri.queryParameters
         let granularity =
             try query.get("granularity").map { text in
@@ -59,11 +63,11 @@ struct StatsController: Sendable {
                 return value
             } ?? .day
         let excludingBots = try Self.flag(query.get("exclude_bots"), name: "exclude_bots")
-        guard let createdAt = try await repository.creationTime(of: code) else { throw APIError.unknownCode }
+        guard let createdAt = try await repository.creationTime(of: address) else { throw APIError.unknownCode }
         let (from, to) = try Self.window(
             from: query.get("from"), to: query.get("to"), defaultFrom: createdAt, granularity: granularity)
         let stats = try await statistics.link(
-            code, from: from, to: to, granularity: granularity, excludingBots: excludingBots)
+            address, from: from, to: to, granularity: granularity, excludingBots: excludingBots)
         func values(_ dimension: ClickBreakdown.Dimension) -> [ClickStatistics.Value] {
             stats.dimensions[dimension] ?? []
         }
@@ -76,13 +80,19 @@ struct StatsController: Sendable {
     private func overall(_ request: Request, context: AppRequestContext) async throws -> OverallAnswer {
         let query = request.uri.queryParameters
         let tag = try LinksAPIController.tag(query.get("tag"))
+        let domain = try query.get("domain").map(domains.storedName)
         let (from, to) = try Self.window(
             from: query.get("from"), to: query.get("to"), defaultFrom: Date().addingTimeInterval(-30 * 86_400),
             granularity: .day)
-        let stats = try await statistics.overall(from: from, to: to, tag: tag)
+        let stats = try await statistics.overall(from: from, to: to, tag: tag, domain: domain)
         return OverallAnswer(
             total: stats.total, bots: stats.bots,
-            links: stats.top.map { OverallAnswer.LinkClicks(code: $0.value, clicks: $0.clicks) })
+            links: stats.top.compactMap { top in
+                LinkAddress(key: top.value).map { address in
+                    OverallAnswer.LinkClicks(
+                        code: address.code, domain: domains.host(of: address.domain), clicks: top.clicks)
+                }
+            })
     }
 
     /// `true`, `false` or absent (false).

@@ -1,4 +1,5 @@
 import SharedService
+import SharedLinks
 
 /// How the creates of one group commit get their outcomes, apart from writing them: a pure
 /// value, so that every rule is unit-tested without Postgres.
@@ -48,12 +49,13 @@ struct CreateGroupPlan: Sendable {
 
     /// Takes in the keys found stored (the request hash and code of each): their leads are
     /// decided and are not written.
-    mutating func resolve(stored: [IdempotencyKey.ID: (requestHash: [UInt8], code: String)]) {
+    mutating func resolve(stored: [IdempotencyKey.ID: (requestHash: [UInt8], address: LinkAddress)]) {
         for (index, role) in roles.enumerated() {
             guard case .write = role, let key = keys[index], let earlier = stored[key.id] else { continue }
             roles[index] = .decided(
                 earlier.requestHash == key.requestHash
-                    ? .success(LinkCreation(code: earlier.code, replayed: true)) : .failure(.idempotencyKeyReused))
+                    ? .success(LinkCreation(address: earlier.address, replayed: true)) : .failure(.idempotencyKeyReused)
+            )
         }
         number()
     }
@@ -78,7 +80,7 @@ struct CreateGroupPlan: Sendable {
             guard keys[index]?.requestHash == keys[leader]?.requestHash else {
                 return .failure(APIError.idempotencyKeyReused)
             }
-            return own(leader).map { LinkCreation(code: $0.code, replayed: true) }
+            return own(leader).map { LinkCreation(address: $0.address, replayed: true) }
         }
     }
 

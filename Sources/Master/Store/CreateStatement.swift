@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import SharedEvents
 import SharedJSON
+import SharedLinks
 import SharedPostgres
 
 /// The create statement: every create of the master, alone or in a batch, is a round of it
@@ -15,22 +16,24 @@ struct CreateStatement: PostgresPreparedStatement {
 
     /// Its name on the connection (the default name is built by reflection on every run).
     static let name = "create_links"
-    static let sql = Self([], codes: [], at: Date(timeIntervalSince1970: 0)).query.sql
+    static let sql = Self([], addresses: [], at: Date(timeIntervalSince1970: 0)).query.sql
 
     let query: PostgresQuery
 
-    /// The round that gives `items` the `codes` (an alias, or a new random one), at `now`.
-    init(_ items: [LinkBatchItem], codes: [String], at now: Date) {
-        let events = zip(items, codes).map { item, code in
+    /// The round that gives `items` the `addresses` (their domain and an alias, or a new random
+    /// code), at `now`. Its rows are the keys (``LinkAddress/key``) of the links it inserted.
+    init(_ items: [LinkBatchItem], addresses: [LinkAddress], at now: Date) {
+        let events = zip(items, addresses).map { item, address in
             LinkEvent.created(
-                code: code, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
+                address, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
                 tags: item.link.tags, at: now)
         }
         // Arrays carry no NULLs here: '' and 0 stand for "none" and become NULL in SQL.
         query = """
             WITH input AS (
                 SELECT * FROM unnest(
-                    \(codes)::text[], \(items.map(\.link.url))::text[],
+                    \(addresses.map(\.storedDomain))::text[], \(addresses.map(\.code))::text[],
+                    \(items.map(\.link.url))::text[],
                     \(items.map { $0.link.expiresAt.map(RFC3339.format) ?? "" })::text[],
                     \(items.map { $0.link.maxClicks ?? 0 })::bigint[],
                     \(items.map { $0.link.tags.joined(separator: " ") })::text[],
@@ -38,26 +41,27 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { $0.idempotency?.scope ?? "" })::text[],
                     \(items.map { $0.idempotency?.key ?? "" })::text[],
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
-                ) WITH ORDINALITY AS i(code, url, expires_at, max_clicks, tags, import_key, scope, key, hash, n)
+                ) WITH ORDINALITY AS i(domain, code, url, expires_at, max_clicks, tags, import_key, scope, key, hash, n)
             ), inserted AS (
-                INSERT INTO links (code, url, expires_at, max_clicks, tags, import_key, created_at)
-                SELECT code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
+                INSERT INTO links (domain, code, url, expires_at, max_clicks, tags, import_key, created_at)
+                SELECT domain, code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
                     string_to_array(tags, ' '), NULLIF(import_key, ''),
                     \(now)::timestamptz + make_interval(secs => n / 1000000.0)
                 FROM input ORDER BY n
                 ON CONFLICT DO NOTHING
-                RETURNING code
+                RETURNING link_key
             ), queued AS (
                 \(outboxInsert: events.map(OutboxRow.init), keysIn: "inserted")
             ), remembered AS (
-                -- The key of the item that got the code (the first to ask for it). Plain
+                -- The key of the item that got the address (the first to ask for it). Plain
                 -- INSERT: a key another writer stored meanwhile fails the whole statement.
-                INSERT INTO idempotency_keys (scope, key, request_hash, code)
-                SELECT DISTINCT ON (code) scope, key, hash, code FROM input
-                WHERE key <> '' AND code IN (SELECT code FROM inserted)
-                ORDER BY code, n
+                INSERT INTO idempotency_keys (scope, key, request_hash, link_key)
+                SELECT DISTINCT ON (link_key) scope, key, hash, link_key
+                FROM (SELECT *, CASE WHEN domain = '' THEN code ELSE domain || '/' || code END AS link_key FROM input) keyed
+                WHERE key <> '' AND link_key IN (SELECT link_key FROM inserted)
+                ORDER BY link_key, n
             )
-            SELECT code FROM inserted
+            SELECT link_key FROM inserted
             """
     }
 

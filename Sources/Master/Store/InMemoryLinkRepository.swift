@@ -4,13 +4,13 @@ import NIOCore
 import SharedLinks
 import SharedService
 
-/// Links in memory, with the rules of ``PostgresLinkRepository`` (codes unique for good, deleted
+/// Links in memory, with the rules of ``PostgresLinkRepository`` (codes unique per domain for good, deleted
 /// links kept, revisions, idempotency keys, import keys) but no events and no clicks: what the
 /// tests of the HTTP layer run the routes over, with no database.
 final class InMemoryLinkRepository: LinkRepository {
     private struct Stored {
         var link: NewLink
-        var code: String
+        var address: LinkAddress
         var createdAt: Date
         var revision: Int64 = 1
         var deleted = false
@@ -18,8 +18,9 @@ final class InMemoryLinkRepository: LinkRepository {
     }
 
     private struct State {
+        /// By ``LinkAddress/key``.
         var links: [String: Stored] = [:]
-        var createdKeys: [IdempotencyKey.ID: (requestHash: [UInt8], code: String)] = [:]
+        var createdKeys: [IdempotencyKey.ID: (requestHash: [UInt8], address: LinkAddress)] = [:]
         var batchAnswers: [IdempotencyKey.ID: (requestHash: [UInt8], answer: ByteBuffer)] = [:]
         var lastCreation = Date(timeIntervalSince1970: 0)
     }
@@ -32,69 +33,72 @@ final class InMemoryLinkRepository: LinkRepository {
         try state.withLockedValue { state in
             if let idempotency, let earlier = state.createdKeys[idempotency.id] {
                 guard earlier.requestHash == idempotency.requestHash else { throw APIError.idempotencyKeyReused }
-                return LinkCreation(code: earlier.code, replayed: true)
+                return LinkCreation(address: earlier.address, replayed: true)
             }
             switch Self.insert(LinkBatchItem(link: link), into: &state) {
-            case .created(let code), .alreadyImported(let code):
-                if let idempotency { state.createdKeys[idempotency.id] = (idempotency.requestHash, code) }
-                return LinkCreation(code: code, replayed: false)
+            case .created(let address), .alreadyImported(let address):
+                if let idempotency { state.createdKeys[idempotency.id] = (idempotency.requestHash, address) }
+                return LinkCreation(address: address, replayed: false)
             case .aliasTaken: throw APIError.aliasTaken(link.alias ?? "")
             case .noFreeCode: throw APIError.noFreeCode
             }
         }
     }
 
-    func link(_ code: String) async throws -> Link? {
-        state.withLockedValue { state in state.links[code].map { Self.link($0, now: Date()) } }
+    func link(_ address: LinkAddress) async throws -> Link? {
+        state.withLockedValue { state in state.links[address.key].map { Self.link($0, now: Date()) } }
     }
 
-    func creationTime(of code: String) async throws -> Date? {
-        state.withLockedValue { $0.links[code]?.createdAt }
+    func creationTime(of address: LinkAddress) async throws -> Date? {
+        state.withLockedValue { $0.links[address.key]?.createdAt }
     }
 
-    func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws -> [Link] {
+    func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter) async throws -> [Link] {
         let now = Date()
         return state.withLockedValue { state in
             state.links.values
                 .filter { stored in
-                    cursor.map { (stored.createdAt, stored.code) < ($0.createdAt, $0.code) } ?? true
-                        && tag.map(stored.link.tags.contains) ?? true
-                        && search.map { text in
-                            stored.code.localizedCaseInsensitiveContains(text)
+                    cursor.map { (stored.createdAt, stored.address.key) < ($0.createdAt, $0.key) } ?? true
+                        && filter.domain.map { $0 == stored.address.storedDomain } ?? true
+                        && filter.tag.map(stored.link.tags.contains) ?? true
+                        && filter.search.map { text in
+                            stored.address.code.localizedCaseInsensitiveContains(text)
                                 || stored.link.url.localizedCaseInsensitiveContains(text)
                         } ?? true
                 }
-                .sorted { ($0.createdAt, $0.code) > ($1.createdAt, $1.code) }
+                .sorted { ($0.createdAt, $0.address.key) > ($1.createdAt, $1.address.key) }
                 .prefix(limit)
                 .map { Self.link($0, now: now) }
         }
     }
 
-    func delete(_ code: String) async throws -> LinkDeletion {
+    func delete(_ address: LinkAddress) async throws -> LinkDeletion {
         state.withLockedValue { state in
-            guard let stored = state.links[code] else { return .notFound }
+            guard let stored = state.links[address.key] else { return .notFound }
             guard !stored.deleted else { return .alreadyDeleted }
-            state.links[code]?.deleted = true
-            state.links[code]?.revision += 1
+            state.links[address.key]?.deleted = true
+            state.links[address.key]?.revision += 1
             return .deleted
         }
     }
 
-    func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws -> LinkEditOutcome {
+    func update(_ address: LinkAddress, with change: LinkChange, expectedRevision: Int64?) async throws
+        -> LinkEditOutcome
+    {
         state.withLockedValue { state in
-            guard var stored = state.links[code] else { return .notFound }
+            guard var stored = state.links[address.key] else { return .notFound }
             guard !stored.deleted else { return .deleted }
             if let expectedRevision, expectedRevision != stored.revision {
                 return .revisionMismatch(current: stored.revision)
             }
             let link = stored.link
             stored.link = NewLink(
-                url: change.url ?? link.url, alias: link.alias,
+                url: change.url ?? link.url, alias: link.alias, domain: link.domain,
                 expiresAt: change.expiresAt == .keep ? link.expiresAt : change.expiresAt.newValue,
                 maxClicks: change.maxClicks == .keep ? link.maxClicks : change.maxClicks.newValue,
                 tags: change.tags ?? link.tags)
             stored.revision += 1
-            state.links[code] = stored
+            state.links[address.key] = stored
             return .edited(Self.link(stored, now: Date()))
         }
     }
@@ -122,18 +126,19 @@ final class InMemoryLinkRepository: LinkRepository {
     /// Inserts one item: its alias or a fresh code, unless its import key was imported before.
     private static func insert(_ item: LinkBatchItem, into state: inout State) -> LinkBatchOutcome {
         if let key = item.importKey, let earlier = state.links.values.first(where: { $0.importKey == key }) {
-            return .alreadyImported(code: earlier.code)
+            return .alreadyImported(earlier.address)
         }
-        let code: String
+        let address: LinkAddress
         if let alias = item.link.alias {
-            guard state.links[alias] == nil else { return .aliasTaken }
-            code = alias
+            address = LinkAddress(domain: item.link.domain, code: alias)
+            guard state.links[address.key] == nil else { return .aliasTaken }
         } else {
             guard
-                let fresh = (0..<LinkCreation.maximumCodeAttempts).lazy.map({ _ in ShortCode.random() })
-                    .first(where: { state.links[$0] == nil })
+                let fresh = (0..<LinkCreation.maximumCodeAttempts).lazy
+                    .map({ _ in LinkAddress(domain: item.link.domain, code: ShortCode.random()) })
+                    .first(where: { state.links[$0.key] == nil })
             else { return .noFreeCode }
-            code = fresh
+            address = fresh
         }
         // Whole microseconds, as Postgres keeps them (and a cursor carries them), strictly
         // increasing, as the statement makes them within a batch.
@@ -142,13 +147,15 @@ final class InMemoryLinkRepository: LinkRepository {
             (state.lastCreation.timeIntervalSince1970 * 1_000_000).rounded() + 1)
         let createdAt = Date(timeIntervalSince1970: micros / 1_000_000)
         state.lastCreation = createdAt
-        state.links[code] = Stored(link: item.link, code: code, createdAt: createdAt, importKey: item.importKey)
-        return .created(code: code)
+        state.links[address.key] = Stored(
+            link: item.link, address: address, createdAt: createdAt, importKey: item.importKey)
+        return .created(address)
     }
 
     private static func link(_ stored: Stored, now: Date) -> Link {
         Link(
-            code: stored.code, url: stored.link.url, createdAt: stored.createdAt, expiresAt: stored.link.expiresAt,
+            address: stored.address, url: stored.link.url, createdAt: stored.createdAt,
+            expiresAt: stored.link.expiresAt,
             maxClicks: stored.link.maxClicks, tags: stored.link.tags, revision: stored.revision, clicks: 0,
             status: Link.status(
                 deleted: stored.deleted, exhausted: false, clicks: 0, maxClicks: stored.link.maxClicks,

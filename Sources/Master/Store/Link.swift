@@ -1,4 +1,5 @@
 import Foundation
+import SharedLinks
 
 /// A link as the master keeps it: its target and limits, its revision, the clicks the replicas
 /// reported and where it stands. What every read of the repository returns.
@@ -8,7 +9,8 @@ struct Link: Sendable, Equatable {
         case active, expired, exhausted, deleted
     }
 
-    let code: String
+    /// Its domain and code.
+    let address: LinkAddress
     let url: String
     let createdAt: Date
     let expiresAt: Date?
@@ -19,6 +21,9 @@ struct Link: Sendable, Equatable {
     /// The sum of the replicas' highest reported totals.
     let clicks: Int64
     let status: Status
+
+    /// Its short code.
+    var code: String { address.code }
 
     /// Where a link with these facts stands at `now`: deleted first, then used up (marked so,
     /// or its clicks reached its limit), then expired.
@@ -38,6 +43,8 @@ struct NewLink: Sendable, Equatable {
     let url: String
     /// The custom code, if one was asked for.
     let alias: String?
+    /// The domain to create it on (`nil`: the default domain).
+    var domain: String?
     /// When the link expires, if ever.
     let expiresAt: Date?
     /// How many visits it allows, if limited.

@@ -1,23 +1,23 @@
 import Foundation
 import SharedLinks
 
-/// Where a page of `GET /api/links` ends: the last link's creation time and code, sent to the
-/// client as an opaque base64url token.
+/// Where a page of `GET /api/links` ends: the last link's creation time and key
+/// (``LinkAddress/key``), sent to the client as an opaque base64url token.
 struct LinkCursor: Sendable, Equatable {
     let createdAt: Date
-    let code: String
+    let key: String
 
-    /// The token: base64url of `<microseconds since 1970>:<code>`.
+    /// The token: base64url of `<microseconds since 1970>:<key>`.
     var token: String {
         let micros = Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())
-        return Data("\(micros):\(code)".utf8).base64EncodedString()
+        return Data("\(micros):\(key)".utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    init(createdAt: Date, code: String) {
+    init(createdAt: Date, key: String) {
         self.createdAt = createdAt
-        self.code = code
+        self.key = key
     }
 
     /// The times a token may carry, in microseconds since 1970: 1970 up to the year 10000.
@@ -27,15 +27,16 @@ struct LinkCursor: Sendable, Equatable {
 
     /// Reads a token; nil when it is not one this API made.
     init?(token: String) {
-        guard token.utf8.count <= 128 else { return nil }
+        guard token.utf8.count <= 512 else { return nil }
         var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
             let colon = text.firstIndex(of: ":"), let micros = Int64(text[..<colon]),
             Self.microsecondRange.contains(micros)
         else { return nil }
-        let code = String(text[text.index(after: colon)...])
-        guard ShortCode.isWellFormed(code) else { return nil }
-        self.init(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), code: code)
+        guard let address = LinkAddress(key: text[text.index(after: colon)...]),
+            address.domain.map({ (try? DomainName.normalized($0)) == $0 }) ?? true
+        else { return nil }
+        self.init(createdAt: Date(timeIntervalSince1970: Double(micros) / 1_000_000), key: address.key)
     }
 }

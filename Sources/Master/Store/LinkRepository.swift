@@ -15,22 +15,34 @@ protocol LinkCreator: Sendable {
 /// tests of the HTTP layer.
 protocol LinkRepository: LinkCreator {
     /// The link with its click total, or `nil`.
-    func link(_ code: String) async throws -> Link?
+    func link(_ address: LinkAddress) async throws -> Link?
     /// When the link was created, or `nil` if there is no such link (deleted ones included).
-    func creationTime(of code: String) async throws -> Date?
-    /// Up to `limit` links, newest first, starting after `cursor`, only those tagged `tag`
-    /// and whose code or target contains `search` (ignoring case) when given.
-    func list(limit: Int, after cursor: LinkCursor?, tag: String?, containing search: String?) async throws -> [Link]
-    /// Marks the link deleted (its code is never issued again) and announces it.
-    func delete(_ code: String) async throws -> LinkDeletion
+    func creationTime(of address: LinkAddress) async throws -> Date?
+    /// Up to `limit` links, newest first, starting after `cursor`, only those on `domain`
+    /// (the empty text: the default domain), tagged `tag` and whose code or target contains
+    /// `search` (ignoring case) when given.
+    func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter) async throws -> [Link]
+    /// Marks the link deleted (its code is never issued again on its domain) and announces it.
+    func delete(_ address: LinkAddress) async throws -> LinkDeletion
     /// Applies `change` to a live link, raising its revision by one, and announces it; with
     /// `expectedRevision`, only when the link is still at that revision.
-    func update(_ code: String, with change: LinkChange, expectedRevision: Int64?) async throws -> LinkEditOutcome
+    func update(_ address: LinkAddress, with change: LinkChange, expectedRevision: Int64?) async throws
+        -> LinkEditOutcome
     /// Creates `items` together; each gets its own outcome, in the items' order.
     func createMany(_ items: [LinkBatchItem]) async throws -> [LinkBatchOutcome]
     /// ``createMany(_:)`` for a request with an `Idempotency-Key`: the answer is kept with the
     /// links, so a retry gets exactly it back and creates nothing twice.
     func createMany(_ items: [LinkBatchItem], idempotency: BatchIdempotency) async throws -> BatchAnswer
+}
+
+/// Which links a listing returns; `nil` fields do not filter.
+struct LinkFilter: Sendable, Equatable {
+    /// Only the links of this domain (`""`: the default domain).
+    var domain: String?
+    /// Only the links carrying this tag.
+    var tag: String?
+    /// Only the links whose code or target contains this text, ignoring case.
+    var search: String?
 }
 
 /// A create's `Idempotency-Key`: unique within `scope` (the API key's id, or empty).
@@ -51,7 +63,8 @@ struct IdempotencyKey: Sendable, Equatable {
 
 /// What a create did.
 struct LinkCreation: Sendable, Equatable {
-    let code: String
+    /// The link's domain and code.
+    let address: LinkAddress
     /// True when an earlier create with the same `Idempotency-Key` made the link.
     let replayed: Bool
 
@@ -87,9 +100,9 @@ struct LinkBatchItem: Sendable {
 
 /// What became of one item of a batch.
 enum LinkBatchOutcome: Sendable, Equatable {
-    case created(code: String)
+    case created(LinkAddress)
     /// The row was imported before (by its import key), as this link.
-    case alreadyImported(code: String)
+    case alreadyImported(LinkAddress)
     /// Its alias is taken.
     case aliasTaken
     /// No free generated code after a few tries.

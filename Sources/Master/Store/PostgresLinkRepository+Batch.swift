@@ -67,7 +67,7 @@ extension PostgresLinkRepository {
     struct BatchRunner {
         /// Runs a one-off statement; its rows.
         let query: (PostgresQuery) async throws -> [PostgresRow]
-        /// Runs a round's insert, as the prepared statement it is; the codes it inserted.
+        /// Runs a round's insert, as the prepared statement it is; the keys of the links it inserted.
         let insertRound: (CreateStatement) async throws -> [String]
 
         /// Statements on `connection`, inside the caller's transaction.
@@ -104,21 +104,24 @@ extension PostgresLinkRepository {
         return outcomes.map { .success($0 ?? .noFreeCode) }
     }
 
-    /// One round: the `pending` items with a code each (an alias, or a new random one) in one
-    /// statement; decides the outcomes it can and returns the items whose generated code collided.
+    /// One round: the `pending` items with a code each (an alias, or a new random one) on their
+    /// domain in one statement; decides the outcomes it can and returns the items whose
+    /// generated code collided.
     private func insertRound(
         _ items: [LinkBatchItem], pending: [Int], into outcomes: inout [LinkBatchOutcome?], running run: BatchRunner
     ) async throws -> [Int] {
-        let codes = pending.map { items[$0].link.alias ?? ShortCode.random() }
-        let round = CreateStatement(pending.map { items[$0] }, codes: codes, at: Date())
+        let addresses = pending.map {
+            LinkAddress(domain: items[$0].link.domain, code: items[$0].link.alias ?? ShortCode.random())
+        }
+        let round = CreateStatement(pending.map { items[$0] }, addresses: addresses, at: Date())
         let inserted = Set(try await run.insertRound(round))
-        // A code goes to the first item that asked for it; a later one with the same alias
-        // is refused like any taken alias.
+        // An address goes to the first item that asked for it; a later one with the same alias
+        // on the same domain is refused like any taken alias.
         var claimed = Set<String>()
         var refused: [Int] = []
-        for (index, code) in zip(pending, codes) {
-            if inserted.contains(code), claimed.insert(code).inserted {
-                outcomes[index] = .created(code: code)
+        for (index, address) in zip(pending, addresses) {
+            if inserted.contains(address.key), claimed.insert(address.key).inserted {
+                outcomes[index] = .created(address)
             } else {
                 refused.append(index)
             }
@@ -127,7 +130,7 @@ extension PostgresLinkRepository {
         var next: [Int] = []
         for index in refused {
             if let key = items[index].importKey, let existing = imported[key] {
-                outcomes[index] = .alreadyImported(code: existing)
+                outcomes[index] = .alreadyImported(existing)
             } else if items[index].link.alias != nil {
                 outcomes[index] = .aliasTaken
             } else {
@@ -137,18 +140,18 @@ extension PostgresLinkRepository {
         return next
     }
 
-    /// Import key → code, for the keys some link already has.
+    /// Import key → the link's address, for the keys some link already has.
     private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [PostgresRow])
-        async throws -> [String: String]
+        async throws -> [String: LinkAddress]
     {
         guard !keys.isEmpty else { return [:] }
-        let rows = try await run("SELECT import_key, code FROM links WHERE import_key = ANY(\(keys)::text[])")
-        var codes: [String: String] = [:]
+        let rows = try await run("SELECT import_key, domain, code FROM links WHERE import_key = ANY(\(keys)::text[])")
+        var addresses: [String: LinkAddress] = [:]
         for row in rows {
-            let (key, code) = try row.decode((String, String).self)
-            codes[key] = code
+            let (key, domain, code) = try row.decode((String, String, String).self)
+            addresses[key] = LinkAddress(domain: domain, code: code)
         }
-        return codes
+        return addresses
     }
 }
 

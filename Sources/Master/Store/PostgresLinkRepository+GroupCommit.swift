@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import SharedService
+import SharedLinks
 
 /// The writing side of the group commit of `POST /create` (see ``CreateGroupCommit``).
 extension PostgresLinkRepository {
@@ -43,8 +44,8 @@ extension PostgresLinkRepository {
         for (index, round) in zip(writing, rounds) {
             let create = creates[index]
             switch round {
-            case .success(.created(let code)), .success(.alreadyImported(let code)):
-                written.append(.success(LinkCreation(code: code, replayed: false)))
+            case .success(.created(let address)), .success(.alreadyImported(let address)):
+                written.append(.success(LinkCreation(address: address, replayed: false)))
             case .success(.aliasTaken): written.append(.failure(APIError.aliasTaken(create.link.alias ?? "")))
             case .success(.noFreeCode): written.append(.failure(APIError.noFreeCode))
             case .failure(let error) where error.isUniqueViolation:
@@ -58,21 +59,22 @@ extension PostgresLinkRepository {
         return plan.outcomes(written: written)
     }
 
-    /// The request hash and code stored for each of `keys` that has been used.
+    /// The request hash and link stored for each of `keys` that has been used.
     private func storedKeys(_ keys: [IdempotencyKey.ID], on writer: WriterConnection) async throws
-        -> [IdempotencyKey.ID: (requestHash: [UInt8], code: String)]
+        -> [IdempotencyKey.ID: (requestHash: [UInt8], address: LinkAddress)]
     {
         guard !keys.isEmpty else { return [:] }
         return try await writer.run(through: breaker) { [logger] connection in
             let rows = try await connection.query(
                 """
-                SELECT k.scope, k.key, k.request_hash, k.code FROM idempotency_keys k
+                SELECT k.scope, k.key, k.request_hash, k.link_key FROM idempotency_keys k
                 JOIN unnest(\(keys.map(\.scope))::text[], \(keys.map(\.key))::text[]) AS wanted(scope, key)
                     ON k.scope = wanted.scope AND k.key = wanted.key
                 """, logger: logger)
-            var stored: [IdempotencyKey.ID: (requestHash: [UInt8], code: String)] = [:]
-            for try await (scope, key, hash, code) in rows.decode((String, String, ByteBuffer, String).self) {
-                stored[IdempotencyKey.ID(scope: scope, key: key)] = (Array(buffer: hash), code)
+            var stored: [IdempotencyKey.ID: (requestHash: [UInt8], address: LinkAddress)] = [:]
+            for try await (scope, key, hash, linkKey) in rows.decode((String, String, ByteBuffer, String).self) {
+                guard let address = LinkAddress(key: linkKey) else { continue }
+                stored[IdempotencyKey.ID(scope: scope, key: key)] = (Array(buffer: hash), address)
             }
             return stored
         }

@@ -36,7 +36,8 @@ struct PostgresLinkRepository: LinkRepository {
             return earlier
         }
         switch outcome {
-        case .created(let code), .alreadyImported(let code): return LinkCreation(code: code, replayed: false)
+        case .created(let address), .alreadyImported(let address):
+            return LinkCreation(address: address, replayed: false)
         case .aliasTaken: throw APIError.aliasTaken(link.alias ?? "")
         case .noFreeCode: throw APIError.noFreeCode
         }
@@ -47,14 +48,15 @@ struct PostgresLinkRepository: LinkRepository {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
-                SELECT request_hash, code FROM idempotency_keys
+                SELECT request_hash, link_key FROM idempotency_keys
                 WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)
                 """, logger: logger)
-            for try await (hash, code) in rows.decode((ByteBuffer, String).self) {
+            for try await (hash, key) in rows.decode((ByteBuffer, String).self) {
                 guard Array(buffer: hash) == idempotency.requestHash else {
                     throw APIError.idempotencyKeyReused
                 }
-                return LinkCreation(code: code, replayed: true)
+                guard let address = LinkAddress(key: key) else { return nil }
+                return LinkCreation(address: address, replayed: true)
             }
             return nil
         }
@@ -62,24 +64,24 @@ struct PostgresLinkRepository: LinkRepository {
 
     /// Marks the link deleted (it keeps its row, so the code is never issued again) and queues
     /// its `link.deleted` event.
-    func delete(_ code: String) async throws -> LinkDeletion {
+    func delete(_ address: LinkAddress) async throws -> LinkDeletion {
         try await breaker.run { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     UPDATE links SET deleted_at = now(), revision = revision + 1
-                    WHERE code = \(code) AND deleted_at IS NULL RETURNING revision
+                    WHERE link_key = \(address.key) AND deleted_at IS NULL RETURNING revision
                     """, logger: logger)
                 var revision: Int64?
                 for try await value in rows.decode(Int64.self) { revision = value }
                 guard let revision else {
                     let existing = try await connection.query(
-                        "SELECT 1 FROM links WHERE code = \(code)", logger: logger)
+                        "SELECT 1 FROM links WHERE link_key = \(address.key)", logger: logger)
                     for try await _ in existing.decode(Int.self) { return LinkDeletion.alreadyDeleted }
                     return LinkDeletion.notFound
                 }
                 try await OutboxWriter.append(
-                    [OutboxRow(LinkEvent.deleted(code: code, revision: revision))], on: connection, logger: logger)
+                    [OutboxRow(LinkEvent.deleted(address, revision: revision))], on: connection, logger: logger)
                 return LinkDeletion.deleted
             }
         }
@@ -89,7 +91,7 @@ struct PostgresLinkRepository: LinkRepository {
     /// event, in one transaction. With `expectedRevision`, only when the link is still at that
     /// revision. A new visit limit at or below the clicks already counted leaves the link used up;
     /// a higher one (or none) makes a used-up link live again.
-    func update(_ code: String, with edit: LinkChange, expectedRevision: Int64? = nil) async throws
+    func update(_ address: LinkAddress, with edit: LinkChange, expectedRevision: Int64? = nil) async throws
         -> LinkEditOutcome
     {
         let setsExpiry = edit.expiresAt != .keep
@@ -110,11 +112,11 @@ struct PostgresLinkRepository: LinkRepository {
                         exhausted_at = CASE
                             WHEN NOT \(setsLimit) THEN exhausted_at
                             WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
-                                (SELECT sum(c.total) FROM click_counts c WHERE c.code = links.code), 0)
+                                (SELECT sum(c.total) FROM click_counts c WHERE c.link_key = links.link_key), 0)
                             THEN coalesce(exhausted_at, now())
                             END,
                         revision = revision + 1
-                    WHERE code = \(code) AND deleted_at IS NULL
+                    WHERE link_key = \(address.key) AND deleted_at IS NULL
                         AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
                     RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL
                     """, logger: logger)
@@ -123,12 +125,13 @@ struct PostgresLinkRepository: LinkRepository {
                     (Int64, String, Date?, Int64?, [String], Bool).self)
                 {
                     updated = LinkEvent.updated(
-                        code: code, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+                        address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
                         tags: tags, exhausted: exhausted)
                 }
                 guard let updated else {
                     let existing = try await connection.query(
-                        "SELECT deleted_at IS NOT NULL, revision FROM links WHERE code = \(code)", logger: logger)
+                        "SELECT deleted_at IS NOT NULL, revision FROM links WHERE link_key = \(address.key)",
+                        logger: logger)
                     for try await (deleted, revision) in existing.decode((Bool, Int64).self) {
                         return deleted ? LinkEditOutcome.deleted : LinkEditOutcome.revisionMismatch(current: revision)
                     }
@@ -136,7 +139,8 @@ struct PostgresLinkRepository: LinkRepository {
                 }
                 try await OutboxWriter.append([OutboxRow(updated)], on: connection, logger: logger)
                 let current = try await connection.query(
-                    "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+                    "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
+                    logger: logger)
                 for try await row in current.decode(DetailRow.self) {
                     return LinkEditOutcome.edited(Self.link(row, now: Date()))
                 }
@@ -148,51 +152,55 @@ struct PostgresLinkRepository: LinkRepository {
     /// The columns every read returns, with the click total (the sum of the replicas'
     /// highest totals).
     private static let detailColumns = """
-        l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision, l.deleted_at IS NOT NULL,
-        l.exhausted_at IS NOT NULL,
-        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.code = l.code), 0)::bigint
+        l.domain, l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision,
+        l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
+        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint
         """
 
-    private typealias DetailRow = (String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64)
+    private typealias DetailRow = (String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64)
 
     private static func link(_ row: DetailRow, now: Date) -> Link {
-        let (code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) = row
+        let (domain, code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) = row
         return Link(
-            code: code, url: url, createdAt: createdAt, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
+            address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
+            maxClicks: maxClicks, tags: tags,
             revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,
                 now: now))
     }
 
-    func link(_ code: String) async throws -> Link? {
+    func link(_ address: LinkAddress) async throws -> Link? {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
-                "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.code = \(code)", logger: logger)
+                "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
+                logger: logger)
             for try await row in rows.decode(DetailRow.self) { return Self.link(row, now: Date()) }
             return nil
         }
     }
 
     /// The one indexed lookup that the QR code and the stats need, without the click total's sum.
-    func creationTime(of code: String) async throws -> Date? {
+    func creationTime(of address: LinkAddress) async throws -> Date? {
         try await breaker.run { [client, logger] in
-            let rows = try await client.query("SELECT created_at FROM links WHERE code = \(code)", logger: logger)
+            let rows = try await client.query(
+                "SELECT created_at FROM links WHERE link_key = \(address.key)", logger: logger)
             for try await createdAt in rows.decode(Date.self) { return createdAt }
             return nil
         }
     }
 
-    /// Every link (only those tagged `tag`, when given), oldest first, as a stream that Postgres
-    /// sends while `body` takes it: `master links export` of a million links in flat memory.
-    /// Straight on the client, not through the breaker: one long read that a call timeout would
-    /// cut, made by a command that stops on the first error anyway.
-    func forEachLink(tagged tag: String?, _ body: (Link) throws -> Void) async throws {
+    /// Every link (only those on `domain` and tagged `tag`, when given), oldest first, as a
+    /// stream that Postgres sends while `body` takes it: `master links export` of a million
+    /// links in flat memory. Straight on the client, not through the breaker: one long read that
+    /// a call timeout would cut, made by a command that stops on the first error anyway.
+    func forEachLink(on domain: String? = nil, tagged tag: String?, _ body: (Link) throws -> Void) async throws {
         let rows = try await client.query(
             """
             SELECT \(unescaped: Self.detailColumns) FROM links l
-            WHERE \(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text]
-            ORDER BY l.created_at, l.code
+            WHERE (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                AND (\(domain)::text IS NULL OR l.domain = \(domain)::text)
+            ORDER BY l.created_at, l.link_key
             """, logger: logger)
         let now = Date()
         for try await row in rows.decode(DetailRow.self) { try body(Self.link(row, now: now)) }
@@ -202,11 +210,10 @@ struct PostgresLinkRepository: LinkRepository {
     /// One that takes longer answers `400 search_too_slow`, never counted as an outage.
     static let listTimeoutMilliseconds = 1000
 
-    func list(limit: Int, after cursor: LinkCursor?, tag: String? = nil, containing search: String? = nil)
-        async throws -> [Link]
-    {
+    func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter = LinkFilter()) async throws -> [Link] {
+        let (domain, tag) = (filter.domain, filter.tag)
         // A LIKE pattern that matches the search text literally, anywhere, in any case.
-        let pattern = search.map { text in
+        let pattern = filter.search.map { text in
             "%"
                 + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
@@ -219,14 +226,15 @@ struct PostgresLinkRepository: LinkRepository {
                     "SET LOCAL statement_timeout = \(unescaped: String(Self.listTimeoutMilliseconds))", logger: logger)
                 // The keyset starts above every link without a cursor; the tag and search tests are
                 // true without a tag or a search.
-                let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, code: "")
+                let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, key: "")
                 let rows = try await connection.query(
                     """
                     SELECT \(unescaped: Self.detailColumns) FROM links l
-                    WHERE (l.created_at, l.code) < (\(after.createdAt), \(after.code))
+                    WHERE (l.created_at, l.link_key) < (\(after.createdAt), \(after.key))
+                        AND (\(domain)::text IS NULL OR l.domain = \(domain)::text)
                         AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
                         AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
-                    ORDER BY l.created_at DESC, l.code DESC LIMIT \(limit)
+                    ORDER BY l.created_at DESC, l.link_key DESC LIMIT \(limit)
                     """, logger: logger)
                 let now = Date()
                 var links: [Link] = []

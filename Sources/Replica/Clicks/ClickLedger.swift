@@ -12,11 +12,15 @@ import SharedRedis
 ///
 /// When Redis restarted (see ``rotateEpochIfRedisRestarted(runID:)``), the totals the old epoch
 /// had not reported are kept apart as retired and reported first, under their own epoch.
+///
+/// A "code" in the Redis keys and scripts here is a link's ``LinkAddress/key``: the bare code
+/// on the default domain, `<domain>/<code>` elsewhere.
 struct ClickLedger: Sendable {
     /// One running total to report, with where its clicks came from.
     struct Total: Hashable {
         var epoch: String
-        var code: String
+        /// The link's ``LinkAddress/key``.
+        var linkKey: String
         var total: Int64
         var humans = ClickBreakdown()
         var bots = ClickBreakdown()
@@ -242,9 +246,9 @@ struct ClickLedger: Sendable {
             if retired {
                 let parts = name.split(separator: "|", maxSplits: 1)
                 guard parts.count == 2 else { continue }
-                item = Total(epoch: String(parts[0]), code: String(parts[1]), total: total)
+                item = Total(epoch: String(parts[0]), linkKey: String(parts[1]), total: total)
             } else {
-                item = Total(epoch: head, code: name, total: total)
+                item = Total(epoch: head, linkKey: name, total: total)
             }
             (item.humans, item.bots) = Self.breakdowns(fields[index + 2].array ?? [])
             totals.append(item)
@@ -259,14 +263,14 @@ struct ClickLedger: Sendable {
         if retired {
             let reply = try await redis.evaluate(
                 Self.settleRetiredScript, keys: [keys.retiredClicks, keys.retiredUnreportedClicks],
-                arguments: [keys.statsPrefix] + acknowledged.map { "\($0.epoch)|\($0.code)" })
+                arguments: [keys.statsPrefix] + acknowledged.map { "\($0.epoch)|\($0.linkKey)" })
             return Int(reply.integer ?? 0)
         }
         let oldestKept = ClickAttributes.hour(of: now().addingTimeInterval(-3600 * Double(Self.keptHours)))
         var arguments = [epoch, keys.statsPrefix, oldestKept]
         arguments.reserveCapacity(1 + acknowledged.count * 2)
         for total in acknowledged {
-            arguments.append(total.code)
+            arguments.append(total.linkKey)
             arguments.append(String(total.total))
         }
         let reply = try await redis.evaluate(

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import SharedConfiguration
 import SharedEvents
 import SharedKafka
+import SharedLinks
 import SharedResilience
 
 /// Sends this replica's click totals to `<ns>-counts`: at once on every milestone, and every
@@ -71,11 +72,11 @@ final class ClickReporter: Service, Sendable {
     func report(_ milestone: ClickMilestone) {
         guard kafka.state != .open else { return }
         do {
-            try enqueue(ClickLedger.Total(epoch: milestone.epoch, code: milestone.code, total: milestone.total))
+            try enqueue(ClickLedger.Total(epoch: milestone.epoch, linkKey: milestone.linkKey, total: milestone.total))
         } catch {
             logger.debug(
                 "Milestone not enqueued; the next report carries it",
-                metadata: ["link.code": "\(milestone.code)", "error": "\(error)"])
+                metadata: ["link.key": "\(milestone.linkKey)", "error": "\(error)"])
         }
     }
 
@@ -240,12 +241,15 @@ final class ClickReporter: Service, Sendable {
         }
     }
 
+    /// Enqueues one total's count event. (Only visits of link keys are counted; a key that were
+    /// none would go out as a code the master dead-letters.)
     @discardableResult
     private func enqueue(_ total: ClickLedger.Total) throws(KafkaError) -> KafkaDelivery {
         let event = ClickCountEvent(
-            code: total.code, replicaID: replicaID, replicaEpoch: total.epoch, total: total.total,
+            LinkAddress(key: total.linkKey) ?? LinkAddress(code: total.linkKey), replicaID: replicaID,
+            replicaEpoch: total.epoch, total: total.total,
             humans: total.humans.values.isEmpty ? nil : total.humans, bots: total.bots.values.isEmpty ? nil : total.bots
         )
-        return try producer.enqueue(topic: topic, key: total.code, value: EventCodec.encode(event))
+        return try producer.enqueue(topic: topic, key: total.linkKey, value: EventCodec.encode(event))
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import SharedConfiguration
@@ -38,7 +39,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Folder with GeoIP.dat and GeoIPv6.dat (env SHORTENER_GEOIP_DIR).")
     var geoipDir: String = EnvironmentDefaults.string("SHORTENER_GEOIP_DIR", CountryLookup.defaultDirectory)
 
+    /// Where short URLs of the default domain point: its host is the default domain's, which
+    /// strict hosts need. The master's setting of the same name. Default: `http://localhost:8081`.
+    /// Environment: `SHORTENER_PUBLIC_URL`.
+    @Option(help: "The master's public URL, naming the default domain (env SHORTENER_PUBLIC_URL).")
+    var publicURL: String = EnvironmentDefaults.string("SHORTENER_PUBLIC_URL", "http://localhost:8081")
+
+    /// Answer `404` to a `Host` that names neither the default domain nor an added one, instead
+    /// of serving the default domain's links. Default: off. Environment: `SHORTENER_STRICT_HOSTS`.
+    @Flag(inversion: .prefixedNo, help: "404 for a Host that names no known domain (env SHORTENER_STRICT_HOSTS=1).")
+    var strictHosts: Bool = EnvironmentDefaults.bool("SHORTENER_STRICT_HOSTS", false)
+
+    /// The default domain's host, from ``publicURL``.
+    var defaultHost: String? {
+        URLComponents(string: publicURL)?.host.flatMap { try? DomainName.normalized($0) }
+    }
+
     func validate() throws {
+        guard URLComponents(string: publicURL)?.host != nil else {
+            throw ValidationError("--public-url must be an absolute URL, e.g. https://acme.link")
+        }
         try validateSeconds(clickReportInterval, in: 0.1...3600, option: "--click-report-interval")
         guard (1...1_000_000).contains(clickReportRate) else {
             throw ValidationError("--click-report-rate must be 1 to 1000000")
@@ -59,7 +79,8 @@ struct ServeCommand: AsyncParsableCommand {
                 clickReportInterval: .seconds(clickReportInterval),
                 clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
                 geoIPDirectory: geoipDir,
-                http: try http.resolvedServerSettings(defaultPort: 8081)),
+                http: try http.resolvedServerSettings(defaultPort: 8081), defaultHost: defaultHost,
+                strictHosts: strictHosts),
             redis: redis, logger: logger)
         // Before anything reads or counts: a second process on this Redis would count every click twice.
         try await application.lease.acquire()

@@ -5,9 +5,11 @@ import SharedRedis
 import SharedResilience
 import SharedService
 
-/// `GET /<code>`: `302` to the target (counting the click), `404` for unknown codes, `410` for
-/// deleted or expired ones; `503` while Redis is unavailable or the replica is still filling it
-/// (an unknown code may just not have arrived yet).
+/// `GET /<code>` on the domain the `Host` header names: `302` to the target (counting the
+/// click), `404` for unknown codes, `410` for deleted or expired ones, or a redirect to the
+/// domain's fallback page for either when it has one; `503` while Redis is unavailable or the
+/// replica is still filling it (an unknown code may just not have arrived yet). `GET /` goes to
+/// the domain's root page, if it has one.
 struct RedirectController: Sendable {
     let store: LinkStore
     let reporter: ClickReporter
@@ -21,6 +23,12 @@ struct RedirectController: Sendable {
     let clients = UserAgentRules.Cache()
 
     func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("/") { request, _ in
+            guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority),
+                let root = store.domains.fallbacks(of: domain).rootURL
+            else { throw APIError(.notFound, "not_found", "nothing here; short links live at /<code>") }
+            return Self.fallback(to: root)
+        }
         router.get(":code") { request, context in
             do {
                 let response = try await redirect(request, context)
@@ -47,7 +55,14 @@ struct RedirectController: Sendable {
 
     private func redirect(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let code = try context.parameters.require("code")
-        guard ShortCode.isWellFormed(code) else { throw APIError.unknownCode }
+        guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
+            throw APIError(.notFound, "unknown_host", "this host serves no short links")
+        }
+        let fallbacks = store.domains.fallbacks(of: domain)
+        guard ShortCode.isWellFormed(code) else {
+            if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
+            throw APIError.unknownCode
+        }
         let attributes = ClickAttributes.of(
             userAgent: request.headers[.userAgent], referer: request.headers[.referer],
             address: trustedProxies.clientAddress(
@@ -55,7 +70,7 @@ struct RedirectController: Sendable {
             countries: countries, clients: clients)
         let visit: LinkStore.Visit
         do {
-            visit = try await store.visit(code, attributes: attributes)
+            visit = try await store.visit(LinkAddress(domain: domain, code: code).key, attributes: attributes)
         } catch let open as CircuitOpenError {
             throw APIError.unavailable(open)
         } catch is RedisStateLost {
@@ -69,12 +84,21 @@ struct RedirectController: Sendable {
         case .redirect(let url):
             return Response(status: .found, headers: [.location: url])
         case .notFound:
-            throw isCatchingUp() ? Self.rebuilding : APIError.unknownCode
+            if isCatchingUp() { throw Self.rebuilding }
+            if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
+            throw APIError.unknownCode
         case .rebuilding:
             throw Self.rebuilding
         case .gone:
+            if let page = fallbacks.expiredURL { return Self.fallback(to: page) }
             throw APIError(.gone, "gone", "this link was deleted or has expired")
         }
+    }
+
+    /// A redirect to one of a domain's fallback pages: `302`, never cached, so that a link
+    /// created later at that address is reached at once.
+    private static func fallback(to page: String) -> Response {
+        Response(status: .found, headers: [.location: page, .cacheControl: "no-store"])
     }
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")

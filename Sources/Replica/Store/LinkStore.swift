@@ -43,12 +43,19 @@ struct LinkStore: Sendable {
 
     let redis: GuardedRedis
     let keys: ReplicaKeys
+    /// The domains, as the applied domain events left them.
+    let domains: DomainTable
     private let markerSet = NIOLockedValueBox(false)
     /// Most distinct values one link records per dimension, as the visit script takes it.
     private let maximumValues: String
 
-    init(redis: GuardedRedis, namespace: Namespace, maximumValues: Int = ClickLedger.defaultMaximumValues) {
+    init(
+        redis: GuardedRedis, namespace: Namespace,
+        domains: DomainTable = DomainTable(defaultHost: nil, strictHosts: false),
+        maximumValues: Int = ClickLedger.defaultMaximumValues
+    ) {
         self.redis = redis
+        self.domains = domains
         self.keys = ReplicaKeys(namespace: namespace)
         self.maximumValues = String(maximumValues)
     }
@@ -68,9 +75,10 @@ struct LinkStore: Sendable {
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
-    /// KEYS: offsets, state marker, then one link key per event. ARGV: seven per event:
-    /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, or `skip` to
-    /// record only the offset), url, expiry, max clicks.
+    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: seven per event:
+    /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain` for a
+    /// domain's new state, or `skip` to record only the offset), then url, expiry, max clicks
+    /// for a link, or the root, not-found and expired pages for a domain.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 2))
@@ -84,6 +92,9 @@ struct LinkStore: Sendable {
                     if state == 'active' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7])
+                    elseif state == 'domain' then
+                        redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
+                            'root', ARGV[base + 5], 'missing', ARGV[base + 6], 'gone', ARGV[base + 7])
                     else
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', state)
                     end
@@ -134,7 +145,8 @@ struct LinkStore: Sendable {
         return {link[1]}
         """)
 
-    /// Where to start reading: partition → next offset. Sets the state marker first; if it was
+    /// Where to start reading: partition → next offset, with ``domains`` loaded as Redis holds
+    /// them. Sets the state marker first; if it was
     /// missing, or a replay's wipe never finished, whatever offsets survived are dropped and the
     /// marker says rebuilding, so a Redis that lost data is rebuilt from offset zero and serves
     /// nothing until then. KEYS: state marker, offsets. ARGV: the time, for people reading Redis.
@@ -196,8 +208,28 @@ struct LinkStore: Sendable {
         var events = 0
         var occurred: [Date] = []
         occurred.reserveCapacity(messages.count)
+        var changedDomains: [String] = []
         for message in messages {
             let position = [String(message.partition), String(message.offset + 1)]
+            if DomainEvent.isDomainKey(message.key) {
+                guard let event = try await deadLetters.decode(message, with: EventCodec.decodeDomainEvent) else {
+                    scriptKeys.append(keys.offsets)
+                    arguments += position + ["0", "skip", "", "", ""]
+                    continue
+                }
+                let name = event.domain ?? ""
+                scriptKeys.append(keys.domain(name))
+                arguments +=
+                    position
+                    + [
+                        String(event.revision), event.type == .deleted ? "deleted" : "domain", event.rootURL ?? "",
+                        event.notFoundURL ?? "", event.expiredURL ?? "",
+                    ]
+                changedDomains.append(name)
+                events += 1
+                occurred.append(event.occurredAt)
+                continue
+            }
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                 scriptKeys.append(keys.offsets)
                 arguments += position + ["0", "skip", "", "", ""]
@@ -215,7 +247,7 @@ struct LinkStore: Sendable {
             let url = event.url.map { url in
                 url.utf8.allSatisfy { $0 < 0x80 } ? url : (try? TargetURL.normalized(url)) ?? url
             }
-            scriptKeys.append(keys.link(event.code))
+            scriptKeys.append(keys.link(event.address.key))
             arguments +=
                 position + [
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
@@ -229,6 +261,36 @@ struct LinkStore: Sendable {
         for time in occurred { Self.lag.recordSeconds(max(0, now.timeIntervalSince(time))) }
         Self.applied.increment(by: applied)
         Self.stale.increment(by: events - applied)
+        for name in Set(changedDomains) { domains.set(name, try await storedDomain(name)) }
+    }
+
+    /// A domain's fallbacks as Redis holds them; nil when it is unknown or removed.
+    private func storedDomain(_ name: String) async throws -> DomainTable.Fallbacks? {
+        let fields = try await redis.send(["HMGET", keys.domain(name), "state", "root", "missing", "gone"]).array ?? []
+        guard fields.count == 4, fields[0].string == "active" else { return nil }
+        func page(_ value: RedisValue) -> String? { value.string.flatMap { $0.isEmpty ? nil : $0 } }
+        return DomainTable.Fallbacks(
+            rootURL: page(fields[1]), notFoundURL: page(fields[2]), expiredURL: page(fields[3]))
+    }
+
+    /// Fills ``domains`` from Redis: at start, before the consumer applies anything newer.
+    func loadDomains() async throws {
+        var names: [String] = []
+        var cursor = "0"
+        let prefix = keys.domain("")
+        repeat {
+            let reply = try await redis.send(["SCAN", cursor, "MATCH", keys.domainPattern, "COUNT", "1000"])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            for key in fields[1].array ?? [] {
+                if let key = key.string, key.hasPrefix(prefix) { names.append(String(key.dropFirst(prefix.count))) }
+            }
+        } while cursor != "0"
+        var all: [String: DomainTable.Fallbacks] = [:]
+        for name in names {
+            if let fallbacks = try await storedDomain(name) { all[name] = fallbacks }
+        }
+        domains.replaceAll(with: all)
     }
 
     /// Partition → next offset to read, as recorded with the applied events; empty when this
@@ -237,6 +299,7 @@ struct LinkStore: Sendable {
         let reply = try await redis.evaluate(
             Self.startScript, keys: [keys.stateMarker, keys.offsets], arguments: [RFC3339.format(Date())])
         markerSet.withLockedValue { $0 = true }
+        try await loadDomains()
         return Self.offsets(from: reply)
     }
 
@@ -321,15 +384,16 @@ struct LinkStore: Sendable {
         try await redis.send(["GET", keys.heartbeat]).string.map(ReplicaLease.replicaID(of:))
     }
 
-    /// Resolves a code and, if it redirects, counts the click with its `attributes`: one round trip.
-    func visit(_ code: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
+    /// Resolves a link (by its ``LinkAddress/key``) and, if it redirects, counts the click with
+    /// its `attributes`: one round trip.
+    func visit(_ key: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
         let arguments = [
-            String(Int64(now.timeIntervalSince1970 * 1000)), code, ReplicaKeys.epochNonce, keys.freshPrefix,
+            String(Int64(now.timeIntervalSince1970 * 1000)), key, ReplicaKeys.epochNonce, keys.freshPrefix,
             attributes.field, keys.statsPrefix, maximumValues,
         ]
         let reply = try await redis.evaluate(
             Self.visitScript,
-            keys: [keys.link(code), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
+            keys: [keys.link(key), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
             arguments: arguments)
         guard let fields = reply.array, let url = fields.first?.string else {
             let resolution: Resolution =
@@ -344,13 +408,14 @@ struct LinkStore: Sendable {
         guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {
             return Visit(resolution: .redirect(url))
         }
-        return Visit(resolution: .redirect(url), milestone: ClickMilestone(code: code, total: total, epoch: epoch))
+        return Visit(resolution: .redirect(url), milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
     }
 }
 
 /// A code's running click total on this replica reached a multiple of ``LinkStore/milestoneInterval``.
 struct ClickMilestone: Equatable, Sendable {
-    let code: String
+    /// The link's ``LinkAddress/key``.
+    let linkKey: String
     let total: Int64
     let epoch: String
 }

@@ -4,12 +4,18 @@ import SharedConfiguration
 struct ReplicaKeys: Sendable {
     let namespace: Namespace
 
-    /// `<ns>:link:<code>`: a hash with `url`, `exp` (ms since 1970, or empty), `max` (visits
-    /// allowed, or empty), `state` (`active`, `deleted`, `exhausted`) and `rev`.
-    func link(_ code: String) -> String { linkPrefix + code }
+    /// `<ns>:link:<key>` (the link's ``LinkAddress/key``): a hash with `url`, `exp` (ms since
+    /// 1970, or empty), `max` (visits allowed, or empty), `state` (`active`, `deleted`,
+    /// `exhausted`) and `rev`.
+    func link(_ key: String) -> String { linkPrefix + key }
+    /// `<ns>:domain:<name>` (`<ns>:domain:` for the default domain): a hash with `rev`, `state`
+    /// (`active`, `deleted`) and the fallback pages `root`, `missing`, `gone` (empty: none).
+    func domain(_ name: String) -> String { domainPrefix + name }
+    /// The pattern of every domain key, for SCAN.
+    var domainPattern: String { domainPrefix + "*" }
     /// `<ns>:offsets:<ns>-links`: partition → next offset to read, written with each event.
     let offsets: String
-    /// `<ns>:clicks`: code → clicks counted in the current epoch.
+    /// `<ns>:clicks`: link key → clicks counted in the current epoch.
     let clicks: String
     /// `<ns>:clicks:unreported`: the codes whose count moved since it was last acknowledged by Kafka.
     let unreportedClicks: String
@@ -57,11 +63,13 @@ struct ReplicaKeys: Sendable {
     var linkPattern: String { linkPrefix + "*" }
 
     private let linkPrefix: String
+    private let domainPrefix: String
 
     /// Every name is made once: redirects build only the link key.
     init(namespace: Namespace) {
         self.namespace = namespace
         linkPrefix = namespace.redisKey("link:")
+        domainPrefix = namespace.redisKey("domain:")
         offsets = namespace.redisKey("offsets:\(namespace.linksTopic)")
         clicks = namespace.redisKey("clicks")
         unreportedClicks = namespace.redisKey("clicks:unreported")

@@ -14,6 +14,7 @@ extension EventCodec {
             json.breakdown(bots)
         }
         json.field("code", event.code)
+        json.field("domain", event.domain)
         json.field("event_id", event.eventID.uuidString)
         if let humans = event.humans {
             json.key("humans")

@@ -1,10 +1,13 @@
 import Foundation
+import SharedLinks
 
-/// An event on `<ns>-counts`: one replica's running total of clicks for one code, keyed by the code.
+/// An event on `<ns>-counts`: one replica's running total of clicks for one link, keyed by its
+/// ``LinkAddress/key``.
 ///
 /// Wire format (JSON, one event per message):
 /// `{"type":"clicks.counted","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
-///   "replica_id":"a","replica_epoch":"1763…-3fa9c1d2","total":300}`.
+///   "replica_id":"a","replica_epoch":"1763…-3fa9c1d2","total":300}`; `domain` beside `code`
+/// names a link on a domain other than the default one.
 /// `total` is the replica's count for the code since `replica_epoch` began (a new epoch starts
 /// whenever the replica's Redis lost its data), never a delta: the master keeps the highest
 /// total per (code, replica, epoch), so a repeated, late or lost-then-resent event is harmless.
@@ -30,8 +33,10 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     public var eventID: UUID
     /// When the replica read the total.
     public var occurredAt: Date
-    /// The short code (also the message key).
+    /// The short code.
     public var code: String
+    /// The link's domain; absent for the default domain.
+    public var domain: String?
     /// The replica that counted the clicks.
     public var replicaID: String
     /// Which life of that replica's Redis the total belongs to.
@@ -44,7 +49,7 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     public var bots: ClickBreakdown?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, total, humans, bots
+        case type, version, code, domain, total, humans, bots
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case replicaID = "replica_id"
@@ -52,7 +57,7 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
     }
 
     public init(
-        code: String, replicaID: String, replicaEpoch: String, total: Int64, humans: ClickBreakdown? = nil,
+        _ address: LinkAddress, replicaID: String, replicaEpoch: String, total: Int64, humans: ClickBreakdown? = nil,
         bots: ClickBreakdown? = nil, at time: Date = Date(), eventID: UUID = .newEventID()
     ) {
         self.humans = humans
@@ -61,9 +66,13 @@ public struct ClickCountEvent: Codable, Sendable, Equatable {
         self.version = Self.currentVersion
         self.eventID = eventID
         self.occurredAt = time
-        self.code = code
+        self.code = address.code
+        self.domain = address.domain
         self.replicaID = replicaID
         self.replicaEpoch = replicaEpoch
         self.total = total
     }
+
+    /// The link the clicks were counted on.
+    public var address: LinkAddress { LinkAddress(domain: domain, code: code) }
 }

@@ -88,9 +88,17 @@ private func isIdentifier(_ text: String) -> Bool {
     (1...64).contains(text.utf8.count) && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
 }
 
+/// Why `domain`, a domain named on the wire, is no stored domain name; nil when it is one.
+private func domainProblem(_ domain: String?) -> String? {
+    guard let domain else { return nil }
+    guard (try? DomainName.normalized(domain)) == domain else { return "'domain' is not a normalised host name" }
+    return nil
+}
+
 extension LinkEvent: VersionedEvent {
     public var rangeProblem: String? {
         guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        if let problem = domainProblem(domain) { return problem }
         guard revision >= 0 else { return "'revision' is negative" }
         if let url, url.isEmpty || url.utf8.count > 8192 || url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             return "'url' is empty, too long or has control characters"
@@ -119,6 +127,7 @@ extension LinkEvent {
 extension ClickCountEvent: VersionedEvent {
     public var rangeProblem: String? {
         guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        if let problem = domainProblem(domain) { return problem }
         guard ShortCode.isWellFormed(replicaID) else { return "'replica_id' is not 1-64 of A-Z a-z 0-9 _ -" }
         guard isIdentifier(replicaEpoch) else { return "'replica_epoch' is not 1-64 visible ASCII characters" }
         guard (0...Self.maximumTotal).contains(total) else { return "'total' is not 0 to \(Self.maximumTotal)" }
@@ -130,6 +139,7 @@ extension ClickCountEvent: VersionedEvent {
 extension LinkMilestoneEvent: VersionedEvent {
     public var rangeProblem: String? {
         guard ShortCode.isWellFormed(code) else { return "'code' is not a short code" }
+        if let problem = domainProblem(domain) { return problem }
         guard milestone >= 1, clicks >= milestone else { return "'milestone' or 'clicks' out of range" }
         return nil
     }

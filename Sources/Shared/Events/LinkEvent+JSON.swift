@@ -9,6 +9,7 @@ extension EventCodec {
         var json = JSONWriter()
         json.open()
         json.field("code", event.code)
+        json.field("domain", event.domain)
         json.field("event_id", event.eventID.uuidString)
         json.field("exhausted", event.exhausted)
         json.field("expires_at", event.expiresAt.map(RFC3339.format))
@@ -48,6 +49,7 @@ private struct LinkEventMembers {
     var eventID: String?
     var occurredAt: String?
     var code: String?
+    var domain: String?
     var revision: Int64?
     var url: String?
     var expiresAt: String?
@@ -64,6 +66,7 @@ private struct LinkEventMembers {
         case "event_id": eventID = try reading.string(key, from: &reader)
         case "occurred_at": occurredAt = try reading.string(key, from: &reader)
         case "code": code = try reading.string(key, from: &reader)
+        case "domain": domain = try reading.string(key, from: &reader)
         case "revision": revision = try reading.integer(key, from: &reader)
         case "url": url = try reading.string(key, from: &reader)
         case "expires_at": expiresAt = try reading.string(key, from: &reader)
@@ -98,7 +101,8 @@ private struct LinkEventMembers {
             expiry = date
         }
         let event = LinkEvent(
-            type: kind, version: wideVersion, eventID: id, occurredAt: occurred, code: code, revision: revision,
+            type: kind, version: wideVersion, eventID: id, occurredAt: occurred, code: code, domain: domain,
+            revision: revision,
             url: url, expiresAt: expiry, maxClicks: maxClicks, tags: tags, exhausted: exhausted,
             reannounced: reannounced)
         if let problem = event.rangeProblem { throw .malformed("\(type): \(problem)") }

@@ -1,10 +1,13 @@
 import Foundation
+import SharedLinks
 
-/// An event on `<ns>-links`: one per change of a link, keyed by its code.
+/// An event on `<ns>-links`: one per change of a link, keyed by its ``LinkAddress/key`` (the
+/// code on the default domain, `<domain>/<code>` elsewhere).
 ///
 /// Wire format (JSON, one event per message):
 /// `{"type":"link.created","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
-///   "revision":1,"url":"https://…","expires_at":null,"tags":["docs"]}`.
+///   "domain":"go.acme.com","revision":1,"url":"https://…","expires_at":null,"tags":["docs"]}`.
+/// `domain` is absent for the default domain (and in every event written before domains).
 /// `link.created` and `link.updated` carry the link's whole state (url, expiry, visit limit,
 /// tags), so the latest event of a code is all a consumer needs.
 /// `revision` grows with every change of one code, so consumers keep the highest revision and
@@ -29,8 +32,10 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var eventID: UUID
     /// When the change was committed on the master.
     public var occurredAt: Date
-    /// The short code (also the message key).
+    /// The short code.
     public var code: String
+    /// The link's domain; absent for the default domain.
+    public var domain: String?
     /// 1 for creation, one more for every later change of the same code.
     public var revision: Int64
     /// The target URL (present on `link.created`).
@@ -49,7 +54,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, revision, url, tags, exhausted, reannounced
+        case type, version, code, domain, revision, url, tags, exhausted, reannounced
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
@@ -58,42 +63,45 @@ public struct LinkEvent: Codable, Sendable, Equatable {
 
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
-        code: String, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
+        _ address: LinkAddress, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
         revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
-            type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags)
+            type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
+            domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+            tags: tags)
     }
 
     /// A `link.updated` event: the link's state after an edit. `exhausted` says its visits are
     /// still used up.
     public static func updated(
-        code: String, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
+        _ address: LinkAddress, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
         exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
-            type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
-            exhausted: exhausted ? true : nil)
+            type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
+            domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+            tags: tags, exhausted: exhausted ? true : nil)
     }
 
     /// A `link.deleted` event.
     public static func deleted(
-        code: String, revision: Int64, at time: Date = Date(),
-        eventID: UUID = .newEventID()
+        _ address: LinkAddress, revision: Int64, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
-            type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: nil, expiresAt: nil)
+            type: .deleted, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
+            domain: address.domain, revision: revision, url: nil, expiresAt: nil)
     }
 
     /// A `link.exhausted` event: the link's visits reached its `max_clicks`.
     public static func exhausted(
-        code: String, revision: Int64, at time: Date = Date(), eventID: UUID = .newEventID()
+        _ address: LinkAddress, revision: Int64, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         LinkEvent(
-            type: .exhausted, version: currentVersion, eventID: eventID, occurredAt: time, code: code,
-            revision: revision, url: nil, expiresAt: nil)
+            type: .exhausted, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
+            domain: address.domain, revision: revision, url: nil, expiresAt: nil)
     }
+
+    /// Where the link lives; its ``LinkAddress/key`` is the event's message key.
+    public var address: LinkAddress { LinkAddress(domain: domain, code: code) }
 }

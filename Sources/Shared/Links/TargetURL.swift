@@ -76,7 +76,7 @@ public enum TargetURL {
     }
 
     /// An IP literal as written, or a DNS name lower-cased and IDNA-encoded.
-    private static func normalizedHost(_ text: Substring) throws(TargetURL.Problem) -> String {
+    static func normalizedHost(_ text: Substring) throws(TargetURL.Problem) -> String {
         guard !text.isEmpty else { throw invalid("has no host") }
         if text.hasPrefix("[") {
             let address = String(text.dropFirst().dropLast()).lowercased()

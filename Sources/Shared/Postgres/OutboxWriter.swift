@@ -14,14 +14,21 @@ public struct OutboxRow: Sendable {
     /// A link event for `<ns>-links`.
     public init(_ event: LinkEvent) {
         topic = .links
-        key = event.code
+        key = event.address.key
+        payload = ByteBuffer(bytes: EventCodec.encode(event))
+    }
+
+    /// A domain's event for `<ns>-links`, beside the links.
+    public init(_ event: DomainEvent) {
+        topic = .links
+        key = DomainEvent.messageKey(event.domain)
         payload = ByteBuffer(bytes: EventCodec.encode(event))
     }
 
     /// A milestone for `<ns>-milestones`.
     public init(_ event: LinkMilestoneEvent) {
         topic = .milestones
-        key = event.code
+        key = event.address.key
         payload = ByteBuffer(bytes: EventCodec.encode(event))
     }
 }
@@ -57,7 +64,7 @@ extension PostgresQuery.StringInterpolation {
     }
 
     /// `INSERT INTO outbox … SELECT …` for `rows`, in their order, keeping only the rows whose
-    /// key the statement's common table expression `keys` (say `inserted`, a `RETURNING code`)
+    /// key the statement's common table expression `keys` (say `inserted`, a `RETURNING link_key`)
     /// returned, and of those only the first row of each key: a batch of changes and their events
     /// in one statement. (Two rows of one key are two items asking for the same code; the insert
     /// gave it to the first, so only the first one's event may go out.)
@@ -69,7 +76,7 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(rows.map(\.key))
         appendLiteral("::text[], ")
         appendInterpolation(rows.map(\.payload))
-        appendLiteral("::bytea[]) WITH ORDINALITY AS o(topic, key, payload, n) WHERE o.key IN (SELECT code FROM ")
+        appendLiteral("::bytea[]) WITH ORDINALITY AS o(topic, key, payload, n) WHERE o.key IN (SELECT link_key FROM ")
         appendLiteral("\(keys)")
         appendLiteral(") ORDER BY o.key, o.n) AS first ORDER BY n")
     }
