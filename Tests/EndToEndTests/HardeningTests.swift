@@ -145,6 +145,14 @@ import Testing
         let open = try deployment.master()
         #expect(try await open.process.waitForExit(timeout: .seconds(30)) != 0)
         #expect(open.process.logTail().contains("no API key exists, and the master would listen on 0.0.0.0"))
+
+        // The setting that allows it is read (on loopback here): it once stopped the master at
+        // its argument parsing, whatever the host.
+        deployment.environment["SHORTENER_HTTP_HOST"] = "127.0.0.1"
+        deployment.environment["SHORTENER_ALLOW_OPEN_API"] = "true"
+        let allowed = try deployment.master()
+        try await allowed.waitUntilHealthy()
+        #expect(await allowed.process.stop() == 0)
     }
 
     @Test func aSecondReplicaOnTheSameRedisRefusesToStartAndACrashedOnesClaimExpires() async throws {
