@@ -312,8 +312,8 @@ def measure_redirects():
     served = int((metric(REPLICAS[0], "redirects_total", {"outcome": "302"}) or 0) - served_before)
 
     log("Exactness: waiting for the click reports (totals and analytics) to reach the master")
-    master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE code LIKE 'bench-%'"))
-    hours_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_hours WHERE code LIKE 'bench-%'"))
+    master_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE link_key LIKE 'bench-%'"))
+    hours_total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_hours WHERE link_key LIKE 'bench-%'"))
     try:
         wait(lambda: master_total() >= served and hours_total() >= served, 60, "the master's totals")
     except SystemExit:
@@ -321,10 +321,20 @@ def measure_redirects():
     time.sleep(2)  # anything beyond the served count would show up now
     clicks = {"wrk_received_302": received, "replica_served_302": served, "master_total": master_total(),
               "stats_hours": hours_total(), "stats_human_plus_bot_hours": hours_total()}
-    for line in psql("SELECT dimension, sum(total) FROM click_values WHERE code LIKE 'bench-%' GROUP BY 1").splitlines():
+    for line in psql("SELECT dimension, sum(total) FROM click_values WHERE link_key LIKE 'bench-%' GROUP BY 1").splitlines():
         dimension, total = line.split("|")
         clicks[f"stats_{dimension}"] = int(total)
-    return {"nginx": nginx, "replica": replica, "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
+
+    log(f"Redirects: replica a, the same codes with a query string to forward, 64 connections, {REDIRECT_SECONDS} s")
+    account = CPUAccount()
+    drain_at = time.time() + REDIRECT_SECONDS - REDIRECT_DRAIN_SECONDS
+    forwarded = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, REDIRECT_SECONDS, ROOT / "bench" / "redirects.lua",
+                    {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}", "BENCH_QUERY": "1"})
+    forwarded_received = forwarded["requests"] - forwarded["non_2xx_3xx"]
+    forwarded["rps"] = round(forwarded_received / (REDIRECT_SECONDS - REDIRECT_DRAIN_SECONDS), 1)
+    forwarded.update(account.finish(forwarded_received))
+    return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "connections": 64,
+            "seconds": REDIRECT_SECONDS}, clicks
 
 
 def measure_creates():
@@ -535,23 +545,23 @@ def measure_stats():
     per_day, remainder = divmod(STATS_CLICKS - hours * combos * per_hour, day_rows)
     psql(f"""
         INSERT INTO links (code, url, created_at) VALUES ('bench-stats', 'https://example.com/stats', now() - interval '365 days');
-        INSERT INTO click_hours (code, hour, bot, replica_id, replica_epoch, total)
+        INSERT INTO click_hours (link_key, hour, bot, replica_id, replica_epoch, total)
             SELECT 'bench-stats', date_trunc('hour', now()) - make_interval(hours => h), b, r, e, {per_hour}
             FROM generate_series(0, {hours - 1}) h, (VALUES (false), (true)) bots(b), (VALUES ('a'), ('b')) replicas(r),
                  (VALUES ('e1'), ('e2'), ('e3')) epochs(e);
-        INSERT INTO click_days (code, day, bot, replica_id, replica_epoch, total)
+        INSERT INTO click_days (link_key, day, bot, replica_id, replica_epoch, total)
             SELECT 'bench-stats', (now() AT TIME ZONE 'UTC')::date - 90 - d, b, r, e,
                 {per_day} + CASE WHEN d = 0 AND b AND r = 'a' AND e = 'e1' THEN {remainder} ELSE 0 END
             FROM generate_series(0, 274) d, (VALUES (false), (true)) bots(b), (VALUES ('a'), ('b')) replicas(r),
                  (VALUES ('e1'), ('e2'), ('e3')) epochs(e);
         CREATE TEMP TABLE combos AS
             SELECT bot, replica_id, replica_epoch, sum(total) AS total FROM (
-                SELECT bot, replica_id, replica_epoch, total FROM click_hours WHERE code = 'bench-stats'
-                UNION ALL SELECT bot, replica_id, replica_epoch, total FROM click_days WHERE code = 'bench-stats') t
+                SELECT bot, replica_id, replica_epoch, total FROM click_hours WHERE link_key = 'bench-stats'
+                UNION ALL SELECT bot, replica_id, replica_epoch, total FROM click_days WHERE link_key = 'bench-stats') t
             GROUP BY 1, 2, 3;
-        INSERT INTO click_counts (code, replica_id, replica_epoch, total)
+        INSERT INTO click_counts (link_key, replica_id, replica_epoch, total)
             SELECT 'bench-stats', replica_id, replica_epoch, sum(total) FROM combos GROUP BY 1, 2, 3;
-        INSERT INTO click_values (code, dimension, value, bot, replica_id, replica_epoch, total)
+        INSERT INTO click_values (link_key, dimension, value, bot, replica_id, replica_epoch, total)
             SELECT 'bench-stats', d, d || '-' || i, bot, replica_id, replica_epoch,
                 total / 100 + CASE WHEN i = 1 THEN total % 100 ELSE 0 END
             FROM combos, unnest(ARRAY['referrer', 'country', 'device', 'browser', 'os']) d, generate_series(1, 100) i;""")
@@ -754,6 +764,7 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "machine": {"cores": os.cpu_count(),
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
         "redirect_ratio": round(replica["rps"] / nginx["rps"], 3),
+        "query_forwarding_ratio": round(redirects["replica_query"]["rps"] / replica["rps"], 3),
         "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
         "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
         "propagation_p99_ms": propagation["idle"]["p99_ms"],
@@ -780,6 +791,7 @@ def check_targets(results):
     return {
         "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
         "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
+        "redirects forwarding a query >= 0.95 of plain ones": results["query_forwarding_ratio"] >= 0.95,
         "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
         "create_ratio_64 >= 1.0": results["create_ratio_64"] >= 1.0,
         "create p99 at 64 <= 25 ms": creates["64"]["master"]["p99_ms"] <= 25,
@@ -808,11 +820,14 @@ def previous_figures(latest):
 def render(results):
     """The Markdown of a full run: the table, CPU, Postgres waits, group commit, targets, previous run."""
     nginx, replica = results["redirects"]["nginx"], results["redirects"]["replica"]
+    forwarded = results["redirects"]["replica_query"]
     creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
         ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
          f"ratio {results['redirect_ratio']}"),
+        ("Redirects, replica, a query string forwarded", f"{forwarded['rps']:.0f} rps",
+         f"{forwarded['p50_ms']} / {forwarded['p99_ms']} ms", f"{results['query_forwarding_ratio']} of plain"),
     ]
     for connections in CREATE_CONNECTIONS:
         base, master = creates[str(connections)]["pgbench"], creates[str(connections)]["master"]
@@ -838,7 +853,8 @@ def render(results):
     rows.append(("Peak RSS", ", ".join(f"{k} {v} MB" for k, v in results["peak_rss_mb"].items()), "", ""))
     header = ("measurement", "throughput", "p50 / p99", "")
     table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
-    cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica)]
+    cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica),
+           ("Redirects, replica, a query string forwarded", forwarded)]
     for connections in CREATE_CONNECTIONS:
         cpu += [(f"Creates x{connections}, pgbench", creates[str(connections)]["pgbench"]),
                 (f"Creates x{connections}, master (and the pipeline)", creates[str(connections)]["master"])]

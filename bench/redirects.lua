@@ -6,7 +6,8 @@
 -- received, so the master's total can be compared with wrk's own count exactly.
 --
 -- Requests carry a browser's User-Agent and a Referer from a small rotation, as real clicks do,
--- so the replica records every analytics dimension on the way.
+-- so the replica records every analytics dimension on the way. With $BENCH_QUERY set, each
+-- request carries a campaign's query string, which the replica merges into the target.
 local ffi = require("ffi")
 ffi.cdef [[
     typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -19,6 +20,7 @@ local codes = {}
 for line in io.lines(os.getenv("BENCH_CODES")) do codes[#codes + 1] = line end
 local drain_at = tonumber(os.getenv("BENCH_DRAIN_AT") or "") or math.huge
 local drain = wrk.format("GET", "/-")
+local query = os.getenv("BENCH_QUERY") and "?utm_source=newsletter&utm_medium=email&utm_campaign=bench&ref=" or nil
 local clients = {
     { ["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
       ["Referer"] = "https://www.google.com/search?q=bench" },
@@ -40,5 +42,7 @@ end
 function request()
     ffi.C.clock_gettime(CLOCK_REALTIME, now)
     if tonumber(now.tv_sec) + tonumber(now.tv_nsec) / 1e9 >= drain_at then return drain end
-    return wrk.format("GET", "/" .. codes[math.random(#codes)], clients[math.random(#clients)])
+    local path = "/" .. codes[math.random(#codes)]
+    if query then path = path .. query .. math.random(1000) end
+    return wrk.format("GET", path, clients[math.random(#clients)])
 end

@@ -36,6 +36,8 @@ struct ReplicaApplication {
         var defaultHost: String?
         /// Whether a `Host` that names no known domain gets `404` instead of the default domain.
         var strictHosts = false
+        /// How long browsers and proxies may keep a permanent (301, 308) redirect.
+        var permanentRedirectCacheSeconds = 3600
     }
 
     let store: LinkStore
@@ -88,7 +90,8 @@ struct ReplicaApplication {
             })
         RedirectController(
             store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
-            trustedProxies: configuration.http.trustedProxies
+            trustedProxies: configuration.http.trustedProxies,
+            permanentCacheSeconds: configuration.permanentRedirectCacheSeconds
         )
         .addRoutes(to: router)
         let app = configuration.http.application(router: router, logger: logger)

@@ -32,7 +32,7 @@ import SharedLinks
         }
         // Caught up, as the consumer records it: the links are served.
         #expect(try await store.finishRebuild())
-        #expect(try await store.resolve("w\(count - 1)") == .redirect("https://e.com/\(count - 1)"))
+        #expect(try await store.resolve("w\(count - 1)") == .redirect("https://e.com/\(count - 1)", .standard))
 
         let wiping = NIOLockedValueBox(true)
         let visits = Task {

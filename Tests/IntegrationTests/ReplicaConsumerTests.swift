@@ -74,10 +74,10 @@ extension LinkStore {
         }
         try await publish(first, to: namespace)
         let handledFirst = try await consume(namespace, store: store) {
-            (try? await store.resolve("first29")) == .redirect("https://e.com/29")
+            (try? await store.resolve("first29")) == .redirect("https://e.com/29", .standard)
         }
         #expect(handledFirst == 30)
-        for event in first { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
+        for event in first { #expect(try await store.resolve(event.code) == .redirect(event.url!, .standard)) }
         #expect(try await store.resolve("unknown") == .notFound)
 
         // While it is stopped: more links, a deletion, an expired link and a poison message.
@@ -99,13 +99,13 @@ extension LinkStore {
 
         let handledSecond = try await consume(namespace, store: store) {
             let deleted = try await store.resolve("first0") == .gone
-            let added = try await store.resolve("second9") == .redirect("https://e.com/s9")
+            let added = try await store.resolve("second9") == .redirect("https://e.com/s9", .standard)
             return deleted && added
         }
         #expect(handledSecond == second.count + 2, "a restart must resume, not re-read everything")
         #expect(try await store.resolve("first0") == .gone)
         #expect(try await store.resolve("expired") == .gone)
-        #expect(try await store.resolve("first1") == .redirect("https://e.com/1"))
+        #expect(try await store.resolve("first1") == .redirect("https://e.com/1", .standard))
     }
 
     @Test func rebuildsFromZeroWhenItsRedisLostTheData() async throws {
@@ -130,7 +130,7 @@ extension LinkStore {
             (try? await store.resolve("w19")) ?? .notFound != .notFound
         }
         #expect(handled == 20)
-        for event in events { #expect(try await store.resolve(event.code) == .redirect(event.url!)) }
+        for event in events { #expect(try await store.resolve(event.code) == .redirect(event.url!, .standard)) }
     }
 
     /// A new namespace's store and click ledger on a connection of their own (closed by the
@@ -156,7 +156,7 @@ extension LinkStore {
         var milestones: [ClickMilestone] = []
         for _ in 0..<250 {
             let visit = try await store.visit("m")
-            #expect(visit.resolution == .redirect("https://e.com/m"))
+            #expect(visit.resolution == .redirect("https://e.com/m", .standard))
             if let milestone = visit.milestone { milestones.append(milestone) }
         }
         #expect(milestones.map(\.total) == [100, 200])

@@ -95,7 +95,7 @@ extension ReplicaConsumerTests {
         ]
         try await publish(events, to: namespace)
         _ = try await consume(namespace, store: store) {
-            try await store.resolve("moved") == .redirect("https://e.com/new")
+            try await store.resolve("moved") == .redirect("https://e.com/new", .standard)
         }
         #expect(try await store.resolve("phish") == .gone)
 
@@ -124,7 +124,7 @@ extension ReplicaConsumerTests {
         #expect(answers.contains("phish rebuilding"), "the rebuild was visited: \(answers)")
         #expect(!answers.contains { $0.hasPrefix("phish redirect") }, "a deleted link came back: \(answers)")
         #expect(!answers.contains("moved redirect(\"https://e.com/old\")"), "an old target came back: \(answers)")
-        #expect(try await store.resolve("moved") == .redirect("https://e.com/new"))
+        #expect(try await store.resolve("moved") == .redirect("https://e.com/new", .standard))
     }
 
     @Test func aReplicaRestartedMidRebuildGoesOnServingNothingUntilItIsDone() async throws {
@@ -146,7 +146,7 @@ extension ReplicaConsumerTests {
         #expect(try await second.resolve("a") == .rebuilding)
         #expect(try await !second.isComplete())
         #expect(try await second.finishRebuild())
-        #expect(try await second.resolve("a") == .redirect("https://e.com/a"))
+        #expect(try await second.resolve("a") == .redirect("https://e.com/a", .standard))
         #expect(try await second.isComplete())
 
         // A Redis restored from an older snapshot serves nothing until the replica caught up again.
@@ -187,9 +187,9 @@ extension ReplicaConsumerTests {
         // and not only until the replica's next start): the replica must read them.
         try await publish(.created(LinkAddress(code: "after"), url: "https://e.com/after", expiresAt: nil))
         let applied = try await consume(namespace, store: store) {
-            try await store.resolve("after") == .redirect("https://e.com/after")
+            try await store.resolve("after") == .redirect("https://e.com/after", .standard)
         }
         #expect(applied < 0, "the stored offset went back below the partition's end")
-        #expect(try await store.resolve("after") == .redirect("https://e.com/after"))
+        #expect(try await store.resolve("after") == .redirect("https://e.com/after", .standard))
     }
 }

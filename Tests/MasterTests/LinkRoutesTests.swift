@@ -120,6 +120,28 @@ import SharedLinks
         }
     }
 
+    @Test func redirectOptionsAreSetOnCreateAndEditAndChecked() async throws {
+        try await withRoutes { client in
+            let created = try await create(
+                #"{"url":"https://example.com/a","alias":"opt","redirect_type":301,"forward_query":false}"#, on: client)
+            let link = try Self.json(created)
+            #expect(created.status == .created && link["code"] as? String == "opt")
+            let read = try Self.json(try await client.execute(uri: "/api/links/opt", method: .get))
+            #expect(read["redirect_type"] as? Int == 301 && read["forward_query"] as? Bool == false)
+            #expect(read["crawlable"] as? Bool == false)
+            let edited = try await client.execute(
+                uri: "/api/links/opt", method: .patch, headers: Self.jsonHeaders,
+                body: ByteBuffer(string: #"{"crawlable":true,"redirect_type":307}"#))
+            let after = try Self.json(edited)
+            #expect(after["redirect_type"] as? Int == 307 && after["crawlable"] as? Bool == true)
+            #expect(after["forward_query"] as? Bool == false, "what the edit leaves out stays")
+            for bad in [#""redirect_type":303"#, #""redirect_type":"301""#, #""crawlable":1"#] {
+                let refused = try await create(#"{"url":"https://example.com/b",\#(bad)}"#, on: client)
+                #expect(refused.status == .badRequest, "\(bad)")
+            }
+        }
+    }
+
     @Test func listingPagesNewestFirstAndFiltersByTagAndText() async throws {
         try await withRoutes { client in
             for index in 1...5 {

@@ -80,6 +80,25 @@ import Testing
         #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(bad)) }
     }
 
+    @Test func redirectOptionsTravelOnlyWhenTheyAreNotTheDefaults() throws {
+        let time = Date(timeIntervalSince1970: 1.8e9)
+        let plain = LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com/", expiresAt: nil, at: time)
+        let text = String(decoding: EventCodec.encode(plain), as: UTF8.self)
+        for field in ["redirect_type", "forward_query", "crawlable"] { #expect(!text.contains(field), "\(field)") }
+        #expect(try EventCodec.decodeLinkEvent(EventCodec.encode(plain)).redirect == .standard)
+
+        let options = RedirectOptions(status: .permanentRedirect, forwardQuery: false, crawlable: true)
+        let custom = LinkEvent.updated(
+            LinkAddress(code: "abc"), revision: 2, url: "https://e.com/", expiresAt: nil, maxClicks: nil, tags: [],
+            redirect: options, at: time)
+        let bytes = EventCodec.encode(custom)
+        #expect(bytes == Array(try JSONEncoder.project.encode(custom)), "the hand-written encoder is Foundation's")
+        #expect(try EventCodec.decodeLinkEvent(bytes).redirect == options)
+        var bad = custom
+        bad.redirectType = 303
+        #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(EventCodec.encode(bad)) }
+    }
+
     @Test func domainEventsAreKeyedApartFromLinks() throws {
         let updated = DomainEvent.updated(
             "go.example", revision: 2, rootURL: "https://example.com/", notFoundURL: nil, expiredURL: nil,

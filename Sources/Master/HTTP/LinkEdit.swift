@@ -9,11 +9,16 @@ struct LinkEdit: Decodable, Sendable {
     var expiresAt: FieldChange<String> = .keep
     var maxClicks: FieldChange<Int64> = .keep
     var tags: [String]?
+    var redirectType: Int?
+    var forwardQuery: Bool?
+    var crawlable: Bool?
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, tags
+        case url, tags, crawlable
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
+        case redirectType = "redirect_type"
+        case forwardQuery = "forward_query"
     }
 
     init(
@@ -43,6 +48,9 @@ struct LinkEdit: Decodable, Sendable {
             }
             tags = try container.decode([String].self, forKey: .tags)
         }
+        redirectType = try container.decodeIfPresent(Int.self, forKey: .redirectType)
+        forwardQuery = try container.decodeIfPresent(Bool.self, forKey: .forwardQuery)
+        crawlable = try container.decodeIfPresent(Bool.self, forKey: .crawlable)
     }
 
     private static func change<Value: Decodable & Sendable & Equatable>(
@@ -70,10 +78,16 @@ struct LinkEdit: Decodable, Sendable {
                 if case .set(let value) = maxClicks { try LinkRequest.validateMaxClicks(value) }
                 return maxClicks
             }(),
-            tags: try tags.map { tags throws(APIError) in try LinkRequest.validatedTags(tags) })
-        guard edit != LinkChange(url: nil, expiresAt: .keep, maxClicks: .keep, tags: nil) else {
+            tags: try tags.map { tags throws(APIError) in try LinkRequest.validatedTags(tags) },
+            redirectStatus: try redirectType.map { value throws(APIError) in
+                try LinkRequest.validatedRedirectType(value)
+            },
+            forwardQuery: forwardQuery, crawlable: crawlable)
+        guard edit != LinkChange() else {
             throw APIError(
-                .badRequest, "empty_edit", "the body must change at least one of url, expires_at, max_clicks, tags")
+                .badRequest, "empty_edit",
+                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable"
+            )
         }
         return edit
     }

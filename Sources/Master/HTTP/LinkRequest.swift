@@ -19,12 +19,20 @@ struct LinkRequest: Decodable, Sendable {
     var maxClicks: Int64?
     /// Labels for finding the link again (``LinkTags``).
     var tags: [String]?
+    /// 301, 302 (the default), 307 or 308.
+    var redirectType: Int?
+    /// Carry the visitor's query string over to the target (the default).
+    var forwardQuery: Bool?
+    /// Let search engines index the short URL (not by default).
+    var crawlable: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case url, alias, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
-        case tags
+        case tags, crawlable
+        case redirectType = "redirect_type"
+        case forwardQuery = "forward_query"
     }
 
     /// Decodes the fields, refusing one the endpoint does not know (`400 unknown_field`).
@@ -37,6 +45,9 @@ struct LinkRequest: Decodable, Sendable {
         expiresAt = try container.decodeIfPresent(String.self, forKey: .expiresAt)
         maxClicks = try container.decodeIfPresent(Int64.self, forKey: .maxClicks)
         tags = try container.decodeIfPresent([String].self, forKey: .tags)
+        redirectType = try container.decodeIfPresent(Int.self, forKey: .redirectType)
+        forwardQuery = try container.decodeIfPresent(Bool.self, forKey: .forwardQuery)
+        crawlable = try container.decodeIfPresent(Bool.self, forKey: .crawlable)
     }
 
     init(
@@ -87,7 +98,10 @@ struct LinkRequest: Decodable, Sendable {
         if let maxClicks { try Self.validateMaxClicks(maxClicks) }
         return NewLink(
             url: target, alias: alias, expiresAt: expiry, maxClicks: maxClicks,
-            tags: try Self.validatedTags(tags ?? []))
+            tags: try Self.validatedTags(tags ?? []),
+            redirect: RedirectOptions(
+                status: try redirectType.map(Self.validatedRedirectType) ?? .found, forwardQuery: forwardQuery ?? true,
+                crawlable: crawlable ?? false))
     }
 
     /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
@@ -145,6 +159,16 @@ struct LinkRequest: Decodable, Sendable {
                 .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)",
                 field: "max_clicks")
         }
+    }
+
+    /// A `redirect_type`: 301, 302, 307 or 308.
+    static func validatedRedirectType(_ value: Int) throws(APIError) -> RedirectOptions.Status {
+        guard let status = RedirectOptions.Status(rawValue: value) else {
+            throw APIError(
+                .badRequest, "invalid_redirect_type", "'redirect_type' must be 301, 302, 307 or 308",
+                field: "redirect_type")
+        }
+        return status
     }
 
     /// Tags as ``LinkTags`` allows them, in the order given.

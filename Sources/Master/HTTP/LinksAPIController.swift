@@ -29,7 +29,9 @@ struct LinksAPIController: Sendable {
         let shortURL: String
 
         enum CodingKeys: String, CodingKey {
-            case code, domain, url, tags, revision, clicks, status
+            case code, domain, url, tags, revision, clicks, status, crawlable
+            case redirectType = "redirect_type"
+            case forwardQuery = "forward_query"
             case shortURL = "short_url"
             case createdAt = "created_at"
             case expiresAt = "expires_at"
@@ -47,6 +49,9 @@ struct LinksAPIController: Sendable {
             try container.encode(link.expiresAt, forKey: .expiresAt)
             try container.encode(link.maxClicks, forKey: .maxClicks)
             try container.encode(link.tags, forKey: .tags)
+            try container.encode(link.redirect.status.rawValue, forKey: .redirectType)
+            try container.encode(link.redirect.forwardQuery, forKey: .forwardQuery)
+            try container.encode(link.redirect.crawlable, forKey: .crawlable)
             try container.encode(link.revision, forKey: .revision)
             try container.encode(link.clicks, forKey: .clicks)
             try container.encode(link.status, forKey: .status)

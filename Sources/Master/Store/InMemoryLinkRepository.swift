@@ -96,7 +96,7 @@ final class InMemoryLinkRepository: LinkRepository {
                 url: change.url ?? link.url, alias: link.alias, domain: link.domain,
                 expiresAt: change.expiresAt == .keep ? link.expiresAt : change.expiresAt.newValue,
                 maxClicks: change.maxClicks == .keep ? link.maxClicks : change.maxClicks.newValue,
-                tags: change.tags ?? link.tags)
+                tags: change.tags ?? link.tags, redirect: change.applied(to: link.redirect))
             stored.revision += 1
             state.links[address.key] = stored
             return .edited(Self.link(stored, now: Date()))
@@ -156,7 +156,8 @@ final class InMemoryLinkRepository: LinkRepository {
         Link(
             address: stored.address, url: stored.link.url, createdAt: stored.createdAt,
             expiresAt: stored.link.expiresAt,
-            maxClicks: stored.link.maxClicks, tags: stored.link.tags, revision: stored.revision, clicks: 0,
+            maxClicks: stored.link.maxClicks, tags: stored.link.tags, redirect: stored.link.redirect,
+            revision: stored.revision, clicks: 0,
             status: Link.status(
                 deleted: stored.deleted, exhausted: false, clicks: 0, maxClicks: stored.link.maxClicks,
                 expiresAt: stored.link.expiresAt, now: now))

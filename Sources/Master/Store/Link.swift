@@ -16,6 +16,8 @@ struct Link: Sendable, Equatable {
     let expiresAt: Date?
     let maxClicks: Int64?
     let tags: [String]
+    /// How it redirects.
+    let redirect: RedirectOptions
     /// Grows with every change; `If-Match` names it.
     let revision: Int64
     /// The sum of the replicas' highest reported totals.
@@ -51,6 +53,8 @@ struct NewLink: Sendable, Equatable {
     let maxClicks: Int64?
     /// Its tags.
     var tags: [String] = []
+    /// How it redirects.
+    var redirect = RedirectOptions.standard
 }
 
 /// What an edit does to one field.
@@ -65,10 +69,20 @@ enum FieldChange<Value: Sendable & Equatable>: Sendable, Equatable {
     }
 }
 
-/// A checked edit: the new target, expiry, visit limit and tags, where they change.
+/// A checked edit: the new target, expiry, visit limit, tags and redirect options, where they change.
 struct LinkChange: Sendable, Equatable {
-    let url: String?
-    let expiresAt: FieldChange<Date>
-    let maxClicks: FieldChange<Int64>
-    let tags: [String]?
+    var url: String?
+    var expiresAt: FieldChange<Date> = .keep
+    var maxClicks: FieldChange<Int64> = .keep
+    var tags: [String]?
+    var redirectStatus: RedirectOptions.Status?
+    var forwardQuery: Bool?
+    var crawlable: Bool?
+
+    /// `redirect` with this change's options applied.
+    func applied(to redirect: RedirectOptions) -> RedirectOptions {
+        RedirectOptions(
+            status: redirectStatus ?? redirect.status, forwardQuery: forwardQuery ?? redirect.forwardQuery,
+            crawlable: crawlable ?? redirect.crawlable)
+    }
 }

@@ -109,6 +109,9 @@ struct PostgresLinkRepository: LinkRepository {
                         expires_at = CASE WHEN \(setsExpiry) THEN \(expiry) ELSE expires_at END,
                         max_clicks = CASE WHEN \(setsLimit) THEN \(limit) ELSE max_clicks END,
                         tags = coalesce(\(edit.tags), tags),
+                        redirect_type = coalesce(\(edit.redirectStatus.map { Int16($0.rawValue) }), redirect_type),
+                        forward_query = coalesce(\(edit.forwardQuery), forward_query),
+                        crawlable = coalesce(\(edit.crawlable), crawlable),
                         exhausted_at = CASE
                             WHEN NOT \(setsLimit) THEN exhausted_at
                             WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
@@ -118,15 +121,16 @@ struct PostgresLinkRepository: LinkRepository {
                         revision = revision + 1
                     WHERE link_key = \(address.key) AND deleted_at IS NULL
                         AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
-                    RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL
+                    RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
+                        redirect_type, forward_query, crawlable
                     """, logger: logger)
                 var updated: LinkEvent?
-                for try await (revision, url, expiresAt, maxClicks, tags, exhausted) in rows.decode(
-                    (Int64, String, Date?, Int64?, [String], Bool).self)
+                for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable)
+                    in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool).self)
                 {
                     updated = LinkEvent.updated(
                         address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
-                        tags: tags, exhausted: exhausted)
+                        tags: tags, redirect: Self.redirect(status, forward, crawlable), exhausted: exhausted)
                 }
                 guard let updated else {
                     let existing = try await connection.query(
@@ -154,16 +158,27 @@ struct PostgresLinkRepository: LinkRepository {
     private static let detailColumns = """
         l.domain, l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision,
         l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
-        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint
+        COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint,
+        l.redirect_type, l.forward_query, l.crawlable
         """
 
-    private typealias DetailRow = (String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64)
+    private typealias DetailRow = (
+        String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool
+    )
+
+    /// A link's redirect options as stored (the column's check allows only the four statuses).
+    static func redirect(_ status: Int16, _ forwardQuery: Bool, _ crawlable: Bool) -> RedirectOptions {
+        RedirectOptions(
+            status: RedirectOptions.Status(rawValue: Int(status)) ?? .found, forwardQuery: forwardQuery,
+            crawlable: crawlable)
+    }
 
     private static func link(_ row: DetailRow, now: Date) -> Link {
-        let (domain, code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) = row
+        let (domain, code, url, createdAt, expiresAt, maxClicks, tags, revision, deleted, exhausted, clicks) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10)
         return Link(
             address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
-            maxClicks: maxClicks, tags: tags,
+            maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13),
             revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,

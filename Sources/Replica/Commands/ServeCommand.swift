@@ -50,12 +50,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "404 for a Host that names no known domain (env SHORTENER_STRICT_HOSTS=1).")
     var strictHosts: Bool = EnvironmentDefaults.bool("SHORTENER_STRICT_HOSTS", false)
 
+    /// Seconds browsers and proxies may keep a permanent (301, 308) redirect; such a link's
+    /// later clicks may then never reach a replica. Default: 3600.
+    /// Environment: `SHORTENER_REDIRECT_CACHE_SECONDS`.
+    @Option(help: "Seconds a 301/308 redirect may be cached (env SHORTENER_REDIRECT_CACHE_SECONDS).")
+    var redirectCacheSeconds: Int = EnvironmentDefaults.int("SHORTENER_REDIRECT_CACHE_SECONDS", 3600)
+
     /// The default domain's host, from ``publicURL``.
     var defaultHost: String? {
         URLComponents(string: publicURL)?.host.flatMap { try? DomainName.normalized($0) }
     }
 
     func validate() throws {
+        guard (0...31_536_000).contains(redirectCacheSeconds) else {
+            throw ValidationError("--redirect-cache-seconds must be 0 to 31536000 (a year)")
+        }
         guard URLComponents(string: publicURL)?.host != nil else {
             throw ValidationError("--public-url must be an absolute URL, e.g. https://acme.link")
         }
@@ -80,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
                 clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081), defaultHost: defaultHost,
-                strictHosts: strictHosts),
+                strictHosts: strictHosts, permanentRedirectCacheSeconds: redirectCacheSeconds),
             redis: redis, logger: logger)
         // Before anything reads or counts: a second process on this Redis would count every click twice.
         try await application.lease.acquire()

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Metrics
 import SharedLinks
@@ -21,6 +22,8 @@ struct RedirectController: Sendable {
     let trustedProxies: TrustedProxies
     /// User agents already classified.
     let clients = UserAgentRules.Cache()
+    /// How long browsers and proxies may keep a permanent (301, 308) redirect.
+    let permanentCacheSeconds: Int
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, _ in
@@ -28,6 +31,9 @@ struct RedirectController: Sendable {
                 let root = store.domains.fallbacks(of: domain).rootURL
             else { throw APIError(.notFound, "not_found", "nothing here; short links live at /<code>") }
             return Self.fallback(to: root)
+        }
+        router.get("robots.txt") { request, _ in
+            try await robots(request)
         }
         router.get(":code") { request, context in
             do {
@@ -81,8 +87,9 @@ struct RedirectController: Sendable {
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
         switch visit.resolution {
-        case .redirect(let url):
-            return Response(status: .found, headers: [.location: url])
+        case .redirect(let url, let options):
+            return Self.redirect(
+                to: url, options, query: request.uri.query, permanentCacheSeconds: permanentCacheSeconds)
         case .notFound:
             if isCatchingUp() { throw Self.rebuilding }
             if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
@@ -95,10 +102,53 @@ struct RedirectController: Sendable {
         }
     }
 
+    /// The link's redirect: its status, the visitor's query merged into the target when the link
+    /// forwards it, `Cache-Control` that lets a permanent one be kept and keeps every other from
+    /// any cache (so that each click is seen), and `X-Robots-Tag: noindex` unless crawlable.
+    static func redirect(to url: String, _ options: RedirectOptions, query: String?, permanentCacheSeconds: Int)
+        -> Response
+    {
+        var target = url
+        if options.forwardQuery, let query, !query.isEmpty {
+            target = QueryForwarding.merge(target: url, query: Substring(query))
+        }
+        var headers: HTTPFields = [
+            .location: target,
+            .cacheControl: options.status.isPermanent ? "public, max-age=\(permanentCacheSeconds)" : "no-store",
+        ]
+        if !options.crawlable { headers[Self.robotsTag] = "noindex" }
+        return Response(status: .init(code: options.status.rawValue), headers: headers)
+    }
+
+    /// `X-Robots-Tag`.
+    static let robotsTag = HTTPField.Name("X-Robots-Tag")!
+
     /// A redirect to one of a domain's fallback pages: `302`, never cached, so that a link
     /// created later at that address is reached at once.
     private static func fallback(to page: String) -> Response {
         Response(status: .found, headers: [.location: page, .cacheControl: "no-store"])
+    }
+
+    /// Most `Allow` lines a `robots.txt` lists: well under the 500 KiB search engines read.
+    static let maximumCrawlableLinks = 10_000
+
+    /// `GET /robots.txt` for the request's domain: every crawlable link allowed (`Allow:
+    /// /<code>$`, the code alone), everything else disallowed.
+    private func robots(_ request: Request) async throws -> Response {
+        var lines = ["User-agent: *"]
+        if case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) {
+            do {
+                for code in try await store.crawlableCodes(of: domain, limit: Self.maximumCrawlableLinks).sorted() {
+                    lines.append("Allow: /\(code)$")
+                }
+            } catch let open as CircuitOpenError {
+                throw APIError.unavailable(open)
+            }
+        }
+        lines.append("Disallow: /")
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "max-age=300"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
     }
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")

@@ -23,7 +23,7 @@ import SharedRedis
 struct LinkStore: Sendable {
     /// What a code resolves to.
     enum Resolution: Equatable {
-        case redirect(String)
+        case redirect(String, RedirectOptions)
         case notFound
         case gone
         /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
@@ -75,28 +75,37 @@ struct LinkStore: Sendable {
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
-    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: seven per event:
+    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: eleven per event:
     /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain` for a
-    /// domain's new state, or `skip` to record only the offset), then url, expiry, max clicks
-    /// for a link, or the root, not-found and expired pages for a domain.
+    /// domain's new state, or `skip` to record only the offset), then for a link its url,
+    /// expiry, max clicks, redirect status, flags (``RedirectFlags``), and the key of its
+    /// domain's crawlable set with the code as its member there; for a domain the root,
+    /// not-found and expired pages.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 2))
         local applied = 0
         for index = 3, #KEYS do
-            local base = (index - 3) * 7
+            local base = (index - 3) * 11
             local state = ARGV[base + 4]
             if state ~= 'skip' then
                 local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
                 if tonumber(ARGV[base + 3]) > stored then
                     if state == 'active' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
-                            'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7])
+                            'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7],
+                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9])
+                        if string.find(ARGV[base + 9], 'c', 1, true) then
+                            redis.call('SADD', ARGV[base + 10], ARGV[base + 11])
+                        else
+                            redis.call('SREM', ARGV[base + 10], ARGV[base + 11])
+                        end
                     elseif state == 'domain' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'root', ARGV[base + 5], 'missing', ARGV[base + 6], 'gone', ARGV[base + 7])
                     else
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', state)
+                        if ARGV[base + 10] ~= '' then redis.call('SREM', ARGV[base + 10], ARGV[base + 11]) end
                     end
                     applied = applied + 1
                 end
@@ -114,14 +123,15 @@ struct LinkStore: Sendable {
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
     /// fresh key prefix, the click's attributes (``ClickAttributes/field``), stats key prefix,
     /// most values per dimension. Returns 0
-    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url}`, or
-    /// `{url, total, epoch}` on a milestone.
+    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url, status,
+    /// flags}`, or `{url, status, flags, total, epoch}` on a milestone (status and flags empty
+    /// when the hash has none).
     private static let visitScript = RedisScript(
         """
         \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then
@@ -141,8 +151,9 @@ struct LinkStore: Sendable {
             redis.call('HDEL', fresh, ARGV[5])
             count_click(ARGV[6] .. epoch .. ':' .. ARGV[2], ARGV[5], 1, tonumber(ARGV[7]))
         end
-        if total % \(milestoneInterval) == 0 then return {link[1], total, epoch} end
-        return {link[1]}
+        local status, flags = link[5] or '', link[6] or ''
+        if total % \(milestoneInterval) == 0 then return {link[1], status, flags, total, epoch} end
+        return {link[1], status, flags}
         """)
 
     /// Where to start reading: partition → next offset, with ``domains`` loaded as Redis holds
@@ -204,7 +215,7 @@ struct LinkStore: Sendable {
         var scriptKeys = [keys.offsets, keys.stateMarker]
         var arguments: [String] = []
         scriptKeys.reserveCapacity(messages.count + 2)
-        arguments.reserveCapacity(messages.count * 7)
+        arguments.reserveCapacity(messages.count * 11)
         var events = 0
         var occurred: [Date] = []
         occurred.reserveCapacity(messages.count)
@@ -214,7 +225,7 @@ struct LinkStore: Sendable {
             if DomainEvent.isDomainKey(message.key) {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeDomainEvent) else {
                     scriptKeys.append(keys.offsets)
-                    arguments += position + ["0", "skip", "", "", ""]
+                    arguments += position + ["0", "skip", "", "", "", "", "", "", ""]
                     continue
                 }
                 let name = event.domain ?? ""
@@ -223,7 +234,7 @@ struct LinkStore: Sendable {
                     position
                     + [
                         String(event.revision), event.type == .deleted ? "deleted" : "domain", event.rootURL ?? "",
-                        event.notFoundURL ?? "", event.expiredURL ?? "",
+                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "",
                     ]
                 changedDomains.append(name)
                 events += 1
@@ -232,7 +243,7 @@ struct LinkStore: Sendable {
             }
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                 scriptKeys.append(keys.offsets)
-                arguments += position + ["0", "skip", "", "", ""]
+                arguments += position + ["0", "skip", "", "", "", "", "", "", ""]
                 continue
             }
             let state =
@@ -248,9 +259,12 @@ struct LinkStore: Sendable {
                 url.utf8.allSatisfy { $0 < 0x80 } ? url : (try? TargetURL.normalized(url)) ?? url
             }
             scriptKeys.append(keys.link(event.address.key))
+            let redirect = event.redirect
             arguments +=
                 position + [
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
+                    String(redirect.status.rawValue), RedirectFlags(redirect).text,
+                    keys.crawlable(event.address.domain ?? ""), event.code,
                 ]
             events += 1
             occurred.append(event.occurredAt)
@@ -384,6 +398,19 @@ struct LinkStore: Sendable {
         try await redis.send(["GET", keys.heartbeat]).string.map(ReplicaLease.replicaID(of:))
     }
 
+    /// Up to `limit` codes of `domain`'s crawlable links (nil: the default domain), read with SSCAN.
+    func crawlableCodes(of domain: String?, limit: Int) async throws -> [String] {
+        var codes: [String] = []
+        var cursor = "0"
+        repeat {
+            let reply = try await redis.send(["SSCAN", keys.crawlable(domain ?? ""), cursor, "COUNT", "1000"])
+            guard let fields = reply.array, fields.count == 2, let next = fields[0].string else { break }
+            cursor = next
+            codes += (fields[1].array ?? []).compactMap(\.string)
+        } while cursor != "0" && codes.count < limit
+        return Array(codes.prefix(limit))
+    }
+
     /// Resolves a link (by its ``LinkAddress/key``) and, if it redirects, counts the click with
     /// its `attributes`: one round trip.
     func visit(_ key: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
@@ -405,10 +432,17 @@ struct LinkStore: Sendable {
             return Visit(resolution: resolution)
         }
         Self.clicksCounted.increment()
-        guard fields.count == 3, let total = fields[1].integer, let epoch = fields[2].string else {
-            return Visit(resolution: .redirect(url))
+        let flags = RedirectFlags(text: fields.count > 2 ? fields[2].string.flatMap { $0.isEmpty ? nil : $0 } : nil)
+        let options = RedirectOptions(
+            status: fields.count > 1
+                ? fields[1].string.flatMap(Int.init).flatMap(RedirectOptions.Status.init) ?? .found
+                : .found,
+            forwardQuery: flags.forwardQuery, crawlable: flags.crawlable)
+        guard fields.count == 5, let total = fields[3].integer, let epoch = fields[4].string else {
+            return Visit(resolution: .redirect(url, options))
         }
-        return Visit(resolution: .redirect(url), milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
+        return Visit(
+            resolution: .redirect(url, options), milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
     }
 }
 
@@ -418,4 +452,29 @@ struct ClickMilestone: Equatable, Sendable {
     let linkKey: String
     let total: Int64
     let epoch: String
+}
+
+/// A link's redirect options as its Redis hash keeps them beside the status: `q` when the
+/// visitor's query is forwarded, `c` when it is crawlable. A hash written before the field
+/// existed has none, which reads as the defaults.
+struct RedirectFlags: Equatable {
+    var forwardQuery: Bool
+    var crawlable: Bool
+
+    init(_ options: RedirectOptions) {
+        forwardQuery = options.forwardQuery
+        crawlable = options.crawlable
+    }
+
+    /// Reads the field; nil (absent) gives the defaults.
+    init(text: String?) {
+        forwardQuery = text.map { $0.contains("q") } ?? RedirectOptions.standard.forwardQuery
+        crawlable = text.map { $0.contains("c") } ?? RedirectOptions.standard.crawlable
+    }
+
+    /// The field as stored: `q`, `c`, `qc` or `-` for neither.
+    var text: String {
+        let text = (forwardQuery ? "q" : "") + (crawlable ? "c" : "")
+        return text.isEmpty ? "-" : text
+    }
 }

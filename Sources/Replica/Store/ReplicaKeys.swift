@@ -6,13 +6,17 @@ struct ReplicaKeys: Sendable {
 
     /// `<ns>:link:<key>` (the link's ``LinkAddress/key``): a hash with `url`, `exp` (ms since
     /// 1970, or empty), `max` (visits allowed, or empty), `state` (`active`, `deleted`,
-    /// `exhausted`) and `rev`.
+    /// `exhausted`), `rev`, `rt` (the redirect status; absent: 302) and `fl` (``RedirectFlags``;
+    /// absent: the query forwarded, not crawlable).
     func link(_ key: String) -> String { linkPrefix + key }
     /// `<ns>:domain:<name>` (`<ns>:domain:` for the default domain): a hash with `rev`, `state`
     /// (`active`, `deleted`) and the fallback pages `root`, `missing`, `gone` (empty: none).
     func domain(_ name: String) -> String { domainPrefix + name }
     /// The pattern of every domain key, for SCAN.
     var domainPattern: String { domainPrefix + "*" }
+    /// `<ns>:crawlable:<domain>` (`<ns>:crawlable:` for the default domain): the codes of the
+    /// domain's live links that search engines may index, for its `robots.txt`.
+    func crawlable(_ domain: String) -> String { crawlablePrefix + domain }
     /// `<ns>:offsets:<ns>-links`: partition → next offset to read, written with each event.
     let offsets: String
     /// `<ns>:clicks`: link key → clicks counted in the current epoch.
@@ -64,12 +68,14 @@ struct ReplicaKeys: Sendable {
 
     private let linkPrefix: String
     private let domainPrefix: String
+    private let crawlablePrefix: String
 
     /// Every name is made once: redirects build only the link key.
     init(namespace: Namespace) {
         self.namespace = namespace
         linkPrefix = namespace.redisKey("link:")
         domainPrefix = namespace.redisKey("domain:")
+        crawlablePrefix = namespace.redisKey("crawlable:")
         offsets = namespace.redisKey("offsets:\(namespace.linksTopic)")
         clicks = namespace.redisKey("clicks")
         unreportedClicks = namespace.redisKey("clicks:unreported")

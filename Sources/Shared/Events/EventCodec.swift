@@ -106,6 +106,9 @@ extension LinkEvent: VersionedEvent {
         // A replica redirects to it: nothing but http(s), whoever wrote the event.
         if let url, !Self.isHTTP(url) { return "'url' is not an http or https URL" }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
+        if let redirectType, RedirectOptions.Status(rawValue: redirectType) == nil {
+            return "'redirect_type' is not 301, 302, 307 or 308"
+        }
         if let tags, let problem = LinkTags.problem(with: tags) { return "'tags': \(problem)" }
         if type == .created || type == .updated, url == nil { return "'url' is missing" }
         if let expiresAt, !(0..<LinkLimits.latestExpiry.timeIntervalSince1970).contains(expiresAt.timeIntervalSince1970)

@@ -9,13 +9,16 @@ extension EventCodec {
         var json = JSONWriter()
         json.open()
         json.field("code", event.code)
+        json.field("crawlable", event.crawlable)
         json.field("domain", event.domain)
         json.field("event_id", event.eventID.uuidString)
         json.field("exhausted", event.exhausted)
         json.field("expires_at", event.expiresAt.map(RFC3339.format))
+        json.field("forward_query", event.forwardQuery)
         json.field("max_clicks", event.maxClicks)
         json.field("occurred_at", RFC3339.format(event.occurredAt))
         json.field("reannounced", event.reannounced)
+        json.field("redirect_type", event.redirectType.map(Int64.init))
         json.field("revision", event.revision)
         json.field("tags", event.tags)
         json.field("type", event.type.rawValue)
@@ -57,6 +60,9 @@ private struct LinkEventMembers {
     var tags: [String]?
     var exhausted: Bool?
     var reannounced: Bool?
+    var redirectType: Int64?
+    var forwardQuery: Bool?
+    var crawlable: Bool?
     var reading = MemberReader()
 
     mutating func read(_ key: String, from reader: inout JSONReader) throws {
@@ -74,6 +80,9 @@ private struct LinkEventMembers {
         case "tags": tags = try reading.strings(key, from: &reader)
         case "exhausted": exhausted = try reading.bool(key, from: &reader)
         case "reannounced": reannounced = try reading.bool(key, from: &reader)
+        case "redirect_type": redirectType = try reading.integer(key, from: &reader)
+        case "forward_query": forwardQuery = try reading.bool(key, from: &reader)
+        case "crawlable": crawlable = try reading.bool(key, from: &reader)
         default: try reader.skipValue()
         }
     }
@@ -100,11 +109,17 @@ private struct LinkEventMembers {
             guard let date = try? RFC3339.parse(expiresAt) else { throw malformed("'expires_at' is not RFC 3339") }
             expiry = date
         }
-        let event = LinkEvent(
+        var event = LinkEvent(
             type: kind, version: wideVersion, eventID: id, occurredAt: occurred, code: code, domain: domain,
             revision: revision,
             url: url, expiresAt: expiry, maxClicks: maxClicks, tags: tags, exhausted: exhausted,
             reannounced: reannounced)
+        if let redirectType {
+            guard let status = Int(exactly: redirectType) else { throw malformed("'redirect_type' is out of range") }
+            event.redirectType = status
+        }
+        event.forwardQuery = forwardQuery
+        event.crawlable = crawlable
         if let problem = event.rangeProblem { throw .malformed("\(type): \(problem)") }
         return event
     }

@@ -7,7 +7,9 @@ import SharedLinks
 /// Wire format (JSON, one event per message):
 /// `{"type":"link.created","version":1,"event_id":"…","occurred_at":"2026-…Z","code":"abc",
 ///   "domain":"go.acme.com","revision":1,"url":"https://…","expires_at":null,"tags":["docs"]}`.
-/// `domain` is absent for the default domain (and in every event written before domains).
+/// `domain` is absent for the default domain (and in every event written before domains);
+/// `redirect_type`, `forward_query` and `crawlable` only when they differ from the defaults (302,
+/// `true`, `false`), as in every event written before they existed.
 /// `link.created` and `link.updated` carry the link's whole state (url, expiry, visit limit,
 /// tags), so the latest event of a code is all a consumer needs.
 /// `revision` grows with every change of one code, so consumers keep the highest revision and
@@ -49,39 +51,53 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// `true` on a `link.updated` of a link whose visits are still used up: it keeps answering
     /// `410`. Absent otherwise.
     public var exhausted: Bool?
+    /// The redirect's status when not 302 (on `link.created` and `link.updated`).
+    public var redirectType: Int?
+    /// `false` when the visitor's query string is not carried over; absent means it is.
+    public var forwardQuery: Bool?
+    /// `true` when search engines may index the link; absent means they may not.
+    public var crawlable: Bool?
     /// `true` when `master backfill` announces the link again (its state, not a change): the
     /// notifier sends no webhook for it. Absent on the wire otherwise.
     public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, domain, revision, url, tags, exhausted, reannounced
+        case type, version, code, domain, revision, url, tags, exhausted, reannounced, crawlable
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
+        case redirectType = "redirect_type"
+        case forwardQuery = "forward_query"
     }
 
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
         _ address: LinkAddress, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
-        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
+        redirect: RedirectOptions = .standard, revision: Int64 = 1, at time: Date = Date(),
+        eventID: UUID = .newEventID()
     ) -> LinkEvent {
-        LinkEvent(
+        var event = LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
             domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
             tags: tags)
+        event.redirect = redirect
+        return event
     }
 
     /// A `link.updated` event: the link's state after an edit. `exhausted` says its visits are
     /// still used up.
     public static func updated(
         _ address: LinkAddress, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
-        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
+        redirect: RedirectOptions = .standard, exhausted: Bool = false, at time: Date = Date(),
+        eventID: UUID = .newEventID()
     ) -> LinkEvent {
-        LinkEvent(
+        var event = LinkEvent(
             type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
             domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
             tags: tags, exhausted: exhausted ? true : nil)
+        event.redirect = redirect
+        return event
     }
 
     /// A `link.deleted` event.
@@ -104,4 +120,19 @@ public struct LinkEvent: Codable, Sendable, Equatable {
 
     /// Where the link lives; its ``LinkAddress/key`` is the event's message key.
     public var address: LinkAddress { LinkAddress(domain: domain, code: code) }
+
+    /// How the link redirects, from the three fields that are absent at their defaults (an
+    /// unknown status, which the codec refuses, reads as 302).
+    public var redirect: RedirectOptions {
+        get {
+            RedirectOptions(
+                status: redirectType.flatMap(RedirectOptions.Status.init(rawValue:)) ?? .found,
+                forwardQuery: forwardQuery ?? true, crawlable: crawlable ?? false)
+        }
+        set {
+            redirectType = newValue.status == .found ? nil : newValue.status.rawValue
+            forwardQuery = newValue.forwardQuery ? nil : false
+            crawlable = newValue.crawlable ? true : nil
+        }
+    }
 }

@@ -121,7 +121,7 @@ public enum TargetURL {
     }
 
     /// `text` with every byte outside `allowed` (and every `%` that starts no escape) as `%XX`.
-    private static func encoded(_ text: Substring, allowing allowed: (UInt8) -> Bool) -> String {
+    static func encoded(_ text: Substring, allowing allowed: (UInt8) -> Bool) -> String {
         if text.utf8.allSatisfy({ $0 != 0x25 && allowed($0) }) { return String(text) }  // nearly every URL
         let bytes = Array(text.utf8)
         var output: [UInt8] = []
@@ -143,7 +143,7 @@ public enum TargetURL {
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     /// RFC 3986 `pchar`, `/` and `?`: unreserved, sub-delims, `:` and `@`.
-    private static func pathAndQueryBytes(_ byte: UInt8) -> Bool {
+    static func pathAndQueryBytes(_ byte: UInt8) -> Bool {
         userInfoBytes(byte) || byte == 0x40 || byte == 0x2F || byte == 0x3F
     }
 

@@ -1,0 +1,43 @@
+/// A visitor's query string carried over to a link's target: `/sale?utm_source=x` on a link to
+/// `https://shop/sale?ref=1` goes to `https://shop/sale?ref=1&utm_source=x`.
+public enum QueryForwarding {
+    /// `target` with the parameters of `query` (the visitor's, without the `?`) merged into its
+    /// own: a parameter the visitor sends replaces every one of the same name in the target, the
+    /// others keep their order, the visitor's follow, and a fragment stays last. Encodings are
+    /// kept as sent; a byte a URI may not hold raw (a space, a quote, anything not ASCII or a
+    /// control character) is percent-encoded, so the result is still a valid ASCII URI.
+    public static func merge(target: String, query: Substring) -> String {
+        let visitor = parameters(of: query).map(encoded)
+        guard !visitor.isEmpty else { return target }
+        var base = Substring(target)
+        var fragment: Substring = ""
+        if let hash = base.firstIndex(of: "#") {
+            fragment = base[hash...]
+            base = base[..<hash]
+        }
+        var own: [Substring] = []
+        if let mark = base.firstIndex(of: "?") {
+            own = parameters(of: base[base.index(after: mark)...])
+            base = base[..<mark]
+        }
+        let replaced = Set(visitor.map { name(of: $0) })
+        let kept = own.filter { !replaced.contains(name(of: $0)) }.map(String.init)
+        return base + "?" + (kept + visitor).joined(separator: "&") + fragment
+    }
+
+    /// The non-empty `&`-separated parameters of a query.
+    private static func parameters(of query: Substring) -> [Substring] {
+        query.split(separator: "&", omittingEmptySubsequences: true)
+    }
+
+    /// A parameter's name, the part before `=`.
+    private static func name(of parameter: some StringProtocol) -> String {
+        String(parameter.prefix { $0 != "=" })
+    }
+
+    /// `parameter` with every byte a query may not carry raw percent-encoded (a `%` that starts
+    /// an escape is kept; one that does not is encoded), as a target's query is.
+    private static func encoded(_ parameter: Substring) -> String {
+        TargetURL.encoded(parameter, allowing: TargetURL.pathAndQueryBytes)
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// How a link redirects, with the real executables: its status and the cache headers that go
+/// with it (read off the wire), the visitor's query merged into the target, and what search
+/// engines are told (`X-Robots-Tag`, `robots.txt`).
+@Suite struct RedirectOptionsEndToEndTests {
+    /// The status line and headers of `GET path` on `port`, as the server wrote them.
+    private func head(_ path: String, port: Int, host: String = "localhost") throws -> (
+        status: String, headers: [String: String]
+    ) {
+        let socket = try RawSocket(port: port)
+        defer { socket.close() }
+        #expect(socket.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"))
+        let text = socket.receive(timeout: .seconds(5)).text
+        let lines = text.components(separatedBy: "\r\n")
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { if line.isEmpty { break } else { continue } }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                in: .whitespaces)
+        }
+        return (lines.first ?? "", headers)
+    }
+
+    @Test func statusesCacheHeadersQueryForwardingAndRobots() async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment["SHORTENER_REDIRECT_CACHE_SECONDS"] = "120"
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+
+        let links = [
+            ("p301", #""redirect_type":301"#), ("p302", #""redirect_type":302"#), ("p307", #""redirect_type":307"#),
+            ("p308", #""redirect_type":308,"crawlable":true"#), ("plain", #""forward_query":false"#),
+        ]
+        for (alias, options) in links {
+            let created = try await TestHTTP.post(
+                "\(master.url)/create",
+                body: #"{"url":"https://shop.example/sale?ref=1#top","alias":"\#(alias)",\#(options)}"#)
+            #expect(created.status == 201, "\(created.body)")
+        }
+        for bad in [#""redirect_type":303"#, #""redirect_type":"301""#, #""forward_query":"yes""#] {
+            let refused = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://e.com/",\#(bad)}"#)
+            #expect(refused.status == 400, "\(bad): \(refused.body)")
+        }
+        let read = try await TestHTTP.get("\(master.url)/api/links/p308")
+        #expect(read.json["redirect_type"] as? Int == 308 && read.json["crawlable"] as? Bool == true)
+        #expect(read.json["forward_query"] as? Bool == true)
+        #expect(try await eventually { try head("/plain", port: replica.port).status.contains("302") })
+
+        for (alias, status) in [("p301", "301"), ("p302", "302"), ("p307", "307"), ("p308", "308")] {
+            let answer = try head("/\(alias)?utm_source=mail&ref=2", port: replica.port)
+            #expect(answer.status.hasPrefix("HTTP/1.1 \(status)"), "\(alias): \(answer.status)")
+            #expect(answer.headers["location"] == "https://shop.example/sale?utm_source=mail&ref=2#top")
+            let permanent = status == "301" || status == "308"
+            #expect(answer.headers["cache-control"] == (permanent ? "public, max-age=120" : "no-store"), "\(alias)")
+            #expect(answer.headers["x-robots-tag"] == (alias == "p308" ? nil : "noindex"), "\(alias)")
+        }
+        let unforwarded = try head("/plain?utm_source=mail", port: replica.port)
+        #expect(unforwarded.headers["location"] == "https://shop.example/sale?ref=1#top")
+        let hostile = try head("/p302?a=%0d%0aSet-Cookie:x&b=%", port: replica.port)
+        #expect(hostile.headers["location"] == "https://shop.example/sale?ref=1&a=%0d%0aSet-Cookie:x&b=%25#top")
+        #expect(hostile.headers["set-cookie"] == nil)
+
+        let robots = try await TestHTTP.get("\(replica.url)/robots.txt", headers: ["Host": "localhost"])
+        #expect(robots.status == 200)
+        #expect(robots.body == "User-agent: *\nAllow: /p308$\nDisallow: /\n")
+
+        // An edit takes the link off the index and back to a plain 302.
+        let edited = try await TestHTTP.patch(
+            "\(master.url)/api/links/p308", body: #"{"redirect_type":302,"crawlable":false}"#)
+        #expect(edited.status == 200, "\(edited.body)")
+        #expect(try await eventually { try head("/p308", port: replica.port).status.hasPrefix("HTTP/1.1 302") })
+        #expect(try head("/p308", port: replica.port).headers["x-robots-tag"] == "noindex")
+        let after = try await TestHTTP.get("\(replica.url)/robots.txt")
+        #expect(after.body == "User-agent: *\nDisallow: /\n")
+
+        for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
+}
