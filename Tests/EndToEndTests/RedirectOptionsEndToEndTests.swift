@@ -65,6 +65,22 @@ import Testing
         #expect(hostile.headers["location"] == "https://shop.example/sale?ref=1&a=%0d%0aSet-Cookie:x&b=%25#top")
         #expect(hostile.headers["set-cookie"] == nil)
 
+        // Campaign parameters are added unless the visitor sets them.
+        let campaign = try await TestHTTP.post(
+            "\(master.url)/create",
+            body:
+                #"{"url":"https://shop.example/a?ref=1","alias":"camp","utm":{"source":"news","campaign":"spring 25"}}"#
+        )
+        #expect(campaign.status == 201, "\(campaign.body)")
+        #expect(
+            try await eventually {
+                try head("/camp", port: replica.port).headers["location"]
+                    == "https://shop.example/a?ref=1&utm_source=news&utm_campaign=spring%2025"
+            })
+        #expect(
+            try head("/camp?utm_source=x&q=1", port: replica.port).headers["location"]
+                == "https://shop.example/a?ref=1&utm_campaign=spring%2025&utm_source=x&q=1")
+
         let robots = try await TestHTTP.get("\(replica.url)/robots.txt", headers: ["Host": "localhost"])
         #expect(robots.status == 200)
         #expect(robots.body == "User-agent: *\nAllow: /p308$\nDisallow: /\n")

@@ -16,6 +16,45 @@ import Testing
         return (0, 0)
     }
 
+    /// The fields Postgres stores and searches beside the target: reuse finds a live link by its
+    /// url on its domain, titles and notes are found by `q`, campaigns and redirect options
+    /// travel in the link's event.
+    @Test func reuseTitlesNotesCampaignsAndRedirectOptionsInPostgres() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        try await withRunningServices(master.backgroundServices) {
+            try await master.http.test(.router) { http in
+                func create(_ body: String) async throws -> (status: HTTPResponse.Status, code: String?) {
+                    let reply = try await http.executeJSON(
+                        uri: "/create", method: .post, body: ByteBuffer(string: body))
+                    let json = try JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any]
+                    return (reply.status, json?["code"] as? String)
+                }
+                let first = try await create(
+                    #"{"url":"https://example.com/r","title":"Quarterly numbers","notes":"board deck","utm":{"source":"mail"},"redirect_type":308,"crawlable":true}"#
+                )
+                #expect(first.status == .created)
+                let again = try await create(#"{"url":"https://example.com/r","reuse":true}"#)
+                #expect(again.status == .ok && again.code == first.code)
+                let limited = try await create(#"{"url":"https://example.com/e","max_clicks":1}"#)
+                #expect(try await create(#"{"url":"https://example.com/e","reuse":true}"#).code == limited.code)
+
+                for (query, found) in [("quarterly", first.code), ("board%20d", first.code), ("nothing-like", nil)] {
+                    let page = try await http.execute(uri: "/api/links?q=\(query)", method: .get)
+                    let json = try JSONSerialization.jsonObject(with: Data(buffer: page.body)) as? [String: Any]
+                    let codes = (json?["links"] as? [[String: Any]])?.compactMap { $0["code"] as? String }
+                    #expect(codes == found.map { [$0] } ?? [], "\(query)")
+                }
+                let rows = try await master.postgres.query(
+                    "SELECT payload FROM outbox WHERE message_key = \(first.code ?? "")", logger: TestStack.logger)
+                for try await payload in rows.decode(ByteBuffer.self) {
+                    let event = try EventCodec.decodeLinkEvent(Array(buffer: payload))
+                    #expect(event.utm == "utm_source=mail" && event.redirectType == 308 && event.crawlable == true)
+                }
+            }
+        }
+    }
+
     @Test func createWritesTheLinkAndItsOutboxEventTogetherOrNothing() async throws {
         let namespace = try await TestStack.makeNamespace()
         let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)

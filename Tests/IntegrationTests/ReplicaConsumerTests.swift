@@ -36,7 +36,8 @@ extension LinkStore {
         try await withRunningServices([producer]) {
             // Enqueued in order (one code's events keep it), then their acknowledgements awaited.
             let deliveries = try events.map { event in
-                try producer.enqueue(topic: namespace.linksTopic, key: event.code, value: EventCodec.encode(event))
+                try producer.enqueue(
+                    topic: namespace.linksTopic, key: event.address.key, value: EventCodec.encode(event))
             }
             for delivery in deliveries { _ = try await delivery.value() }
         }

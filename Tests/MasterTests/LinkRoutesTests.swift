@@ -142,6 +142,56 @@ import SharedLinks
         }
     }
 
+    @Test func titlesNotesAndCampaignsAreKeptSearchedAndCleared() async throws {
+        try await withRoutes { client in
+            let created = try await create(
+                #"{"url":"https://example.com/spring","alias":"spr","title":"Spring sale","notes":"for the\nnewsletter","utm":{"source":"news","campaign":"spring 25"}}"#,
+                on: client)
+            #expect(created.status == .created)
+            let read = try Self.json(try await client.execute(uri: "/api/links/spr", method: .get))
+            #expect(read["title"] as? String == "Spring sale" && read["notes"] as? String == "for the\nnewsletter")
+            #expect(read["utm"] as? [String: String] == ["source": "news", "campaign": "spring 25"])
+            let found = try Self.json(try await client.execute(uri: "/api/links?q=newslet", method: .get))
+            #expect((found["links"] as? [[String: Any]])?.count == 1)
+            let edited = try await client.execute(
+                uri: "/api/links/spr", method: .patch, headers: Self.jsonHeaders,
+                body: ByteBuffer(string: #"{"title":null,"utm":{}}"#))
+            let after = try Self.json(edited)
+            #expect(after["title"] is NSNull && after["utm"] as? [String: String] == [:])
+            #expect(after["notes"] as? String == "for the\nnewsletter")
+            for bad in [
+                #""title":"\#(String(repeating: "t", count: 513))""#, #""notes":"a\u0000b""#, #""utm":{"sauce":"x"}"#,
+                #""utm":{"source":""}"#, #""utm":{"source":1}"#,
+            ] {
+                let refused = try await create(#"{"url":"https://example.com/b",\#(bad)}"#, on: client)
+                #expect(refused.status == .badRequest, "\(bad.prefix(40))")
+            }
+        }
+    }
+
+    @Test func aCreateMayReuseALiveLinkToTheSameURLOnItsDomain() async throws {
+        try await withRoutes { client in
+            let first = try await create(#"{"url":"https://example.com/same"}"#, on: client)
+            let code = try Self.json(first)["code"] as? String
+            let reused = try await create(#"{"url":"https://example.com/same","reuse":true}"#, on: client)
+            #expect(try reused.status == .ok && Self.json(reused)["code"] as? String == code)
+            let fresh = try await create(#"{"url":"https://example.com/same"}"#, on: client)
+            #expect(try fresh.status == .created && Self.json(fresh)["code"] as? String != code)
+            let other = try await create(#"{"url":"https://example.com/other","reuse":true}"#, on: client)
+            #expect(other.status == .created, "nothing to reuse: a new link")
+            #expect(try await client.execute(uri: "/api/links/\(code ?? "")", method: .delete).status == .noContent)
+            let afterDelete = try await create(#"{"url":"https://example.com/same","reuse":true}"#, on: client)
+            #expect(try Self.json(afterDelete)["code"] as? String != code, "a deleted link is never reused")
+            let withAlias = try await create(
+                #"{"url":"https://example.com/same","reuse":true,"alias":"abc"}"#, on: client)
+            #expect(withAlias.status == .badRequest)
+            let bulk = try await client.execute(
+                uri: "/api/links/bulk", method: .post, headers: Self.jsonHeaders,
+                body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/same","reuse":true}]}"#))
+            #expect(String(buffer: bulk.body).contains("invalid_reuse"))
+        }
+    }
+
     @Test func listingPagesNewestFirstAndFiltersByTagAndText() async throws {
         try await withRoutes { client in
             for index in 1...5 {
@@ -220,6 +270,7 @@ import SharedLinks
         func create(_ link: NewLink, idempotency: IdempotencyKey?) async throws -> LinkCreation { throw error }
         func link(_ address: LinkAddress) async throws -> Link? { throw error }
         func creationTime(of address: LinkAddress) async throws -> Date? { throw error }
+        func liveLink(to url: String, on domain: String?) async throws -> Link? { throw error }
         func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter) async throws -> [Link] { throw error }
         func delete(_ address: LinkAddress) async throws -> LinkDeletion { throw error }
         func update(_ address: LinkAddress, with change: LinkChange, expectedRevision: Int64?) async throws

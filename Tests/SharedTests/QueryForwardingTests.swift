@@ -24,4 +24,19 @@ import Testing
         #expect(merged == expected)
         #expect(merged.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F })
     }
+
+    @Test func campaignParametersGoWhereTheVisitorSetsNone() throws {
+        let campaign = try UTMParameters(["campaign": "spring 25", "source": "news&co"])
+        #expect(campaign.query == "utm_source=news%26co&utm_campaign=spring%2025")
+        #expect(UTMParameters(query: campaign.query) == campaign)
+        #expect(
+            QueryForwarding.added(campaign: campaign.query, visitor: "utm_source=x&a=1", forwarding: true)
+                == "utm_campaign=spring%2025&utm_source=x&a=1")
+        #expect(
+            QueryForwarding.added(campaign: campaign.query, visitor: "utm_source=x", forwarding: false)
+                == "utm_source=news%26co&utm_campaign=spring%2025")
+        #expect(QueryForwarding.added(campaign: "", visitor: "a=1", forwarding: true) == "a=1")
+        #expect(QueryForwarding.added(campaign: "", visitor: "a=1", forwarding: false) == "")
+        #expect(throws: UTMParameters.Problem.self) { try UTMParameters(["term": String(repeating: "x", count: 201)]) }
+    }
 }

@@ -113,18 +113,20 @@ struct LinkBackfill: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT link_key, domain, code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL,
-                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable
+                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable, utm
                 FROM links WHERE link_key > \(key) ORDER BY link_key LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var keys: [String] = []
             var announcements: [OutboxRow] = []
             for try await (
                 key, domain, code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision, status, forward,
-                crawlable
+                crawlable, utm
             )
                 in rows.decode(
-                    (String, String, String, String, Date?, Int64?, [String], Bool, Bool, Int64, Int16, Bool, Bool).self
-                )
+                    (
+                        String, String, String, String, Date?, Int64?, [String], Bool, Bool, Int64, Int16, Bool, Bool,
+                        String?
+                    ).self)
             {
                 let address = LinkAddress(domain: domain, code: code)
                 var event =
@@ -134,7 +136,8 @@ struct LinkBackfill: Sendable {
                         ? LinkEvent.exhausted(address, revision: revision)
                         : LinkEvent.created(
                             address, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
-                            redirect: PostgresLinkRepository.redirect(status, forward, crawlable), revision: revision)
+                            redirect: PostgresLinkRepository.redirect(status, forward, crawlable),
+                            utm: utm.map(UTMParameters.init(query:)), revision: revision)
                 event.reannounced = true
                 keys.append(key)
                 announcements.append(OutboxRow(event))

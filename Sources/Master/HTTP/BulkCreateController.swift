@@ -130,6 +130,9 @@ struct BulkCreateController: Sendable {
         for (index, item) in body.links.enumerated() {
             do {
                 let request = try item.request.get()
+                guard request.reuse == nil else {
+                    throw APIError(.badRequest, "invalid_reuse", "'reuse' is for POST /create only", field: "reuse")
+                }
                 var link = try request.validated()
                 link.domain = try await domains.domainToCreateOn(request.domain)
                 if let alias = link.alias, !aliases.insert(LinkAddress(domain: link.domain, code: alias)).inserted {

@@ -8,10 +8,13 @@ import SharedJSON
 import SharedService
 
 /// `POST /create`: checks the caller's API key (when keys are configured) and rate limit,
-/// validates the request and creates the link; an `Idempotency-Key` makes retries safe.
+/// validates the request and creates the link; an `Idempotency-Key` makes retries safe, and
+/// `"reuse": true` answers `200` with a live link to the same URL on the same domain if there is one.
 struct CreateLinkController: Sendable {
     /// Writes the creates: the group commit, which writes concurrent ones together.
     let writer: any LinkCreator
+    /// Where a reused link is looked up.
+    let repository: any LinkRepository
     let admission: CreateAdmission
     /// The domains links are created on, and their `short_url`s.
     let domains: ShortDomains
@@ -46,6 +49,23 @@ struct CreateLinkController: Sendable {
             expected: "a JSON object like {\"url\": \"https://…\"}")
         var link = try linkRequest.validated()
         link.domain = try await domains.domainToCreateOn(linkRequest.domain)
+        if linkRequest.reuse == true {
+            guard link.alias == nil else {
+                throw APIError(
+                    .badRequest, "invalid_reuse", "'reuse' finds a link by its url; it cannot be asked with an 'alias'",
+                    field: "reuse")
+            }
+            if let existing = try await repository.liveLink(to: link.url, on: link.domain) {
+                context.logger.info(
+                    "Answered a create with an existing link", metadata: ["link.key": "\(existing.address)"])
+                let body = Self.createdBody(
+                    code: existing.code, domain: domains.host(of: existing.address.domain),
+                    shortURL: domains.shortURL(existing.address), url: existing.url)
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: body))
+            }
+        }
         let idempotency = try CreateAdmission.idempotencyKey(request, body: body, caller: caller)
         let creation = try await writer.create(link, idempotency: idempotency)
         let address = creation.address

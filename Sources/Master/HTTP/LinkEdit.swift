@@ -12,9 +12,12 @@ struct LinkEdit: Decodable, Sendable {
     var redirectType: Int?
     var forwardQuery: Bool?
     var crawlable: Bool?
+    var title: FieldChange<String> = .keep
+    var notes: FieldChange<String> = .keep
+    var utm: FieldChange<[String: String]> = .keep
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, tags, crawlable
+        case url, tags, crawlable, title, notes, utm
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
         case redirectType = "redirect_type"
@@ -51,6 +54,9 @@ struct LinkEdit: Decodable, Sendable {
         redirectType = try container.decodeIfPresent(Int.self, forKey: .redirectType)
         forwardQuery = try container.decodeIfPresent(Bool.self, forKey: .forwardQuery)
         crawlable = try container.decodeIfPresent(Bool.self, forKey: .crawlable)
+        title = try Self.change(container, .title)
+        notes = try Self.change(container, .notes)
+        utm = try Self.change(container, .utm)
     }
 
     private static func change<Value: Decodable & Sendable & Equatable>(
@@ -82,13 +88,31 @@ struct LinkEdit: Decodable, Sendable {
             redirectStatus: try redirectType.map { value throws(APIError) in
                 try LinkRequest.validatedRedirectType(value)
             },
-            forwardQuery: forwardQuery, crawlable: crawlable)
+            forwardQuery: forwardQuery, crawlable: crawlable,
+            title: try Self.validated(title) { text throws(APIError) in
+                try LinkRequest.validatedText(text, field: "title")
+            },
+            notes: try Self.validated(notes) { text throws(APIError) in
+                try LinkRequest.validatedText(text, field: "notes")
+            },
+            utm: try Self.validated(utm) { values throws(APIError) in try LinkRequest.validatedUTM(values) })
         guard edit != LinkChange() else {
             throw APIError(
                 .badRequest, "empty_edit",
-                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable"
+                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm"
             )
         }
         return edit
+    }
+
+    /// A field's change checked by `check`; a set value that `check` makes nil (empty) clears it.
+    private static func validated<Value: Sendable & Equatable, Checked: Sendable & Equatable>(
+        _ change: FieldChange<Value>, _ check: (Value) throws(APIError) -> Checked?
+    ) throws(APIError) -> FieldChange<Checked> {
+        switch change {
+        case .keep: return .keep
+        case .clear: return .clear
+        case .set(let value): return try check(value).map { .set($0) } ?? .clear
+        }
     }
 }

@@ -25,12 +25,21 @@ struct LinkRequest: Decodable, Sendable {
     var forwardQuery: Bool?
     /// Let search engines index the short URL (not by default).
     var crawlable: Bool?
+    /// What the link is for, for people (up to 512 characters).
+    var title: String?
+    /// Notes about it (up to 4 KiB).
+    var notes: String?
+    /// Campaign parameters added to the target at redirect time (``UTMParameters``).
+    var utm: [String: String]?
+    /// Answer an existing live link to the same URL on the same domain instead of a new one
+    /// (`POST /create` only).
+    var reuse: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case url, alias, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
-        case tags, crawlable
+        case tags, crawlable, title, notes, utm, reuse
         case redirectType = "redirect_type"
         case forwardQuery = "forward_query"
     }
@@ -48,6 +57,10 @@ struct LinkRequest: Decodable, Sendable {
         redirectType = try container.decodeIfPresent(Int.self, forKey: .redirectType)
         forwardQuery = try container.decodeIfPresent(Bool.self, forKey: .forwardQuery)
         crawlable = try container.decodeIfPresent(Bool.self, forKey: .crawlable)
+        title = try container.decodeIfPresent(String.self, forKey: .title)
+        notes = try container.decodeIfPresent(String.self, forKey: .notes)
+        utm = try container.decodeIfPresent([String: String].self, forKey: .utm)
+        reuse = try container.decodeIfPresent(Bool.self, forKey: .reuse)
     }
 
     init(
@@ -101,7 +114,10 @@ struct LinkRequest: Decodable, Sendable {
             tags: try Self.validatedTags(tags ?? []),
             redirect: RedirectOptions(
                 status: try redirectType.map(Self.validatedRedirectType) ?? .found, forwardQuery: forwardQuery ?? true,
-                crawlable: crawlable ?? false))
+                crawlable: crawlable ?? false),
+            title: try title.flatMap { text throws(APIError) in try Self.validatedText(text, field: "title") },
+            notes: try notes.flatMap { text throws(APIError) in try Self.validatedText(text, field: "notes") },
+            utm: try utm.flatMap { values throws(APIError) in try Self.validatedUTM(values) })
     }
 
     /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.
@@ -158,6 +174,37 @@ struct LinkRequest: Decodable, Sendable {
             throw APIError(
                 .badRequest, "invalid_max_clicks", "'max_clicks' must be between 1 and \(maximumMaxClicks)",
                 field: "max_clicks")
+        }
+    }
+
+    /// Longest `title`, in characters, and longest `notes`, in bytes.
+    static let maximumTitleLength = 512
+    static let maximumNotesBytes = 4096
+
+    /// A `title` (up to 512 characters) or `notes` (up to 4 KiB): text without control
+    /// characters but line breaks and tabs (in notes); empty means none.
+    static func validatedText(_ text: String, field: String) throws(APIError) -> String? {
+        guard !text.isEmpty else { return nil }
+        let fits = field == "title" ? text.count <= maximumTitleLength : text.utf8.count <= maximumNotesBytes
+        let allowed: (Unicode.Scalar) -> Bool = { scalar in
+            (scalar.value >= 0x20 && scalar.value != 0x7F) || (field == "notes" && (scalar == "\n" || scalar == "\t"))
+        }
+        guard fits, text.unicodeScalars.allSatisfy(allowed) else {
+            let limit = field == "title" ? "\(maximumTitleLength) characters" : "\(maximumNotesBytes) bytes"
+            throw APIError(
+                .badRequest, "invalid_\(field)", "'\(field)' must be at most \(limit) without control characters",
+                field: field)
+        }
+        return text
+    }
+
+    /// `utm` as ``UTMParameters`` takes it; an empty object means none.
+    static func validatedUTM(_ values: [String: String]) throws(APIError) -> UTMParameters? {
+        guard !values.isEmpty else { return nil }
+        do {
+            return try UTMParameters(values)
+        } catch {
+            throw APIError(.badRequest, "invalid_utm", error.message, field: "utm")
         }
     }
 

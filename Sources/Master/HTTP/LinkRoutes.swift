@@ -16,7 +16,9 @@ struct LinkRoutes: Sendable {
     /// Adds the routes, and the error middleware in front of them and of every route added later.
     func add(to router: Router<AppRequestContext>) {
         router.add(middleware: StoreErrorMiddleware())
-        router.addRoutes(CreateLinkController(writer: creator, admission: admission, domains: domains).routes)
+        router.addRoutes(
+            CreateLinkController(writer: creator, repository: repository, admission: admission, domains: domains).routes
+        )
         router.addRoutes(
             behindKeyCheck(LinksAPIController(repository: repository, domains: domains).routes)
                 .addRoutes(BulkCreateController(repository: repository, admission: admission, domains: domains).routes)

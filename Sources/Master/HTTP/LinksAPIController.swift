@@ -29,7 +29,7 @@ struct LinksAPIController: Sendable {
         let shortURL: String
 
         enum CodingKeys: String, CodingKey {
-            case code, domain, url, tags, revision, clicks, status, crawlable
+            case code, domain, url, tags, revision, clicks, status, crawlable, title, notes, utm
             case redirectType = "redirect_type"
             case forwardQuery = "forward_query"
             case shortURL = "short_url"
@@ -52,6 +52,9 @@ struct LinksAPIController: Sendable {
             try container.encode(link.redirect.status.rawValue, forKey: .redirectType)
             try container.encode(link.redirect.forwardQuery, forKey: .forwardQuery)
             try container.encode(link.redirect.crawlable, forKey: .crawlable)
+            try container.encode(link.title, forKey: .title)
+            try container.encode(link.notes, forKey: .notes)
+            try container.encode(link.utm?.values ?? [:], forKey: .utm)
             try container.encode(link.revision, forKey: .revision)
             try container.encode(link.clicks, forKey: .clicks)
             try container.encode(link.status, forKey: .status)

@@ -26,7 +26,7 @@ struct CreateStatement: PostgresPreparedStatement {
         let events = zip(items, addresses).map { item, address in
             LinkEvent.created(
                 address, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
-                tags: item.link.tags, redirect: item.link.redirect, at: now)
+                tags: item.link.tags, redirect: item.link.redirect, utm: item.link.utm, at: now)
         }
         // Arrays carry no NULLs here: '' and 0 stand for "none" and become NULL in SQL.
         query = """
@@ -40,19 +40,22 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { Int16($0.link.redirect.status.rawValue) })::smallint[],
                     \(items.map(\.link.redirect.forwardQuery))::boolean[],
                     \(items.map(\.link.redirect.crawlable))::boolean[],
+                    \(items.map { $0.link.title ?? "" })::text[], \(items.map { $0.link.notes ?? "" })::text[],
+                    \(items.map { $0.link.utm?.query ?? "" })::text[],
                     \(items.map { $0.importKey ?? "" })::text[],
                     \(items.map { $0.idempotency?.scope ?? "" })::text[],
                     \(items.map { $0.idempotency?.key ?? "" })::text[],
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
                 ) WITH ORDINALITY AS i(
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    import_key, scope, key, hash, n)
+                    title, notes, utm, import_key, scope, key, hash, n)
             ), inserted AS (
                 INSERT INTO links (
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    import_key, created_at)
+                    title, notes, utm, import_key, created_at)
                 SELECT domain, code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
-                    string_to_array(tags, ' '), redirect_type, forward_query, crawlable, NULLIF(import_key, ''),
+                    string_to_array(tags, ' '), redirect_type, forward_query, crawlable, NULLIF(title, ''),
+                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(import_key, ''),
                     \(now)::timestamptz + make_interval(secs => n / 1000000.0)
                 FROM input ORDER BY n
                 ON CONFLICT DO NOTHING

@@ -49,6 +49,15 @@ final class InMemoryLinkRepository: LinkRepository {
         state.withLockedValue { state in state.links[address.key].map { Self.link($0, now: Date()) } }
     }
 
+    func liveLink(to url: String, on domain: String?) async throws -> Link? {
+        let now = Date()
+        return state.withLockedValue { state in
+            state.links.values.filter { $0.link.url == url && $0.address.domain == domain }
+                .sorted { $0.createdAt > $1.createdAt }.lazy.map { Self.link($0, now: now) }
+                .first { $0.status == .active }
+        }
+    }
+
     func creationTime(of address: LinkAddress) async throws -> Date? {
         state.withLockedValue { $0.links[address.key]?.createdAt }
     }
@@ -62,8 +71,8 @@ final class InMemoryLinkRepository: LinkRepository {
                         && filter.domain.map { $0 == stored.address.storedDomain } ?? true
                         && filter.tag.map(stored.link.tags.contains) ?? true
                         && filter.search.map { text in
-                            stored.address.code.localizedCaseInsensitiveContains(text)
-                                || stored.link.url.localizedCaseInsensitiveContains(text)
+                            [stored.address.code, stored.link.url, stored.link.title ?? "", stored.link.notes ?? ""]
+                                .contains { $0.localizedCaseInsensitiveContains(text) }
                         } ?? true
                 }
                 .sorted { ($0.createdAt, $0.address.key) > ($1.createdAt, $1.address.key) }
@@ -96,7 +105,10 @@ final class InMemoryLinkRepository: LinkRepository {
                 url: change.url ?? link.url, alias: link.alias, domain: link.domain,
                 expiresAt: change.expiresAt == .keep ? link.expiresAt : change.expiresAt.newValue,
                 maxClicks: change.maxClicks == .keep ? link.maxClicks : change.maxClicks.newValue,
-                tags: change.tags ?? link.tags, redirect: change.applied(to: link.redirect))
+                tags: change.tags ?? link.tags, redirect: change.applied(to: link.redirect),
+                title: change.title == .keep ? link.title : change.title.newValue,
+                notes: change.notes == .keep ? link.notes : change.notes.newValue,
+                utm: change.utm == .keep ? link.utm : change.utm.newValue)
             stored.revision += 1
             state.links[address.key] = stored
             return .edited(Self.link(stored, now: Date()))
@@ -157,7 +169,8 @@ final class InMemoryLinkRepository: LinkRepository {
             address: stored.address, url: stored.link.url, createdAt: stored.createdAt,
             expiresAt: stored.link.expiresAt,
             maxClicks: stored.link.maxClicks, tags: stored.link.tags, redirect: stored.link.redirect,
-            revision: stored.revision, clicks: 0,
+            title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm, revision: stored.revision,
+            clicks: 0,
             status: Link.status(
                 deleted: stored.deleted, exhausted: false, clicks: 0, maxClicks: stored.link.maxClicks,
                 expiresAt: stored.link.expiresAt, now: now))

@@ -18,6 +18,12 @@ struct Link: Sendable, Equatable {
     let tags: [String]
     /// How it redirects.
     let redirect: RedirectOptions
+    /// What it is for, for people.
+    var title: String? = nil
+    /// Notes about it, for people.
+    var notes: String? = nil
+    /// Its campaign parameters, added to the target at redirect time.
+    var utm: UTMParameters? = nil
     /// Grows with every change; `If-Match` names it.
     let revision: Int64
     /// The sum of the replicas' highest reported totals.
@@ -55,6 +61,12 @@ struct NewLink: Sendable, Equatable {
     var tags: [String] = []
     /// How it redirects.
     var redirect = RedirectOptions.standard
+    /// What it is for, for people.
+    var title: String?
+    /// Notes about it, for people.
+    var notes: String?
+    /// Its campaign parameters.
+    var utm: UTMParameters?
 }
 
 /// What an edit does to one field.
@@ -78,6 +90,9 @@ struct LinkChange: Sendable, Equatable {
     var redirectStatus: RedirectOptions.Status?
     var forwardQuery: Bool?
     var crawlable: Bool?
+    var title: FieldChange<String> = .keep
+    var notes: FieldChange<String> = .keep
+    var utm: FieldChange<UTMParameters> = .keep
 
     /// `redirect` with this change's options applied.
     func applied(to redirect: RedirectOptions) -> RedirectOptions {

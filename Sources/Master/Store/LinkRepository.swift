@@ -16,6 +16,9 @@ protocol LinkCreator: Sendable {
 protocol LinkRepository: LinkCreator {
     /// The link with its click total, or `nil`.
     func link(_ address: LinkAddress) async throws -> Link?
+    /// The newest live link (not deleted, used up or expired) to `url` on `domain` (nil: the
+    /// default domain), for a create that asks to reuse one.
+    func liveLink(to url: String, on domain: String?) async throws -> Link?
     /// When the link was created, or `nil` if there is no such link (deleted ones included).
     func creationTime(of address: LinkAddress) async throws -> Date?
     /// Up to `limit` links, newest first, starting after `cursor`, only those on `domain`

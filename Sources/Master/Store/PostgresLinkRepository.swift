@@ -112,6 +112,9 @@ struct PostgresLinkRepository: LinkRepository {
                         redirect_type = coalesce(\(edit.redirectStatus.map { Int16($0.rawValue) }), redirect_type),
                         forward_query = coalesce(\(edit.forwardQuery), forward_query),
                         crawlable = coalesce(\(edit.crawlable), crawlable),
+                        title = CASE WHEN \(edit.title != .keep) THEN \(edit.title.newValue) ELSE title END,
+                        notes = CASE WHEN \(edit.notes != .keep) THEN \(edit.notes.newValue) ELSE notes END,
+                        utm = CASE WHEN \(edit.utm != .keep) THEN \(edit.utm.newValue?.query) ELSE utm END,
                         exhausted_at = CASE
                             WHEN NOT \(setsLimit) THEN exhausted_at
                             WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
@@ -122,15 +125,16 @@ struct PostgresLinkRepository: LinkRepository {
                     WHERE link_key = \(address.key) AND deleted_at IS NULL
                         AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
                     RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
-                        redirect_type, forward_query, crawlable
+                        redirect_type, forward_query, crawlable, utm
                     """, logger: logger)
                 var updated: LinkEvent?
-                for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable)
-                    in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool).self)
+                for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm)
+                    in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?).self)
                 {
                     updated = LinkEvent.updated(
                         address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
-                        tags: tags, redirect: Self.redirect(status, forward, crawlable), exhausted: exhausted)
+                        tags: tags, redirect: Self.redirect(status, forward, crawlable),
+                        utm: utm.map(UTMParameters.init(query:)), exhausted: exhausted)
                 }
                 guard let updated else {
                     let existing = try await connection.query(
@@ -159,11 +163,12 @@ struct PostgresLinkRepository: LinkRepository {
         l.domain, l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision,
         l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
         COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint,
-        l.redirect_type, l.forward_query, l.crawlable
+        l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm
         """
 
     private typealias DetailRow = (
-        String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool
+        String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool, String?,
+        String?, String?
     )
 
     /// A link's redirect options as stored (the column's check allows only the four statuses).
@@ -178,7 +183,8 @@ struct PostgresLinkRepository: LinkRepository {
             (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10)
         return Link(
             address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
-            maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13),
+            maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13), title: row.14, notes: row.15,
+            utm: row.16.map(UTMParameters.init(query:)),
             revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,
@@ -191,6 +197,24 @@ struct PostgresLinkRepository: LinkRepository {
                 "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
                 logger: logger)
             for try await row in rows.decode(DetailRow.self) { return Self.link(row, now: Date()) }
+            return nil
+        }
+    }
+
+    func liveLink(to url: String, on domain: String?) async throws -> Link? {
+        try await breaker.run { [client, logger] in
+            // Found through the url's trigram index (equality is one of its operators).
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.detailColumns) FROM links l
+                WHERE l.url = \(url) AND l.domain = \(domain ?? "") AND l.deleted_at IS NULL AND l.exhausted_at IS NULL
+                    AND (l.expires_at IS NULL OR l.expires_at > now())
+                ORDER BY l.created_at DESC LIMIT 1
+                """, logger: logger)
+            for try await row in rows.decode(DetailRow.self) {
+                let link = Self.link(row, now: Date())
+                if link.status == .active { return link }
+            }
             return nil
         }
     }
@@ -248,7 +272,8 @@ struct PostgresLinkRepository: LinkRepository {
                     WHERE (l.created_at, l.link_key) < (\(after.createdAt), \(after.key))
                         AND (\(domain)::text IS NULL OR l.domain = \(domain)::text)
                         AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
-                        AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text)
+                        AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text
+                            OR l.title ILIKE \(pattern)::text OR l.notes ILIKE \(pattern)::text)
                     ORDER BY l.created_at DESC, l.link_key DESC LIMIT \(limit)
                     """, logger: logger)
                 let now = Date()

@@ -87,9 +87,10 @@ struct RedirectController: Sendable {
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
         switch visit.resolution {
-        case .redirect(let url, let options):
+        case .redirect(let url, let options, let campaign):
             return Self.redirect(
-                to: url, options, query: request.uri.query, permanentCacheSeconds: permanentCacheSeconds)
+                to: url, options, campaign: campaign, query: request.uri.query,
+                permanentCacheSeconds: permanentCacheSeconds)
         case .notFound:
             if isCatchingUp() { throw Self.rebuilding }
             if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
@@ -102,16 +103,16 @@ struct RedirectController: Sendable {
         }
     }
 
-    /// The link's redirect: its status, the visitor's query merged into the target when the link
-    /// forwards it, `Cache-Control` that lets a permanent one be kept and keeps every other from
-    /// any cache (so that each click is seen), and `X-Robots-Tag: noindex` unless crawlable.
-    static func redirect(to url: String, _ options: RedirectOptions, query: String?, permanentCacheSeconds: Int)
-        -> Response
-    {
-        var target = url
-        if options.forwardQuery, let query, !query.isEmpty {
-            target = QueryForwarding.merge(target: url, query: Substring(query))
-        }
+    /// The link's redirect: its status, its campaign parameters the visitor does not set and
+    /// the visitor's query (when the link forwards it) merged into the target, `Cache-Control`
+    /// that lets a permanent one be kept and keeps every other from any cache (so that each
+    /// click is seen), and `X-Robots-Tag: noindex` unless crawlable.
+    static func redirect(
+        to url: String, _ options: RedirectOptions, campaign: String, query: String?, permanentCacheSeconds: Int
+    ) -> Response {
+        let added = QueryForwarding.added(
+            campaign: campaign, visitor: query.map { Substring($0) }, forwarding: options.forwardQuery)
+        let target = added.isEmpty ? url : QueryForwarding.merge(target: url, query: added)
         var headers: HTTPFields = [
             .location: target,
             .cacheControl: options.status.isPermanent ? "public, max-age=\(permanentCacheSeconds)" : "no-store",

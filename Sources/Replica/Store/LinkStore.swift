@@ -23,7 +23,8 @@ import SharedRedis
 struct LinkStore: Sendable {
     /// What a code resolves to.
     enum Resolution: Equatable {
-        case redirect(String, RedirectOptions)
+        /// To the url, as the options say, with the link's campaign query (empty for none).
+        case redirect(String, RedirectOptions, campaign: String = "")
         case notFound
         case gone
         /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
@@ -75,18 +76,18 @@ struct LinkStore: Sendable {
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
-    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: eleven per event:
+    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: twelve per event:
     /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain` for a
     /// domain's new state, or `skip` to record only the offset), then for a link its url,
-    /// expiry, max clicks, redirect status, flags (``RedirectFlags``), and the key of its
-    /// domain's crawlable set with the code as its member there; for a domain the root,
-    /// not-found and expired pages.
+    /// expiry, max clicks, redirect status, flags (``RedirectFlags``), the key of its domain's
+    /// crawlable set with the code as its member there, and its campaign query; for a domain
+    /// the root, not-found and expired pages.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 2))
         local applied = 0
         for index = 3, #KEYS do
-            local base = (index - 3) * 11
+            local base = (index - 3) * 12
             local state = ARGV[base + 4]
             if state ~= 'skip' then
                 local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
@@ -94,7 +95,7 @@ struct LinkStore: Sendable {
                     if state == 'active' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7],
-                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9])
+                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12])
                         if string.find(ARGV[base + 9], 'c', 1, true) then
                             redis.call('SADD', ARGV[base + 10], ARGV[base + 11])
                         else
@@ -124,14 +125,14 @@ struct LinkStore: Sendable {
     /// fresh key prefix, the click's attributes (``ClickAttributes/field``), stats key prefix,
     /// most values per dimension. Returns 0
     /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url, status,
-    /// flags}`, or `{url, status, flags, total, epoch}` on a milestone (status and flags empty
-    /// when the hash has none).
+    /// flags, campaign}`, or `{url, status, flags, campaign, total, epoch}` on a milestone
+    /// (status, flags and campaign empty when the hash has none).
     private static let visitScript = RedisScript(
         """
         \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then
@@ -151,9 +152,9 @@ struct LinkStore: Sendable {
             redis.call('HDEL', fresh, ARGV[5])
             count_click(ARGV[6] .. epoch .. ':' .. ARGV[2], ARGV[5], 1, tonumber(ARGV[7]))
         end
-        local status, flags = link[5] or '', link[6] or ''
-        if total % \(milestoneInterval) == 0 then return {link[1], status, flags, total, epoch} end
-        return {link[1], status, flags}
+        local status, flags, campaign = link[5] or '', link[6] or '', link[7] or ''
+        if total % \(milestoneInterval) == 0 then return {link[1], status, flags, campaign, total, epoch} end
+        return {link[1], status, flags, campaign}
         """)
 
     /// Where to start reading: partition → next offset, with ``domains`` loaded as Redis holds
@@ -215,7 +216,7 @@ struct LinkStore: Sendable {
         var scriptKeys = [keys.offsets, keys.stateMarker]
         var arguments: [String] = []
         scriptKeys.reserveCapacity(messages.count + 2)
-        arguments.reserveCapacity(messages.count * 11)
+        arguments.reserveCapacity(messages.count * 12)
         var events = 0
         var occurred: [Date] = []
         occurred.reserveCapacity(messages.count)
@@ -225,7 +226,7 @@ struct LinkStore: Sendable {
             if DomainEvent.isDomainKey(message.key) {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeDomainEvent) else {
                     scriptKeys.append(keys.offsets)
-                    arguments += position + ["0", "skip", "", "", "", "", "", "", ""]
+                    arguments += position + ["0", "skip", "", "", "", "", "", "", "", ""]
                     continue
                 }
                 let name = event.domain ?? ""
@@ -234,7 +235,7 @@ struct LinkStore: Sendable {
                     position
                     + [
                         String(event.revision), event.type == .deleted ? "deleted" : "domain", event.rootURL ?? "",
-                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "",
+                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "", "",
                     ]
                 changedDomains.append(name)
                 events += 1
@@ -243,7 +244,7 @@ struct LinkStore: Sendable {
             }
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                 scriptKeys.append(keys.offsets)
-                arguments += position + ["0", "skip", "", "", "", "", "", "", ""]
+                arguments += position + ["0", "skip", "", "", "", "", "", "", "", ""]
                 continue
             }
             let state =
@@ -264,7 +265,7 @@ struct LinkStore: Sendable {
                 position + [
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
                     String(redirect.status.rawValue), RedirectFlags(redirect).text,
-                    keys.crawlable(event.address.domain ?? ""), event.code,
+                    keys.crawlable(event.address.domain ?? ""), event.code, event.utm ?? "",
                 ]
             events += 1
             occurred.append(event.occurredAt)
@@ -438,11 +439,11 @@ struct LinkStore: Sendable {
                 ? fields[1].string.flatMap(Int.init).flatMap(RedirectOptions.Status.init) ?? .found
                 : .found,
             forwardQuery: flags.forwardQuery, crawlable: flags.crawlable)
-        guard fields.count == 5, let total = fields[3].integer, let epoch = fields[4].string else {
-            return Visit(resolution: .redirect(url, options))
+        let resolution = Resolution.redirect(url, options, campaign: fields.count > 3 ? fields[3].string ?? "" : "")
+        guard fields.count == 6, let total = fields[4].integer, let epoch = fields[5].string else {
+            return Visit(resolution: resolution)
         }
-        return Visit(
-            resolution: .redirect(url, options), milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
+        return Visit(resolution: resolution, milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
     }
 }
 

@@ -106,6 +106,11 @@ extension LinkEvent: VersionedEvent {
         // A replica redirects to it: nothing but http(s), whoever wrote the event.
         if let url, !Self.isHTTP(url) { return "'url' is not an http or https URL" }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
+        if let utm,
+            utm.isEmpty || utm.utf8.count > 2048 || !utm.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x23 })
+        {
+            return "'utm' is not 1-2048 bytes of printable ASCII without #"
+        }
         if let redirectType, RedirectOptions.Status(rawValue: redirectType) == nil {
             return "'redirect_type' is not 301, 302, 307 or 308"
         }

@@ -23,6 +23,7 @@ extension EventCodec {
         json.field("tags", event.tags)
         json.field("type", event.type.rawValue)
         json.field("url", event.url)
+        json.field("utm", event.utm)
         json.field("version", Int64(event.version))
         json.close()
         return json.bytes
@@ -63,6 +64,7 @@ private struct LinkEventMembers {
     var redirectType: Int64?
     var forwardQuery: Bool?
     var crawlable: Bool?
+    var utm: String?
     var reading = MemberReader()
 
     mutating func read(_ key: String, from reader: inout JSONReader) throws {
@@ -83,6 +85,7 @@ private struct LinkEventMembers {
         case "redirect_type": redirectType = try reading.integer(key, from: &reader)
         case "forward_query": forwardQuery = try reading.bool(key, from: &reader)
         case "crawlable": crawlable = try reading.bool(key, from: &reader)
+        case "utm": utm = try reading.string(key, from: &reader)
         default: try reader.skipValue()
         }
     }
@@ -120,6 +123,7 @@ private struct LinkEventMembers {
         }
         event.forwardQuery = forwardQuery
         event.crawlable = crawlable
+        event.utm = utm
         if let problem = event.rangeProblem { throw .malformed("\(type): \(problem)") }
         return event
     }

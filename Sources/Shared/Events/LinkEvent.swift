@@ -57,12 +57,15 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var forwardQuery: Bool?
     /// `true` when search engines may index the link; absent means they may not.
     public var crawlable: Bool?
+    /// The link's campaign parameters as the query text added to its target
+    /// (``UTMParameters/query``); absent when it has none.
+    public var utm: String?
     /// `true` when `master backfill` announces the link again (its state, not a change): the
     /// notifier sends no webhook for it. Absent on the wire otherwise.
     public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, domain, revision, url, tags, exhausted, reannounced, crawlable
+        case type, version, code, domain, revision, url, tags, exhausted, reannounced, crawlable, utm
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
@@ -74,7 +77,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
         _ address: LinkAddress, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
-        redirect: RedirectOptions = .standard, revision: Int64 = 1, at time: Date = Date(),
+        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, revision: Int64 = 1, at time: Date = Date(),
         eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
@@ -82,6 +85,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
             domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
             tags: tags)
         event.redirect = redirect
+        event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
         return event
     }
 
@@ -89,14 +93,15 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// still used up.
     public static func updated(
         _ address: LinkAddress, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
-        redirect: RedirectOptions = .standard, exhausted: Bool = false, at time: Date = Date(),
-        eventID: UUID = .newEventID()
+        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, exhausted: Bool = false,
+        at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
             type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
             domain: address.domain, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
             tags: tags, exhausted: exhausted ? true : nil)
         event.redirect = redirect
+        event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
         return event
     }
 

@@ -25,6 +25,16 @@ public enum QueryForwarding {
         return base + "?" + (kept + visitor).joined(separator: "&") + fragment
     }
 
+    /// The query a redirect adds to a link's target: the link's campaign parameters (``UTMParameters/query``)
+    /// the visitor's query does not set, then the visitor's own when the link forwards it.
+    public static func added(campaign: String, visitor: Substring?, forwarding: Bool) -> Substring {
+        let visitor = forwarding ? visitor ?? "" : ""
+        guard !campaign.isEmpty else { return visitor }
+        let sent = Set(parameters(of: visitor).map { name(of: $0) })
+        let campaign = parameters(of: Substring(campaign)).filter { !sent.contains(name(of: $0)) }
+        return Substring((campaign + parameters(of: visitor)).joined(separator: "&"))
+    }
+
     /// The non-empty `&`-separated parameters of a query.
     private static func parameters(of query: Substring) -> [Substring] {
         query.split(separator: "&", omittingEmptySubsequences: true)
