@@ -118,3 +118,75 @@ import Testing
         #expect(try rows(tagged).count == 100)
     }
 }
+
+/// The other shorteners' exports of `samples/imports`, imported by the real executable: codes
+/// kept on their domains, titles and tags carried, visit counts as starting clicks, once.
+@Suite struct ForeignImportTests {
+    private static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples/imports").path
+
+    private func run(_ arguments: [String], namespace: String) async throws -> (status: Int32, output: String) {
+        let process = try ServiceProcess(
+            "master", arguments: arguments + ["--log-level", "warning"],
+            environment: ["SHORTENER_NAMESPACE": namespace, "SHORTENER_PG_PORT": String(try TestStack.postgresPort)])
+        let status = try await process.waitForExit(timeout: .seconds(60))
+        return (status, process.logTail())
+    }
+
+    /// The link `code` on `domain` as the master's repository reads it.
+    private func link(_ code: String, domain: String = "", namespace: String) async throws -> (
+        url: String, title: String?, tags: [String], clicks: Int64
+    )? {
+        try await PostgresClient.withRunning(
+            try TestStack.postgresConfiguration(database: namespace), logger: TestStack.logger
+        ) { client in
+            let rows = try await client.query(
+                """
+                SELECT l.url, l.title, l.tags,
+                    COALESCE((SELECT sum(total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint
+                FROM links l WHERE l.domain = \(domain) AND l.code = \(code)
+                """, logger: TestStack.logger)
+            for try await (url, title, tags, clicks) in rows.decode((String, String?, [String], Int64).self) {
+                return (url, title, tags, clicks)
+            }
+            return nil
+        }
+    }
+
+    @Test func yourlsShlinkAndBitlyExportsKeepTheirCodesAndCounts() async throws {
+        let namespace = try await TestStack.makeNamespace().name
+        #expect(try await run(["migrate", "up"], namespace: namespace).status == 0)
+        #expect(try await run(["domains", "add", "go.example"], namespace: namespace).status == 0)
+
+        for (file, format, created) in [
+            ("yourls.csv", "yourls", 3), ("shlink.csv", "shlink", 2), ("shlink.json", "shlink", 2),
+            ("bitly.csv", "bitly", 1),
+        ] {
+            let path = "\(Self.samples)/\(file)"
+            let first = try await run(["links", "import", path], namespace: namespace)
+            let expected = file == "bitly.csv" ? 1 : 0
+            #expect(first.status == Int32(expected), "\(file): \(first.output)")
+            #expect(first.output.contains("Read as \(format)'s export"), "\(file): \(first.output)")
+            #expect(first.output.contains("\(created) created"), "\(file): \(first.output)")
+            let again = try await run(["links", "import", path], namespace: namespace)
+            #expect(again.output.contains("0 created, \(created) already there"), "\(file): \(again.output)")
+        }
+        // bit.ly is no domain of ours: put its rows on the default domain.
+        let bitly = try await run(
+            ["links", "import", "\(Self.samples)/bitly.csv", "--domain", "default"], namespace: namespace)
+        #expect(bitly.status == 0 && bitly.output.contains("2 created"), "\(bitly.output)")
+
+        let yourls = try #require(try await link("ylaunch", namespace: namespace))
+        #expect(yourls.url == "https://example.com/launch" && yourls.title == "Launch post" && yourls.clicks == 1520)
+        let shlink = try #require(try await link("slaunch", namespace: namespace))
+        #expect(shlink.tags == ["spring", "launch-2023"] && shlink.clicks == 812)
+        let onDomain = try #require(try await link("sgo", domain: "go.example", namespace: namespace))
+        #expect(onDomain.url == "https://example.com/go" && onDomain.clicks == 5)
+        let json = try #require(try await link("sjson1", namespace: namespace))
+        #expect(json.title == "From the API" && json.tags == ["api", "imported"] && json.clicks == 44)
+        #expect(try await link("sjson2", namespace: namespace)?.clicks == 3, "an older Shlink's visitsCount")
+        let jobs = try #require(try await link("jobs", domain: "go.example", namespace: namespace))
+        #expect(jobs.url == "https://example.com/careers" && jobs.clicks == 12)
+        #expect(try await link("3Qx9AbC", namespace: namespace)?.tags == ["finance", "reports"])
+    }
+}

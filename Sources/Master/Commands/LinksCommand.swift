@@ -34,27 +34,38 @@ struct LinksCommand: AsyncParsableCommand {
     }
 }
 
-/// `master links import FILE.csv`: creates the file's links through the bulk-create path, a
+/// `master links import FILE`: creates the file's links through the bulk-create path, a
 /// batch per transaction, with a progress bar. Prints a summary and writes the rows that failed,
 /// with their errors, to `FILE.failed.csv`. Running it twice creates nothing twice: a row is
-/// keyed by a hash of its fields, and aliases are unique anyway.
+/// keyed by a hash of its fields, and aliases are unique anyway. Reads our CSV and the exports
+/// of YOURLS, Shlink and Bitly (``ImportFormat``), keeping their codes and visit counts.
 struct ImportLinks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Create links from a CSV file (url,alias,expires_at,max_clicks,tags,domain).",
+        abstract: "Create links from our CSV, or a YOURLS, Shlink or Bitly export.",
         discussion: """
-            The first row names the columns; url is required, the others optional, unknown ones \
-            ignored (an export's code, created_at and clicks). A row's domain must have been added \
-            (master domains add); empty means the default domain. Rows whose status is 'deleted' \
-            are skipped. Exits with 1 when some rows failed; they are written to FILE.failed.csv.
+            Our CSV: the first row names the columns; url is required, alias, expires_at, max_clicks, \
+            tags, domain, title and clicks optional, others ignored (an export's code and created_at). \
+            A row's domain must have been added (master domains add); empty means the default domain. \
+            Rows whose status is 'deleted' are skipped. Another shortener's export (--from, or found \
+            from its header): its codes are kept as aliases and its visit counts become each link's \
+            starting clicks. Exits with 1 when some rows failed; they are written to FILE.failed.csv.
             """)
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var postgres: PostgresOptions
 
-    /// The CSV file to read.
-    @Argument(help: "The CSV file to import.")
+    /// The file to read: CSV, or Shlink's JSON list.
+    @Argument(help: "The file to import: CSV, or Shlink's API JSON.")
     var file: String
+
+    /// What wrote the file. Default: found from its header (or JSON: Shlink's).
+    @Option(help: "What wrote the file: ours, yourls, shlink or bitly (default: found from its header).")
+    var from: ImportFormat?
+
+    /// Puts every row on this domain (`default`: the default domain) instead of the file's.
+    @Option(help: "Put every link on this domain ('default' for the default one) instead of the file's.")
+    var domain: String?
 
     /// Links created per transaction. Default: 1000 (the bulk API's limit).
     @Option(help: "Links created per transaction (1-1000).")
@@ -70,8 +81,10 @@ struct ImportLinks: AsyncParsableCommand {
         let logger = try Observability.bootstrap(service: "import", options: common)
         let namespace = try common.resolvedNamespace()
         let failedPath = Self.failedPath(for: file)
-        var header = try CSVReader(path: file)
-        let plan = try LinkImport(header: try header.next() ?? [])
+        var source = try ImportRows(path: file)
+        let header = try source.next() ?? []
+        let format = from ?? (source.isJSON ? .shlink : ImportFormat.detect(header: header))
+        let plan = try LinkImport(header: header, format: format, domain: try domain.map(LinkImport.domainOverride))
         let total = try Self.countRecords(file) - 1
         let (file, batchSize) = (self.file, self.batchSize)
         let summary = try await PostgresClient.withRunning(
@@ -80,10 +93,10 @@ struct ImportLinks: AsyncParsableCommand {
             let repository = LinksCommand.repository(client: client, logger: logger)
             let domains = PostgresDomainRepository(client: client, breaker: repository.breaker, logger: logger)
             var display = ProgressDisplay(label: "Import", total: Int64(max(total, 0)), unit: "rows")
-            var reader = try CSVReader(path: file)
-            _ = try reader.next()
+            var rows = try ImportRows(path: file)
+            _ = try rows.next()
             return try await plan.run(
-                reader: &reader, batchSize: batchSize, repository: repository, domains: domains,
+                reader: &rows, batchSize: batchSize, repository: repository, domains: domains,
                 failedPath: failedPath
             ) { done in
                 display.update(Int64(done))
@@ -91,6 +104,7 @@ struct ImportLinks: AsyncParsableCommand {
                 display.finish(Int64(done))
             }
         }
+        if format != .ours { print("Read as \(format.rawValue)'s export.") }
         print(summary.text(failedPath: failedPath))
         if summary.failed > 0 { throw ExitCode(1) }
     }
@@ -104,30 +118,74 @@ struct ImportLinks: AsyncParsableCommand {
 
     /// The file's records, for the progress bar's total.
     static func countRecords(_ path: String) throws -> Int {
-        var reader = try CSVReader(path: path)
+        var reader = try ImportRows(path: path)
         var count = 0
         while try reader.next() != nil { count += 1 }
         return count
     }
 }
 
+/// The rows of an import file: CSV records, or Shlink's JSON list as the rows of its CSV.
+struct ImportRows {
+    private var reader: CSVReader?
+    private var rows: [[String]] = []
+    private var index = 0
+    /// Whether the file is JSON.
+    let isJSON: Bool
+
+    init(path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot open \(path)") }
+        let start = try handle.read(upToCount: 64) ?? Data()
+        try handle.close()
+        isJSON =
+            start.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }.map { $0 == 0x7B || $0 == 0x5B }
+            ?? false
+        if isJSON {
+            rows = try ImportFormat.rows(fromShlinkJSON: try Data(contentsOf: URL(fileURLWithPath: path)))
+        } else {
+            reader = try CSVReader(path: path)
+        }
+    }
+
+    /// The next row, or nil at the end.
+    mutating func next() throws -> [String]? {
+        if reader != nil { return try reader?.next() }
+        guard index < rows.count else { return nil }
+        defer { index += 1 }
+        return rows[index]
+    }
+}
+
 /// The work of ``ImportLinks``: rows to batch items, batches to the repository, outcomes to
 /// counts and a file of failed rows.
 struct LinkImport {
-    /// Column name → position, from the header.
+    /// Our columns that make a link.
+    static let columns = LinksCommand.columns
+    /// What wrote the file.
+    let format: ImportFormat
+    /// Our column → position, from the header.
     let positions: [String: Int]
+    /// The domain every row goes to (`""`: the default one), when one is given.
+    let domain: String?
 
-    init(header: [String]) throws {
-        var positions: [String: Int] = [:]
-        for (index, name) in header.enumerated() {
-            let column = name.trimmingCharacters(in: .whitespaces).lowercased()
-            if positions[column] == nil { positions[column] = index }
-        }
+    init(header: [String], format: ImportFormat = .ours, domain: String? = nil) throws {
+        positions = format.positions(header: header)
         guard positions["url"] != nil else {
             throw ValidationError(
                 "the first row must name the columns, url among them: \(LinksCommand.columns.joined(separator: ","))")
         }
-        self.positions = positions
+        self.format = format
+        self.domain = domain
+    }
+
+    /// `--domain`'s stored name: `""` for `default`.
+    static func domainOverride(_ text: String) throws -> String {
+        guard text != "default" else { return "" }
+        do {
+            return try DomainName.normalized(text)
+        } catch {
+            throw ValidationError("--domain: \(error.message)")
+        }
     }
 
     /// What an import did.
@@ -147,10 +205,10 @@ struct LinkImport {
         }
     }
 
-    /// A row's field, trimmed; empty when the column is missing.
+    /// A row's value of our column `name`, trimmed; empty when the file has none.
     private func field(_ name: String, of row: [String]) -> String {
-        guard let index = positions[name], index < row.count else { return "" }
-        return row[index].trimmingCharacters(in: .whitespaces)
+        if name == "domain", let domain { return domain }
+        return format.value(name, of: row, positions: positions)
     }
 
     /// The link a row asks for, keyed by a hash of its fields, or why it cannot be one. Its
@@ -165,6 +223,8 @@ struct LinkImport {
             url: values[0], alias: values[1].isEmpty ? nil : values[1], expiresAt: values[2].isEmpty ? nil : values[2],
             maxClicks: Int64(maxClicks), tags: values[4].split(separator: " ").map(String.init))
         var link = try request.validated()
+        link.title = try LinkRequest.validatedText(
+            String(field("title", of: row).prefix(LinkRequest.maximumTitleLength)), field: "title")
         if !values[5].isEmpty {
             do {
                 link.domain = try DomainName.normalized(values[5])
@@ -179,10 +239,20 @@ struct LinkImport {
         return .init(link: link, importKey: key.map { String(format: "%02x", $0) }.joined())
     }
 
+    /// The visits another shortener counted for a row, carried over as the link's starting clicks.
+    func clicks(of row: [String]) throws(APIError) -> Int64 {
+        let text = field("clicks", of: row)
+        guard !text.isEmpty else { return 0 }
+        guard let clicks = Int64(text), (0...ClickCountEvent.maximumTotal).contains(clicks) else {
+            throw APIError(.badRequest, "invalid_clicks", "'clicks' must be a whole number from 0 to 10^12")
+        }
+        return clicks
+    }
+
     /// Reads every row of `reader`, creates the links in batches and writes the failed rows
     /// (with an `error` column) to `failedPath`, which is removed when nothing failed.
     func run(
-        reader: inout CSVReader, batchSize: Int, repository: PostgresLinkRepository, domains: any DomainRepository,
+        reader: inout ImportRows, batchSize: Int, repository: PostgresLinkRepository, domains: any DomainRepository,
         failedPath: String, progress: (Int) -> Void, finished: (Int) -> Void
     ) async throws -> Summary {
         var summary = Summary()
@@ -202,18 +272,24 @@ struct LinkImport {
             try failures?.write(LinksCommand.columns.map { field($0, of: row) } + [error])
             summary.failed += 1
         }
-        var batch: [(row: [String], item: LinkBatchItem)] = []
+        var batch: [(row: [String], item: LinkBatchItem, clicks: Int64)] = []
         func flush() async throws {
             guard !batch.isEmpty else { return }
             let outcomes = try await repository.createMany(batch.map(\.item))
-            for ((row, _), outcome) in zip(batch, outcomes) {
+            var carried: [(LinkAddress, Int64)] = []
+            for ((row, _, clicks), outcome) in zip(batch, outcomes) {
                 switch outcome {
-                case .created: summary.created += 1
-                case .alreadyImported: summary.alreadyImported += 1
+                case .created(let address):
+                    summary.created += 1
+                    if clicks > 0 { carried.append((address, clicks)) }
+                case .alreadyImported(let address):
+                    summary.alreadyImported += 1
+                    if clicks > 0 { carried.append((address, clicks)) }
                 case .aliasTaken: try fail(row, "the alias '\(field("alias", of: row))' is already taken")
                 case .noFreeCode: try fail(row, "no free code was found; import the row again")
                 }
             }
+            try await repository.carryOverClicks(carried)
             batch.removeAll(keepingCapacity: true)
             progress(summary.rows)
         }
@@ -229,7 +305,7 @@ struct LinkImport {
                     try fail(row, "the domain '\(domain)' is not added; add it with master domains add")
                     continue
                 }
-                batch.append((row, item))
+                batch.append((row, item, try clicks(of: row)))
             } catch let error as APIError {
                 try fail(row, error.message)
             }

@@ -140,6 +140,22 @@ extension PostgresLinkRepository {
         return next
     }
 
+    /// Another shortener's visit counts, carried over as each link's starting clicks: one
+    /// `click_counts` row per link under the replica `import`, so the link's total (the sum of
+    /// its rows) starts there and an import run again adds nothing.
+    func carryOverClicks(_ clicks: [(LinkAddress, Int64)]) async throws {
+        guard !clicks.isEmpty else { return }
+        try await breaker.run { [client, logger] in
+            try await client.query(
+                """
+                INSERT INTO click_counts (link_key, replica_id, replica_epoch, total)
+                SELECT key, 'import', 'import', total FROM unnest(
+                    \(clicks.map(\.0.key))::text[], \(clicks.map(\.1))::bigint[]) AS c(key, total)
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+    }
+
     /// Import key → the link's address, for the keys some link already has.
     private func importedCodes(_ keys: [String], running run: (PostgresQuery) async throws -> [PostgresRow])
         async throws -> [String: LinkAddress]
