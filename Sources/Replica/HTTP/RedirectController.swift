@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Metrics
+import NIOConcurrencyHelpers
 import SharedLinks
 import SharedRedis
 import SharedResilience
@@ -24,6 +25,8 @@ struct RedirectController: Sendable {
     let clients = UserAgentRules.Cache()
     /// How long browsers and proxies may keep a permanent (301, 308) redirect.
     let permanentCacheSeconds: Int
+    /// Each domain's `robots.txt`, as last read.
+    let robotsFiles = RobotsFiles()
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, _ in
@@ -134,23 +137,59 @@ struct RedirectController: Sendable {
     static let maximumCrawlableLinks = 10_000
 
     /// `GET /robots.txt` for the request's domain: every crawlable link allowed (`Allow:
-    /// /<code>$`, the code alone), everything else disallowed.
+    /// /<code>$`, the code alone), everything else disallowed. Each domain's file is read from
+    /// Redis at most once per ``RobotsFiles/lifetime``, however many ask.
     private func robots(_ request: Request) async throws -> Response {
-        var lines = ["User-agent: *"]
-        if case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) {
-            do {
-                for code in try await store.crawlableCodes(of: domain, limit: Self.maximumCrawlableLinks).sorted() {
-                    lines.append("Allow: /\(code)$")
+        let resolution = store.domains.resolve(hostHeader: request.head.authority)
+        let name: String? = if case .domain(let domain) = resolution { domain ?? "" } else { nil }
+        let body: ByteBuffer
+        if let name, let cached = robotsFiles.file(of: name) {
+            body = cached
+        } else {
+            var lines = ["User-agent: *"]
+            if let name {
+                do {
+                    let codes = try await store.crawlableCodes(
+                        of: name.isEmpty ? nil : name, limit: Self.maximumCrawlableLinks)
+                    lines += codes.sorted().map { "Allow: /\($0)$" }
+                } catch let open as CircuitOpenError {
+                    throw APIError.unavailable(open)
                 }
-            } catch let open as CircuitOpenError {
-                throw APIError.unavailable(open)
             }
+            lines.append("Disallow: /")
+            body = ByteBuffer(string: lines.joined(separator: "\n") + "\n")
+            if let name { robotsFiles.keep(body, for: name) }
         }
-        lines.append("Disallow: /")
         return Response(
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "max-age=300"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: lines.joined(separator: "\n") + "\n")))
+            body: ResponseBody(byteBuffer: body))
     }
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")
+}
+
+/// The `robots.txt` of each domain (by stored name), kept for ``lifetime`` so that a flood of
+/// requests for it costs Redis one read per domain and lifetime.
+final class RobotsFiles: Sendable {
+    /// How long a file is served before it is read again.
+    static let lifetime = Duration.seconds(2)
+    /// Most domains kept; past it the files are dropped and read again.
+    static let maximumDomains = 1000
+
+    private let files = NIOLockedValueBox<[String: (body: ByteBuffer, read: ContinuousClock.Instant)]>([:])
+
+    /// The domain's file, if one was read within the lifetime.
+    func file(of domain: String) -> ByteBuffer? {
+        files.withLockedValue { files in
+            files[domain].flatMap { ContinuousClock.now - $0.read < Self.lifetime ? $0.body : nil }
+        }
+    }
+
+    /// Keeps the domain's file as just read.
+    func keep(_ body: ByteBuffer, for domain: String) {
+        files.withLockedValue { files in
+            if files.count >= Self.maximumDomains { files.removeAll() }
+            files[domain] = (body, ContinuousClock.now)
+        }
+    }
 }
