@@ -67,9 +67,8 @@ struct RedirectController: Sendable {
         guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
             throw APIError(.notFound, "unknown_host", "this host serves no short links")
         }
-        let fallbacks = store.domains.fallbacks(of: domain)
         guard ShortCode.isWellFormed(code) else {
-            if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
+            if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
             throw APIError.unknownCode
         }
         let attributes = ClickAttributes.of(
@@ -96,12 +95,12 @@ struct RedirectController: Sendable {
                 permanentCacheSeconds: permanentCacheSeconds)
         case .notFound:
             if isCatchingUp() { throw Self.rebuilding }
-            if let page = fallbacks.notFoundURL { return Self.fallback(to: page) }
+            if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
             throw APIError.unknownCode
         case .rebuilding:
             throw Self.rebuilding
         case .gone:
-            if let page = fallbacks.expiredURL { return Self.fallback(to: page) }
+            if let page = store.domains.fallbacks(of: domain).expiredURL { return Self.fallback(to: page) }
             throw APIError(.gone, "gone", "this link was deleted or has expired")
         }
     }

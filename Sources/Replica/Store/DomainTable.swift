@@ -15,6 +15,9 @@ final class DomainTable: Sendable {
 
     /// Stored name (`""`: the default domain) → its fallbacks, for the domains in use.
     private let domains = NIOLockedValueBox<[String: Fallbacks]>([:])
+    /// Whether a domain other than the default one is known: without one (and without strict
+    /// hosts) every request is the default domain's, and its `Host` is not even read.
+    private let hasOtherDomains = NIOLockedValueBox(false)
     /// The default domain's host, if the replica was told it (strict hosts need it).
     let defaultHost: String?
     /// Whether a `Host` naming no known domain gets `404` instead of the default domain.
@@ -29,6 +32,7 @@ final class DomainTable: Sendable {
     /// `nil` for the default domain (its host, or an unknown host unless hosts are strict), and
     /// ``Resolution/unknownHost`` for an unknown host when they are.
     func resolve(hostHeader: String?) -> Resolution {
+        if !strictHosts, !hasOtherDomains.withLockedValue({ $0 }) { return .domain(nil) }
         guard let host = DomainName.host(ofHeader: hostHeader) else {
             return strictHosts ? .unknownHost : .domain(nil)
         }
@@ -52,11 +56,16 @@ final class DomainTable: Sendable {
 
     /// Records a domain's state as Redis holds it: its fallbacks, or nil once it is removed.
     func set(_ name: String, _ fallbacks: Fallbacks?) {
-        domains.withLockedValue { $0[name] = fallbacks }
+        let others = domains.withLockedValue { domains in
+            domains[name] = fallbacks
+            return domains.keys.contains { !$0.isEmpty }
+        }
+        hasOtherDomains.withLockedValue { $0 = others }
     }
 
     /// Replaces every domain with what Redis holds.
     func replaceAll(with all: [String: Fallbacks]) {
         domains.withLockedValue { $0 = all }
+        hasOtherDomains.withLockedValue { $0 = all.keys.contains { !$0.isEmpty } }
     }
 }

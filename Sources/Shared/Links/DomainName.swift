@@ -45,6 +45,9 @@ public enum DomainName {
         guard !bytes.isEmpty, bytes.count <= TargetURL.maximumHostLength,
             bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return nil }
+        if let header, bytes.count == header.utf8.count, !bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+            return header  // already a bare lower-case host: no copy
+        }
         return String(decoding: bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

@@ -7,6 +7,14 @@ public enum QueryForwarding {
     /// kept as sent; a byte a URI may not hold raw (a space, a quote, anything not ASCII or a
     /// control character) is percent-encoded, so the result is still a valid ASCII URI.
     public static func merge(target: String, query: Substring) -> String {
+        // The usual case, without splitting anything: a target with no query or fragment of its
+        // own, and a query of whole parameters.
+        if !query.isEmpty, query.first != "&", query.last != "&",
+            !query.utf8.elementsEqualAnywhere(Self.emptyParameter),
+            !target.utf8.contains(where: { $0 == 0x3F || $0 == 0x23 })
+        {
+            return target + "?" + TargetURL.encoded(query, allowing: TargetURL.pathAndQueryBytes)
+        }
         let visitor = parameters(of: query).map(encoded)
         guard !visitor.isEmpty else { return target }
         var base = Substring(target)
@@ -49,5 +57,20 @@ public enum QueryForwarding {
     /// an escape is kept; one that does not is encoded), as a target's query is.
     private static func encoded(_ parameter: Substring) -> String {
         TargetURL.encoded(parameter, allowing: TargetURL.pathAndQueryBytes)
+    }
+
+    /// `&&`: an empty parameter, which the general path leaves out.
+    private static let emptyParameter = Array("&&".utf8)
+}
+
+extension Substring.UTF8View {
+    /// Whether `bytes` appear anywhere in these, in a row.
+    fileprivate func elementsEqualAnywhere(_ bytes: [UInt8]) -> Bool {
+        var start = startIndex
+        while start != endIndex {
+            if self[start...].starts(with: bytes) { return true }
+            start = index(after: start)
+        }
+        return false
     }
 }
