@@ -52,6 +52,21 @@ export async function api(method, path, body, { checkingKey = false } = {}) {
   return type.includes('json') ? response.json() : response.blob();
 }
 
+/** The API path of a link, and the query that names its domain (none for the default one). */
+export function linkPath(code, domain) {
+  return { path: `/api/links/${encodeURIComponent(code)}`, domain: domain || undefined };
+}
+
+/** The app's route to a link's page. */
+export function linkRoute(link) {
+  return `#/links/${encodeURIComponent(link.domain)}/${encodeURIComponent(link.code)}`;
+}
+
+/** The short domains, the default one first. */
+export async function domains() {
+  return (await api('GET', '/api/domains')).domains;
+}
+
 /** A query string of the parameters that are set. */
 export function query(parameters) {
   const search = new URLSearchParams();

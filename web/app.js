@@ -1,5 +1,6 @@
 // The web app: sign in with an API key, create and list links, and a page per link with live
-// clicks, analytics and its QR code. Views by the URL's fragment: `#/` and `#/links/<code>`.
+// clicks, analytics and its QR code. Views by the URL's fragment: `#/`, and `#/links/<code>` or
+// `#/links/<domain>/<code>` for a link on another short domain than the default one.
 import { session } from './api.js';
 import { signInView } from './sign-in.js';
 import { linksView } from './links.js';
@@ -18,8 +19,8 @@ function route() {
   if (!session.key) {
     content = signInView(route);
   } else {
-    const match = /^#\/links\/([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
-    const page = match ? linkView(decodeURIComponent(match[1])) : linksView();
+    const match = /^#\/links\/(?:([a-z0-9.-]{1,253})\/)?([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+    const page = match ? linkView(match[2], match[1]) : linksView();
     content = page.element;
     leaveView = page.leave;
   }

@@ -2,7 +2,7 @@
 // countries, devices, browsers and operating systems (bots apart), its QR code as SVG and PNG,
 // and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
-import { api, query } from './api.js';
+import { api, query, linkPath } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
 import { clickChart } from './chart.js';
 
@@ -23,7 +23,9 @@ const DIMENSIONS = [
   ['referrers', 'Referrers'], ['countries', 'Countries'], ['devices', 'Devices'], ['browsers', 'Browsers'], ['os', 'Operating systems'],
 ];
 
-export function linkView(code) {
+/** The page of the link `code` on `domain` (its host name; undefined: the default domain). */
+export function linkView(code, domain) {
+  const { path, domain: only } = linkPath(code, domain);
   const heading = h('h1', {}, code);
   const details = h('dl', { class: 'details' });
   const error = h('p', { class: 'field-error', role: 'alert' });
@@ -31,11 +33,11 @@ export function linkView(code) {
   const totals = h('p', { class: 'totals', id: 'totals' });
   const chartBox = h('div', { class: 'chart-box', id: 'chart' });
   const tops = h('div', { class: 'tops' });
-  const qr = qrSection(code);
+  const qr = qrSection(code, path, only);
   const deleteButton = h('button', { type: 'button', class: 'danger', id: 'delete' }, 'Delete link');
   const dialog = confirmDialog(code, async () => {
     try {
-      await api('DELETE', `/api/links/${encodeURIComponent(code)}`);
+      await api('DELETE', `${path}${query({ domain: only })}`);
       notify(`Deleted ${code}`);
       await refresh();
     } catch (failure) {
@@ -50,11 +52,10 @@ export function linkView(code) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const path = `/api/links/${encodeURIComponent(code)}`;
       const [link, stats, everyone] = await Promise.all([
-        api('GET', path),
-        api('GET', `${path}/stats${statsQuery(range.value, true)}`),
-        api('GET', `${path}/stats${statsQuery(range.value, false)}`),
+        api('GET', `${path}${query({ domain: only })}`),
+        api('GET', `${path}/stats${statsQuery(range.value, true, only)}`),
+        api('GET', `${path}/stats${statsQuery(range.value, false, only)}`),
       ]);
       if (left) return;
       error.textContent = '';
@@ -93,10 +94,10 @@ export function linkView(code) {
   return { element, leave: () => { left = true; clearTimeout(timer); qr.leave(); } };
 }
 
-function statsQuery(rangeID, excludingBots) {
+function statsQuery(rangeID, excludingBots, domain) {
   const choice = RANGES.find((option) => option.id === rangeID);
   const now = new Date();
-  const parameters = { granularity: choice.granularity, exclude_bots: String(excludingBots) };
+  const parameters = { granularity: choice.granularity, exclude_bots: String(excludingBots), domain };
   if (choice.hours) {
     const from = new Date(now.getTime() - choice.hours * 3600 * 1000);
     if (choice.granularity === 'hour') from.setUTCMinutes(0, 0, 0);
@@ -110,6 +111,7 @@ function statsQuery(rangeID, excludingBots) {
 function showDetails(list, link) {
   const rows = [
     ['Short URL', h('a', { href: link.short_url, id: 'link-short-url', target: '_blank', rel: 'noopener' }, link.short_url)],
+    ['Domain', h('span', { id: 'link-domain' }, link.domain)],
     ['Target', h('span', { class: 'target' }, link.url)],
     ['Status', h('span', { class: `status status-${link.status}`, id: 'link-status' }, link.status)],
     ['Created', dateTimeFormat.format(new Date(link.created_at))],
@@ -138,7 +140,7 @@ function topList(title, values) {
 }
 
 /** The QR code, fetched with the key (so as a blob, not by URL), and its downloads. */
-function qrSection(code) {
+function qrSection(code, path, domain) {
   const image = h('img', { id: 'qr', width: '200', height: '200', alt: '' });
   const downloads = h('p', { class: 'downloads' });
   let shown = null;
@@ -146,7 +148,7 @@ function qrSection(code) {
   const element = h('section', { class: 'card qr' }, h('h2', {}, 'QR code'), image, downloads);
   async function download(format) {
     try {
-      const blob = await api('GET', `/api/links/${encodeURIComponent(code)}/qr${query({ format, size: 1024 })}`);
+      const blob = await api('GET', `${path}/qr${query({ format, size: 1024, domain })}`);
       const url = URL.createObjectURL(blob);
       const anchor = h('a', { href: url, download: `${code}.${format}` });
       document.body.append(anchor);
@@ -163,7 +165,7 @@ function qrSection(code) {
       if (shown === shortURL) return;
       shown = shortURL;
       try {
-        const blob = await api('GET', `/api/links/${encodeURIComponent(code)}/qr${query({ format: 'svg', size: 200 })}`);
+        const blob = await api('GET', `${path}/qr${query({ format: 'svg', size: 200, domain })}`);
         const url = URL.createObjectURL(blob);
         urls.push(url);
         image.src = url;

@@ -1,17 +1,27 @@
-// The home view: the create form (errors on their fields, the new short URL with a copy
-// button) and the list of links, newest first, with a filter and cursor paging.
-import { api, query } from './api.js';
+// The home view: the create form (errors on their fields, a domain picker, the new short URL
+// with a copy button) and the list of links, newest first, with a text and a domain filter and
+// cursor paging.
+import { api, query, domains, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
 
 const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks'];
 
 export function linksView() {
   const list = linkList();
+  const form = createForm(() => list.reload());
   const element = h('section', {},
     h('h1', {}, 'Links'),
-    createForm(() => list.reload()),
+    form.element,
     list.element);
+  // Both pickers list the domains; a failure leaves them at the default domain alone.
+  domains().then((all) => { form.showDomains(all); list.showDomains(all); }).catch(() => {});
   return { element, leave: list.leave };
+}
+
+/** `<option>`s of the domains, the default one's value empty. */
+function domainOptions(all) {
+  return all.map((domain) => h('option', { value: domain.default ? '' : domain.name },
+    domain.default ? `${domain.name} (default)` : domain.name));
 }
 
 function createForm(onCreated) {
@@ -28,10 +38,14 @@ function createForm(onCreated) {
     inputs[name].setAttribute('aria-describedby', `${name}-error`);
     return h('div', { class: `field field-${name}` }, h('label', { for: name }, labels[name]), inputs[name], errors[name]);
   });
+  const domain = h('select', { id: 'domain', name: 'domain' }, h('option', { value: '' }, 'default domain'));
+  const domainField = h('div', { class: 'field field-domain', hidden: true },
+    h('label', { for: 'domain' }, 'Domain'), domain);
   const formError = h('p', { class: 'field-error', role: 'alert' });
   const result = h('div', { class: 'result', 'aria-live': 'polite' });
   const button = h('button', { type: 'submit' }, 'Shorten');
-  const form = h('form', { class: 'card create', novalidate: true }, h('h2', {}, 'New link'), ...fields, formError, button, result);
+  const form = h('form', { class: 'card create', novalidate: true }, h('h2', {}, 'New link'), fields[0], domainField,
+    ...fields.slice(1), formError, button, result);
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -49,10 +63,13 @@ function createForm(onCreated) {
       body.expires_at = expiry.toISOString();
     }
     if (inputs.max_clicks.value) body.max_clicks = Number(inputs.max_clicks.value);
+    if (domain.value) body.domain = domain.value;
     button.disabled = true;
     try {
       const created = await api('POST', '/create', body);
+      const chosen = domain.value;
       form.reset();
+      domain.value = chosen;
       result.replaceChildren(shortURLBox(created));
       notify(`Created ${created.short_url}`);
       onCreated();
@@ -73,7 +90,14 @@ function createForm(onCreated) {
       formError.textContent = failure.message;
     }
   }
-  return form;
+  return {
+    element: form,
+    /** Offers every domain; the picker shows only when there is more than the default one. */
+    showDomains(all) {
+      domain.replaceChildren(...domainOptions(all));
+      domainField.hidden = all.length < 2;
+    },
+  };
 }
 
 /** The new short URL, a link to its page and a copy button. */
@@ -91,16 +115,20 @@ function shortURLBox(created) {
   return h('p', { class: 'created' },
     h('a', { href: created.short_url, class: 'short-url', id: 'short-url', target: '_blank', rel: 'noopener' }, created.short_url),
     ' ', copy, ' ',
-    h('a', { href: `#/links/${encodeURIComponent(created.code)}` }, 'Details'));
+    h('a', { href: linkRoute(created) }, 'Details'));
 }
 
 function linkList() {
   const filter = h('input', { id: 'filter', type: 'search', autocomplete: 'off', 'aria-describedby': 'filter-help' });
+  const domainFilter = h('select', { id: 'domain-filter' }, h('option', { value: '*' }, 'All domains'));
+  const domainFilterField = h('p', { hidden: true }, h('label', { for: 'domain-filter' }, 'Domain'), domainFilter);
   const body = h('tbody');
   const empty = h('p', { class: 'help', hidden: true }, 'No links yet.');
   const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'More');
   const error = h('p', { class: 'field-error', role: 'alert' });
   let cursor = null;
+  /** The default domain's host, once the domains are known: the filter's empty choice. */
+  let defaultHost;
   let generation = 0;
   let debounce;
 
@@ -111,7 +139,8 @@ function linkList() {
       // The API searches from three characters on (a trigram); shorter text lists everything.
       const text = filter.value.trim();
       const q = [...text].length >= 3 ? text : '';
-      const page = await api('GET', `/api/links${query({ limit: 20, q, cursor: append ? cursor : null })}`);
+      const domain = domainFilter.value === '*' ? undefined : domainFilter.value || defaultHost;
+      const page = await api('GET', `/api/links${query({ limit: 20, q, domain, cursor: append ? cursor : null })}`);
       if (mine !== generation) return;
       if (!append) body.replaceChildren();
       for (const link of page.links) body.append(row(link));
@@ -126,6 +155,7 @@ function linkList() {
     clearTimeout(debounce);
     debounce = setTimeout(() => load(false), 250);
   });
+  domainFilter.addEventListener('change', () => load(false));
   more.addEventListener('click', () => load(true));
   load(false);
 
@@ -134,21 +164,34 @@ function linkList() {
     h('label', { for: 'filter' }, 'Filter by code or target'),
     filter,
     h('p', { id: 'filter-help', class: 'help' }, 'Newest first. Filtering starts at three characters.'),
+    domainFilterField,
     error,
     h('div', { class: 'table-scroll' },
       h('table', { class: 'links' },
-        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Target'),
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Domain'),
+          h('th', { scope: 'col' }, 'Target'),
           h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col', class: 'number' }, 'Clicks'),
           h('th', { scope: 'col' }, 'Created'))),
         body)),
     empty,
     more);
-  return { element, reload: () => load(false), leave: () => clearTimeout(debounce) };
+  return {
+    element,
+    reload: () => load(false),
+    leave: () => clearTimeout(debounce),
+    /** Offers a filter by domain when there is more than the default one. */
+    showDomains(all) {
+      defaultHost = all.find((domain) => domain.default)?.name;
+      domainFilter.replaceChildren(h('option', { value: '*' }, 'All domains'), ...domainOptions(all));
+      domainFilterField.hidden = all.length < 2;
+    },
+  };
 }
 
 function row(link) {
-  return h('tr', { 'data-code': link.code },
-    h('td', {}, h('a', { href: `#/links/${encodeURIComponent(link.code)}` }, link.code)),
+  return h('tr', { 'data-code': link.code, 'data-domain': link.domain },
+    h('td', {}, h('a', { href: linkRoute(link) }, link.code)),
+    h('td', {}, link.domain),
     h('td', { class: 'target' }, link.url),
     h('td', {}, h('span', { class: `status status-${link.status}` }, link.status)),
     h('td', { class: 'number' }, numberFormat.format(link.clicks)),

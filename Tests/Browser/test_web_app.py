@@ -20,12 +20,12 @@ import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as expected
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 APP = os.environ["SHORTENER_APP_URL"]
 KEY = os.environ["SHORTENER_API_KEY"]
@@ -35,6 +35,9 @@ SCREENSHOT = os.environ.get("BROWSER_SCREENSHOT")
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="shortener-downloads-"))
 # Clicks reach the page within a report interval (5 s) plus the page's own refresh (5 s).
 CLICK_WAIT = 40
+# A second short domain: the browser resolves it to this machine, so a short URL on it reaches the
+# replica with its own Host.
+SECOND_DOMAIN = "go.example"
 # Clicks by people, as other browsers would send them, on both replicas: (User-Agent, Referer).
 PEOPLE = [
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
@@ -49,7 +52,8 @@ def browser(width, height):
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     f"--window-size={max(width, 500)},{height}", "--lang=en-US"):
+                     f"--window-size={max(width, 500)},{height}", "--lang=en-US",
+                     f"--host-resolver-rules=MAP {SECOND_DOMAIN} 127.0.0.1"):
         options.add_argument(argument)
     if width < 500:  # a headless window is never narrower than 500 px: emulate a phone's viewport
         options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}})
@@ -257,6 +261,8 @@ def tour(steps):
     WebDriverWait(driver, 5).until(expected.visibility_of_element_located((By.ID, "confirm-delete"))).click()
     steps.text_of("#link-status", "deleted")
 
+    second_domain(steps)
+
     steps.say("no request carried the key in its URL; no errors in the console")
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
@@ -268,6 +274,49 @@ def tour(steps):
     severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
               and not any(failure in entry["message"] for failure in expected_failures)]
     assert not severe, severe
+
+
+def rows_attribute(driver, name):
+    """`name` of every row of the list, or None while the list is being redrawn."""
+    try:
+        return [row.get_attribute(name) for row in driver.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    except StaleElementReferenceException:
+        return None
+
+
+def second_domain(steps):
+    """A link on a second domain: picked on create, listed and filtered with its domain, its page
+    reached from the list, and its short URL opened through the domain's own Host."""
+    driver = steps.driver
+    steps.say(f"add the domain {SECOND_DOMAIN}; the create form offers it")
+    api("POST", "/api/domains", {"name": SECOND_DOMAIN})
+    driver.get(APP)
+    steps.text_of("h1", "Links")
+    steps.wait.until(lambda _: steps.find("#domain").is_displayed())
+    alias = f"dom-{secrets.token_hex(4)}"
+    Select(steps.find("#domain")).select_by_value(SECOND_DOMAIN)
+    steps.field("url", TARGET)
+    steps.field("alias", alias)
+    steps.find("form.create button[type=submit]").click()
+    steps.text_of("#short-url", f"//{SECOND_DOMAIN}:")
+    short_url = steps.find("#short-url").text
+    assert short_url.endswith(f"/{alias}"), short_url
+
+    steps.say("the list filters by domain; the link's page shows its domain")
+    Select(steps.find("#domain-filter")).select_by_value(SECOND_DOMAIN)
+    steps.wait.until(lambda _: rows_attribute(driver, "data-domain") == [SECOND_DOMAIN])
+    driver.find_element(By.CSS_SELECTOR, f"tbody tr[data-code='{alias}'] a").click()
+    steps.text_of("h1", alias)
+    steps.text_of("#link-domain", SECOND_DOMAIN)
+    steps.text_of("#link-short-url", short_url)
+
+    steps.say("its short URL, opened through its own Host, leads to the target")
+    app_window = driver.current_window_handle
+    driver.switch_to.new_window("tab")
+    driver.get(short_url)
+    WebDriverWait(driver, 15).until(expected.text_to_be_present_in_element((By.ID, "target"), "target page"))
+    driver.close()
+    driver.switch_to.window(app_window)
 
 
 def narrow(steps):
