@@ -94,6 +94,7 @@ import SharedLinks
             ] {
                 let refused = try await domains(.post, "/api/domains", body)
                 #expect(String(buffer: refused.body).contains(code), "\(body)")
+                #expect(!String(buffer: refused.body).contains(#""field":"domain""#), "a domain's field is its name")
             }
             let patched = try await domains(.patch, "/api/domains/GO.test", #"{"not_found_url":"https://e.com/404"}"#)
             #expect(try Self.json(patched)["not_found_url"] as? String == "https://e.com/404")

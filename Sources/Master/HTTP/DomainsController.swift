@@ -148,7 +148,15 @@ struct DomainsController: Sendable {
         guard let text = body.name else {
             throw APIError(.badRequest, "missing_name", "the body must have a string field 'name'", field: "name")
         }
-        let name = try domains.storedName(text)
+        let name: String
+        do {
+            name = try domains.storedName(text)
+        } catch {
+            // The field of this body is `name`.
+            throw APIError(
+                error.status, error.code, error.message.replacingOccurrences(of: "'domain'", with: "'name'"),
+                field: "name")
+        }
         guard !name.isEmpty,
             let domain = try await repository.add(name, fallbacks: body.fallbacks)
         else {
