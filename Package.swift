@@ -14,7 +14,7 @@ let strictSettings: [SwiftSetting] = [
 var testTargets: [Target] {
     let sharedModules: [Target.Dependency] = [
         "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
-        "SharedPostgres", "SharedRedis", "SharedService",
+        "SharedPostgres", "SharedRedis", "SharedService", "SharedOutbound",
     ]
     guard FileManager.default.fileExists(atPath: Context.packageDirectory + "/Tests") else { return [] }
     return [
@@ -162,6 +162,15 @@ let package = Package(
             ],
             path: "Sources/Shared/Service", swiftSettings: strictSettings),
 
+        .target(
+            name: "SharedOutbound",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Shared/Outbound", swiftSettings: strictSettings),
+
         // The services: each a thin composition of the Shared modules, none importing another.
         .executableTarget(
             name: "Master",
@@ -169,7 +178,7 @@ let package = Package(
                 "CQREncode", "CPNG", "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration",
                 "SharedResilience",
                 "SharedKafka",
-                "SharedPostgres", "SharedService",
+                "SharedPostgres", "SharedService", "SharedOutbound",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
@@ -193,6 +202,7 @@ let package = Package(
             name: "Notifier",
             dependencies: [
                 "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka", "SharedService",
+                "SharedOutbound",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import SharedConfiguration
 import SharedEvents
 import SharedKafka
+import SharedOutbound
 import SharedResilience
 import SharedService
 

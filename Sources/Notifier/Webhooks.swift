@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import SharedOutbound
 import SharedResilience
 
 /// Where and how the notifier posts its notifications.
@@ -30,7 +31,7 @@ struct WebhookSettings: Sendable {
 /// for long. Failures are retried with exponential backoff and full jitter; a `4xx` other than
 /// `408` and `429` is the receiver's final answer and is not retried. Redirects are not followed
 /// (a `3xx` is a refusal), receivers whose host is not public are not called unless allowed
-/// (``ReceiverAddressPolicy``), and logs show a receiver's origin only, never its path.
+/// (``PublicAddressPolicy``), and logs show a receiver's origin only, never its path.
 ///
 /// Headers: `X-Shortener-Event` (the event type), `X-Shortener-Event-ID` (receivers deduplicate
 /// by it: delivery is at-least-once), `X-Shortener-Signature: t=<unix seconds>,v1=<hex>` where
@@ -46,7 +47,7 @@ final class WebhookDispatcher: Sendable {
         case failed
         /// Its circuit breaker is open.
         case skipped
-        /// Its address is not allowed (see ``ReceiverAddressPolicy``).
+        /// Its address is not allowed (see ``PublicAddressPolicy``).
         case blocked
         /// The notifier was stopped before the retry policy ended: the event is not done.
         case interrupted
@@ -67,7 +68,7 @@ final class WebhookDispatcher: Sendable {
     }
 
     private let settings: WebhookSettings
-    private let policy: ReceiverAddressPolicy
+    private let policy: PublicAddressPolicy
     private let webhooks: [Webhook]
     private let client: HTTPClient
     private let logger: Logger
@@ -76,7 +77,7 @@ final class WebhookDispatcher: Sendable {
         self.settings = settings
         self.client = client
         self.logger = logger
-        self.policy = ReceiverAddressPolicy(allowsPrivateAddresses: settings.allowsPrivateAddresses)
+        self.policy = PublicAddressPolicy(allowsPrivateAddresses: settings.allowsPrivateAddresses)
         var breakerSettings = CircuitBreaker.Settings()
         breakerSettings.callTimeout = settings.timeout
         webhooks = settings.urls.map { url in

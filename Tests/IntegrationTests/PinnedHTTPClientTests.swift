@@ -4,7 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import TestSupport
 import Testing
-@testable import Notifier
+import SharedOutbound
 
 /// A webhook call connects to the address its receiver check approved, never to what the name
 /// resolves to at connect time (DNS rebinding).

@@ -1,9 +1,9 @@
 import Testing
-@testable import Notifier
+import SharedOutbound
 
-@Suite struct ReceiverAddressPolicyTests {
+@Suite struct PublicAddressPolicyTests {
     private func isPublic(_ text: String) -> Bool {
-        ReceiverAddressPolicy.resolve(text).allSatisfy(ReceiverAddressPolicy.isPublic)
+        PublicAddressPolicy.resolve(text).allSatisfy(PublicAddressPolicy.isPublic)
     }
 
     @Test(arguments: [
@@ -13,7 +13,7 @@ import Testing
         "::ffff:10.0.0.1", "64:ff9b::a00:1", "64:ff9b::808:808", "2002:a00:1::1", "2002:808:808::1",
     ])
     func refusesEveryAddressThatIsNotPublic(address: String) {
-        #expect(!ReceiverAddressPolicy.resolve(address).isEmpty)
+        #expect(!PublicAddressPolicy.resolve(address).isEmpty)
         #expect(!isPublic(address), "\(address) passed for public")
     }
 
@@ -23,9 +23,9 @@ import Testing
     }
 
     @Test func aCheckedHostIsPinnedToTheAddressItWasCheckedAt() async throws {
-        let policy = ReceiverAddressPolicy(allowsPrivateAddresses: false)
+        let policy = PublicAddressPolicy(allowsPrivateAddresses: false)
         #expect(try await policy.check(host: "8.8.8.8") == "8.8.8.8")
-        await #expect(throws: ReceiverAddressPolicy.Refusal.self) { try await policy.check(host: "127.0.0.1") }
-        #expect(try await ReceiverAddressPolicy(allowsPrivateAddresses: true).check(host: "127.0.0.1") == nil)
+        await #expect(throws: PublicAddressPolicy.Refusal.self) { try await policy.check(host: "127.0.0.1") }
+        #expect(try await PublicAddressPolicy(allowsPrivateAddresses: true).check(host: "127.0.0.1") == nil)
     }
 }

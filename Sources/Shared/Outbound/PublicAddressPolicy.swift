@@ -2,29 +2,30 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// Decides whether a webhook receiver may be called: by default only when every address its
-/// host resolves to is public, so a webhook setting can never be turned against the loopback
-/// interface, the private network or a cloud metadata endpoint (169.254.169.254). Lookups run
-/// on NIO's blocking thread pool and their verdicts are kept for ``verdictLifetime``.
+/// Decides whether an outbound call to an address that someone outside chose (a webhook
+/// receiver, a link's target whose title the master fetches) may be made: by default only when
+/// every address its host resolves to is public, so such a setting can never be turned against
+/// the loopback interface, the private network or a cloud metadata endpoint (169.254.169.254).
+/// Lookups run on NIO's blocking thread pool and their verdicts are kept for ``verdictLifetime``.
 ///
 /// The check returns the address it checked, and the call connects to that one
 /// (``PinnedHTTPClient``): resolving the name again to connect would let a DNS server answer
 /// a public address to the check and a private one to the connection (DNS rebinding).
-final class ReceiverAddressPolicy: Sendable {
-    /// Why a receiver is not called.
-    struct Refusal: Error, CustomStringConvertible {
-        let description: String
+public final class PublicAddressPolicy: Sendable {
+    /// Why a call is not made.
+    public struct Refusal: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    /// Whether loopback, private and link-local receivers are allowed (local set-ups and tests).
-    let allowsPrivateAddresses: Bool
+    /// Whether loopback, private and link-local addresses are allowed (local set-ups and tests).
+    public let allowsPrivateAddresses: Bool
     /// How long a host's verdict is trusted before it is resolved again. Default: 30 s.
-    let verdictLifetime: Duration
+    public let verdictLifetime: Duration
     private let verdicts = NIOLockedValueBox<
         [String: (verdict: Result<String, Refusal>, until: ContinuousClock.Instant)]
     >([:])
 
-    init(allowsPrivateAddresses: Bool, verdictLifetime: Duration = .seconds(30)) {
+    public init(allowsPrivateAddresses: Bool, verdictLifetime: Duration = .seconds(30)) {
         self.allowsPrivateAddresses = allowsPrivateAddresses
         self.verdictLifetime = verdictLifetime
     }
@@ -32,7 +33,7 @@ final class ReceiverAddressPolicy: Sendable {
     /// The public address to connect to for `host` (the first it resolves to), or nil when
     /// private addresses are allowed (the name is resolved as usual then); throws ``Refusal``
     /// when `host` is, or resolves to, an address that is not public.
-    func check(host: String) async throws -> String? {
+    public func check(host: String) async throws -> String? {
         guard !allowsPrivateAddresses else { return nil }
         let now = ContinuousClock.now
         if let cached = verdicts.withLockedValue({ $0[host] }), cached.until > now { return try cached.verdict.get() }
@@ -53,9 +54,9 @@ final class ReceiverAddressPolicy: Sendable {
     }
 
     /// An address as raw bytes (4 for IPv4, 16 for IPv6) and as text.
-    struct Address {
-        let bytes: [UInt8]
-        var text: String {
+    public struct Address: Sendable {
+        public let bytes: [UInt8]
+        public var text: String {
             var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
             let family = bytes.count == 4 ? AF_INET : AF_INET6
             return bytes.withUnsafeBytes { raw in
@@ -66,7 +67,7 @@ final class ReceiverAddressPolicy: Sendable {
     }
 
     /// Every address `host` (a name or an IP literal, IPv6 with or without brackets) resolves to.
-    static func resolve(_ host: String) -> [Address] {
+    public static func resolve(_ host: String) -> [Address] {
         let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -93,7 +94,7 @@ final class ReceiverAddressPolicy: Sendable {
     /// (198.18/15), protocol assignments (192.0.0/24), documentation (192.0.2/24,
     /// 198.51.100/24, 203.0.113/24), multicast or reserved (240/4), an IPv4-mapped form of one,
     /// nor NAT64 (64:ff9b::/96) or 6to4 (2002::/16).
-    static func isPublic(_ address: Address) -> Bool {
+    public static func isPublic(_ address: Address) -> Bool {
         let b = address.bytes
         if b.count == 4 {
             switch (b[0], b[1], b[2]) {
