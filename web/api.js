@@ -11,21 +11,23 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field;
+    /** Seconds to wait before trying again, from a 429's or 503's `Retry-After`. */
+    this.retryAfter = retryAfter;
   }
 }
 
 /**
- * Calls the API; resolves to the JSON answer, a Blob for images, or null for 204. A 401 signs
- * out and tells the app (`shortener:signed-out`), unless `checkingKey` (the sign-in form's own
- * check).
+ * Calls the API; resolves to the JSON answer, a Blob for images and CSV, or null for 204. A 401
+ * signs out and tells the app (`shortener:signed-out`), unless `checkingKey` (the sign-in form's
+ * own check). `headers` are sent besides the key (If-Match, Idempotency-Key).
  */
-export async function api(method, path, body, { checkingKey = false } = {}) {
-  const headers = { Authorization: `Bearer ${session.key ?? ''}` };
+export async function api(method, path, body, { checkingKey = false, headers: extra = {} } = {}) {
+  const headers = { ...extra, Authorization: `Bearer ${session.key ?? ''}` };
   const init = { method, headers, cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -47,7 +49,8 @@ export async function api(method, path, body, { checkingKey = false } = {}) {
       window.dispatchEvent(new Event('shortener:signed-out'));
     }
     throw new ApiError(response.status, error.code ?? `http_${response.status}`,
-      error.message ?? `The server answered ${response.status}.`, error.field);
+      error.message ?? `The server answered ${response.status}.`, error.field,
+      Number(response.headers.get('Retry-After')) || undefined);
   }
   return type.includes('json') ? response.json() : response.blob();
 }

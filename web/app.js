@@ -1,13 +1,20 @@
-// The web app: sign in with an API key, create and list links, and a page per link with live
-// clicks, analytics and its QR code. Views by the URL's fragment: `#/`, and `#/links/<code>` or
+// The web app: sign in with an API key, create, list, export and bulk-create links, a page per
+// link with live clicks, analytics, its QR code and its edit form, and the short domains. Views
+// by the URL's fragment: `#/`, `#/bulk`, `#/domains`, and `#/links/<code>` or
 // `#/links/<domain>/<code>` for a link on another short domain than the default one.
 import { session } from './api.js';
 import { signInView } from './sign-in.js';
 import { linksView } from './links.js';
 import { linkView } from './link-page.js';
+import { bulkView } from './bulk.js';
+import { domainsView } from './domains.js';
 
 const view = document.getElementById('view');
 const signOut = document.getElementById('sign-out');
+const nav = document.getElementById('nav');
+
+/** The view of a fragment that names no link. */
+const VIEWS = { '#/bulk': bulkView, '#/domains': domainsView };
 /** Stops the current view's timers when another one takes its place. */
 let leaveView = () => {};
 
@@ -15,12 +22,17 @@ function route() {
   leaveView();
   leaveView = () => {};
   signOut.hidden = !session.key;
+  nav.hidden = !session.key;
   let content;
   if (!session.key) {
     content = signInView(route);
   } else {
     const match = /^#\/links\/(?:([a-z0-9.-]{1,253})\/)?([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
-    const page = match ? linkView(match[2], match[1]) : linksView();
+    const page = match ? linkView(match[2], match[1]) : (VIEWS[location.hash] ?? linksView)();
+    for (const link of nav.querySelectorAll('a')) {
+      if (link.getAttribute('href') === (VIEWS[location.hash] ? location.hash : '#/')) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
     content = page.element;
     leaveView = page.leave;
   }

@@ -40,3 +40,49 @@ export function notify(text) {
 
 export const numberFormat = new Intl.NumberFormat();
 export const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+/** Offers `blob` as a download named `filename`. */
+export function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const anchor = h('a', { href: url, download: filename });
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/** A labelled form field: `{ element, input, error, showError(message), clear() }`. */
+export function field(name, label, input, help) {
+  const error = h('p', { id: `${name}-error`, class: 'field-error' });
+  input.id ||= name;
+  input.name ||= name;
+  input.setAttribute('aria-describedby', help ? `${name}-help ${name}-error` : `${name}-error`);
+  const element = h('div', { class: `field field-${name}` },
+    input.type === 'checkbox'
+      ? h('label', { for: input.id, class: 'check' }, input, ' ', label)
+      : [h('label', { for: input.id }, label), input],
+    help && h('p', { id: `${name}-help`, class: 'help' }, help),
+    error);
+  return {
+    element,
+    input,
+    error,
+    showError(message) {
+      error.textContent = message;
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+    },
+    clear() {
+      error.textContent = '';
+      input.removeAttribute('aria-invalid');
+    },
+  };
+}
+
+/** `date` (an ISO instant) as a `datetime-local` input's value, in local time; '' for none. */
+export function localDateTimeValue(date) {
+  if (!date) return '';
+  const value = new Date(date);
+  const pad = (number) => String(number).padStart(2, '0');
+  return `${value.getFullYear()}-${pad(value.getMonth() + 1)}-${pad(value.getDate())}T${pad(value.getHours())}:${pad(value.getMinutes())}`;
+}

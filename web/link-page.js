@@ -1,10 +1,11 @@
-// A link's page: its details, a click chart with a range picker, the top referrers,
-// countries, devices, browsers and operating systems (bots apart), its QR code as SVG and PNG,
-// and delete. The numbers refresh every few seconds (the replicas' report interval) without a
+// A link's page: its details and their edit form, a click chart with a range picker, the top
+// referrers, countries, devices, browsers and operating systems (bots apart), its QR code as SVG
+// and PNG, and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
 import { api, query, linkPath } from './api.js';
-import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
+import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 import { clickChart } from './chart.js';
+import { editForm } from './link-edit.js';
 
 /** How often the numbers refresh: the replicas' default report interval. */
 const REFRESH_MS = 5000;
@@ -35,6 +36,35 @@ export function linkView(code, domain) {
   const tops = h('div', { class: 'tops' });
   const qr = qrSection(code, path, only);
   const deleteButton = h('button', { type: 'button', class: 'danger', id: 'delete' }, 'Delete link');
+  const editButton = h('button', { type: 'button', id: 'edit' }, 'Edit');
+  const linkCard = h('section', { class: 'card' }, h('h2', {}, 'Link'), details,
+    h('p', { class: 'actions' }, editButton, ' ', deleteButton));
+  /** The link as last read, for the edit form to begin from. */
+  let current = null;
+  let editing = null;
+  function closeEditor() {
+    editing?.remove();
+    editing = null;
+    linkCard.hidden = false;
+    editButton.focus();
+  }
+  editButton.addEventListener('click', () => {
+    if (!current || editing) return;
+    editing = h('section', { class: 'card' }, editForm(current, {
+      path,
+      domain: only,
+      onSaved: (saved) => {
+        current = saved;
+        showDetails(details, saved);
+        closeEditor();
+        refresh();
+      },
+      onClose: closeEditor,
+    }));
+    linkCard.hidden = true;
+    linkCard.after(editing);
+    editing.querySelector('input').focus();
+  });
   const dialog = confirmDialog(code, async () => {
     try {
       await api('DELETE', `${path}${query({ domain: only })}`);
@@ -59,8 +89,10 @@ export function linkView(code, domain) {
       ]);
       if (left) return;
       error.textContent = '';
+      current = link;
       showDetails(details, link);
       deleteButton.hidden = link.status === 'deleted';
+      editButton.hidden = link.status === 'deleted';
       qr.show(link.short_url);
       const choice = RANGES.find((option) => option.id === range.value);
       totals.replaceChildren(
@@ -82,7 +114,7 @@ export function linkView(code, domain) {
     heading,
     error,
     h('div', { class: 'columns' },
-      h('section', { class: 'card' }, h('h2', {}, 'Link'), details, deleteButton),
+      h('div', {}, linkCard),
       qr.element),
     h('section', { class: 'card' },
       h('h2', {}, 'Clicks'),
@@ -112,13 +144,21 @@ function showDetails(list, link) {
   const rows = [
     ['Short URL', h('a', { href: link.short_url, id: 'link-short-url', target: '_blank', rel: 'noopener' }, link.short_url)],
     ['Domain', h('span', { id: 'link-domain' }, link.domain)],
-    ['Target', h('span', { class: 'target' }, link.url)],
+    ['Target', h('span', { class: 'target', id: 'link-target' }, link.url)],
     ['Status', h('span', { class: `status status-${link.status}`, id: 'link-status' }, link.status)],
     ['Created', dateTimeFormat.format(new Date(link.created_at))],
     ['Expires', link.expires_at ? dateTimeFormat.format(new Date(link.expires_at)) : 'never'],
     ['Max clicks', link.max_clicks ? numberFormat.format(link.max_clicks) : 'no limit'],
   ];
-  if (link.tags.length) rows.push(['Tags', link.tags.join(', ')]);
+  if (link.title) rows.push(['Title', h('span', { id: 'link-title' }, link.title)]);
+  if (link.tags.length) rows.push(['Tags', h('span', { id: 'link-tags' }, link.tags.join(', '))]);
+  if (link.notes) rows.push(['Notes', h('span', { class: 'notes' }, link.notes)]);
+  const options = [`${link.redirect_type} redirect`, link.forward_query ? 'forwards the query' : 'drops the query'];
+  if (link.crawlable) options.push('crawlable');
+  const utm = Object.entries(link.utm).map(([name, value]) => `utm_${name}=${value}`);
+  if (utm.length) options.push(utm.join('&'));
+  rows.push(['Options', h('span', { id: 'link-options' }, options.join(' · '))]);
+  rows.push(['Revision', h('span', { id: 'link-revision' }, String(link.revision))]);
   list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }
 
@@ -148,13 +188,7 @@ function qrSection(code, path, domain) {
   const element = h('section', { class: 'card qr' }, h('h2', {}, 'QR code'), image, downloads);
   async function download(format) {
     try {
-      const blob = await api('GET', `${path}/qr${query({ format, size: 1024, domain })}`);
-      const url = URL.createObjectURL(blob);
-      const anchor = h('a', { href: url, download: `${code}.${format}` });
-      document.body.append(anchor);
-      anchor.click();
-      anchor.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      saveBlob(await api('GET', `${path}/qr${query({ format, size: 1024, domain })}`), `${code}.${format}`);
     } catch (failure) {
       notify(failure.message);
     }

@@ -1,8 +1,8 @@
 // The home view: the create form (errors on their fields, a domain picker, the new short URL
-// with a copy button) and the list of links, newest first, with a text and a domain filter and
-// cursor paging.
+// with a copy button) and the list of links, newest first, with a text, a tag and a domain
+// filter, cursor paging, and the export of what the filters select as CSV.
 import { api, query, domains, linkRoute } from './api.js';
-import { h, notify, numberFormat, dateTimeFormat } from './dom.js';
+import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 
 const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks'];
 
@@ -118,13 +118,19 @@ function shortURLBox(created) {
     h('a', { href: linkRoute(created) }, 'Details'));
 }
 
+/** A tag as the API accepts it. */
+const TAG = /^[a-z0-9_-]{1,32}$/;
+
 function linkList() {
   const filter = h('input', { id: 'filter', type: 'search', autocomplete: 'off', 'aria-describedby': 'filter-help' });
+  const tagFilter = h('input', { id: 'tag-filter', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '32', 'aria-describedby': 'tag-filter-error' });
+  const tagError = h('p', { id: 'tag-filter-error', class: 'field-error' });
   const domainFilter = h('select', { id: 'domain-filter' }, h('option', { value: '*' }, 'All domains'));
-  const domainFilterField = h('p', { hidden: true }, h('label', { for: 'domain-filter' }, 'Domain'), domainFilter);
+  const domainFilterField = h('div', { hidden: true }, h('label', { for: 'domain-filter' }, 'Domain'), domainFilter);
   const body = h('tbody');
   const empty = h('p', { class: 'help', hidden: true }, 'No links yet.');
   const more = h('button', { type: 'button', class: 'quiet', hidden: true }, 'More');
+  const exportButton = h('button', { type: 'button', class: 'quiet', id: 'export' }, 'Export CSV');
   const error = h('p', { class: 'field-error', role: 'alert' });
   let cursor = null;
   /** The default domain's host, once the domains are known: the filter's empty choice. */
@@ -132,18 +138,35 @@ function linkList() {
   let generation = 0;
   let debounce;
 
+  /** The filters as the API takes them, or null when the tag cannot be one. */
+  function filters() {
+    // The API searches from three characters on (a trigram); shorter text lists everything.
+    const text = filter.value.trim();
+    const tag = tagFilter.value.trim().toLowerCase();
+    tagError.textContent = '';
+    tagFilter.removeAttribute('aria-invalid');
+    if (tag && !TAG.test(tag)) {
+      tagError.textContent = 'A tag is 1-32 characters of a-z, 0-9, - and _.';
+      tagFilter.setAttribute('aria-invalid', 'true');
+      return null;
+    }
+    return {
+      q: [...text].length >= 3 ? text : '',
+      tag,
+      domain: domainFilter.value === '*' ? undefined : domainFilter.value || defaultHost,
+    };
+  }
+
   async function load(append) {
     const mine = ++generation;
     error.textContent = '';
+    const selected = filters();
+    if (!selected) return;
     try {
-      // The API searches from three characters on (a trigram); shorter text lists everything.
-      const text = filter.value.trim();
-      const q = [...text].length >= 3 ? text : '';
-      const domain = domainFilter.value === '*' ? undefined : domainFilter.value || defaultHost;
-      const page = await api('GET', `/api/links${query({ limit: 20, q, domain, cursor: append ? cursor : null })}`);
+      const page = await api('GET', `/api/links${query({ limit: 20, ...selected, cursor: append ? cursor : null })}`);
       if (mine !== generation) return;
       if (!append) body.replaceChildren();
-      for (const link of page.links) body.append(row(link));
+      for (const link of page.links) body.append(row(link, showTag));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       empty.hidden = body.children.length > 0;
@@ -151,25 +174,49 @@ function linkList() {
       if (mine === generation) error.textContent = failure.message;
     }
   }
-  filter.addEventListener('input', () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => load(false), 250);
-  });
+  function showTag(tag) {
+    tagFilter.value = tag;
+    load(false);
+    tagFilter.focus();
+  }
+  for (const input of [filter, tagFilter]) {
+    input.addEventListener('input', () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => load(false), 250);
+    });
+  }
   domainFilter.addEventListener('change', () => load(false));
   more.addEventListener('click', () => load(true));
+  exportButton.addEventListener('click', async () => {
+    const selected = filters();
+    if (!selected) return;
+    exportButton.disabled = true;
+    try {
+      saveBlob(await api('GET', `/api/links.csv${query(selected)}`), 'links.csv');
+      notify('Exported the links as links.csv');
+    } catch (failure) {
+      error.textContent = failure.message;
+    } finally {
+      exportButton.disabled = false;
+    }
+  });
   load(false);
 
   const element = h('section', { class: 'card' },
     h('h2', {}, 'Your links'),
-    h('label', { for: 'filter' }, 'Filter by code or target'),
-    filter,
-    h('p', { id: 'filter-help', class: 'help' }, 'Newest first. Filtering starts at three characters.'),
-    domainFilterField,
+    h('div', { class: 'filters' },
+      h('div', {},
+        h('label', { for: 'filter' }, 'Filter by code, target, title or notes'),
+        filter,
+        h('p', { id: 'filter-help', class: 'help' }, 'Newest first. Filtering starts at three characters.')),
+      h('div', {}, h('label', { for: 'tag-filter' }, 'Tag'), tagFilter, tagError),
+      domainFilterField),
+    h('p', { class: 'toolbar' }, exportButton, h('span', { class: 'help' }, 'Every link the filters select, as CSV.')),
     error,
     h('div', { class: 'table-scroll' },
       h('table', { class: 'links' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Code'), h('th', { scope: 'col' }, 'Domain'),
-          h('th', { scope: 'col' }, 'Target'),
+          h('th', { scope: 'col' }, 'Target'), h('th', { scope: 'col' }, 'Tags'),
           h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col', class: 'number' }, 'Clicks'),
           h('th', { scope: 'col' }, 'Created'))),
         body)),
@@ -188,13 +235,16 @@ function linkList() {
   };
 }
 
-function row(link) {
+/** A link's row; its tags are buttons that filter the list by them. */
+function row(link, showTag) {
   return h('tr', { 'data-code': link.code, 'data-domain': link.domain },
     h('td', {}, h('a', { href: linkRoute(link) }, link.code)),
     h('td', {}, link.domain),
-    h('td', { class: 'target' }, link.url),
+    h('td', { class: 'target' }, link.title ? [h('strong', {}, link.title), h('br'), link.url] : link.url),
+    h('td', {}, link.tags.map((tag) => h('button', {
+      type: 'button', class: 'quiet tag', 'aria-label': `Show only links tagged ${tag}`, onclick: () => showTag(tag),
+    }, tag))),
     h('td', {}, h('span', { class: `status status-${link.status}` }, link.status)),
     h('td', { class: 'number' }, numberFormat.format(link.clicks)),
     h('td', {}, dateTimeFormat.format(new Date(link.created_at))));
 }
-

@@ -262,6 +262,10 @@ def tour(steps):
     steps.text_of("#link-status", "deleted")
 
     second_domain(steps)
+    edit_with_conflict(steps)
+    tags_and_export(steps)
+    bulk_paste(steps)
+    domains_page(steps)
 
     steps.say("no request carried the key in its URL; no errors in the console")
     for entry in driver.get_log("performance"):
@@ -270,7 +274,8 @@ def tour(steps):
             assert KEY not in message["params"]["request"]["url"], message["params"]["request"]["url"]
     # The refused key (401) and the taken alias (409) are logged by the browser as failed loads;
     # anything else (a script error, a CSP violation) is a failure.
-    expected_failures = ("status of 401", "status of 409")
+    # The refused edit and domain (400) and the concurrent edit's 412 likewise.
+    expected_failures = ("status of 400", "status of 401", "status of 409", "status of 412")
     severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
               and not any(failure in entry["message"] for failure in expected_failures)]
     assert not severe, severe
@@ -317,6 +322,124 @@ def second_domain(steps):
     WebDriverWait(driver, 15).until(expected.text_to_be_present_in_element((By.ID, "target"), "target page"))
     driver.close()
     driver.switch_to.window(app_window)
+
+
+def edit_with_conflict(steps):
+    """Editing on the link page, then an edit that meets someone else's: the conflict is shown,
+    the form keeps the user's change, and saving over theirs keeps their other fields."""
+    driver = steps.driver
+    alias = f"edit-{secrets.token_hex(4)}"
+    api("POST", "/create", {"url": TARGET, "alias": alias})
+    steps.say(f"edit {alias}: a title, tags and the redirect type")
+    driver.get(f"{APP}#/links/{alias}")
+    steps.text_of("h1", alias)
+    steps.text_of("#link-revision", "1")
+    steps.find("#edit").click()
+    steps.field("edit-title", "Spring sale")
+    steps.field("edit-tags", "promo spring")
+    Select(steps.find("#edit-redirect_type")).select_by_value("301")
+    steps.find("#edit-save").click()
+    steps.text_of("#link-title", "Spring sale")
+    steps.text_of("#link-tags", "promo, spring")
+    steps.text_of("#link-options", "301 redirect")
+    steps.text_of("#link-revision", "2")
+    link = api("GET", f"/api/links/{alias}")
+    assert (link["title"], link["tags"], link["redirect_type"], link["revision"]) == ("Spring sale", ["promo", "spring"], 301, 2), link
+
+    steps.say("a bad target is refused on its field")
+    steps.find("#edit").click()
+    steps.field("edit-url", "ftp://example.com/file")
+    steps.find("#edit-save").click()
+    steps.wait.until(lambda _: steps.find("#edit-url-error").text != "")
+    assert steps.find("#edit-url").get_attribute("aria-invalid") == "true"
+
+    steps.say("someone else edits while the form is open: the save shows the conflict")
+    changed_target = f"{TARGET}?edited=mine"
+    steps.field("edit-url", changed_target)
+    api("PATCH", f"/api/links/{alias}", {"max_clicks": 5})
+    steps.find("#edit-save").click()
+    steps.text_of("#edit-conflict", "Someone else saved this link")
+    steps.text_of("#edit-conflict", "Max clicks: now “5”")
+    assert steps.find("#edit-url").get_attribute("value") == changed_target, "the form lost the user's change"
+    assert api("GET", f"/api/links/{alias}")["url"] == TARGET, "a conflicting save was applied"
+
+    steps.say("save mine over theirs: my target, their max clicks")
+    steps.find("#edit-overwrite").click()
+    steps.text_of("#link-target", changed_target)
+    steps.text_of("#link-revision", "4")
+    link = api("GET", f"/api/links/{alias}")
+    assert (link["url"], link["max_clicks"], link["title"]) == (changed_target, 5, "Spring sale"), link
+
+
+def tags_and_export(steps):
+    """Tags in the list filter it; the export button downloads what the filters select."""
+    driver = steps.driver
+    tag = f"t{secrets.token_hex(4)}"
+    codes = {api("POST", "/create", {"url": f"{TARGET}?tag={index}", "tags": [tag, "web"]})["code"] for index in range(3)}
+    api("POST", "/create", {"url": TARGET, "tags": ["web"]})
+    steps.say("a tag in the list filters it to the links carrying it")
+    driver.get(APP)
+    steps.text_of("h1", "Links")
+    steps.find(f"tbody tr[data-code='{next(iter(codes))}']")
+    driver.find_element(By.CSS_SELECTOR, f"tbody tr[data-code='{next(iter(codes))}'] button[aria-label$=' {tag}']").click()
+    steps.wait.until(lambda _: set(rows_attribute(driver, "data-code") or []) == codes)
+    assert steps.find("#tag-filter").get_attribute("value") == tag
+
+    steps.say("the export button downloads those links as CSV")
+    path = DOWNLOADS / "links.csv"
+    path.unlink(missing_ok=True)
+    steps.find("#export").click()
+    WebDriverWait(driver, 15).until(lambda _: path.exists() and path.stat().st_size > 0)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status", lines[0]
+    assert {line.split(",")[7] for line in lines[1:]} == codes, lines
+
+
+def bulk_paste(steps):
+    """Pasted lines through the bulk API: the good ones created with the tags given, a bad one
+    listed with its error and row."""
+    driver = steps.driver
+    tag = f"b{secrets.token_hex(4)}"
+    alias = f"bulk-{secrets.token_hex(4)}"
+    steps.say("bulk create from pasted lines, one of them bad")
+    driver.get(f"{APP}#/bulk")
+    steps.text_of("h1", "Bulk create")
+    steps.field("bulk-lines", f"{TARGET}?bulk=1\n{TARGET}?bulk=2 {alias}\n\nnot-a-url\n")
+    steps.field("bulk-tags", tag)
+    steps.find("form.bulk button[type=submit]").click()
+    steps.text_of("#bulk-status", "2 created, 1 failed")
+    failed = driver.find_elements(By.CSS_SELECTOR, "#bulk-failed tbody tr")
+    assert len(failed) == 1 and failed[0].find_elements(By.TAG_NAME, "td")[0].text == "4", [row.text for row in failed]
+    created = api("GET", f"/api/links?tag={tag}")["links"]
+    assert sorted(link["url"] for link in created) == [f"{TARGET}?bulk=1", f"{TARGET}?bulk=2"], created
+    assert alias in {link["code"] for link in created}, created
+
+
+def domains_page(steps):
+    """The domains page adds a domain with a fallback, edits it, and removes it."""
+    driver = steps.driver
+    name = f"d{secrets.token_hex(3)}.example"
+    steps.say(f"the domains page adds {name} with a root page, edits it and removes it")
+    driver.get(f"{APP}#/domains")
+    steps.text_of("h1", "Domains")
+    steps.text_of("#domains", SECOND_DOMAIN)
+    steps.field("domain-add-name", "not a host!")
+    steps.find("#domain-add button[type=submit]").click()
+    steps.wait.until(lambda _: steps.find("#domain-add-name-error").text != "")
+    steps.field("domain-add-name", name)
+    steps.field("domain-add-root_url", TARGET)
+    steps.find("#domain-add button[type=submit]").click()
+    steps.text_of(f"#domains tr[data-domain='{name}']", TARGET)
+    driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Edit {name}']").click()
+    steps.field("domain-edit-not_found_url", f"{TARGET}?missing=1")
+    steps.find("#domain-edit button[type=submit]").click()
+    steps.text_of(f"#domains tr[data-domain='{name}']", "?missing=1")
+    domain = next(each for each in api("GET", "/api/domains")["domains"] if each["name"] == name)
+    assert (domain["root_url"], domain["not_found_url"]) == (TARGET, f"{TARGET}?missing=1"), domain
+    driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Remove {name}']").click()
+    WebDriverWait(driver, 5).until(expected.visibility_of_element_located((By.ID, "confirm-remove"))).click()
+    steps.wait.until(lambda _: not driver.find_elements(By.CSS_SELECTOR, f"#domains tr[data-domain='{name}']"))
+    assert name not in {each["name"] for each in api("GET", "/api/domains")["domains"]}
 
 
 def narrow(steps):

@@ -109,8 +109,8 @@ import Testing
         #expect(try links(again) == before)
         let first = try #require(try rows(exported).first)
         #expect(
-            first.hasPrefix("\"https://example.com/round?a=0,b\",rt-0,2099-01-01T00:00:00.000Z,9,x y,,rt-0,"),
-            "the default domain is the empty domain column")
+            first.hasPrefix("\"https://example.com/round?a=0,b\",rt-0,2099-01-01T00:00:00.000Z,9,x y,,,rt-0,"),
+            "the default domain is the empty domain column, and no title the empty title column")
 
         let tagged = "\(directory)/tagged.csv"
         let filtered = try master(["export", "--tag", "x"], namespace: source, outputPath: tagged)

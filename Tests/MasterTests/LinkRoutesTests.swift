@@ -221,6 +221,41 @@ import SharedLinks
         }
     }
 
+    @Test func theExportIsEveryLinkTheFiltersSelectAsCSVAcrossPages() async throws {
+        try await withRoutes { client in
+            // One page and a bit more: 1,000 links, then five more, two of them tagged.
+            for (count, offset) in [(1000, 0), (5, 1000)] {
+                let items = (offset..<offset + count).map { index in
+                    let tags = index >= 1003 ? #"["late"]"# : "[]"
+                    return #"{"url":"https://example.com/\#(index)?a=1,b=2","title":"Say \"hi\"","tags":\#(tags)}"#
+                }
+                let answer = try await client.execute(
+                    uri: "/api/links/bulk", method: .post, headers: Self.jsonHeaders,
+                    body: ByteBuffer(string: #"{"links":[\#(items.joined(separator: ","))]}"#))
+                #expect(answer.status == .ok)
+            }
+            let export = try await client.execute(uri: "/api/links.csv", method: .get)
+            #expect(export.status == .ok)
+            #expect(export.headers[.contentType] == "text/csv; charset=utf-8")
+            #expect(export.headers[.contentDisposition] == #"attachment; filename="links.csv""#)
+            let lines = String(buffer: export.body).split(separator: "\n")
+            #expect(lines.first == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status")
+            #expect(lines.count == 1006)
+            // Quoted because of the comma, and the title because of its quotes, which are doubled.
+            #expect(
+                lines.dropFirst().allSatisfy {
+                    $0.hasPrefix(#""https://example.com/"#) && $0.contains(#","Say ""hi""","#)
+                })
+            // The alias column, the code, follows the quoted URL.
+            let codes = Set(lines.dropFirst().map { $0.components(separatedBy: #"b=2","#)[1].prefix { $0 != "," } })
+            #expect(codes.count == 1005)
+
+            let tagged = String(buffer: try await client.execute(uri: "/api/links.csv?tag=late", method: .get).body)
+            #expect(tagged.split(separator: "\n").count == 3)
+            #expect(try await client.execute(uri: "/api/links.csv?tag=No%20Tag", method: .get).status == .badRequest)
+        }
+    }
+
     @Test func bulkGivesEachItemItsOwnOutcomeInOrder() async throws {
         try await withRoutes { client in
             #expect(

@@ -11,17 +11,11 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// `master links import|export`: links in and out as CSV, with the columns
-/// `url,alias,expires_at,max_clicks,tags,domain` (tags separated by spaces; the domain empty for
-/// the default one); export adds `code`, `created_at`, `clicks` and `status`, and its `alias`
-/// is the code, so that importing an export elsewhere keeps every code on its domain.
+/// `master links import|export`: links in and out as ``LinkCSV``.
 struct LinksCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "links",
         abstract: "Import links from CSV, or export them as CSV.", subcommands: [ImportLinks.self, ExportLinks.self])
-
-    /// The columns both directions share, in order.
-    static let columns = ["url", "alias", "expires_at", "max_clicks", "tags", "domain"]
 
     /// The repository of a command's `client`. Its breaker allows each call 30 s, not a
     /// request's 2 s: a transaction of a thousand links (or a page of the export) may take
@@ -159,8 +153,6 @@ struct ImportRows {
 /// The work of ``ImportLinks``: rows to batch items, batches to the repository, outcomes to
 /// counts and a file of failed rows.
 struct LinkImport {
-    /// Our columns that make a link.
-    static let columns = LinksCommand.columns
     /// What wrote the file.
     let format: ImportFormat
     /// Our column → position, from the header.
@@ -172,7 +164,7 @@ struct LinkImport {
         positions = format.positions(header: header)
         guard positions["url"] != nil else {
             throw ValidationError(
-                "the first row must name the columns, url among them: \(LinksCommand.columns.joined(separator: ","))")
+                "the first row must name the columns, url among them: \(LinkCSV.linkColumns.joined(separator: ","))")
         }
         self.format = format
         self.domain = domain
@@ -214,7 +206,7 @@ struct LinkImport {
     /// The link a row asks for, keyed by a hash of its fields, or why it cannot be one. Its
     /// domain (normalised; nil for the default one) is the caller's to check exists.
     func item(for row: [String]) throws(APIError) -> LinkBatchItem {
-        let values = LinksCommand.columns.map { field($0, of: row) }
+        let values = LinkCSV.linkColumns.map { field($0, of: row) }
         let maxClicks = values[3]
         guard maxClicks.isEmpty || Int64(maxClicks) != nil else {
             throw APIError(.badRequest, "invalid_max_clicks", "'max_clicks' must be a whole number")
@@ -267,9 +259,9 @@ struct LinkImport {
         func fail(_ row: [String], _ error: String) throws {
             if failures == nil {
                 failures = try CSVWriter(creating: failedPath)
-                try failures?.write(LinksCommand.columns + ["error"])
+                try failures?.write(LinkCSV.linkColumns + ["error"])
             }
-            try failures?.write(LinksCommand.columns.map { field($0, of: row) } + [error])
+            try failures?.write(LinkCSV.linkColumns.map { field($0, of: row) } + [error])
             summary.failed += 1
         }
         var batch: [(row: [String], item: LinkBatchItem, clicks: Int64)] = []
@@ -328,7 +320,8 @@ struct ExportLinks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
         abstract:
-            "Write every link as CSV (url,alias,expires_at,max_clicks,tags,domain,code,created_at,clicks,status).")
+            "Write every link as CSV (url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status)."
+    )
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var postgres: PostgresOptions
@@ -352,16 +345,10 @@ struct ExportLinks: AsyncParsableCommand {
         ) { client in
             let repository = LinksCommand.repository(client: client, logger: logger)
             var output = CSVWriter()
-            try output.write(LinksCommand.columns + ["code", "created_at", "clicks", "status"])
+            try output.write(LinkCSV.exportColumns)
             var count = 0
             try await repository.forEachLink(tagged: tag) { link in
-                try output.write([
-                    link.url, link.code, link.expiresAt.map { RFC3339.format($0) } ?? "",
-                    link.maxClicks.map(String.init) ?? "",
-                    link.tags.joined(separator: " "), link.address.storedDomain, link.code,
-                    RFC3339.format(link.createdAt), String(link.clicks),
-                    link.status.rawValue,
-                ])
+                try output.write(LinkCSV.exportRecord(link))
                 count += 1
             }
             try output.flush()

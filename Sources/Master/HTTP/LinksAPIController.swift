@@ -7,8 +7,8 @@ import SharedService
 
 /// The links API beyond creation: `GET /api/links/<code>`,
 /// `GET /api/links?limit=&cursor=&domain=&tag=&q=` (newest first, keyset pages, `q` found in the
-/// code or the target), `PATCH /api/links/<code>` (with `If-Match: "<revision>"`) and
-/// `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware`` checks the
+/// code or the target), the same selection as CSV (`GET /api/links.csv`),
+/// `PATCH /api/links/<code>` (with `If-Match: "<revision>"`) and `DELETE /api/links/<code>`, added to the `/api` group, whose ``APIKeyMiddleware`` checks the
 /// caller's key. A link on a domain other than the default one is named with `?domain=`.
 /// A link's answers carry `ETag: "<revision>"`.
 struct LinksAPIController: Sendable {
@@ -96,6 +96,9 @@ struct LinksAPIController: Sendable {
         routes.get("links") { request, context in
             try await list(request, context: context)
         }
+        routes.get("links.csv") { request, context in
+            try await export(request, context: context)
+        }
         routes.delete("links/:code") { request, context in
             let address = try context.linkAddress(request, domains: domains)
             switch try await repository.delete(address) {
@@ -115,9 +118,7 @@ struct LinksAPIController: Sendable {
     func list(_ request: Request, context: AppRequestContext) async throws -> Page {
         let query = request.uri.queryParameters
         let limit = try Self.pageSize(query.get("limit"))
-        let filter = LinkFilter(
-            domain: try query.get("domain").map(domains.storedName), tag: try Self.tag(query.get("tag")),
-            search: try Self.search(query.get("q")))
+        let filter = try filter(query)
         let cursor = try query.get("cursor").map { token in
             guard let cursor = LinkCursor(token: token) else {
                 throw APIError(.badRequest, "invalid_cursor", "'cursor' is not a cursor this API returned")
@@ -129,6 +130,49 @@ struct LinksAPIController: Sendable {
         let next =
             links.count > limit ? page.last.map { LinkCursor(createdAt: $0.createdAt, key: $0.address.key).token } : nil
         return Page(links: page.map(answer(for:)), nextCursor: next)
+    }
+
+    /// The listing's filters: `domain`, `tag` and `q`.
+    private func filter(_ query: Parameters) throws -> LinkFilter {
+        LinkFilter(
+            domain: try query.get("domain").map(domains.storedName), tag: try Self.tag(query.get("tag")),
+            search: try Self.search(query.get("q")))
+    }
+
+    /// Links read per page of an export.
+    static let exportPageSize = 1000
+
+    /// `GET /api/links.csv?domain=&tag=&q=`: every link the same filters list, newest first, as
+    /// ``LinkCSV`` (what `master links import` reads back), streamed a page at a time in flat
+    /// memory. The first page is read before the answer starts, so that a bad filter, a slow
+    /// search or Postgres being down still answer with their status; a failure later cuts the
+    /// download short (the client sees an incomplete body, never a wrong one).
+    func export(_ request: Request, context: AppRequestContext) async throws -> Response {
+        let filter = try filter(request.uri.queryParameters)
+        let repository = self.repository
+        let pageSize = Self.exportPageSize
+        let first = try await repository.list(limit: pageSize, after: nil, filter: filter)
+        let body = ResponseBody { writer in
+            var buffer: [UInt8] = []
+            CSVWriter.append(LinkCSV.exportColumns, to: &buffer)
+            var page = first
+            while true {
+                for link in page { CSVWriter.append(LinkCSV.exportRecord(link), to: &buffer) }
+                try await writer.write(ByteBuffer(bytes: buffer))
+                buffer.removeAll(keepingCapacity: true)
+                guard page.count == pageSize, let last = page.last else { break }
+                page = try await repository.list(
+                    limit: pageSize, after: LinkCursor(createdAt: last.createdAt, key: last.address.key), filter: filter
+                )
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"links.csv\"",
+                .cacheControl: "no-store",
+            ], body: body)
     }
 
     /// `PATCH /api/links/<code>`: the edit, checked as create checks its fields, applied in one

@@ -3,7 +3,7 @@ import Foundation
 import SharedLinks
 
 /// The files `master links import` reads: our own CSV, and the exports of the shorteners people
-/// move from. Each is read as our columns (``LinkImport/columns`` and `title`, `clicks`,
+/// move from. Each is read as our columns (``LinkCSV/linkColumns`` and `title`, `clicks`,
 /// `status`), so that the rest of an import is the same for all.
 ///
 /// - `yourls`: the `yourls_url` table as CSV (`keyword,url,title,timestamp,ip,clicks`).
@@ -23,7 +23,7 @@ enum ImportFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     private var synonyms: [String: [String]] {
         switch self {
         case .ours:
-            Dictionary(uniqueKeysWithValues: (LinkImport.columns + ["title", "clicks", "status"]).map { ($0, [$0]) })
+            Dictionary(uniqueKeysWithValues: (LinkCSV.linkColumns + ["title", "clicks", "status"]).map { ($0, [$0]) })
         case .yourls:
             ["url": ["url"], "alias": ["keyword"], "title": ["title"], "clicks": ["clicks"]]
         case .shlink:

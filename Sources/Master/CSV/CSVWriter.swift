@@ -20,7 +20,15 @@ struct CSVWriter {
         self.init(handle: handle)
     }
 
+    /// Writes one record.
     mutating func write(_ fields: [String]) throws {
+        Self.append(fields, to: &buffer)
+        if buffer.count >= 64 * 1024 { try flush() }
+    }
+
+    /// Appends one record to `buffer`: what ``write(_:)`` writes, for a caller with its own
+    /// output (the export over HTTP).
+    static func append(_ fields: [String], to buffer: inout [UInt8]) {
         for (index, field) in fields.enumerated() {
             if index > 0 { buffer.append(UInt8(ascii: ",")) }
             let bytes = Array(field.utf8)
@@ -37,7 +45,6 @@ struct CSVWriter {
             }
         }
         buffer.append(0x0A)
-        if buffer.count >= 64 * 1024 { try flush() }
     }
 
     /// Writes out what is buffered.
