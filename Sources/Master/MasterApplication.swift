@@ -11,7 +11,7 @@ import SharedService
 
 /// The master's parts, composed in one place from a ``Configuration``: `main` and the tests
 /// build it the same way. The Postgres pool, the dead-letter producer, the click aggregator's
-/// consumer, the HTTP API and the web app.
+/// consumer, the HTTP API and the web app, and the title fetcher when it is on.
 struct MasterApplication {
     /// What the master needs to know.
     struct Configuration: Sendable {
@@ -35,6 +35,9 @@ struct MasterApplication {
         var webDirectory: String?
         /// How long an `Idempotency-Key` is remembered.
         var idempotencyRetention = IdempotencyPruning.defaultRetention
+        /// How the titles of links created without one are fetched from their pages; nil: they
+        /// are not.
+        var titleFetching: TitleFetcher.Settings?
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -88,7 +91,11 @@ struct MasterApplication {
         let domains = ShortDomains(
             publicBaseURL: configuration.publicBaseURL,
             repository: PostgresDomainRepository(client: postgres, breaker: breaker, logger: logger))
-        let links = LinkRoutes(repository: repository, creator: createWriter, admission: admission, domains: domains)
+        let titles = configuration.titleFetching.map {
+            TitleFetcher(repository: repository, settings: $0, logger: logger)
+        }
+        let links = LinkRoutes(
+            repository: repository, creator: createWriter, admission: admission, domains: domains, titles: titles)
         links.add(to: router)
         let statistics = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
         router.addRoutes(
@@ -106,8 +113,8 @@ struct MasterApplication {
             client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
         let pruning = IdempotencyPruning(
             client: postgres, breaker: breaker, logger: logger, retention: configuration.idempotencyRetention)
-        self.backgroundServices = [
-            postgres, writerConnection, createWriter, deadLetters.producer, countsConsumer, folding, pruning,
-        ]
+        self.backgroundServices =
+            [postgres, writerConnection, createWriter, deadLetters.producer, countsConsumer, folding, pruning]
+            + (titles.map { [$0] } ?? [])
     }
 }

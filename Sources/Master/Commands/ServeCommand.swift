@@ -55,6 +55,19 @@ struct ServeCommand: AsyncParsableCommand {
         inversion: .prefixedNo, help: "Serve without any API key beyond loopback (env SHORTENER_ALLOW_OPEN_API=true).")
     var allowOpenAPI: Bool = EnvironmentDefaults.bool("SHORTENER_ALLOW_OPEN_API", false)
 
+    /// Give a link created without a title its target page's `<title>`, fetched in the
+    /// background (public addresses only, 2 s, 256 KiB). Default: false. Environment:
+    /// `SHORTENER_FETCH_TITLES`.
+    @Flag(inversion: .prefixedNo, help: "Fetch the titles of new links' pages (env SHORTENER_FETCH_TITLES=true).")
+    var fetchTitles: Bool = EnvironmentDefaults.bool("SHORTENER_FETCH_TITLES", false)
+
+    /// Fetch titles from targets on loopback, private and link-local addresses too (local
+    /// set-ups and tests). Default: false. Environment: `SHORTENER_FETCH_TITLES_ALLOW_PRIVATE`.
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Fetch titles from loopback and private addresses too (env SHORTENER_FETCH_TITLES_ALLOW_PRIVATE=true).")
+    var fetchTitlesAllowPrivate: Bool = EnvironmentDefaults.bool("SHORTENER_FETCH_TITLES_ALLOW_PRIVATE", false)
+
     func validate() throws {
         guard createRateLimit >= 0, createRateBurst >= 1 else {
             throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
@@ -79,7 +92,8 @@ struct ServeCommand: AsyncParsableCommand {
                 http: try http.resolvedServerSettings(defaultPort: 8080, defaultLogLevel: .info),
                 createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
                 statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir,
-                idempotencyRetention: .seconds(3600 * idempotencyHours)),
+                idempotencyRetention: .seconds(3600 * idempotencyHours),
+                titleFetching: fetchTitles ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate) : nil),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

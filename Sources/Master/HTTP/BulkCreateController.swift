@@ -12,6 +12,8 @@ import SharedLinks
 struct BulkCreateController: Sendable {
     let repository: any LinkRepository
     let admission: CreateAdmission
+    /// Fetches the titles of new links created without one; nil when that is off.
+    let titles: TitleFetcher?
     /// Base of the returned `short_url`s.
     let domains: ShortDomains
 
@@ -158,18 +160,25 @@ struct BulkCreateController: Sendable {
             return ByteBuffer(bytes: try JSONEncoder.project.encode(Answer(results: results.map { $0! })))
         }
         let answer: ByteBuffer
+        var outcomes: [LinkBatchOutcome] = []
         var replayed = false
         if let idempotency {
             switch try await repository.createMany(
                 items.map(\.item), idempotency: .init(key: idempotency, answer: render))
             {
-            case .fresh(let fresh): answer = fresh
+            case .fresh(let fresh, let freshOutcomes):
+                answer = fresh
+                outcomes = freshOutcomes
             case .replayed(let earlier):
                 answer = earlier
                 replayed = true
             }
         } else {
-            answer = try render(try await repository.createMany(items.map(\.item)))
+            outcomes = try await repository.createMany(items.map(\.item))
+            answer = try render(outcomes)
+        }
+        for ((_, item), outcome) in zip(items, outcomes) {
+            if case .created(let address) = outcome, item.link.title == nil { titles?.enqueue(address) }
         }
         context.logger.info(
             "Created links in bulk",

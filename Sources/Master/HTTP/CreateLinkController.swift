@@ -16,6 +16,8 @@ struct CreateLinkController: Sendable {
     /// Where a reused link is looked up.
     let repository: any LinkRepository
     let admission: CreateAdmission
+    /// Fetches the titles of new links created without one; nil when that is off.
+    let titles: TitleFetcher?
     /// The domains links are created on, and their `short_url`s.
     let domains: ShortDomains
 
@@ -73,6 +75,7 @@ struct CreateLinkController: Sendable {
             context.logger.info("Answered a repeated create", metadata: ["link.key": "\(address)"])
         } else {
             context.logger.info("Created link", metadata: ["link.key": "\(address)"])
+            if link.title == nil { titles?.enqueue(address) }
         }
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if creation.replayed { headers[.idempotentReplayed] = "true" }

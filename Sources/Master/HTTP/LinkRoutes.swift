@@ -12,16 +12,24 @@ struct LinkRoutes: Sendable {
     let admission: CreateAdmission
     /// The short domains, and every `short_url`.
     let domains: ShortDomains
+    /// Fetches the titles of new links created without one; nil when that is off.
+    var titles: TitleFetcher? = nil
 
     /// Adds the routes, and the error middleware in front of them and of every route added later.
     func add(to router: Router<AppRequestContext>) {
         router.add(middleware: StoreErrorMiddleware())
         router.addRoutes(
-            CreateLinkController(writer: creator, repository: repository, admission: admission, domains: domains).routes
+            CreateLinkController(
+                writer: creator, repository: repository, admission: admission, titles: titles, domains: domains
+            ).routes
         )
         router.addRoutes(
             behindKeyCheck(LinksAPIController(repository: repository, domains: domains).routes)
-                .addRoutes(BulkCreateController(repository: repository, admission: admission, domains: domains).routes)
+                .addRoutes(
+                    BulkCreateController(
+                        repository: repository, admission: admission, titles: titles, domains: domains
+                    ).routes
+                )
                 .addRoutes(QRCodeController(repository: repository, domains: domains).routes)
                 .addRoutes(DomainsController(domains: domains).routes),
             atPath: "api")

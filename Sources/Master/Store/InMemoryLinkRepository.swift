@@ -128,10 +128,11 @@ final class InMemoryLinkRepository: LinkRepository {
             }
             // All or nothing, as in one transaction: the answer is rendered before anything is kept.
             var next = state
-            let answer = try idempotency.answer(items.map { Self.insert($0, into: &next) })
+            let outcomes = items.map { Self.insert($0, into: &next) }
+            let answer = try idempotency.answer(outcomes)
             next.batchAnswers[key.id] = (key.requestHash, answer)
             state = next
-            return .fresh(answer)
+            return .fresh(answer, outcomes: outcomes)
         }
     }
 

@@ -121,7 +121,8 @@ struct BatchIdempotency: Sendable {
 
 /// What a batch with an `Idempotency-Key` did.
 enum BatchAnswer: Sendable {
-    case fresh(ByteBuffer)
+    /// The answer rendered from this request's outcomes, and the outcomes.
+    case fresh(ByteBuffer, outcomes: [LinkBatchOutcome])
     /// The answer an earlier request with the same key got.
     case replayed(ByteBuffer)
 }

@@ -29,14 +29,15 @@ extension PostgresLinkRepository {
         do {
             return try await breaker.run { [self] in
                 try await client.withTransaction(logger: logger) { connection in
-                    let answer = try idempotency.answer(try await insert(items, on: connection))
+                    let outcomes = try await insert(items, on: connection)
+                    let answer = try idempotency.answer(outcomes)
                     try await connection.query(
                         """
                         INSERT INTO bulk_requests (scope, key, request_hash, response)
                         VALUES (\(idempotency.key.scope), \(idempotency.key.key),
                             \(ByteBuffer(bytes: idempotency.key.requestHash)), \(answer))
                         """, logger: logger)
-                    return .fresh(answer)
+                    return .fresh(answer, outcomes: outcomes)
                 }
             }
         } catch  where error.isUniqueViolation && error.postgresConstraint == "bulk_requests_pkey" {
