@@ -18,6 +18,10 @@ import Testing
         ("https://shop/p", "a=100%&b=%zz", "https://shop/p?a=100%25&b=%25zz"),
         ("https://shop/p", "a=1%0D%0ASet-Cookie:x", "https://shop/p?a=1%0D%0ASet-Cookie:x"),
         ("https://shop/p", "a=\r\n", "https://shop/p?a=%0D%0A"),
+        // The one-pass path's edges: empty parameters and escapes cut short go the general way.
+        ("https://shop/p", "a=1&", "https://shop/p?a=1"), ("https://shop/p", "&a=1", "https://shop/p?a=1"),
+        ("https://shop/p", "a=1&&b=2", "https://shop/p?a=1&b=2"), ("https://shop/p", "a=%4", "https://shop/p?a=%254"),
+        ("https://shop/p", "a=%41&b", "https://shop/p?a=%41&b"), ("https://shop/p", "a=%", "https://shop/p?a=%25"),
     ])
     func theVisitorsQueryIsMergedIntoTheTarget(target: String, query: String, expected: String) {
         let merged = QueryForwarding.merge(target: target, query: Substring(query))

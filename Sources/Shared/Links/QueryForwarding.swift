@@ -7,14 +7,7 @@ public enum QueryForwarding {
     /// kept as sent; a byte a URI may not hold raw (a space, a quote, anything not ASCII or a
     /// control character) is percent-encoded, so the result is still a valid ASCII URI.
     public static func merge(target: String, query: Substring) -> String {
-        // The usual case, without splitting anything: a target with no query or fragment of its
-        // own, and a query of whole parameters.
-        if !query.isEmpty, query.first != "&", query.last != "&",
-            !query.utf8.elementsEqualAnywhere(Self.emptyParameter),
-            !target.utf8.contains(where: { $0 == 0x3F || $0 == 0x23 })
-        {
-            return target + "?" + TargetURL.encoded(query, allowing: TargetURL.pathAndQueryBytes)
-        }
+        if let appended = appended(target: target, query: query) { return appended }
         let visitor = parameters(of: query).map(encoded)
         guard !visitor.isEmpty else { return target }
         var base = Substring(target)
@@ -43,6 +36,43 @@ public enum QueryForwarding {
         return Substring((campaign + parameters(of: visitor)).joined(separator: "&"))
     }
 
+    /// The usual case in one pass over the bytes, without splitting anything: `target?query`
+    /// when the target has no query or fragment of its own and the query is whole parameters
+    /// (no empty one) of bytes a query may carry raw, each `%` starting an escape. Nil otherwise,
+    /// for the general path.
+    private static func appended(target: String, query: Substring) -> String? {
+        var target = target
+        target.makeContiguousUTF8()
+        var query = query
+        query.makeContiguousUTF8()
+        return target.utf8.withContiguousStorageIfAvailable { targetBytes -> String? in
+            guard !targetBytes.contains(where: { $0 == 0x3F || $0 == 0x23 }) else { return nil }
+            return query.utf8.withContiguousStorageIfAvailable { queryBytes -> String? in
+                guard let first = queryBytes.first, first != 0x26, queryBytes.last != 0x26 else { return nil }
+                var index = 0
+                while index < queryBytes.count {
+                    let byte = queryBytes[index]
+                    if byte == 0x25 {
+                        guard index + 2 < queryBytes.count, TargetURL.isHexDigit(queryBytes[index + 1]),
+                            TargetURL.isHexDigit(queryBytes[index + 2])
+                        else { return nil }
+                    } else if byte == 0x26 {
+                        if queryBytes[index + 1] == 0x26 { return nil }  // never past the end: the last is no `&`
+                    } else if !TargetURL.pathAndQueryBytes(byte) {
+                        return nil
+                    }
+                    index += 1
+                }
+                return String(unsafeUninitializedCapacity: targetBytes.count + 1 + queryBytes.count) { output in
+                    _ = output.initialize(fromContentsOf: targetBytes)
+                    output[targetBytes.count] = 0x3F
+                    _ = output[(targetBytes.count + 1)...].initialize(fromContentsOf: queryBytes)
+                    return targetBytes.count + 1 + queryBytes.count
+                }
+            } ?? nil
+        } ?? nil
+    }
+
     /// The non-empty `&`-separated parameters of a query.
     private static func parameters(of query: Substring) -> [Substring] {
         query.split(separator: "&", omittingEmptySubsequences: true)
@@ -57,20 +87,5 @@ public enum QueryForwarding {
     /// an escape is kept; one that does not is encoded), as a target's query is.
     private static func encoded(_ parameter: Substring) -> String {
         TargetURL.encoded(parameter, allowing: TargetURL.pathAndQueryBytes)
-    }
-
-    /// `&&`: an empty parameter, which the general path leaves out.
-    private static let emptyParameter = Array("&&".utf8)
-}
-
-extension Substring.UTF8View {
-    /// Whether `bytes` appear anywhere in these, in a row.
-    fileprivate func elementsEqualAnywhere(_ bytes: [UInt8]) -> Bool {
-        var start = startIndex
-        while start != endIndex {
-            if self[start...].starts(with: bytes) { return true }
-            start = index(after: start)
-        }
-        return false
     }
 }
