@@ -2,7 +2,7 @@
 // fields that changed, with `If-Match` naming the revision the form was opened on. When someone
 // else saved in between (412), the form keeps the user's changes, shows what the other edit
 // changed, and offers to save over it or to start again from the current link.
-import { api, query } from './api.js';
+import { api, query, domains } from './api.js';
 import { h, field, notify, localDateTimeValue } from './dom.js';
 
 const UTM = ['source', 'medium', 'campaign', 'term', 'content'];
@@ -25,6 +25,7 @@ function formValues(link) {
     redirect_type: String(link.redirect_type),
     forward_query: link.forward_query,
     crawlable: link.crawlable,
+    domain: link.domain,
   };
   for (const name of UTM) values[`utm_${name}`] = link.utm[name] ?? '';
   return values;
@@ -32,7 +33,7 @@ function formValues(link) {
 
 const LABELS = {
   url: 'Target URL', title: 'Title', notes: 'Notes', tags: 'Tags', expires_at: 'Expires', max_clicks: 'Max clicks',
-  redirect_type: 'Redirect type', forward_query: 'Forward the query', crawlable: 'Crawlable',
+  redirect_type: 'Redirect type', forward_query: 'Forward the query', crawlable: 'Crawlable', domain: 'Domain',
 };
 for (const name of UTM) LABELS[`utm_${name}`] = `utm_${name}`;
 
@@ -52,6 +53,7 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     redirect_type: h('select', {}, REDIRECT_TYPES.map(([code, label]) => h('option', { value: String(code) }, label))),
     forward_query: h('input', { type: 'checkbox' }),
     crawlable: h('input', { type: 'checkbox' }),
+    domain: h('select', {}, h('option', { value: link.domain }, link.domain)),
   };
   for (const name of UTM) inputs[`utm_${name}`] = h('input', { type: 'text', maxlength: '200', autocomplete: 'off' });
   for (const [name, input] of Object.entries(inputs)) input.id = `edit-${name}`;
@@ -61,6 +63,7 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     max_clicks: 'Empty: no limit.',
     forward_query: null,
     crawlable: null,
+    domain: 'Moving it keeps its clicks; the old short URL stops working and its code stays taken there.',
   };
   const fields = Object.fromEntries(Object.entries(inputs).map(([name, input]) =>
     [name, field(`edit-${name}`, name === 'forward_query'
@@ -73,7 +76,7 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
   const form = h('form', { class: 'edit', novalidate: true, id: 'edit-form' },
     h('h2', {}, 'Edit link'),
     conflict,
-    fields.url.element, fields.title.element, fields.notes.element, fields.tags.element,
+    fields.url.element, fields.domain.element, fields.title.element, fields.notes.element, fields.tags.element,
     h('div', { class: 'row' }, fields.expires_at.element, fields.max_clicks.element),
     fields.redirect_type.element, fields.forward_query.element, fields.crawlable.element,
     h('fieldset', {}, h('legend', {}, 'Campaign parameters added to the target (unless the visitor sets them)'),
@@ -88,6 +91,14 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     }
   }
   fill(formValues(link));
+  // The domain picker shows when there is another domain to move to.
+  fields.domain.element.hidden = true;
+  domains().then((all) => {
+    if (all.length < 2) return;
+    inputs.domain.replaceChildren(...all.map((each) => h('option', { value: each.name }, each.name)));
+    inputs.domain.value = base.domain;
+    fields.domain.element.hidden = false;
+  }).catch(() => {});
   cancel.addEventListener('click', () => onClose());
 
   /** The edit's body: the fields whose input differs from `from`, or a problem on a field. */
@@ -116,6 +127,7 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     if (changed('redirect_type')) body.redirect_type = Number(value('redirect_type'));
     if (changed('forward_query')) body.forward_query = value('forward_query');
     if (changed('crawlable')) body.crawlable = value('crawlable');
+    if (changed('domain')) body.domain = value('domain');
     if (UTM.some((name) => changed(`utm_${name}`))) {
       body.utm = {};
       for (const name of UTM) if (value(`utm_${name}`)) body.utm[name] = value(`utm_${name}`);

@@ -2,7 +2,7 @@
 // referrers, countries, devices, browsers and operating systems (bots apart), its QR code as SVG
 // and PNG, and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
-import { api, query, linkPath } from './api.js';
+import { api, query, linkPath, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 import { clickChart } from './chart.js';
 import { editForm } from './link-edit.js';
@@ -54,6 +54,11 @@ export function linkView(code, domain) {
       path,
       domain: only,
       onSaved: (saved) => {
+        // A move: the link's page is now at its new address.
+        if (saved.domain !== current.domain) {
+          location.hash = linkRoute(saved);
+          return;
+        }
         current = saved;
         showDetails(details, saved);
         closeEditor();

@@ -370,6 +370,16 @@ def edit_with_conflict(steps):
     link = api("GET", f"/api/links/{alias}")
     assert (link["url"], link["max_clicks"], link["title"]) == (changed_target, 5, "Spring sale"), link
 
+    steps.say(f"move it to {SECOND_DOMAIN}: the page follows it, the old address is deleted")
+    steps.find("#edit").click()
+    steps.wait.until(lambda _: steps.find("#edit-domain").is_displayed())
+    Select(steps.find("#edit-domain")).select_by_value(SECOND_DOMAIN)
+    steps.find("#edit-save").click()
+    steps.text_of("#link-domain", SECOND_DOMAIN)
+    assert driver.execute_script("return location.hash") == f"#/links/{SECOND_DOMAIN}/{alias}"
+    assert api("GET", f"/api/links/{alias}?domain={SECOND_DOMAIN}")["title"] == "Spring sale"
+    assert api("GET", f"/api/links/{alias}")["status"] == "deleted"
+
 
 def tags_and_export(steps):
     """Tags in the list filter it; the export button downloads what the filters select."""

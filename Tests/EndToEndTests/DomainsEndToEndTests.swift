@@ -123,6 +123,66 @@ import Testing
 
         for service in [replicaB, replicaA, outbox, master] { #expect(await service.process.stop() == 0) }
     }
+
+    @Test func aLinkMovesToAnotherDomainWithItsClicksAndItsOldAddressStaysTaken() async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment["SHORTENER_CLICK_REPORT_INTERVAL"] = "1"
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+        #expect(try await TestHTTP.post("\(master.url)/api/domains", body: #"{"name":"go.example"}"#).status == 201)
+        let created = try await TestHTTP.post(
+            "\(master.url)/create", body: #"{"url":"https://example.com/moving","alias":"mover","title":"Moving"}"#)
+        #expect(created.status == 201, "\(created.body)")
+
+        func status(_ host: String) async throws -> String {
+            let reply = try await TestHTTP.get("\(replica.url)/mover", headers: ["Host": host])
+            return reply.status == 302 ? reply.headers["location"] ?? "" : "\(reply.status)"
+        }
+        func link(_ query: String = "") async throws -> [String: Any] {
+            try await TestHTTP.get("\(master.url)/api/links/mover\(query)").json
+        }
+        #expect(try await eventually { try await status("localhost") == "https://example.com/moving" })
+        for _ in 0..<2 { #expect(try await status("localhost") == "https://example.com/moving") }
+        #expect(try await eventually(timeout: .seconds(15)) { try await link()["clicks"] as? Int == 3 })
+
+        // The move, with the revision read: the answer is the link on its new domain.
+        let stale = try await TestHTTP.patch(
+            "\(master.url)/api/links/mover", body: #"{"domain":"go.example"}"#, headers: ["If-Match": "\"9\""])
+        #expect(stale.status == 412)
+        let unknown = try await TestHTTP.patch("\(master.url)/api/links/mover", body: #"{"domain":"nowhere.example"}"#)
+        #expect(unknown.status == 400 && unknown.body.contains("unknown_domain"))
+        let moved = try await TestHTTP.patch(
+            "\(master.url)/api/links/mover", body: #"{"domain":"GO.example","max_clicks":10}"#,
+            headers: ["If-Match": "\"1\""])
+        #expect(moved.status == 200, "\(moved.body)")
+        #expect(moved.json["domain"] as? String == "go.example")
+        #expect(moved.json["short_url"] as? String == "http://go.example:8081/mover")
+        #expect(moved.json["revision"] as? Int == 2 && moved.json["clicks"] as? Int == 3)
+        #expect(moved.json["title"] as? String == "Moving" && moved.json["max_clicks"] as? Int == 10)
+
+        // Replicas follow: the old address answers as a deleted link, the new one redirects.
+        #expect(try await eventually { try await status("localhost") == "410" })
+        #expect(try await status("go.example") == "https://example.com/moving")
+        #expect(try await link()["status"] as? String == "deleted")
+        // Its clicks and analytics went with it, and new ones add to them.
+        #expect(
+            try await eventually(timeout: .seconds(15)) { try await link("?domain=go.example")["clicks"] as? Int == 4 })
+        let stats = try await TestHTTP.get("\(master.url)/api/links/mover/stats?domain=go.example")
+        #expect(stats.json["total"] as? Int == 4, "\(stats.body)")
+
+        // The old address stays taken: no create there, no move back.
+        let reuse = try await TestHTTP.post(
+            "\(master.url)/create", body: #"{"url":"https://example.com/other","alias":"mover"}"#)
+        #expect(reuse.status == 409)
+        let back = try await TestHTTP.patch(
+            "\(master.url)/api/links/mover?domain=go.example", body: #"{"domain":"localhost"}"#)
+        #expect(back.status == 409 && back.body.contains("code_taken"), "\(back.body)")
+        #expect(try await link("?domain=go.example")["revision"] as? Int == 2, "a refused move changes nothing")
+
+        for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
 }
 
 /// How many redirects went to each target.

@@ -75,6 +75,24 @@ import Testing
         }
     }
 
+    @Test func aMoveAnnouncesTheOldAddressDeletedAndTheNewOneWithTheLinksState() async throws {
+        try await withMaster { http, client in
+            let added = try await http.executeJSON(
+                uri: "/api/domains", method: .post, body: ByteBuffer(string: #"{"name":"go.test"}"#))
+            #expect(added.status == .created)
+            let code = try await create(http, #"{"url":"https://example.com/a","tags":["docs"]}"#)
+            let moved = try await http.executeJSON(
+                uri: "/api/links/\(code)", method: .patch, body: ByteBuffer(string: #"{"domain":"go.test"}"#))
+            #expect(moved.status == .ok, "\(String(buffer: moved.body))")
+            let old = try await events(of: code, in: client)
+            #expect(old.map(\.type) == [.created, .deleted] && old.map(\.revision) == [1, 2])
+            let new = try await events(of: "go.test/\(code)", in: client)
+            #expect(new.map(\.type) == [.updated] && new.first?.revision == 2)
+            #expect(new.first?.url == "https://example.com/a" && new.first?.tags == ["docs"])
+            #expect(new.first?.domain == "go.test")
+        }
+    }
+
     @Test func editsAreCheckedLikeCreatesAndRefusedOnDeletedOrUnknownLinks() async throws {
         try await withMaster { http, client in
             let code = try await create(http, #"{"url":"https://example.com/a"}"#)

@@ -118,6 +118,22 @@ import SharedLinks
             #expect(links.compactMap { $0["domain"] as? String } == ["go.test"])
             let bad = try await client.execute(uri: "/api/links/abc?domain=a%20b", method: .get)
             #expect(bad.status == .badRequest)
+
+            // A move: refused onto a taken code, a null or unknown domain; then done, the old
+            // address keeping a deleted link.
+            func move(_ uri: String, _ body: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: uri, method: .patch, headers: Self.jsonHeaders, body: ByteBuffer(string: body))
+            }
+            #expect(try await move("/api/links/abc", #"{"domain":"go.test"}"#).status == .conflict)
+            #expect(try await move("/api/links/abc", #"{"domain":null}"#).status == .badRequest)
+            #expect(try await move("/api/links/abc", #"{"domain":"none.test"}"#).status == .badRequest)
+            _ = try await create(#"{"url":"https://example.com/d","alias":"def"}"#, on: client)
+            let moved = try await move("/api/links/def", #"{"domain":"go.test"}"#)
+            #expect(try Self.json(moved)["short_url"] as? String == "http://go.test/def")
+            let left = try await client.execute(uri: "/api/links/def", method: .get)
+            #expect(try Self.json(left)["status"] as? String == "deleted")
+            #expect(try await move("/api/links/def?domain=go.test", #"{"domain":"s.test"}"#).status == .conflict)
         }
     }
 

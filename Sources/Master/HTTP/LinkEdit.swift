@@ -15,9 +15,11 @@ struct LinkEdit: Decodable, Sendable {
     var title: FieldChange<String> = .keep
     var notes: FieldChange<String> = .keep
     var utm: FieldChange<[String: String]> = .keep
+    /// The domain to move the link to (a host name; the default domain's host moves it there).
+    var domain: String?
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, tags, crawlable, title, notes, utm
+        case url, tags, crawlable, title, notes, utm, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
         case redirectType = "redirect_type"
@@ -57,6 +59,13 @@ struct LinkEdit: Decodable, Sendable {
         title = try Self.change(container, .title)
         notes = try Self.change(container, .notes)
         utm = try Self.change(container, .utm)
+        if container.contains(.domain) {
+            guard try !container.decodeNil(forKey: .domain) else {
+                throw APIError(
+                    .badRequest, "invalid_domain", "'domain' cannot be null; name the domain's host", field: "domain")
+            }
+            domain = try container.decode(String.self, forKey: .domain)
+        }
     }
 
     private static func change<Value: Decodable & Sendable & Equatable>(
@@ -68,6 +77,8 @@ struct LinkEdit: Decodable, Sendable {
     }
 
     /// Checks every field as create does and returns the change to make, or the first problem.
+    /// The `domain` is the caller's to check (``ShortDomains/domainToCreateOn(_:)``): it asks
+    /// Postgres.
     func validated(now: Date = Date()) throws(APIError) -> LinkChange {
         let edit = LinkChange(
             url: try url.map { url throws(APIError) in try LinkRequest.validatedURL(url) },
@@ -96,10 +107,10 @@ struct LinkEdit: Decodable, Sendable {
                 try LinkRequest.validatedText(text, field: "notes")
             },
             utm: try Self.validated(utm) { values throws(APIError) in try LinkRequest.validatedUTM(values) })
-        guard edit != LinkChange() else {
+        guard edit != LinkChange() || domain != nil else {
             throw APIError(
                 .badRequest, "empty_edit",
-                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm"
+                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm, domain"
             )
         }
         return edit

@@ -182,8 +182,9 @@ struct LinksAPIController: Sendable {
         let expected = try request.headers[.ifMatch].map(Self.revision(ifMatch:))
         let (edit, _) = try await JSONRequestBody.decode(
             LinkEdit.self, from: request, limit: Self.maximumEditSize,
-            expected: "a JSON object with some of url, expires_at, max_clicks and tags")
-        let change = try edit.validated()
+            expected: "a JSON object with some of url, expires_at, max_clicks, tags, title, domain, …")
+        var change = try edit.validated()
+        if let domain = edit.domain { change.domain = try await domains.domainToCreateOn(domain) ?? "" }
         switch try await repository.update(address, with: change, expectedRevision: expected ?? nil) {
         case .edited(let link):
             context.logger.info(
@@ -193,6 +194,11 @@ struct LinksAPIController: Sendable {
             throw APIError.unknownCode
         case .deleted:
             throw APIError(.gone, "deleted", "the link was deleted; it cannot be edited")
+        case .addressTaken(let taken):
+            throw APIError(
+                .conflict, "code_taken",
+                "\(domains.host(of: taken.domain)) already has a link with the code '\(taken.code)' (codes are never reused); the link stays where it is",
+                field: "domain")
         case .revisionMismatch(let current):
             var error = APIError(
                 .preconditionFailed, "revision_mismatch",

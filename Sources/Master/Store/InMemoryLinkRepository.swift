@@ -100,9 +100,21 @@ final class InMemoryLinkRepository: LinkRepository {
             if let expectedRevision, expectedRevision != stored.revision {
                 return .revisionMismatch(current: stored.revision)
             }
+            var address = address
+            if let domain = change.domain, domain != address.storedDomain {
+                // A move: the old address keeps a deleted link, so its code is never reissued.
+                let destination = LinkAddress(domain: domain, code: address.code)
+                guard state.links[destination.key] == nil else { return .addressTaken(destination) }
+                var tombstone = stored
+                tombstone.deleted = true
+                tombstone.revision += 1
+                state.links[address.key] = tombstone
+                stored.address = destination
+                address = destination
+            }
             let link = stored.link
             stored.link = NewLink(
-                url: change.url ?? link.url, alias: link.alias, domain: link.domain,
+                url: change.url ?? link.url, alias: link.alias, domain: address.domain,
                 expiresAt: change.expiresAt == .keep ? link.expiresAt : change.expiresAt.newValue,
                 maxClicks: change.maxClicks == .keep ? link.maxClicks : change.maxClicks.newValue,
                 tags: change.tags ?? link.tags, redirect: change.applied(to: link.redirect),

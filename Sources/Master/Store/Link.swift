@@ -93,6 +93,8 @@ struct LinkChange: Sendable, Equatable {
     var title: FieldChange<String> = .keep
     var notes: FieldChange<String> = .keep
     var utm: FieldChange<UTMParameters> = .keep
+    /// The domain to move the link to, as stored (`""`: the default one); nil keeps it.
+    var domain: String?
 
     /// `redirect` with this change's options applied.
     func applied(to redirect: RedirectOptions) -> RedirectOptions {

@@ -90,6 +90,8 @@ enum LinkEditOutcome: Sendable, Equatable {
     case deleted
     /// `If-Match` named another revision: the link moved on since the caller read it.
     case revisionMismatch(current: Int64)
+    /// The domain it was to move to has a link (live or deleted) with its code.
+    case addressTaken(LinkAddress)
 }
 
 /// One link of a batch: what to create, and for imports the key of its row.

@@ -94,67 +94,147 @@ struct PostgresLinkRepository: LinkRepository {
     func update(_ address: LinkAddress, with edit: LinkChange, expectedRevision: Int64? = nil) async throws
         -> LinkEditOutcome
     {
+        do {
+            return try await breaker.run { [client, logger] in
+                try await client.withTransaction(logger: logger) { connection in
+                    try await Self.update(
+                        address, with: edit, expectedRevision: expectedRevision, on: connection, logger: logger)
+                }
+            }
+        } catch  where error.isUniqueViolation && error.postgresConstraint == "links_pkey" {
+            // A create took the address a move was going to between the check and the move.
+            return .addressTaken(LinkAddress(domain: edit.domain, code: address.code))
+        }
+    }
+
+    /// ``update(_:with:expectedRevision:)`` in the caller's transaction.
+    private static func update(
+        _ address: LinkAddress, with edit: LinkChange, expectedRevision: Int64?, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> LinkEditOutcome {
         let setsExpiry = edit.expiresAt != .keep
         let expiry = edit.expiresAt.newValue
         let setsLimit = edit.maxClicks != .keep
         let limit = edit.maxClicks.newValue
-        return try await breaker.run { [client, logger] in
-            try await client.withTransaction(logger: logger) { connection in
-                // The row lock taken here orders this edit with deletes, other edits and the
-                // click aggregator, so the outbox holds this code's events in revision order.
-                let rows = try await connection.query(
-                    """
-                    UPDATE links SET
-                        url = coalesce(\(edit.url), url),
-                        expires_at = CASE WHEN \(setsExpiry) THEN \(expiry) ELSE expires_at END,
-                        max_clicks = CASE WHEN \(setsLimit) THEN \(limit) ELSE max_clicks END,
-                        tags = coalesce(\(edit.tags), tags),
-                        redirect_type = coalesce(\(edit.redirectStatus.map { Int16($0.rawValue) }), redirect_type),
-                        forward_query = coalesce(\(edit.forwardQuery), forward_query),
-                        crawlable = coalesce(\(edit.crawlable), crawlable),
-                        title = CASE WHEN \(edit.title != .keep) THEN \(edit.title.newValue) ELSE title END,
-                        notes = CASE WHEN \(edit.notes != .keep) THEN \(edit.notes.newValue) ELSE notes END,
-                        utm = CASE WHEN \(edit.utm != .keep) THEN \(edit.utm.newValue?.query) ELSE utm END,
-                        exhausted_at = CASE
-                            WHEN NOT \(setsLimit) THEN exhausted_at
-                            WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
-                                (SELECT sum(c.total) FROM click_counts c WHERE c.link_key = links.link_key), 0)
-                            THEN coalesce(exhausted_at, now())
-                            END,
-                        revision = revision + 1
-                    WHERE link_key = \(address.key) AND deleted_at IS NULL
-                        AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
-                    RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
-                        redirect_type, forward_query, crawlable, utm
-                    """, logger: logger)
-                var updated: LinkEvent?
-                for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm)
-                    in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?).self)
-                {
-                    updated = LinkEvent.updated(
-                        address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
-                        tags: tags, redirect: Self.redirect(status, forward, crawlable),
-                        utm: utm.map(UTMParameters.init(query:)), exhausted: exhausted)
-                }
-                guard let updated else {
-                    let existing = try await connection.query(
-                        "SELECT deleted_at IS NOT NULL, revision FROM links WHERE link_key = \(address.key)",
-                        logger: logger)
-                    for try await (deleted, revision) in existing.decode((Bool, Int64).self) {
-                        return deleted ? LinkEditOutcome.deleted : LinkEditOutcome.revisionMismatch(current: revision)
-                    }
-                    return LinkEditOutcome.notFound
-                }
-                try await OutboxWriter.append([OutboxRow(updated)], on: connection, logger: logger)
-                let current = try await connection.query(
-                    "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
-                    logger: logger)
-                for try await row in current.decode(DetailRow.self) {
-                    return LinkEditOutcome.edited(Self.link(row, now: Date()))
-                }
-                return LinkEditOutcome.notFound
+        var address = address
+        var events: [LinkEvent] = []
+        if let domain = edit.domain, domain != address.storedDomain {
+            switch try await move(
+                address, to: domain, expectedRevision: expectedRevision, on: connection, logger: logger)
+            {
+            case .moved(let tombstone):
+                events.append(tombstone)
+                address = LinkAddress(domain: domain, code: address.code)
+            case .taken(let destination):
+                return .addressTaken(destination)
+            case .notMovable:
+                break  // the edit below finds the link gone or at another revision, and says so
             }
         }
+        // The row lock taken here orders this edit with deletes, other edits and the
+        // click aggregator, so the outbox holds this code's events in revision order.
+        let rows = try await connection.query(
+            """
+            UPDATE links SET
+                url = coalesce(\(edit.url), url),
+                expires_at = CASE WHEN \(setsExpiry) THEN \(expiry) ELSE expires_at END,
+                max_clicks = CASE WHEN \(setsLimit) THEN \(limit) ELSE max_clicks END,
+                tags = coalesce(\(edit.tags), tags),
+                redirect_type = coalesce(\(edit.redirectStatus.map { Int16($0.rawValue) }), redirect_type),
+                forward_query = coalesce(\(edit.forwardQuery), forward_query),
+                crawlable = coalesce(\(edit.crawlable), crawlable),
+                title = CASE WHEN \(edit.title != .keep) THEN \(edit.title.newValue) ELSE title END,
+                notes = CASE WHEN \(edit.notes != .keep) THEN \(edit.notes.newValue) ELSE notes END,
+                utm = CASE WHEN \(edit.utm != .keep) THEN \(edit.utm.newValue?.query) ELSE utm END,
+                exhausted_at = CASE
+                    WHEN NOT \(setsLimit) THEN exhausted_at
+                    WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
+                        (SELECT sum(c.total) FROM click_counts c WHERE c.link_key = links.link_key), 0)
+                    THEN coalesce(exhausted_at, now())
+                    END,
+                revision = revision + 1
+            WHERE link_key = \(address.key) AND deleted_at IS NULL
+                AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
+            RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
+                redirect_type, forward_query, crawlable, utm
+            """, logger: logger)
+        var updated: LinkEvent?
+        for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm)
+            in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?).self)
+        {
+            updated = LinkEvent.updated(
+                address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
+                tags: tags, redirect: Self.redirect(status, forward, crawlable),
+                utm: utm.map(UTMParameters.init(query:)), exhausted: exhausted)
+        }
+        guard let updated else {
+            let existing = try await connection.query(
+                "SELECT deleted_at IS NOT NULL, revision FROM links WHERE link_key = \(address.key)",
+                logger: logger)
+            for try await (deleted, revision) in existing.decode((Bool, Int64).self) {
+                return deleted ? LinkEditOutcome.deleted : LinkEditOutcome.revisionMismatch(current: revision)
+            }
+            return LinkEditOutcome.notFound
+        }
+        try await OutboxWriter.append((events + [updated]).map(OutboxRow.init), on: connection, logger: logger)
+        let current = try await connection.query(
+            "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
+            logger: logger)
+        for try await row in current.decode(DetailRow.self) {
+            return LinkEditOutcome.edited(Self.link(row, now: Date()))
+        }
+        return LinkEditOutcome.notFound
+    }
+
+    /// What a move found.
+    private enum Move {
+        /// Moved; the old address now holds a deleted link, announced by this event.
+        case moved(LinkEvent)
+        /// The destination has a link with the code, live or deleted.
+        case taken(LinkAddress)
+        /// The link is gone or at another revision: nothing was done.
+        case notMovable
+    }
+
+    /// Moves the link at `address` to `domain` (its stored name) in the caller's transaction:
+    /// the row takes the new address; the old one keeps a deleted link (so its code is never
+    /// issued again there, and replicas answer it as a deleted link); the link's click totals
+    /// and analytics go with it, under epochs marked `:moved` so that the replicas' new running
+    /// totals for the new address never meet them (each row keeps the highest total seen).
+    /// Totals reported late for the old address stay with the deleted link there.
+    private static func move(
+        _ address: LinkAddress, to domain: String, expectedRevision: Int64?, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Move {
+        let destination = LinkAddress(domain: domain, code: address.code)
+        let (old, new) = (address.key, destination.key)
+        let locked = try await connection.query(
+            """
+            SELECT revision FROM links WHERE link_key = \(old) AND deleted_at IS NULL
+                AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
+            FOR UPDATE
+            """, logger: logger)
+        var revision: Int64?
+        for try await value in locked.decode(Int64.self) { revision = value }
+        guard let revision else { return .notMovable }
+        let taken = try await connection.query("SELECT 1 FROM links WHERE link_key = \(new)", logger: logger)
+        for try await _ in taken { return .taken(destination) }
+        try await connection.query("UPDATE links SET domain = \(domain) WHERE link_key = \(old)", logger: logger)
+        try await connection.query(
+            """
+            INSERT INTO links (code, domain, url, created_at, deleted_at, revision)
+            SELECT code, \(address.storedDomain), url, created_at, now(), revision + 1 FROM links WHERE link_key = \(new)
+            """, logger: logger)
+        for table in ["click_counts", "click_hours", "click_days", "click_values"] {
+            try await connection.query(
+                """
+                UPDATE \(unescaped: table) SET link_key = \(new), replica_epoch = replica_epoch || ':moved'
+                WHERE link_key = \(old)
+                """, logger: logger)
+        }
+        try await connection.query(
+            "UPDATE idempotency_keys SET link_key = \(new) WHERE link_key = \(old)", logger: logger)
+        return .moved(LinkEvent.deleted(address, revision: revision + 1))
     }
 
     /// The columns every read returns, with the click total (the sum of the replicas'

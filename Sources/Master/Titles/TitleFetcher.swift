@@ -135,7 +135,7 @@ final class TitleFetcher: Service, Sendable {
             case .edited:
                 logger.info("Saved a link's title from its page", metadata: ["link.key": "\(address)"])
                 return .saved
-            case .notFound, .deleted:
+            case .notFound, .deleted, .addressTaken:
                 return .skipped
             case .revisionMismatch:
                 guard let current = try await repository.link(address), current.title == nil else { return .skipped }
