@@ -17,7 +17,7 @@ import Testing
         for index in 0..<40 {
             let url = "https://example.com/backfill/\(index)"
             let reply = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"\#(url)"}"#)
-            try #require(reply.status == 201, "\(reply.body)")
+            try #require(reply.status == 201, "\(reply.body)\n\(master.process.logTail())")
             created[try #require(reply.json["code"] as? String)] = url
         }
         let deleted = try #require(created.keys.sorted().first)

@@ -6,8 +6,9 @@ import ServiceLifecycle
 import SharedPostgres
 import SharedResilience
 
-/// The group-commit writer's own Postgres connection, on the writer's loop: opened when a flush
-/// needs it, opened again after a statement on it failed, closed when the master stops.
+/// The group-commit writer's own Postgres connection, on the writer's loop: opened at start
+/// (and by a flush that finds it closed), opened again after a statement on it failed, closed
+/// when the master stops.
 ///
 /// A connection leased from the pool for every flush cost about a tenth of the creates at 16
 /// connections: each lease and release wakes the pool's task, and its connections' timers, on
@@ -121,9 +122,13 @@ final class WriterConnection: Service, Sendable {
         return kept
     }
 
-    /// Waits for the master to stop, then closes the connection.
+    /// Opens the connection at once, so that the first create does not pay for the connect (if
+    /// that fails, the first flush tries again), waits for the master to stop, then closes it.
     func run() async throws {
-        try? await gracefulShutdown()
+        await withDiscardingTaskGroup { group in
+            group.addTask { _ = try? await self.open() }
+            try? await gracefulShutdown()
+        }
         let connection = state.withLockedValue { state in
             state.stopped = true
             defer { state.connection = nil }
