@@ -8,7 +8,8 @@ import Testing
 /// The master's background title fetch, with the real executable and a real page server on
 /// loopback: a link created without a title gets its page's, through a redirect too, on create
 /// and bulk; a title given is kept and its page never fetched; a page past 256 KiB, slower than
-/// 2 s or not HTML gives none; and a master that may not call private addresses never calls one.
+/// the timeout or not HTML gives none; and a master that may not call private addresses never
+/// calls one.
 @Suite struct TitleFetchEndToEndTests {
     /// A page server on loopback that counts the requests for each path (and query).
     private static func pageServer(port: Int, requests: NIOLockedValueBox<[String]>) -> Application<
@@ -38,7 +39,7 @@ import Testing
                 body: .init(byteBuffer: ByteBuffer(string: "<html><body>\(filler)<title>Too far</title>")))
         }
         page("slow") {
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(8))
             return Response(
                 status: .ok, headers: html, body: .init(byteBuffer: ByteBuffer(string: "<title>Late</title>")))
         }
@@ -74,6 +75,8 @@ import Testing
             var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
             deployment.environment["SHORTENER_FETCH_TITLES"] = "true"
             deployment.environment["SHORTENER_FETCH_TITLES_ALLOW_PRIVATE"] = "true"
+            // 5 s rather than 2: the page server shares this process with a busy test run.
+            deployment.environment["SHORTENER_FETCH_TITLES_TIMEOUT"] = "5"
             let master = try deployment.master()
             try await master.waitUntilHealthy()
 
@@ -94,9 +97,9 @@ import Testing
             }
             let saved = try await TestHTTP.get("\(master.url)/api/links/\(page)")
             #expect(saved.json["revision"] as? Int == 2, "the title is saved as an edit")
-            // The slow page's fetch ends at 2 s; give every fetch time to end.
+            // The slow page's fetch ends at 5 s; give every fetch time to end.
             #expect(await eventually { requests.withLockedValue { $0.contains("/slow") } })
-            try await Task.sleep(for: .seconds(3))
+            try await Task.sleep(for: .seconds(6))
             for code in [big, slow, data] { #expect(try await title(master, code) == nil, "\(code)") }
             #expect(try await title(master, titled) == "Mine")
             let seen = requests.withLockedValue { $0 }

@@ -56,7 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
     var allowOpenAPI: Bool = EnvironmentDefaults.bool("SHORTENER_ALLOW_OPEN_API", false)
 
     /// Give a link created without a title its target page's `<title>`, fetched in the
-    /// background (public addresses only, 2 s, 256 KiB). Default: false. Environment:
+    /// background (public addresses only, `--fetch-titles-timeout`, 256 KiB). Default: false. Environment:
     /// `SHORTENER_FETCH_TITLES`.
     @Flag(inversion: .prefixedNo, help: "Fetch the titles of new links' pages (env SHORTENER_FETCH_TITLES=true).")
     var fetchTitles: Bool = EnvironmentDefaults.bool("SHORTENER_FETCH_TITLES", false)
@@ -68,7 +68,15 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Fetch titles from loopback and private addresses too (env SHORTENER_FETCH_TITLES_ALLOW_PRIVATE=true).")
     var fetchTitlesAllowPrivate: Bool = EnvironmentDefaults.bool("SHORTENER_FETCH_TITLES_ALLOW_PRIVATE", false)
 
+    /// Longest one title fetch may take, redirects included, in seconds (0.1 to 30). Default: 2.
+    /// Environment: `SHORTENER_FETCH_TITLES_TIMEOUT`.
+    @Option(help: "Seconds a title fetch may take (env SHORTENER_FETCH_TITLES_TIMEOUT).")
+    var fetchTitlesTimeout: Double = EnvironmentDefaults.double("SHORTENER_FETCH_TITLES_TIMEOUT", 2)
+
     func validate() throws {
+        guard (0.1...30).contains(fetchTitlesTimeout) else {
+            throw ValidationError("--fetch-titles-timeout must be 0.1 to 30 seconds")
+        }
         guard createRateLimit >= 0, createRateBurst >= 1 else {
             throw ValidationError("--create-rate-limit must be 0 or more and --create-rate-burst at least 1")
         }
@@ -93,7 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
                 createRateLimit: .init(perSecond: createRateLimit, burst: createRateBurst),
                 statsHourlyDays: statsHourlyDays, webDirectory: webDir.isEmpty ? nil : webDir,
                 idempotencyRetention: .seconds(3600 * idempotencyHours),
-                titleFetching: fetchTitles ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate) : nil),
+                titleFetching: fetchTitles
+                    ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate, timeout: .seconds(fetchTitlesTimeout))
+                    : nil),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
