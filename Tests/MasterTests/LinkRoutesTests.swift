@@ -305,7 +305,9 @@ import SharedLinks
     }
 
     @Test func onceAKeyExistsTheAPIRefusesCallersWithoutOne() async throws {
-        let keys = APIKeyStore.ActiveKeys(byHash: [APIKeyStore.hash("sk_secret"): "key_1"], required: true)
+        let keys = APIKeyStore.ActiveKeys(
+            byHash: [APIKeyStore.hash("sk_secret"): APIKeyIdentity(id: "key_1", name: "one", role: .admin)],
+            required: true)
         try await withRoutes(keys: keys) { client in
             #expect(try await client.execute(uri: "/api/links", method: .get).status == .unauthorized)
             #expect(try await create(#"{"url":"https://example.com/a"}"#, on: client).status == .unauthorized)

@@ -13,7 +13,7 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// `master keys create|list|revoke`: API keys for the write endpoints.
+/// `master keys create|list|revoke`: API keys, each with a role (see ``AccessRole``).
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
@@ -44,6 +44,15 @@ struct KeysCommand: AsyncParsableCommand {
         /// What the key is for, shown in `keys list`.
         @Option(help: "What the key is for, shown in 'keys list'.") var name: String
 
+        /// What the key may do: `admin` (everything), `editor` (links and statistics) or `viewer`
+        /// (reads only). Default: admin.
+        @Option(help: "admin (everything), editor (links and statistics) or viewer (reads only).")
+        var role: String = AccessRole.admin.rawValue
+
+        /// When the key stops working, as RFC 3339; never without it.
+        @Option(help: "When the key stops working (RFC 3339, in the future); never without it.")
+        var expires: String?
+
         /// Revoke the other active keys of this name.
         @Flag(help: "Revoke the other active keys with this name.") var replace = false
 
@@ -56,8 +65,27 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Environment variable with the secret to register (kept if already there; never printed).")
         var secretEnv: String?
 
+        func validate() throws {
+            do {
+                _ = try AccessRole.parse(role)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            if let expires {
+                guard let instant = try? RFC3339.parse(expires), instant > Date() else {
+                    throw ValidationError("--expires must be an RFC 3339 time in the future, like 2027-01-31T00:00:00Z")
+                }
+            }
+            if secretEnv != nil, role != AccessRole.admin.rawValue || expires != nil {
+                throw ValidationError(
+                    "--secret-env registers a deployment's admin key; it takes no --role or --expires")
+            }
+        }
+
         func run() async throws {
             let (name, replace) = (self.name, self.replace)
+            let role = try AccessRole.parse(self.role)
+            let expiresAt = try expires.map(RFC3339.parse)
             if let secretEnv {
                 guard let secret = EnvironmentDefaults.optionalString(secretEnv) else {
                     throw ValidationError("the environment variable \(secretEnv) is not set")
@@ -72,12 +100,14 @@ struct KeysCommand: AsyncParsableCommand {
                 return
             }
             let key = try await KeysCommand.withStore(common: common, postgres: postgres) {
-                try await $0.create(name: name, replacing: replace)
+                try await $0.create(name: name, role: role, expiresAt: expiresAt, replacing: replace)
             }
             if quiet {
                 print(key.secret)
             } else {
-                print("Created API key \(key.id) (\(key.name)). Its secret, shown only now:\n\n    \(key.secret)\n")
+                print(
+                    "Created \(key.role.rawValue) API key \(key.id) (\(key.name)). Its secret, shown only now:\n\n    \(key.secret)\n"
+                )
                 print("Send it as: Authorization: Bearer \(key.secret)")
             }
         }
@@ -94,9 +124,12 @@ struct KeysCommand: AsyncParsableCommand {
             let keys = try await KeysCommand.withStore(common: common, postgres: postgres) { try await $0.list() }
             print(
                 TextTable(
-                    headers: ["id", "name", "created", "revoked"],
+                    headers: ["id", "name", "role", "created", "expires", "revoked"],
                     rows: keys.map {
-                        [$0.id, $0.name, RFC3339.format($0.createdAt), $0.revokedAt.map(RFC3339.format) ?? "-"]
+                        [
+                            $0.id, $0.name, $0.role.rawValue, RFC3339.format($0.createdAt),
+                            $0.expiresAt.map(RFC3339.format) ?? "-", $0.revokedAt.map(RFC3339.format) ?? "-",
+                        ]
                     }
                 ).rendered)
         }

@@ -38,7 +38,7 @@ struct CreateAdmission: Sendable {
         let caller = try await keys.authenticate(request.headers[.authorization])
         let client: String =
             switch caller {
-            case .key(let id): id
+            case .key(let key): key.id
             case .anonymous:
                 trustedProxies.clientAddress(
                     socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]) ?? "unknown"
@@ -70,7 +70,7 @@ struct CreateAdmission: Sendable {
                     .badRequest, "invalid_idempotency_key",
                     "'Idempotency-Key' must be 1-\(maximumIdempotencyKeyLength) visible ASCII characters")
             }
-            let scope = if case .key(let id) = caller { id } else { "" }
+            let scope = if case .key(let key) = caller { key.id } else { "" }
             return IdempotencyKey(
                 scope: scope, key: key, requestHash: Array(SHA256.hash(data: Data(buffer: body))))
         }

@@ -2,8 +2,8 @@ import Hummingbird
 import SharedService
 
 /// The routes of the links as every master serves them, over any ``LinkRepository`` (Postgres in
-/// the master, memory in the router tests): `POST /create`, and under `/api`, behind the key
-/// check, the links, their bulk creates and QR codes, and the domains; ``StoreErrorMiddleware``
+/// the master, memory in the router tests), behind the key and rights check: `POST /create`,
+/// and under `/api` the links, their bulk creates and QR codes, and the domains; ``StoreErrorMiddleware``
 /// around them all.
 struct LinkRoutes: Sendable {
     let repository: any LinkRepository
@@ -19,10 +19,10 @@ struct LinkRoutes: Sendable {
     func add(to router: Router<AppRequestContext>) {
         router.add(middleware: StoreErrorMiddleware())
         router.addRoutes(
-            CreateLinkController(
-                writer: creator, repository: repository, admission: admission, titles: titles, domains: domains
-            ).routes
-        )
+            behindKeyCheck(
+                CreateLinkController(
+                    writer: creator, repository: repository, admission: admission, titles: titles, domains: domains
+                ).routes))
         router.addRoutes(
             behindKeyCheck(LinksAPIController(repository: repository, domains: domains).routes)
                 .addRoutes(
@@ -35,9 +35,9 @@ struct LinkRoutes: Sendable {
             atPath: "api")
     }
 
-    /// `routes` behind ``APIKeyMiddleware``: what goes under `/api`.
+    /// `routes` behind ``AccessMiddleware``: `POST /create` and everything under `/api`.
     func behindKeyCheck(_ routes: RouteCollection<AppRequestContext>) -> RouteCollection<AppRequestContext> {
-        RouteCollection(context: AppRequestContext.self).add(middleware: APIKeyMiddleware(keys: admission.keys))
+        RouteCollection(context: AppRequestContext.self).add(middleware: AccessMiddleware(keys: admission.keys))
             .addRoutes(routes)
     }
 }

@@ -12,7 +12,16 @@ import SharedPostgres
 import SharedResilience
 import SharedService
 
-/// The API keys of the write endpoints in Postgres. Only the SHA-256 of a secret is stored; the
+/// A key as the API sees it: who calls, with which role, until when. Never its secret.
+struct APIKeyIdentity: Sendable, Hashable {
+    let id: String
+    let name: String
+    let role: AccessRole
+    /// When the key stops working; nil: never.
+    var expiresAt: Date? = nil
+}
+
+/// The API keys in Postgres. Only the SHA-256 of a secret is stored; the
 /// secret itself is shown once, when the key is created.
 struct APIKeyStore: Sendable {
     let client: PostgresClient
@@ -23,14 +32,17 @@ struct APIKeyStore: Sendable {
     struct CreatedKey: Sendable {
         let id: String
         let name: String
+        let role: AccessRole
         let secret: String
     }
 
     /// A key as listed: never its secret.
-    struct Listing: Sendable, Encodable {
+    struct Listing: Sendable {
         let id: String
         let name: String
+        let role: AccessRole
         let createdAt: Date
+        let expiresAt: Date?
         let revokedAt: Date?
     }
 
@@ -39,9 +51,12 @@ struct APIKeyStore: Sendable {
 
     /// Creates a key; with `replacing`, the other active keys of the same name are revoked in
     /// the same transaction (`make run` does this at every start).
-    func create(name: String, replacing: Bool = false) async throws -> CreatedKey {
+    func create(
+        name: String, role: AccessRole = .admin, expiresAt: Date? = nil, replacing: Bool = false
+    ) async throws -> CreatedKey {
         let key = CreatedKey(
-            id: "key_" + ShortCode.random(length: 8), name: name, secret: "sk_" + ShortCode.random(length: 32))
+            id: "key_" + ShortCode.random(length: 8), name: name, role: role,
+            secret: "sk_" + ShortCode.random(length: 32))
         let hash = ByteBuffer(bytes: Self.hash(key.secret))
         try await breaker.run { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
@@ -51,7 +66,10 @@ struct APIKeyStore: Sendable {
                         logger: logger)
                 }
                 try await connection.query(
-                    "INSERT INTO api_keys (id, name, secret_hash) VALUES (\(key.id), \(name), \(hash))", logger: logger)
+                    """
+                    INSERT INTO api_keys (id, name, secret_hash, role, expires_at)
+                    VALUES (\(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt))
+                    """, logger: logger)
             }
         }
         return key
@@ -93,10 +111,17 @@ struct APIKeyStore: Sendable {
     func list() async throws -> [Listing] {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
-                "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at DESC", logger: logger)
+                """
+                SELECT id, name, role, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at DESC
+                """, logger: logger)
             var keys: [Listing] = []
-            for try await (id, name, createdAt, revokedAt) in rows.decode((String, String, Date, Date?).self) {
-                keys.append(Listing(id: id, name: name, createdAt: createdAt, revokedAt: revokedAt))
+            for try await (id, name, role, createdAt, expiresAt, revokedAt) in rows.decode(
+                (String, String, String, Date, Date?, Date?).self)
+            {
+                keys.append(
+                    Listing(
+                        id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, createdAt: createdAt,
+                        expiresAt: expiresAt, revokedAt: revokedAt))
             }
             return keys
         }
@@ -113,10 +138,11 @@ struct APIKeyStore: Sendable {
         }
     }
 
-    /// The keys that open the write endpoints.
+    /// The keys that open the API.
     struct ActiveKeys: Sendable {
-        /// Hash → id of every key that is not revoked.
-        var byHash: [[UInt8]: String] = [:]
+        /// Hash → key, of every key that is not revoked (expired ones included: their callers
+        /// are told so).
+        var byHash: [[UInt8]: APIKeyIdentity] = [:]
         /// Whether any key was ever created: from then on a valid key is required, even when
         /// every key has been revoked.
         var required = false
@@ -126,11 +152,17 @@ struct APIKeyStore: Sendable {
     func activeKeys() async throws -> ActiveKeys {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
-                "SELECT secret_hash, id, revoked_at IS NULL FROM api_keys", logger: logger)
+                "SELECT secret_hash, id, name, role, expires_at, revoked_at IS NULL FROM api_keys", logger: logger)
             var keys = ActiveKeys()
-            for try await (hash, id, active) in rows.decode((ByteBuffer, String, Bool).self) {
+            for try await (hash, id, name, role, expiresAt, active) in rows.decode(
+                (ByteBuffer, String, String, String, Date?, Bool).self)
+            {
                 keys.required = true
-                if active { keys.byHash[Array(buffer: hash)] = id }
+                // A role this master does not know (a newer one wrote it) gets the least rights.
+                if active {
+                    keys.byHash[Array(buffer: hash)] = APIKeyIdentity(
+                        id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, expiresAt: expiresAt)
+                }
             }
             return keys
         }

@@ -7,6 +7,7 @@ import NIOCore
 import PostgresNIO
 import SharedConfiguration
 import SharedEvents
+import SharedJSON
 import SharedLinks
 import SharedPostgres
 import SharedResilience
@@ -18,11 +19,19 @@ import SharedService
 /// key stops working within that time, and a missing key is looked up again at most once a second.
 final class APIKeyGuard: Sendable {
     /// Who is calling.
-    enum Caller: Equatable {
-        /// No key was needed (none is configured).
+    enum Caller: Equatable, Sendable {
+        /// No key was needed (none is configured): every right.
         case anonymous
-        /// The caller showed the key with this id.
-        case key(String)
+        /// The caller showed this key.
+        case key(APIKeyIdentity)
+
+        /// Goes on when the caller holds `right`; `403 forbidden` naming it otherwise.
+        func require(_ right: AccessRight) throws(APIError) {
+            guard case .key(let key) = self, !key.role.rights.contains(right) else { return }
+            throw APIError(
+                .forbidden, "forbidden",
+                "this API key (role \(key.role.rawValue)) does not have the right '\(right.rawValue)'")
+        }
     }
 
     private struct Cache {
@@ -62,10 +71,13 @@ final class APIKeyGuard: Sendable {
         let hash = APIKeyStore.hash(
             String(authorization.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces))
         if keys.byHash[hash] == nil { keys = try await currentKeys(maximumAge: .seconds(1)) }
-        guard let id = keys.byHash[hash] else {
+        guard let key = keys.byHash[hash] else {
             throw Self.unauthorized("the API key is not valid (unknown or revoked)")
         }
-        return .key(id)
+        if let expiresAt = key.expiresAt, expiresAt <= Date() {
+            throw Self.unauthorized("the API key expired at \(RFC3339.format(expiresAt))")
+        }
+        return .key(key)
     }
 
     private func currentKeys(maximumAge: Duration) async throws(APIError) -> APIKeyStore.ActiveKeys {
