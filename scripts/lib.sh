@@ -102,7 +102,8 @@ as_postgres() {
 
 # start_postgres DIR PORT [tls]: a cluster of our own in DIR (created on first use), trust auth on
 # loopback; with tls=yes it also offers TLS, with a certificate for 127.0.0.1 and localhost signed
-# by a CA of its own (DIR/tls/ca.crt).
+# by a CA of its own (DIR/tls/ca.crt). It takes 400 connections: the tests run dozens of masters at
+# once, each with its pool, its create writer and its key-change listener.
 start_postgres() {
     local dir="$1" port="$2" tls="${3:-no}" bin ssl_options=""
     bin="$(pg_bin)"
@@ -117,7 +118,7 @@ start_postgres() {
         ssl_options="-c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key"
     fi
     as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-on} -c max_connections=200 $ssl_options" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-on} -c max_connections=400 $ssl_options" \
         >/dev/null || { cat "$dir/postgres.log" >&2; die "Postgres did not start"; }
 }
 

@@ -49,6 +49,8 @@ struct MasterApplication {
     let createWriter: CreateGroupCommit
     /// The HTTP API; the tests drive its router without a socket.
     let http: Application<RouterResponder<AppRequestContext>>
+    /// Each key's last use, written once a minute.
+    let keyUsage: KeyUsageRecorder
     /// Everything but the HTTP server, in start order: what a test runs to drive ``http``'s
     /// router directly.
     let backgroundServices: [any Service]
@@ -77,7 +79,9 @@ struct MasterApplication {
             kafkaBrokers: configuration.kafkaBrokers, clients: configuration.clients,
             hourlyDays: configuration.statsHourlyDays, logger: logger)
         let repository = PostgresLinkRepository(client: postgres, breaker: breaker, logger: logger)
-        let keys = APIKeyGuard(store: APIKeyStore(client: postgres, breaker: breaker, logger: logger))
+        let keyStore = APIKeyStore(client: postgres, breaker: breaker, logger: logger)
+        let keyUsage = KeyUsageRecorder(client: postgres, breaker: breaker, logger: logger)
+        let keys = APIKeyGuard(store: keyStore, usage: keyUsage)
         let router = ServiceRouter.make(
             breakers: [breaker], requestLogLevel: configuration.http.requestLogLevel,
             readiness: { await postgres.readinessProblems(through: breaker, logger: logger) },
@@ -100,7 +104,8 @@ struct MasterApplication {
         let statistics = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
         router.addRoutes(
             links.behindKeyCheck(
-                StatsController(statistics: statistics, repository: repository, domains: domains).routes),
+                StatsController(statistics: statistics, repository: repository, domains: domains).routes
+                    .addRoutes(KeysController(store: keyStore, keys: keys).routes)),
             atPath: "api")
         if let webDirectory = configuration.webDirectory {
             router.addRoutes(WebAppController(assets: try WebAssets(directory: webDirectory)).routes)
@@ -108,13 +113,17 @@ struct MasterApplication {
         self.postgres = postgres
         self.repository = repository
         self.createWriter = createWriter
+        self.keyUsage = keyUsage
         self.http = configuration.http.application(router: router, logger: logger)
         let folding = ClickHourFolding(
             client: postgres, breaker: breaker, hourlyDays: configuration.statsHourlyDays, logger: logger)
         let pruning = IdempotencyPruning(
             client: postgres, breaker: breaker, logger: logger, retention: configuration.idempotencyRetention)
         self.backgroundServices =
-            [postgres, writerConnection, createWriter, deadLetters.producer, countsConsumer, folding, pruning]
+            [
+                postgres, KeyChangeListener(client: postgres, keys: keys, logger: logger), writerConnection,
+                createWriter, deadLetters.producer, countsConsumer, folding, pruning, keyUsage,
+            ]
             + (titles.map { [$0] } ?? [])
     }
 }

@@ -15,8 +15,10 @@ import SharedService
 
 /// Checks `Authorization: Bearer <secret>` on `POST /create` and every `/api/` endpoint, reads
 /// included. Until the first key is created, every caller is let in (a fresh install works
-/// without set-up); from then on a valid key is required, even after every key was revoked. The active keys are cached and reloaded every ``refreshInterval``, so a revoked
-/// key stops working within that time, and a missing key is looked up again at most once a second.
+/// without set-up); from then on a valid key is required, even after every key was revoked.
+/// The active keys are cached: reloaded after any change (``invalidate()``, which
+/// ``KeyChangeListener`` calls on every master) and at least every ``refreshInterval``; a
+/// missing key is looked up again at most once a second.
 final class APIKeyGuard: Sendable {
     /// Who is calling.
     enum Caller: Equatable, Sendable {
@@ -40,22 +42,28 @@ final class APIKeyGuard: Sendable {
     }
 
     private let loadKeys: @Sendable () async throws -> APIKeyStore.ActiveKeys
+    /// Notes each authenticated use of a key (``KeyUsageRecorder`` in the master).
+    private let noteUse: @Sendable (String) -> Void
     private let logger: Logger
     /// Time a loaded key list is trusted. Default: 5 s.
     let refreshInterval: Duration
     private let cache = NIOLockedValueBox(Cache())
 
-    /// A guard over the keys of `store`.
-    convenience init(store: APIKeyStore, refreshInterval: Duration = .seconds(5)) {
-        self.init(refreshInterval: refreshInterval, logger: store.logger, loadKeys: store.activeKeys)
+    /// A guard over the keys of `store`, noting their uses in `usage`.
+    convenience init(store: APIKeyStore, usage: KeyUsageRecorder, refreshInterval: Duration = .seconds(5)) {
+        self.init(
+            refreshInterval: refreshInterval, logger: store.logger, loadKeys: store.activeKeys,
+            noteUse: { usage.noteUse(of: $0) })
     }
 
     /// A guard over the keys `loadKeys` reads (the router tests' fixed keys).
     init(
         refreshInterval: Duration = .seconds(5), logger: Logger,
-        loadKeys: @escaping @Sendable () async throws -> APIKeyStore.ActiveKeys
+        loadKeys: @escaping @Sendable () async throws -> APIKeyStore.ActiveKeys,
+        noteUse: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.loadKeys = loadKeys
+        self.noteUse = noteUse
         self.logger = logger
         self.refreshInterval = refreshInterval
     }
@@ -77,7 +85,13 @@ final class APIKeyGuard: Sendable {
         if let expiresAt = key.expiresAt, expiresAt <= Date() {
             throw Self.unauthorized("the API key expired at \(RFC3339.format(expiresAt))")
         }
+        noteUse(key.id)
         return .key(key)
+    }
+
+    /// Forgets the cached keys: the next request reads them again (after a key changed here).
+    func invalidate() {
+        cache.withLockedValue { $0.loaded = nil }
     }
 
     private func currentKeys(maximumAge: Duration) async throws(APIError) -> APIKeyStore.ActiveKeys {

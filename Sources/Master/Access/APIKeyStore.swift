@@ -37,13 +37,15 @@ struct APIKeyStore: Sendable {
     }
 
     /// A key as listed: never its secret.
-    struct Listing: Sendable {
+    struct Listing: Sendable, Equatable {
         let id: String
         let name: String
         let role: AccessRole
         let createdAt: Date
         let expiresAt: Date?
         let revokedAt: Date?
+        /// The latest use written (at most a minute behind).
+        var lastUsedAt: Date? = nil
     }
 
     /// SHA-256 of a secret, as stored.
@@ -112,19 +114,41 @@ struct APIKeyStore: Sendable {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
-                SELECT id, name, role, created_at, expires_at, revoked_at FROM api_keys ORDER BY created_at DESC
+                SELECT id, name, role, created_at, expires_at, revoked_at, last_used_at FROM api_keys
+                ORDER BY created_at DESC
                 """, logger: logger)
             var keys: [Listing] = []
-            for try await (id, name, role, createdAt, expiresAt, revokedAt) in rows.decode(
-                (String, String, String, Date, Date?, Date?).self)
-            {
-                keys.append(
-                    Listing(
-                        id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, createdAt: createdAt,
-                        expiresAt: expiresAt, revokedAt: revokedAt))
+            for try await row in rows.decode((String, String, String, Date, Date?, Date?, Date?).self) {
+                keys.append(Self.listing(row))
             }
             return keys
         }
+    }
+
+    /// Changes a key's name, role or expiry (`.clear`: never expires); nil when no active key
+    /// has this id. The secret stays.
+    func update(id: String, name: String?, role: AccessRole?, expiresAt: FieldChange<Date>) async throws -> Listing? {
+        let keepsExpiry = expiresAt == .keep
+        return try await breaker.run { [client, logger] in
+            let rows = try await client.query(
+                """
+                UPDATE api_keys SET name = coalesce(\(name), name), role = coalesce(\(role?.rawValue), role),
+                    expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END
+                WHERE id = \(id) AND revoked_at IS NULL
+                RETURNING id, name, role, created_at, expires_at, revoked_at, last_used_at
+                """, logger: logger)
+            for try await row in rows.decode((String, String, String, Date, Date?, Date?, Date?).self) {
+                return Self.listing(row)
+            }
+            return nil
+        }
+    }
+
+    /// A listing from `id, name, role, created_at, expires_at, revoked_at, last_used_at`.
+    private static func listing(_ row: (String, String, String, Date, Date?, Date?, Date?)) -> Listing {
+        Listing(
+            id: row.0, name: row.1, role: AccessRole(rawValue: row.2) ?? .viewer, createdAt: row.3, expiresAt: row.4,
+            revokedAt: row.5, lastUsedAt: row.6)
     }
 
     /// Revokes a key; false when no active key has this id.

@@ -49,4 +49,6 @@ enum AccessRight: String, CaseIterable, Sendable {
     case readDomains = "domains:read"
     /// Adding, changing and removing short domains.
     case manageDomains = "domains:manage"
+    /// Creating, listing, changing and revoking API keys.
+    case manageKeys = "keys:manage"
 }

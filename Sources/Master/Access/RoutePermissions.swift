@@ -20,6 +20,10 @@ enum RoutePermissions {
         Route(.post, "/api/domains"): .manageDomains,
         Route(.patch, "/api/domains/{name}"): .manageDomains,
         Route(.delete, "/api/domains/{name}"): .manageDomains,
+        Route(.get, "/api/keys"): .manageKeys,
+        Route(.post, "/api/keys"): .manageKeys,
+        Route(.patch, "/api/keys/{id}"): .manageKeys,
+        Route(.delete, "/api/keys/{id}"): .manageKeys,
     ]
 
     /// A method and a matched route path.

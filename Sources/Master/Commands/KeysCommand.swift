@@ -124,11 +124,12 @@ struct KeysCommand: AsyncParsableCommand {
             let keys = try await KeysCommand.withStore(common: common, postgres: postgres) { try await $0.list() }
             print(
                 TextTable(
-                    headers: ["id", "name", "role", "created", "expires", "revoked"],
+                    headers: ["id", "name", "role", "created", "expires", "revoked", "last used"],
                     rows: keys.map {
                         [
                             $0.id, $0.name, $0.role.rawValue, RFC3339.format($0.createdAt),
                             $0.expiresAt.map(RFC3339.format) ?? "-", $0.revokedAt.map(RFC3339.format) ?? "-",
+                            $0.lastUsedAt.map(RFC3339.format) ?? "-",
                         ]
                     }
                 ).rendered)
@@ -138,7 +139,7 @@ struct KeysCommand: AsyncParsableCommand {
     /// `master keys revoke`
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a key: it stops working within 5 seconds on every master.")
+            abstract: "Revoke a key: every master refuses it at once.")
 
         @OptionGroup var common: CommonOptions
         @OptionGroup var postgres: PostgresOptions

@@ -1,0 +1,157 @@
+import Foundation
+import Hummingbird
+import SharedJSON
+import SharedService
+
+/// `GET /api/keys`, `POST /api/keys`, `PATCH /api/keys/<id>` and `DELETE /api/keys/<id>`, in the
+/// `/api` group behind the key check (``AccessRight/manageKeys``, admins only): what
+/// `master keys` does, over HTTP. A new key's secret is in the `POST` answer and nowhere else;
+/// a change or revocation made here is seen by this master's next request, and by the others'
+/// through ``KeyChangeListener``.
+struct KeysController: Sendable {
+    let store: APIKeyStore
+    let keys: APIKeyGuard
+
+    /// Largest body accepted.
+    static let maximumBodySize = 4 * 1024
+    /// Longest key name.
+    static let maximumNameLength = 100
+
+    /// A key as the API answers it; `secret` only in the answer to its creation.
+    struct KeyAnswer: ResponseEncodable {
+        let key: APIKeyStore.Listing
+        var secret: String? = nil
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, role, secret
+            case createdAt = "created_at"
+            case expiresAt = "expires_at"
+            case revokedAt = "revoked_at"
+            case lastUsedAt = "last_used_at"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(key.id, forKey: .id)
+            try container.encode(key.name, forKey: .name)
+            try container.encode(key.role.rawValue, forKey: .role)
+            try container.encode(key.createdAt, forKey: .createdAt)
+            try container.encode(key.expiresAt, forKey: .expiresAt)
+            try container.encode(key.revokedAt, forKey: .revokedAt)
+            try container.encode(key.lastUsedAt, forKey: .lastUsedAt)
+            try container.encodeIfPresent(secret, forKey: .secret)
+        }
+    }
+
+    /// Every key, newest first.
+    struct ListAnswer: ResponseEncodable {
+        let keys: [KeyAnswer]
+    }
+
+    /// The body of `POST` (`name` required) and `PATCH` (some of the fields; `expires_at: null`
+    /// makes the key never expire).
+    struct Body: Decodable {
+        var name: String?
+        var role: AccessRole?
+        var expiresAt = FieldChange<Date>.keep
+
+        private enum CodingKeys: String, CodingKey, CaseIterable {
+            case name, role
+            case expiresAt = "expires_at"
+        }
+
+        init(from decoder: any Decoder) throws {
+            try KnownFields.check(decoder, against: CodingKeys.self, subject: "a key")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if let text = try container.decodeIfPresent(String.self, forKey: .name) {
+                name = try KeysController.validatedName(text)
+            }
+            if let text = try container.decodeIfPresent(String.self, forKey: .role) {
+                do {
+                    role = try AccessRole.parse(text)
+                } catch {
+                    throw APIError(.badRequest, "invalid_role", error.description, field: "role")
+                }
+            }
+            if container.contains(.expiresAt) {
+                if try container.decodeNil(forKey: .expiresAt) {
+                    expiresAt = .clear
+                } else {
+                    let text = try container.decode(String.self, forKey: .expiresAt)
+                    guard let instant = try? RFC3339.parse(text), instant > Date() else {
+                        throw APIError(
+                            .badRequest, "invalid_expires_at", "'expires_at' must be an RFC 3339 time in the future",
+                            field: "expires_at")
+                    }
+                    expiresAt = .set(instant)
+                }
+            }
+        }
+    }
+
+    /// The routes, for the `/api` group.
+    var routes: RouteCollection<AppRequestContext> {
+        let routes = RouteCollection(context: AppRequestContext.self)
+        routes.get("keys") { _, _ in
+            ListAnswer(keys: try await store.list().map { KeyAnswer(key: $0) })
+        }
+        routes.post("keys") { request, context in
+            let body = try await decode(request, expected: #"a JSON object like {"name": "ci", "role": "editor"}"#)
+            guard let name = body.name else {
+                throw APIError(.badRequest, "missing_name", "the body must have a string field 'name'", field: "name")
+            }
+            let created = try await store.create(
+                name: name, role: body.role ?? .admin, expiresAt: body.expiresAt.newValue)
+            keys.invalidate()
+            context.logger.info(
+                "Created API key", metadata: ["key.id": "\(created.id)", "key.role": "\(created.role.rawValue)"])
+            let listing = APIKeyStore.Listing(
+                id: created.id, name: created.name, role: created.role, createdAt: Date(),
+                expiresAt: body.expiresAt.newValue, revokedAt: nil)
+            var response = try KeyAnswer(key: listing, secret: created.secret).response(
+                from: request, context: context)
+            response.status = .created
+            return response
+        }
+        routes.patch("keys/:id") { request, context in
+            let id = try context.parameters.require("id")
+            let body = try await decode(request, expected: "a JSON object with some of name, role and expires_at")
+            guard body.name != nil || body.role != nil || body.expiresAt != .keep else {
+                throw APIError(.badRequest, "empty_edit", "the body must change at least one of name, role, expires_at")
+            }
+            guard let key = try await store.update(id: id, name: body.name, role: body.role, expiresAt: body.expiresAt)
+            else { throw Self.unknown }
+            keys.invalidate()
+            context.logger.info("Changed API key", metadata: ["key.id": "\(id)"])
+            return KeyAnswer(key: key)
+        }
+        routes.delete("keys/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard try await store.revoke(id: id) else { throw Self.unknown }
+            keys.invalidate()
+            context.logger.info("Revoked API key", metadata: ["key.id": "\(id)"])
+            return HTTPResponse.Status.noContent
+        }
+        return routes
+    }
+
+    private func decode(_ request: Request, expected: String) async throws -> Body {
+        try await JSONRequestBody.decode(Body.self, from: request, limit: Self.maximumBodySize, expected: expected).0
+    }
+
+    /// `name` trimmed: 1 to ``maximumNameLength`` characters, no control characters.
+    static func validatedName(_ name: String) throws -> String {
+        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        guard (1...maximumNameLength).contains(trimmed.count),
+            !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError(
+                .badRequest, "invalid_name", "'name' must be 1-\(maximumNameLength) characters, none of them control",
+                field: "name")
+        }
+        return trimmed
+    }
+
+    /// `404 unknown_key`.
+    static let unknown = APIError(.notFound, "unknown_key", "no active key has this id")
+}
