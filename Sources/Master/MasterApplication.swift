@@ -104,8 +104,8 @@ struct MasterApplication {
         let statistics = ClickStatistics(client: postgres, breaker: breaker, logger: logger)
         router.addRoutes(
             links.behindKeyCheck(
-                StatsController(statistics: statistics, repository: repository, domains: domains).routes
-                    .addRoutes(KeysController(store: keyStore, keys: keys).routes)),
+                StatsController(statistics: statistics, repository: links.scoped, domains: domains).routes
+                    .addRoutes(KeysController(store: keyStore, keys: keys, domains: domains).routes)),
             atPath: "api")
         if let webDirectory = configuration.webDirectory {
             router.addRoutes(WebAppController(assets: try WebAssets(directory: webDirectory)).routes)

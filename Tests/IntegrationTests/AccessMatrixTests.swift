@@ -52,7 +52,11 @@ import Testing
                         .replacing("{id}", with: victim.id)
                     for role in AccessRole.allCases {
                         let response = try await call(route, uri, try #require(secrets[role]))
-                        if role.rights.contains(right) {
+                        if role == .creator, uri.contains(code), role.rights.contains(right) {
+                            // Its right, on a link an admin created: refused all the same.
+                            #expect(response.status == .forbidden, "\(role) \(route.method) \(uri)")
+                            #expect(String(buffer: response.body).contains("only the links it created"))
+                        } else if role.rights.contains(right) {
                             #expect(
                                 ![.forbidden, .unauthorized].contains(response.status), "\(role) \(route.method) \(uri)"
                             )
@@ -72,64 +76,142 @@ import Testing
         #expect(AccessRole.admin.rights == Set(AccessRight.allCases))
         #expect(!AccessRole.editor.rights.contains(.manageKeys) && !AccessRole.editor.rights.contains(.manageDomains))
         #expect(!AccessRole.viewer.rights.contains { [.createLinks, .editLinks, .deleteLinks].contains($0) })
+        #expect(!AccessRole.creator.rights.contains { [.editLinks, .deleteLinks, .manageKeys].contains($0) })
+    }
+
+    @Test func aCreatorAndATagLimitedKeySeeAndTouchOnlyTheirLinks() async throws {
+        try await KeyedClient.withAdmin { client, admin in
+            func call(_ method: HTTPRequest.Method, _ uri: String, _ secret: String, _ body: String = "")
+                async throws -> KeyedClient.Answer
+            { try await client.call(method, uri, secret, body) }
+            func create(_ secret: String, _ body: String) async throws -> String {
+                let made = try await call(.post, "/create", secret, body)
+                #expect(made.status == .created, "\(made.text)")
+                return try #require(made.json["code"] as? String)
+            }
+            func codes(_ secret: String, _ uri: String = "/api/links") async throws -> Set<String> {
+                let listed = try await call(.get, uri, secret)
+                #expect(listed.status == .ok)
+                return Set((listed.json["links"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String })
+            }
+            let teamA = try await create(admin, #"{"url":"https://example.com/a","tags":["team-a"]}"#)
+            let teamB = try await create(admin, #"{"url":"https://example.com/b","tags":["team-b"]}"#)
+
+            // A creator: creates, and sees only what it created, recorded as its own.
+            let creatorKey = try await call(.post, "/api/keys", admin, #"{"name":"intake","role":"creator"}"#)
+            let creatorID = try #require(creatorKey.json["id"] as? String)
+            let creator = try #require(creatorKey.json["secret"] as? String)
+            let own = try await create(creator, #"{"url":"https://example.com/own"}"#)
+            #expect(try await codes(creator) == [own])
+            let mine = try await call(.get, "/api/links/\(own)", creator)
+            #expect(mine.status == .ok)
+            #expect(mine.json["created_by"] as? [String: String] == ["id": creatorID, "name": "intake"])
+            #expect(try await call(.get, "/api/links/\(own)/stats", creator).status == .ok)
+            for uri in ["/api/links/\(teamA)", "/api/links/\(teamA)/stats", "/api/links/\(teamA)/qr"] {
+                let refused = try await call(.get, uri, creator)
+                #expect(refused.status == .forbidden, "\(uri)")
+                #expect(!refused.text.contains("example.com/a"), "never the link's data")
+            }
+            #expect(try await call(.get, "/api/links/nosuch1", creator).status == .notFound)
+            #expect(try await call(.patch, "/api/links/\(own)", creator, #"{"title":"t"}"#).status == .forbidden)
+            let adminSees = try await call(.get, "/api/links/\(teamA)", admin)
+            #expect(adminSees.json["created_by"] as? [String: String] != nil)
+            #expect(try await codes(admin).isSuperset(of: [teamA, teamB, own]))
+
+            // An editor limited to one tag: sees and edits only links carrying it, and what
+            // it creates (alone or in bulk) gets it.
+            let tagged = try await call(
+                .post, "/api/keys", admin, #"{"name":"team a","role":"editor","tags":["team-a"]}"#)
+            #expect(tagged.json["tags"] as? [String] == ["team-a"])
+            let editor = try #require(tagged.json["secret"] as? String)
+            #expect(try await codes(editor) == [teamA])
+            #expect(try await call(.get, "/api/links/\(teamB)", editor).status == .forbidden)
+            #expect(try await call(.delete, "/api/links/\(teamB)", editor).status == .forbidden)
+            #expect(try await call(.patch, "/api/links/\(teamB)", editor, #"{"title":"x"}"#).status == .forbidden)
+            #expect(try await call(.patch, "/api/links/\(teamA)", editor, #"{"title":"ours"}"#).status == .ok)
+            let leaving = try await call(.patch, "/api/links/\(teamA)", editor, #"{"tags":["elsewhere"]}"#)
+            #expect(leaving.status == .forbidden && leaving.text.contains("team-a"), "\(leaving.text)")
+            let made = try await create(editor, #"{"url":"https://example.com/new","tags":["extra"]}"#)
+            #expect(
+                Set(try await call(.get, "/api/links/\(made)", admin).json["tags"] as? [String] ?? [])
+                    == ["extra", "team-a"])
+            let bulk = try await call(
+                .post, "/api/links/bulk", editor, #"{"links":[{"url":"https://example.com/bulk"}]}"#)
+            #expect(bulk.status == .ok)
+            let bulkCode = try #require(
+                ((bulk.json["results"] as? [[String: Any]])?.first)?["code"] as? String, "\(bulk.text)")
+            #expect(try await codes(editor) == [teamA, made, bulkCode])
+            let export = try await call(.get, "/api/links.csv", editor)
+            #expect(export.status == .ok && export.text.contains(teamA) && !export.text.contains(teamB))
+            #expect(try await codes(editor, "/api/links?tag=team-b").isEmpty)
+
+            // A key limited to a domain sees only that domain and creates there.
+            #expect(try await call(.post, "/api/domains", admin, #"{"name":"go.scoped.test"}"#).status == .created)
+            let domainKey = try await call(
+                .post, "/api/keys", admin, #"{"name":"go","role":"editor","domains":["go.scoped.test"]}"#)
+            #expect(domainKey.json["domains"] as? [String] == ["go.scoped.test"])
+            let onDomain = try #require(domainKey.json["secret"] as? String)
+            #expect(
+                try await call(.post, "/create", onDomain, #"{"url":"https://example.com/d"}"#).status
+                    == .forbidden,
+                "the default domain is not one of its domains")
+            let there = try await call(
+                .post, "/create", onDomain, #"{"url":"https://example.com/d","domain":"go.scoped.test"}"#)
+            #expect(there.json["domain"] as? String == "go.scoped.test", "\(there.text)")
+            #expect(try await codes(onDomain).count == 1)
+            let domains = try await call(.get, "/api/domains", onDomain)
+            #expect(
+                (domains.json["domains"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+                    == ["go.scoped.test"], "\(domains.text)")
+            let defaultHost = try #require(adminSees.json["domain"] as? String)
+            let elsewhere = try await call(
+                .post, "/create", onDomain, #"{"url":"https://example.com/d","domain":"\#(defaultHost)"}"#)
+            #expect(elsewhere.status == .forbidden, "\(elsewhere.text)")
+        }
     }
 
     @Test func anAdminManagesKeysOverTheAPIAndAChangeIsSeenAtOnce() async throws {
-        let namespace = try await TestStack.makeNamespace()
-        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
-        try await withRunningServices(master.backgroundServices) {
-            let store = APIKeyStore(
-                client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
-            let admin = try await store.create(name: "admin", role: .admin).secret
-            try await master.http.test(.router) { http in
-                func call(_ method: HTTPRequest.Method, _ uri: String, _ secret: String, _ body: String = "")
-                    async throws -> (status: HTTPResponse.Status, json: [String: Any])
-                {
-                    let response = try await http.execute(
-                        uri: uri, method: method,
-                        headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
-                        body: ByteBuffer(string: body))
-                    let json = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any]
-                    return (response.status, json ?? [:])
-                }
-                let made = try await call(.post, "/api/keys", admin, #"{"name":" reader ","role":"viewer"}"#)
-                #expect(made.status == .created)
-                #expect(made.json["name"] as? String == "reader" && made.json["role"] as? String == "viewer")
-                let id = try #require(made.json["id"] as? String)
-                let secret = try #require(made.json["secret"] as? String)
+        try await KeyedClient.withAdmin { client, admin in
+            func call(_ method: HTTPRequest.Method, _ uri: String, _ secret: String, _ body: String = "")
+                async throws -> KeyedClient.Answer
+            { try await client.call(method, uri, secret, body) }
+            let made = try await call(.post, "/api/keys", admin, #"{"name":" reader ","role":"viewer"}"#)
+            #expect(made.status == .created)
+            #expect(made.json["name"] as? String == "reader" && made.json["role"] as? String == "viewer")
+            let id = try #require(made.json["id"] as? String)
+            let secret = try #require(made.json["secret"] as? String)
 
-                #expect(try await call(.get, "/api/links", secret).status == .ok)
-                let edit = try await call(.post, "/create", secret, #"{"url":"https://example.com/v"}"#)
-                #expect(edit.status == .forbidden)
-                #expect(try await call(.get, "/api/keys", secret).status == .forbidden, "a viewer never sees keys")
+            #expect(try await call(.get, "/api/links", secret).status == .ok)
+            let edit = try await call(.post, "/create", secret, #"{"url":"https://example.com/v"}"#)
+            #expect(edit.status == .forbidden)
+            #expect(try await call(.get, "/api/keys", secret).status == .forbidden, "a viewer never sees keys")
 
-                let listed = try await call(.get, "/api/keys", admin)
-                let keys = try #require(listed.json["keys"] as? [[String: Any]])
-                #expect(keys.count == 2 && keys.allSatisfy { $0["secret"] == nil }, "no secret is ever listed")
+            let listed = try await call(.get, "/api/keys", admin)
+            let keys = try #require(listed.json["keys"] as? [[String: Any]])
+            #expect(keys.count == 2 && keys.allSatisfy { $0["secret"] == nil }, "no secret is ever listed")
 
-                let promoted = try await call(.patch, "/api/keys/\(id)", admin, #"{"role":"editor"}"#)
-                #expect(promoted.status == .ok && promoted.json["role"] as? String == "editor")
-                #expect(
-                    try await call(.post, "/create", secret, #"{"url":"https://example.com/e"}"#).status == .created,
-                    "the new role holds at once")
+            let promoted = try await call(.patch, "/api/keys/\(id)", admin, #"{"role":"editor"}"#)
+            #expect(promoted.status == .ok && promoted.json["role"] as? String == "editor")
+            #expect(
+                try await call(.post, "/create", secret, #"{"url":"https://example.com/e"}"#).status == .created,
+                "the new role holds at once")
 
-                for (body, code) in [
-                    (#"{"name":"x","role":"owner"}"#, "invalid_role"), (#"{"name":"x","secret":"s"}"#, "unknown_field"),
-                    (#"{"name":""}"#, "invalid_name"),
-                    (#"{"name":"x","expires_at":"2001-01-01T00:00:00Z"}"#, "invalid_expires_at"),
-                    (#"{"role":"viewer"}"#, "missing_name"),
-                ] {
-                    let refused = try await call(.post, "/api/keys", admin, body)
-                    #expect(refused.status == .badRequest, "\(body)")
-                    #expect((refused.json["error"] as? [String: Any])?["code"] as? String == code, "\(body)")
-                }
-                #expect(try await call(.patch, "/api/keys/\(id)", admin, "{}").status == .badRequest)
-                #expect(try await call(.delete, "/api/keys/key_nope", admin).status == .notFound)
-
-                #expect(try await call(.delete, "/api/keys/\(id)", admin).status == .noContent)
-                #expect(try await call(.get, "/api/links", secret).status == .unauthorized, "revoked at once")
-                #expect(try await call(.delete, "/api/keys/\(id)", admin).status == .notFound)
+            for (body, code) in [
+                (#"{"name":"x","role":"owner"}"#, "invalid_role"), (#"{"name":"x","secret":"s"}"#, "unknown_field"),
+                (#"{"name":""}"#, "invalid_name"),
+                (#"{"name":"x","expires_at":"2001-01-01T00:00:00Z"}"#, "invalid_expires_at"),
+                (#"{"role":"viewer"}"#, "missing_name"),
+            ] {
+                let refused = try await call(.post, "/api/keys", admin, body)
+                #expect(refused.status == .badRequest, "\(body)")
+                #expect((refused.json["error"] as? [String: Any])?["code"] as? String == code, "\(body)")
             }
+            #expect(try await call(.patch, "/api/keys/\(id)", admin, "{}").status == .badRequest)
+            #expect(try await call(.delete, "/api/keys/key_nope", admin).status == .notFound)
+
+            #expect(try await call(.delete, "/api/keys/\(id)", admin).status == .noContent)
+            #expect(try await call(.get, "/api/links", secret).status == .unauthorized, "revoked at once")
+            #expect(try await call(.delete, "/api/keys/\(id)", admin).status == .notFound)
         }
     }
 
@@ -188,5 +270,39 @@ import Testing
             #expect(busy.lastUsedAt.map { abs($0.timeIntervalSinceNow) < 60 } == true)
             #expect(keys.first { $0.id == idle.id }?.lastUsedAt == nil)
         }
+    }
+}
+
+/// Sends JSON requests with an API key to a master under test.
+struct KeyedClient {
+    let http: any TestClientProtocol
+
+    /// Runs `body` against a master as `master serve` composes it, with an admin key's secret.
+    static func withAdmin(_ body: @Sendable (KeyedClient, String) async throws -> Void) async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        try await withRunningServices(master.backgroundServices) {
+            let store = APIKeyStore(
+                client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+            let admin = try await store.create(name: "admin", role: .admin).secret
+            try await master.http.test(.router) { http in try await body(KeyedClient(http: http), admin) }
+        }
+    }
+
+    /// An answer: its status, its body as a JSON object (empty when it is none) and as text.
+    struct Answer {
+        let status: HTTPResponse.Status
+        let json: [String: Any]
+        let text: String
+    }
+
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ secret: String, _ body: String = "") async throws
+        -> Answer
+    {
+        let response = try await http.execute(
+            uri: uri, method: method, headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
+            body: ByteBuffer(string: body))
+        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any]
+        return Answer(status: response.status, json: json ?? [:], text: String(buffer: response.body))
     }
 }

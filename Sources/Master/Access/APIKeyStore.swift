@@ -19,6 +19,17 @@ struct APIKeyIdentity: Sendable, Hashable {
     let role: AccessRole
     /// When the key stops working; nil: never.
     var expiresAt: Date? = nil
+    /// It sees only links carrying one of these tags, and what it creates gets them; empty: any.
+    var tags: [String] = []
+    /// It sees only links on these domains (stored names, `""` the default); empty: any.
+    var domains: [String] = []
+}
+
+/// What a key is limited to beyond its role: links carrying one of `tags`, links on
+/// `domains` (stored names, `""` the default). Empty lists limit nothing.
+struct KeyLimits: Sendable, Equatable {
+    var tags: [String] = []
+    var domains: [String] = []
 }
 
 /// The API keys in Postgres. Only the SHA-256 of a secret is stored; the
@@ -46,6 +57,10 @@ struct APIKeyStore: Sendable {
         let revokedAt: Date?
         /// The latest use written (at most a minute behind).
         var lastUsedAt: Date? = nil
+        /// The tags it is limited to; empty: none.
+        var tags: [String] = []
+        /// The domains it is limited to (stored names); empty: none.
+        var domains: [String] = []
     }
 
     /// SHA-256 of a secret, as stored.
@@ -54,7 +69,8 @@ struct APIKeyStore: Sendable {
     /// Creates a key; with `replacing`, the other active keys of the same name are revoked in
     /// the same transaction (`make run` does this at every start).
     func create(
-        name: String, role: AccessRole = .admin, expiresAt: Date? = nil, replacing: Bool = false
+        name: String, role: AccessRole = .admin, expiresAt: Date? = nil, limits: KeyLimits = KeyLimits(),
+        replacing: Bool = false
     ) async throws -> CreatedKey {
         let key = CreatedKey(
             id: "key_" + ShortCode.random(length: 8), name: name, role: role,
@@ -69,8 +85,8 @@ struct APIKeyStore: Sendable {
                 }
                 try await connection.query(
                     """
-                    INSERT INTO api_keys (id, name, secret_hash, role, expires_at)
-                    VALUES (\(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt))
+                    INSERT INTO api_keys (id, name, secret_hash, role, expires_at, tags, domains)
+                    VALUES (\(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt), \(limits.tags), \(limits.domains))
                     """, logger: logger)
             }
         }
@@ -114,41 +130,47 @@ struct APIKeyStore: Sendable {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
-                SELECT id, name, role, created_at, expires_at, revoked_at, last_used_at FROM api_keys
-                ORDER BY created_at DESC
+                SELECT \(unescaped: Self.listingColumns) FROM api_keys ORDER BY created_at DESC
                 """, logger: logger)
             var keys: [Listing] = []
-            for try await row in rows.decode((String, String, String, Date, Date?, Date?, Date?).self) {
-                keys.append(Self.listing(row))
-            }
+            for try await row in rows.decode(ListingRow.self) { keys.append(Self.listing(row)) }
             return keys
         }
     }
 
-    /// Changes a key's name, role or expiry (`.clear`: never expires); nil when no active key
-    /// has this id. The secret stays.
-    func update(id: String, name: String?, role: AccessRole?, expiresAt: FieldChange<Date>) async throws -> Listing? {
+    /// Changes a key's name, role, expiry (`.clear`: never expires) or limits; nil when no
+    /// active key has this id. The secret stays.
+    func update(
+        id: String, name: String?, role: AccessRole?, expiresAt: FieldChange<Date>, tags: [String]? = nil,
+        domains: [String]? = nil
+    ) async throws -> Listing? {
         let keepsExpiry = expiresAt == .keep
         return try await breaker.run { [client, logger] in
             let rows = try await client.query(
                 """
                 UPDATE api_keys SET name = coalesce(\(name), name), role = coalesce(\(role?.rawValue), role),
-                    expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END
+                    expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END,
+                    tags = coalesce(\(tags)::text[], tags), domains = coalesce(\(domains)::text[], domains)
                 WHERE id = \(id) AND revoked_at IS NULL
-                RETURNING id, name, role, created_at, expires_at, revoked_at, last_used_at
+                RETURNING \(unescaped: Self.listingColumns)
                 """, logger: logger)
-            for try await row in rows.decode((String, String, String, Date, Date?, Date?, Date?).self) {
+            for try await row in rows.decode(ListingRow.self) {
                 return Self.listing(row)
             }
             return nil
         }
     }
 
-    /// A listing from `id, name, role, created_at, expires_at, revoked_at, last_used_at`.
-    private static func listing(_ row: (String, String, String, Date, Date?, Date?, Date?)) -> Listing {
+    /// The columns of a ``Listing``.
+    private static let listingColumns =
+        "id, name, role, created_at, expires_at, revoked_at, last_used_at, tags, domains"
+    private typealias ListingRow = (String, String, String, Date, Date?, Date?, Date?, [String], [String])
+
+    /// A listing from its ``listingColumns``.
+    private static func listing(_ row: ListingRow) -> Listing {
         Listing(
             id: row.0, name: row.1, role: AccessRole(rawValue: row.2) ?? .viewer, createdAt: row.3, expiresAt: row.4,
-            revokedAt: row.5, lastUsedAt: row.6)
+            revokedAt: row.5, lastUsedAt: row.6, tags: row.7, domains: row.8)
     }
 
     /// Revokes a key; false when no active key has this id.
@@ -176,16 +198,18 @@ struct APIKeyStore: Sendable {
     func activeKeys() async throws -> ActiveKeys {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
-                "SELECT secret_hash, id, name, role, expires_at, revoked_at IS NULL FROM api_keys", logger: logger)
+                "SELECT secret_hash, id, name, role, expires_at, revoked_at IS NULL, tags, domains FROM api_keys",
+                logger: logger)
             var keys = ActiveKeys()
-            for try await (hash, id, name, role, expiresAt, active) in rows.decode(
-                (ByteBuffer, String, String, String, Date?, Bool).self)
+            for try await (hash, id, name, role, expiresAt, active, tags, domains) in rows.decode(
+                (ByteBuffer, String, String, String, Date?, Bool, [String], [String]).self)
             {
                 keys.required = true
                 // A role this master does not know (a newer one wrote it) gets the least rights.
                 if active {
                     keys.byHash[Array(buffer: hash)] = APIKeyIdentity(
-                        id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, expiresAt: expiresAt)
+                        id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, expiresAt: expiresAt,
+                        tags: tags, domains: domains)
                 }
             }
             return keys

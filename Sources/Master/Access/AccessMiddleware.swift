@@ -4,7 +4,7 @@ import SharedService
 /// Puts every route of its group behind ``APIKeyGuard`` and ``RoutePermissions``: once a key
 /// exists, no route answers without one, and a key whose role lacks the route's right gets
 /// `403 forbidden` naming it before any controller runs. A route missing from the table is
-/// refused to every key.
+/// refused to every key. The request then runs in its key's ``AccessScope``.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let keys: APIKeyGuard
@@ -21,6 +21,8 @@ struct AccessMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         try caller.require(right)
-        return try await next(request, context)
+        return try await AccessScope.$current.withValue(AccessScope(caller)) {
+            try await next(request, context)
+        }
     }
 }

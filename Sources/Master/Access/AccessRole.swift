@@ -5,14 +5,20 @@ enum AccessRole: String, CaseIterable, Sendable {
     case admin
     /// Creates, edits and deletes links and reads every link and statistic.
     case editor
+    /// Creates links and reads those it created, with their statistics; changes none.
+    case creator
     /// Reads links and statistics and changes nothing.
     case viewer
+
+    /// Whether its keys see only the links they created.
+    var seesOwnLinksOnly: Bool { self == .creator }
 
     /// The rights the role holds.
     var rights: Set<AccessRight> {
         switch self {
         case .admin: Set(AccessRight.allCases)
         case .editor: [.createLinks, .readLinks, .editLinks, .deleteLinks, .readStats, .readDomains]
+        case .creator: [.createLinks, .readLinks, .readStats, .readDomains]
         case .viewer: [.readLinks, .readStats, .readDomains]
         }
     }

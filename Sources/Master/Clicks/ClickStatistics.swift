@@ -108,10 +108,12 @@ struct ClickStatistics: Sendable {
         return Array(shown) + (rest > 0 ? [Value(value: "other", clicks: rest)] : [])
     }
 
-    /// Clicks over every link (only those on `domain` and tagged `tag`, when given) in
+    /// Clicks over every link `visibility` shows (only those on `domain` and tagged `tag`, when given) in
     /// `[from, to)`: the total, the bot clicks, and the links with the most clicks (by
     /// ``LinkAddress/key``).
-    func overall(from: Date, to: Date, tag: String?, domain: String? = nil) async throws
+    func overall(
+        from: Date, to: Date, tag: String?, domain: String? = nil, visibility: LinkVisibility = LinkVisibility()
+    ) async throws
         -> (total: Int64, bots: Int64, top: [Value])
     {
         try await breaker.run { [client, logger] in
@@ -123,11 +125,17 @@ struct ClickStatistics: Sendable {
                     WHERE day >= (\(from) AT TIME ZONE 'UTC')::date AND day < (\(to) AT TIME ZONE 'UTC')::date
                 ), tagged AS (
                     SELECT c.* FROM clicks c
-                    WHERE (\(tag)::text IS NULL AND \(domain)::text IS NULL)
+                    WHERE (\(tag)::text IS NULL AND \(domain)::text IS NULL AND \(visibility.isUnrestricted))
                         OR EXISTS (
                             SELECT 1 FROM links l WHERE l.link_key = c.link_key
                                 AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
-                                AND (\(domain)::text IS NULL OR l.domain = \(domain)::text))
+                                AND (\(domain)::text IS NULL OR l.domain = \(domain)::text)
+                                AND (\(visibility.createdBy)::text IS NULL
+                                    OR l.created_by_key = \(visibility.createdBy)::text)
+                                AND (cardinality(\(visibility.anyOfTags)::text[]) = 0
+                                    OR l.tags && \(visibility.anyOfTags)::text[])
+                                AND (cardinality(\(visibility.domains)::text[]) = 0
+                                    OR l.domain = ANY(\(visibility.domains)::text[])))
                 )
                 SELECT '', coalesce(sum(total) FILTER (WHERE bot), 0)::bigint, coalesce(sum(total), 0)::bigint
                 FROM tagged

@@ -44,10 +44,18 @@ struct KeysCommand: AsyncParsableCommand {
         /// What the key is for, shown in `keys list`.
         @Option(help: "What the key is for, shown in 'keys list'.") var name: String
 
-        /// What the key may do: `admin` (everything), `editor` (links and statistics) or `viewer`
-        /// (reads only). Default: admin.
-        @Option(help: "admin (everything), editor (links and statistics) or viewer (reads only).")
+        /// What the key may do: `admin` (everything), `editor` (links and statistics), `creator`
+        /// (creates links, reads its own) or `viewer` (reads only). Default: admin.
+        @Option(
+            help:
+                "admin (everything), editor (links and statistics), creator (creates, reads its own) or viewer (reads only)."
+        )
         var role: String = AccessRole.admin.rawValue
+
+        /// Limits the key to links carrying one of these tags (repeat it); what it creates gets
+        /// them all. Domain limits are set over `POST /api/keys`.
+        @Option(name: .customLong("tag"), help: "Limit the key to links with this tag (repeatable).")
+        var tags: [String] = []
 
         /// When the key stops working, as RFC 3339; never without it.
         @Option(help: "When the key stops working (RFC 3339, in the future); never without it.")
@@ -76,14 +84,15 @@ struct KeysCommand: AsyncParsableCommand {
                     throw ValidationError("--expires must be an RFC 3339 time in the future, like 2027-01-31T00:00:00Z")
                 }
             }
-            if secretEnv != nil, role != AccessRole.admin.rawValue || expires != nil {
+            if let problem = LinkTags.problem(with: tags) { throw ValidationError("--tag: \(problem)") }
+            if secretEnv != nil, role != AccessRole.admin.rawValue || expires != nil || !tags.isEmpty {
                 throw ValidationError(
-                    "--secret-env registers a deployment's admin key; it takes no --role or --expires")
+                    "--secret-env registers a deployment's admin key; it takes no --role, --expires or --tag")
             }
         }
 
         func run() async throws {
-            let (name, replace) = (self.name, self.replace)
+            let (name, replace, limits) = (self.name, self.replace, KeyLimits(tags: tags))
             let role = try AccessRole.parse(self.role)
             let expiresAt = try expires.map(RFC3339.parse)
             if let secretEnv {
@@ -100,7 +109,7 @@ struct KeysCommand: AsyncParsableCommand {
                 return
             }
             let key = try await KeysCommand.withStore(common: common, postgres: postgres) {
-                try await $0.create(name: name, role: role, expiresAt: expiresAt, replacing: replace)
+                try await $0.create(name: name, role: role, expiresAt: expiresAt, limits: limits, replacing: replace)
             }
             if quiet {
                 print(key.secret)
@@ -124,10 +133,13 @@ struct KeysCommand: AsyncParsableCommand {
             let keys = try await KeysCommand.withStore(common: common, postgres: postgres) { try await $0.list() }
             print(
                 TextTable(
-                    headers: ["id", "name", "role", "created", "expires", "revoked", "last used"],
+                    headers: ["id", "name", "role", "tags", "domains", "created", "expires", "revoked", "last used"],
                     rows: keys.map {
                         [
-                            $0.id, $0.name, $0.role.rawValue, RFC3339.format($0.createdAt),
+                            $0.id, $0.name, $0.role.rawValue, $0.tags.isEmpty ? "-" : $0.tags.joined(separator: ","),
+                            $0.domains.isEmpty
+                                ? "-" : $0.domains.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ","),
+                            RFC3339.format($0.createdAt),
                             $0.expiresAt.map(RFC3339.format) ?? "-", $0.revokedAt.map(RFC3339.format) ?? "-",
                             $0.lastUsedAt.map(RFC3339.format) ?? "-",
                         ]

@@ -94,7 +94,11 @@ struct DomainsController: Sendable {
     var routes: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("domains") { _, _ in
-            ListAnswer(domains: try await repository.list().map(answer))
+            // A key limited to some domains sees only those.
+            let limited = AccessScope.current.visibility.domains
+            return ListAnswer(
+                domains: try await repository.list().filter { limited.isEmpty || limited.contains($0.name) }.map(answer)
+            )
         }
         routes.post("domains") { request, context in
             try await add(request, context: context)

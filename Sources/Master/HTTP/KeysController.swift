@@ -11,6 +11,8 @@ import SharedService
 struct KeysController: Sendable {
     let store: APIKeyStore
     let keys: APIKeyGuard
+    /// The short domains a key may be limited to.
+    let domains: ShortDomains
 
     /// Largest body accepted.
     static let maximumBodySize = 4 * 1024
@@ -20,10 +22,12 @@ struct KeysController: Sendable {
     /// A key as the API answers it; `secret` only in the answer to its creation.
     struct KeyAnswer: ResponseEncodable {
         let key: APIKeyStore.Listing
+        /// The host names of the domains it is limited to.
+        let domains: [String]
         var secret: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case id, name, role, secret
+            case id, name, role, secret, tags, domains
             case createdAt = "created_at"
             case expiresAt = "expires_at"
             case revokedAt = "revoked_at"
@@ -35,6 +39,8 @@ struct KeysController: Sendable {
             try container.encode(key.id, forKey: .id)
             try container.encode(key.name, forKey: .name)
             try container.encode(key.role.rawValue, forKey: .role)
+            try container.encode(key.tags, forKey: .tags)
+            try container.encode(domains, forKey: .domains)
             try container.encode(key.createdAt, forKey: .createdAt)
             try container.encode(key.expiresAt, forKey: .expiresAt)
             try container.encode(key.revokedAt, forKey: .revokedAt)
@@ -49,14 +55,18 @@ struct KeysController: Sendable {
     }
 
     /// The body of `POST` (`name` required) and `PATCH` (some of the fields; `expires_at: null`
-    /// makes the key never expire).
+    /// makes the key never expire, `[]` lifts a limit).
     struct Body: Decodable {
         var name: String?
         var role: AccessRole?
         var expiresAt = FieldChange<Date>.keep
+        /// The tags it is limited to, checked as a link's.
+        var tags: [String]?
+        /// The host names of the domains it is limited to, checked to exist by the route.
+        var domains: [String]?
 
         private enum CodingKeys: String, CodingKey, CaseIterable {
-            case name, role
+            case name, role, tags, domains
             case expiresAt = "expires_at"
         }
 
@@ -86,44 +96,67 @@ struct KeysController: Sendable {
                     expiresAt = .set(instant)
                 }
             }
+            tags = try container.decodeIfPresent([String].self, forKey: .tags).map {
+                tags throws(APIError) in try LinkRequest.validatedTags(tags)
+            }
+            domains = try container.decodeIfPresent([String].self, forKey: .domains)
+            if let domains, domains.count > ShortDomains.maximumKeyDomains {
+                throw APIError(
+                    .badRequest, "invalid_domains",
+                    "a key is limited to at most \(ShortDomains.maximumKeyDomains) domains",
+                    field: "domains")
+            }
         }
+
+        /// Whether it changes nothing.
+        var isEmpty: Bool { name == nil && role == nil && expiresAt == .keep && tags == nil && domains == nil }
     }
 
     /// The routes, for the `/api` group.
     var routes: RouteCollection<AppRequestContext> {
         let routes = RouteCollection(context: AppRequestContext.self)
         routes.get("keys") { _, _ in
-            ListAnswer(keys: try await store.list().map { KeyAnswer(key: $0) })
+            ListAnswer(keys: try await store.list().map(answer))
         }
         routes.post("keys") { request, context in
             let body = try await decode(request, expected: #"a JSON object like {"name": "ci", "role": "editor"}"#)
             guard let name = body.name else {
                 throw APIError(.badRequest, "missing_name", "the body must have a string field 'name'", field: "name")
             }
+            let limits = KeyLimits(tags: body.tags ?? [], domains: try await storedDomains(body.domains) ?? [])
             let created = try await store.create(
-                name: name, role: body.role ?? .admin, expiresAt: body.expiresAt.newValue)
+                name: name, role: body.role ?? .admin, expiresAt: body.expiresAt.newValue, limits: limits)
             keys.invalidate()
             context.logger.info(
                 "Created API key", metadata: ["key.id": "\(created.id)", "key.role": "\(created.role.rawValue)"])
             let listing = APIKeyStore.Listing(
                 id: created.id, name: created.name, role: created.role, createdAt: Date(),
-                expiresAt: body.expiresAt.newValue, revokedAt: nil)
-            var response = try KeyAnswer(key: listing, secret: created.secret).response(
+                expiresAt: body.expiresAt.newValue, revokedAt: nil, tags: limits.tags, domains: limits.domains)
+            var response = try KeyAnswer(
+                key: listing, domains: limits.domains.map(domains.host(of:)), secret: created.secret
+            ).response(
                 from: request, context: context)
             response.status = .created
             return response
         }
         routes.patch("keys/:id") { request, context in
             let id = try context.parameters.require("id")
-            let body = try await decode(request, expected: "a JSON object with some of name, role and expires_at")
-            guard body.name != nil || body.role != nil || body.expiresAt != .keep else {
-                throw APIError(.badRequest, "empty_edit", "the body must change at least one of name, role, expires_at")
+            let body = try await decode(
+                request, expected: "a JSON object with some of name, role, expires_at, tags and domains")
+            guard !body.isEmpty else {
+                throw APIError(
+                    .badRequest, "empty_edit",
+                    "the body must change at least one of name, role, expires_at, tags, domains"
+                )
             }
-            guard let key = try await store.update(id: id, name: body.name, role: body.role, expiresAt: body.expiresAt)
+            guard
+                let key = try await store.update(
+                    id: id, name: body.name, role: body.role, expiresAt: body.expiresAt, tags: body.tags,
+                    domains: try await storedDomains(body.domains))
             else { throw Self.unknown }
             keys.invalidate()
             context.logger.info("Changed API key", metadata: ["key.id": "\(id)"])
-            return KeyAnswer(key: key)
+            return answer(key)
         }
         routes.delete("keys/:id") { _, context in
             let id = try context.parameters.require("id")
@@ -133,6 +166,21 @@ struct KeysController: Sendable {
             return HTTPResponse.Status.noContent
         }
         return routes
+    }
+
+    private func answer(_ key: APIKeyStore.Listing) -> KeyAnswer {
+        KeyAnswer(key: key, domains: key.domains.map(domains.host(of:)))
+    }
+
+    /// The stored names of the domains `hosts` names, each checked to exist.
+    private func storedDomains(_ hosts: [String]?) async throws -> [String]? {
+        guard let hosts else { return nil }
+        var names: [String] = []
+        for host in hosts {
+            let name = try await domains.domainToCreateOn(host) ?? ""
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
     }
 
     private func decode(_ request: Request, expected: String) async throws -> Body {

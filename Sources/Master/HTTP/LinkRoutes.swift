@@ -15,22 +15,27 @@ struct LinkRoutes: Sendable {
     /// Fetches the titles of new links created without one; nil when that is off.
     var titles: TitleFetcher? = nil
 
+    /// The links as a request sees them: through its key's ``AccessScope``. Every route reads
+    /// and writes links through it.
+    var scoped: ScopedLinkRepository { ScopedLinkRepository(base: repository, writer: creator) }
+
     /// Adds the routes, and the error middleware in front of them and of every route added later.
     func add(to router: Router<AppRequestContext>) {
+        let scoped = self.scoped
         router.add(middleware: StoreErrorMiddleware())
         router.addRoutes(
             behindKeyCheck(
                 CreateLinkController(
-                    writer: creator, repository: repository, admission: admission, titles: titles, domains: domains
+                    writer: scoped, repository: scoped, admission: admission, titles: titles, domains: domains
                 ).routes))
         router.addRoutes(
-            behindKeyCheck(LinksAPIController(repository: repository, domains: domains).routes)
+            behindKeyCheck(LinksAPIController(repository: scoped, domains: domains).routes)
                 .addRoutes(
                     BulkCreateController(
-                        repository: repository, admission: admission, titles: titles, domains: domains
+                        repository: scoped, admission: admission, titles: titles, domains: domains
                     ).routes
                 )
-                .addRoutes(QRCodeController(repository: repository, domains: domains).routes)
+                .addRoutes(QRCodeController(repository: scoped, domains: domains).routes)
                 .addRoutes(DomainsController(domains: domains).routes),
             atPath: "api")
     }

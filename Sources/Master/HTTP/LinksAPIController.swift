@@ -36,9 +36,11 @@ struct LinksAPIController: Sendable {
             case createdAt = "created_at"
             case expiresAt = "expires_at"
             case maxClicks = "max_clicks"
+            case createdBy = "created_by"
         }
 
-        /// Writes `expires_at` and `max_clicks` as `null` when unset: every field is always there.
+        /// Writes `expires_at`, `max_clicks` and `created_by` as `null` when unset: every field
+        /// is always there.
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(link.code, forKey: .code)
@@ -58,6 +60,7 @@ struct LinksAPIController: Sendable {
             try container.encode(link.revision, forKey: .revision)
             try container.encode(link.clicks, forKey: .clicks)
             try container.encode(link.status, forKey: .status)
+            try container.encode(link.createdBy.map { ["id": $0.id, "name": $0.name] }, forKey: .createdBy)
         }
     }
 
@@ -152,20 +155,24 @@ struct LinksAPIController: Sendable {
         let repository = self.repository
         let pageSize = Self.exportPageSize
         let first = try await repository.list(limit: pageSize, after: nil, filter: filter)
+        let scope = AccessScope.current
         let body = ResponseBody { writer in
-            var buffer: [UInt8] = []
-            CSVWriter.append(LinkCSV.exportColumns, to: &buffer)
-            var page = first
-            while true {
-                for link in page { CSVWriter.append(LinkCSV.exportRecord(link), to: &buffer) }
-                try await writer.write(ByteBuffer(bytes: buffer))
-                buffer.removeAll(keepingCapacity: true)
-                guard page.count == pageSize, let last = page.last else { break }
-                page = try await repository.list(
-                    limit: pageSize, after: LinkCursor(createdAt: last.createdAt, key: last.address.key), filter: filter
-                )
+            // Written after the handler returned: the next pages are read in its scope all the same.
+            try await AccessScope.$current.withValue(scope) {
+                var buffer: [UInt8] = []
+                CSVWriter.append(LinkCSV.exportColumns, to: &buffer)
+                var page = first
+                while true {
+                    for link in page { CSVWriter.append(LinkCSV.exportRecord(link), to: &buffer) }
+                    try await writer.write(ByteBuffer(bytes: buffer))
+                    buffer.removeAll(keepingCapacity: true)
+                    guard page.count == pageSize, let last = page.last else { break }
+                    page = try await repository.list(
+                        limit: pageSize, after: LinkCursor(createdAt: last.createdAt, key: last.address.key),
+                        filter: filter)
+                }
+                try await writer.finish(nil)
             }
-            try await writer.finish(nil)
         }
         return Response(
             status: .ok,

@@ -78,6 +78,9 @@ struct ShortDomains: Sendable {
             field: "domain")
     }
 
+    /// Most domains one API key may be limited to.
+    static let maximumKeyDomains = 100
+
     /// The host name of a stored domain name.
     func host(of name: String?) -> String {
         guard let name, !name.isEmpty else { return defaultHost }

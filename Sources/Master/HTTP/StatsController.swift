@@ -84,7 +84,8 @@ struct StatsController: Sendable {
         let (from, to) = try Self.window(
             from: query.get("from"), to: query.get("to"), defaultFrom: Date().addingTimeInterval(-30 * 86_400),
             granularity: .day)
-        let stats = try await statistics.overall(from: from, to: to, tag: tag, domain: domain)
+        let stats = try await statistics.overall(
+            from: from, to: to, tag: tag, domain: domain, visibility: AccessScope.current.visibility)
         return OverallAnswer(
             total: stats.total, bots: stats.bots,
             links: stats.top.compactMap { top in

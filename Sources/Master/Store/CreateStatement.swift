@@ -43,19 +43,22 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { $0.link.title ?? "" })::text[], \(items.map { $0.link.notes ?? "" })::text[],
                     \(items.map { $0.link.utm?.query ?? "" })::text[],
                     \(items.map { $0.importKey ?? "" })::text[],
+                    \(items.map { $0.link.createdBy?.id ?? "" })::text[],
+                    \(items.map { $0.link.createdBy?.name ?? "" })::text[],
                     \(items.map { $0.idempotency?.scope ?? "" })::text[],
                     \(items.map { $0.idempotency?.key ?? "" })::text[],
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
                 ) WITH ORDINALITY AS i(
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, import_key, scope, key, hash, n)
+                    title, notes, utm, import_key, created_by_key, created_by_name, scope, key, hash, n)
             ), inserted AS (
                 INSERT INTO links (
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, import_key, created_at)
+                    title, notes, utm, import_key, created_by_key, created_by_name, created_at)
                 SELECT domain, code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
                     string_to_array(tags, ' '), redirect_type, forward_query, crawlable, NULLIF(title, ''),
-                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(import_key, ''),
+                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(import_key, ''), NULLIF(created_by_key, ''),
+                    CASE WHEN created_by_key <> '' THEN created_by_name END,
                     \(now)::timestamptz + make_interval(secs => n / 1000000.0)
                 FROM input ORDER BY n
                 ON CONFLICT DO NOTHING

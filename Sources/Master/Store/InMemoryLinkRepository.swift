@@ -76,8 +76,8 @@ final class InMemoryLinkRepository: LinkRepository {
                         } ?? true
                 }
                 .sorted { ($0.createdAt, $0.address.key) > ($1.createdAt, $1.address.key) }
-                .prefix(limit)
-                .map { Self.link($0, now: now) }
+                .lazy.map { Self.link($0, now: now) }.filter(filter.visibility.shows)
+                .prefix(limit).map { $0 }
         }
     }
 
@@ -182,7 +182,8 @@ final class InMemoryLinkRepository: LinkRepository {
             address: stored.address, url: stored.link.url, createdAt: stored.createdAt,
             expiresAt: stored.link.expiresAt,
             maxClicks: stored.link.maxClicks, tags: stored.link.tags, redirect: stored.link.redirect,
-            title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm, revision: stored.revision,
+            title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm, createdBy: stored.link.createdBy,
+            revision: stored.revision,
             clicks: 0,
             status: Link.status(
                 deleted: stored.deleted, exhausted: false, clicks: 0, maxClicks: stored.link.maxClicks,

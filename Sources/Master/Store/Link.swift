@@ -24,6 +24,8 @@ struct Link: Sendable, Equatable {
     var notes: String? = nil
     /// Its campaign parameters, added to the target at redirect time.
     var utm: UTMParameters? = nil
+    /// The API key that created it; nil for links made without one.
+    var createdBy: LinkAuthor? = nil
     /// Grows with every change; `If-Match` names it.
     let revision: Int64
     /// The sum of the replicas' highest reported totals.
@@ -67,6 +69,14 @@ struct NewLink: Sendable, Equatable {
     var notes: String?
     /// Its campaign parameters.
     var utm: UTMParameters?
+    /// The API key creating it; nil without one.
+    var createdBy: LinkAuthor?
+}
+
+/// The API key that created a link: its id and its name at the time, never its secret.
+struct LinkAuthor: Sendable, Equatable {
+    let id: String
+    let name: String
 }
 
 /// What an edit does to one field.

@@ -46,6 +46,29 @@ struct LinkFilter: Sendable, Equatable {
     var tag: String?
     /// Only the links whose code or target contains this text, ignoring case.
     var search: String?
+    /// Only the links the caller's API key may see.
+    var visibility = LinkVisibility()
+}
+
+/// The links an API key may see, as a store filters them: the ones it created (a `creator`),
+/// those carrying one of its tags, those on its domains. An empty field limits nothing.
+struct LinkVisibility: Sendable, Equatable {
+    /// Only the links this key (its id) created.
+    var createdBy: String?
+    /// Only the links carrying at least one of these tags.
+    var anyOfTags: [String] = []
+    /// Only the links on these domains (stored names, `""` the default one).
+    var domains: [String] = []
+
+    /// Whether it shows every link.
+    var isUnrestricted: Bool { createdBy == nil && anyOfTags.isEmpty && domains.isEmpty }
+
+    /// Whether `link` is one of those it shows.
+    func shows(_ link: Link) -> Bool {
+        (createdBy == nil || link.createdBy?.id == createdBy)
+            && (anyOfTags.isEmpty || link.tags.contains(where: anyOfTags.contains))
+            && (domains.isEmpty || domains.contains(link.address.storedDomain))
+    }
 }
 
 /// A create's `Idempotency-Key`: unique within `scope` (the API key's id, or empty).

@@ -243,12 +243,12 @@ struct PostgresLinkRepository: LinkRepository {
         l.domain, l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision,
         l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
         COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint,
-        l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm
+        l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm, l.created_by_key, l.created_by_name
         """
 
     private typealias DetailRow = (
         String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool, String?,
-        String?, String?
+        String?, String?, String?, String?
     )
 
     /// A link's redirect options as stored (the column's check allows only the four statuses).
@@ -265,7 +265,7 @@ struct PostgresLinkRepository: LinkRepository {
             address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
             maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13), title: row.14, notes: row.15,
             utm: row.16.map(UTMParameters.init(query:)),
-            revision: revision, clicks: clicks,
+            createdBy: row.17.map { LinkAuthor(id: $0, name: row.18 ?? "") }, revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,
                 now: now))
@@ -325,12 +325,43 @@ struct PostgresLinkRepository: LinkRepository {
         for try await row in rows.decode(DetailRow.self) { try body(Self.link(row, now: now)) }
     }
 
+    /// Matches from which a search counts as common (see ``planSearch(_:on:logger:)``).
+    static let commonSearchMatches = 200
+
+    /// Chooses how the search for `pattern` in this transaction is read. Postgres guesses how
+    /// many links a `%text%` holds and, guessing a few hundred, walks the newest-first index
+    /// until it has a page: for a text no link holds, that reads every link (half a second at a
+    /// million links, and twenty at once outlast the timeout). So the trigram indexes count
+    /// up to ``commonSearchMatches`` matches first (milliseconds for a rare text, ~0.2 s when
+    /// every link matches): a rare text is then read from those indexes and sorted, a common
+    /// one from the newest-first index, which soon fills a page.
+    private static func planSearch(_ pattern: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)",
+            logger: logger)
+        let probe = try await connection.query(
+            """
+            SELECT count(*) FROM (
+                SELECT 1 FROM links l
+                WHERE l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text
+                    OR l.title ILIKE \(pattern)::text OR l.notes ILIKE \(pattern)::text
+                LIMIT \(commonSearchMatches)) matches
+            """, logger: logger)
+        var matches = 0
+        for try await count in probe.decode(Int.self) { matches = count }
+        if matches >= commonSearchMatches {
+            try await connection.query(
+                "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_indexscan', 'on', true)",
+                logger: logger)
+        }
+    }
+
     /// Longest a listing or search may run in Postgres: 1 s, half the breaker's call timeout.
     /// One that takes longer answers `400 search_too_slow`, never counted as an outage.
     static let listTimeoutMilliseconds = 1000
 
     func list(limit: Int, after cursor: LinkCursor?, filter: LinkFilter = LinkFilter()) async throws -> [Link] {
-        let (domain, tag) = (filter.domain, filter.tag)
+        let (domain, tag, visibility) = (filter.domain, filter.tag, filter.visibility)
         // A LIKE pattern that matches the search text literally, anywhere, in any case.
         let pattern = filter.search.map { text in
             "%"
@@ -343,6 +374,7 @@ struct PostgresLinkRepository: LinkRepository {
             try await client.withTransaction(logger: logger) { connection in
                 try await connection.query(
                     "SET LOCAL statement_timeout = \(unescaped: String(Self.listTimeoutMilliseconds))", logger: logger)
+                if let pattern { try await Self.planSearch(pattern, on: connection, logger: logger) }
                 // The keyset starts above every link without a cursor; the tag and search tests are
                 // true without a tag or a search.
                 let after = cursor ?? LinkCursor(createdAt: LinkLimits.latestExpiry, key: "")
@@ -352,6 +384,9 @@ struct PostgresLinkRepository: LinkRepository {
                     WHERE (l.created_at, l.link_key) < (\(after.createdAt), \(after.key))
                         AND (\(domain)::text IS NULL OR l.domain = \(domain)::text)
                         AND (\(tag)::text IS NULL OR l.tags @> ARRAY[\(tag)::text])
+                        AND (\(visibility.createdBy)::text IS NULL OR l.created_by_key = \(visibility.createdBy)::text)
+                        AND (cardinality(\(visibility.anyOfTags)::text[]) = 0 OR l.tags && \(visibility.anyOfTags)::text[])
+                        AND (cardinality(\(visibility.domains)::text[]) = 0 OR l.domain = ANY(\(visibility.domains)::text[]))
                         AND (\(pattern)::text IS NULL OR l.code ILIKE \(pattern)::text OR l.url ILIKE \(pattern)::text
                             OR l.title ILIKE \(pattern)::text OR l.notes ILIKE \(pattern)::text)
                     ORDER BY l.created_at DESC, l.link_key DESC LIMIT \(limit)
