@@ -73,6 +73,11 @@ struct MasterApplication {
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
             breaker: .kafka(logger: logger), namespace: namespace, consumerGroup: namespace.masterGroup,
             logger: logger)
+        let audit = AuditTrail(
+            reader: try KafkaPartitionReader(
+                bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-audit-reader",
+                topic: namespace.topic(.audit), clientSettings: configuration.clients[.masterAudit], logger: logger),
+            logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
             client: postgres, breaker: ClickAggregator.breaker(logger: logger), deadLetters: deadLetters,
             namespace: namespace,
@@ -105,7 +110,8 @@ struct MasterApplication {
         router.addRoutes(
             links.behindKeyCheck(
                 StatsController(statistics: statistics, repository: links.scoped, domains: domains).routes
-                    .addRoutes(KeysController(store: keyStore, keys: keys, domains: domains).routes)),
+                    .addRoutes(KeysController(store: keyStore, keys: keys, domains: domains).routes)
+                    .addRoutes(AuditController(trail: audit).routes)),
             atPath: "api")
         if let webDirectory = configuration.webDirectory {
             router.addRoutes(WebAppController(assets: try WebAssets(directory: webDirectory)).routes)
@@ -122,7 +128,7 @@ struct MasterApplication {
         self.backgroundServices =
             [
                 postgres, KeyChangeListener(client: postgres, keys: keys, logger: logger), writerConnection,
-                createWriter, deadLetters.producer, countsConsumer, folding, pruning, keyUsage,
+                createWriter, deadLetters.producer, countsConsumer, folding, pruning, keyUsage, audit,
             ]
             + (titles.map { [$0] } ?? [])
     }

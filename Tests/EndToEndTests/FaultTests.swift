@@ -128,8 +128,9 @@ import SharedLinks
             let rows = try await client.query(
                 """
                 SELECT (SELECT count(*) FROM links)::int,
-                       (SELECT count(*) FROM outbox)::int,
-                       (SELECT count(*) FROM links l FULL JOIN outbox o ON o.message_key = l.code
+                       (SELECT count(*) FROM outbox WHERE topic = 'links')::int,
+                       (SELECT count(*) FROM links l FULL JOIN (SELECT * FROM outbox WHERE topic = 'links') o
+                            ON o.message_key = l.code
                         WHERE l.code IS NULL OR o.id IS NULL)::int
                 """, logger: TestStack.logger)
             for try await (links, outbox, unmatched) in rows.decode((Int, Int, Int).self) {

@@ -214,7 +214,7 @@ import Testing
         #expect(try await TestHTTP.get("\(stack.master.url)/api/links", headers: bearer).status == 200)
 
         let list = try ServiceProcess("master", arguments: ["keys", "list"], environment: environment)
-        #expect(try await list.waitForExit() == 0)
+        #expect(try await list.waitForExit() == 0, "\(list.logTail())")
         #expect(list.logTail().contains(id) && !list.logTail().contains(secret), "list shows ids, never secrets")
         let revoke = try ServiceProcess("master", arguments: ["keys", "revoke", id], environment: environment)
         #expect(try await revoke.waitForExit() == 0)
@@ -224,6 +224,24 @@ import Testing
         #expect(revoked)
         // Revoking the last key does not open the endpoints again.
         #expect(try await stack.create(#"{"url":"https://example.com/late"}"#).status == 401)
+
+        // The audit trail holds every change, in order, with the key that made it; no refusal.
+        var trail: [[String: Any]] = []
+        let audited = try await eventually(timeout: .seconds(20)) {
+            let tail = try ServiceProcess(
+                "master", arguments: ["audit", "tail", "--exit-at-end", "--log-level", "warning"],
+                environment: environment)
+            guard try await tail.waitForExit(timeout: .seconds(30)) == 0 else { return false }
+            trail = tail.logTail(lines: 200).split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+            }
+            return trail.contains { $0["action"] as? String == "key.revoked" }
+        }
+        #expect(audited)
+        #expect(
+            trail.compactMap { $0["action"] as? String }
+                == ["link.created", "key.created", "link.created", "link.deleted", "key.revoked"], "\(trail)")
+        #expect(trail.filter { $0["actor_key_id"] as? String == id }.count == 2, "the keyed create and delete")
         await stack.stop()
     }
 

@@ -80,8 +80,9 @@ import Testing
         }
         #expect(outboxSettled)
         let outboxFigures = try await PrometheusScrape.fetch("\(outbox.url)/metrics")
-        #expect(outboxFigures.value("outbox_rows_published_total") == 5)
-        #expect(outboxFigures.value("outbox_publish_lag_seconds_count") == 5)
+        // Each create is two rows: its link event and its audit event.
+        #expect(outboxFigures.value("outbox_rows_published_total") == 10)
+        #expect(outboxFigures.value("outbox_publish_lag_seconds_count") == 10)
         #expect((outboxFigures.value("outbox_publish_lag_seconds_sum") ?? -1) > 0)
         #expect(outboxFigures.value("kafka_messages_produced_total", ["topic": links]) == 5)
         #expect(outboxFigures.value("kafka_delivery_errors_total") == nil)

@@ -289,11 +289,13 @@ struct KeyedClient {
         }
     }
 
-    /// An answer: its status, its body as a JSON object (empty when it is none) and as text.
+    /// An answer: its status, its body as a JSON object (empty when it is none) and as text,
+    /// and its `X-Request-ID`.
     struct Answer {
         let status: HTTPResponse.Status
         let json: [String: Any]
         let text: String
+        let requestID: String?
     }
 
     func call(_ method: HTTPRequest.Method, _ uri: String, _ secret: String, _ body: String = "") async throws
@@ -303,6 +305,8 @@ struct KeyedClient {
             uri: uri, method: method, headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
             body: ByteBuffer(string: body))
         let json = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any]
-        return Answer(status: response.status, json: json ?? [:], text: String(buffer: response.body))
+        return Answer(
+            status: response.status, json: json ?? [:], text: String(buffer: response.body),
+            requestID: response.headers[HTTPField.Name("X-Request-ID")!])
     }
 }

@@ -12,7 +12,7 @@ import Testing
     /// The link events waiting in the outbox (a backfill announces the domains first, apart).
     private func pendingEvents(_ client: PostgresClient) async throws -> [LinkEvent] {
         let rows = try await client.query(
-            "SELECT payload FROM outbox WHERE published_at IS NULL AND message_key NOT LIKE '@%' ORDER BY id",
+            "SELECT payload FROM outbox WHERE topic = 'links' AND published_at IS NULL AND message_key NOT LIKE '@%' ORDER BY id",
             logger: TestStack.logger)
         var events: [LinkEvent] = []
         for try await payload in rows.decode(ByteBuffer.self) {
@@ -61,7 +61,8 @@ import Testing
             // The default domain is announced before them, so that a rebuilt replica has its fallbacks.
             var domainKeys: [String] = []
             for try await key in try await client.query(
-                "SELECT message_key FROM outbox WHERE message_key LIKE '@%' ORDER BY id", logger: TestStack.logger
+                "SELECT message_key FROM outbox WHERE topic = 'links' AND message_key LIKE '@%' ORDER BY id",
+                logger: TestStack.logger
             ).decode(String.self) { domainKeys.append(key) }
             #expect(domainKeys == ["@"])
             for event in events {

@@ -101,7 +101,7 @@ import Testing
             #expect(try await count("SELECT count(*)::int FROM links WHERE tags @> ARRAY['bulk']", client) == 988)
             #expect(try await count("SELECT count(*)::int FROM outbox WHERE topic = 'links'", client) == 992)
             let second = try await client.query(
-                "SELECT payload FROM outbox WHERE message_key = 'twice'", logger: TestStack.logger)
+                "SELECT payload FROM outbox WHERE topic = 'links' AND message_key = 'twice'", logger: TestStack.logger)
             for try await payload in second.decode(ByteBuffer.self) {
                 #expect(try EventCodec.decodeLinkEvent(Array(buffer: payload)).url == "https://example.com/first")
             }

@@ -9,11 +9,15 @@ import Testing
 
 /// `POST /create` against the real Postgres: the link row and its outbox row, or nothing.
 @Suite struct CreateLinkTests {
-    private func counts(_ client: PostgresClient) async throws -> (links: Int, outbox: Int) {
+    /// Links, their events, and their audit events.
+    private func counts(_ client: PostgresClient) async throws -> (links: Int, outbox: Int, audit: Int) {
         let rows = try await client.query(
-            "SELECT (SELECT count(*) FROM links)::int, (SELECT count(*) FROM outbox)::int", logger: TestStack.logger)
-        for try await (links, outbox) in rows.decode((Int, Int).self) { return (links, outbox) }
-        return (0, 0)
+            """
+            SELECT (SELECT count(*) FROM links)::int, (SELECT count(*) FROM outbox WHERE topic = 'links')::int,
+                (SELECT count(*) FROM outbox WHERE topic = 'audit')::int
+            """, logger: TestStack.logger)
+        for try await row in rows.decode((Int, Int, Int).self) { return row }
+        return (0, 0, 0)
     }
 
     /// The fields Postgres stores and searches beside the target: reuse finds a live link by its
@@ -46,7 +50,8 @@ import Testing
                     #expect(codes == found.map { [$0] } ?? [], "\(query)")
                 }
                 let rows = try await master.postgres.query(
-                    "SELECT payload FROM outbox WHERE message_key = \(first.code ?? "")", logger: TestStack.logger)
+                    "SELECT payload FROM outbox WHERE topic = 'links' AND message_key = \(first.code ?? "")",
+                    logger: TestStack.logger)
                 for try await payload in rows.decode(ByteBuffer.self) {
                     let event = try EventCodec.decodeLinkEvent(Array(buffer: payload))
                     #expect(event.utm == "utm_source=mail" && event.redirectType == 308 && event.crawlable == true)
@@ -71,7 +76,7 @@ import Testing
                 #expect(String(buffer: created.body).contains(#""url":"https://example.com/a""#))
 
                 let outbox = try await client.query(
-                    "SELECT topic, message_key, payload FROM outbox", logger: TestStack.logger)
+                    "SELECT topic, message_key, payload FROM outbox WHERE topic <> 'audit'", logger: TestStack.logger)
                 var events: [LinkEvent] = []
                 for try await (topic, key, payload) in outbox.decode((String, String, ByteBuffer).self) {
                     #expect(topic == "links" && key == code)
@@ -128,7 +133,7 @@ import Testing
                 #expect(taken.status == .conflict)
                 #expect(String(buffer: taken.body).contains("alias_taken"))
                 let total = try await counts(client)
-                #expect(total.links == 3 && total.outbox == 3)
+                #expect(total.links == 3 && total.outbox == 3 && total.audit == 3)
             }
         }
     }

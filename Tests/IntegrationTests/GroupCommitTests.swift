@@ -31,7 +31,7 @@ import Testing
         let rows = try await client.query(
             """
             SELECT (SELECT count(*)::int FROM links WHERE url = \(url)),
-                (SELECT count(*)::int FROM outbox o JOIN links l ON o.message_key = l.code WHERE l.url = \(url))
+                (SELECT count(*)::int FROM outbox o JOIN links l ON o.message_key = l.code WHERE l.url = \(url) AND o.topic = 'links')
             """, logger: TestStack.logger)
         for try await pair in rows.decode((Int, Int).self) { return pair }
         return (0, 0)
@@ -126,7 +126,7 @@ import Testing
             // the links were created: what the relay publishes is what was written, in order.
             let events = try await master.postgres.query(
                 """
-                SELECT o.message_key, o.payload FROM outbox o JOIN links l ON o.message_key = l.code
+                SELECT o.message_key, o.payload FROM outbox o JOIN links l ON o.message_key = l.code AND o.topic = 'links'
                 WHERE l.url LIKE \("https://example.com/\(marker)/%") ORDER BY o.id
                 """, logger: TestStack.logger)
             var queued: [String] = []

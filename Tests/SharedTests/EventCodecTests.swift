@@ -262,3 +262,39 @@ import SharedLinks
         #expect(first.eventID.uuidString.dropFirst(14).first == "8", "a version 8 UUID")
     }
 }
+
+@Suite struct AuditEventTests {
+    @Test func roundTripsWithTheContractFieldsAndLeavesOutWhatIsUnknown() throws {
+        let event = AuditEvent(
+            .keyRevoked, subject: "key_abc", actorKeyID: "key_admin", actorKeyName: "ops", requestID: "r1",
+            at: Date(timeIntervalSince1970: 1_800_000_000))
+        let bytes = EventCodec.encode(event)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(json["type"] as? String == "audit" && json["version"] as? Int == 1)
+        #expect(json["action"] as? String == "key.revoked" && json["subject"] as? String == "key_abc")
+        #expect(json["actor_key_id"] as? String == "key_admin" && json["request_id"] as? String == "r1")
+        #expect(try EventCodec.decodeAuditEvent(bytes) == event)
+
+        let anonymous = AuditEvent(.linkCreated, subject: "abc", actorKeyID: nil, actorKeyName: nil, requestID: nil)
+        let text = String(decoding: EventCodec.encode(anonymous), as: UTF8.self)
+        #expect(!text.contains("actor_key_id") && !text.contains("request_id"), "\(text)")
+    }
+
+    @Test func anEventOutsideItsRangesOrOfAnotherTypeIsUnusable() {
+        func reason(_ text: String) -> String? {
+            do {
+                _ = try EventCodec.decodeAuditEvent(Array(text.utf8))
+                return nil
+            } catch {
+                return error.reason
+            }
+        }
+        let fields =
+            #""version":1,"event_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-01-01T00:00:00Z""#
+        #expect(reason(#"{"type":"audit",\#(fields),"action":"link.created","subject":"abc"}"#) == nil)
+        #expect(reason(#"{"type":"audit",\#(fields),"action":"link.created","subject":""}"#) == "malformed")
+        #expect(reason(#"{"type":"audit",\#(fields),"action":"link.created","subject":"a\nb"}"#) == "malformed")
+        #expect(reason(#"{"type":"audit",\#(fields),"action":"link.stolen","subject":"abc"}"#) == "malformed")
+        #expect(reason(#"{"type":"link.created",\#(fields),"code":"abc"}"#) == "unknown_type")
+    }
+}

@@ -27,6 +27,12 @@ final class APIKeyGuard: Sendable {
         /// The caller showed this key.
         case key(APIKeyIdentity)
 
+        /// The key, as a change's actor; nil for an anonymous caller.
+        var author: LinkAuthor? {
+            guard case .key(let key) = self else { return nil }
+            return LinkAuthor(id: key.id, name: key.name)
+        }
+
         /// Goes on when the caller holds `right`; `403 forbidden` naming it otherwise.
         func require(_ right: AccessRight) throws(APIError) {
             guard case .key(let key) = self, !key.role.rights.contains(right) else { return }

@@ -78,16 +78,22 @@ struct APIKeyStore: Sendable {
         let hash = ByteBuffer(bytes: Self.hash(key.secret))
         try await breaker.run { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
+                var audits: [OutboxRow] = []
                 if replacing {
-                    try await connection.query(
-                        "UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL",
+                    let revoked = try await connection.query(
+                        "UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL RETURNING id",
                         logger: logger)
+                    for try await id in revoked.decode(String.self) {
+                        audits.append(OutboxRow(ChangeOrigin.current.audit(.keyRevoked, id)))
+                    }
                 }
                 try await connection.query(
                     """
                     INSERT INTO api_keys (id, name, secret_hash, role, expires_at, tags, domains)
                     VALUES (\(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt), \(limits.tags), \(limits.domains))
                     """, logger: logger)
+                audits.append(OutboxRow(ChangeOrigin.current.audit(.keyCreated, key.id)))
+                try await OutboxWriter.append(audits, on: connection, logger: logger)
             }
         }
         return key
@@ -107,21 +113,27 @@ struct APIKeyStore: Sendable {
         let id = "key_" + ShortCode.random(length: 8)
         let hash = ByteBuffer(bytes: Self.hash(secret))
         return try await breaker.run { [client, logger] in
-            let rows = try await client.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO api_keys (id, name, secret_hash) VALUES (\(id), \(name), \(hash))
-                    ON CONFLICT (secret_hash) DO NOTHING RETURNING id)
-                SELECT id, true, true FROM inserted
-                UNION ALL SELECT id, false, revoked_at IS NULL FROM api_keys WHERE secret_hash = \(hash)
-                """, logger: logger)
-            for try await (id, created, active) in rows.decode((String, Bool, Bool).self) {
-                guard active else {
-                    throw SettingError("the key with this secret (\(id)) was revoked; use a new secret")
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    WITH inserted AS (
+                        INSERT INTO api_keys (id, name, secret_hash) VALUES (\(id), \(name), \(hash))
+                        ON CONFLICT (secret_hash) DO NOTHING RETURNING id)
+                    SELECT id, true, true FROM inserted
+                    UNION ALL SELECT id, false, revoked_at IS NULL FROM api_keys WHERE secret_hash = \(hash)
+                    """, logger: logger)
+                var found: (id: String, created: Bool, active: Bool)?
+                for try await row in rows.decode((String, Bool, Bool).self) where found == nil { found = row }
+                guard let found else { throw SettingError("the key was neither stored nor found") }
+                guard found.active else {
+                    throw SettingError("the key with this secret (\(found.id)) was revoked; use a new secret")
                 }
-                return (id, created)
+                if found.created {
+                    try await OutboxWriter.append(
+                        [OutboxRow(ChangeOrigin.current.audit(.keyCreated, found.id))], on: connection, logger: logger)
+                }
+                return (found.id, found.created)
             }
-            throw SettingError("the key was neither stored nor found")
         }
     }
 
@@ -146,18 +158,22 @@ struct APIKeyStore: Sendable {
     ) async throws -> Listing? {
         let keepsExpiry = expiresAt == .keep
         return try await breaker.run { [client, logger] in
-            let rows = try await client.query(
-                """
-                UPDATE api_keys SET name = coalesce(\(name), name), role = coalesce(\(role?.rawValue), role),
-                    expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END,
-                    tags = coalesce(\(tags)::text[], tags), domains = coalesce(\(domains)::text[], domains)
-                WHERE id = \(id) AND revoked_at IS NULL
-                RETURNING \(unescaped: Self.listingColumns)
-                """, logger: logger)
-            for try await row in rows.decode(ListingRow.self) {
-                return Self.listing(row)
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    """
+                    UPDATE api_keys SET name = coalesce(\(name), name), role = coalesce(\(role?.rawValue), role),
+                        expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END,
+                        tags = coalesce(\(tags)::text[], tags), domains = coalesce(\(domains)::text[], domains)
+                    WHERE id = \(id) AND revoked_at IS NULL
+                    RETURNING \(unescaped: Self.listingColumns)
+                    """, logger: logger)
+                var changed: Listing?
+                for try await row in rows.decode(ListingRow.self) { changed = Self.listing(row) }
+                guard let changed else { return nil }
+                try await OutboxWriter.append(
+                    [OutboxRow(ChangeOrigin.current.audit(.keyUpdated, id))], on: connection, logger: logger)
+                return changed
             }
-            return nil
         }
     }
 
@@ -176,11 +192,17 @@ struct APIKeyStore: Sendable {
     /// Revokes a key; false when no active key has this id.
     func revoke(id: String) async throws -> Bool {
         try await breaker.run { [client, logger] in
-            let rows = try await client.query(
-                "UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id",
-                logger: logger)
-            for try await _ in rows.decode(String.self) { return true }
-            return false
+            try await client.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query(
+                    "UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id",
+                    logger: logger)
+                var revoked = false
+                for try await _ in rows.decode(String.self) { revoked = true }
+                guard revoked else { return false }
+                try await OutboxWriter.append(
+                    [OutboxRow(ChangeOrigin.current.audit(.keyRevoked, id))], on: connection, logger: logger)
+                return true
+            }
         }
     }
 

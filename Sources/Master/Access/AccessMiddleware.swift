@@ -4,7 +4,8 @@ import SharedService
 /// Puts every route of its group behind ``APIKeyGuard`` and ``RoutePermissions``: once a key
 /// exists, no route answers without one, and a key whose role lacks the route's right gets
 /// `403 forbidden` naming it before any controller runs. A route missing from the table is
-/// refused to every key. The request then runs in its key's ``AccessScope``.
+/// refused to every key. The request then runs in its key's ``AccessScope``, and its changes
+/// are audited with its ``ChangeOrigin``.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let keys: APIKeyGuard
@@ -21,8 +22,9 @@ struct AccessMiddleware: RouterMiddleware {
             return try await next(request, context)
         }
         try caller.require(right)
+        let origin = ChangeOrigin(actor: caller.author, requestID: context.id)
         return try await AccessScope.$current.withValue(AccessScope(caller)) {
-            try await next(request, context)
+            try await ChangeOrigin.$current.withValue(origin) { try await next(request, context) }
         }
     }
 }

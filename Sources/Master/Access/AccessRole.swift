@@ -57,4 +57,6 @@ enum AccessRight: String, CaseIterable, Sendable {
     case manageDomains = "domains:manage"
     /// Creating, listing, changing and revoking API keys.
     case manageKeys = "keys:manage"
+    /// Reading the audit trail.
+    case readAudit = "audit:read"
 }

@@ -1,13 +1,11 @@
 import SharedLinks
 import SharedService
 
-/// What one request may see and touch among the links, from its API key: the key it records
-/// as their creator, and the links it is limited to (the ones it created, for a `creator`;
-/// those carrying one of its tags; those on its domains). ``AccessMiddleware`` sets it for the
+/// What one request may see and touch among the links, from its API key: the links it is
+/// limited to (the ones it created, for a `creator`; those carrying one of its tags; those on
+/// its domains). ``AccessMiddleware`` sets it for the
 /// request's task; ``ScopedLinkRepository`` applies it to every read and write of links.
 struct AccessScope: Sendable, Equatable {
-    /// The key behind the request; nil when no key was needed.
-    var author: LinkAuthor?
     /// The links it may see.
     var visibility = LinkVisibility()
 
@@ -17,7 +15,6 @@ struct AccessScope: Sendable, Equatable {
     /// The scope of `caller`'s key.
     init(_ caller: APIKeyGuard.Caller) {
         guard case .key(let key) = caller else { return }
-        author = LinkAuthor(id: key.id, name: key.name)
         visibility = LinkVisibility(
             createdBy: key.role.seesOwnLinksOnly ? key.id : nil, anyOfTags: key.tags, domains: key.domains)
     }
@@ -41,11 +38,11 @@ struct AccessScope: Sendable, Equatable {
         return parts.isEmpty ? "no limits" : "it is limited to " + parts.joined(separator: ", ")
     }
 
-    /// `link` as this scope creates it: recorded as its author's and carrying its tags; `403`
+    /// `link` as this scope creates it: recorded as the request's and carrying its tags; `403`
     /// for a domain outside its domains (the default one too, when it is not one of them).
     func stamped(_ link: NewLink) throws(APIError) -> NewLink {
         var link = link
-        link.createdBy = author
+        link.origin = ChangeOrigin.current
         for tag in visibility.anyOfTags where !link.tags.contains(tag) { link.tags.append(tag) }
         if !visibility.domains.isEmpty, !visibility.domains.contains(link.domain ?? "") {
             throw APIError(

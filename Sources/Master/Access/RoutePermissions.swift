@@ -24,6 +24,7 @@ enum RoutePermissions {
         Route(.post, "/api/keys"): .manageKeys,
         Route(.patch, "/api/keys/{id}"): .manageKeys,
         Route(.delete, "/api/keys/{id}"): .manageKeys,
+        Route(.get, "/api/audit"): .readAudit,
     ]
 
     /// A method and a matched route path.

@@ -14,11 +14,11 @@ extension TopicName: ExpressibleByArgument {}
 struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail",
-        abstract: "Print the messages of a project topic (links, counts, dlq), decoded, as they arrive.")
+        abstract: "Print the messages of a project topic (links, counts, dlq, milestones, audit), decoded, as they arrive.")
 
     @OptionGroup var common: CommonOptions
 
-    @Argument(help: "The topic: links, counts, dlq or milestones (the namespace prefix is added).")
+    @Argument(help: "The topic: links, counts, dlq, milestones or audit (the namespace prefix is added).")
     var topic: TopicName
 
     /// Start at offset zero instead of at the end.
@@ -74,6 +74,7 @@ struct TailCommand: AsyncParsableCommand {
             case .links: _ = try EventCodec.decodeLinkEvent(message.value)
             case .counts: _ = try EventCodec.decodeClickCountEvent(message.value)
             case .milestones: _ = try EventCodec.decodeLinkMilestoneEvent(message.value)
+            case .audit: _ = try EventCodec.decodeAuditEvent(message.value)
             case .dlq: break
             }
             verdict = text

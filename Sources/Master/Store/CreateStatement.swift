@@ -28,6 +28,9 @@ struct CreateStatement: PostgresPreparedStatement {
                 address, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
                 tags: item.link.tags, redirect: item.link.redirect, utm: item.link.utm, at: now)
         }
+        let audits = zip(items, addresses).map { item, address in
+            OutboxRow(item.link.origin.audit(.linkCreated, address.key, at: now))
+        }
         // Arrays carry no NULLs here: '' and 0 stand for "none" and become NULL in SQL.
         query = """
             WITH input AS (
@@ -43,8 +46,8 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { $0.link.title ?? "" })::text[], \(items.map { $0.link.notes ?? "" })::text[],
                     \(items.map { $0.link.utm?.query ?? "" })::text[],
                     \(items.map { $0.importKey ?? "" })::text[],
-                    \(items.map { $0.link.createdBy?.id ?? "" })::text[],
-                    \(items.map { $0.link.createdBy?.name ?? "" })::text[],
+                    \(items.map { $0.link.origin.actor?.id ?? "" })::text[],
+                    \(items.map { $0.link.origin.actor?.name ?? "" })::text[],
                     \(items.map { $0.idempotency?.scope ?? "" })::text[],
                     \(items.map { $0.idempotency?.key ?? "" })::text[],
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
@@ -65,6 +68,8 @@ struct CreateStatement: PostgresPreparedStatement {
                 RETURNING link_key
             ), queued AS (
                 \(outboxInsert: events.map(OutboxRow.init), keysIn: "inserted")
+            ), audited AS (
+                \(outboxInsert: audits, keysIn: "inserted")
             ), remembered AS (
                 -- The key of the item that got the address (the first to ask for it). Plain
                 -- INSERT: a key another writer stored meanwhile fails the whole statement.

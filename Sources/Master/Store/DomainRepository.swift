@@ -125,7 +125,9 @@ struct PostgresDomainRepository: DomainRepository {
                 var added: Domain?
                 for try await row in rows.decode(Row.self) { added = Self.domain(row) }
                 guard let added else { return nil }
-                try await OutboxWriter.append([OutboxRow(added.updatedEvent)], on: connection, logger: logger)
+                try await OutboxWriter.append(
+                    [OutboxRow(added.updatedEvent), OutboxRow(ChangeOrigin.current.audit(.domainAdded, name))],
+                    on: connection, logger: logger)
                 return added
             }
         }
@@ -148,7 +150,9 @@ struct PostgresDomainRepository: DomainRepository {
                 var updated: Domain?
                 for try await row in rows.decode(Row.self) { updated = Self.domain(row) }
                 guard let updated else { return nil }
-                try await OutboxWriter.append([OutboxRow(updated.updatedEvent)], on: connection, logger: logger)
+                try await OutboxWriter.append(
+                    [OutboxRow(updated.updatedEvent), OutboxRow(ChangeOrigin.current.audit(.domainUpdated, name))],
+                    on: connection, logger: logger)
                 return updated
             }
         }
@@ -184,8 +188,10 @@ struct PostgresDomainRepository: DomainRepository {
                     WHERE name = \(name)
                     """, logger: logger)
                 try await OutboxWriter.append(
-                    [OutboxRow(DomainEvent.deleted(name, revision: found.revision + 1))], on: connection,
-                    logger: logger)
+                    [
+                        OutboxRow(DomainEvent.deleted(name, revision: found.revision + 1)),
+                        OutboxRow(ChangeOrigin.current.audit(.domainRemoved, name)),
+                    ], on: connection, logger: logger)
                 return DomainRemoval.removed(deletedLinks: 0)
             }
         }
@@ -207,11 +213,13 @@ struct PostgresDomainRepository: DomainRepository {
                     RETURNING code, revision
                     """, logger: logger)
                 var events: [OutboxRow] = []
+                var audits: [OutboxRow] = []
                 for try await (code, revision) in rows.decode((String, Int64).self) {
-                    events.append(
-                        OutboxRow(LinkEvent.deleted(LinkAddress(domain: domain, code: code), revision: revision)))
+                    let address = LinkAddress(domain: domain, code: code)
+                    events.append(OutboxRow(LinkEvent.deleted(address, revision: revision)))
+                    audits.append(OutboxRow(ChangeOrigin.current.audit(.linkDeleted, address.key)))
                 }
-                try await OutboxWriter.append(events, on: connection, logger: logger)
+                try await OutboxWriter.append(events + audits, on: connection, logger: logger)
                 return events.count
             }
         }

@@ -182,7 +182,8 @@ final class InMemoryLinkRepository: LinkRepository {
             address: stored.address, url: stored.link.url, createdAt: stored.createdAt,
             expiresAt: stored.link.expiresAt,
             maxClicks: stored.link.maxClicks, tags: stored.link.tags, redirect: stored.link.redirect,
-            title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm, createdBy: stored.link.createdBy,
+            title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm,
+            createdBy: stored.link.origin.actor,
             revision: stored.revision,
             clicks: 0,
             status: Link.status(

@@ -1,4 +1,5 @@
 import Foundation
+import SharedEvents
 import SharedLinks
 
 /// A link as the master keeps it: its target and limits, its revision, the clicks the replicas
@@ -69,14 +70,31 @@ struct NewLink: Sendable, Equatable {
     var notes: String?
     /// Its campaign parameters.
     var utm: UTMParameters?
-    /// The API key creating it; nil without one.
-    var createdBy: LinkAuthor?
+    /// Who creates it, in which request: its `created_by` and its audit event.
+    var origin = ChangeOrigin()
 }
 
 /// The API key that created a link: its id and its name at the time, never its secret.
 struct LinkAuthor: Sendable, Equatable {
     let id: String
     let name: String
+}
+
+/// Who makes a change and in which request, for the audit trail: the API key (nil for a
+/// command, or an API without keys) and the request id (nil outside a request). The access
+/// check sets it for each request; the stores write it into every change's audit event.
+struct ChangeOrigin: Sendable, Equatable {
+    var actor: LinkAuthor?
+    var requestID: String?
+
+    /// The origin of the change being made: the request's, or none (commands, background work).
+    @TaskLocal static var current = ChangeOrigin()
+
+    /// The audit event of `action` on `subject`, made from here at `time`.
+    func audit(_ action: AuditEvent.Action, _ subject: String, at time: Date = Date()) -> AuditEvent {
+        AuditEvent(
+            action, subject: subject, actorKeyID: actor?.id, actorKeyName: actor?.name, requestID: requestID, at: time)
+    }
 }
 
 /// What an edit does to one field.

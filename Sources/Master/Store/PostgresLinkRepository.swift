@@ -81,7 +81,10 @@ struct PostgresLinkRepository: LinkRepository {
                     return LinkDeletion.notFound
                 }
                 try await OutboxWriter.append(
-                    [OutboxRow(LinkEvent.deleted(address, revision: revision))], on: connection, logger: logger)
+                    [
+                        OutboxRow(LinkEvent.deleted(address, revision: revision)),
+                        OutboxRow(ChangeOrigin.current.audit(.linkDeleted, address.key)),
+                    ], on: connection, logger: logger)
                 return LinkDeletion.deleted
             }
         }
@@ -118,6 +121,8 @@ struct PostgresLinkRepository: LinkRepository {
         let limit = edit.maxClicks.newValue
         var address = address
         var events: [LinkEvent] = []
+        // The link as the caller named it, also when it moves to another domain.
+        let subject = address.key
         if let domain = edit.domain, domain != address.storedDomain {
             switch try await move(
                 address, to: domain, expectedRevision: expectedRevision, on: connection, logger: logger)
@@ -176,7 +181,9 @@ struct PostgresLinkRepository: LinkRepository {
             }
             return LinkEditOutcome.notFound
         }
-        try await OutboxWriter.append((events + [updated]).map(OutboxRow.init), on: connection, logger: logger)
+        try await OutboxWriter.append(
+            (events + [updated]).map(OutboxRow.init) + [OutboxRow(ChangeOrigin.current.audit(.linkUpdated, subject))],
+            on: connection, logger: logger)
         let current = try await connection.query(
             "SELECT \(unescaped: Self.detailColumns) FROM links l WHERE l.link_key = \(address.key)",
             logger: logger)

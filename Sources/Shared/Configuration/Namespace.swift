@@ -56,6 +56,8 @@ public enum TopicName: String, Sendable, CaseIterable {
     case dlq
     /// Click milestones of links, from the master's totals, for the notifier.
     case milestones
+    /// Every change made through the master, with who made it: the audit trail.
+    case audit
 }
 
 /// A setting that has an unusable value; the message names the setting and the problem.

@@ -4,7 +4,7 @@ import SharedConfiguration
 /// The project's Kafka clients. Each has its own librdkafka settings in
 /// `topics/clients.properties`, whatever topics it serves.
 public enum KafkaClientRole: String, CaseIterable, Sendable {
-    /// The outbox relay's producer: `<ns>-links` and `<ns>-milestones`.
+    /// The outbox relay's producer: `<ns>-links`, `<ns>-milestones` and `<ns>-audit`.
     case relay
     /// Each replica's consumer of every partition of `<ns>-links`.
     case replicaLinks = "replica-links"
@@ -12,6 +12,8 @@ public enum KafkaClientRole: String, CaseIterable, Sendable {
     case replicaCounts = "replica-counts"
     /// The master's consumer of `<ns>-counts` (the click aggregator).
     case masterCounts = "master-counts"
+    /// The master's reader of `<ns>-audit`, for `GET /api/audit`.
+    case masterAudit = "master-audit"
     /// The notifier's consumer of `<ns>-links` and `<ns>-milestones`.
     case notifier
     /// The producer of dead letters to `<ns>-dlq`, in the master, the replicas and the notifier.

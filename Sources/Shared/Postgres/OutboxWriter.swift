@@ -25,6 +25,13 @@ public struct OutboxRow: Sendable {
         payload = ByteBuffer(bytes: EventCodec.encode(event))
     }
 
+    /// An audit event for `<ns>-audit`, keyed by its subject.
+    public init(_ event: AuditEvent) {
+        topic = .audit
+        key = event.subject
+        payload = ByteBuffer(bytes: EventCodec.encode(event))
+    }
+
     /// A milestone for `<ns>-milestones`.
     public init(_ event: LinkMilestoneEvent) {
         topic = .milestones

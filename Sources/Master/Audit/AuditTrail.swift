@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+import SharedEvents
+import SharedKafka
+
+/// The audit trail as `GET /api/audit` reads it: the one partition of `<ns>-audit`, read at
+/// an offset (a page's cursor) or from the first event at a time (a binary search over the
+/// messages' timestamps, a few fetches even for a year of changes). Reads run one at a time;
+/// a few more may wait, and the next is refused (`429`) rather than queued without a bound.
+final class AuditTrail: Service, Sendable {
+    private let reader: KafkaPartitionReader
+    private let logger: Logger
+    private let waiting = NIOLockedValueBox(0)
+
+    /// Most reads running or waiting at once.
+    static let maximumReads = 4
+
+    init(reader: KafkaPartitionReader, logger: Logger) {
+        self.reader = reader
+        self.logger = logger
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await reader.shutdown()
+    }
+
+    /// One event and where it is.
+    struct Entry: Sendable {
+        let offset: Int64
+        let event: AuditEvent
+    }
+
+    /// A page: the events in the order they were made, and the cursor of the next page (where
+    /// the trail goes on, also when this page reached its end: new events come there).
+    struct Page: Sendable {
+        let entries: [Entry]
+        let nextCursor: Int64
+    }
+
+    /// No read could start: too many run already.
+    struct Busy: Error {}
+
+    /// Up to `limit` events from `cursor` (an offset of an earlier page), or else from the first
+    /// event made at or after `since`, or else from the oldest kept; only those made at or after
+    /// `since` when given. An event that cannot be decoded is skipped and logged.
+    func page(since: Date?, cursor: Int64?, limit: Int) async throws -> Page {
+        let admitted = waiting.withLockedValue { count in
+            guard count < Self.maximumReads else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else { throw Busy() }
+        defer { waiting.withLockedValue { $0 -= 1 } }
+        let (low, high) = try await reader.bounds()
+        var start: Int64
+        if let cursor {
+            start = cursor
+        } else if let since {
+            start = try await reader.firstOffset(atOrAfter: Int64(since.timeIntervalSince1970 * 1000))
+        } else {
+            start = low
+        }
+        start = min(max(start, low), high)
+        let messages = try await reader.read(from: start, before: high, maximum: limit)
+        var entries: [Entry] = []
+        for message in messages {
+            do {
+                let event = try EventCodec.decodeAuditEvent(message.value)
+                if let since, event.occurredAt < since { continue }
+                entries.append(Entry(offset: message.offset, event: event))
+            } catch {
+                logger.warning(
+                    "Skipped an audit message that is no audit event",
+                    metadata: ["kafka.offset": "\(message.offset)", "error": "\(error.reason)"])
+            }
+        }
+        return Page(entries: entries, nextCursor: messages.last.map { $0.offset + 1 } ?? start)
+    }
+}
