@@ -3,12 +3,27 @@
 // code, message and, when one field is at fault, that field.
 
 const KEY = 'shortener.api-key';
+const SELF = 'shortener.me';
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
   signIn(key) { sessionStorage.setItem(KEY, key); },
-  signOut() { sessionStorage.removeItem(KEY); },
+  signOut() {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(SELF);
+  },
+  /** The key as `GET /api/me` described it (its role and rights), or null before it did. */
+  get me() { return JSON.parse(sessionStorage.getItem(SELF) ?? 'null'); },
+  remember(me) { sessionStorage.setItem(SELF, JSON.stringify(me)); },
 };
+
+/**
+ * Whether the signed-in key holds `right` (`links:edit`, `keys:manage`, …): the app offers only
+ * what the API would accept. The API checks every request all the same.
+ */
+export function can(right) {
+  return session.me?.rights?.includes(right) ?? false;
+}
 
 export class ApiError extends Error {
   constructor(status, code, message, field, retryAfter) {

@@ -51,6 +51,12 @@ export function saveBlob(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+/** Shows an API error on its field among `fields` (from `field`), else in `fallback`. */
+export function showError(failure, fields, fallback) {
+  if (failure.field && fields[failure.field]) fields[failure.field].showError(failure.message);
+  else fallback.textContent = failure.message;
+}
+
 /** A labelled form field: `{ element, input, error, showError(message), clear() }`. */
 export function field(name, label, input, help) {
   const error = h('p', { id: `${name}-error`, class: 'field-error' });

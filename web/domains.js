@@ -1,8 +1,8 @@
 // The short domains: each with its live links and fallback pages (where its root, an unknown
 // code and an expired, deleted or used-up link redirect), a form to add one, editing a domain's
 // fallbacks, and removing one (refused while links use it unless they are deleted with it).
-import { api, domains } from './api.js';
-import { h, field, notify } from './dom.js';
+import { api, can, domains } from './api.js';
+import { h, field, notify, showError } from './dom.js';
 
 const FALLBACKS = [
   ['root_url', 'Root page (/)'],
@@ -22,12 +22,6 @@ function fallbackFields(prefix, domain = {}) {
     elements: FALLBACKS.map(([name]) => fields[name].element),
     values: () => Object.fromEntries(FALLBACKS.map(([name]) => [name, fields[name].input.value.trim() || null])),
   };
-}
-
-/** Shows an API error on its field among `fields`, else in `fallback`. */
-function showError(failure, fields, fallback) {
-  if (failure.field && fields[failure.field]) fields[failure.field].showError(failure.message);
-  else fallback.textContent = failure.message;
 }
 
 export function domainsView() {
@@ -57,7 +51,7 @@ export function domainsView() {
       h('td', {}, h('strong', {}, domain.name), domain.default ? ' (default)' : ''),
       h('td', { class: 'number' }, String(domain.links)),
       ...FALLBACKS.map(([name]) => h('td', {}, fallback(name))),
-      h('td', {}, h('span', { class: 'toolbar' }, edit, domain.default ? null : remove)));
+      h('td', {}, can('domains:manage') ? h('span', { class: 'toolbar' }, edit, domain.default ? null : remove) : null));
   }
 
   function openEditor(domain) {
@@ -150,6 +144,6 @@ export function domainsView() {
           ...FALLBACKS.map(([, label]) => h('th', { scope: 'col' }, label)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
         body))),
     editor,
-    add);
+    can('domains:manage') ? add : null);
   return { element, leave: () => { left = true; } };
 }

@@ -2,7 +2,7 @@
 // referrers, countries, devices, browsers and operating systems (bots apart), its QR code as SVG
 // and PNG, and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
-import { api, query, linkPath, linkRoute } from './api.js';
+import { api, can, query, linkPath, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 import { clickChart } from './chart.js';
 import { editForm } from './link-edit.js';
@@ -96,8 +96,8 @@ export function linkView(code, domain) {
       error.textContent = '';
       current = link;
       showDetails(details, link);
-      deleteButton.hidden = link.status === 'deleted';
-      editButton.hidden = link.status === 'deleted';
+      deleteButton.hidden = link.status === 'deleted' || !can('links:delete');
+      editButton.hidden = link.status === 'deleted' || !can('links:edit');
       qr.show(link.short_url);
       const choice = RANGES.find((option) => option.id === range.value);
       totals.replaceChildren(

@@ -1,7 +1,7 @@
 // The home view: the create form (errors on their fields, a domain picker, the new short URL
 // with a copy button) and the list of links, newest first, with a text, a tag and a domain
 // filter, cursor paging, and the export of what the filters select as CSV.
-import { api, query, domains, linkRoute } from './api.js';
+import { api, can, query, domains, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 
 const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks'];
@@ -11,7 +11,7 @@ export function linksView() {
   const form = createForm(() => list.reload());
   const element = h('section', {},
     h('h1', {}, 'Links'),
-    form.element,
+    can('links:create') ? form.element : null,
     list.element);
   // Both pickers list the domains; a failure leaves them at the default domain alone.
   domains().then((all) => { form.showDomains(all); list.showDomains(all); }).catch(() => {});

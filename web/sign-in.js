@@ -24,7 +24,7 @@ export function signInView(onSignedIn) {
     button.disabled = true;
     session.signIn(key);
     try {
-      await api('GET', '/api/links?limit=1', undefined, { checkingKey: true });
+      session.remember(await api('GET', '/api/me', undefined, { checkingKey: true }));
       onSignedIn();
     } catch (failure) {
       session.signOut();

@@ -73,11 +73,11 @@ struct MasterApplication {
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
             breaker: .kafka(logger: logger), namespace: namespace, consumerGroup: namespace.masterGroup,
             logger: logger)
-        let audit = AuditTrail(
-            reader: try KafkaPartitionReader(
+        let audit = AuditTrail(logger: logger) {
+            try KafkaPartitionReader(
                 bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-audit-reader",
-                topic: namespace.topic(.audit), clientSettings: configuration.clients[.masterAudit], logger: logger),
-            logger: logger)
+                topic: namespace.topic(.audit), clientSettings: configuration.clients[.masterAudit], logger: logger)
+        }
         let countsConsumer = try ClickAggregator.consumer(
             client: postgres, breaker: ClickAggregator.breaker(logger: logger), deadLetters: deadLetters,
             namespace: namespace,

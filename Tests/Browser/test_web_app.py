@@ -266,6 +266,7 @@ def tour(steps):
     tags_and_export(steps)
     bulk_paste(steps)
     domains_page(steps)
+    keys_page(steps)
 
     steps.say("no request carried the key in its URL; no errors in the console")
     for entry in driver.get_log("performance"):
@@ -275,7 +276,8 @@ def tour(steps):
     # The refused key (401) and the taken alias (409) are logged by the browser as failed loads;
     # anything else (a script error, a CSP violation) is a failure.
     # The refused edit and domain (400) and the concurrent edit's 412 likewise.
-    expected_failures = ("status of 400", "status of 401", "status of 409", "status of 412")
+    # The viewer's refused look at the keys (403) too.
+    expected_failures = ("status of 400", "status of 401", "status of 403", "status of 409", "status of 412")
     severe = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
               and not any(failure in entry["message"] for failure in expected_failures)]
     assert not severe, severe
@@ -450,6 +452,48 @@ def domains_page(steps):
     WebDriverWait(driver, 5).until(expected.visibility_of_element_located((By.ID, "confirm-remove"))).click()
     steps.wait.until(lambda _: not driver.find_elements(By.CSS_SELECTOR, f"#domains tr[data-domain='{name}']"))
     assert name not in {each["name"] for each in api("GET", "/api/domains")["domains"]}
+
+
+def keys_page(steps):
+    """An admin creates a viewer key on the keys page (its secret shown once); signed in with it,
+    the app offers no create, bulk, keys, edit or delete, and the API refuses the keys page."""
+    driver = steps.driver
+    name = f"reader-{secrets.token_hex(3)}"
+    code = api("POST", "/create", {"url": TARGET})["code"]
+    steps.say(f"the keys page creates the viewer key {name} and shows its secret once")
+    driver.get(f"{APP}#/keys")
+    steps.text_of("h1", "API keys")
+    steps.field("key-name", name)
+    Select(steps.find("#key-role")).select_by_value("viewer")
+    steps.find("#key-add button[type=submit]").click()
+    secret = steps.find("#new-secret").text
+    assert secret.startswith("sk_"), secret
+    steps.text_of("#keys", name)
+    listed = next(each for each in api("GET", "/api/keys")["keys"] if each["name"] == name)
+    assert listed["role"] == "viewer" and "secret" not in listed, listed
+
+    steps.say("signed in with the viewer key, nothing it may not do is offered")
+    steps.find("#sign-out").click()
+    steps.field("api-key", secret + Keys.ENTER)
+    steps.text_of("h1", "Links")
+    steps.find("tbody tr")
+    assert not driver.find_elements(By.CSS_SELECTOR, "form.create"), "no create form"
+    for href in ("#/bulk", "#/keys"):
+        assert not driver.find_element(By.CSS_SELECTOR, f"#nav a[href='{href}']").is_displayed(), href
+    driver.get(f"{APP}#/links/{code}")
+    steps.text_of("h1", code)
+    steps.text_of("#link-status", "active")
+    for control in ("#edit", "#delete"):
+        assert not steps.find(control).is_displayed(), f"{control} is offered to a viewer"
+    steps.say("the keys page, opened by hand, shows the API's refusal")
+    driver.get(f"{APP}#/keys")
+    steps.text_of("#keys-error", "keys:manage")
+
+    steps.say("sign in as the admin again")
+    steps.find("#sign-out").click()
+    steps.field("api-key", KEY + Keys.ENTER)
+    steps.text_of("h1", "Links")
+    assert driver.find_element(By.CSS_SELECTOR, "#nav a[href='#/keys']").is_displayed()
 
 
 def narrow(steps):

@@ -215,6 +215,45 @@ import Testing
         }
     }
 
+    @Test func aKeyWithItsOwnRateLimitIsHeldToItAndNullGivesItTheDefaultAgain() async throws {
+        try await KeyedClient.withAdmin(createRateLimit: .init(perSecond: 0.01, burst: 2)) { client, admin in
+            func key(_ body: String) async throws -> (id: String, secret: String) {
+                let made = try await client.call(.post, "/api/keys", admin, body)
+                #expect(made.status == .created, "\(made.text)")
+                return (try #require(made.json["id"] as? String), try #require(made.json["secret"] as? String))
+            }
+            func creates(_ secret: String, _ count: Int) async throws -> [Int] {
+                var statuses: [Int] = []
+                for index in 0..<count {
+                    let body = #"{"url":"https://example.com/limited/\#(index)"}"#
+                    statuses.append(try await client.call(.post, "/create", secret, body).status.code)
+                }
+                return statuses
+            }
+            let plain = try await key(#"{"name":"plain","role":"editor"}"#)
+            #expect(try await creates(plain.secret, 3) == [201, 201, 429], "the master's default: a burst of 2")
+            let importer = try await key(#"{"name":"importer","role":"editor","create_rate_limit":0}"#)
+            #expect(try await creates(importer.secret, 10).allSatisfy { $0 == 201 }, "0: unlimited")
+            let form = try await key(#"{"name":"form","role":"creator","create_rate_limit":0.01,"create_burst":4}"#)
+            #expect(try await creates(form.secret, 5) == [201, 201, 201, 201, 429])
+            let listed = try await client.call(.get, "/api/keys", admin)
+            let forms = (listed.json["keys"] as? [[String: Any]] ?? []).filter { $0["name"] as? String == "form" }
+            #expect(forms.first?["create_burst"] as? Int == 4)
+
+            let reset = try await client.call(.patch, "/api/keys/\(importer.id)", admin, #"{"create_rate_limit":null}"#)
+            #expect(reset.status == .ok && reset.json["create_rate_limit"] is NSNull, "\(reset.text)")
+            #expect(try await creates(importer.secret, 3) == [201, 201, 429], "back to the default")
+
+            for body in [
+                #"{"name":"x","create_rate_limit":-1}"#, #"{"name":"x","create_rate_limit":"fast"}"#,
+                #"{"name":"x","create_burst":0}"#, #"{"name":"x","create_burst":1.5}"#,
+                #"{"name":"x","create_rate_limit":1e9}"#,
+            ] {
+                #expect(try await client.call(.post, "/api/keys", admin, body).status == .badRequest, "\(body)")
+            }
+        }
+    }
+
     @Test func aKeyRevokedOnOneMasterStopsWorkingOnAnotherWithinASecond() async throws {
         let namespace = try await TestStack.makeNamespace()
         let first = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
@@ -278,9 +317,12 @@ struct KeyedClient {
     let http: any TestClientProtocol
 
     /// Runs `body` against a master as `master serve` composes it, with an admin key's secret.
-    static func withAdmin(_ body: @Sendable (KeyedClient, String) async throws -> Void) async throws {
+    static func withAdmin(
+        createRateLimit: RateLimiter.Settings = .off, _ body: @Sendable (KeyedClient, String) async throws -> Void
+    ) async throws {
         let namespace = try await TestStack.makeNamespace()
-        let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
+        let master = try MasterApplication(
+            configuration: .test(namespace, createRateLimit: createRateLimit), logger: TestStack.logger)
         try await withRunningServices(master.backgroundServices) {
             let store = APIKeyStore(
                 client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)

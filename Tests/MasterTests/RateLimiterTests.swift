@@ -32,7 +32,16 @@ import Testing
     @Test func zeroPerSecondTurnsLimitingOff() throws {
         let limiter = RateLimiter(settings: .init(perSecond: 0, burst: 1))
         for _ in 0..<1000 { try limiter.acquire(for: "key") }
-        #expect(!limiter.isEnabled)
+    }
+
+    @Test func aClientsOwnSettingsReplaceTheDefaultForItAlone() throws {
+        let limiter = RateLimiter(settings: .init(perSecond: 0.001, burst: 1))
+        let generous = RateLimiter.Settings(perSecond: 0.001, burst: 3)
+        for _ in 0..<3 { try limiter.acquire(for: "importer", own: generous) }
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "importer", own: generous) }
+        for _ in 0..<100 { try limiter.acquire(for: "unlimited", own: .off) }
+        try limiter.acquire(for: "plain")
+        #expect(throws: RateLimiter.Refusal.self) { try limiter.acquire(for: "plain") }
     }
 }
 

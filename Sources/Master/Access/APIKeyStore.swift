@@ -23,13 +23,22 @@ struct APIKeyIdentity: Sendable, Hashable {
     var tags: [String] = []
     /// It sees only links on these domains (stored names, `""` the default); empty: any.
     var domains: [String] = []
+    /// Its own creates a second (0: unlimited); nil: the master's default.
+    var createRateLimit: Double? = nil
+    /// Its own create burst; nil: the master's default.
+    var createBurst: Int? = nil
 }
 
 /// What a key is limited to beyond its role: links carrying one of `tags`, links on
-/// `domains` (stored names, `""` the default). Empty lists limit nothing.
+/// `domains` (stored names, `""` the default), and its own create rate limit. Empty lists and
+/// nil limits limit nothing beyond the defaults.
 struct KeyLimits: Sendable, Equatable {
     var tags: [String] = []
     var domains: [String] = []
+    /// Creates a second (0: unlimited); nil: the master's default.
+    var createRateLimit: Double?
+    /// Creates at once after being idle; nil: the master's default.
+    var createBurst: Int?
 }
 
 /// The API keys in Postgres. Only the SHA-256 of a secret is stored; the
@@ -61,6 +70,10 @@ struct APIKeyStore: Sendable {
         var tags: [String] = []
         /// The domains it is limited to (stored names); empty: none.
         var domains: [String] = []
+        /// Its own creates a second; nil: the default.
+        var createRateLimit: Double? = nil
+        /// Its own create burst; nil: the default.
+        var createBurst: Int? = nil
     }
 
     /// SHA-256 of a secret, as stored.
@@ -89,8 +102,11 @@ struct APIKeyStore: Sendable {
                 }
                 try await connection.query(
                     """
-                    INSERT INTO api_keys (id, name, secret_hash, role, expires_at, tags, domains)
-                    VALUES (\(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt), \(limits.tags), \(limits.domains))
+                    INSERT INTO api_keys (
+                        id, name, secret_hash, role, expires_at, tags, domains, create_rate_limit, create_burst)
+                    VALUES (
+                        \(key.id), \(name), \(hash), \(role.rawValue), \(expiresAt), \(limits.tags), \(limits.domains),
+                        \(limits.createRateLimit), \(limits.createBurst.map(Int32.init)))
                     """, logger: logger)
                 audits.append(OutboxRow(ChangeOrigin.current.audit(.keyCreated, key.id)))
                 try await OutboxWriter.append(audits, on: connection, logger: logger)
@@ -154,16 +170,21 @@ struct APIKeyStore: Sendable {
     /// active key has this id. The secret stays.
     func update(
         id: String, name: String?, role: AccessRole?, expiresAt: FieldChange<Date>, tags: [String]? = nil,
-        domains: [String]? = nil
+        domains: [String]? = nil, createRateLimit: FieldChange<Double> = .keep, createBurst: FieldChange<Int> = .keep
     ) async throws -> Listing? {
         let keepsExpiry = expiresAt == .keep
+        let (keepsRate, keepsBurst) = (createRateLimit == .keep, createBurst == .keep)
         return try await breaker.run { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 let rows = try await connection.query(
                     """
                     UPDATE api_keys SET name = coalesce(\(name), name), role = coalesce(\(role?.rawValue), role),
                         expires_at = CASE WHEN \(keepsExpiry) THEN expires_at ELSE \(expiresAt.newValue) END,
-                        tags = coalesce(\(tags)::text[], tags), domains = coalesce(\(domains)::text[], domains)
+                        tags = coalesce(\(tags)::text[], tags), domains = coalesce(\(domains)::text[], domains),
+                        create_rate_limit = CASE WHEN \(keepsRate) THEN create_rate_limit
+                            ELSE \(createRateLimit.newValue) END,
+                        create_burst = CASE WHEN \(keepsBurst) THEN create_burst
+                            ELSE \(createBurst.newValue.map(Int32.init)) END
                     WHERE id = \(id) AND revoked_at IS NULL
                     RETURNING \(unescaped: Self.listingColumns)
                     """, logger: logger)
@@ -179,14 +200,17 @@ struct APIKeyStore: Sendable {
 
     /// The columns of a ``Listing``.
     private static let listingColumns =
-        "id, name, role, created_at, expires_at, revoked_at, last_used_at, tags, domains"
-    private typealias ListingRow = (String, String, String, Date, Date?, Date?, Date?, [String], [String])
+        "id, name, role, created_at, expires_at, revoked_at, last_used_at, tags, domains, create_rate_limit, create_burst"
+    private typealias ListingRow = (
+        String, String, String, Date, Date?, Date?, Date?, [String], [String], Double?, Int32?
+    )
 
     /// A listing from its ``listingColumns``.
     private static func listing(_ row: ListingRow) -> Listing {
         Listing(
             id: row.0, name: row.1, role: AccessRole(rawValue: row.2) ?? .viewer, createdAt: row.3, expiresAt: row.4,
-            revokedAt: row.5, lastUsedAt: row.6, tags: row.7, domains: row.8)
+            revokedAt: row.5, lastUsedAt: row.6, tags: row.7, domains: row.8, createRateLimit: row.9,
+            createBurst: row.10.map(Int.init))
     }
 
     /// Revokes a key; false when no active key has this id.
@@ -220,18 +244,21 @@ struct APIKeyStore: Sendable {
     func activeKeys() async throws -> ActiveKeys {
         try await breaker.run { [client, logger] in
             let rows = try await client.query(
-                "SELECT secret_hash, id, name, role, expires_at, revoked_at IS NULL, tags, domains FROM api_keys",
-                logger: logger)
+                """
+                SELECT secret_hash, id, name, role, expires_at, revoked_at IS NULL, tags, domains, create_rate_limit,
+                    create_burst
+                FROM api_keys
+                """, logger: logger)
             var keys = ActiveKeys()
-            for try await (hash, id, name, role, expiresAt, active, tags, domains) in rows.decode(
-                (ByteBuffer, String, String, String, Date?, Bool, [String], [String]).self)
+            for try await (hash, id, name, role, expiresAt, active, tags, domains, rate, burst) in rows.decode(
+                (ByteBuffer, String, String, String, Date?, Bool, [String], [String], Double?, Int32?).self)
             {
                 keys.required = true
                 // A role this master does not know (a newer one wrote it) gets the least rights.
                 if active {
                     keys.byHash[Array(buffer: hash)] = APIKeyIdentity(
                         id: id, name: name, role: AccessRole(rawValue: role) ?? .viewer, expiresAt: expiresAt,
-                        tags: tags, domains: domains)
+                        tags: tags, domains: domains, createRateLimit: rate, createBurst: burst.map(Int.init))
                 }
             }
             return keys

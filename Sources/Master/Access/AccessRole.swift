@@ -17,9 +17,9 @@ enum AccessRole: String, CaseIterable, Sendable {
     var rights: Set<AccessRight> {
         switch self {
         case .admin: Set(AccessRight.allCases)
-        case .editor: [.createLinks, .readLinks, .editLinks, .deleteLinks, .readStats, .readDomains]
-        case .creator: [.createLinks, .readLinks, .readStats, .readDomains]
-        case .viewer: [.readLinks, .readStats, .readDomains]
+        case .editor: [.readSelf, .createLinks, .readLinks, .editLinks, .deleteLinks, .readStats, .readDomains]
+        case .creator: [.readSelf, .createLinks, .readLinks, .readStats, .readDomains]
+        case .viewer: [.readSelf, .readLinks, .readStats, .readDomains]
         }
     }
 
@@ -41,6 +41,8 @@ struct AccessRoleError: Error, CustomStringConvertible {
 /// One thing a request may do; every API route needs exactly one (see ``RoutePermissions``).
 /// The raw value is what a `403` names.
 enum AccessRight: String, CaseIterable, Sendable {
+    /// `GET /api/me`: what the caller's own key may do (every key).
+    case readSelf = "me:read"
     /// `POST /create`, bulk creates.
     case createLinks = "links:create"
     /// A link, the list, the CSV export, QR codes.

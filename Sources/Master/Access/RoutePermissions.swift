@@ -25,6 +25,7 @@ enum RoutePermissions {
         Route(.patch, "/api/keys/{id}"): .manageKeys,
         Route(.delete, "/api/keys/{id}"): .manageKeys,
         Route(.get, "/api/audit"): .readAudit,
+        Route(.get, "/api/me"): .readSelf,
     ]
 
     /// A method and a matched route path.

@@ -9,22 +9,38 @@ import SharedKafka
 /// an offset (a page's cursor) or from the first event at a time (a binary search over the
 /// messages' timestamps, a few fetches even for a year of changes). Reads run one at a time;
 /// a few more may wait, and the next is refused (`429`) rather than queued without a bound.
+/// Its Kafka client is made at the first read: most masters never read the trail.
 final class AuditTrail: Service, Sendable {
-    private let reader: KafkaPartitionReader
+    private let makeReader: @Sendable () throws -> KafkaPartitionReader
+    private let reader = NIOLockedValueBox<KafkaPartitionReader?>(nil)
     private let logger: Logger
     private let waiting = NIOLockedValueBox(0)
 
     /// Most reads running or waiting at once.
     static let maximumReads = 4
 
-    init(reader: KafkaPartitionReader, logger: Logger) {
-        self.reader = reader
+    init(logger: Logger, makeReader: @escaping @Sendable () throws -> KafkaPartitionReader) {
+        self.makeReader = makeReader
         self.logger = logger
     }
 
     func run() async throws {
         try? await gracefulShutdown()
-        await reader.shutdown()
+        let made = reader.withLockedValue { reader in
+            defer { reader = nil }
+            return reader
+        }
+        await made?.shutdown()
+    }
+
+    /// The reader, made on first use.
+    private func currentReader() throws -> KafkaPartitionReader {
+        try reader.withLockedValue { reader in
+            if let reader { return reader }
+            let made = try makeReader()
+            reader = made
+            return made
+        }
     }
 
     /// One event and where it is.
@@ -54,6 +70,7 @@ final class AuditTrail: Service, Sendable {
         }
         guard admitted else { throw Busy() }
         defer { waiting.withLockedValue { $0 -= 1 } }
+        let reader = try currentReader()
         let (low, high) = try await reader.bounds()
         var start: Int64
         if let cursor {

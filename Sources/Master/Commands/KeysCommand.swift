@@ -57,6 +57,14 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(name: .customLong("tag"), help: "Limit the key to links with this tag (repeatable).")
         var tags: [String] = []
 
+        /// The key's own creates a second (0: unlimited); the master's default without it.
+        @Option(help: "The key's own creates a second, 0 for unlimited (default: the master's limit).")
+        var rateLimit: Double?
+
+        /// The key's own create burst; the master's default without it.
+        @Option(help: "The key's own create burst (default: the master's burst).")
+        var burst: Int?
+
         /// When the key stops working, as RFC 3339; never without it.
         @Option(help: "When the key stops working (RFC 3339, in the future); never without it.")
         var expires: String?
@@ -85,14 +93,22 @@ struct KeysCommand: AsyncParsableCommand {
                 }
             }
             if let problem = LinkTags.problem(with: tags) { throw ValidationError("--tag: \(problem)") }
-            if secretEnv != nil, role != AccessRole.admin.rawValue || expires != nil || !tags.isEmpty {
+            if let rateLimit, !(0...100_000).contains(rateLimit) {
+                throw ValidationError("--rate-limit must be 0 (unlimited) to 100000 creates a second")
+            }
+            if let burst, !(1...100_000).contains(burst) { throw ValidationError("--burst must be 1 to 100000") }
+            if secretEnv != nil,
+                role != AccessRole.admin.rawValue || expires != nil || !tags.isEmpty || rateLimit != nil || burst != nil
+            {
                 throw ValidationError(
-                    "--secret-env registers a deployment's admin key; it takes no --role, --expires or --tag")
+                    "--secret-env registers a deployment's admin key; it takes no --role, --expires, --tag or limits")
             }
         }
 
         func run() async throws {
-            let (name, replace, limits) = (self.name, self.replace, KeyLimits(tags: tags))
+            let (name, replace, limits) = (
+                self.name, self.replace, KeyLimits(tags: tags, createRateLimit: rateLimit, createBurst: burst)
+            )
             let role = try AccessRole.parse(self.role)
             let expiresAt = try expires.map(RFC3339.parse)
             if let secretEnv {
@@ -133,18 +149,29 @@ struct KeysCommand: AsyncParsableCommand {
             let keys = try await KeysCommand.withStore(common: common, postgres: postgres) { try await $0.list() }
             print(
                 TextTable(
-                    headers: ["id", "name", "role", "tags", "domains", "created", "expires", "revoked", "last used"],
+                    headers: [
+                        "id", "name", "role", "tags", "domains", "creates/s", "created", "expires", "revoked",
+                        "last used",
+                    ],
                     rows: keys.map {
                         [
                             $0.id, $0.name, $0.role.rawValue, $0.tags.isEmpty ? "-" : $0.tags.joined(separator: ","),
                             $0.domains.isEmpty
                                 ? "-" : $0.domains.map { $0.isEmpty ? "(default)" : $0 }.joined(separator: ","),
+                            Self.limit($0),
                             RFC3339.format($0.createdAt),
                             $0.expiresAt.map(RFC3339.format) ?? "-", $0.revokedAt.map(RFC3339.format) ?? "-",
                             $0.lastUsedAt.map(RFC3339.format) ?? "-",
                         ]
                     }
                 ).rendered)
+        }
+
+        /// A key's own create limit, or `-` for the default.
+        static func limit(_ key: APIKeyStore.Listing) -> String {
+            guard key.createRateLimit != nil || key.createBurst != nil else { return "-" }
+            let rate = key.createRateLimit.map { $0 == 0 ? "unlimited" : "\($0)" } ?? "default"
+            return "\(rate), burst \(key.createBurst.map(String.init) ?? "default")"
         }
     }
 

@@ -20,15 +20,26 @@ struct CreateAdmission: Sendable {
     /// key (once keys exist), `429` with `Retry-After` over the rate limit.
     func admit(_ request: Request, context: AppRequestContext, links: Int) async throws -> APIKeyGuard.Caller {
         let (caller, client) = try await identify(request, context: context)
-        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.acquire(for: client, cost: links) }
+        let own = ownLimit(caller)
+        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.acquire(for: client, cost: links, own: own) }
         return caller
     }
 
     /// The checks of ``admit(_:context:links:)`` that need no body, taking no token: a caller
     /// without a valid key, or with none left, is refused before its body is read and decoded.
     func precheck(_ request: Request, context: AppRequestContext) async throws {
-        let (_, client) = try await identify(request, context: context)
-        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.check(for: client) }
+        let (caller, client) = try await identify(request, context: context)
+        let own = ownLimit(caller)
+        try Self.limited { () throws(RateLimiter.Refusal) in try limiter.check(for: client, own: own) }
+    }
+
+    /// The caller's key's own create limit, each part it leaves out the master's; nil when it
+    /// has none.
+    private func ownLimit(_ caller: APIKeyGuard.Caller) -> RateLimiter.Settings? {
+        guard case .key(let key) = caller, key.createRateLimit != nil || key.createBurst != nil else { return nil }
+        return RateLimiter.Settings(
+            perSecond: key.createRateLimit ?? limiter.settings.perSecond,
+            burst: key.createBurst.map(Double.init) ?? limiter.settings.burst)
     }
 
     /// The authenticated caller and who its rate limit counts: its key, or its address without keys.

@@ -28,42 +28,45 @@ final class RateLimiter: Sendable {
     private struct Bucket {
         var tokens: Double
         var updated: ContinuousClock.Instant
+        /// When it is full again and may be dropped.
+        var idleLimit: Duration
     }
 
     let settings: Settings
     private let now: @Sendable () -> ContinuousClock.Instant
     private let buckets = NIOLockedValueBox<[String: Bucket]>([:])
-    /// Buckets idle this long are full again and are dropped (bounds memory).
-    private var idleLimit: Duration { .seconds(settings.burst / max(settings.perSecond, 0.001)) + .seconds(1) }
 
     init(settings: Settings, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.settings = settings
         self.now = now
     }
 
-    /// Whether limiting is on.
-    var isEnabled: Bool { settings.perSecond > 0 }
-
     /// Takes `cost` tokens for `client` (one per item of a bulk request), or throws ``Refusal``
     /// with the wait until it may. A cost above the burst is let through once the bucket is full
     /// and leaves it in debt, so a client's items per second stay at the rate whatever it batches.
-    func acquire(for client: String, cost: Int = 1) throws(Refusal) {
-        try admit(client, cost: cost, taking: true)
+    /// `own` replaces the limiter's settings for this client (an API key's own limit).
+    func acquire(for client: String, cost: Int = 1, own: Settings? = nil) throws(Refusal) {
+        try admit(client, cost: cost, taking: true, settings: own ?? settings)
     }
 
     /// Throws ``Refusal`` when `client` could not take a single token now, taking none: a check
     /// before work that a refused request should not cost (reading a large body).
-    func check(for client: String) throws(Refusal) {
-        try admit(client, cost: 1, taking: false)
+    func check(for client: String, own: Settings? = nil) throws(Refusal) {
+        try admit(client, cost: 1, taking: false, settings: own ?? settings)
     }
 
-    private func admit(_ client: String, cost: Int, taking: Bool) throws(Refusal) {
-        guard isEnabled else { return }
+    private func admit(_ client: String, cost: Int, taking: Bool, settings: Settings) throws(Refusal) {
+        guard settings.perSecond > 0 else { return }
         let instant = now()
         let cost = Double(max(1, cost))
         let wait: Duration? = buckets.withLockedValue { buckets in
-            if buckets.count > 10_000 { buckets = buckets.filter { instant - $0.value.updated < idleLimit } }
-            var bucket = buckets[client] ?? Bucket(tokens: settings.burst, updated: instant)
+            // Buckets idle until full again are dropped (bounds memory).
+            if buckets.count > 10_000 { buckets = buckets.filter { instant - $0.value.updated < $0.value.idleLimit } }
+            var bucket =
+                buckets[client]
+                ?? Bucket(
+                    tokens: settings.burst, updated: instant,
+                    idleLimit: .seconds(settings.burst / settings.perSecond) + .seconds(1))
             bucket.tokens = min(
                 settings.burst, bucket.tokens + (instant - bucket.updated).inSeconds * settings.perSecond)
             bucket.updated = instant
