@@ -47,7 +47,7 @@ var testTargets: [Target] {
         .testTarget(
             name: "EndToEndTests",
             dependencies: sharedModules + [
-                "TestSupport",
+                "TestSupport", "Master",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -3,7 +3,8 @@ import TestSupport
 import Testing
 
 /// Property: whatever a client sends to any endpoint (every route of the master's API, its web
-/// app's files and the replica's redirects, with or without a code that exists, any
+/// app's files and the replica's redirects, with or without a code, domain or key that exists,
+/// with a valid key or none or a wrong one, any
 /// `Content-Type`, unknown fields), no answer is a server error and every process stays up. Requests are generated from a seed (printed; a failing seed belongs in
 /// ``regressionSeeds``) out of boundary values: Int64 and UInt64 bounds, years 0 to 294277,
 /// empty and 100 KB strings, NUL, CR/LF, invalid UTF-8 and characters of every Unicode plane.
@@ -77,6 +78,11 @@ import Testing
         return [UInt8(ascii: "{")] + Array(members.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "}")]
     }
 
+    /// The fields of a domain's body.
+    static let domainFields = ["name", "root_url", "not_found_url", "expired_url"]
+    /// The fields of a key's body.
+    static let keyFields = ["name", "role", "expires_at", "tags", "domains", "create_rate_limit", "create_burst"]
+
     /// A create body: an object with some of the fields, or something that is no object at all.
     static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
         body(&random, fields: ["url", "alias", "expires_at", "max_clicks", "tags"], required: "url")
@@ -103,13 +109,24 @@ import Testing
         Bool.random(using: &random) ? Array(existing.utf8) : pathText(&random)
     }
 
+    /// What exists on the master under test: a link's code, a domain, an admin key's secret
+    /// and the id of a viewer key, so that checks behind each lookup are reached too.
+    struct Existing {
+        let code: String
+        let domain: String
+        let secret: String
+        let keyID: String
+    }
+
     /// One raw HTTP request to one of the master's routes or the replica's.
     static func request(
-        _ random: inout SeededGenerator, master: Int, replica: Int, existing: String
+        _ random: inout SeededGenerator, master: Int, replica: Int, existing: Existing
     ) -> (port: Int, bytes: [UInt8]) {
         var headers: [[UInt8]] = []
-        if Bool.random(using: &random) {
-            headers.append(Array("Authorization: Bearer ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
+        switch Int.random(in: 0..<10, using: &random) {
+        case 0: headers.append(Array("Authorization: Bearer ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
+        case 1: break
+        default: headers.append(Array("Authorization: Bearer \(existing.secret)".utf8))
         }
         if Bool.random(using: &random) {
             headers.append(Array("Idempotency-Key: ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
@@ -117,9 +134,11 @@ import Testing
         if Int.random(in: 0..<4, using: &random) == 0 {
             headers.append(Array("If-Match: ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
         }
-        let link = Array("/api/links/".utf8) + code(&random, existing: existing)
+        let link = Array("/api/links/".utf8) + code(&random, existing: existing.code)
+        let domain = Array("/api/domains/".utf8) + code(&random, existing: existing.domain)
+        let key = Array("/api/keys/".utf8) + code(&random, existing: existing.keyID)
         let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
-            switch Int.random(in: 0..<13, using: &random) {
+            switch Int.random(in: 0..<20, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
             case 2: (master, "GET", Array("/api/links".utf8) + query(&random, ["limit", "cursor", "tag", "q"]), [])
             case 3: (master, "GET", link, [])
@@ -136,6 +155,16 @@ import Testing
             case 9:
                 (master, "GET", link + Array("/qr".utf8) + query(&random, ["format", "level", "size", "margin"]), [])
             case 10: (master, "GET", Array("/app/".utf8) + pathText(&random), [])
+            case 11:
+                (master, "POST", Array("/api/domains".utf8), body(&random, fields: Self.domainFields, required: "name"))
+            case 12: (master, "PATCH", domain, body(&random, fields: Self.domainFields))
+            case 13:
+                (master, "DELETE", Array("/api/domains/".utf8) + pathText(&random) + query(&random, ["cascade"]), [])
+            case 14: (master, "POST", Array("/api/keys".utf8), body(&random, fields: Self.keyFields, required: "name"))
+            case 15: (master, "PATCH", key, body(&random, fields: Self.keyFields))
+            case 16: (master, "DELETE", Array("/api/keys/".utf8) + pathText(&random), [])
+            case 17: (master, "GET", Array("/api/audit".utf8) + query(&random, ["since", "cursor", "limit"]), [])
+            case 18: (master, "GET", Array("/api/me".utf8) + query(&random, ["x"]), [])
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
             }
         let contentType =
@@ -155,8 +184,24 @@ import Testing
         let outbox = try deployment.outbox()
         let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
         for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
-        let created = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/p"}"#)
-        let existing = try #require(created.json["code"] as? String)
+        let made = try await deployment.masterCommand(["keys", "create", "--name", "fuzz", "--quiet"])
+        let secret = made.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(made.status == 0 && secret.hasPrefix("sk_"), "\(made.output)")
+        let admin = ["Authorization": "Bearer \(secret)"]
+        #expect(
+            try await eventually(timeout: .seconds(10)) {
+                try await TestHTTP.get("\(master.url)/api/me", headers: admin).status == 200
+            })
+        let created = try await TestHTTP.post(
+            "\(master.url)/create", body: #"{"url":"https://example.com/p"}"#, headers: admin)
+        let domain = try await TestHTTP.post(
+            "\(master.url)/api/domains", body: #"{"name":"go.fuzz.test"}"#, headers: admin)
+        #expect(domain.status == 201)
+        let viewer = try await TestHTTP.post(
+            "\(master.url)/api/keys", body: #"{"name":"fuzzed","role":"viewer"}"#, headers: admin)
+        let existing = Existing(
+            code: try #require(created.json["code"] as? String), domain: "go.fuzz.test", secret: secret,
+            keyID: try #require(viewer.json["id"] as? String))
 
         let fresh = UInt64.random(in: .min ... .max)
         print("APIPropertyTests: seeds \(Self.regressionSeeds + [fresh]); add a failing one to regressionSeeds")

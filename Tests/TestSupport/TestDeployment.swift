@@ -52,6 +52,15 @@ public struct TestDeployment: Sendable {
         guard status == 0 else { throw ServiceFailure("migrate exited with \(status):\n\(process.logTail())") }
     }
 
+    /// `master <arguments>` as a command of this deployment: its exit status and its output.
+    public func masterCommand(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> (
+        status: Int32, output: String
+    ) {
+        let process = try ServiceProcess("master", arguments: arguments, environment: common)
+        let status = try await process.waitForExit(timeout: timeout)
+        return (status, process.logTail(lines: 100_000))
+    }
+
     public func master() throws -> Running { try start("master", ["serve"]) }
     public func outbox() throws -> Running { try start("outbox", []) }
     public func notifier() throws -> Running { try start("notifier", []) }

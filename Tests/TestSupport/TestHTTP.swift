@@ -44,8 +44,8 @@ public enum TestHTTP {
         try await send(.DELETE, url, headers: headers)
     }
 
-    /// One request; a body is sent as JSON.
-    private static func send(
+    /// One request with any method; a body is sent as JSON.
+    public static func send(
         _ method: HTTPMethod, _ url: String, body: String? = nil, headers: [String: String]
     ) async throws -> Reply {
         var request = HTTPClientRequest(url: url)

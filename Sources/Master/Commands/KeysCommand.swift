@@ -53,9 +53,18 @@ struct KeysCommand: AsyncParsableCommand {
         var role: String = AccessRole.admin.rawValue
 
         /// Limits the key to links carrying one of these tags (repeat it); what it creates gets
-        /// them all. Domain limits are set over `POST /api/keys`.
+        /// them all.
         @Option(name: .customLong("tag"), help: "Limit the key to links with this tag (repeatable).")
         var tags: [String] = []
+
+        /// Limits the key to links on these short domains (repeat it), each added already; the
+        /// default domain is named by `SHORTENER_PUBLIC_URL`'s host.
+        @Option(
+            name: .customLong("domain"),
+            help:
+                "Limit the key to links on this short domain (repeatable; added already; env SHORTENER_PUBLIC_URL names the default)."
+        )
+        var domains: [String] = []
 
         /// The key's own creates a second (0: unlimited); the master's default without it.
         @Option(help: "The key's own creates a second, 0 for unlimited (default: the master's limit).")
@@ -97,17 +106,22 @@ struct KeysCommand: AsyncParsableCommand {
                 throw ValidationError("--rate-limit must be 0 (unlimited) to 100000 creates a second")
             }
             if let burst, !(1...100_000).contains(burst) { throw ValidationError("--burst must be 1 to 100000") }
+            if domains.count > ShortDomains.maximumKeyDomains {
+                throw ValidationError("--domain: a key is limited to at most \(ShortDomains.maximumKeyDomains) domains")
+            }
             if secretEnv != nil,
-                role != AccessRole.admin.rawValue || expires != nil || !tags.isEmpty || rateLimit != nil || burst != nil
+                role != AccessRole.admin.rawValue || expires != nil || !tags.isEmpty || !domains.isEmpty
+                    || rateLimit != nil || burst != nil
             {
                 throw ValidationError(
-                    "--secret-env registers a deployment's admin key; it takes no --role, --expires, --tag or limits")
+                    "--secret-env registers a deployment's admin key; it takes no --role, --expires, --tag, --domain or limits"
+                )
             }
         }
 
         func run() async throws {
-            let (name, replace, limits) = (
-                self.name, self.replace, KeyLimits(tags: tags, createRateLimit: rateLimit, createBurst: burst)
+            let (name, replace, hosts, limits) = (
+                self.name, self.replace, domains, KeyLimits(tags: tags, createRateLimit: rateLimit, createBurst: burst)
             )
             let role = try AccessRole.parse(self.role)
             let expiresAt = try expires.map(RFC3339.parse)
@@ -124,8 +138,19 @@ struct KeysCommand: AsyncParsableCommand {
                         : "API key \(id) from \(secretEnv) is there already.")
                 return
             }
-            let key = try await KeysCommand.withStore(common: common, postgres: postgres) {
-                try await $0.create(name: name, role: role, expiresAt: expiresAt, limits: limits, replacing: replace)
+            let key = try await KeysCommand.withStore(common: common, postgres: postgres) { store in
+                var limits = limits
+                let shortDomains = ShortDomains(
+                    publicBaseURL: ShortDomains.configuredPublicBaseURL,
+                    repository: PostgresDomainRepository(
+                        client: store.client, breaker: store.breaker, logger: store.logger))
+                do {
+                    limits.domains = try await shortDomains.storedNames(ofKeyDomains: hosts)
+                } catch let error as APIError {
+                    throw ValidationError("--domain: \(error.message)")
+                }
+                return try await store.create(
+                    name: name, role: role, expiresAt: expiresAt, limits: limits, replacing: replace)
             }
             if quiet {
                 print(key.secret)

@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// Base of the `short_url` answers: where the replicas serve redirects.
     /// Default: `http://localhost:8081`. Environment: `SHORTENER_PUBLIC_URL`.
     @Option(help: "Base of returned short URLs, where replicas serve redirects (env SHORTENER_PUBLIC_URL).")
-    var publicURL: String = EnvironmentDefaults.string("SHORTENER_PUBLIC_URL", "http://localhost:8081")
+    var publicURL: String = ShortDomains.configuredPublicBaseURL
 
     /// Creates per second allowed to each API key (or client address without keys); 0 turns
     /// the limit off. Default: 20. Environment: `SHORTENER_CREATE_RATE_LIMIT`.

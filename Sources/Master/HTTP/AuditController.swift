@@ -11,9 +11,8 @@ import SharedService
 struct AuditController: Sendable {
     let trail: AuditTrail
 
-    /// Most events per page, and the default.
-    static let maximumPageSize = 1000
-    static let defaultPageSize = 100
+    /// Events per page: 100 unless asked, at most 1000.
+    static let pageLimit = PageLimit(standard: 100, maximum: 1000)
 
     /// One page of the trail.
     struct PageAnswer: ResponseEncodable {
@@ -77,18 +76,10 @@ struct AuditController: Sendable {
                 }
                 return offset
             }
-            let limit = try query.get("limit").map { text in
-                guard let value = Int(text), (1...Self.maximumPageSize).contains(value) else {
-                    throw APIError(
-                        .badRequest, "invalid_limit",
-                        "'limit' must be a whole number from 1 to \(Self.maximumPageSize)",
-                        field: "limit")
-                }
-                return value
-            }
+            let limit = try Self.pageLimit.parse(query.get("limit"))
             do {
                 return PageAnswer(
-                    page: try await trail.page(since: since, cursor: cursor, limit: limit ?? Self.defaultPageSize))
+                    page: try await trail.page(since: since, cursor: cursor, limit: limit))
             } catch is AuditTrail.Busy {
                 var busy = APIError(.tooManyRequests, "busy", "other audit reads are running; try again in a moment")
                 busy.headers[.retryAfter] = "1"

@@ -256,12 +256,7 @@ struct KeysController: Sendable {
     /// The stored names of the domains `hosts` names, each checked to exist.
     private func storedDomains(_ hosts: [String]?) async throws -> [String]? {
         guard let hosts else { return nil }
-        var names: [String] = []
-        for host in hosts {
-            let name = try await domains.domainToCreateOn(host) ?? ""
-            if !names.contains(name) { names.append(name) }
-        }
-        return names
+        return try await domains.storedNames(ofKeyDomains: hosts)
     }
 
     private func decode(_ request: Request, expected: String) async throws -> Body {

@@ -16,9 +16,8 @@ struct LinksAPIController: Sendable {
     /// The domains, for `?domain=` and each link's `short_url`.
     let domains: ShortDomains
 
-    /// Most links per page, and the default.
-    static let maximumPageSize = 100
-    static let defaultPageSize = 20
+    /// Links per page: 20 unless asked, at most 100.
+    static let pageLimit = PageLimit(standard: 20, maximum: 100)
 
     /// The answer for one link: every field of the ``Link``, its domain's host and its `short_url`.
     struct LinkAnswer: ResponseEncodable, Equatable {
@@ -120,7 +119,7 @@ struct LinksAPIController: Sendable {
     /// `GET /api/links`: one page, newest first.
     func list(_ request: Request, context: AppRequestContext) async throws -> Page {
         let query = request.uri.queryParameters
-        let limit = try Self.pageSize(query.get("limit"))
+        let limit = try Self.pageLimit.parse(query.get("limit"))
         let filter = try filter(query)
         let cursor = try query.get("cursor").map { token in
             guard let cursor = LinkCursor(token: token) else {
@@ -273,15 +272,6 @@ struct LinksAPIController: Sendable {
                 field: "q")
         }
         return text
-    }
-
-    /// `limit`: 1 to ``maximumPageSize``, ``defaultPageSize`` when absent.
-    static func pageSize(_ text: String?) throws -> Int {
-        guard let text else { return defaultPageSize }
-        guard let value = Int(text), (1...maximumPageSize).contains(value) else {
-            throw APIError(.badRequest, "invalid_limit", "'limit' must be a whole number from 1 to \(maximumPageSize)")
-        }
-        return value
     }
 }
 

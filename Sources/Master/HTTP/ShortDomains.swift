@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import SharedConfiguration
 import SharedLinks
 import SharedService
 
@@ -23,6 +24,12 @@ struct ShortDomains: Sendable {
     /// another master may still take creates there for this long (a removal on this master is
     /// forgotten at once).
     static let recentlySeen = Duration.seconds(2)
+
+    /// `SHORTENER_PUBLIC_URL`, else `http://localhost:8081`: the public URL `master serve` and
+    /// the commands take by default.
+    static var configuredPublicBaseURL: String {
+        EnvironmentDefaults.string("SHORTENER_PUBLIC_URL", "http://localhost:8081")
+    }
 
     init(publicBaseURL: String, repository: any DomainRepository) {
         self.publicBaseURL = publicBaseURL
@@ -64,6 +71,17 @@ struct ShortDomains: Sendable {
             seen[name] = now
         }
         return name
+    }
+
+    /// The stored names of the domains `hosts` names, each checked to exist, without repeats:
+    /// what an API key is limited to.
+    func storedNames(ofKeyDomains hosts: [String]) async throws -> [String] {
+        var names: [String] = []
+        for host in hosts {
+            let name = try await domainToCreateOn(host) ?? ""
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
     }
 
     /// Stops taking `name` as live without asking: it was removed here.

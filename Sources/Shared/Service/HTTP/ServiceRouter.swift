@@ -41,7 +41,8 @@ public enum ServiceRouter {
 }
 
 /// One log line per request: method, path (without the query, which may carry secrets),
-/// route, status and duration, with the request id, which the answer carries as `X-Request-ID`.
+/// route, status and duration, with the request id, which the answer carries as `X-Request-ID`
+/// (an error's answer too, so that a refusal can be found in the logs).
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let level: Logger.Level
 
@@ -54,9 +55,13 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.requestID] = context.id
             log(request, context: context, status: response.status.code, start: start)
             return response
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            response.headers[.requestID] = context.id
+            log(request, context: context, status: response.status.code, start: start)
+            return response
         } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            log(request, context: context, status: status, start: start)
+            log(request, context: context, status: 500, start: start)
             throw error
         }
     }
