@@ -4,7 +4,7 @@
 # --- build ---------------------------------------------------------------------------------
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends librdkafka-dev libhiredis-dev libgeoip-dev libqrencode-dev libpng-dev \
+    && apt-get install -y --no-install-recommends librdkafka-dev libhiredis-dev libgeoip-dev libqrencode-dev libpng-dev libargon2-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first: this layer is reused while only the sources change.
@@ -19,7 +19,7 @@ RUN swift build -c release --static-swift-stdlib \
 # --- run -----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libgeoip1 geoip-database libqrencode4 libpng16-16 ca-certificates curl tzdata \
+    && apt-get install -y --no-install-recommends librdkafka1 libhiredis0.14 libgeoip1 geoip-database libqrencode4 libpng16-16 libargon2-1 ca-certificates curl tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin shortener
 WORKDIR /app

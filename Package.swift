@@ -14,7 +14,7 @@ let strictSettings: [SwiftSetting] = [
 var testTargets: [Target] {
     let sharedModules: [Target.Dependency] = [
         "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration", "SharedResilience", "SharedKafka",
-        "SharedPostgres", "SharedRedis", "SharedService", "SharedOutbound",
+        "SharedPostgres", "SharedRedis", "SharedService", "SharedOutbound", "SharedPasswords",
     ]
     guard FileManager.default.fileExists(atPath: Context.packageDirectory + "/Tests") else { return [] }
     return [
@@ -35,7 +35,7 @@ var testTargets: [Target] {
             ],
             swiftSettings: strictSettings),
         .testTarget(name: "NotifierTests", dependencies: ["Notifier"], swiftSettings: strictSettings),
-        .testTarget(name: "ReplicaTests", dependencies: ["Replica"], swiftSettings: strictSettings),
+        .testTarget(name: "ReplicaTests", dependencies: ["Replica", "SharedLinks"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: sharedModules + [
@@ -91,11 +91,14 @@ let package = Package(
         .systemLibrary(name: "CGeoIP", providers: [.apt(["libgeoip-dev"])]),
         .systemLibrary(name: "CQREncode", providers: [.apt(["libqrencode-dev"])]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
 
         // Sources/Shared: one module per concern. Dependencies run one way, from the values at the
         // bottom to the clients and the service frame at the top; no module imports a service.
-        .target(name: "SharedLinks", path: "Sources/Shared/Links", swiftSettings: strictSettings),
         .target(name: "SharedJSON", path: "Sources/Shared/JSON", swiftSettings: strictSettings),
+        .target(
+            name: "SharedLinks", dependencies: ["SharedJSON"], path: "Sources/Shared/Links",
+            swiftSettings: strictSettings),
         .target(
             name: "SharedEvents",
             dependencies: ["SharedLinks", "SharedJSON", .product(name: "Crypto", package: "swift-crypto")],
@@ -148,7 +151,7 @@ let package = Package(
         .target(
             name: "SharedService",
             dependencies: [
-                "SharedConfiguration", "SharedJSON", "SharedResilience",
+                "SharedConfiguration", "SharedJSON", "SharedLinks", "SharedResilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -163,6 +166,15 @@ let package = Package(
             path: "Sources/Shared/Service", swiftSettings: strictSettings),
 
         .target(
+            name: "SharedPasswords",
+            dependencies: [
+                "CArgon2",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/Shared/Passwords", swiftSettings: strictSettings),
+        .target(
             name: "SharedOutbound",
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -176,7 +188,7 @@ let package = Package(
             name: "Master",
             dependencies: [
                 "CQREncode", "CPNG", "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration",
-                "SharedResilience",
+                "SharedResilience", "SharedPasswords",
                 "SharedKafka",
                 "SharedPostgres", "SharedService", "SharedOutbound",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -195,7 +207,7 @@ let package = Package(
             dependencies: [
                 "CGeoIP", "SharedLinks", "SharedJSON", "SharedEvents", "SharedConfiguration", "SharedResilience",
                 "SharedKafka",
-                "SharedRedis", "SharedService",
+                "SharedRedis", "SharedService", "SharedPasswords",
             ],
             swiftSettings: strictSettings),
         .executableTarget(

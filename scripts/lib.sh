@@ -3,7 +3,7 @@
 # the dev Kafka broker). Sourced, not run.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEBIAN_PACKAGES=(postgresql redis-server librdkafka-dev libhiredis-dev libgeoip-dev geoip-database libqrencode-dev libpng-dev pkg-config curl ca-certificates openssl)
+DEBIAN_PACKAGES=(postgresql redis-server librdkafka-dev libhiredis-dev libgeoip-dev geoip-database libqrencode-dev libpng-dev libargon2-dev pkg-config curl ca-certificates openssl)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

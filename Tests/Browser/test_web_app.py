@@ -403,7 +403,7 @@ def tags_and_export(steps):
     steps.find("#export").click()
     WebDriverWait(driver, 15).until(lambda _: path.exists() and path.stat().st_size > 0)
     lines = path.read_text().splitlines()
-    assert lines[0] == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status", lines[0]
+    assert lines[0] == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status,routing", lines[0]
     assert {line.split(",")[7] for line in lines[1:]} == codes, lines
 
 

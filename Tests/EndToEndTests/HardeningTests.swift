@@ -7,27 +7,12 @@ import Testing
 /// services keep serving everyone else.
 @Suite struct HardeningTests {
     /// A master, a relay and one replica with a 5 s request-head timeout.
-    struct Stack {
-        let master: TestDeployment.Running
-        let outbox: TestDeployment.Running
-        let replica: TestDeployment.Running
-
-        init() async throws {
-            var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
-            deployment.environment = ["SHORTENER_HTTP_HEADER_TIMEOUT": "5"]
-            master = try deployment.master()
-            outbox = try deployment.outbox()
-            replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
-            for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
-        }
-
-        func stop() async {
-            for service in [replica, outbox, master] { _ = await service.process.stop() }
-        }
+    static func stack() async throws -> ServiceTrio {
+        try await ServiceTrio(environment: ["SHORTENER_HTTP_HEADER_TIMEOUT": "5"])
     }
 
     @Test func outOfRangeCursorsAndClientMistakesLeaveTheMasterServing() async throws {
-        let stack = try await Stack()
+        let stack = try await Self.stack()
         let crash = try await TestHTTP.get("\(stack.master.url)/api/links?cursor=LTkyMjMzNzIwMzY4NTQ3NzU4MDg6YWJj")
         #expect(crash.status == 400)
         #expect((crash.json["error"] as? [String: Any])?["code"] as? String == "invalid_cursor")
@@ -45,7 +30,7 @@ import Testing
     }
 
     @Test func redirectsCarryASCIILocations() async throws {
-        let stack = try await Stack()
+        let stack = try await Self.stack()
         let created = try await TestHTTP.post(
             "\(stack.master.url)/create", body: #"{"url":"https://Exämple.com/ü?q=日本"}"#)
         #expect(created.status == 201)
@@ -62,7 +47,7 @@ import Testing
     }
 
     @Test func brokenHTTPGetsA4xxOrAClosedConnection() async throws {
-        let stack = try await Stack()
+        let stack = try await Self.stack()
         let big = String(repeating: "x", count: 200_000)
         let requests: [[UInt8]] = [
             Array("GARBAGE\r\n\r\n".utf8), [0, 0, 0, 0, 0xFF, 0xFE, 0x0D, 0x0A, 0x0D, 0x0A],
@@ -96,7 +81,7 @@ import Testing
     }
 
     @Test func silentAndSlowSocketsCannotStarveRedirects() async throws {
-        let stack = try await Stack()
+        let stack = try await Self.stack()
         let created = try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://example.com/"}"#)
         let code = try #require(created.json["code"] as? String)
         #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302 })

@@ -173,9 +173,9 @@ import Testing
                 body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/u"}],"private":true}"#))
             #expect(unknownTop.status == .badRequest)
             #expect(String(buffer: unknownTop.body).contains(#""field":"private""#))
-            let unknownItem = try await bulk(http, [#"{"url":"https://example.com/v","rules":[]}"#])
+            let unknownItem = try await bulk(http, [#"{"url":"https://example.com/v","targets":[]}"#])
             #expect((try results(unknownItem)[0]["error"] as? [String: String])?["code"] == "unknown_field")
-            #expect((try results(unknownItem)[0]["error"] as? [String: String])?["field"] == "rules")
+            #expect((try results(unknownItem)[0]["error"] as? [String: String])?["field"] == "targets")
             let plainText = try await http.executeJSON(
                 uri: "/api/links/bulk", method: .post, headers: [.contentType: "text/plain"],
                 body: ByteBuffer(string: #"{"links":[{"url":"https://example.com/w"}]}"#))

@@ -116,7 +116,7 @@ import Testing
                     uri: "/create", method: .post, headers: [.contentType: "Application/JSON; charset=utf-8"],
                     body: ByteBuffer(string: #"{"url":"https://e.com/charset"}"#))
                 #expect(charset.status == .created)
-                let tooLarge = String(repeating: "x", count: 20_000)
+                let tooLarge = String(repeating: "x", count: 70_000)
                 let large = try await http.executeJSON(
                     uri: "/create", method: .post,
                     body: ByteBuffer(string: #"{"url":"https://e.com/\#(tooLarge)"}"#))

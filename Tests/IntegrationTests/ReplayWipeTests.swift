@@ -50,6 +50,7 @@ import SharedLinks
                         midWipe += 1
                     case .notFound: outcomes.insert("unknown")
                     case .gone: outcomes.insert("gone")
+                    case .decide: outcomes.insert("decide")
                     }
                 } catch is RedisStateLost {
                     break  // the wipe's last step: the replica now rebuilds from zero

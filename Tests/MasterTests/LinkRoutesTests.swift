@@ -255,7 +255,9 @@ import SharedLinks
             #expect(export.headers[.contentType] == "text/csv; charset=utf-8")
             #expect(export.headers[.contentDisposition] == #"attachment; filename="links.csv""#)
             let lines = String(buffer: export.body).split(separator: "\n")
-            #expect(lines.first == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status")
+            #expect(
+                lines.first == "url,alias,expires_at,max_clicks,tags,domain,title,code,created_at,clicks,status,routing"
+            )
             #expect(lines.count == 1006)
             // Quoted because of the comma, and the title because of its quotes, which are doubled.
             #expect(

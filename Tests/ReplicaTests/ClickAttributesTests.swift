@@ -1,10 +1,17 @@
 import Foundation
+import SharedLinks
 import Testing
 @testable import Replica
 
 /// What a redirect records about a click: the rule table for `User-Agent`, the referrer host,
 /// the hour and the country.
 @Suite struct ClickAttributesTests {
+    /// Rules may ask for exactly the families the user-agent rules name (lower-case).
+    @Test func rulesKnowEveryFamilyTheUserAgentRulesName() {
+        #expect(Set(UserAgentRules.browsers.map { $0.family.lowercased() } + ["other"]) == Set(ClientFamilies.browsers))
+        #expect(Set(UserAgentRules.systems.map { $0.family.lowercased() } + ["other"]) == Set(ClientFamilies.systems))
+    }
+
     @Test(
         arguments: [
             (

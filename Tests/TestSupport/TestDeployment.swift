@@ -70,3 +70,24 @@ public struct TestDeployment: Sendable {
         try start("replica", [], extra: ["SHORTENER_REPLICA_ID": id, "SHORTENER_REDIS_PORT": String(redisPort)])
     }
 }
+
+/// A master, a relay and one replica (on the first test Redis) of a fresh namespace, started
+/// and ready, with extra environment for all three.
+public struct ServiceTrio: Sendable {
+    public let master: TestDeployment.Running
+    public let outbox: TestDeployment.Running
+    public let replica: TestDeployment.Running
+
+    public init(environment: [String: String] = [:]) async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = environment
+        master = try deployment.master()
+        outbox = try deployment.outbox()
+        replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+    }
+
+    public func stop() async {
+        for service in [replica, outbox, master] { _ = await service.process.stop() }
+    }
+}

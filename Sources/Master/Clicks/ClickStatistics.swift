@@ -48,6 +48,15 @@ struct ClickStatistics: Sendable {
     /// Values shown per dimension; the rest are summed into `other`.
     static let topValues = 10
 
+    /// Values shown of `dimension`: every rule and variant (a link has at most 32 rules of 10
+    /// variants, and each counts), ``topValues`` of the others.
+    static func shownValues(of dimension: ClickBreakdown.Dimension) -> Int {
+        switch dimension {
+        case .rule, .variant: (LinkRouting.maximumRules + 1) * WeightedTarget.variantCounts.upperBound
+        default: topValues
+        }
+    }
+
     /// The link's clicks in `[from, to)` as a zero-filled series, with its bot clicks, and the
     /// top values of every dimension (over the link's life). With `excludingBots`, bots count
     /// nowhere but in `bots`.
@@ -95,15 +104,18 @@ struct ClickStatistics: Sendable {
             }
             return LinkStatistics(
                 total: series.reduce(0) { $0 + $1.clicks }, bots: bots, series: series,
-                dimensions: dimensions.mapValues(Self.top))
+                dimensions: Dictionary(
+                    uniqueKeysWithValues: dimensions.map { dimension, values in
+                        (dimension, Self.top(values, shown: Self.shownValues(of: dimension)))
+                    }))
         }
     }
 
     /// The ``topValues`` largest values, then `other` with the rest (values the replicas already
     /// counted as `other` included).
-    static func top(_ values: [Value]) -> [Value] {
+    static func top(_ values: [Value], shown count: Int = topValues) -> [Value] {
         let sorted = values.sorted { ($0.clicks, $1.value) > ($1.clicks, $0.value) }
-        let shown = sorted.filter { $0.value != "other" }.prefix(topValues)
+        let shown = sorted.filter { $0.value != "other" }.prefix(count)
         let rest = sorted.reduce(0) { $0 + $1.clicks } - shown.reduce(0) { $0 + $1.clicks }
         return Array(shown) + (rest > 0 ? [Value(value: "other", clicks: rest)] : [])
     }

@@ -113,19 +113,19 @@ struct LinkBackfill: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT link_key, domain, code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL,
-                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable, utm
+                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable, utm, routing::text
                 FROM links WHERE link_key > \(key) ORDER BY link_key LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var keys: [String] = []
             var announcements: [OutboxRow] = []
             for try await (
                 key, domain, code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision, status, forward,
-                crawlable, utm
+                crawlable, utm, routing
             )
                 in rows.decode(
                     (
                         String, String, String, String, Date?, Int64?, [String], Bool, Bool, Int64, Int16, Bool, Bool,
-                        String?
+                        String?, String?
                     ).self)
             {
                 let address = LinkAddress(domain: domain, code: code)
@@ -137,7 +137,8 @@ struct LinkBackfill: Sendable {
                         : LinkEvent.created(
                             address, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
                             redirect: PostgresLinkRepository.redirect(status, forward, crawlable),
-                            utm: utm.map(UTMParameters.init(query:)), revision: revision)
+                            utm: utm.map(UTMParameters.init(query:)),
+                            routing: PostgresLinkRepository.routing(routing), revision: revision)
                 event.reannounced = true
                 keys.append(key)
                 announcements.append(OutboxRow(event))

@@ -217,6 +217,11 @@ struct LinkImport {
         var link = try request.validated()
         link.title = try LinkRequest.validatedText(
             String(field("title", of: row).prefix(LinkRequest.maximumTitleLength)), field: "title")
+        let routing = field("routing", of: row)
+        if !routing.isEmpty {
+            let read = try LinkRequest.routingPart(field: "rules") { try LinkRouting.parse(Array(routing.utf8)) }
+            link.routing = try LinkRequest.validatedRouting(rules: read.rules, split: read.split)
+        }
         if !values[5].isEmpty {
             do {
                 link.domain = try DomainName.normalized(values[5])
@@ -224,9 +229,9 @@ struct LinkImport {
                 throw APIError(.badRequest, "invalid_domain", error.message, field: "domain")
             }
         }
-        // The columns before domains existed, and the domain only when there is one: a file
-        // imported before keeps its rows' keys.
-        let hashed = values[..<5] + (link.domain.map { [$0] } ?? [])
+        // The columns before domains existed, and the domain and routing only when there are
+        // some: a file imported before keeps its rows' keys.
+        let hashed = values[..<5] + (link.domain.map { [$0] } ?? []) + (routing.isEmpty ? [] : [routing])
         let key = SHA256.hash(data: Data(hashed.joined(separator: "\u{1F}").utf8))
         return .init(link: link, importKey: key.map { String(format: "%02x", $0) }.joined())
     }

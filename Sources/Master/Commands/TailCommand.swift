@@ -14,7 +14,8 @@ extension TopicName: ExpressibleByArgument {}
 struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail",
-        abstract: "Print the messages of a project topic (links, counts, dlq, milestones, audit), decoded, as they arrive.")
+        abstract:
+            "Print the messages of a project topic (links, counts, dlq, milestones, audit), decoded, as they arrive.")
 
     @OptionGroup var common: CommonOptions
 

@@ -22,7 +22,7 @@ struct CreateLinkController: Sendable {
     let domains: ShortDomains
 
     /// Largest request body accepted.
-    static let maximumBodySize = 16 * 1024
+    static let maximumBodySize = 64 * 1024
 
     /// The `201` body, `{"code":…,"domain":…,"short_url":…,"url":…}`, written by hand:
     /// Foundation's encoder was a twentieth of the HTTP loops' time under creates.

@@ -1,4 +1,5 @@
 import Foundation
+import SharedLinks
 import SharedService
 
 /// The body of `PATCH /api/links/<code>`: the fields to change, each checked as on create.
@@ -17,9 +18,13 @@ struct LinkEdit: Decodable, Sendable {
     var utm: FieldChange<[String: String]> = .keep
     /// The domain to move the link to (a host name; the default domain's host moves it there).
     var domain: String?
+    /// The new rules (`[]` removes them).
+    var rules: [RedirectRule]?
+    /// The link's own split (`null` removes it).
+    var split: FieldChange<[WeightedTarget]> = .keep
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, tags, crawlable, title, notes, utm, domain
+        case url, tags, crawlable, title, notes, utm, domain, rules, split
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
         case redirectType = "redirect_type"
@@ -59,6 +64,15 @@ struct LinkEdit: Decodable, Sendable {
         title = try Self.change(container, .title)
         notes = try Self.change(container, .notes)
         utm = try Self.change(container, .utm)
+        if container.contains(.rules) {
+            guard try !container.decodeNil(forKey: .rules) else {
+                throw APIError(.badRequest, "invalid_rules", "'rules' cannot be null; send [] for none", field: "rules")
+            }
+            rules = try LinkRequest.routingPart(field: "rules") {
+                try container.decode([RedirectRule].self, forKey: .rules)
+            }
+        }
+        split = try LinkRequest.routingPart(field: "split") { try Self.change(container, .split) }
         if container.contains(.domain) {
             guard try !container.decodeNil(forKey: .domain) else {
                 throw APIError(
@@ -80,7 +94,7 @@ struct LinkEdit: Decodable, Sendable {
     /// The `domain` is the caller's to check (``ShortDomains/domainToCreateOn(_:)``): it asks
     /// Postgres.
     func validated(now: Date = Date()) throws(APIError) -> LinkChange {
-        let edit = LinkChange(
+        var edit = LinkChange(
             url: try url.map { url throws(APIError) in try LinkRequest.validatedURL(url) },
             expiresAt: try {
                 () throws(APIError) -> FieldChange<Date> in
@@ -107,10 +121,16 @@ struct LinkEdit: Decodable, Sendable {
                 try LinkRequest.validatedText(text, field: "notes")
             },
             utm: try Self.validated(utm) { values throws(APIError) in try LinkRequest.validatedUTM(values) })
+        if rules != nil || split != .keep {
+            // Checked as one routing; the link's other half is checked with it by the store.
+            let checked = try LinkRequest.validatedRouting(rules: rules ?? [], split: split.newValue)
+            edit.rules = rules.map { _ in checked.rules }
+            edit.split = split == .keep ? .keep : checked.split.map { .set($0) } ?? .clear
+        }
         guard edit != LinkChange() || domain != nil else {
             throw APIError(
                 .badRequest, "empty_edit",
-                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm, domain"
+                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm, rules, split, domain"
             )
         }
         return edit

@@ -31,6 +31,10 @@ struct LinkRequest: Decodable, Sendable {
     var notes: String?
     /// Campaign parameters added to the target at redirect time (``UTMParameters``).
     var utm: [String: String]?
+    /// Rules tried in order on every visit (``LinkRouting``).
+    var rules: [RedirectRule]?
+    /// The link's own target split between weighted variants.
+    var split: [WeightedTarget]?
     /// Answer an existing live link to the same URL on the same domain instead of a new one
     /// (`POST /create` only).
     var reuse: Bool?
@@ -39,7 +43,7 @@ struct LinkRequest: Decodable, Sendable {
         case url, alias, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
-        case tags, crawlable, title, notes, utm, reuse
+        case tags, crawlable, title, notes, utm, reuse, rules, split
         case redirectType = "redirect_type"
         case forwardQuery = "forward_query"
     }
@@ -61,7 +65,52 @@ struct LinkRequest: Decodable, Sendable {
         notes = try container.decodeIfPresent(String.self, forKey: .notes)
         utm = try container.decodeIfPresent([String: String].self, forKey: .utm)
         reuse = try container.decodeIfPresent(Bool.self, forKey: .reuse)
+        rules = try Self.routingPart(field: "rules") {
+            try container.decodeIfPresent([RedirectRule].self, forKey: .rules)
+        }
+        split = try Self.routingPart(field: "split") {
+            try container.decodeIfPresent([WeightedTarget].self, forKey: .split)
+        }
     }
+
+    /// Decodes `rules` or `split`: a problem with either is `400 invalid_<field>` saying what.
+    static func routingPart<Value>(field: String, _ decode: () throws -> Value) throws(APIError) -> Value {
+        do {
+            return try decode()
+        } catch let problem as RoutingProblem {
+            throw APIError(.badRequest, "invalid_\(field)", problem.description, field: field)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw APIError(
+                .badRequest, "invalid_\(field)",
+                field == "rules"
+                    ? "'rules' is an array of {\"when\": {conditions}, \"url\" or \"split\"} (see the README)"
+                    : "'split' is an array of {\"url\", \"weight\"} with weights summing to 100",
+                field: field)
+        }
+    }
+
+    /// `rules` and `split` as one ``LinkRouting`` with every target checked like `url`, at most
+    /// ``LinkRouting/maximumRules`` rules and ``maximumRoutingBytes`` of JSON.
+    static func validatedRouting(rules: [RedirectRule], split: [WeightedTarget]?) throws(APIError) -> LinkRouting {
+        let routing = try routingPart(field: split != nil && rules.isEmpty ? "split" : "rules") {
+            () throws -> LinkRouting in
+            let routing = LinkRouting(rules: rules, split: split)
+            try routing.check()
+            return routing
+        }
+        let checked = try routing.mappingTargets { url throws(APIError) in try validatedURL(url) }
+        guard checked.json.count <= maximumRoutingBytes else {
+            throw APIError(
+                .badRequest, "invalid_rules", "'rules' and 'split' take at most \(maximumRoutingBytes) bytes of JSON",
+                field: "rules")
+        }
+        return checked
+    }
+
+    /// Most bytes a link's rules and split take as JSON (in every event and replica).
+    static let maximumRoutingBytes = 16 * 1024
 
     init(
         url: String?, alias: String? = nil, domain: String? = nil, expiresAt: String? = nil, maxClicks: Int64? = nil,
@@ -117,7 +166,8 @@ struct LinkRequest: Decodable, Sendable {
                 crawlable: crawlable ?? false),
             title: try title.flatMap { text throws(APIError) in try Self.validatedText(text, field: "title") },
             notes: try notes.flatMap { text throws(APIError) in try Self.validatedText(text, field: "notes") },
-            utm: try utm.flatMap { values throws(APIError) in try Self.validatedUTM(values) })
+            utm: try utm.flatMap { values throws(APIError) in try Self.validatedUTM(values) },
+            routing: try Self.validatedRouting(rules: rules ?? [], split: split))
     }
 
     /// The stored form of a target URL (see ``TargetURL``), or why it cannot be one.

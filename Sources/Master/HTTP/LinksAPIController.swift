@@ -28,7 +28,7 @@ struct LinksAPIController: Sendable {
         let shortURL: String
 
         enum CodingKeys: String, CodingKey {
-            case code, domain, url, tags, revision, clicks, status, crawlable, title, notes, utm
+            case code, domain, url, tags, revision, clicks, status, crawlable, title, notes, utm, rules, split
             case redirectType = "redirect_type"
             case forwardQuery = "forward_query"
             case shortURL = "short_url"
@@ -56,6 +56,8 @@ struct LinksAPIController: Sendable {
             try container.encode(link.title, forKey: .title)
             try container.encode(link.notes, forKey: .notes)
             try container.encode(link.utm?.values ?? [:], forKey: .utm)
+            try container.encode(link.routing.rules, forKey: .rules)
+            try container.encode(link.routing.split, forKey: .split)
             try container.encode(link.revision, forKey: .revision)
             try container.encode(link.clicks, forKey: .clicks)
             try container.encode(link.status, forKey: .status)
@@ -82,7 +84,7 @@ struct LinksAPIController: Sendable {
     }
 
     /// Largest `PATCH` body accepted.
-    static let maximumEditSize = 16 * 1024
+    static let maximumEditSize = 64 * 1024
 
     /// The routes, for the `/api` group.
     var routes: RouteCollection<AppRequestContext> {

@@ -24,6 +24,10 @@ struct StatsController: Sendable {
         let bots: Int64
         let series: [ClickStatistics.Bucket]
         let referrers, countries, devices, browsers, os: [ClickStatistics.Value]
+        /// Of a link with rules or a split: clicks by the rule that held (`default`: none did).
+        let rules: [ClickStatistics.Value]
+        /// Of a link with a split: clicks by variant, `<rule>/<variant>`.
+        let variants: [ClickStatistics.Value]
     }
 
     /// The statistics over every link.
@@ -74,7 +78,7 @@ struct StatsController: Sendable {
         return LinkAnswer(
             total: stats.total, bots: stats.bots, series: stats.series,
             referrers: values(.referrer), countries: values(.country), devices: values(.device),
-            browsers: values(.browser), os: values(.os))
+            browsers: values(.browser), os: values(.os), rules: values(.rule), variants: values(.variant))
     }
 
     private func overall(_ request: Request, context: AppRequestContext) async throws -> OverallAnswer {

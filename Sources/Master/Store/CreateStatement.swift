@@ -26,7 +26,8 @@ struct CreateStatement: PostgresPreparedStatement {
         let events = zip(items, addresses).map { item, address in
             LinkEvent.created(
                 address, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
-                tags: item.link.tags, redirect: item.link.redirect, utm: item.link.utm, at: now)
+                tags: item.link.tags, redirect: item.link.redirect, utm: item.link.utm, routing: item.link.routing,
+                at: now)
         }
         let audits = zip(items, addresses).map { item, address in
             OutboxRow(item.link.origin.audit(.linkCreated, address.key, at: now))
@@ -45,6 +46,7 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map(\.link.redirect.crawlable))::boolean[],
                     \(items.map { $0.link.title ?? "" })::text[], \(items.map { $0.link.notes ?? "" })::text[],
                     \(items.map { $0.link.utm?.query ?? "" })::text[],
+                    \(items.map { $0.link.routing.isEmpty ? "" : String(decoding: $0.link.routing.json, as: UTF8.self) })::text[],
                     \(items.map { $0.importKey ?? "" })::text[],
                     \(items.map { $0.link.origin.actor?.id ?? "" })::text[],
                     \(items.map { $0.link.origin.actor?.name ?? "" })::text[],
@@ -53,14 +55,15 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
                 ) WITH ORDINALITY AS i(
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, import_key, created_by_key, created_by_name, scope, key, hash, n)
+                    title, notes, utm, routing, import_key, created_by_key, created_by_name, scope, key, hash, n)
             ), inserted AS (
                 INSERT INTO links (
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, import_key, created_by_key, created_by_name, created_at)
+                    title, notes, utm, routing, import_key, created_by_key, created_by_name, created_at)
                 SELECT domain, code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
                     string_to_array(tags, ' '), redirect_type, forward_query, crawlable, NULLIF(title, ''),
-                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(import_key, ''), NULLIF(created_by_key, ''),
+                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(routing, '')::jsonb, NULLIF(import_key, ''),
+                    NULLIF(created_by_key, ''),
                     CASE WHEN created_by_key <> '' THEN created_by_name END,
                     \(now)::timestamptz + make_interval(secs => n / 1000000.0)
                 FROM input ORDER BY n

@@ -25,6 +25,8 @@ struct Link: Sendable, Equatable {
     var notes: String? = nil
     /// Its campaign parameters, added to the target at redirect time.
     var utm: UTMParameters? = nil
+    /// Its rules and split, decided on the replicas.
+    var routing = LinkRouting.none
     /// The API key that created it; nil for links made without one.
     var createdBy: LinkAuthor? = nil
     /// Grows with every change; `If-Match` names it.
@@ -70,6 +72,8 @@ struct NewLink: Sendable, Equatable {
     var notes: String?
     /// Its campaign parameters.
     var utm: UTMParameters?
+    /// Its rules and split.
+    var routing = LinkRouting.none
     /// Who creates it, in which request: its `created_by` and its audit event.
     var origin = ChangeOrigin()
 }
@@ -121,8 +125,18 @@ struct LinkChange: Sendable, Equatable {
     var title: FieldChange<String> = .keep
     var notes: FieldChange<String> = .keep
     var utm: FieldChange<UTMParameters> = .keep
+    /// The new rules (`[]`: none).
+    var rules: [RedirectRule]?
+    /// The link's own split.
+    var split: FieldChange<[WeightedTarget]> = .keep
     /// The domain to move the link to, as stored (`""`: the default one); nil keeps it.
     var domain: String?
+
+    /// `routing` with this change's rules and split applied.
+    func applied(to routing: LinkRouting) -> LinkRouting {
+        LinkRouting(
+            rules: rules ?? routing.rules, split: split == .keep ? routing.split : split.newValue)
+    }
 
     /// `redirect` with this change's options applied.
     func applied(to redirect: RedirectOptions) -> RedirectOptions {

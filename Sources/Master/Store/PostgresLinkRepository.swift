@@ -151,6 +151,11 @@ struct PostgresLinkRepository: LinkRepository {
                 title = CASE WHEN \(edit.title != .keep) THEN \(edit.title.newValue) ELSE title END,
                 notes = CASE WHEN \(edit.notes != .keep) THEN \(edit.notes.newValue) ELSE notes END,
                 utm = CASE WHEN \(edit.utm != .keep) THEN \(edit.utm.newValue?.query) ELSE utm END,
+                routing = NULLIF(jsonb_strip_nulls(jsonb_build_object(
+                    'rules', CASE WHEN \(edit.rules != nil) THEN \(Self.json(edit.rules))::jsonb
+                        ELSE coalesce(routing->'rules', '[]'::jsonb) END,
+                    'split', CASE WHEN \(edit.split != .keep) THEN \(Self.json(edit.split.newValue))::jsonb
+                        ELSE routing->'split' END)), '{"rules": []}'::jsonb),
                 exhausted_at = CASE
                     WHEN NOT \(setsLimit) THEN exhausted_at
                     WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
@@ -161,16 +166,16 @@ struct PostgresLinkRepository: LinkRepository {
             WHERE link_key = \(address.key) AND deleted_at IS NULL
                 AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
             RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
-                redirect_type, forward_query, crawlable, utm
+                redirect_type, forward_query, crawlable, utm, routing::text
             """, logger: logger)
         var updated: LinkEvent?
-        for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm)
-            in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?).self)
+        for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm, routing)
+            in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?, String?).self)
         {
             updated = LinkEvent.updated(
                 address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
                 tags: tags, redirect: Self.redirect(status, forward, crawlable),
-                utm: utm.map(UTMParameters.init(query:)), exhausted: exhausted)
+                utm: utm.map(UTMParameters.init(query:)), routing: Self.routing(routing), exhausted: exhausted)
         }
         guard let updated else {
             let existing = try await connection.query(
@@ -250,13 +255,26 @@ struct PostgresLinkRepository: LinkRepository {
         l.domain, l.code, l.url, l.created_at, l.expires_at, l.max_clicks, l.tags, l.revision,
         l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
         COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint,
-        l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm, l.created_by_key, l.created_by_name
+        l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm, l.created_by_key, l.created_by_name,
+        l.routing::text
         """
 
     private typealias DetailRow = (
         String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool, String?,
-        String?, String?, String?, String?
+        String?, String?, String?, String?, String?
     )
+
+    /// A link's routing as stored (`routing::text`; NULL for none). The column is written only
+    /// from checked routing, so a row that does not read back is none.
+    static func routing(_ text: String?) -> LinkRouting {
+        text.flatMap { try? LinkRouting.parse(Array($0.utf8)) } ?? .none
+    }
+
+    /// `value` as JSON text for a `jsonb` bind (`null` for nil).
+    private static func json(_ value: (some Encodable)?) -> String {
+        guard let value, let data = try? JSONEncoder.project.encode(value) else { return "null" }
+        return String(decoding: data, as: UTF8.self)
+    }
 
     /// A link's redirect options as stored (the column's check allows only the four statuses).
     static func redirect(_ status: Int16, _ forwardQuery: Bool, _ crawlable: Bool) -> RedirectOptions {
@@ -271,7 +289,7 @@ struct PostgresLinkRepository: LinkRepository {
         return Link(
             address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
             maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13), title: row.14, notes: row.15,
-            utm: row.16.map(UTMParameters.init(query:)),
+            utm: row.16.map(UTMParameters.init(query:)), routing: routing(row.19),
             createdBy: row.17.map { LinkAuthor(id: $0, name: row.18 ?? "") }, revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,

@@ -68,19 +68,21 @@ struct ClickLedger: Sendable {
     /// Lua: `count_click(stats, field, count, cap)` adds `count` clicks of one kind (a fresh
     /// field) to a stats hash: its hour, and each dimension's value. A value new to the link
     /// takes a place while its dimension has fewer than `cap`; otherwise it counts as `other`.
-    /// At most 31 commands, whatever the hash holds.
+    /// A routed link's clicks also carry the rule and variant the visit was decided on.
+    /// At most 43 commands, whatever the hash holds.
     static let countClickLua = """
         local function count_click(stats, field, count, cap)
             local bot = string.sub(field, 1, 1) == '1'
             local parts = {}
             for part in string.gmatch(string.sub(field, 2), '[^\t]+') do parts[#parts + 1] = part end
             redis.call('HINCRBY', stats, (bot and 'H' or 'h') .. parts[1], count)
-            for dimension = 1, 5 do
-                local letter = string.sub('rcdbo', dimension, dimension)
+            for dimension = 1, 7 do
+                local letter = string.sub('rcdbouv', dimension, dimension)
                 local mine = bot and string.upper(letter) or letter
                 local theirs = bot and letter or string.upper(letter)
                 local value = parts[dimension + 1]
-                if redis.call('HINCRBY', stats, mine .. value, count) == count
+                -- A routed link's rule and variant (u, v) only; '-': no split.
+                if value and value ~= '-' and redis.call('HINCRBY', stats, mine .. value, count) == count
                     and redis.call('HEXISTS', stats, theirs .. value) == 0
                     and redis.call('HINCRBY', stats, '#' .. letter, 1) > cap then
                     redis.call('HINCRBY', stats, '#' .. letter, -1)
@@ -128,7 +130,8 @@ struct ClickLedger: Sendable {
 
     /// The first letters of the stats fields (`#` counters have none of these).
     private static let dimensions: [String: ClickBreakdown.Dimension] = [
-        "h": .hour, "r": .referrer, "c": .country, "d": .device, "b": .browser, "o": .os,
+        "h": .hour, "r": .referrer, "c": .country, "d": .device, "b": .browser, "o": .os, "u": .rule,
+        "v": .variant,
     ]
 
     /// KEYS: clicks, unreported, epoch, retired clicks, retired unreported. ARGV: most codes,

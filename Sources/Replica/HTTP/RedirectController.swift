@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Metrics
@@ -27,6 +28,10 @@ struct RedirectController: Sendable {
     let permanentCacheSeconds: Int
     /// Each domain's `robots.txt`, as last read.
     let robotsFiles = RobotsFiles()
+    /// The routing of links visited lately, by link key and revision.
+    let routings = RoutingCache()
+    /// The time rules are decided at (a test's clock in tests).
+    var now: @Sendable () -> Date = { Date() }
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, _ in
@@ -71,33 +76,61 @@ struct RedirectController: Sendable {
             if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
             throw APIError.unknownCode
         }
+        let now = now()
+        let address = trustedProxies.clientAddress(
+            socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
         let attributes = ClickAttributes.of(
-            userAgent: request.headers[.userAgent], referer: request.headers[.referer],
-            address: trustedProxies.clientAddress(
-                socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor]),
-            countries: countries, clients: clients)
-        let visit: LinkStore.Visit
-        do {
-            visit = try await store.visit(LinkAddress(domain: domain, code: code).key, attributes: attributes)
-        } catch let open as CircuitOpenError {
-            throw APIError.unavailable(open)
-        } catch is RedisStateLost {
-            throw Self.rebuilding
-        } catch {
-            context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
-            throw APIError.unavailable("the link store is unavailable; try again")
+            userAgent: request.headers[.userAgent], referer: request.headers[.referer], address: address,
+            countries: countries, clients: clients, at: now)
+        let key = LinkAddress(domain: domain, code: code).key
+        let visitorID = SplitCookie.visitorID(in: request.headers[values: .cookie])
+        func decide(_ revision: Int64, _ routing: LinkRouting) -> RoutedVisit {
+            let visitor = RouteVisitor(
+                device: attributes.client.device, os: attributes.client.os, browser: attributes.client.browser,
+                country: attributes.country, acceptLanguage: request.headers[.acceptLanguage],
+                query: request.uri.query, address: address, now: now,
+                bucket: RouteVisitor.bucket(visitorID: visitorID.id, linkKey: key))
+            return RoutedVisit(revision: revision, decision: routing.decision(for: visitor))
+        }
+        var decided = routings.routing(of: key).map { decide($0.revision, $0.routing) }
+        var visit: LinkStore.Visit
+        // A routed link is counted once decided on its current routing: at most once more
+        // after a change, a few times should it change again meanwhile.
+        var attempts = 0
+        repeat {
+            attempts += 1
+            do {
+                visit = try await store.visit(key, attributes: attributes, decided: decided, now: now)
+            } catch let open as CircuitOpenError {
+                throw APIError.unavailable(open)
+            } catch is RedisStateLost {
+                throw Self.rebuilding
+            } catch {
+                context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
+                throw APIError.unavailable("the link store is unavailable; try again")
+            }
+            guard case .decide(let revision, let routing) = visit.resolution else { break }
+            routings.keep(routing, revision: revision, for: key)
+            decided = routing.isEmpty ? nil : decide(revision, routing)
+        } while attempts < 4
+        if case .decide = visit.resolution {
+            throw APIError.unavailable("this link is changing; try again")
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
         switch visit.resolution {
         case .redirect(let url, let options, let campaign):
-            return Self.redirect(
-                to: url, options, campaign: campaign, query: request.uri.query,
+            var response = Self.redirect(
+                to: decided?.decision.target ?? url, options, campaign: campaign, query: request.uri.query,
                 permanentCacheSeconds: permanentCacheSeconds)
+            if decided?.decision.variant != nil, visitorID.isNew {
+                response.headers[.setCookie] = SplitCookie.header(for: visitorID.id)
+            }
+            return response
         case .notFound:
             if isCatchingUp() { throw Self.rebuilding }
             if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
             throw APIError.unknownCode
-        case .rebuilding:
+        case .rebuilding, .decide:
             throw Self.rebuilding
         case .gone:
             if let page = store.domains.fallbacks(of: domain).expiredURL { return Self.fallback(to: page) }
@@ -190,5 +223,62 @@ final class RobotsFiles: Sendable {
             if files.count >= Self.maximumDomains { files.removeAll() }
             files[domain] = (body, ContinuousClock.now)
         }
+    }
+}
+
+/// The routing of links visited lately, with the revision it belongs to, so that a routed link
+/// is decided before its one Redis call; a link changed since costs one more call. Starts over
+/// when ``capacity`` links are kept.
+final class RoutingCache: Sendable {
+    private let routings = NIOLockedValueBox<[String: (revision: Int64, routing: LinkRouting)]>([:])
+    /// Links kept.
+    let capacity: Int
+
+    init(capacity: Int = 10_000) { self.capacity = capacity }
+
+    /// The routing kept for a link key, if any.
+    func routing(of key: String) -> (revision: Int64, routing: LinkRouting)? {
+        routings.withLockedValue { $0[key] }
+    }
+
+    /// Keeps a link's routing of `revision`; a link without routing is forgotten.
+    func keep(_ routing: LinkRouting, revision: Int64, for key: String) {
+        routings.withLockedValue { routings in
+            guard !routing.isEmpty else {
+                routings.removeValue(forKey: key)
+                return
+            }
+            if routings.count >= capacity { routings.removeAll(keepingCapacity: true) }
+            routings[key] = (revision, routing)
+        }
+    }
+}
+
+/// The first-party cookie that keeps a visitor on one variant of a split: a random id (no
+/// personal data), set on the short domain the first time a split decides a visit.
+enum SplitCookie {
+    /// The cookie's name.
+    static let name = "sv"
+
+    /// The visitor's id from `Cookie` headers, or a new random one (`isNew`).
+    static func visitorID(in cookies: [String]) -> (id: String, isNew: Bool) {
+        for header in cookies {
+            for pair in header.split(separator: ";") {
+                let trimmed = pair.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix(name + "=") else { continue }
+                let value = trimmed.dropFirst(name.count + 1)
+                if value.utf8.count == 16,
+                    value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+                {
+                    return (String(value), false)
+                }
+            }
+        }
+        return (String(format: "%016llx", UInt64.random(in: .min ... .max)), true)
+    }
+
+    /// `Set-Cookie` for `id`: a year, the whole short domain, not for scripts, `SameSite=Lax`.
+    static func header(for id: String) -> String {
+        "\(name)=\(id); Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax"
     }
 }

@@ -30,6 +30,9 @@ struct LinkStore: Sendable {
         /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
         /// be an older revision), or `replica replay` is removing them (an unknown code may come back).
         case rebuilding
+        /// Not counted: the link has routing (or lost it) and the visit was not decided on its
+        /// current revision; decide on this one (``LinkRouting/none`` when it has none) and visit again.
+        case decide(revision: Int64, routing: LinkRouting)
     }
 
     /// The outcome of one visit: where it goes, and the milestone it reached, if any.
@@ -76,18 +79,18 @@ struct LinkStore: Sendable {
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
-    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: twelve per event:
-    /// partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain` for a
-    /// domain's new state, or `skip` to record only the offset), then for a link its url,
+    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: thirteen per
+    /// event: partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain`
+    /// for a domain's new state, or `skip` to record only the offset), then for a link its url,
     /// expiry, max clicks, redirect status, flags (``RedirectFlags``), the key of its domain's
-    /// crawlable set with the code as its member there, and its campaign query; for a domain
-    /// the root, not-found and expired pages.
+    /// crawlable set with the code as its member there, its campaign query and its routing
+    /// (``LinkRouting/json``, empty for none); for a domain the root, not-found and expired pages.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 2))
         local applied = 0
         for index = 3, #KEYS do
-            local base = (index - 3) * 12
+            local base = (index - 3) * 13
             local state = ARGV[base + 4]
             if state ~= 'skip' then
                 local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
@@ -95,7 +98,7 @@ struct LinkStore: Sendable {
                     if state == 'active' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7],
-                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12])
+                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12], 'ro', ARGV[base + 13])
                         if string.find(ARGV[base + 9], 'c', 1, true) then
                             redis.call('SADD', ARGV[base + 10], ARGV[base + 11])
                         else
@@ -121,18 +124,22 @@ struct LinkStore: Sendable {
     /// report; a new kind of click past ``ClickLedger/maximumFreshFields`` goes straight into
     /// the stats, capped there) and marks the code unreported.
     /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
+    /// A link with routing is counted only when the visit was decided on its current revision
+    /// (ARGV[8]); otherwise the script answers the revision and routing to decide on, counting
+    /// nothing (so is a decision made for a link that has lost its routing since).
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
-    /// fresh key prefix, the click's attributes (``ClickAttributes/field``), stats key prefix,
-    /// most values per dimension. Returns 0
-    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{url, status,
-    /// flags, campaign}`, or `{url, status, flags, campaign, total, epoch}` on a milestone
-    /// (status, flags and campaign empty when the hash has none).
+    /// fresh key prefix, the click's attributes (``ClickAttributes/field``, with the decision's
+    /// rule and variant for a routed link), stats key prefix, most values per dimension, the
+    /// revision the routing was decided on (empty: none). Returns 0
+    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{'decide',
+    /// revision, routing}`, `{url, status, flags, campaign}`, or `{url, status, flags, campaign,
+    /// total, epoch}` on a milestone (status, flags and campaign empty when the hash has none).
     private static let visitScript = RedisScript(
         """
         \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'ro', 'rev')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then
@@ -143,6 +150,8 @@ struct LinkStore: Sendable {
         if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
         local limit = tonumber(link[4])
         if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
+        local routing = link[8] or ''
+        if (routing ~= '' or ARGV[8] ~= '') and ARGV[8] ~= link[9] then return {'decide', link[9] or '0', routing} end
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
         local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
         redis.call('SADD', KEYS[3], ARGV[2])
@@ -216,7 +225,7 @@ struct LinkStore: Sendable {
         var scriptKeys = [keys.offsets, keys.stateMarker]
         var arguments: [String] = []
         scriptKeys.reserveCapacity(messages.count + 2)
-        arguments.reserveCapacity(messages.count * 12)
+        arguments.reserveCapacity(messages.count * 13)
         var events = 0
         var occurred: [Date] = []
         occurred.reserveCapacity(messages.count)
@@ -226,7 +235,7 @@ struct LinkStore: Sendable {
             if DomainEvent.isDomainKey(message.key) {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeDomainEvent) else {
                     scriptKeys.append(keys.offsets)
-                    arguments += position + ["0", "skip", "", "", "", "", "", "", "", ""]
+                    arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", ""]
                     continue
                 }
                 let name = event.domain ?? ""
@@ -235,7 +244,7 @@ struct LinkStore: Sendable {
                     position
                     + [
                         String(event.revision), event.type == .deleted ? "deleted" : "domain", event.rootURL ?? "",
-                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "", "",
+                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "", "", "",
                     ]
                 changedDomains.append(name)
                 events += 1
@@ -244,7 +253,7 @@ struct LinkStore: Sendable {
             }
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                 scriptKeys.append(keys.offsets)
-                arguments += position + ["0", "skip", "", "", "", "", "", "", "", ""]
+                arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", ""]
                 continue
             }
             let state =
@@ -266,6 +275,7 @@ struct LinkStore: Sendable {
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
                     String(redirect.status.rawValue), RedirectFlags(redirect).text,
                     keys.crawlable(event.address.domain ?? ""), event.code, event.utm ?? "",
+                    event.routing.map { String(decoding: $0.json, as: UTF8.self) } ?? "",
                 ]
             events += 1
             occurred.append(event.occurredAt)
@@ -413,16 +423,30 @@ struct LinkStore: Sendable {
     }
 
     /// Resolves a link (by its ``LinkAddress/key``) and, if it redirects, counts the click with
-    /// its `attributes`: one round trip.
-    func visit(_ key: String, attributes: ClickAttributes, now: Date = Date()) async throws -> Visit {
+    /// its `attributes`: one round trip. A routed link's visit carries the decision made on its
+    /// routing and the revision of that routing; without one (or on an older revision) it
+    /// answers ``Resolution/decide(revision:routing:)`` and counts nothing.
+    func visit(
+        _ key: String, attributes: ClickAttributes, decided: RoutedVisit? = nil, now: Date = Date()
+    ) async throws -> Visit {
+        let field =
+            decided.map { attributes.field + "\t" + $0.decision.ruleValue + "\t" + ($0.decision.variantValue ?? "-") }
+            ?? attributes.field
         let arguments = [
             String(Int64(now.timeIntervalSince1970 * 1000)), key, ReplicaKeys.epochNonce, keys.freshPrefix,
-            attributes.field, keys.statsPrefix, maximumValues,
+            field, keys.statsPrefix, maximumValues, decided.map { String($0.revision) } ?? "",
         ]
         let reply = try await redis.evaluate(
             Self.visitScript,
             keys: [keys.link(key), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
             arguments: arguments)
+        if let fields = reply.array, fields.count == 3, fields[0].string == "decide" {
+            let revision = fields[1].string.flatMap { Int64($0) } ?? fields[1].integer ?? 0
+            let text = fields[2].string ?? ""
+            // Written by this replica from a checked event: a routing that does not read back is none.
+            let routing = text.isEmpty ? LinkRouting.none : (try? LinkRouting.parse(Array(text.utf8))) ?? .none
+            return Visit(resolution: .decide(revision: revision, routing: routing))
+        }
         guard let fields = reply.array, let url = fields.first?.string else {
             let resolution: Resolution =
                 switch reply.integer {
@@ -445,6 +469,12 @@ struct LinkStore: Sendable {
         }
         return Visit(resolution: resolution, milestone: ClickMilestone(linkKey: key, total: total, epoch: epoch))
     }
+}
+
+/// A visit of a routed link as decided: on the routing of which revision, and the decision.
+struct RoutedVisit: Sendable, Equatable {
+    let revision: Int64
+    let decision: LinkRouting.Decision
 }
 
 /// A code's running click total on this replica reached a multiple of ``LinkStore/milestoneInterval``.

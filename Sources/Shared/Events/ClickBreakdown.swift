@@ -20,6 +20,10 @@ public struct ClickBreakdown: Codable, Sendable, Hashable {
         case browser
         /// OS family.
         case os
+        /// Of a link with rules or a split: the rule that held (`1` …), or `default`.
+        case rule
+        /// Of a link with a split: the variant shown, as `<rule>/<variant>` (`default/2`).
+        case variant
     }
 
     /// Dimension → value → clicks.

@@ -1,5 +1,6 @@
 import Foundation
 import SharedJSON
+import SharedLinks
 
 extension EventCodec {
     /// A link event as compact JSON, written by hand (``JSONWriter``): the same bytes as the
@@ -20,6 +21,7 @@ extension EventCodec {
         json.field("reannounced", event.reannounced)
         json.field("redirect_type", event.redirectType.map(Int64.init))
         json.field("revision", event.revision)
+        json.rawField("routing", event.routing?.json)
         json.field("tags", event.tags)
         json.field("type", event.type.rawValue)
         json.field("url", event.url)
@@ -65,6 +67,7 @@ private struct LinkEventMembers {
     var forwardQuery: Bool?
     var crawlable: Bool?
     var utm: String?
+    var routing: ArraySlice<UInt8>?
     var reading = MemberReader()
 
     mutating func read(_ key: String, from reader: inout JSONReader) throws {
@@ -86,6 +89,7 @@ private struct LinkEventMembers {
         case "forward_query": forwardQuery = try reading.bool(key, from: &reader)
         case "crawlable": crawlable = try reading.bool(key, from: &reader)
         case "utm": utm = try reading.string(key, from: &reader)
+        case "routing": routing = try reader.readRawValue()
         default: try reader.skipValue()
         }
     }
@@ -124,6 +128,13 @@ private struct LinkEventMembers {
         event.forwardQuery = forwardQuery
         event.crawlable = crawlable
         event.utm = utm
+        if let routing, routing != ArraySlice("null".utf8) {
+            do {
+                event.routing = try LinkRouting.parse(routing)
+            } catch {
+                throw malformed("'routing': \(error)")
+            }
+        }
         if let problem = event.rangeProblem { throw .malformed("\(type): \(problem)") }
         return event
     }

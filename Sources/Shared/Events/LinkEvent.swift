@@ -10,8 +10,9 @@ import SharedLinks
 /// `domain` is absent for the default domain (and in every event written before domains);
 /// `redirect_type`, `forward_query` and `crawlable` only when they differ from the defaults (302,
 /// `true`, `false`), as in every event written before they existed.
+/// `routing` (``LinkRouting``: rules and splits) only when the link has any.
 /// `link.created` and `link.updated` carry the link's whole state (url, expiry, visit limit,
-/// tags), so the latest event of a code is all a consumer needs.
+/// tags, routing), so the latest event of a code is all a consumer needs.
 /// `revision` grows with every change of one code, so consumers keep the highest revision and
 /// ignore older or repeated events: applying an event twice, or late, changes nothing.
 public struct LinkEvent: Codable, Sendable, Equatable {
@@ -60,12 +61,14 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// The link's campaign parameters as the query text added to its target
     /// (``UTMParameters/query``); absent when it has none.
     public var utm: String?
+    /// The link's rules and split (on `link.created` and `link.updated`); absent when it has none.
+    public var routing: LinkRouting?
     /// `true` when `master backfill` announces the link again (its state, not a change): the
     /// notifier sends no webhook for it. Absent on the wire otherwise.
     public var reannounced: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case type, version, code, domain, revision, url, tags, exhausted, reannounced, crawlable, utm
+        case type, version, code, domain, revision, url, tags, exhausted, reannounced, crawlable, utm, routing
         case eventID = "event_id"
         case occurredAt = "occurred_at"
         case expiresAt = "expires_at"
@@ -77,8 +80,8 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
         _ address: LinkAddress, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
-        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, revision: Int64 = 1, at time: Date = Date(),
-        eventID: UUID = .newEventID()
+        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, routing: LinkRouting = .none,
+        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
@@ -86,6 +89,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
             tags: tags)
         event.redirect = redirect
         event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
+        event.routing = routing.isEmpty ? nil : routing
         return event
     }
 
@@ -93,8 +97,8 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     /// still used up.
     public static func updated(
         _ address: LinkAddress, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
-        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, exhausted: Bool = false,
-        at time: Date = Date(), eventID: UUID = .newEventID()
+        redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, routing: LinkRouting = .none,
+        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
             type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
@@ -102,6 +106,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
             tags: tags, exhausted: exhausted ? true : nil)
         event.redirect = redirect
         event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
+        event.routing = routing.isEmpty ? nil : routing
         return event
     }
 

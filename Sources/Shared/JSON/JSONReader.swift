@@ -162,6 +162,14 @@ public struct JSONReader {
         }
     }
 
+    /// Reads the next value, checked as ``skipValue()`` checks it, and returns its text.
+    public mutating func readRawValue() throws -> ArraySlice<UInt8> {
+        skipWhitespace()
+        let start = offset
+        try skipValue()
+        return bytes[start..<offset]
+    }
+
     /// Checks that nothing but whitespace follows the value read.
     public mutating func finish() throws(SyntaxError) {
         skipWhitespace()

@@ -73,6 +73,15 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// `"name":` and `json`, JSON text written elsewhere (by the project's encoder), as it is;
+    /// nothing when nil.
+    public mutating func rawField(_ name: String, _ json: [UInt8]?) {
+        guard let json else { return }
+        key(name)
+        bytes += json
+        needsComma = true
+    }
+
     /// `"name":["text",…]`, or nothing when `texts` is nil.
     public mutating func field(_ name: String, _ texts: [String]?) {
         guard let texts else { return }

@@ -23,7 +23,7 @@ enum ImportFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
     private var synonyms: [String: [String]] {
         switch self {
         case .ours:
-            Dictionary(uniqueKeysWithValues: (LinkCSV.linkColumns + ["title", "clicks", "status"]).map { ($0, [$0]) })
+            Dictionary(uniqueKeysWithValues: (LinkCSV.linkColumns + ["title", "clicks", "status", "routing"]).map { ($0, [$0]) })
         case .yourls:
             ["url": ["url"], "alias": ["keyword"], "title": ["title"], "clicks": ["clicks"]]
         case .shlink:

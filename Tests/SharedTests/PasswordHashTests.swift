@@ -1,0 +1,60 @@
+import Foundation
+import SharedPasswords
+import Testing
+
+/// Link passwords: argon2id hashes through libargon2, what a password may be, and what a hash
+/// read from elsewhere may cost.
+@Suite struct PasswordHashTests {
+    @Test func aHashVerifiesItsPasswordAndNoOther() async throws {
+        let hash = try await PasswordWorkers.shared.run { try PasswordHash.make("correct horse") }
+        #expect(hash.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), "\(hash)")
+        #expect(!hash.contains("correct horse"))
+        #expect(try await PasswordWorkers.shared.run { PasswordHash.verify("correct horse", against: hash) })
+        #expect(try await PasswordWorkers.shared.run { !PasswordHash.verify("correct horsE", against: hash) })
+        let again = try PasswordHash.make("correct horse")
+        #expect(again != hash, "a fresh salt each time")
+    }
+
+    @Test func aHashThatWouldCostTooMuchOrIsNotArgon2idIsRefused() throws {
+        let hash = try PasswordHash.make("secret1")
+        #expect(PasswordHash.isAcceptable(hash))
+        for forged in [
+            hash.replacingOccurrences(of: "m=19456", with: "m=4194304"),
+            hash.replacingOccurrences(of: "t=2", with: "t=1000"),
+            hash.replacingOccurrences(of: "p=1", with: "p=64"),
+            hash.replacingOccurrences(of: "argon2id", with: "argon2i"),
+            hash.replacingOccurrences(of: "v=19", with: "v=16"),
+            "", "$argon2id$v=19$m=19456,t=2$salt$hash", String(repeating: "$", count: 300),
+        ] {
+            #expect(!PasswordHash.isAcceptable(forged), "\(forged)")
+            #expect(!PasswordHash.verify("secret1", against: forged))
+        }
+    }
+
+    @Test func aPasswordHasALengthAndNoControlCharacters() {
+        #expect(PasswordHash.problem(with: "secret") == nil)
+        #expect(PasswordHash.problem(with: "short") != nil)
+        #expect(PasswordHash.problem(with: String(repeating: "x", count: 129)) != nil)
+        #expect(PasswordHash.problem(with: "pass\nword") != nil)
+        #expect(PasswordHash.problem(with: "pässwörd ✓") == nil)
+    }
+
+    @Test func workBeyondTheBoundIsRefusedNotQueued() async throws {
+        let workers = PasswordWorkers.shared
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<(workers.queueLimit + 20) {
+                group.addTask {
+                    do {
+                        _ = try await workers.run { try PasswordHash.make("flooding") }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.contains(false), "past the bound, work is refused")
+        #expect(outcomes.filter { $0 }.count >= 1)
+    }
+}

@@ -1,0 +1,2 @@
+ALTER TABLE links DROP COLUMN password_hash;
+ALTER TABLE links DROP COLUMN routing;
