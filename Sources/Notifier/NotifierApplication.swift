@@ -65,8 +65,9 @@ struct NotifierApplication {
                 NotificationLog.log(event, from: message, logger: logger)
                 // A backfill re-announces state, not a change: receivers heard of it when it happened.
                 guard event.reannounced != true else { return }
-                _ = try await webhooks.deliver(
-                    type: event.type.rawValue, eventID: "\(event.eventID)", body: message.value)
+                // A protected link's password hash stays inside: receivers get the event without it.
+                let body = event.passwordHash == nil ? message.value : EventCodec.encode(event.forReceivers)
+                _ = try await webhooks.deliver(type: event.type.rawValue, eventID: "\(event.eventID)", body: body)
             }
         }
         let health = HealthServer.build(

@@ -70,7 +70,7 @@ import Testing
             members.append(Array("\"\(field)\":".utf8) + jsonValue(&random))
         }
         if Int.random(in: 0..<10, using: &random) == 0 {
-            members.append(Array(#""password":"secret""#.utf8))
+            members.append(Array(#""private":true"#.utf8))
         }
         if let required, Int.random(in: 0..<3, using: &random) > 0 {
             members.append(Array(#""\#(required)":"https://example.com/p""#.utf8))
@@ -85,7 +85,9 @@ import Testing
 
     /// A create body: an object with some of the fields, or something that is no object at all.
     static func createBody(_ random: inout SeededGenerator) -> [UInt8] {
-        body(&random, fields: ["url", "alias", "expires_at", "max_clicks", "tags"], required: "url")
+        body(
+            &random, fields: ["url", "alias", "expires_at", "max_clicks", "tags", "rules", "split", "password"],
+            required: "url")
     }
 
     /// A bulk body: up to a few create bodies in `links`, or something else.
@@ -138,13 +140,16 @@ import Testing
         let domain = Array("/api/domains/".utf8) + code(&random, existing: existing.domain)
         let key = Array("/api/keys/".utf8) + code(&random, existing: existing.keyID)
         let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
-            switch Int.random(in: 0..<20, using: &random) {
+            switch Int.random(in: 0..<21, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
             case 2: (master, "GET", Array("/api/links".utf8) + query(&random, ["limit", "cursor", "tag", "q"]), [])
             case 3: (master, "GET", link, [])
             case 4: (master, "DELETE", Array("/api/links/".utf8) + pathText(&random), [])
             case 5:
-                (master, "PATCH", link, body(&random, fields: ["url", "expires_at", "max_clicks", "tags"]))
+                (
+                    master, "PATCH", link,
+                    body(&random, fields: ["url", "expires_at", "max_clicks", "tags", "rules", "split", "password"])
+                )
             case 6: (master, "POST", Array("/api/links/bulk".utf8), bulkBody(&random))
             case 7:
                 (
@@ -165,11 +170,17 @@ import Testing
             case 16: (master, "DELETE", Array("/api/keys/".utf8) + pathText(&random), [])
             case 17: (master, "GET", Array("/api/audit".utf8) + query(&random, ["since", "cursor", "limit"]), [])
             case 18: (master, "GET", Array("/api/me".utf8) + query(&random, ["x"]), [])
+            case 19:
+                (
+                    replica, "POST", Array("/".utf8) + code(&random, existing: existing.code),
+                    Array("password=".utf8) + pathText(&random)
+                )
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
             }
+        let expected = port == replica && method == "POST" ? "application/x-www-form-urlencoded" : "application/json"
         let contentType =
             Int.random(in: 0..<8, using: &random) == 0
-            ? texts.randomElement(using: &random)!.prefix(200) : Array("application/json".utf8)[...]
+            ? texts.randomElement(using: &random)!.prefix(200) : Array(expected.utf8)[...]
         var bytes = Array("\(method) ".utf8) + path + Array(" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".utf8)
         for header in headers { bytes += header + Array("\r\n".utf8) }
         bytes +=
@@ -193,7 +204,7 @@ import Testing
                 try await TestHTTP.get("\(master.url)/api/me", headers: admin).status == 200
             })
         let created = try await TestHTTP.post(
-            "\(master.url)/create", body: #"{"url":"https://example.com/p"}"#, headers: admin)
+            "\(master.url)/create", body: #"{"url":"https://example.com/p","password":"fuzzing1"}"#, headers: admin)
         let domain = try await TestHTTP.post(
             "\(master.url)/api/domains", body: #"{"name":"go.fuzz.test"}"#, headers: admin)
         #expect(domain.status == 201)

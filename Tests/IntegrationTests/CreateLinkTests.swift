@@ -96,10 +96,10 @@ import Testing
                 // A field the server does not know is refused by name, never ignored.
                 let unknown = try await http.executeJSON(
                     uri: "/create", method: .post,
-                    body: ByteBuffer(string: #"{"url":"https://e.com/p","password":"secret"}"#))
+                    body: ByteBuffer(string: #"{"url":"https://e.com/p","pasword":"secret"}"#))
                 #expect(unknown.status == .badRequest)
                 #expect(String(buffer: unknown.body).contains(#""code":"unknown_field""#))
-                #expect(String(buffer: unknown.body).contains(#""field":"password""#))
+                #expect(String(buffer: unknown.body).contains(#""field":"pasword""#))
                 // A body any web page could send without asking first (no preflight) is refused,
                 // as is one without a type; a charset parameter is fine.
                 for contentType in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""] {

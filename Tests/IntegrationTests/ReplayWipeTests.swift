@@ -50,7 +50,7 @@ import SharedLinks
                         midWipe += 1
                     case .notFound: outcomes.insert("unknown")
                     case .gone: outcomes.insert("gone")
-                    case .decide: outcomes.insert("decide")
+                    case .decide, .locked: outcomes.insert("routed or locked")
                     }
                 } catch is RedisStateLost {
                     break  // the wipe's last step: the replica now rebuilds from zero

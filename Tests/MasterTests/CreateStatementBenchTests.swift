@@ -6,7 +6,7 @@ import Testing
 /// master's own ``CreateStatement``: its text, with each bind given as the master binds it for
 /// one create without an `Idempotency-Key`.
 @Suite struct CreateStatementBenchTests {
-    /// What stands in the script for each bind (`$1` … `$26`) of the statement.
+    /// What stands in the script for each bind (`$1` … `$27`) of the statement.
     static let binds: [Int: String] = {
         let code = "'p' || :client_id || '-' || :n"
         let payload = """
@@ -23,9 +23,9 @@ import Testing
             1: "ARRAY['']", 2: "ARRAY[\(code)]", 3: "ARRAY['https://example.com/bench/create']", 4: "ARRAY['']",
             5: "ARRAY[0]", 6: "ARRAY['']", 7: "ARRAY[302]", 8: "ARRAY[true]", 9: "ARRAY[false]", 10: "ARRAY['']",
             11: "ARRAY['']", 12: "ARRAY['']", 13: "ARRAY['']", 14: "ARRAY['']", 15: "ARRAY['']", 16: "ARRAY['']",
-            17: "ARRAY['']", 18: "ARRAY['']", 19: "ARRAY[''::bytea]", 20: "now()", 21: "ARRAY['links']",
-            22: "ARRAY[\(code)]", 23: "ARRAY[\(payload)]", 24: "ARRAY['audit']", 25: "ARRAY[\(code)]",
-            26: "ARRAY[\(audit)]",
+            17: "ARRAY['']", 18: "ARRAY['']", 19: "ARRAY['']", 20: "ARRAY[''::bytea]", 21: "now()",
+            22: "ARRAY['links']", 23: "ARRAY[\(code)]", 24: "ARRAY[\(payload)]", 25: "ARRAY['audit']",
+            26: "ARRAY[\(code)]", 27: "ARRAY[\(audit)]",
         ]
     }()
 
@@ -40,7 +40,7 @@ import Testing
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("bench/create.pgbench")
         let text = try String(contentsOf: script, encoding: .utf8)
-        #expect(!CreateStatement.sql.contains("$27"), "a bind the script does not give")
+        #expect(!CreateStatement.sql.contains("$28"), "a bind the script does not give")
         #expect(
             text.contains(Self.expectedStatement),
             "bench/create.pgbench must end with CreateStatement.sql, binds replaced:\n\(Self.expectedStatement)")

@@ -182,6 +182,12 @@ import Testing
         #expect(try EventCodec.decode(bytes) as LinkEvent == event)
         let plain = LinkEvent.created(LinkAddress(domain: nil, code: "plain"), url: "https://e.com/", expiresAt: nil)
         #expect(!String(decoding: EventCodec.encode(plain), as: UTF8.self).contains("routing"))
+        var protected = event
+        protected.passwordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+        let withHash = EventCodec.encode(protected)
+        #expect(try EventCodec.decodeLinkEvent(withHash) == protected)
+        #expect(withHash == Array(try JSONEncoder.project.encode(protected)))
+        #expect(!String(decoding: EventCodec.encode(protected.forReceivers), as: UTF8.self).contains("argon2"))
         var broken = String(decoding: bytes, as: UTF8.self)
         broken = broken.replacingOccurrences(of: #""weight":50}]"#, with: #""weight":40}]"#)
         #expect(throws: EventDecodingError.self) { try EventCodec.decodeLinkEvent(Array(broken.utf8)) }

@@ -6,11 +6,11 @@ import Testing
 /// read from elsewhere may cost.
 @Suite struct PasswordHashTests {
     @Test func aHashVerifiesItsPasswordAndNoOther() async throws {
-        let hash = try await PasswordWorkers.shared.run { try PasswordHash.make("correct horse") }
+        let hash = try await PasswordWorkers.checking.run { try PasswordHash.make("correct horse") }
         #expect(hash.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), "\(hash)")
         #expect(!hash.contains("correct horse"))
-        #expect(try await PasswordWorkers.shared.run { PasswordHash.verify("correct horse", against: hash) })
-        #expect(try await PasswordWorkers.shared.run { !PasswordHash.verify("correct horsE", against: hash) })
+        #expect(try await PasswordWorkers.checking.run { PasswordHash.verify("correct horse", against: hash) })
+        #expect(try await PasswordWorkers.checking.run { !PasswordHash.verify("correct horsE", against: hash) })
         let again = try PasswordHash.make("correct horse")
         #expect(again != hash, "a fresh salt each time")
     }
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func workBeyondTheBoundIsRefusedNotQueued() async throws {
-        let workers = PasswordWorkers.shared
+        let workers = PasswordWorkers.checking
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<(workers.queueLimit + 20) {
                 group.addTask {

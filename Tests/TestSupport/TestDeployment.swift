@@ -74,6 +74,8 @@ public struct TestDeployment: Sendable {
 /// A master, a relay and one replica (on the first test Redis) of a fresh namespace, started
 /// and ready, with extra environment for all three.
 public struct ServiceTrio: Sendable {
+    /// The deployment the three run in (for its commands).
+    public let deployment: TestDeployment
     public let master: TestDeployment.Running
     public let outbox: TestDeployment.Running
     public let replica: TestDeployment.Running
@@ -81,6 +83,7 @@ public struct ServiceTrio: Sendable {
     public init(environment: [String: String] = [:]) async throws {
         var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
         deployment.environment = environment
+        self.deployment = deployment
         master = try deployment.master()
         outbox = try deployment.outbox()
         replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])

@@ -58,7 +58,8 @@ public enum TestHTTP {
         return try await send(request)
     }
 
-    private static func send(_ request: HTTPClientRequest) async throws -> Reply {
+    /// Sends `request` as it is.
+    public static func send(_ request: HTTPClientRequest) async throws -> Reply {
         let response = try await client.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         var headers: [String: String] = [:]

@@ -113,19 +113,20 @@ struct LinkBackfill: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT link_key, domain, code, url, expires_at, max_clicks, tags, deleted_at IS NOT NULL,
-                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable, utm, routing::text
+                    exhausted_at IS NOT NULL, revision, redirect_type, forward_query, crawlable, utm, routing::text,
+                    password_hash
                 FROM links WHERE link_key > \(key) ORDER BY link_key LIMIT \(batchSize) FOR SHARE
                 """, logger: logger)
             var keys: [String] = []
             var announcements: [OutboxRow] = []
             for try await (
                 key, domain, code, url, expiresAt, maxClicks, tags, deleted, exhausted, revision, status, forward,
-                crawlable, utm, routing
+                crawlable, utm, routing, password
             )
                 in rows.decode(
                     (
                         String, String, String, String, Date?, Int64?, [String], Bool, Bool, Int64, Int16, Bool, Bool,
-                        String?, String?
+                        String?, String?, String?
                     ).self)
             {
                 let address = LinkAddress(domain: domain, code: code)
@@ -138,7 +139,8 @@ struct LinkBackfill: Sendable {
                             address, url: url, expiresAt: expiresAt, maxClicks: maxClicks, tags: tags,
                             redirect: PostgresLinkRepository.redirect(status, forward, crawlable),
                             utm: utm.map(UTMParameters.init(query:)),
-                            routing: PostgresLinkRepository.routing(routing), revision: revision)
+                            routing: PostgresLinkRepository.routing(routing), passwordHash: password, revision: revision
+                        )
                 event.reannounced = true
                 keys.append(key)
                 announcements.append(OutboxRow(event))

@@ -135,6 +135,13 @@ struct BulkCreateController: Sendable {
                 guard request.reuse == nil else {
                     throw APIError(.badRequest, "invalid_reuse", "'reuse' is for POST /create only", field: "reuse")
                 }
+                // Hashing is slow by design: passwords are set one link at a time.
+                guard request.password == nil else {
+                    throw APIError(
+                        .badRequest, "invalid_password",
+                        "'password' is set on POST /create or an edit, one link at a time",
+                        field: "password")
+                }
                 var link = try request.validated()
                 link.domain = try await domains.domainToCreateOn(request.domain)
                 if let alias = link.alias, !aliases.insert(LinkAddress(domain: link.domain, code: alias)).inserted {

@@ -51,6 +51,14 @@ struct CreateLinkController: Sendable {
             expected: "a JSON object like {\"url\": \"https://…\"}")
         var link = try linkRequest.validated()
         link.domain = try await domains.domainToCreateOn(linkRequest.domain)
+        if let password = linkRequest.password {
+            guard linkRequest.reuse != true else {
+                throw APIError(
+                    .badRequest, "invalid_reuse", "'reuse' answers an existing link; it cannot set a 'password'",
+                    field: "reuse")
+            }
+            link.passwordHash = try await LinkPasswords.hash(password)
+        }
         if linkRequest.reuse == true {
             guard link.alias == nil else {
                 throw APIError(

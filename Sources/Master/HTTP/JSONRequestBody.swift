@@ -15,17 +15,7 @@ enum JSONRequestBody {
     static func decode<Body: Decodable>(
         _ type: Body.Type, from request: Request, limit: Int, expected: String
     ) async throws -> (Body, ByteBuffer) {
-        guard isJSON(request.headers[.contentType]) else {
-            throw APIError(
-                .unsupportedMediaType, "unsupported_media_type",
-                "the body must be sent as Content-Type: application/json")
-        }
-        let bytes: ByteBuffer
-        do {
-            bytes = try await request.body.collect(upTo: limit)
-        } catch {
-            throw APIError(.contentTooLarge, "body_too_large", "the body is larger than \(limit) bytes")
-        }
+        let bytes = try await RequestBodies.collect(request, as: "application/json", limit: limit)
         do {
             return (try decoder.decode(Body.self, from: Data(buffer: bytes)), bytes)
         } catch let error as APIError {
@@ -35,10 +25,4 @@ enum JSONRequestBody {
         }
     }
 
-    /// Whether a `Content-Type` names `application/json` (parameters such as `charset` allowed).
-    static func isJSON(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let mediaType = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
-        return mediaType.caseInsensitiveCompare("application/json") == .orderedSame
-    }
 }

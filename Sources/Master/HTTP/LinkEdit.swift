@@ -22,9 +22,11 @@ struct LinkEdit: Decodable, Sendable {
     var rules: [RedirectRule]?
     /// The link's own split (`null` removes it).
     var split: FieldChange<[WeightedTarget]> = .keep
+    /// A new password (`null`: none needed any more), hashed by ``LinkPasswords``.
+    var password: FieldChange<String> = .keep
 
     private enum CodingKeys: String, CodingKey, CaseIterable {
-        case url, tags, crawlable, title, notes, utm, domain, rules, split
+        case url, tags, crawlable, title, notes, utm, domain, rules, split, password
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
         case redirectType = "redirect_type"
@@ -73,6 +75,7 @@ struct LinkEdit: Decodable, Sendable {
             }
         }
         split = try LinkRequest.routingPart(field: "split") { try Self.change(container, .split) }
+        password = try Self.change(container, .password)
         if container.contains(.domain) {
             guard try !container.decodeNil(forKey: .domain) else {
                 throw APIError(
@@ -92,7 +95,7 @@ struct LinkEdit: Decodable, Sendable {
 
     /// Checks every field as create does and returns the change to make, or the first problem.
     /// The `domain` is the caller's to check (``ShortDomains/domainToCreateOn(_:)``): it asks
-    /// Postgres.
+    /// Postgres; a new `password` is the caller's to hash (``LinkPasswords``).
     func validated(now: Date = Date()) throws(APIError) -> LinkChange {
         var edit = LinkChange(
             url: try url.map { url throws(APIError) in try LinkRequest.validatedURL(url) },
@@ -127,10 +130,11 @@ struct LinkEdit: Decodable, Sendable {
             edit.rules = rules.map { _ in checked.rules }
             edit.split = split == .keep ? .keep : checked.split.map { .set($0) } ?? .clear
         }
-        guard edit != LinkChange() || domain != nil else {
+        if password == .clear { edit.passwordHash = .clear }
+        guard edit != LinkChange() || domain != nil || password != .keep else {
             throw APIError(
                 .badRequest, "empty_edit",
-                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm, rules, split, domain"
+                "the body must change at least one of url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable, title, notes, utm, rules, split, password, domain"
             )
         }
         return edit

@@ -35,6 +35,8 @@ struct LinkRequest: Decodable, Sendable {
     var rules: [RedirectRule]?
     /// The link's own target split between weighted variants.
     var split: [WeightedTarget]?
+    /// What a visitor must give to be redirected (hashed by ``LinkPasswords``, never kept).
+    var password: String?
     /// Answer an existing live link to the same URL on the same domain instead of a new one
     /// (`POST /create` only).
     var reuse: Bool?
@@ -43,7 +45,7 @@ struct LinkRequest: Decodable, Sendable {
         case url, alias, domain
         case expiresAt = "expires_at"
         case maxClicks = "max_clicks"
-        case tags, crawlable, title, notes, utm, reuse, rules, split
+        case tags, crawlable, title, notes, utm, reuse, rules, split, password
         case redirectType = "redirect_type"
         case forwardQuery = "forward_query"
     }
@@ -71,6 +73,7 @@ struct LinkRequest: Decodable, Sendable {
         split = try Self.routingPart(field: "split") {
             try container.decodeIfPresent([WeightedTarget].self, forKey: .split)
         }
+        password = try container.decodeIfPresent(String.self, forKey: .password)
     }
 
     /// Decodes `rules` or `split`: a problem with either is `400 invalid_<field>` saying what.

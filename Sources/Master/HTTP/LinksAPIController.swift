@@ -29,6 +29,7 @@ struct LinksAPIController: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case code, domain, url, tags, revision, clicks, status, crawlable, title, notes, utm, rules, split
+            case passwordProtected = "password_protected"
             case redirectType = "redirect_type"
             case forwardQuery = "forward_query"
             case shortURL = "short_url"
@@ -58,6 +59,7 @@ struct LinksAPIController: Sendable {
             try container.encode(link.utm?.values ?? [:], forKey: .utm)
             try container.encode(link.routing.rules, forKey: .rules)
             try container.encode(link.routing.split, forKey: .split)
+            try container.encode(link.passwordProtected, forKey: .passwordProtected)
             try container.encode(link.revision, forKey: .revision)
             try container.encode(link.clicks, forKey: .clicks)
             try container.encode(link.status, forKey: .status)
@@ -192,6 +194,9 @@ struct LinksAPIController: Sendable {
             LinkEdit.self, from: request, limit: Self.maximumEditSize,
             expected: "a JSON object with some of url, expires_at, max_clicks, tags, title, domain, …")
         var change = try edit.validated()
+        if case .set(let password) = edit.password {
+            change.passwordHash = .set(try await LinkPasswords.hash(password))
+        }
         if let domain = edit.domain { change.domain = try await domains.domainToCreateOn(domain) ?? "" }
         switch try await repository.update(address, with: change, expectedRevision: expected ?? nil) {
         case .edited(let link):

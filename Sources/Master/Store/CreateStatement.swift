@@ -27,7 +27,7 @@ struct CreateStatement: PostgresPreparedStatement {
             LinkEvent.created(
                 address, url: item.link.url, expiresAt: item.link.expiresAt, maxClicks: item.link.maxClicks,
                 tags: item.link.tags, redirect: item.link.redirect, utm: item.link.utm, routing: item.link.routing,
-                at: now)
+                passwordHash: item.link.passwordHash, at: now)
         }
         let audits = zip(items, addresses).map { item, address in
             OutboxRow(item.link.origin.audit(.linkCreated, address.key, at: now))
@@ -47,6 +47,7 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { $0.link.title ?? "" })::text[], \(items.map { $0.link.notes ?? "" })::text[],
                     \(items.map { $0.link.utm?.query ?? "" })::text[],
                     \(items.map { $0.link.routing.isEmpty ? "" : String(decoding: $0.link.routing.json, as: UTF8.self) })::text[],
+                    \(items.map { $0.link.passwordHash ?? "" })::text[],
                     \(items.map { $0.importKey ?? "" })::text[],
                     \(items.map { $0.link.origin.actor?.id ?? "" })::text[],
                     \(items.map { $0.link.origin.actor?.name ?? "" })::text[],
@@ -55,14 +56,16 @@ struct CreateStatement: PostgresPreparedStatement {
                     \(items.map { ByteBuffer(bytes: $0.idempotency?.requestHash ?? []) })::bytea[]
                 ) WITH ORDINALITY AS i(
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, routing, import_key, created_by_key, created_by_name, scope, key, hash, n)
+                    title, notes, utm, routing, password_hash, import_key, created_by_key, created_by_name, scope, key, hash,
+                    n)
             ), inserted AS (
                 INSERT INTO links (
                     domain, code, url, expires_at, max_clicks, tags, redirect_type, forward_query, crawlable,
-                    title, notes, utm, routing, import_key, created_by_key, created_by_name, created_at)
+                    title, notes, utm, routing, password_hash, import_key, created_by_key, created_by_name, created_at)
                 SELECT domain, code, url, NULLIF(expires_at, '')::timestamptz, NULLIF(max_clicks, 0),
                     string_to_array(tags, ' '), redirect_type, forward_query, crawlable, NULLIF(title, ''),
-                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(routing, '')::jsonb, NULLIF(import_key, ''),
+                    NULLIF(notes, ''), NULLIF(utm, ''), NULLIF(routing, '')::jsonb, NULLIF(password_hash, ''),
+                    NULLIF(import_key, ''),
                     NULLIF(created_by_key, ''),
                     CASE WHEN created_by_key <> '' THEN created_by_name END,
                     \(now)::timestamptz + make_interval(secs => n / 1000000.0)

@@ -120,7 +120,8 @@ final class InMemoryLinkRepository: LinkRepository {
                 tags: change.tags ?? link.tags, redirect: change.applied(to: link.redirect),
                 title: change.title == .keep ? link.title : change.title.newValue,
                 notes: change.notes == .keep ? link.notes : change.notes.newValue,
-                utm: change.utm == .keep ? link.utm : change.utm.newValue, routing: change.applied(to: link.routing))
+                utm: change.utm == .keep ? link.utm : change.utm.newValue, routing: change.applied(to: link.routing),
+                passwordHash: change.passwordHash == .keep ? link.passwordHash : change.passwordHash.newValue)
             stored.revision += 1
             state.links[address.key] = stored
             return .edited(Self.link(stored, now: Date()))
@@ -183,6 +184,7 @@ final class InMemoryLinkRepository: LinkRepository {
             expiresAt: stored.link.expiresAt,
             maxClicks: stored.link.maxClicks, tags: stored.link.tags, redirect: stored.link.redirect,
             title: stored.link.title, notes: stored.link.notes, utm: stored.link.utm, routing: stored.link.routing,
+            passwordProtected: stored.link.passwordHash != nil,
             createdBy: stored.link.origin.actor,
             revision: stored.revision,
             clicks: 0,

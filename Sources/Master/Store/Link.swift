@@ -27,6 +27,8 @@ struct Link: Sendable, Equatable {
     var utm: UTMParameters? = nil
     /// Its rules and split, decided on the replicas.
     var routing = LinkRouting.none
+    /// Whether a visitor must give a password (its hash is never read back).
+    var passwordProtected = false
     /// The API key that created it; nil for links made without one.
     var createdBy: LinkAuthor? = nil
     /// Grows with every change; `If-Match` names it.
@@ -74,6 +76,8 @@ struct NewLink: Sendable, Equatable {
     var utm: UTMParameters?
     /// Its rules and split.
     var routing = LinkRouting.none
+    /// The argon2id hash of the password a visitor must give, if any.
+    var passwordHash: String?
     /// Who creates it, in which request: its `created_by` and its audit event.
     var origin = ChangeOrigin()
 }
@@ -129,6 +133,8 @@ struct LinkChange: Sendable, Equatable {
     var rules: [RedirectRule]?
     /// The link's own split.
     var split: FieldChange<[WeightedTarget]> = .keep
+    /// The hash of the new password (`.clear`: none needed any more).
+    var passwordHash: FieldChange<String> = .keep
     /// The domain to move the link to, as stored (`""`: the default one); nil keeps it.
     var domain: String?
 

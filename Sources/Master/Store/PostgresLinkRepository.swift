@@ -156,6 +156,8 @@ struct PostgresLinkRepository: LinkRepository {
                         ELSE coalesce(routing->'rules', '[]'::jsonb) END,
                     'split', CASE WHEN \(edit.split != .keep) THEN \(Self.json(edit.split.newValue))::jsonb
                         ELSE routing->'split' END)), '{"rules": []}'::jsonb),
+                password_hash = CASE WHEN \(edit.passwordHash != .keep) THEN \(edit.passwordHash.newValue)
+                    ELSE password_hash END,
                 exhausted_at = CASE
                     WHEN NOT \(setsLimit) THEN exhausted_at
                     WHEN \(limit)::bigint IS NOT NULL AND \(limit)::bigint <= COALESCE(
@@ -166,16 +168,20 @@ struct PostgresLinkRepository: LinkRepository {
             WHERE link_key = \(address.key) AND deleted_at IS NULL
                 AND (\(expectedRevision)::bigint IS NULL OR revision = \(expectedRevision)::bigint)
             RETURNING revision, url, expires_at, max_clicks, tags, exhausted_at IS NOT NULL,
-                redirect_type, forward_query, crawlable, utm, routing::text
+                redirect_type, forward_query, crawlable, utm, routing::text, password_hash
             """, logger: logger)
         var updated: LinkEvent?
-        for try await (revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm, routing)
-            in rows.decode((Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?, String?).self)
+        for try await (
+            revision, url, expiresAt, maxClicks, tags, exhausted, status, forward, crawlable, utm, routing, password
+        )
+            in rows.decode(
+                (Int64, String, Date?, Int64?, [String], Bool, Int16, Bool, Bool, String?, String?, String?).self)
         {
             updated = LinkEvent.updated(
                 address, revision: revision, url: url, expiresAt: expiresAt, maxClicks: maxClicks,
                 tags: tags, redirect: Self.redirect(status, forward, crawlable),
-                utm: utm.map(UTMParameters.init(query:)), routing: Self.routing(routing), exhausted: exhausted)
+                utm: utm.map(UTMParameters.init(query:)), routing: Self.routing(routing), passwordHash: password,
+                exhausted: exhausted)
         }
         guard let updated else {
             let existing = try await connection.query(
@@ -256,12 +262,12 @@ struct PostgresLinkRepository: LinkRepository {
         l.deleted_at IS NOT NULL, l.exhausted_at IS NOT NULL,
         COALESCE((SELECT sum(c.total) FROM click_counts c WHERE c.link_key = l.link_key), 0)::bigint,
         l.redirect_type, l.forward_query, l.crawlable, l.title, l.notes, l.utm, l.created_by_key, l.created_by_name,
-        l.routing::text
+        l.routing::text, l.password_hash IS NOT NULL
         """
 
     private typealias DetailRow = (
         String, String, String, Date, Date?, Int64?, [String], Int64, Bool, Bool, Int64, Int16, Bool, Bool, String?,
-        String?, String?, String?, String?, String?
+        String?, String?, String?, String?, String?, Bool
     )
 
     /// A link's routing as stored (`routing::text`; NULL for none). The column is written only
@@ -289,7 +295,7 @@ struct PostgresLinkRepository: LinkRepository {
         return Link(
             address: LinkAddress(domain: domain, code: code), url: url, createdAt: createdAt, expiresAt: expiresAt,
             maxClicks: maxClicks, tags: tags, redirect: redirect(row.11, row.12, row.13), title: row.14, notes: row.15,
-            utm: row.16.map(UTMParameters.init(query:)), routing: routing(row.19),
+            utm: row.16.map(UTMParameters.init(query:)), routing: routing(row.19), passwordProtected: row.20,
             createdBy: row.17.map { LinkAuthor(id: $0, name: row.18 ?? "") }, revision: revision, clicks: clicks,
             status: Link.status(
                 deleted: deleted, exhausted: exhausted, clicks: clicks, maxClicks: maxClicks, expiresAt: expiresAt,

@@ -4,6 +4,7 @@ import Hummingbird
 import Metrics
 import NIOConcurrencyHelpers
 import SharedLinks
+import SharedPasswords
 import SharedRedis
 import SharedResilience
 import SharedService
@@ -44,18 +45,30 @@ struct RedirectController: Sendable {
             try await robots(request)
         }
         router.get(":code") { request, context in
-            do {
-                let response = try await redirect(request, context)
-                Self.outcomes.redirected.increment()
-                return response
-            } catch let error as APIError {
-                switch error.status {
-                case .notFound: Self.outcomes.notFound.increment()
-                case .gone: Self.outcomes.gone.increment()
-                default: Self.outcomes.unavailable.increment()
-                }
-                throw error
+            try await Self.counted { try await redirect(request, context) }
+        }
+        router.post(":code") { request, context in
+            try await Self.counted { try await unlock(request, context) }
+        }
+    }
+
+    /// Counts the outcome of one visit in ``outcomes``.
+    private static func counted(_ visit: () async throws -> Response) async throws -> Response {
+        do {
+            let response = try await visit()
+            switch response.status.code {
+            case 300..<400: outcomes.redirected.increment()
+            default: outcomes.locked.increment()
             }
+            return response
+        } catch let error as APIError {
+            switch error.status {
+            case .notFound: outcomes.notFound.increment()
+            case .gone: outcomes.gone.increment()
+            case .tooManyRequests: outcomes.locked.increment()
+            default: outcomes.unavailable.increment()
+            }
+            throw error
         }
     }
 
@@ -64,18 +77,108 @@ struct RedirectController: Sendable {
         redirected: Counter(label: "redirects_total", dimensions: [("outcome", "302")]),
         notFound: Counter(label: "redirects_total", dimensions: [("outcome", "404")]),
         gone: Counter(label: "redirects_total", dimensions: [("outcome", "410")]),
-        unavailable: Counter(label: "redirects_total", dimensions: [("outcome", "503")])
+        unavailable: Counter(label: "redirects_total", dimensions: [("outcome", "503")]),
+        locked: Counter(label: "redirects_total", dimensions: [("outcome", "password")])
     )
 
-    private func redirect(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+    /// Password attempts one client address may make on one link per ``attemptWindow``.
+    static let attemptsPerWindow = 10
+    static let attemptWindow = Duration.seconds(60)
+    /// Largest password form body read.
+    static let maximumFormSize = 1024
+
+    /// The link a request names: its domain (stored name) and code; a fallback page's redirect
+    /// or `404` when there is none.
+    private func linkOf(_ request: Request, _ context: AppRequestContext) throws -> (
+        domain: String?, code: String, fallback: Response?
+    ) {
         let code = try context.parameters.require("code")
         guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
             throw APIError(.notFound, "unknown_host", "this host serves no short links")
         }
         guard ShortCode.isWellFormed(code) else {
-            if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
+            if let page = store.domains.fallbacks(of: domain).notFoundURL {
+                return (domain, code, Self.fallback(to: page))
+            }
             throw APIError.unknownCode
         }
+        return (domain, code, nil)
+    }
+
+    /// `POST /<code>` from a protected link's form: at most ``attemptsPerWindow`` attempts per
+    /// link and client address (`429` past them, in this replica's Redis), the password
+    /// verified off the event loops, then the redirect, as `303` so that the browser follows
+    /// with a `GET` and the password goes nowhere else. A wrong password counts no click and
+    /// answers the form again (`403`).
+    private func unlock(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        let (domain, code, fallback) = try linkOf(request, context)
+        if let fallback { return fallback }
+        let key = LinkAddress(domain: domain, code: code).key
+        let password = try await PasswordForm.password(in: request, limit: Self.maximumFormSize)
+        let client =
+            trustedProxies.clientAddress(socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
+            ?? "unknown"
+        let attempt: LinkStore.Attempt
+        do {
+            attempt = try await store.attempt(
+                key, from: client, limit: Self.attemptsPerWindow, window: Self.attemptWindow)
+        } catch {
+            throw try Self.storeFailure(error, context)
+        }
+        let hash: String
+        switch attempt {
+        case .limited(let seconds):
+            var response = PasswordForm.page(
+                link: "\(displayHost(domain, request))/\(code)", problem: "Too many attempts; try again in a minute.",
+                status: .tooManyRequests)
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        case .resolved:
+            return try await redirect(request, context, seeOther: true)
+        case .verify(nil):
+            return try await redirect(request, context, seeOther: true)
+        case .verify(let stored?):
+            hash = stored
+        }
+        let accepted: Bool
+        do {
+            accepted = try await PasswordWorkers.checking.run { PasswordHash.verify(password, against: hash) }
+        } catch is PasswordWorkers.Busy {
+            var busy = APIError.unavailable("too many passwords are being checked; try again shortly")
+            busy.headers[.retryAfter] = "1"
+            throw busy
+        }
+        guard accepted else {
+            return PasswordForm.page(
+                link: "\(displayHost(domain, request))/\(code)", problem: "That password is not right.",
+                status: .forbidden)
+        }
+        return try await redirect(request, context, unlockedWith: hash, seeOther: true)
+    }
+
+    /// The host a link is shown under on its form: its domain, or the request's for the default one.
+    private func displayHost(_ domain: String?, _ request: Request) -> String {
+        domain ?? String((request.head.authority ?? "").prefix { $0 != ":" }.prefix(253))
+    }
+
+    /// A Redis failure as the visitor's answer.
+    private static func storeFailure(_ error: any Error, _ context: AppRequestContext) throws -> APIError {
+        switch error {
+        case let open as CircuitOpenError: return APIError.unavailable(open)
+        case is RedisStateLost: return rebuilding
+        default:
+            context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
+            return APIError.unavailable("the link store is unavailable; try again")
+        }
+    }
+
+    /// Resolves the request's link and, when it redirects, counts the click: `unlockedWith` is
+    /// the hash a password was verified against; `seeOther` answers `303` (after a form).
+    private func redirect(
+        _ request: Request, _ context: AppRequestContext, unlockedWith hash: String? = nil, seeOther: Bool = false
+    ) async throws -> Response {
+        let (domain, code, fallback) = try linkOf(request, context)
+        if let fallback { return fallback }
         let now = now()
         let address = trustedProxies.clientAddress(
             socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
@@ -100,14 +203,10 @@ struct RedirectController: Sendable {
         repeat {
             attempts += 1
             do {
-                visit = try await store.visit(key, attributes: attributes, decided: decided, now: now)
-            } catch let open as CircuitOpenError {
-                throw APIError.unavailable(open)
-            } catch is RedisStateLost {
-                throw Self.rebuilding
+                visit = try await store.visit(
+                    key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
             } catch {
-                context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
-                throw APIError.unavailable("the link store is unavailable; try again")
+                throw try Self.storeFailure(error, context)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }
             routings.keep(routing, revision: revision, for: key)
@@ -122,6 +221,11 @@ struct RedirectController: Sendable {
             var response = Self.redirect(
                 to: decided?.decision.target ?? url, options, campaign: campaign, query: request.uri.query,
                 permanentCacheSeconds: permanentCacheSeconds)
+            if seeOther {
+                // After the form: the browser follows with a GET, and nothing keeps the answer.
+                response.status = .seeOther
+                response.headers[.cacheControl] = "no-store"
+            }
             if decided?.decision.variant != nil, visitorID.isNew {
                 response.headers[.setCookie] = SplitCookie.header(for: visitorID.id)
             }
@@ -132,6 +236,11 @@ struct RedirectController: Sendable {
             throw APIError.unknownCode
         case .rebuilding, .decide:
             throw Self.rebuilding
+        case .locked:
+            return PasswordForm.page(
+                link: "\(displayHost(domain, request))/\(code)",
+                problem: hash == nil ? nil : "The password has just changed; enter the new one.",
+                status: hash == nil ? .ok : .forbidden)
         case .gone:
             if let page = store.domains.fallbacks(of: domain).expiredURL { return Self.fallback(to: page) }
             throw APIError(.gone, "gone", "this link was deleted or has expired")

@@ -30,6 +30,8 @@ struct LinkStore: Sendable {
         /// Not answered yet: the replica is rebuilding its links from the topic (what it holds may
         /// be an older revision), or `replica replay` is removing them (an unknown code may come back).
         case rebuilding
+        /// Not counted: the link asks for a password, and the visit gave none it accepts.
+        case locked
         /// Not counted: the link has routing (or lost it) and the visit was not decided on its
         /// current revision; decide on this one (``LinkRouting/none`` when it has none) and visit again.
         case decide(revision: Int64, routing: LinkRouting)
@@ -79,18 +81,19 @@ struct LinkStore: Sendable {
 
     /// Applies a batch of events, each only if it is newer than what is stored (by revision), and
     /// records each one's offset with it; returns how many were applied.
-    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: thirteen per
+    /// KEYS: offsets, state marker, then one link or domain key per event. ARGV: fourteen per
     /// event: partition, next offset, revision, state (`active`, `deleted`, `exhausted`, `domain`
     /// for a domain's new state, or `skip` to record only the offset), then for a link its url,
     /// expiry, max clicks, redirect status, flags (``RedirectFlags``), the key of its domain's
-    /// crawlable set with the code as its member there, its campaign query and its routing
-    /// (``LinkRouting/json``, empty for none); for a domain the root, not-found and expired pages.
+    /// crawlable set with the code as its member there, its campaign query, its routing
+    /// (``LinkRouting/json``, empty for none) and its password's hash (empty for none); for a
+    /// domain the root, not-found and expired pages.
     private static let applyScript = RedisScript(
         """
         \(ReplicaKeys.requireStateLua(markerKey: 2))
         local applied = 0
         for index = 3, #KEYS do
-            local base = (index - 3) * 13
+            local base = (index - 3) * 14
             local state = ARGV[base + 4]
             if state ~= 'skip' then
                 local stored = tonumber(redis.call('HGET', KEYS[index], 'rev') or '0')
@@ -98,7 +101,8 @@ struct LinkStore: Sendable {
                     if state == 'active' then
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7],
-                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12], 'ro', ARGV[base + 13])
+                            'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12], 'ro', ARGV[base + 13],
+                            'pw', ARGV[base + 14])
                         if string.find(ARGV[base + 9], 'c', 1, true) then
                             redis.call('SADD', ARGV[base + 10], ARGV[base + 11])
                         else
@@ -130,8 +134,9 @@ struct LinkStore: Sendable {
     /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
     /// fresh key prefix, the click's attributes (``ClickAttributes/field``, with the decision's
     /// rule and variant for a routed link), stats key prefix, most values per dimension, the
-    /// revision the routing was decided on (empty: none). Returns 0
-    /// (unknown), 1 (gone), 2 (rebuilding, or unknown during a replay's wipe), `{'decide',
+    /// revision the routing was decided on (empty: none), the password hash the visitor's
+    /// password was verified against (empty: none). Returns 0 (unknown), 1 (gone), 2
+    /// (rebuilding, or unknown during a replay's wipe), 3 (locked: a password is needed), `{'decide',
     /// revision, routing}`, `{url, status, flags, campaign}`, or `{url, status, flags, campaign,
     /// total, epoch}` on a milestone (status, flags and campaign empty when the hash has none).
     private static let visitScript = RedisScript(
@@ -139,7 +144,7 @@ struct LinkStore: Sendable {
         \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'ro', 'rev')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'ro', 'rev', 'pw')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then
@@ -150,6 +155,7 @@ struct LinkStore: Sendable {
         if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
         local limit = tonumber(link[4])
         if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
+        if (link[10] or '') ~= '' and ARGV[9] ~= link[10] then return 3 end
         local routing = link[8] or ''
         if (routing ~= '' or ARGV[8] ~= '') and ARGV[8] ~= link[9] then return {'decide', link[9] or '0', routing} end
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
@@ -165,6 +171,50 @@ struct LinkStore: Sendable {
         if total % \(milestoneInterval) == 0 then return {link[1], status, flags, campaign, total, epoch} end
         return {link[1], status, flags, campaign}
         """)
+
+    /// A password attempt on a link: counted per link and client address in a window of its
+    /// own, refused past the limit, else answered with the hash to verify against.
+    /// KEYS: link, attempts, state marker. ARGV: most attempts, window (s). Returns 0 (unknown),
+    /// 1 (gone), 2 (rebuilding), `{'limited', seconds left}`, or `{'hash', hash}` (empty: the
+    /// link needs no password).
+    private static let attemptScript = RedisScript(
+        """
+        \(ReplicaKeys.requireStateLua(markerKey: 3))
+        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
+        local link = redis.call('HMGET', KEYS[1], 'url', 'state', 'pw')
+        if link[2] == 'deleted' or link[2] == 'exhausted' then return 1 end
+        if not link[1] then return 0 end
+        local tries = redis.call('INCR', KEYS[2])
+        if tries == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2])) end
+        if tries > tonumber(ARGV[1]) then return {'limited', redis.call('TTL', KEYS[2])} end
+        return {'hash', link[3] or ''}
+        """)
+
+    /// What a password attempt may go on to.
+    enum Attempt: Equatable {
+        /// Verify against this hash (nil: the link needs no password).
+        case verify(hash: String?)
+        /// Too many attempts: try again in this many seconds.
+        case limited(seconds: Int)
+        case resolved(Resolution)
+    }
+
+    /// Counts a password attempt on a link from `client` (at most `limit` in `window`) and
+    /// answers the hash to verify against.
+    func attempt(_ key: String, from client: String, limit: Int, window: Duration) async throws -> Attempt {
+        let reply = try await redis.evaluate(
+            Self.attemptScript, keys: [keys.link(key), keys.passwordAttempts(key, client: client), keys.stateMarker],
+            arguments: [String(limit), String(window.components.seconds)])
+        guard let fields = reply.array, fields.count == 2, let kind = fields[0].string else {
+            switch reply.integer {
+            case 1: return .resolved(.gone)
+            case 2: return .resolved(.rebuilding)
+            default: return .resolved(.notFound)
+            }
+        }
+        if kind == "limited" { return .limited(seconds: Int(max(1, fields[1].integer ?? 1))) }
+        return .verify(hash: fields[1].string.flatMap { $0.isEmpty ? nil : $0 })
+    }
 
     /// Where to start reading: partition → next offset, with ``domains`` loaded as Redis holds
     /// them. Sets the state marker first; if it was
@@ -225,7 +275,7 @@ struct LinkStore: Sendable {
         var scriptKeys = [keys.offsets, keys.stateMarker]
         var arguments: [String] = []
         scriptKeys.reserveCapacity(messages.count + 2)
-        arguments.reserveCapacity(messages.count * 13)
+        arguments.reserveCapacity(messages.count * 14)
         var events = 0
         var occurred: [Date] = []
         occurred.reserveCapacity(messages.count)
@@ -235,7 +285,7 @@ struct LinkStore: Sendable {
             if DomainEvent.isDomainKey(message.key) {
                 guard let event = try await deadLetters.decode(message, with: EventCodec.decodeDomainEvent) else {
                     scriptKeys.append(keys.offsets)
-                    arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", ""]
+                    arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", "", ""]
                     continue
                 }
                 let name = event.domain ?? ""
@@ -244,7 +294,7 @@ struct LinkStore: Sendable {
                     position
                     + [
                         String(event.revision), event.type == .deleted ? "deleted" : "domain", event.rootURL ?? "",
-                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "", "", "",
+                        event.notFoundURL ?? "", event.expiredURL ?? "", "", "", "", "", "", "", "",
                     ]
                 changedDomains.append(name)
                 events += 1
@@ -253,7 +303,7 @@ struct LinkStore: Sendable {
             }
             guard let event = try await deadLetters.decode(message, with: EventCodec.decodeLinkEvent) else {
                 scriptKeys.append(keys.offsets)
-                arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", ""]
+                arguments += position + ["0", "skip", "", "", "", "", "", "", "", "", "", ""]
                 continue
             }
             let state =
@@ -275,7 +325,7 @@ struct LinkStore: Sendable {
                     String(event.revision), state, url ?? "", expiry, event.maxClicks.map(String.init) ?? "",
                     String(redirect.status.rawValue), RedirectFlags(redirect).text,
                     keys.crawlable(event.address.domain ?? ""), event.code, event.utm ?? "",
-                    event.routing.map { String(decoding: $0.json, as: UTF8.self) } ?? "",
+                    event.routing.map { String(decoding: $0.json, as: UTF8.self) } ?? "", event.passwordHash ?? "",
                 ]
             events += 1
             occurred.append(event.occurredAt)
@@ -427,14 +477,15 @@ struct LinkStore: Sendable {
     /// routing and the revision of that routing; without one (or on an older revision) it
     /// answers ``Resolution/decide(revision:routing:)`` and counts nothing.
     func visit(
-        _ key: String, attributes: ClickAttributes, decided: RoutedVisit? = nil, now: Date = Date()
+        _ key: String, attributes: ClickAttributes, decided: RoutedVisit? = nil, unlockedWith hash: String? = nil,
+        now: Date = Date()
     ) async throws -> Visit {
         let field =
             decided.map { attributes.field + "\t" + $0.decision.ruleValue + "\t" + ($0.decision.variantValue ?? "-") }
             ?? attributes.field
         let arguments = [
             String(Int64(now.timeIntervalSince1970 * 1000)), key, ReplicaKeys.epochNonce, keys.freshPrefix,
-            field, keys.statsPrefix, maximumValues, decided.map { String($0.revision) } ?? "",
+            field, keys.statsPrefix, maximumValues, decided.map { String($0.revision) } ?? "", hash ?? "",
         ]
         let reply = try await redis.evaluate(
             Self.visitScript,
@@ -452,6 +503,7 @@ struct LinkStore: Sendable {
                 switch reply.integer {
                 case 1: .gone
                 case 2: .rebuilding
+                case 3: .locked
                 default: .notFound
                 }
             return Visit(resolution: resolution)

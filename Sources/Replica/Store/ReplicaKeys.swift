@@ -6,9 +6,15 @@ struct ReplicaKeys: Sendable {
 
     /// `<ns>:link:<key>` (the link's ``LinkAddress/key``): a hash with `url`, `exp` (ms since
     /// 1970, or empty), `max` (visits allowed, or empty), `state` (`active`, `deleted`,
-    /// `exhausted`), `rev`, `rt` (the redirect status; absent: 302) and `fl` (``RedirectFlags``;
-    /// absent: the query forwarded, not crawlable).
+    /// `exhausted`), `rev`, `rt` (the redirect status; absent: 302), `fl` (``RedirectFlags``;
+    /// absent: the query forwarded, not crawlable), `utm`, `ro` (``LinkRouting/json``; empty or
+    /// absent: none) and `pw` (the password's argon2id hash; empty or absent: none).
     func link(_ key: String) -> String { linkPrefix + key }
+    /// `<ns>:password-tries:<key>:<client address>`: password attempts on a link from one
+    /// address in the current window; expires with it.
+    func passwordAttempts(_ key: String, client: String) -> String {
+        namespace.redisKey("password-tries:" + key + ":" + client)
+    }
     /// `<ns>:domain:<name>` (`<ns>:domain:` for the default domain): a hash with `rev`, `state`
     /// (`active`, `deleted`) and the fallback pages `root`, `missing`, `gone` (empty: none).
     func domain(_ name: String) -> String { domainPrefix + name }
@@ -43,7 +49,8 @@ struct ReplicaKeys: Sendable {
     let retiredEpochs: String
     /// `<ns>:stats:<epoch>:<code>`: where one epoch's clicks on one code came from, as running
     /// totals: `h<yyyyMMddHH>`, `r<referrer>`, `c<country>`, `d<device>`, `b<browser>`,
-    /// `o<os>` for human clicks, the same letters upper-case for bots, and `#r` … `#o`: how many
+    /// `o<os>`, `u<rule>` and `v<variant>` (routed links only) for human clicks, the same
+    /// letters upper-case for bots, and `#r` … `#v`: how many
     /// distinct values a dimension holds (at most the cap; the rest count as `other`).
     func stats(epoch: String, code: String) -> String { statsPrefix + epoch + ":" + code }
     /// The part of every stats key before the epoch (scripts build the keys they count in).

@@ -105,6 +105,19 @@ extension LinkEvent: VersionedEvent {
         }
         // A replica redirects to it: nothing but http(s), whoever wrote the event.
         if let url, !Self.isHTTP(url) { return "'url' is not an http or https URL" }
+        if let routing,
+            routing.targets.contains(where: { target in
+                !Self.isHTTP(target) || target.utf8.count > 8192 || target.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+            })
+        {
+            return "a target of 'routing' is not an http or https URL"
+        }
+        if let passwordHash,
+            !(1...256).contains(passwordHash.utf8.count)
+                || !passwordHash.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        {
+            return "'password_hash' is not 1-256 bytes of printable ASCII"
+        }
         if let maxClicks, maxClicks < 1 { return "'max_clicks' is below 1" }
         if let utm,
             utm.isEmpty || utm.utf8.count > 2048 || !utm.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x23 })

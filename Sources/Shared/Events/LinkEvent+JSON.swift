@@ -18,6 +18,7 @@ extension EventCodec {
         json.field("forward_query", event.forwardQuery)
         json.field("max_clicks", event.maxClicks)
         json.field("occurred_at", RFC3339.format(event.occurredAt))
+        json.field("password_hash", event.passwordHash)
         json.field("reannounced", event.reannounced)
         json.field("redirect_type", event.redirectType.map(Int64.init))
         json.field("revision", event.revision)
@@ -68,6 +69,7 @@ private struct LinkEventMembers {
     var crawlable: Bool?
     var utm: String?
     var routing: ArraySlice<UInt8>?
+    var passwordHash: String?
     var reading = MemberReader()
 
     mutating func read(_ key: String, from reader: inout JSONReader) throws {
@@ -90,6 +92,7 @@ private struct LinkEventMembers {
         case "crawlable": crawlable = try reading.bool(key, from: &reader)
         case "utm": utm = try reading.string(key, from: &reader)
         case "routing": routing = try reader.readRawValue()
+        case "password_hash": passwordHash = try reading.string(key, from: &reader)
         default: try reader.skipValue()
         }
     }
@@ -128,6 +131,7 @@ private struct LinkEventMembers {
         event.forwardQuery = forwardQuery
         event.crawlable = crawlable
         event.utm = utm
+        event.passwordHash = passwordHash
         if let routing, routing != ArraySlice("null".utf8) {
             do {
                 event.routing = try LinkRouting.parse(routing)

@@ -10,7 +10,8 @@ import SharedLinks
 /// `domain` is absent for the default domain (and in every event written before domains);
 /// `redirect_type`, `forward_query` and `crawlable` only when they differ from the defaults (302,
 /// `true`, `false`), as in every event written before they existed.
-/// `routing` (``LinkRouting``: rules and splits) only when the link has any.
+/// `routing` (``LinkRouting``: rules and splits) only when the link has any; `password_hash`
+/// (argon2id, never the password) only when a visitor must give a password.
 /// `link.created` and `link.updated` carry the link's whole state (url, expiry, visit limit,
 /// tags, routing), so the latest event of a code is all a consumer needs.
 /// `revision` grows with every change of one code, so consumers keep the highest revision and
@@ -63,6 +64,9 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public var utm: String?
     /// The link's rules and split (on `link.created` and `link.updated`); absent when it has none.
     public var routing: LinkRouting?
+    /// The argon2id hash of the password a visitor must give (on `link.created` and
+    /// `link.updated`); absent when none is needed. Webhook receivers never get it.
+    public var passwordHash: String?
     /// `true` when `master backfill` announces the link again (its state, not a change): the
     /// notifier sends no webhook for it. Absent on the wire otherwise.
     public var reannounced: Bool?
@@ -75,13 +79,14 @@ public struct LinkEvent: Codable, Sendable, Equatable {
         case maxClicks = "max_clicks"
         case redirectType = "redirect_type"
         case forwardQuery = "forward_query"
+        case passwordHash = "password_hash"
     }
 
     /// A `link.created` event (`revision` is above 1 only when a backfill re-announces a link).
     public static func created(
         _ address: LinkAddress, url: String, expiresAt: Date?, maxClicks: Int64? = nil, tags: [String] = [],
         redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, routing: LinkRouting = .none,
-        revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
+        passwordHash: String? = nil, revision: Int64 = 1, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
             type: .created, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
@@ -90,6 +95,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
         event.redirect = redirect
         event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
         event.routing = routing.isEmpty ? nil : routing
+        event.passwordHash = passwordHash
         return event
     }
 
@@ -98,7 +104,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
     public static func updated(
         _ address: LinkAddress, revision: Int64, url: String, expiresAt: Date?, maxClicks: Int64?, tags: [String],
         redirect: RedirectOptions = .standard, utm: UTMParameters? = nil, routing: LinkRouting = .none,
-        exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
+        passwordHash: String? = nil, exhausted: Bool = false, at time: Date = Date(), eventID: UUID = .newEventID()
     ) -> LinkEvent {
         var event = LinkEvent(
             type: .updated, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
@@ -107,6 +113,7 @@ public struct LinkEvent: Codable, Sendable, Equatable {
         event.redirect = redirect
         event.utm = utm.map(\.query).flatMap { $0.isEmpty ? nil : $0 }
         event.routing = routing.isEmpty ? nil : routing
+        event.passwordHash = passwordHash
         return event
     }
 
@@ -126,6 +133,13 @@ public struct LinkEvent: Codable, Sendable, Equatable {
         LinkEvent(
             type: .exhausted, version: currentVersion, eventID: eventID, occurredAt: time, code: address.code,
             domain: address.domain, revision: revision, url: nil, expiresAt: nil)
+    }
+
+    /// The event as webhook receivers get it: without the password's hash.
+    public var forReceivers: LinkEvent {
+        var event = self
+        event.passwordHash = nil
+        return event
     }
 
     /// Where the link lives; its ``LinkAddress/key`` is the event's message key.

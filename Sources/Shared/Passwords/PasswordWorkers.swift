@@ -3,10 +3,10 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// Where password hashing and verification run: threads of their own at the lowest CPU
-/// priority, never an event loop, with a bound on the work waiting. A flood of password
-/// attempts queues at most ``queueLimit`` and is refused beyond it (``Busy``), and the
-/// kernel gives the event loops' redirects the cores first.
+/// Where password hashing and verification run: threads of their own, never an event loop,
+/// with a bound on the work waiting. A flood of password attempts queues at most
+/// ``queueLimit`` and is refused beyond it (``Busy``); beside redirects the threads run at a
+/// lower CPU priority, so the kernel gives the event loops the cores first.
 public final class PasswordWorkers: Sendable {
     /// More work was waiting than the bound allows; try again later.
     public struct Busy: Error {}
@@ -20,11 +20,19 @@ public final class PasswordWorkers: Sendable {
     private static let ran = Counter(label: "password_work_total", dimensions: [("outcome", "ran")])
     private static let refused = Counter(label: "password_work_total", dimensions: [("outcome", "busy")])
 
-    /// The workers of this process: one thread, at most 32 waiting.
-    public static let shared = PasswordWorkers(threads: 1, queueLimit: 32)
+    /// Nice value of the threads (0: as the rest of the process; 19: the last).
+    let niceness: Int32
 
-    init(threads: Int, queueLimit: Int) {
+    /// For setting passwords (the master): one thread, at most 32 waiting.
+    public static let setting = PasswordWorkers(threads: 1, queueLimit: 32, niceness: 0)
+    /// For checking them beside redirects (the replica): one thread at nice 5, which a kernel
+    /// busy with two event loops gives about a seventh of a core (and never starves: nice 10
+    /// left a check waiting over 10 s on a saturated test machine), at most 32 waiting.
+    public static let checking = PasswordWorkers(threads: 1, queueLimit: 32, niceness: 5)
+
+    init(threads: Int, queueLimit: Int, niceness: Int32) {
         self.queueLimit = queueLimit
+        self.niceness = niceness
         pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
     }
@@ -43,18 +51,18 @@ public final class PasswordWorkers: Sendable {
         }
         defer { waiting.withLockedValue { $0 -= 1 } }
         Self.ran.increment()
-        return try await pool.runIfActive {
-            Self.lowerPriority()
+        return try await pool.runIfActive { [niceness] in
+            Self.setNiceness(niceness)
             return try work()
         }
     }
 
-    /// Makes the calling thread the kernel's last choice (nice 19): a system call, next to
-    /// tens of milliseconds of hashing. On Linux a nice value belongs to a thread, and `0`
-    /// names the caller.
-    private static func lowerPriority() {
+    /// Gives the calling thread `niceness`: a system call, next to tens of milliseconds of
+    /// hashing. On Linux a nice value belongs to a thread, and `0` names the caller.
+    private static func setNiceness(_ niceness: Int32) {
         #if os(Linux)
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+            guard niceness != 0 else { return }
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         #endif
     }
 }

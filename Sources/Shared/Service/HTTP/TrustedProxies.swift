@@ -43,4 +43,6 @@ public struct TrustedProxies: Sendable, Equatable {
 extension HTTPField.Name {
     /// `X-Forwarded-For`: the addresses a request passed through, the client's first.
     public static let xForwardedFor = Self("X-Forwarded-For")!
+    /// `Referrer-Policy`: what a page's links tell the next site about it.
+    public static let referrerPolicy = Self("Referrer-Policy")!
 }
