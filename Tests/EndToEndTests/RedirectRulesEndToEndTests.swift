@@ -125,6 +125,25 @@ import Testing
         #expect(Self.values(stats, "rules") == fired, "each rule's clicks, exactly")
         #expect(Self.values(stats, "variants").isEmpty)
 
+        // The preview decides as the replica does, for a described visitor.
+        let preview = try await TestHTTP.post(
+            "\(stack.master.url)/api/routing/preview",
+            body: #"{"url":"https://example.com/default","rules":\#(rules),"visitor":{"device":"mobile","os":"ios"}}"#)
+        #expect(preview.json["rule"] as? String == "1", "\(preview.body)")
+        #expect(preview.json["target"] as? String == "https://apps.apple.com/app/1")
+        let german = try await TestHTTP.post(
+            "\(stack.master.url)/api/routing/preview",
+            body: #"{"url":"https://example.com/default","rules":\#(rules),"visitor":{"language":"fr, de-AT;q=0.5"}}"#)
+        #expect(german.json["target"] as? String == "https://example.de/", "\(german.body)")
+        let nobody = try await TestHTTP.post(
+            "\(stack.master.url)/api/routing/preview", body: #"{"url":"https://example.com/default","rules":\#(rules)}"#)
+        #expect(nobody.json["rule"] as? String == "default" && nobody.json["variant"] is NSNull)
+        for visitor in [#"{"device":"phone"}"#, #"{"bucket":100}"#, #"{"ip":"x"}"#, #"{"mood":"happy"}"#] {
+            let refused = try await TestHTTP.post(
+                "\(stack.master.url)/api/routing/preview", body: #"{"url":"https://e.com/","visitor":\#(visitor)}"#)
+            #expect(refused.status == 400, "\(visitor): \(refused.body)")
+        }
+
         // An edit reaches the replica with the next visit: the new rules decide at once.
         let edited = try await TestHTTP.patch(
             "\(stack.master.url)/api/links/ruled",

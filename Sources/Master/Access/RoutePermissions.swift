@@ -12,6 +12,7 @@ enum RoutePermissions {
         Route(.get, "/api/links.csv"): .readLinks,
         Route(.get, "/api/links/{code}"): .readLinks,
         Route(.get, "/api/links/{code}/qr"): .readLinks,
+        Route(.post, "/api/routing/preview"): .readLinks,
         Route(.patch, "/api/links/{code}"): .editLinks,
         Route(.delete, "/api/links/{code}"): .deleteLinks,
         Route(.get, "/api/links/{code}/stats"): .readStats,

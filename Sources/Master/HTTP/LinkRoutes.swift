@@ -3,7 +3,8 @@ import SharedService
 
 /// The routes of the links as every master serves them, over any ``LinkRepository`` (Postgres in
 /// the master, memory in the router tests), behind the key and rights check: `POST /create`,
-/// and under `/api` the links, their bulk creates and QR codes, and the domains; ``StoreErrorMiddleware``
+/// and under `/api` the links, their bulk creates, QR codes and routing previews, and the
+/// domains; ``StoreErrorMiddleware``
 /// around them all.
 struct LinkRoutes: Sendable {
     let repository: any LinkRepository
@@ -36,6 +37,7 @@ struct LinkRoutes: Sendable {
                     ).routes
                 )
                 .addRoutes(QRCodeController(repository: scoped, domains: domains).routes)
+                .addRoutes(RoutingPreviewController().routes)
                 .addRoutes(DomainsController(domains: domains).routes),
             atPath: "api")
     }
