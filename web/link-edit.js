@@ -4,6 +4,7 @@
 // changed, and offers to save over it or to start again from the current link.
 import { api, query, domains } from './api.js';
 import { h, field, notify, localDateTimeValue } from './dom.js';
+import { routingEditor, canonicalJSON } from './rules.js';
 
 const UTM = ['source', 'medium', 'campaign', 'term', 'content'];
 const REDIRECT_TYPES = [
@@ -54,6 +55,8 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     forward_query: h('input', { type: 'checkbox' }),
     crawlable: h('input', { type: 'checkbox' }),
     domain: h('select', {}, h('option', { value: link.domain }, link.domain)),
+    password: h('input', { type: 'password', autocomplete: 'new-password', maxlength: '128' }),
+    remove_password: h('input', { type: 'checkbox' }),
   };
   for (const name of UTM) inputs[`utm_${name}`] = h('input', { type: 'text', maxlength: '200', autocomplete: 'off' });
   for (const [name, input] of Object.entries(inputs)) input.id = `edit-${name}`;
@@ -64,11 +67,17 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     forward_query: null,
     crawlable: null,
     domain: 'Moving it keeps its clicks; the old short URL stops working and its code stays taken there.',
+    password: link.password_protected
+      ? 'Visitors give a password now. A new one replaces it; empty keeps it.'
+      : 'Optional, 6-128 characters: visitors must give it before they are sent on.',
+    remove_password: null,
   };
   const fields = Object.fromEntries(Object.entries(inputs).map(([name, input]) =>
     [name, field(`edit-${name}`, name === 'forward_query'
       ? 'Forward the visitor\'s query string to the target'
-      : name === 'crawlable' ? 'Let search engines follow it (robots.txt, no noindex)' : LABELS[name], input, help[name])]));
+      : name === 'crawlable' ? 'Let search engines follow it (robots.txt, no noindex)'
+        : name === 'remove_password' ? 'Remove the password' : LABELS[name], input, help[name])]));
+  const routing = routingEditor(link, () => inputs.url.value.trim());
   const formError = h('p', { class: 'field-error', role: 'alert', id: 'edit-error' });
   const conflict = h('div', { class: 'conflict', id: 'edit-conflict', role: 'alert', hidden: true });
   const save = h('button', { type: 'submit', id: 'edit-save' }, 'Save');
@@ -81,11 +90,15 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
     fields.redirect_type.element, fields.forward_query.element, fields.crawlable.element,
     h('fieldset', {}, h('legend', {}, 'Campaign parameters added to the target (unless the visitor sets them)'),
       h('div', { class: 'row' }, UTM.map((name) => fields[`utm_${name}`].element))),
+    routing.element,
+    h('fieldset', {}, h('legend', {}, 'Password'), fields.password.element,
+      link.password_protected ? fields.remove_password.element : null),
     formError,
     h('p', { class: 'actions' }, save, ' ', cancel));
 
   function fill(values) {
     for (const [name, input] of Object.entries(inputs)) {
+      if (!(name in values)) continue;
       if (input.type === 'checkbox') input.checked = values[name];
       else input.value = values[name];
     }
@@ -132,6 +145,11 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
       body.utm = {};
       for (const name of UTM) if (value(`utm_${name}`)) body.utm[name] = value(`utm_${name}`);
     }
+    const { rules, split } = routing.value();
+    if (canonicalJSON(rules) !== canonicalJSON(from.rules)) body.rules = rules;
+    if (canonicalJSON(split) !== canonicalJSON(from.split)) body.split = split;
+    if (inputs.remove_password.checked) body.password = null;
+    else if (inputs.password.value) body.password = inputs.password.value;
     return { body };
   }
 
@@ -143,7 +161,7 @@ export function editForm(link, { path, domain, onSaved, onClose }) {
   function showError(failure) {
     const name = failure.field === 'utm' ? 'utm_source' : failure.field;
     if (name && fields[name]) fields[name].showError(failure.message);
-    else formError.textContent = failure.message;
+    else formError.textContent = failure.field ? `${failure.field}: ${failure.message}` : failure.message;
   }
 
   /** Shows what the other edit changed, between the revision the form began on and `current`. */

@@ -1,5 +1,6 @@
 // A link's page: its details and their edit form, a click chart with a range picker, the top
-// referrers, countries, devices, browsers and operating systems (bots apart), its QR code as SVG
+// referrers, countries, devices, browsers and operating systems (bots apart), the clicks per
+// rule and A/B variant of a link with rules, its QR code as SVG
 // and PNG, and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
 import { api, can, query, linkPath, linkRoute } from './api.js';
@@ -22,6 +23,7 @@ const shareFormat = new Intl.NumberFormat(undefined, { style: 'percent' });
 
 const DIMENSIONS = [
   ['referrers', 'Referrers'], ['countries', 'Countries'], ['devices', 'Devices'], ['browsers', 'Browsers'], ['os', 'Operating systems'],
+  ['rules', 'Rules'], ['variants', 'A/B variants'],
 ];
 
 /** The page of the link `code` on `domain` (its host name; undefined: the default domain). */
@@ -105,7 +107,9 @@ export function linkView(code, domain) {
         `${numberFormat.format(stats.total)} by people and ${numberFormat.format(stats.bots)} by bots in the range`);
       chartBox.replaceChildren(clickChart(everyone.series, stats.series, choice.granularity),
         h('p', { class: 'legend' }, h('span', { class: 'key people' }), 'people ', h('span', { class: 'key bots' }), 'bots'));
-      tops.replaceChildren(...DIMENSIONS.map(([key, title]) => topList(title, stats[key])));
+      const routed = link.rules.length || link.split;
+      tops.replaceChildren(...DIMENSIONS.filter(([key]) => routed || (key !== 'rules' && key !== 'variants'))
+        .map(([key, title]) => topList(title, stats[key])));
     } catch (failure) {
       if (left) return;
       error.textContent = failure.status === 404 ? `No link has the code ${code}.` : failure.message;
@@ -163,6 +167,13 @@ function showDetails(list, link) {
   const utm = Object.entries(link.utm).map(([name, value]) => `utm_${name}=${value}`);
   if (utm.length) options.push(utm.join('&'));
   rows.push(['Options', h('span', { id: 'link-options' }, options.join(' · '))]);
+  if (link.rules.length || link.split) {
+    const parts = [];
+    if (link.rules.length) parts.push(`${link.rules.length} rule${link.rules.length === 1 ? '' : 's'}`);
+    if (link.split) parts.push(`its own target split ${link.split.map((each) => `${each.weight} %`).join(' / ')}`);
+    rows.push(['Routing', h('span', { id: 'link-routing' }, parts.join(' · '))]);
+  }
+  if (link.password_protected) rows.push(['Password', h('span', { id: 'link-password' }, 'visitors must give one')]);
   rows.push(['Revision', h('span', { id: 'link-revision' }, String(link.revision))]);
   list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }

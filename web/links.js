@@ -4,7 +4,7 @@
 import { api, can, query, domains, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 
-const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks'];
+const FIELDS = ['url', 'alias', 'expires_at', 'max_clicks', 'password'];
 
 export function linksView() {
   const list = linkList();
@@ -30,9 +30,10 @@ function createForm(onCreated) {
     alias: h('input', { id: 'alias', name: 'alias', type: 'text', maxlength: '64', autocomplete: 'off', spellcheck: 'false' }),
     expires_at: h('input', { id: 'expires_at', name: 'expires_at', type: 'datetime-local' }),
     max_clicks: h('input', { id: 'max_clicks', name: 'max_clicks', type: 'number', min: '1', step: '1', inputmode: 'numeric' }),
+    password: h('input', { id: 'password', name: 'password', type: 'password', maxlength: '128', autocomplete: 'new-password' }),
   };
   const errors = {};
-  const labels = { url: 'Target URL', alias: 'Alias (optional)', expires_at: 'Expires (optional, your local time)', max_clicks: 'Max clicks (optional)' };
+  const labels = { url: 'Target URL', alias: 'Alias (optional)', expires_at: 'Expires (optional, your local time)', max_clicks: 'Max clicks (optional)', password: 'Password visitors must give (optional)' };
   const fields = FIELDS.map((name) => {
     errors[name] = h('p', { id: `${name}-error`, class: 'field-error' });
     inputs[name].setAttribute('aria-describedby', `${name}-error`);
@@ -63,6 +64,7 @@ function createForm(onCreated) {
       body.expires_at = expiry.toISOString();
     }
     if (inputs.max_clicks.value) body.max_clicks = Number(inputs.max_clicks.value);
+    if (inputs.password.value) body.password = inputs.password.value;
     if (domain.value) body.domain = domain.value;
     button.disabled = true;
     try {

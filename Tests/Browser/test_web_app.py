@@ -266,6 +266,7 @@ def tour(steps):
     tags_and_export(steps)
     bulk_paste(steps)
     domains_page(steps)
+    rules_and_password(steps)
     keys_page(steps)
 
     steps.say("no request carried the key in its URL; no errors in the console")
@@ -452,6 +453,68 @@ def domains_page(steps):
     WebDriverWait(driver, 5).until(expected.visibility_of_element_located((By.ID, "confirm-remove"))).click()
     steps.wait.until(lambda _: not driver.find_elements(By.CSS_SELECTOR, f"#domains tr[data-domain='{name}']"))
     assert name not in {each["name"] for each in api("GET", "/api/domains")["domains"]}
+
+
+IPHONE = PEOPLE[1][0]
+DESKTOP = PEOPLE[0][0]
+
+
+def rules_and_password(steps):
+    """Rules and a password set in the edit form, the preview saying where a phone goes; the
+    short URL opened as a phone and as a desktop (the user agent overridden) shows the replica's
+    form, refuses a wrong password, and the right one lands on the rule's target or the link's."""
+    driver = steps.driver
+    alias = f"rules-{secrets.token_hex(4)}"
+    api("POST", "/create", {"url": TARGET, "alias": alias})
+    phone_target = f"{TARGET}?phone=1"
+    steps.say(f"add a rule for phones to {alias}, see the preview, and set a password")
+    driver.get(f"{APP}#/links/{alias}")
+    steps.text_of("h1", alias)
+    steps.find("#edit").click()
+    steps.find("#add-rule").click()
+    rule = steps.find("#rules .rule")
+    assert rule.find_element(By.CSS_SELECTOR, ".condition-values").get_attribute("value") == "mobile"
+    rule.find_element(By.CSS_SELECTOR, ".rule-url").send_keys(phone_target)
+    Select(steps.find("#preview-device")).select_by_value("mobile")
+    Select(steps.find("#preview-os")).select_by_value("ios")
+    steps.field("preview-country", "DE")
+    steps.find("#preview-ask").click()
+    steps.text_of("#preview-answer", f"goes to {phone_target} (rule 1)")
+    assert "a phone with iOS in DE" in steps.find("#preview-answer").text
+    Select(steps.find("#preview-device")).select_by_value("desktop")
+    steps.find("#preview-ask").click()
+    steps.text_of("#preview-answer", "(no rule holds)")
+    steps.field("edit-password", "sesame-123")
+    steps.find("#edit-save").click()
+    steps.text_of("#link-routing", "1 rule")
+    steps.text_of("#link-password", "visitors must give one")
+    link = api("GET", f"/api/links/{alias}")
+    assert link["rules"] == [{"when": {"device": ["mobile"]}, "url": phone_target}], link["rules"]
+    assert link["password_protected"] is True and "sesame" not in json.dumps(link), link
+
+    short_url = link["short_url"]
+    for agent, expected_target in ((IPHONE, phone_target), (DESKTOP, TARGET)):
+        device = "a phone" if agent == IPHONE else "a desktop"
+        steps.say(f"open the short URL as {device}: the form, a wrong password, then the right one")
+        driver.execute_cdp_cmd("Network.setUserAgentOverride", {"userAgent": agent})
+        deadline = time.time() + CLICK_WAIT
+        while True:  # the replicas learn of the edit within a moment
+            driver.get(short_url)
+            if driver.find_elements(By.CSS_SELECTOR, "form input[type=password]") or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        steps.text_of("h1", f"/{alias}")
+        assert TARGET.split("//")[1] not in driver.page_source, "the form reveals the target"
+        steps.field("password", "wrong-one")
+        steps.find("form button[type=submit]").click()
+        steps.text_of("[role=alert]", "not right")
+        steps.field("password", "sesame-123")
+        steps.find("form button[type=submit]").click()
+        steps.wait.until(lambda _: driver.current_url.startswith(TARGET))
+        assert driver.current_url == expected_target, (device, driver.current_url)
+    driver.execute_cdp_cmd("Network.setUserAgentOverride", {"userAgent": DESKTOP})
+    driver.get(APP)
+    steps.text_of("h1", "Links")
 
 
 def keys_page(steps):

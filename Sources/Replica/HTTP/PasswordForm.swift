@@ -7,9 +7,10 @@ import SharedService
 /// nothing from elsewhere) naming the short link, never its target, posted back to the same
 /// address.
 enum PasswordForm {
-    /// What the page may do: nothing but post its form to its own origin.
-    static let contentSecurityPolicy =
-        "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    /// What the page may do: load nothing, run nothing, be framed by no one. No `form-action`:
+    /// browsers hold the form's redirect to it too, and the right password's `303` goes to the
+    /// link's target, on another site.
+    static let contentSecurityPolicy = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
     /// The form for `link` (`host/code`), with `problem` above it when there is one.
     static func page(link: String, problem: String?, status: HTTPResponse.Status) -> Response {
