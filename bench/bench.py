@@ -23,6 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_CODES = 10_000
+# Links with 8 rules each (none of which holds for the bench's clients, so all are tried), and
+# password-protected links the flood of wrong passwords goes to.
+RULED_CODES = 5_000
+PROTECTED_CODES = 100
+PASSWORD_POSTS_PER_SECOND = 200
 REDIRECT_SECONDS = 20
 # The last part of the redirect run, sent to a 404 path so that no click is in flight when wrk stops.
 REDIRECT_DRAIN_SECONDS = 0.25
@@ -333,8 +338,129 @@ def measure_redirects():
     forwarded_received = forwarded["requests"] - forwarded["non_2xx_3xx"]
     forwarded["rps"] = round(forwarded_received / (REDIRECT_SECONDS - REDIRECT_DRAIN_SECONDS), 1)
     forwarded.update(account.finish(forwarded_received))
-    return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "connections": 64,
+    ruled_codes = seed_ruled_links()
+    seed_protected_links()
+    # The runs to compare, back to back and taking turns (this machine's speed drifts by tens of
+    # percent within minutes): plain and ruled twice each, then plain under the password flood.
+    halves = REDIRECT_SECONDS / 2
+    quiet_runs, ruled_runs = [], []
+    for _ in range(2):
+        quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes again", halves))
+        ruled_runs.append(redirect_run(ruled_codes, f"{RULED_CODES} links with 8 rules each", halves))
+    quiet, ruled = combined(quiet_runs), combined(ruled_runs)
+    clicks.update(ruled_clicks(ruled))
+    flooded = measure_redirects_under_password_flood(codes_file)
+    return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "replica_rules": ruled,
+            "replica_quiet": quiet, "replica_password_flood": flooded, "connections": 64,
             "seconds": REDIRECT_SECONDS}, clicks
+
+
+def redirect_run(codes_file, label, seconds=REDIRECT_SECONDS):
+    """wrk on replica a over the codes in `codes_file`, 64 connections; throughput counts the 302s."""
+    log(f"Redirects: replica a, {label}, 64 connections, {seconds:g} s")
+    account = CPUAccount()
+    drain_at = time.time() + seconds - REDIRECT_DRAIN_SECONDS
+    figures = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, int(seconds), ROOT / "bench" / "redirects.lua",
+                  {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}"})
+    received = figures["requests"] - figures["non_2xx_3xx"]
+    figures["rps"] = round(received / (seconds - REDIRECT_DRAIN_SECONDS), 1)
+    figures.update(account.finish(received))
+    figures["received_302"] = received
+    figures["seconds"] = seconds
+    return figures
+
+
+def combined(runs):
+    """Runs of the same kind as one: throughput over their whole time, latencies and CPU averaged."""
+    total = sum(run["received_302"] for run in runs)
+    figures = {"rps": round(total / sum(run["seconds"] - REDIRECT_DRAIN_SECONDS for run in runs), 1),
+               "received_302": total, "runs": len(runs)}
+    for key in ("p50_ms", "p75_ms", "p90_ms", "p99_ms", "machine_busy_cores"):
+        figures[key] = round(sum(run[key] for run in runs) / len(runs), 3)
+    names = {name for run in runs for name in run["cpu_us_per_request"]}
+    figures["cpu_us_per_request"] = {
+        name: round(sum(run["cpu_us_per_request"].get(name, 0) * run["received_302"] for run in runs) / total, 1)
+        for name in sorted(names, key=lambda name: -sum(run["cpu_us_per_request"].get(name, 0) for run in runs))}
+    return figures
+
+
+# Eight rules no bench client meets: every visit tries them all before the link's own target.
+EIGHT_RULES = [
+    {"when": {"country": ["XX"]}, "url": "https://example.com/country"},
+    {"when": {"language": ["fr"]}, "url": "https://example.com/fr"},
+    {"when": {"query": ["promo"]}, "url": "https://example.com/promo"},
+    {"when": {"ip": ["203.0.113.0/24", "2001:db8::/32"]}, "url": "https://example.com/office"},
+    {"when": {"device": ["tablet"]}, "url": "https://example.com/tablet"},
+    {"when": {"browser": ["edge", "opera"]}, "url": "https://example.com/browser"},
+    {"when": {"after": "2099-01-01T00:00:00Z"}, "url": "https://example.com/later"},
+    {"when": {"os": ["chromeos"], "device": ["desktop"]}, "url": "https://example.com/chromebook"},
+]
+
+
+def seed_ruled_links():
+    """RULED_CODES links with EIGHT_RULES, loaded by replica a; returns the file of their codes."""
+    log(f"Seeding {RULED_CODES} links with 8 rules each")
+    applied_before = (metric(REPLICAS[0], "link_events_total", {"outcome": "applied"}) or 0)
+    for first in range(1, RULED_CODES + 1, 1000):
+        items = [{"url": f"https://example.com/ruled/{i}", "alias": f"ruled-{i:06d}", "rules": EIGHT_RULES}
+                 for i in range(first, min(first + 1000, RULED_CODES + 1))]
+        status, body = request(args.master, "POST", "/api/links/bulk", json.dumps({"links": items}))
+        if status != 200 or json.loads(body)["results"][0]["status"] != 201:
+            raise SystemExit(f"bench: seeding ruled links answered {status}: {body[:200]}")
+    codes_file = STATE / "ruled.txt"
+    codes_file.write_text("".join(f"ruled-{i:06d}\n" for i in range(1, RULED_CODES + 1)))
+    wait(lambda: (metric(REPLICAS[0], "link_events_total", {"outcome": "applied"}) or 0) >= applied_before + RULED_CODES,
+         120, "replica a to load the ruled links")
+    return codes_file
+
+
+def ruled_clicks(ruled):
+    """The ruled links' clicks on the master, total and by rule, once they match wrk's count."""
+    total = lambda: int(psql("SELECT coalesce(sum(total), 0) FROM click_counts WHERE link_key LIKE 'ruled-%'"))
+    rules = lambda: int(psql(
+        "SELECT coalesce(sum(total), 0) FROM click_values WHERE link_key LIKE 'ruled-%' AND dimension = 'rule'"))
+    try:
+        wait(lambda: total() >= ruled["received_302"] and rules() >= ruled["received_302"], 60, "the ruled totals")
+    except SystemExit:
+        pass
+    time.sleep(2)
+    return {"ruled_wrk_received_302": ruled["received_302"], "ruled_master_total": total(),
+            "ruled_stats_rule": rules()}
+
+
+def seed_protected_links():
+    """PROTECTED_CODES password-protected links, shown as forms by replica a."""
+    log(f"Seeding {PROTECTED_CODES} password-protected links (each hashed on the master)")
+    for index in range(PROTECTED_CODES):
+        status, body = request(args.master, "POST", "/create", json.dumps(
+            {"url": f"https://example.com/protected/{index}", "alias": f"pw-{index:03d}", "password": "the-right-one"}))
+        if status != 201:
+            raise SystemExit(f"bench: creating a protected link answered {status}: {body[:200]}")
+    wait(lambda: request(REPLICAS[0], "GET", f"/pw-{PROTECTED_CODES - 1:03d}")[0] == 200, 60,
+         "replica a to show the last protected link's form")
+
+
+def measure_redirects_under_password_flood(codes_file):
+    """The plain redirects while wrong passwords arrive at about PASSWORD_POSTS_PER_SECOND, from
+    a second wrk (bench/password-flood.lua) running beside the first, its CPU counted with it."""
+    checks_before = {outcome: metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0
+                     for outcome in ("ran", "busy")}
+    # Each connection waits after every answer; enough of them that slow answers (a check takes
+    # tens of milliseconds) do not hold the rate back much (5 reached 112 a second).
+    connections = 12
+    delay_ms = round(connections * 1000 / PASSWORD_POSTS_PER_SECOND)
+    result = {}
+    flood = threading.Thread(target=lambda: result.update(wrk(
+        f"http://127.0.0.1:{REPLICAS[0]}", connections, REDIRECT_SECONDS, ROOT / "bench" / "password-flood.lua",
+        {"BENCH_FLOOD_DELAY_MS": str(delay_ms)})))
+    flood.start()
+    flooded = redirect_run(codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive")
+    flood.join()
+    flooded["password_posts_per_second"] = round(result["requests"] / REDIRECT_SECONDS, 1)
+    flooded["password_work"] = {
+        outcome: (metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0) - before
+        for outcome, before in checks_before.items()}
+    return flooded
 
 
 def measure_creates():
@@ -765,6 +891,9 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
                     "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)},
         "redirect_ratio": round(replica["rps"] / nginx["rps"], 3),
         "query_forwarding_ratio": round(redirects["replica_query"]["rps"] / replica["rps"], 3),
+        "rules_ratio": round(redirects["replica_rules"]["rps"] / redirects["replica_quiet"]["rps"], 3),
+        "password_flood_p99_ratio": round(
+            redirects["replica_password_flood"]["p99_ms"] / redirects["replica_quiet"]["p99_ms"], 3),
         "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
         "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
         "propagation_p99_ms": propagation["idle"]["p99_ms"],
@@ -773,7 +902,8 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "master_cpu_us_per_create": creates["64"]["master"]["cpu_us_per_request"].get("master"),
         "clicks_exact": clicks["master_total"] == clicks["wrk_received_302"] == clicks["replica_served_302"]
         and all(clicks.get(f"stats_{key}") == clicks["master_total"]
-                for key in ("hours", "referrer", "country", "device", "browser", "os")),
+                for key in ("hours", "referrer", "country", "device", "browser", "os"))
+        and clicks["ruled_master_total"] == clicks["ruled_wrk_received_302"] == clicks["ruled_stats_rule"],
         "stats_p99_ms": stats["day"]["p99_ms"],
         "peak_rss_mb": peak_rss_mb,
         "redirects": redirects,
@@ -792,6 +922,9 @@ def check_targets(results):
         "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
         "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
         "redirects forwarding a query >= 0.95 of plain ones": results["query_forwarding_ratio"] >= 0.95,
+        "redirects of links with 8 rules >= 0.95 of plain ones": results["rules_ratio"] >= 0.95,
+        "redirect p99 under 200 password posts/s within 20 % of without":
+            results["password_flood_p99_ratio"] <= 1.2,
         "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
         "create_ratio_64 >= 1.0": results["create_ratio_64"] >= 1.0,
         "create p99 at 64 <= 25 ms": creates["64"]["master"]["p99_ms"] <= 25,
@@ -821,6 +954,8 @@ def render(results):
     """The Markdown of a full run: the table, CPU, Postgres waits, group commit, targets, previous run."""
     nginx, replica = results["redirects"]["nginx"], results["redirects"]["replica"]
     forwarded = results["redirects"]["replica_query"]
+    ruled, quiet = results["redirects"]["replica_rules"], results["redirects"]["replica_quiet"]
+    flooded = results["redirects"]["replica_password_flood"]
     creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
@@ -828,6 +963,14 @@ def render(results):
          f"ratio {results['redirect_ratio']}"),
         ("Redirects, replica, a query string forwarded", f"{forwarded['rps']:.0f} rps",
          f"{forwarded['p50_ms']} / {forwarded['p99_ms']} ms", f"{results['query_forwarding_ratio']} of plain"),
+        ("Redirects, replica, again (the next two compare with it)", f"{quiet['rps']:.0f} rps",
+         f"{quiet['p50_ms']} / {quiet['p99_ms']} ms", ""),
+        ("Redirects, replica, links with 8 rules", f"{ruled['rps']:.0f} rps",
+         f"{ruled['p50_ms']} / {ruled['p99_ms']} ms", f"{results['rules_ratio']} of plain"),
+        (f"Redirects, replica, while {PASSWORD_POSTS_PER_SECOND} wrong passwords a second arrive",
+         f"{flooded['rps']:.0f} rps", f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
+         f"p99 {results['password_flood_p99_ratio']} of without; {flooded['password_posts_per_second']} posts/s; "
+         f"passwords checked {flooded['password_work']['ran']:.0f}, refused as busy {flooded['password_work']['busy']:.0f}"),
     ]
     for connections in CREATE_CONNECTIONS:
         base, master = creates[str(connections)]["pgbench"], creates[str(connections)]["master"]
@@ -845,7 +988,9 @@ def render(results):
     rows.append(("Clicks", f"wrk read {clicks['wrk_received_302']} 302s", f"master {clicks['master_total']}",
                  f"exact: {results['clicks_exact']} (replica served {clicks['replica_served_302']}; hours, "
                  f"referrers, countries, devices, browsers, os: "
-                 f"{', '.join(str(clicks.get('stats_' + k)) for k in ('hours', 'referrer', 'country', 'device', 'browser', 'os'))})"))
+                 f"{', '.join(str(clicks.get('stats_' + k)) for k in ('hours', 'referrer', 'country', 'device', 'browser', 'os'))}; "
+                 f"ruled links: wrk read {clicks['ruled_wrk_received_302']}, master {clicks['ruled_master_total']}, "
+                 f"by rule {clicks['ruled_stats_rule']})"))
     for name in ("day", "hour"):
         figure = stats[name]
         rows.append((f"Stats of a link with 10M clicks, by {name}", f"{figure['buckets']} buckets",
@@ -854,7 +999,8 @@ def render(results):
     header = ("measurement", "throughput", "p50 / p99", "")
     table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
     cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica),
-           ("Redirects, replica, a query string forwarded", forwarded)]
+           ("Redirects, replica, a query string forwarded", forwarded), ("Redirects, replica, 8 rules", ruled),
+           ("Redirects, replica, during the password posts", flooded)]
     for connections in CREATE_CONNECTIONS:
         cpu += [(f"Creates x{connections}, pgbench", creates[str(connections)]["pgbench"]),
                 (f"Creates x{connections}, master (and the pipeline)", creates[str(connections)]["master"])]

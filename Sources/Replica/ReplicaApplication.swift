@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -38,6 +39,8 @@ struct ReplicaApplication {
         var strictHosts = false
         /// How long browsers and proxies may keep a permanent (301, 308) redirect.
         var permanentRedirectCacheSeconds = 3600
+        /// The time redirect rules are decided at (`after`, `before`): the system's, or a test's.
+        var clock: @Sendable () -> Date = { Date() }
     }
 
     let store: LinkStore
@@ -91,7 +94,7 @@ struct ReplicaApplication {
         RedirectController(
             store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
             trustedProxies: configuration.http.trustedProxies,
-            permanentCacheSeconds: configuration.permanentRedirectCacheSeconds
+            permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock
         )
         .addRoutes(to: router)
         let app = configuration.http.application(router: router, logger: logger)

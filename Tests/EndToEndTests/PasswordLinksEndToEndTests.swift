@@ -11,17 +11,25 @@ import Testing
 @Suite struct PasswordLinksEndToEndTests {
     static let password = "open sesame 42"
 
-    /// The answer to posting `password` to `/<code>` on the replica, from `client` (forwarded).
+    /// The answer to posting `password` to `/<code>` on the replica, from `client` (forwarded),
+    /// as a patient client gets it: a `503` (the replica's checks at their bound) is tried again
+    /// after its `Retry-After`, unless `patient` is false.
     static func post(
-        _ password: String, to code: String, on replica: TestDeployment.Running, client: String = "192.0.2.1"
+        _ password: String, to code: String, on replica: TestDeployment.Running, client: String = "192.0.2.1",
+        patient: Bool = true
     ) async throws -> TestHTTP.Reply {
-        var request = HTTPClientRequest(url: "\(replica.url)/\(code)?ref=form")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.headers.add(name: "X-Forwarded-For", value: client)
-        let encoded = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        request.body = .bytes(ByteBuffer(string: "password=\(encoded)"))
-        return try await TestHTTP.send(request)
+        for _ in 0..<40 {
+            var request = HTTPClientRequest(url: "\(replica.url)/\(code)?ref=form")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.headers.add(name: "X-Forwarded-For", value: client)
+            let encoded = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            request.body = .bytes(ByteBuffer(string: "password=\(encoded)"))
+            let reply = try await TestHTTP.send(request)
+            guard patient, reply.status == 503, reply.headers["retry-after"] == "1" else { return reply }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw ServiceFailure("the replica kept answering 503 to a password post")
     }
 
     @Test func theRightPasswordRedirectsAndCountsAWrongOneNeitherAndAttemptsAreLimited() async throws {
@@ -80,6 +88,19 @@ import Testing
         #expect(limited.headers["location"] == nil)
         let elsewhere = try await Self.post(Self.password, to: "locked", on: stack.replica, client: "192.0.2.2")
         #expect(elsewhere.status == 303, "another address has attempts of its own")
+        // A burst beyond the replica's checks a second: the rest answer 503 with Retry-After at once.
+        let burst = try await withThrowingTaskGroup(of: TestHTTP.Reply.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    try await Self.post(
+                        "burst burst", to: "locked", on: stack.replica, client: "198.51.100.\(index + 1)",
+                        patient: false)
+                }
+            }
+            return try await group.reduce(into: [TestHTTP.Reply]()) { $0.append($1) }
+        }
+        #expect(burst.allSatisfy { [403, 503].contains($0.status) }, "\(burst.map(\.status))")
+        #expect(burst.contains { $0.status == 503 && $0.headers["retry-after"] == "1" }, "\(burst.map(\.status))")
         for bad in ["text/plain", "application/json"] {
             var request = HTTPClientRequest(url: "\(stack.replica.url)/locked")
             request.method = .POST

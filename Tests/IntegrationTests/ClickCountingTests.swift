@@ -77,16 +77,17 @@ import Testing
         /// - Parameter redisPort: a Redis of the test's own instead of the stack's `redisIndex`.
         init(
             _ id: String, redisIndex: Int = 0, redisPort: Int? = nil, namespace: Namespace,
-            reportInterval: Duration = .seconds(60), kafkaBrokers: String? = nil
+            reportInterval: Duration = .seconds(60), kafkaBrokers: String? = nil,
+            clock: @escaping @Sendable () -> Date = { Date() }
         ) throws {
             self.id = id
             redis = RedisConnection(
                 host: "127.0.0.1", port: try redisPort ?? TestStack.redisPorts[redisIndex], logger: TestStack.logger)
             port = try TestStack.freePort()
-            application = try ReplicaApplication(
-                configuration: .test(
-                    namespace, replicaID: id, port: port, reportInterval: reportInterval, kafkaBrokers: kafkaBrokers),
-                redis: redis, logger: TestStack.logger)
+            var configuration = try ReplicaApplication.Configuration.test(
+                namespace, replicaID: id, port: port, reportInterval: reportInterval, kafkaBrokers: kafkaBrokers)
+            configuration.clock = clock
+            application = try ReplicaApplication(configuration: configuration, redis: redis, logger: TestStack.logger)
         }
 
         /// Whether the replica's Redis has every code (checked without counting a click).

@@ -6,11 +6,12 @@ import Testing
 /// read from elsewhere may cost.
 @Suite struct PasswordHashTests {
     @Test func aHashVerifiesItsPasswordAndNoOther() async throws {
-        let hash = try await PasswordWorkers.checking.run { try PasswordHash.make("correct horse") }
+        let workers = PasswordWorkers.setting
+        let hash = try await workers.run { try PasswordHash.make("correct horse") }
         #expect(hash.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), "\(hash)")
         #expect(!hash.contains("correct horse"))
-        #expect(try await PasswordWorkers.checking.run { PasswordHash.verify("correct horse", against: hash) })
-        #expect(try await PasswordWorkers.checking.run { !PasswordHash.verify("correct horsE", against: hash) })
+        #expect(try await workers.run { PasswordHash.verify("correct horse", against: hash) })
+        #expect(try await workers.run { !PasswordHash.verify("correct horsE", against: hash) })
         let again = try PasswordHash.make("correct horse")
         #expect(again != hash, "a fresh salt each time")
     }
@@ -39,8 +40,21 @@ import Testing
         #expect(PasswordHash.problem(with: "pässwörd ✓") == nil)
     }
 
-    @Test func workBeyondTheBoundIsRefusedNotQueued() async throws {
-        let workers = PasswordWorkers.checking
+    @Test func workBeyondEitherBoundIsRefusedNotQueued() async throws {
+        let perSecond = PasswordWorkers(threads: 1, queueLimit: 100, niceness: 5, perSecond: 1)
+        let start = ContinuousClock.now
+        var started = 0
+        for _ in 0..<6 {
+            if (try? await perSecond.run { 1 }) != nil { started += 1 }
+        }
+        let elapsed = ContinuousClock.now - start
+        // One a second: the first at once, then one more for each second the loop took.
+        #expect(started >= 1 && started <= 1 + Int(elapsed.components.seconds), "\(started) in \(elapsed)")
+        #expect(perSecond.refusesNow() || elapsed > .seconds(1), "a caller can refuse before it starts anything")
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect((try? await perSecond.run { 1 }) != nil, "the bucket fills again")
+
+        let workers = PasswordWorkers(threads: 1, queueLimit: 8, niceness: 0, perSecond: nil)
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<(workers.queueLimit + 20) {
                 group.addTask {

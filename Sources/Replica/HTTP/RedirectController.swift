@@ -29,10 +29,10 @@ struct RedirectController: Sendable {
     let permanentCacheSeconds: Int
     /// Each domain's `robots.txt`, as last read.
     let robotsFiles = RobotsFiles()
+    /// The time rules are decided at (a test's clock in tests).
+    let now: @Sendable () -> Date
     /// The routing of links visited lately, by link key and revision.
     let routings = RoutingCache()
-    /// The time rules are decided at (a test's clock in tests).
-    var now: @Sendable () -> Date = { Date() }
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, _ in
@@ -115,6 +115,8 @@ struct RedirectController: Sendable {
         if let fallback { return fallback }
         let key = LinkAddress(domain: domain, code: code).key
         let password = try await PasswordForm.password(in: request, limit: Self.maximumFormSize)
+        // A flood is refused before it costs an attempt in Redis.
+        guard !PasswordWorkers.checking.refusesNow() else { throw Self.busyChecking }
         let client =
             trustedProxies.clientAddress(socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
             ?? "unknown"
@@ -144,9 +146,7 @@ struct RedirectController: Sendable {
         do {
             accepted = try await PasswordWorkers.checking.run { PasswordHash.verify(password, against: hash) }
         } catch is PasswordWorkers.Busy {
-            var busy = APIError.unavailable("too many passwords are being checked; try again shortly")
-            busy.headers[.retryAfter] = "1"
-            throw busy
+            throw Self.busyChecking
         }
         guard accepted else {
             return PasswordForm.page(
@@ -186,13 +186,20 @@ struct RedirectController: Sendable {
             userAgent: request.headers[.userAgent], referer: request.headers[.referer], address: address,
             countries: countries, clients: clients, at: now)
         let key = LinkAddress(domain: domain, code: code).key
-        let visitorID = SplitCookie.visitorID(in: request.headers[values: .cookie])
+        // Read (or made) only for a link with routing: a plain redirect costs nothing for it.
+        var visitorID: (id: String, isNew: Bool)?
+        func visitorCookie() -> (id: String, isNew: Bool) {
+            if let visitorID { return visitorID }
+            let read = SplitCookie.visitorID(in: request.headers[values: .cookie])
+            visitorID = read
+            return read
+        }
         func decide(_ revision: Int64, _ routing: LinkRouting) -> RoutedVisit {
             let visitor = RouteVisitor(
                 device: attributes.client.device, os: attributes.client.os, browser: attributes.client.browser,
                 country: attributes.country, acceptLanguage: request.headers[.acceptLanguage],
                 query: request.uri.query, address: address, now: now,
-                bucket: RouteVisitor.bucket(visitorID: visitorID.id, linkKey: key))
+                bucket: routing.hasSplit ? RouteVisitor.bucket(visitorID: visitorCookie().id, linkKey: key) : 0)
             return RoutedVisit(revision: revision, decision: routing.decision(for: visitor))
         }
         var decided = routings.routing(of: key).map { decide($0.revision, $0.routing) }
@@ -226,7 +233,7 @@ struct RedirectController: Sendable {
                 response.status = .seeOther
                 response.headers[.cacheControl] = "no-store"
             }
-            if decided?.decision.variant != nil, visitorID.isNew {
+            if decided?.decision.variant != nil, let visitorID, visitorID.isNew {
                 response.headers[.setCookie] = SplitCookie.header(for: visitorID.id)
             }
             return response
@@ -307,6 +314,13 @@ struct RedirectController: Sendable {
     }
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")
+
+    /// `503` with `Retry-After: 1`: the password checks are at their bound.
+    private static let busyChecking: APIError = {
+        var busy = APIError.unavailable("too many passwords are being checked; try again shortly")
+        busy.headers[.retryAfter] = "1"
+        return busy
+    }()
 }
 
 /// The `robots.txt` of each domain (by stored name), kept for ``lifetime`` so that a flood of

@@ -102,7 +102,7 @@ struct LinkStore: Sendable {
                         redis.call('HSET', KEYS[index], 'rev', ARGV[base + 3], 'state', 'active',
                             'url', ARGV[base + 5], 'exp', ARGV[base + 6], 'max', ARGV[base + 7],
                             'rt', ARGV[base + 8], 'fl', ARGV[base + 9], 'utm', ARGV[base + 12], 'ro', ARGV[base + 13],
-                            'pw', ARGV[base + 14])
+                            'rf', ARGV[base + 13] ~= '' and '1' or '', 'pw', ARGV[base + 14])
                         if string.find(ARGV[base + 9], 'c', 1, true) then
                             redis.call('SADD', ARGV[base + 10], ARGV[base + 11])
                         else
@@ -144,7 +144,7 @@ struct LinkStore: Sendable {
         \(ClickLedger.countClickLua)
         \(ReplicaKeys.requireStateLua(markerKey: 5))
         if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'ro', 'rev', 'pw')
+        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'rf', 'rev', 'pw')
         -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
         if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
         if not link[1] then
@@ -156,8 +156,10 @@ struct LinkStore: Sendable {
         local limit = tonumber(link[4])
         if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
         if (link[10] or '') ~= '' and ARGV[9] ~= link[10] then return 3 end
-        local routing = link[8] or ''
-        if (routing ~= '' or ARGV[8] ~= '') and ARGV[8] ~= link[9] then return {'decide', link[9] or '0', routing} end
+        -- 'rf' says the link has routing; the routing itself is read only when a decision is due.
+        if ((link[8] or '') ~= '' or ARGV[8] ~= '') and ARGV[8] ~= link[9] then
+            return {'decide', link[9] or '0', redis.call('HGET', KEYS[1], 'ro') or ''}
+        end
         \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
         local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
         redis.call('SADD', KEYS[3], ARGV[2])

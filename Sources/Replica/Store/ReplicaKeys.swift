@@ -8,7 +8,8 @@ struct ReplicaKeys: Sendable {
     /// 1970, or empty), `max` (visits allowed, or empty), `state` (`active`, `deleted`,
     /// `exhausted`), `rev`, `rt` (the redirect status; absent: 302), `fl` (``RedirectFlags``;
     /// absent: the query forwarded, not crawlable), `utm`, `ro` (``LinkRouting/json``; empty or
-    /// absent: none) and `pw` (the password's argon2id hash; empty or absent: none).
+    /// absent: none), `rf` (`1` when `ro` is not empty, so that a visit reads the flag, not the
+    /// routing) and `pw` (the password's argon2id hash; empty or absent: none).
     func link(_ key: String) -> String { linkPrefix + key }
     /// `<ns>:password-tries:<key>:<client address>`: password attempts on a link from one
     /// address in the current window; expires with it.
