@@ -287,17 +287,7 @@ def measure_redirects():
     """nginx's constant 302 and replica a over 10,000 codes; then whether the master's click total
     equals the 302s wrk received."""
     log(f"Seeding {BENCH_CODES} links through the master's bulk API")
-    applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in REPLICAS]
-    for first in range(1, BENCH_CODES + 1, 1000):
-        items = [{"url": f"https://example.com/r/{i}", "alias": f"bench-{i:06d}"}
-                 for i in range(first, min(first + 1000, BENCH_CODES + 1))]
-        status, body = request(args.master, "POST", "/api/links/bulk", json.dumps({"links": items}))
-        if status != 200 or json.loads(body)["results"][0]["status"] != 201:
-            raise SystemExit(f"bench: seeding answered {status}: {body[:200]}")
-    codes_file = STATE / "codes.txt"
-    codes_file.write_text("".join(f"bench-{i:06d}\n" for i in range(1, BENCH_CODES + 1)))
-    wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + BENCH_CODES
-                     for port, before in zip(REPLICAS, applied_before)), 120, "the replicas to load the links")
+    codes_file = seed_links("bench", BENCH_CODES, {}, REPLICAS)
 
     log(f"Redirects: nginx's constant 302, 64 connections, {REDIRECT_SECONDS} s")
     account = CPUAccount()
@@ -397,21 +387,27 @@ EIGHT_RULES = [
 ]
 
 
+def seed_links(prefix, count, fields, replicas):
+    """`count` links `<prefix>-000001` … with `fields`, through the bulk API, loaded by
+    `replicas`; returns the file of their codes, one a line."""
+    applied_before = [metric(port, "link_events_total", {"outcome": "applied"}) or 0 for port in replicas]
+    for first in range(1, count + 1, 1000):
+        items = [{"url": f"https://example.com/{prefix}/{i}", "alias": f"{prefix}-{i:06d}", **fields}
+                 for i in range(first, min(first + 1000, count + 1))]
+        status, body = request(args.master, "POST", "/api/links/bulk", json.dumps({"links": items}))
+        if status != 200 or json.loads(body)["results"][0]["status"] != 201:
+            raise SystemExit(f"bench: seeding {prefix} links answered {status}: {body[:200]}")
+    codes_file = STATE / f"{prefix}.txt"
+    codes_file.write_text("".join(f"{prefix}-{i:06d}\n" for i in range(1, count + 1)))
+    wait(lambda: all((metric(port, "link_events_total", {"outcome": "applied"}) or 0) >= before + count
+                     for port, before in zip(replicas, applied_before)), 120, f"the replicas to load the {prefix} links")
+    return codes_file
+
+
 def seed_ruled_links():
     """RULED_CODES links with EIGHT_RULES, loaded by replica a; returns the file of their codes."""
     log(f"Seeding {RULED_CODES} links with 8 rules each")
-    applied_before = (metric(REPLICAS[0], "link_events_total", {"outcome": "applied"}) or 0)
-    for first in range(1, RULED_CODES + 1, 1000):
-        items = [{"url": f"https://example.com/ruled/{i}", "alias": f"ruled-{i:06d}", "rules": EIGHT_RULES}
-                 for i in range(first, min(first + 1000, RULED_CODES + 1))]
-        status, body = request(args.master, "POST", "/api/links/bulk", json.dumps({"links": items}))
-        if status != 200 or json.loads(body)["results"][0]["status"] != 201:
-            raise SystemExit(f"bench: seeding ruled links answered {status}: {body[:200]}")
-    codes_file = STATE / "ruled.txt"
-    codes_file.write_text("".join(f"ruled-{i:06d}\n" for i in range(1, RULED_CODES + 1)))
-    wait(lambda: (metric(REPLICAS[0], "link_events_total", {"outcome": "applied"}) or 0) >= applied_before + RULED_CODES,
-         120, "replica a to load the ruled links")
-    return codes_file
+    return seed_links("ruled", RULED_CODES, {"rules": EIGHT_RULES}, REPLICAS[:1])
 
 
 def ruled_clicks(ruled):
