@@ -351,30 +351,47 @@ final class RobotsFiles: Sendable {
 
 /// The routing of links visited lately, with the revision it belongs to, so that a routed link
 /// is decided before its one Redis call; a link changed since costs one more call. Starts over
-/// when ``capacity`` links are kept.
+/// when ``capacity`` links, or ``maximumBytes`` of their routing as JSON, are kept: links full of
+/// rules cannot grow a replica's memory without bound.
 final class RoutingCache: Sendable {
-    private let routings = NIOLockedValueBox<[String: (revision: Int64, routing: LinkRouting)]>([:])
+    private struct State {
+        var routings: [String: (revision: Int64, routing: LinkRouting, bytes: Int)] = [:]
+        var bytes = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
     /// Links kept.
     let capacity: Int
+    /// Bytes of routing JSON kept (the parsed routing takes a few times as much).
+    let maximumBytes: Int
 
-    init(capacity: Int = 10_000) { self.capacity = capacity }
+    init(capacity: Int = 10_000, maximumBytes: Int = 16 << 20) {
+        self.capacity = capacity
+        self.maximumBytes = maximumBytes
+    }
 
     /// The routing kept for a link key, if any.
     func routing(of key: String) -> (revision: Int64, routing: LinkRouting)? {
-        routings.withLockedValue { $0[key] }
+        state.withLockedValue { $0.routings[key].map { ($0.revision, $0.routing) } }
     }
 
     /// Keeps a link's routing of `revision`; a link without routing is forgotten.
     func keep(_ routing: LinkRouting, revision: Int64, for key: String) {
-        routings.withLockedValue { routings in
-            guard !routing.isEmpty else {
-                routings.removeValue(forKey: key)
-                return
+        let bytes = routing.isEmpty ? 0 : routing.json.count
+        state.withLockedValue { state in
+            if let earlier = state.routings.removeValue(forKey: key) { state.bytes -= earlier.bytes }
+            guard !routing.isEmpty else { return }
+            if state.routings.count >= capacity || state.bytes + bytes > maximumBytes {
+                state.routings.removeAll(keepingCapacity: true)
+                state.bytes = 0
             }
-            if routings.count >= capacity { routings.removeAll(keepingCapacity: true) }
-            routings[key] = (revision, routing)
+            state.routings[key] = (revision, routing, bytes)
+            state.bytes += bytes
         }
     }
+
+    /// Links and bytes kept now.
+    var size: (links: Int, bytes: Int) { state.withLockedValue { ($0.routings.count, $0.bytes) } }
 }
 
 /// The first-party cookie that keeps a visitor on one variant of a split: a random id (no
