@@ -125,7 +125,7 @@ struct RedirectController: Sendable {
             attempt = try await store.attempt(
                 key, from: client, limit: Self.attemptsPerWindow, window: Self.attemptWindow)
         } catch {
-            throw try Self.storeFailure(error, context)
+            throw Self.storeFailure(error, context)
         }
         let hash: String
         switch attempt {
@@ -162,7 +162,7 @@ struct RedirectController: Sendable {
     }
 
     /// A Redis failure as the visitor's answer.
-    private static func storeFailure(_ error: any Error, _ context: AppRequestContext) throws -> APIError {
+    private static func storeFailure(_ error: any Error, _ context: AppRequestContext) -> APIError {
         switch error {
         case let open as CircuitOpenError: return APIError.unavailable(open)
         case is RedisStateLost: return rebuilding
@@ -213,7 +213,7 @@ struct RedirectController: Sendable {
                 visit = try await store.visit(
                     key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
             } catch {
-                throw try Self.storeFailure(error, context)
+                throw Self.storeFailure(error, context)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }
             routings.keep(routing, revision: revision, for: key)

@@ -508,19 +508,9 @@ public struct RoutingProblem: Error, CustomStringConvertible {
     static func refuseUnknownKeys<Key: CodingKey & CaseIterable>(
         _ decoder: any Decoder, _: Key.Type, in subject: String
     ) throws {
-        let known = Key.allCases.map(\.stringValue)
-        let keys = try decoder.container(keyedBy: AnyKey.self).allKeys
-        if let unknown = keys.first(where: { !known.contains($0.stringValue) }) {
+        if let unknown = UnknownKeys.first(in: decoder, knowing: Key.self) {
             throw RoutingProblem(
-                "'\(unknown.stringValue.prefix(64))' is not a field of \(subject); its fields: \(known.joined(separator: ", "))"
-            )
+                "'\(unknown)' is not a field of \(subject); its fields: \(UnknownKeys.names(of: Key.self))")
         }
-    }
-
-    private struct AnyKey: CodingKey {
-        let stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }
