@@ -19,7 +19,8 @@ struct MasterApplication {
         var namespace: Namespace
         /// Kafka bootstrap servers.
         var kafkaBrokers: String
-        /// Settings of its clients: `master-counts` and `dead-letters`.
+        /// Settings of its clients: `master-counts`, `master-audit`, `master-visits` and
+        /// `dead-letters`.
         var clients: KafkaClientSettings
         /// Where the database is and how to reach it.
         var postgres: PostgresEndpoint
@@ -38,6 +39,8 @@ struct MasterApplication {
         /// How the titles of links created without one are fetched from their pages; nil: they
         /// are not.
         var titleFetching: TitleFetcher.Settings?
+        /// Most live visit streams open at once.
+        var maximumVisitStreams = 100
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -78,6 +81,18 @@ struct MasterApplication {
                 bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-audit-reader",
                 topic: namespace.topic(.audit), clientSettings: configuration.clients[.masterAudit], logger: logger)
         }
+        let visitLog = VisitLog(logger: logger) { partition in
+            try KafkaPartitionReader(
+                bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-visits-reader",
+                topic: namespace.visitsTopic, partition: partition,
+                clientSettings: configuration.clients[.masterVisits], logger: logger)
+        }
+        let liveVisits = LiveVisits(maximumStreams: configuration.maximumVisitStreams, logger: logger) { deliver in
+            try KafkaTopicTail(
+                bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-visits-live",
+                topic: namespace.visitsTopic, clientSettings: configuration.clients[.masterVisits], logger: logger,
+                deliver: deliver)
+        }
         let countsConsumer = try ClickAggregator.consumer(
             client: postgres, breaker: ClickAggregator.breaker(logger: logger), deadLetters: deadLetters,
             namespace: namespace,
@@ -111,7 +126,10 @@ struct MasterApplication {
             links.behindKeyCheck(
                 StatsController(statistics: statistics, repository: links.scoped, domains: domains).routes
                     .addRoutes(KeysController(store: keyStore, keys: keys, domains: domains).routes)
-                    .addRoutes(AuditController(trail: audit).routes)),
+                    .addRoutes(AuditController(trail: audit).routes)
+                    .addRoutes(
+                        VisitsController(log: visitLog, live: liveVisits, repository: links.scoped, domains: domains)
+                            .routes)),
             atPath: "api")
         if let webDirectory = configuration.webDirectory {
             router.addRoutes(WebAppController(assets: try WebAssets(directory: webDirectory)).routes)
@@ -128,7 +146,8 @@ struct MasterApplication {
         self.backgroundServices =
             [
                 postgres, KeyChangeListener(client: postgres, keys: keys, logger: logger), writerConnection,
-                createWriter, deadLetters.producer, countsConsumer, folding, pruning, keyUsage, audit,
+                createWriter, deadLetters.producer, countsConsumer, folding, pruning, keyUsage, audit, visitLog,
+                liveVisits,
             ]
             + (titles.map { [$0] } ?? [])
     }

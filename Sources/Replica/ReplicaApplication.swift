@@ -20,7 +20,8 @@ struct ReplicaApplication {
         var replicaID: String
         /// Kafka bootstrap servers.
         var kafkaBrokers: String
-        /// Settings of its clients: `replica-links`, `replica-counts` and `dead-letters`.
+        /// Settings of its clients: `replica-links`, `replica-counts`, `replica-visits` and
+        /// `dead-letters`.
         var clients: KafkaClientSettings
         /// Time between reports of moved click totals.
         var clickReportInterval: Duration
@@ -39,6 +40,8 @@ struct ReplicaApplication {
         var strictHosts = false
         /// How long browsers and proxies may keep a permanent (301, 308) redirect.
         var permanentRedirectCacheSeconds = 3600
+        /// Whether every answered visit is published to `<ns>-visits`.
+        var visits = true
         /// The time redirect rules are decided at (`after`, `before`): the system's, or a test's.
         var clock: @Sendable () -> Date = { Date() }
     }
@@ -50,7 +53,7 @@ struct ReplicaApplication {
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
     /// the final click report, the Redis watch, the consumer (which may be dead-lettering) and
-    /// last the producers' flushes.
+    /// last the producers' flushes (visits among them).
     let services: [any Service]
 
     init(configuration: Configuration, redis connection: RedisConnection, logger: Logger) throws {
@@ -75,6 +78,10 @@ struct ReplicaApplication {
             settings: KafkaProducerSettings(
                 bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.replicaCounts]),
             logger: logger)
+        let visits = try VisitRecorder(
+            enabled: configuration.visits, namespace: namespace, replicaID: configuration.replicaID,
+            kafkaBrokers: configuration.kafkaBrokers, clientSettings: configuration.clients[.replicaVisits],
+            logger: logger)
         let ledger = ClickLedger(
             redis: redis, namespace: namespace, maximumValues: configuration.statsMaximumValues)
         let reporter = ClickReporter(
@@ -89,12 +96,16 @@ struct ReplicaApplication {
             breakers: [redis.breaker], requestLogLevel: configuration.http.requestLogLevel,
             readiness: { Self.readinessProblems(of: consumer) },
             liveness: {
-                [countsProducer.fatalProblem, deadLetterProducer.fatalProblem, consumer.fatalProblem].compactMap { $0 }
+                [
+                    countsProducer.fatalProblem, deadLetterProducer.fatalProblem, consumer.fatalProblem,
+                    visits.producer?.fatalProblem,
+                ].compactMap { $0 }
             })
         RedirectController(
             store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
             trustedProxies: configuration.http.trustedProxies,
-            permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock
+            permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock,
+            visits: visits
         )
         .addRoutes(to: router)
         let app = configuration.http.application(router: router, logger: logger)
@@ -104,7 +115,9 @@ struct ReplicaApplication {
         self.consumer = consumer
         self.reporter = reporter
         let watch = RedisStateWatch(store: store, ledger: ledger, consumer: consumer, lease: lease, logger: logger)
-        self.services = [countsProducer, deadLetterProducer, consumer, watch, reporter, app]
+        self.services =
+            [countsProducer, deadLetterProducer] + (visits.producer.map { [$0] } ?? [])
+            + [consumer, watch, reporter, app]
     }
 
     /// Why the replica cannot serve every link yet: it is still catching up, or it rebuilt from a

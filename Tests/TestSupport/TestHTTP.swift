@@ -58,12 +58,21 @@ public enum TestHTTP {
         return try await send(request)
     }
 
-    /// Sends `request` as it is.
+    /// Sends `request` as it is. Of a stream of Server-Sent Events, which never ends by itself,
+    /// the body is its first event.
     public static func send(_ request: HTTPClientRequest) async throws -> Reply {
         let response = try await client.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
         var headers: [String: String] = [:]
         for header in response.headers { headers[header.name.lowercased()] = header.value }
-        return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: body))
+        guard headers["content-type"]?.hasPrefix("text/event-stream") == true else {
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return Reply(status: Int(response.status.code), headers: headers, body: String(buffer: body))
+        }
+        var text = ""
+        for try await chunk in response.body {
+            text += String(buffer: chunk)
+            if text.contains("\n\n") { break }
+        }
+        return Reply(status: Int(response.status.code), headers: headers, body: text)
     }
 }

@@ -9,7 +9,7 @@ struct MasterCommand: AsyncParsableCommand {
         abstract: "Creates short links; the outbox relay carries them to the replicas.",
         subcommands: [
             ServeCommand.self, MigrateCommand.self, KeysCommand.self, DomainsCommand.self, LinksCommand.self,
-            TailCommand.self, AuditCommand.self,
+            TailCommand.self, AuditCommand.self, VisitsCommand.self,
             BackfillCommand.self, TopicsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self

@@ -73,7 +73,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a title fetch may take (env SHORTENER_FETCH_TITLES_TIMEOUT).")
     var fetchTitlesTimeout: Double = EnvironmentDefaults.double("SHORTENER_FETCH_TITLES_TIMEOUT", 2)
 
+    /// Most live visit streams (`GET /api/links/<code>/visits/live`) open at once; more are
+    /// answered `503`. Default: 100. Environment: `SHORTENER_VISIT_STREAMS`.
+    @Option(help: "Most live visit streams open at once (env SHORTENER_VISIT_STREAMS).")
+    var visitStreams: Int = EnvironmentDefaults.int("SHORTENER_VISIT_STREAMS", 100)
+
     func validate() throws {
+        guard (1...10_000).contains(visitStreams) else { throw ValidationError("--visit-streams must be 1 to 10000") }
         guard (0.1...30).contains(fetchTitlesTimeout) else {
             throw ValidationError("--fetch-titles-timeout must be 0.1 to 30 seconds")
         }
@@ -103,7 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
                 idempotencyRetention: .seconds(3600 * idempotencyHours),
                 titleFetching: fetchTitles
                     ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate, timeout: .seconds(fetchTitlesTimeout))
-                    : nil),
+                    : nil,
+                maximumVisitStreams: visitStreams),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

@@ -76,6 +76,7 @@ struct TailCommand: AsyncParsableCommand {
             case .counts: _ = try EventCodec.decodeClickCountEvent(message.value)
             case .milestones: _ = try EventCodec.decodeLinkMilestoneEvent(message.value)
             case .audit: _ = try EventCodec.decodeAuditEvent(message.value)
+            case .visits: _ = try EventCodec.decodeVisitEvent(message.value)
             case .dlq: break
             }
             verdict = text

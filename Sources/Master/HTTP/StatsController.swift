@@ -115,16 +115,8 @@ struct StatsController: Sendable {
     static func window(from: String?, to: String?, defaultFrom: Date, granularity: ClickStatistics.Granularity)
         throws -> (Date, Date)
     {
-        func parse(_ text: String, _ name: String) throws -> Date {
-            guard let date = try? RFC3339.parse(text), date.timeIntervalSince1970 >= 0, date < LinkLimits.latestExpiry
-            else {
-                throw APIError(
-                    .badRequest, "invalid_window", "'\(name)' must be an RFC 3339 time between 1970 and 9999")
-            }
-            return date
-        }
-        let end = try to.map { try parse($0, "to") } ?? Date()
-        var start = try from.map { try parse($0, "from") } ?? defaultFrom
+        let end = try to.map { try TimeParameter.parse($0, name: "to") } ?? Date()
+        var start = try from.map { try TimeParameter.parse($0, name: "from") } ?? defaultFrom
         guard start <= end else { throw APIError(.badRequest, "invalid_window", "'from' is after 'to'") }
         if from == nil {
             // The link's whole life, but no longer than a series may be.

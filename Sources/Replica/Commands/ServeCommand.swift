@@ -56,12 +56,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a 301/308 redirect may be cached (env SHORTENER_REDIRECT_CACHE_SECONDS).")
     var redirectCacheSeconds: Int = EnvironmentDefaults.int("SHORTENER_REDIRECT_CACHE_SECONDS", 3600)
 
+    /// Publish every answered visit (redirects, `404`s, `410`s, password forms) to
+    /// `<ns>-visits`, at most once and never waited for. Default: on.
+    /// Environment: `SHORTENER_VISITS` (`off` turns them off).
+    @Option(help: "Publish every visit to the visits topic: on or off (env SHORTENER_VISITS).")
+    var visits: String = EnvironmentDefaults.string("SHORTENER_VISITS", "on")
+
     /// The default domain's host, from ``publicURL``.
     var defaultHost: String? {
         URLComponents(string: publicURL)?.host.flatMap { try? DomainName.normalized($0) }
     }
 
     func validate() throws {
+        guard ["on", "off"].contains(visits) else { throw ValidationError("--visits must be on or off") }
         guard (0...31_536_000).contains(redirectCacheSeconds) else {
             throw ValidationError("--redirect-cache-seconds must be 0 to 31536000 (a year)")
         }
@@ -89,7 +96,8 @@ struct ServeCommand: AsyncParsableCommand {
                 clickReportRate: clickReportRate, statsMaximumValues: statsMaxKeys,
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081), defaultHost: defaultHost,
-                strictHosts: strictHosts, permanentRedirectCacheSeconds: redirectCacheSeconds),
+                strictHosts: strictHosts, permanentRedirectCacheSeconds: redirectCacheSeconds,
+                visits: visits == "on"),
             redis: redis, logger: logger)
         // Before anything reads or counts: a second process on this Redis would count every click twice.
         try await application.lease.acquire()

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Metrics
 import NIOConcurrencyHelpers
+import SharedEvents
 import SharedLinks
 import SharedPasswords
 import SharedRedis
@@ -33,12 +34,17 @@ struct RedirectController: Sendable {
     let now: @Sendable () -> Date
     /// The routing of links visited lately, by link key and revision.
     let routings = RoutingCache()
+    /// Where every answered visit goes, as an event.
+    let visits: VisitRecorder
 
     func addRoutes(to router: Router<AppRequestContext>) {
-        router.get("/") { request, _ in
-            guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority),
-                let root = store.domains.fallbacks(of: domain).rootURL
-            else { throw APIError(.notFound, "not_found", "nothing here; short links live at /<code>") }
+        router.get("/") { request, context in
+            guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
+                throw Self.nothingAtRoot
+            }
+            let root = store.domains.fallbacks(of: domain).rootURL
+            recordVisit(request, context, domain: domain, code: "", outcome: root == nil ? 404 : 302)
+            guard let root else { throw Self.nothingAtRoot }
             return Self.fallback(to: root)
         }
         router.get("robots.txt") { request, _ in
@@ -97,6 +103,9 @@ struct RedirectController: Sendable {
             throw APIError(.notFound, "unknown_host", "this host serves no short links")
         }
         guard ShortCode.isWellFormed(code) else {
+            recordVisit(
+                request, context, domain: domain, code: VisitEvent.recordedCode(request.uri.path.dropFirst()),
+                outcome: 404)
             if let page = store.domains.fallbacks(of: domain).notFoundURL {
                 return (domain, code, Self.fallback(to: page))
             }
@@ -130,6 +139,7 @@ struct RedirectController: Sendable {
         let hash: String
         switch attempt {
         case .limited(let seconds):
+            recordVisit(request, context, domain: domain, code: code, outcome: 429)
             var response = PasswordForm.page(
                 link: "\(displayHost(domain, request))/\(code)", problem: "Too many attempts; try again in a minute.",
                 status: .tooManyRequests)
@@ -149,6 +159,7 @@ struct RedirectController: Sendable {
             throw Self.busyChecking
         }
         guard accepted else {
+            recordVisit(request, context, domain: domain, code: code, outcome: 403)
             return PasswordForm.page(
                 link: "\(displayHost(domain, request))/\(code)", problem: "That password is not right.",
                 status: .forbidden)
@@ -180,11 +191,7 @@ struct RedirectController: Sendable {
         let (domain, code, fallback) = try linkOf(request, context)
         if let fallback { return fallback }
         let now = now()
-        let address = trustedProxies.clientAddress(
-            socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
-        let attributes = ClickAttributes.of(
-            userAgent: request.headers[.userAgent], referer: request.headers[.referer], address: address,
-            countries: countries, clients: clients, at: now)
+        let (attributes, address) = clickAttributes(of: request, context, at: now)
         let key = LinkAddress(domain: domain, code: code).key
         // Read (or made) only for a link with routing: a plain redirect costs nothing for it.
         var visitorID: (id: String, isNew: Bool)?
@@ -223,6 +230,12 @@ struct RedirectController: Sendable {
             throw APIError.unavailable("this link is changing; try again")
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
+        func record(_ outcome: Int) {
+            guard visits.isOn else { return }
+            visits.record(
+                domain: domain, code: code, outcome: outcome, decision: decided?.decision, attributes: attributes,
+                at: now)
+        }
         switch visit.resolution {
         case .redirect(let url, let options, let campaign):
             var response = Self.redirect(
@@ -236,22 +249,50 @@ struct RedirectController: Sendable {
             if decided?.decision.variant != nil, let visitorID, visitorID.isNew {
                 response.headers[.setCookie] = SplitCookie.header(for: visitorID.id)
             }
+            record(Int(response.status.code))
             return response
         case .notFound:
             if isCatchingUp() { throw Self.rebuilding }
+            record(404)
             if let page = store.domains.fallbacks(of: domain).notFoundURL { return Self.fallback(to: page) }
             throw APIError.unknownCode
         case .rebuilding, .decide:
             throw Self.rebuilding
         case .locked:
+            record(hash == nil ? 200 : 403)
             return PasswordForm.page(
                 link: "\(displayHost(domain, request))/\(code)",
                 problem: hash == nil ? nil : "The password has just changed; enter the new one.",
                 status: hash == nil ? .ok : .forbidden)
         case .gone:
+            record(410)
             if let page = store.domains.fallbacks(of: domain).expiredURL { return Self.fallback(to: page) }
             throw APIError(.gone, "gone", "this link was deleted or has expired")
         }
+    }
+
+    /// The click's attributes and the client's address (forwarded by a trusted proxy, or the
+    /// socket's).
+    private func clickAttributes(of request: Request, _ context: AppRequestContext, at time: Date) -> (
+        ClickAttributes, address: String?
+    ) {
+        let address = trustedProxies.clientAddress(
+            socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
+        let attributes = ClickAttributes.of(
+            userAgent: request.headers[.userAgent], referer: request.headers[.referer], address: address,
+            countries: countries, clients: clients, at: time)
+        return (attributes, address)
+    }
+
+    /// Publishes a visit the redirect path did not record itself (an orphan, a refused password).
+    private func recordVisit(
+        _ request: Request, _ context: AppRequestContext, domain: String?, code: String, outcome: Int
+    ) {
+        guard visits.isOn else { return }
+        let time = now()
+        visits.record(
+            domain: domain, code: code, outcome: outcome, attributes: clickAttributes(of: request, context, at: time).0,
+            at: time)
     }
 
     /// The link's redirect: its status, its campaign parameters the visitor does not set and
@@ -312,6 +353,8 @@ struct RedirectController: Sendable {
             status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "max-age=300"],
             body: ResponseBody(byteBuffer: body))
     }
+
+    private static let nothingAtRoot = APIError(.notFound, "not_found", "nothing here; short links live at /<code>")
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")
 

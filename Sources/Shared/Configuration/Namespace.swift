@@ -28,6 +28,8 @@ public struct Namespace: Sendable, Hashable, CustomStringConvertible {
     public var deadLetterTopic: String { topic(.dlq) }
     /// The topic of click milestones: `<ns>-milestones`.
     public var milestonesTopic: String { topic(.milestones) }
+    /// The topic of visits: `<ns>-visits`.
+    public var visitsTopic: String { topic(.visits) }
 
     /// The full name of one of the project's topics.
     public func topic(_ topic: TopicName) -> String { "\(name)-\(topic.rawValue)" }
@@ -58,6 +60,8 @@ public enum TopicName: String, Sendable, CaseIterable {
     case milestones
     /// Every change made through the master, with who made it: the audit trail.
     case audit
+    /// Every visit the replicas answered (redirects, `404`s, `410`s): at-most-once, kept a week.
+    case visits
 }
 
 /// A setting that has an unusable value; the message names the setting and the problem.

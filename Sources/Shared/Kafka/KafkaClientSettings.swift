@@ -10,8 +10,12 @@ public enum KafkaClientRole: String, CaseIterable, Sendable {
     case replicaLinks = "replica-links"
     /// Each replica's producer of click totals to `<ns>-counts`.
     case replicaCounts = "replica-counts"
+    /// Each replica's producer of visits to `<ns>-visits`.
+    case replicaVisits = "replica-visits"
     /// The master's consumer of `<ns>-counts` (the click aggregator).
     case masterCounts = "master-counts"
+    /// The master's readers of `<ns>-visits`: the visits pages, the live streams and the export.
+    case masterVisits = "master-visits"
     /// The master's reader of `<ns>-audit`, for `GET /api/audit`.
     case masterAudit = "master-audit"
     /// The notifier's consumer of `<ns>-links` and `<ns>-milestones`.

@@ -53,11 +53,24 @@ public final class KafkaPartitionReader: Sendable {
     }
 
     /// The first offset whose message was produced at or after `time` (milliseconds since
-    /// 1970), or `high` when none was; producers' clocks are taken to grow with the offsets.
+    /// 1970), or `high` when none was. Asks the broker's time index first (Kafka's
+    /// offsets-for-times lookup, one request) and checks its answer with one read; a broker
+    /// that cannot answer it (the dev broker answers the end) gets a binary search over the
+    /// messages' timestamps instead, producers' clocks taken to grow with the offsets.
     public func firstOffset(atOrAfter time: Int64, timeout: Duration = .seconds(10)) async throws -> Int64 {
         try await thread.runToCompletion { [self] in
+            let milliseconds = Int32(clamping: timeout.components.seconds * 1000)
             let deadline = ContinuousClock.now + timeout
             var (low, high) = try bounds(within: timeout)
+            if case .success(let offset) = client.offset(
+                atOrAfter: time, topic: topic, partition: partition, timeout: milliseconds),
+                (low...high).contains(offset)
+            {
+                // The broker's answer holds if the message before it was made before `time`.
+                guard offset > low else { return offset }
+                let before = try read(from: offset - 1, before: offset, maximum: 1, deadline: deadline).first
+                if let stamp = before?.timestamp, stamp < time { return offset }
+            }
             while low < high {
                 let middle = low + (high - low) / 2
                 guard let message = try read(from: middle, before: high, maximum: 1, deadline: deadline).first else {
@@ -67,6 +80,24 @@ public final class KafkaPartitionReader: Sendable {
             }
             return low
         }
+    }
+
+    /// How many partitions the topic has now.
+    public func partitionCount(timeout: Duration = .seconds(5)) async throws -> Int32 {
+        try await thread.runToCompletion { [self] in
+            let milliseconds = Int32(clamping: timeout.components.seconds * 1000)
+            let layout = try client.partitionLayout(of: topic, timeout: milliseconds).get()
+            guard let partitions = layout[topic], !partitions.isEmpty else {
+                throw KafkaError(code: 3, message: "topic \(topic) does not exist")
+            }
+            return Int32(partitions.count)
+        }
+    }
+
+    /// The partition Kafka's default partitioner (murmur2, as Java clients use it) gives `key`
+    /// among `count`: where the messages of one key are.
+    public static func partition(ofKey key: String, count: Int32) -> Int32 {
+        RDKafkaClient.partition(ofKey: Array(key.utf8), count: count)
     }
 
     private func bounds(within timeout: Duration) throws -> (low: Int64, high: Int64) {

@@ -141,7 +141,7 @@ extension RDKafkaClient {
 }
 
 /// Owns one `rd_kafka_topic_partition_list_t` for the span of a call.
-private final class PartitionList {
+final class PartitionList {
     let pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
 
     init(capacity: Int) { pointer = rd_kafka_topic_partition_list_new(Int32(capacity)) }

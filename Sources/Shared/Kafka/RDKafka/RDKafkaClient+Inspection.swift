@@ -66,3 +66,36 @@ struct KafkaPartitionLayout: Sendable, Equatable {
     let replicas: [Int32]
     let inSyncReplicas: [Int32]
 }
+
+extension RDKafkaClient {
+    /// The first offset of `partition` whose message has a timestamp at or after `time`
+    /// (milliseconds since 1970), by the broker's own index (Kafka's offsets-for-times lookup);
+    /// the high watermark when there is none. Fails on a broker that cannot answer it.
+    func offset(atOrAfter time: Int64, topic: String, partition: Int32, timeout: Int32 = 5000) -> Result<
+        Int64, KafkaError
+    > {
+        let list = PartitionList(capacity: 1)
+        list.add(topic: topic, partition: partition, offset: time)
+        var error = rd_kafka_offsets_for_times(handle, list.pointer, timeout)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            return .failure(KafkaError(error, context: "offsets for times of \(topic)/\(partition)"))
+        }
+        guard let found = list.entries.first else {
+            return .failure(KafkaError(RD_KAFKA_RESP_ERR__BAD_MSG, context: "offsets for times of \(topic)"))
+        }
+        error = found.err
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            return .failure(KafkaError(error, context: "offsets for times of \(topic)/\(partition)"))
+        }
+        if found.offset >= 0 { return .success(found.offset) }
+        return watermarks(topic: topic, partition: partition, timeout: timeout).map(\.high)
+    }
+
+    /// The partition of `count` that Kafka's default partitioner (murmur2, as Java clients and
+    /// librdkafka's `murmur2_random` use it) gives a message keyed `key`.
+    static func partition(ofKey key: [UInt8], count: Int32) -> Int32 {
+        key.withUnsafeBytes { bytes in
+            rd_kafka_msg_partitioner_murmur2(nil, bytes.baseAddress, bytes.count, count, nil, nil)
+        }
+    }
+}

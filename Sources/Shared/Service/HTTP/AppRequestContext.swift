@@ -19,5 +19,9 @@ public struct AppRequestContext: RequestContext {
     /// on use: most requests never ask.
     public var remoteAddress: String? { channel.remoteAddress?.ipAddress }
 
+    /// Closes the request's connection: an answer that streams for long (Server-Sent Events)
+    /// ends its client this way, whatever its writes wait for.
+    public func closeConnection() { channel.close(promise: nil) }
+
     public var responseEncoder: JSONEncoder { JSONEncoder.project }
 }
