@@ -162,3 +162,161 @@ import Testing
         await stack.stop()
     }
 }
+
+extension VisitsEndToEndTests {
+    /// A client of a live stream: reads its events on a task of its own until `count` visits
+    /// arrived, keeping their ids (`<partition>.<offset>`) in order.
+    final class LiveReader: Sendable {
+        /// Its own client, whose shutdown closes the stream's connection.
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(60))))
+        let visits: Task<[String], any Error>
+        /// Resolved once the stream said `ready`.
+        let ready: Task<Void, any Error>
+
+        init(_ url: String, count: Int) {
+            let (readySignal, readyContinuation) = AsyncStream<Void>.makeStream()
+            visits = Task { [client] in
+                let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(120))
+                guard response.status == .ok else { throw ServiceFailure("\(url): \(response.status)") }
+                var ids: [String] = []
+                var pending = ""
+                for try await chunk in response.body {
+                    pending += String(buffer: chunk)
+                    while let end = pending.range(of: "\n\n") {
+                        let event = pending[..<end.lowerBound]
+                        pending = String(pending[end.upperBound...])
+                        if event.contains("event: ready") { readyContinuation.yield() }
+                        if event.contains("event: visit"),
+                            let id = event.split(separator: "\n").first(where: { $0.hasPrefix("id: ") })
+                        {
+                            ids.append(String(id.dropFirst(4)))
+                        }
+                    }
+                    if ids.count >= count { break }
+                }
+                readyContinuation.finish()
+                return ids
+            }
+            ready = Task {
+                for await _ in readySignal { return }
+                throw ServiceFailure("the stream ended before it was ready")
+            }
+        }
+
+        /// Leaves the stream: its connection closes.
+        func close() async { try? await client.shutdown() }
+    }
+
+    /// The resident memory of a process, from `/proc`.
+    static func residentBytes(of pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+    }
+
+    @Test func twoLiveStreamsSeeTheSameVisitsAStalledOneIsCutOffAndTheMasterStaysFlat() async throws {
+        let stack = try await ServiceTrio()
+        #expect(
+            try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://e.com/live","alias":"live"}"#)
+                .status == 201)
+        #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/live").status == 302 })
+
+        // A client that asks for the stream and then reads nothing, with a small receive buffer.
+        let port = try #require(Int(stack.master.url.split(separator: ":").last ?? ""))
+        let stalled = try RawSocket(port: port, receiveBufferSize: 4096)
+        #expect(stalled.send("GET /api/links/live/visits/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+        let visits = 20_000
+        let readers = (0..<2).map { _ in LiveReader("\(stack.master.url)/api/links/live/visits/live", count: visits) }
+        for reader in readers { try await reader.ready.value }
+        #expect(
+            try await eventually {
+                try await PrometheusScrape.fetch("\(stack.master.url)/metrics").value("visit_streams") == 3
+            })
+
+        let warmUp = 2000
+        #expect(try await Self.visit("/live", times: warmUp, on: stack.replica) == [302: warmUp])
+        let before = try Self.residentBytes(of: stack.master.process.pid)
+        #expect(try await Self.visit("/live", times: visits - warmUp, on: stack.replica) == [302: visits - warmUp])
+        let first = try await readers[0].visits.value
+        let second = try await readers[1].visits.value
+        let after = try Self.residentBytes(of: stack.master.process.pid)
+        for reader in readers { await reader.close() }
+        #expect(first.count == visits && Set(first).count == visits)
+        #expect(first == second, "both streams saw the same visits in the same order")
+        #expect(
+            after - before < 24 << 20,
+            "the master grew by \(Double(after - before) / 1_048_576) MiB over \(visits - warmUp) visits")
+
+        // The stalled client was cut off, never buffered for: its socket ends, and it is counted.
+        let scrape = try await PrometheusScrape.fetch("\(stack.master.url)/metrics")
+        #expect(scrape.value("visit_streams_dropped_total") == 1)
+        let drained = stalled.receive(timeout: .seconds(30))
+        #expect(drained.closed, "the stalled stream's connection was closed")
+        #expect(drained.text.contains("event: ready") && drained.text.contains("event: visit"))
+        var open: Double?
+        #expect(
+            try await eventually {
+                open = try await PrometheusScrape.fetch("\(stack.master.url)/metrics").value("visit_streams")
+                return open == 0
+            }, "\(open.map { "\($0)" } ?? "no") streams open after every client left")
+        await stack.stop()
+    }
+
+    @Test func withTheBrokerDownRedirectsAnswerVisitsAreDroppedAndCountedAndTotalsStayExact() async throws {
+        let namespace = try await TestStack.makeNamespace()
+        let broker = try await PrivateBroker(namespace: namespace)
+        var deployment = try TestDeployment(namespace: namespace, kafkaBrokers: broker.bootstrapServers)
+        // A small buffer and a short timeout, so that both ways of dropping show within the test.
+        deployment.environment = [
+            "SHORTENER_CLIENT_REPLICA_VISITS_QUEUE_BUFFERING_MAX_MESSAGES": "300",
+            "SHORTENER_CLIENT_REPLICA_VISITS_MESSAGE_TIMEOUT_MS": "3000",
+        ]
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        defer { for service in [master, outbox, replica] { service.process.crash() } }
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+        #expect(
+            try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://e.com/down","alias":"down"}"#)
+                .status == 201)
+        #expect(try await eventually { try await TestHTTP.get("\(replica.url)/down").status == 302 })
+
+        /// The 90th percentile of `count` sequential redirects, in milliseconds.
+        func redirectP90(_ count: Int) async throws -> Double {
+            var times: [Double] = []
+            for _ in 0..<count {
+                let start = ContinuousClock.now
+                #expect(try await TestHTTP.get("\(replica.url)/down").status == 302)
+                times.append((ContinuousClock.now - start).inSeconds * 1000)
+            }
+            return times.sorted()[count * 9 / 10]
+        }
+        let up = try await redirectP90(400)
+        try await broker.setBroker(up: false)
+        let down = try await redirectP90(400)
+        // The first 302 seen above, then the two rounds.
+        let sent = 1 + 400 + 400
+        // Past the message timeout: what was queued fails, and what came after the buffer filled
+        // was never queued.
+        try await Task.sleep(for: .seconds(5))
+        #expect(down < max(up * 3, up + 20), "p90 \(down) ms with the broker down, \(up) ms with it up")
+        let scrape = try await PrometheusScrape.fetch("\(replica.url)/metrics")
+        let dropped = scrape.value("visits_dropped_total") ?? 0
+        let undelivered = scrape.value("kafka_delivery_errors_total", ["topic": namespace.visitsTopic]) ?? 0
+        #expect(dropped > 0 && undelivered > 0, "dropped \(dropped), undelivered \(undelivered)")
+        #expect(try await TestHTTP.get("\(replica.url)/health/live").status == 200)
+        try await broker.setBroker(up: true)
+
+        // The click totals are the counters' job: exact once the broker is back.
+        var clicks = 0
+        #expect(
+            try await eventually(timeout: .seconds(60)) {
+                clicks = try await TestHTTP.get("\(master.url)/api/links/down").json["clicks"] as? Int ?? 0
+                return clicks == sent
+            }, "\(clicks) clicks counted of \(sent)")
+        for service in [replica, outbox, master] { _ = await service.process.stop() }
+        await broker.remove()
+    }
+}

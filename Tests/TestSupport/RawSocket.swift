@@ -7,9 +7,14 @@ public final class RawSocket: @unchecked Sendable {
     private let descriptor: Int32
     private var closed = false
 
-    public init(port: Int) throws {
+    /// A connection to `port`; `receiveBufferSize` shrinks the socket's receive buffer (a client
+    /// that reads nothing then holds little of what is sent to it).
+    public init(port: Int, receiveBufferSize: Int32? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw ServiceFailure("socket() failed: errno \(errno)") }
+        if var size = receiveBufferSize {
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")

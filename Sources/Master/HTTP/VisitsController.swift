@@ -142,6 +142,7 @@ struct VisitsController: Sendable {
             throw APIError.unavailable("the visits cannot be followed now (\(error.message)); try again")
         }
         let live = self.live
+        context.whenConnectionCloses { live.unsubscribe(subscription.id) }
         let body = ResponseBody { writer in
             defer { live.unsubscribe(subscription.id) }
             try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: {}\n\n"))

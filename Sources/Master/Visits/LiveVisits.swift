@@ -124,11 +124,14 @@ final class LiveVisits: Service, Sendable {
 
     /// Ends a stream (its client left); ending one twice does nothing.
     func unsubscribe(_ id: Int) {
-        state.withLockedValue { state in
-            guard state.subscribers.removeValue(forKey: id) != nil else { return }
+        let ended = state.withLockedValue { state -> Subscriber? in
+            guard let ended = state.subscribers.removeValue(forKey: id) else { return nil }
             if state.subscribers.isEmpty { state.idleSince = .now }
             Self.open.record(state.subscribers.count)
+            return ended
         }
+        // Outside the lock: finishing calls the stream's termination handler, which comes here.
+        ended?.continuation.finish()
     }
 
     /// Starts the tail unless it runs or is starting, and waits until it follows the topic.

@@ -23,5 +23,11 @@ public struct AppRequestContext: RequestContext {
     /// ends its client this way, whatever its writes wait for.
     public func closeConnection() { channel.close(promise: nil) }
 
+    /// Runs `action` once the request's connection has closed, whoever closed it: an answer that
+    /// streams for long learns at once that its client left.
+    public func whenConnectionCloses(_ action: @escaping @Sendable () -> Void) {
+        channel.closeFuture.whenComplete { _ in action() }
+    }
+
     public var responseEncoder: JSONEncoder { JSONEncoder.project }
 }
