@@ -340,17 +340,42 @@ def measure_redirects():
     quiet, ruled = combined(quiet_runs), combined(ruled_runs)
     clicks.update(ruled_clicks(ruled))
     flooded = measure_redirects_under_password_flood(codes_file)
+    visits_on, visits_off = measure_visits_cost(codes_file)
     return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "replica_rules": ruled,
-            "replica_quiet": quiet, "replica_password_flood": flooded, "connections": 64,
-            "seconds": REDIRECT_SECONDS}, clicks
+            "replica_quiet": quiet, "replica_password_flood": flooded, "replica_visits_on": visits_on,
+            "replica_visits_off": visits_off, "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
 
 
-def redirect_run(codes_file, label, seconds=REDIRECT_SECONDS):
-    """wrk on replica a over the codes in `codes_file`, 64 connections; throughput counts the 302s."""
-    log(f"Redirects: replica a, {label}, 64 connections, {seconds:g} s")
+def measure_visits_cost(codes_file):
+    """What publishing every visit costs: replica a (visits on) and replica b (started with
+    SHORTENER_VISITS=off), the same codes, taking turns twice; with the visits replica a
+    published and dropped meanwhile."""
+    topic = "bench-visits"
+    published_before = metric(REPLICAS[0], "kafka_messages_produced_total", {"topic": topic}) or 0
+    dropped_before = metric(REPLICAS[0], "visits_dropped_total") or 0
+    failed_before = metric(REPLICAS[0], "kafka_delivery_errors_total", {"topic": topic}) or 0
+    halves = REDIRECT_SECONDS / 2
+    on_runs, off_runs = [], []
+    for _ in range(2):
+        on_runs.append(redirect_run(codes_file, "visits on", halves, replica=0))
+        off_runs.append(redirect_run(codes_file, "visits off", halves, replica=1))
+    on, off = combined(on_runs), combined(off_runs)
+    time.sleep(1)  # the last batch of visits (50 ms of linger) acknowledged
+    on["visits_published"] = int((metric(REPLICAS[0], "kafka_messages_produced_total", {"topic": topic}) or 0)
+                                 - published_before)
+    on["visits_dropped"] = int((metric(REPLICAS[0], "visits_dropped_total") or 0) - dropped_before
+                               + (metric(REPLICAS[0], "kafka_delivery_errors_total", {"topic": topic}) or 0)
+                               - failed_before)
+    return on, off
+
+
+def redirect_run(codes_file, label, seconds=REDIRECT_SECONDS, replica=0):
+    """wrk on a replica (a unless told) over the codes in `codes_file`, 64 connections;
+    throughput counts the 302s."""
+    log(f"Redirects: replica {'ab'[replica]}, {label}, 64 connections, {seconds:g} s")
     account = CPUAccount()
     drain_at = time.time() + seconds - REDIRECT_DRAIN_SECONDS
-    figures = wrk(f"http://127.0.0.1:{REPLICAS[0]}", 64, int(seconds), ROOT / "bench" / "redirects.lua",
+    figures = wrk(f"http://127.0.0.1:{REPLICAS[replica]}", 64, int(seconds), ROOT / "bench" / "redirects.lua",
                   {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}"})
     received = figures["requests"] - figures["non_2xx_3xx"]
     figures["rps"] = round(received / (seconds - REDIRECT_DRAIN_SECONDS), 1)
@@ -890,6 +915,9 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "rules_ratio": round(redirects["replica_rules"]["rps"] / redirects["replica_quiet"]["rps"], 3),
         "password_flood_p99_ratio": round(
             redirects["replica_password_flood"]["p99_ms"] / redirects["replica_quiet"]["p99_ms"], 3),
+        "visits_ratio": round(redirects["replica_visits_on"]["rps"] / redirects["replica_visits_off"]["rps"], 3),
+        "visits_p99_ratio": round(
+            redirects["replica_visits_on"]["p99_ms"] / redirects["replica_visits_off"]["p99_ms"], 3),
         "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
         "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
         "propagation_p99_ms": propagation["idle"]["p99_ms"],
@@ -921,6 +949,8 @@ def check_targets(results):
         "redirects of links with 8 rules >= 0.95 of plain ones": results["rules_ratio"] >= 0.95,
         "redirect p99 under 200 password posts/s within 20 % of without":
             results["password_flood_p99_ratio"] <= 1.2,
+        "redirects with visits on >= 0.95 of off, p99 no higher": results["visits_ratio"] >= 0.95
+        and results["visits_p99_ratio"] <= 1.0,
         "create_ratio_16 >= 0.8": results["create_ratio_16"] >= 0.8,
         "create_ratio_64 >= 1.0": results["create_ratio_64"] >= 1.0,
         "create p99 at 64 <= 25 ms": creates["64"]["master"]["p99_ms"] <= 25,
@@ -952,6 +982,7 @@ def render(results):
     forwarded = results["redirects"]["replica_query"]
     ruled, quiet = results["redirects"]["replica_rules"], results["redirects"]["replica_quiet"]
     flooded = results["redirects"]["replica_password_flood"]
+    visits_on, visits_off = results["redirects"]["replica_visits_on"], results["redirects"]["replica_visits_off"]
     creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
@@ -967,6 +998,12 @@ def render(results):
          f"{flooded['rps']:.0f} rps", f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
          f"p99 {results['password_flood_p99_ratio']} of without; {flooded['password_posts_per_second']} posts/s; "
          f"passwords checked {flooded['password_work']['ran']:.0f}, refused as busy {flooded['password_work']['busy']:.0f}"),
+        ("Redirects, replica a, every visit published (visits on)", f"{visits_on['rps']:.0f} rps",
+         f"{visits_on['p50_ms']} / {visits_on['p99_ms']} ms",
+         f"{results['visits_ratio']} of off, p99 {results['visits_p99_ratio']} of off; "
+         f"{visits_on['visits_published']} published, {visits_on['visits_dropped']} dropped"),
+        ("Redirects, replica b, SHORTENER_VISITS=off", f"{visits_off['rps']:.0f} rps",
+         f"{visits_off['p50_ms']} / {visits_off['p99_ms']} ms", ""),
     ]
     for connections in CREATE_CONNECTIONS:
         base, master = creates[str(connections)]["pgbench"], creates[str(connections)]["master"]

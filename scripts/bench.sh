@@ -53,7 +53,9 @@ start outbox "$BIN/outbox" --http-port "${PORTS[3]}"
 # addresses, so that the limit per address lets it through to the hashing worker.
 start replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="${REDIS_PORTS[0]}" SHORTENER_TRUSTED_PROXIES=127.0.0.1/32 \
     "$BIN/replica" --http-port "${PORTS[1]}"
-start replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="${REDIS_PORTS[1]}" "$BIN/replica" --http-port "${PORTS[2]}"
+# Replica b publishes no visits: the visits row compares it with replica a, in the same run.
+start replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="${REDIS_PORTS[1]}" SHORTENER_VISITS=off \
+    "$BIN/replica" --http-port "${PORTS[2]}"
 start notifier "$BIN/notifier" --http-port "${PORTS[4]}"
 for port in "${PORTS[@]:0:5}"; do
     wait_ready "$port" 30 || die "the service on port $port was not ready after 30 s (logs in $STATE)"

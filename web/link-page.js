@@ -1,12 +1,13 @@
 // A link's page: its details and their edit form, a click chart with a range picker, the top
 // referrers, countries, devices, browsers and operating systems (bots apart), the clicks per
-// rule and A/B variant of a link with rules, its QR code as SVG
+// rule and A/B variant of a link with rules, its live and recent visits, its QR code as SVG
 // and PNG, and delete. The numbers refresh every few seconds (the replicas' report interval) without a
 // reload.
 import { api, can, query, linkPath, linkRoute } from './api.js';
 import { h, notify, numberFormat, dateTimeFormat, saveBlob } from './dom.js';
 import { clickChart } from './chart.js';
 import { editForm } from './link-edit.js';
+import { visitsSections } from './visits.js';
 
 /** How often the numbers refresh: the replicas' default report interval. */
 const REFRESH_MS = 5000;
@@ -117,6 +118,7 @@ export function linkView(code, domain) {
     if (!left) timer = setTimeout(refresh, REFRESH_MS);
   }
   refresh();
+  const visits = can('stats:read') ? visitsSections(path, only) : null;
 
   const element = h('section', {},
     h('p', {}, h('a', { href: '#/' }, '← All links')),
@@ -131,8 +133,9 @@ export function linkView(code, domain) {
       totals, chartBox,
       h('p', { class: 'help' }, 'Bots (crawlers, link previews, HTTP libraries, headless browsers) are drawn apart in the chart and left out of the lists.')),
     tops,
+    visits?.element,
     dialog);
-  return { element, leave: () => { left = true; clearTimeout(timer); qr.leave(); } };
+  return { element, leave: () => { left = true; clearTimeout(timer); qr.leave(); visits?.leave(); } };
 }
 
 function statsQuery(rangeID, excludingBots, domain) {
