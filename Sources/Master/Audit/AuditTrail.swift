@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SharedEvents
 import SharedKafka
+import SharedResilience
 
 /// The audit trail as `GET /api/audit` reads it: the one partition of `<ns>-audit`, read at
 /// an offset (a page's cursor) or from the first event at a time (a binary search over the
@@ -14,9 +15,9 @@ final class AuditTrail: Service, Sendable {
     private let makeReader: @Sendable () throws -> KafkaPartitionReader
     private let reader = NIOLockedValueBox<KafkaPartitionReader?>(nil)
     private let logger: Logger
-    private let waiting = NIOLockedValueBox(0)
+    private let reads = Bulkhead(limit: AuditTrail.maximumReads)
 
-    /// Most reads running or waiting at once.
+    /// Most reads running at once.
     static let maximumReads = 4
 
     init(logger: Logger, makeReader: @escaping @Sendable () throws -> KafkaPartitionReader) {
@@ -56,20 +57,15 @@ final class AuditTrail: Service, Sendable {
         let nextCursor: Int64
     }
 
-    /// No read could start: too many run already.
-    struct Busy: Error {}
-
     /// Up to `limit` events from `cursor` (an offset of an earlier page), or else from the first
     /// event made at or after `since`, or else from the oldest kept; only those made at or after
     /// `since` when given. An event that cannot be decoded is skipped and logged.
+    /// Throws `Bulkhead.Full` while ``maximumReads`` reads run.
     func page(since: Date?, cursor: Int64?, limit: Int) async throws -> Page {
-        let admitted = waiting.withLockedValue { count in
-            guard count < Self.maximumReads else { return false }
-            count += 1
-            return true
-        }
-        guard admitted else { throw Busy() }
-        defer { waiting.withLockedValue { $0 -= 1 } }
+        try await reads.run { try await read(since: since, cursor: cursor, limit: limit) }
+    }
+
+    private func read(since: Date?, cursor: Int64?, limit: Int) async throws -> Page {
         let reader = try currentReader()
         let (low, high) = try await reader.bounds()
         var start: Int64

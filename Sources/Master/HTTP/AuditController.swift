@@ -3,6 +3,7 @@ import Hummingbird
 import SharedEvents
 import SharedJSON
 import SharedKafka
+import SharedResilience
 import SharedService
 
 /// `GET /api/audit?since=&cursor=&limit=`, in the `/api` group behind the key check
@@ -80,7 +81,7 @@ struct AuditController: Sendable {
             do {
                 return PageAnswer(
                     page: try await trail.page(since: since, cursor: cursor, limit: limit))
-            } catch is AuditTrail.Busy {
+            } catch is Bulkhead.Full {
                 var busy = APIError(.tooManyRequests, "busy", "other audit reads are running; try again in a moment")
                 busy.headers[.retryAfter] = "1"
                 throw busy

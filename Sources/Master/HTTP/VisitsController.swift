@@ -5,6 +5,7 @@ import NIOCore
 import SharedEvents
 import SharedJSON
 import SharedKafka
+import SharedResilience
 import SharedService
 
 /// The visits of `<ns>-visits`, behind the `/api` group's key check (``AccessRight/readStats``):
@@ -111,7 +112,7 @@ struct VisitsController: Sendable {
             let page = try await log.page(key: key, from: from, to: to, cursor: cursor, limit: limit)
             return PageAnswer(
                 visits: page.entries.map { VisitAnswer(event: $0.event) }, nextCursor: page.nextCursor?.description)
-        } catch is VisitLog.Busy {
+        } catch is Bulkhead.Full {
             var busy = APIError(.tooManyRequests, "busy", "other visit reads are running; try again in a moment")
             busy.headers[.retryAfter] = "1"
             throw busy

@@ -79,12 +79,7 @@ struct VisitExport {
                 progress(read)
                 var pending: [(Int64, VisitEvent)] = []
                 for message in messages where wanted == nil || message.key == wanted {
-                    guard let event = try? EventCodec.decodeVisitEvent(message.value) else {
-                        logger.warning(
-                            "Skipped a visits message that is no visit",
-                            metadata: ["kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)"])
-                        continue
-                    }
+                    guard let event = VisitLog.visit(in: message, logger: logger) else { continue }
                     if let from, event.occurredAt < from { continue }
                     if let to, event.occurredAt >= to { continue }
                     pending.append((VisitLog.milliseconds(event.occurredAt), event))

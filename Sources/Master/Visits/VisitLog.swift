@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import ServiceLifecycle
 import SharedEvents
 import SharedKafka
+import SharedResilience
 
 /// The visits as `GET /api/links/<code>/visits` and `GET /api/visits/orphans` read them from
 /// `<ns>-visits`, newest first: one key's visits are on the partition Kafka's default
@@ -15,7 +16,7 @@ final class VisitLog: Service, Sendable {
     private let makeReader: @Sendable (Int32) throws -> KafkaPartitionReader
     private let readers = NIOLockedValueBox<[Int32: KafkaPartitionReader]>([:])
     private let partitionCount = NIOLockedValueBox<(count: Int32, read: ContinuousClock.Instant)?>(nil)
-    private let running = NIOLockedValueBox(0)
+    private let reads = Bulkhead(limit: VisitLog.maximumReads)
     private let logger: Logger
 
     /// Most reads running at once.
@@ -88,22 +89,17 @@ final class VisitLog: Service, Sendable {
         let nextCursor: Cursor?
     }
 
-    /// No read could start: too many run already.
-    struct Busy: Error {}
-
     /// The cursor names another partition than the key's: the topic's partitions changed.
     struct StaleCursor: Error {}
 
     /// Up to `limit` visits keyed `key`, newest first, made at or after `from` and before `to`,
     /// below `cursor` when given (a cursor of an earlier page of the same key).
+    /// Throws `Bulkhead.Full` while ``maximumReads`` reads run.
     func page(key: String, from: Date?, to: Date?, cursor: Cursor?, limit: Int) async throws -> Page {
-        let admitted = running.withLockedValue { count in
-            guard count < Self.maximumReads else { return false }
-            count += 1
-            return true
-        }
-        guard admitted else { throw Busy() }
-        defer { running.withLockedValue { $0 -= 1 } }
+        try await reads.run { try await read(key: key, from: from, to: to, cursor: cursor, limit: limit) }
+    }
+
+    private func read(key: String, from: Date?, to: Date?, cursor: Cursor?, limit: Int) async throws -> Page {
         let partition = KafkaPartitionReader.partition(ofKey: key, count: try await currentPartitionCount())
         if let cursor, cursor.partition != partition { throw StaleCursor() }
         let reader = try reader(of: partition)
@@ -123,15 +119,7 @@ final class VisitLog: Service, Sendable {
             let messages = try await reader.read(from: start, before: upper, maximum: Int(upper - start))
             scanned += messages.count
             for message in messages.reversed() where message.key == wanted {
-                let event: VisitEvent
-                do {
-                    event = try EventCodec.decodeVisitEvent(message.value)
-                } catch {
-                    logger.warning(
-                        "Skipped a visits message that is no visit",
-                        metadata: ["kafka.offset": "\(message.offset)", "error": "\(error.reason)"])
-                    continue
-                }
+                guard let event = Self.visit(in: message, logger: logger) else { continue }
                 if let from, event.occurredAt < from { continue }
                 if let to, event.occurredAt >= to { continue }
                 entries.append(Entry(partition: partition, offset: message.offset, event: event))
@@ -142,6 +130,21 @@ final class VisitLog: Service, Sendable {
             upper = start
         }
         return Page(entries: entries, nextCursor: upper > lower ? Cursor(partition: partition, offset: upper) : nil)
+    }
+
+    /// The visit a message holds; nil, logged, when it holds none.
+    static func visit(in message: KafkaMessage, logger: Logger) -> VisitEvent? {
+        do {
+            return try EventCodec.decodeVisitEvent(message.value)
+        } catch {
+            logger.warning(
+                "Skipped a visits message that is no visit",
+                metadata: [
+                    "kafka.partition": "\(message.partition)", "kafka.offset": "\(message.offset)",
+                    "error": "\(error.reason)",
+                ])
+            return nil
+        }
     }
 
     /// The visits topic's partition count, asked at most once per ``partitionCountLifetime``.

@@ -20,15 +20,27 @@ public final class KafkaPartitionReader: Sendable {
         bootstrapServers: String, groupID: String, topic: String, partition: Int32 = 0,
         clientSettings: [String: String] = [:], logger: Logger
     ) throws {
+        self.topic = topic
+        self.partition = partition
+        self.client = try RDKafkaClient(
+            kind: .consumer,
+            settings: Self.readerSettings(
+                bootstrapServers: bootstrapServers, groupID: groupID, clientSettings: clientSettings),
+            logger: logger)
+        thread.start()
+    }
+
+    /// The settings of a consumer that reads at offsets it chooses: `groupID` only names it to
+    /// the broker, and it never commits.
+    static func readerSettings(bootstrapServers: String, groupID: String, clientSettings: [String: String])
+        -> [String: String]
+    {
         var settings = clientSettings
         settings["bootstrap.servers"] = bootstrapServers
         settings["group.id"] = groupID
         settings["enable.auto.commit"] = "false"
         settings["enable.auto.offset.store"] = "false"
-        self.topic = topic
-        self.partition = partition
-        self.client = try RDKafkaClient(kind: .consumer, settings: settings, logger: logger)
-        thread.start()
+        return settings
     }
 
     /// Releases the thread and the client.

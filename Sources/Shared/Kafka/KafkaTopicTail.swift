@@ -20,15 +20,14 @@ public final class KafkaTopicTail: Sendable {
         bootstrapServers: String, groupID: String, topic: String, clientSettings: [String: String] = [:],
         logger: Logger, deliver: @escaping @Sendable ([KafkaMessage]) -> Void
     ) throws {
-        var settings = clientSettings
-        settings["bootstrap.servers"] = bootstrapServers
-        settings["group.id"] = groupID
-        settings["enable.auto.commit"] = "false"
-        settings["enable.auto.offset.store"] = "false"
         self.topic = topic
         self.deliver = deliver
         self.logger = logger
-        self.client = try RDKafkaClient(kind: .consumer, settings: settings, logger: logger)
+        self.client = try RDKafkaClient(
+            kind: .consumer,
+            settings: KafkaPartitionReader.readerSettings(
+                bootstrapServers: bootstrapServers, groupID: groupID, clientSettings: clientSettings),
+            logger: logger)
         thread.start()
     }
 
