@@ -71,8 +71,10 @@ final class LiveVisits: Service, Sendable {
     let bufferSize: Int
     /// How long the tail runs on with no stream before it stops.
     static let idleLifetime = Duration.seconds(60)
-    /// Time between heartbeats on every stream.
-    static let heartbeat = Duration.seconds(15)
+    /// Time between heartbeats on every stream. A client that left without closing its
+    /// connection (or whose close the server cannot see, as with a half-closed socket) is found
+    /// by the next write: within this time its place is free again.
+    static let heartbeat = Duration.seconds(5)
 
     private let state = NIOLockedValueBox(State())
     private let makeTail: @Sendable (@escaping @Sendable ([KafkaMessage]) -> Void) throws -> KafkaTopicTail
