@@ -190,7 +190,7 @@ final class DevBrokerMirror: @unchecked Sendable {
     /// Saves the groups' committed offsets (topic → partition → offset) to `groups.json`.
     func saveGroupOffsets(admin: KafkaAdmin) async {
         do {
-            let described = try await admin.topics().filter { topics[$0.name] != nil }
+            let described = try await admin.topics(named: Set(topics.keys))
             var saved: [String: [String: [String: Int64]]] = [:]
             for group in groups {
                 for lag in try await admin.lag(of: group, on: described) where lag.hasCommitted {
@@ -222,7 +222,7 @@ final class DevBrokerMirror: @unchecked Sendable {
         let compacted = Set(
             definitions.filter { $0.topicConfigs["cleanup.policy"]?.contains("compact") == true }
                 .map { namespace.topic($0.topic) })
-        guard let described = try? await admin.topics() else { return }
+        guard let described = try? await admin.topics(named: compacted) else { return }
         var found: [String] = []
         for topic in described where compacted.contains(topic.name) {
             for partition in topic.partitions where partition.lowWatermark > 0 {

@@ -61,7 +61,7 @@ struct TopicInspector: Sendable {
     /// ``projectGroups(replicaIDs:)``. `extraGroups` are reported even without offsets.
     func describe(_ topics: [TopicName], replicaIDs: [String], extraGroups: [String]) async throws -> Report {
         let wanted = (topics.isEmpty ? TopicName.allCases : topics).map { namespace.topic($0) }
-        let cluster = try await admin.topics()
+        let cluster = try await admin.topics(named: Set(wanted))
         var groups: [String]
         var source = GroupSource.cluster
         do {
@@ -88,8 +88,7 @@ struct TopicInspector: Sendable {
     /// Every topic of the cluster, the project's first.
     func list(all: Bool) async throws -> [KafkaTopicDescription] {
         let project = Set(TopicName.allCases.map { namespace.topic($0) })
-        return try await admin.topics()
-            .filter { all || project.contains($0.name) }
+        return try await admin.topics(named: all ? nil : project)
             .sorted { (project.contains($0.name) ? 0 : 1, $0.name) < (project.contains($1.name) ? 0 : 1, $1.name) }
     }
 
@@ -98,7 +97,8 @@ struct TopicInspector: Sendable {
     /// On the dev broker (it announces itself with ``DevBrokerMarker.topic``) nothing is
     /// created: it creates the project's topics itself and offers no admin API.
     func apply(dryRun: Bool) async throws -> ApplyResult {
-        let cluster = Dictionary(uniqueKeysWithValues: try await admin.topics().map { ($0.name, $0) })
+        let names = Set(definitions.map { namespace.topic($0.topic) } + [DevBrokerMarker.topic])
+        let cluster = Dictionary(uniqueKeysWithValues: try await admin.topics(named: names).map { ($0.name, $0) })
         let isDevBroker = cluster[DevBrokerMarker.topic] != nil
         var result = ApplyResult(outcomes: [], brokerManagesTopics: isDevBroker)
         let missing = definitions.filter { cluster[namespace.topic($0.topic)] == nil }

@@ -87,7 +87,7 @@ struct LinkReplay: Sendable {
             ProgressDisplay(label: "Replay", total: $0, unit: "messages")
         }
     ) async throws -> Summary {
-        guard let topic = try await admin.topics().first(where: { $0.name == namespace.linksTopic }) else {
+        guard let topic = try await admin.topics(named: [namespace.linksTopic]).first else {
             throw SettingError("topic \(namespace.linksTopic) does not exist: nothing to replay")
         }
         let running = try await store.runningReplica()

@@ -19,8 +19,10 @@ public final class KafkaAdmin: Sendable {
         client = try RDKafkaClient(kind: .producer, settings: ["bootstrap.servers": bootstrapServers], logger: logger)
     }
 
-    /// Every topic of the cluster, partition by partition, with watermarks.
-    public func topics() async throws -> [KafkaTopicDescription] {
+    /// The topics of the cluster (only those `named` when given), partition by partition, with
+    /// watermarks. One metadata request, then one watermark request per partition described: a
+    /// cluster shared by many namespaces has many partitions, so callers name what they need.
+    public func topics(named names: Set<String>? = nil) async throws -> [KafkaTopicDescription] {
         try await blocking { [self] in
             let layout: [String: [KafkaPartitionLayout]]
             switch client.partitionLayout(of: nil, timeout: timeoutMilliseconds) {
@@ -30,7 +32,7 @@ public final class KafkaAdmin: Sendable {
                     "cannot read the cluster's metadata from \(bootstrapServers) (\(error.message)); "
                         + "is Kafka up there? Set SHORTENER_KAFKA_BROKERS or --kafka-brokers")
             }
-            return try layout.keys.sorted().map { name in
+            return try layout.keys.sorted().filter { names?.contains($0) ?? true }.map { name in
                 let partitions = try layout[name, default: []].map { partition in
                     let marks = try client.watermarks(
                         topic: name, partition: partition.partition, timeout: timeoutMilliseconds
