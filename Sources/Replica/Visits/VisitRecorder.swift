@@ -60,7 +60,7 @@ final class VisitRecorder: Sendable {
             os: attributes.client.os, referrer: attributes.referrer, bot: attributes.isBot, replicaID: replicaID,
             at: time)
         do {
-            try producer.enqueue(topic: topic, key: event.key, value: EventCodec.encode(event))
+            try producer.send(unacknowledged: EventCodec.encode(event), topic: topic, key: event.key)
         } catch {
             Self.dropped.increment()
             let now = ContinuousClock.now

@@ -62,6 +62,32 @@ public final class KafkaProducer: Service, Sendable {
     ) throws(KafkaError) -> KafkaDelivery {
         let delivery = KafkaDelivery()
         let ticket = Unmanaged.passRetained(delivery).toOpaque()
+        do {
+            try produce(
+                topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp,
+                ticket: ticket)
+        } catch {
+            Unmanaged<KafkaDelivery>.fromOpaque(ticket).release()
+            throw error
+        }
+        return delivery
+    }
+
+    /// Enqueues one message whose outcome nobody waits for (it is counted like every other:
+    /// `kafka_messages_produced_total`, `kafka_delivery_errors_total`); never blocks. Cheaper
+    /// than ``enqueue(topic:key:value:)`` by the pending delivery it does not make. Throws when
+    /// the client is closed or its local queue is full.
+    public func send(unacknowledged value: [UInt8], topic: String, key: String) throws(KafkaError) {
+        try produce(
+            topic: topic, partition: nil, key: Array(key.utf8), value: value, headers: [], timestamp: nil, ticket: nil)
+    }
+
+    /// Hands one message to librdkafka while the producer is open; `ticket` is its pending
+    /// delivery, retained, or nil.
+    private func produce(
+        topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestamp: Int64?,
+        ticket: UnsafeMutableRawPointer?
+    ) throws(KafkaError) {
         let failure = state.withLockedValue { state -> KafkaError? in
             guard state.isOpen else { return .closed("produce to \(topic)") }
             do throws(KafkaError) {
@@ -73,11 +99,7 @@ public final class KafkaProducer: Service, Sendable {
                 return error
             }
         }
-        if let failure {
-            Unmanaged<KafkaDelivery>.fromOpaque(ticket).release()
-            throw failure
-        }
-        return delivery
+        if let failure { throw failure }
     }
 
     /// Enqueues one message and waits until the broker acknowledged it.

@@ -3,11 +3,12 @@ import CRDKafka
 /// The producer side of a handle created with delivery reports.
 extension RDKafkaClient {
     /// Enqueues one message (copied) to `partition` of `topic` (nil: the partitioner decides by
-    /// key), with `opaque` (a retained ``KafkaDelivery``) handed to its delivery report.
+    /// key), with `opaque` (a retained ``KafkaDelivery``, or nil when nobody waits for the
+    /// outcome) handed to its delivery report.
     /// `timestamp` nil means now. Never blocks; fails when the local queue is full.
     func produce(
         topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestamp: Int64?,
-        opaque: UnsafeMutableRawPointer
+        opaque: UnsafeMutableRawPointer?
     ) throws(KafkaError) {
         let headerList: OpaquePointer? = headers.isEmpty ? nil : rd_kafka_headers_new(headers.count)
         for header in headers {

@@ -56,12 +56,14 @@ package final class RDKafkaClient: @unchecked Sendable {
         }
         if deliveryReports {
             rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
-                guard let message, let ticket = message.pointee._private else { return }
-                let delivery = Unmanaged<KafkaDelivery>.fromOpaque(ticket).takeRetainedValue()
+                guard let message else { return }
                 let error = message.pointee.err
                 KafkaMetrics.delivered(
                     topic: String(cString: rd_kafka_topic_name(message.pointee.rkt)),
                     succeeded: error == RD_KAFKA_RESP_ERR_NO_ERROR)
+                // A message sent without a ticket: counted, and nobody waits for it.
+                guard let ticket = message.pointee._private else { return }
+                let delivery = Unmanaged<KafkaDelivery>.fromOpaque(ticket).takeRetainedValue()
                 if error == RD_KAFKA_RESP_ERR_NO_ERROR {
                     delivery.complete(
                         .success(
