@@ -12,38 +12,6 @@ import Testing
 /// publish, the master's pages of a link's visits and of the orphans, its live streams, and
 /// what a broker outage costs (visits, never redirects or click totals).
 @Suite struct VisitsEndToEndTests {
-    /// A master, a relay and one replica on a dev broker of their own: these tests send tens of
-    /// thousands of visits, which the shared broker of the other suites should not have to carry.
-    struct Stack {
-        let broker: PrivateBroker
-        let deployment: TestDeployment
-        let master: TestDeployment.Running
-        let outbox: TestDeployment.Running
-        let replica: TestDeployment.Running
-
-        init(environment: [String: String] = [:]) async throws {
-            let namespace = try await TestStack.makeNamespace()
-            broker = try await PrivateBroker(namespace: namespace)
-            var deployment = try TestDeployment(namespace: namespace, kafkaBrokers: broker.bootstrapServers)
-            deployment.environment = environment
-            self.deployment = deployment
-            master = try deployment.master()
-            outbox = try deployment.outbox()
-            replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
-            for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
-        }
-
-        /// Every visit in the stack's visits topic.
-        func topicVisits() async throws -> [(key: String, event: VisitEvent)] {
-            try await VisitsEndToEndTests.topicVisits(deployment.namespace, brokers: broker.bootstrapServers)
-        }
-
-        func stop() async {
-            for service in [replica, outbox, master] { _ = await service.process.stop() }
-            await broker.remove()
-        }
-    }
-
     /// Sends `count` visits of `path` to the replica, four at a time; the statuses seen.
     static func visit(
         _ path: String, times count: Int, on replica: TestDeployment.Running, headers: [String: String] = [:]
@@ -92,6 +60,11 @@ import Testing
         return visits
     }
 
+    /// Every visit in the visits topic of `stack`, on its own broker.
+    static func topicVisits(_ stack: ServiceTrio) async throws -> [(key: String, event: VisitEvent)] {
+        try await topicVisits(stack.deployment.namespace, brokers: stack.broker?.bootstrapServers)
+    }
+
     /// Every page of `path` (a visits URL with its query), following `next_cursor`: the visits'
     /// event ids and times, in the order the pages gave them.
     static func allPages(_ url: String, limit: Int) async throws -> [(id: String, time: String)] {
@@ -114,7 +87,8 @@ import Testing
     }
 
     @Test func everyVisitIsOneEventAndThePagesWalkThemWithoutGapsOrRepeats() async throws {
-        let stack = try await Stack(environment: ["SHORTENER_TRUSTED_PROXIES": "127.0.0.1/32"])
+        // Their own broker: the visits of these tests are not the shared broker's to carry.
+        let stack = try await ServiceTrio(environment: ["SHORTENER_TRUSTED_PROXIES": "127.0.0.1/32"], ownBroker: true)
         for body in [
             #"{"url":"https://example.com/visited","alias":"visited"}"#,
             #"{"url":"https://example.com/gone","alias":"gonenow"}"#,
@@ -142,7 +116,7 @@ import Testing
         var all: [(key: String, event: VisitEvent)] = []
         #expect(
             try await eventually(timeout: .seconds(20)) {
-                all = try await stack.topicVisits()
+                all = try await Self.topicVisits(stack)
                 visits = all.filter { $0.event.referrer == "news.example" }
                 return visits.count >= 5
             }, "visits in the topic: \(visits.map(\.event))")
@@ -169,7 +143,7 @@ import Testing
             }, "\(pages.count) visits paged")
         #expect(pages.count == 5001 + polls && Set(pages.map(\.id)).count == 5001 + polls)
         // Newest first: the topic's order (one link's visits are on one partition), reversed.
-        let fromTopic = try await stack.topicVisits().filter { $0.key == "visited" }
+        let fromTopic = try await Self.topicVisits(stack).filter { $0.key == "visited" }
         #expect(fromTopic.reversed().map { $0.event.eventID.uuidString.lowercased() } == pages.map(\.id))
         let times = pages.map(\.time).sorted(by: >)
 
@@ -252,7 +226,7 @@ extension VisitsEndToEndTests {
     }
 
     @Test func twoLiveStreamsSeeTheSameVisitsAStalledOneIsCutOffAndTheMasterStaysFlat() async throws {
-        let stack = try await Stack()
+        let stack = try await ServiceTrio(ownBroker: true)
         #expect(
             try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://e.com/live","alias":"live"}"#)
                 .status == 201)

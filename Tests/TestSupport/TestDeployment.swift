@@ -79,9 +79,15 @@ public struct ServiceTrio: Sendable {
     public let master: TestDeployment.Running
     public let outbox: TestDeployment.Running
     public let replica: TestDeployment.Running
+    /// Their own dev broker, when they were given one.
+    public let broker: PrivateBroker?
 
-    public init(environment: [String: String] = [:]) async throws {
-        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+    /// With `ownBroker`, on a dev broker of their own instead of the test stack's (for tests
+    /// whose traffic the other suites' shared broker should not have to carry).
+    public init(environment: [String: String] = [:], ownBroker: Bool = false) async throws {
+        let namespace = try await TestStack.makeNamespace()
+        broker = ownBroker ? try await PrivateBroker(namespace: namespace) : nil
+        var deployment = try TestDeployment(namespace: namespace, kafkaBrokers: broker?.bootstrapServers)
         deployment.environment = environment
         self.deployment = deployment
         master = try deployment.master()
@@ -92,5 +98,6 @@ public struct ServiceTrio: Sendable {
 
     public func stop() async {
         for service in [replica, outbox, master] { _ = await service.process.stop() }
+        await broker?.remove()
     }
 }
