@@ -98,7 +98,7 @@ public final class IdleConnections: @unchecked Sendable {
         ]
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: readyPath))
         try process.run()
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + ServiceProcess.startupTimeout
         while (try? String(contentsOfFile: readyPath, encoding: .utf8))?.hasPrefix("open") != true {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 throw ServiceFailure("could not open \(count) idle connections to port \(port)")

@@ -98,8 +98,13 @@ public final class ServiceProcess: @unchecked Sendable {
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
+    /// How long a service may take to become healthy. The end-to-end round starts some 70
+    /// processes at once on two cores; on a slow day a debug binary took 40 s from launch to its
+    /// first log line, so this is a bound on the machine, not a claim about the services.
+    public static let startupTimeout = Duration.seconds(90)
+
     /// Waits until `url` answers 200, failing after `timeout` with the log's tail.
-    public func waitUntilHealthy(_ url: String, timeout: Duration = .seconds(30)) async throws {
+    public func waitUntilHealthy(_ url: String, timeout: Duration = startupTimeout) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard process.isRunning else { throw ServiceFailure("\(name) exited early:\n\(logTail())") }

@@ -32,8 +32,10 @@ public struct TestDeployment: Sendable {
         public let port: Int
         public var url: String { "http://127.0.0.1:\(port)" }
 
-        /// Waits until `/health/<probe>` answers 200.
-        public func waitUntilHealthy(_ probe: String = "ready", timeout: Duration = .seconds(30)) async throws {
+        /// Waits until `/health/<probe>` answers 200 (see ``ServiceProcess/startupTimeout``).
+        public func waitUntilHealthy(_ probe: String = "ready", timeout: Duration = ServiceProcess.startupTimeout)
+            async throws
+        {
             try await process.waitUntilHealthy("\(url)/health/\(probe)", timeout: timeout)
         }
     }
