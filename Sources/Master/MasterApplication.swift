@@ -41,6 +41,9 @@ struct MasterApplication {
         var titleFetching: TitleFetcher.Settings?
         /// Most live visit streams open at once.
         var maximumVisitStreams = 100
+        /// The settings of the breaker in front of Postgres; its call timeout bounds each
+        /// statement of the API and of the group commit.
+        var postgresBreaker = CircuitBreaker.Settings()
     }
 
     /// The Postgres pool (a service of ``services``).
@@ -71,7 +74,7 @@ struct MasterApplication {
         let namespace = configuration.namespace
         let postgres = PostgresClient(
             configuration: configuration.postgres.client, eventLoopGroup: Self.postgresLoop, backgroundLogger: logger)
-        let breaker = CircuitBreaker.postgres(logger: logger)
+        let breaker = CircuitBreaker.postgres(settings: configuration.postgresBreaker, logger: logger)
         let deadLetters = try DeadLetterQueue(
             bootstrapServers: configuration.kafkaBrokers, clients: configuration.clients,
             breaker: .kafka(logger: logger), namespace: namespace, consumerGroup: namespace.masterGroup,

@@ -193,7 +193,7 @@ import Testing
         let second = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
         try await withRunningServices(first.backgroundServices + second.backgroundServices) {
             let store = APIKeyStore(
-                client: first.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+                client: first.postgres, breaker: TestStack.postgresBreaker(), logger: TestStack.logger)
             let admin = try await store.create(name: "admin", role: .admin).secret
             let doomed = try await store.create(name: "doomed", role: .viewer)
             @Sendable func status(
@@ -225,7 +225,7 @@ import Testing
         let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
         try await withRunningServices(master.backgroundServices) {
             let store = APIKeyStore(
-                client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+                client: master.postgres, breaker: TestStack.postgresBreaker(), logger: TestStack.logger)
             let key = try await store.create(name: "busy", role: .viewer)
             let idle = try await store.create(name: "idle", role: .viewer)
             try await master.http.test(.router) { http in
@@ -258,7 +258,7 @@ struct KeyedClient {
             configuration: .test(namespace, createRateLimit: createRateLimit), logger: TestStack.logger)
         try await withRunningServices(master.backgroundServices) {
             let store = APIKeyStore(
-                client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+                client: master.postgres, breaker: TestStack.postgresBreaker(), logger: TestStack.logger)
             let admin = try await store.create(name: "admin", role: .admin).secret
             try await master.http.test(.router) { http in try await body(KeyedClient(http: http), admin) }
         }

@@ -35,7 +35,7 @@ import Testing
         }
         try await withRunningServices(master.backgroundServices + outbox.services + [consumer]) {
             let store = APIKeyStore(
-                client: master.postgres, breaker: .postgres(logger: TestStack.logger), logger: TestStack.logger)
+                client: master.postgres, breaker: TestStack.postgresBreaker(), logger: TestStack.logger)
             let adminKey = try await store.create(name: "admin", role: .admin)
             let admin = adminKey.secret
             let expected = try await master.http.test(.router) { http in

@@ -13,7 +13,7 @@ import Testing
         let namespace = try await TestStack.makeNamespace()
         let master = try MasterApplication(configuration: .test(namespace), logger: TestStack.logger)
         let pruning = IdempotencyPruning(
-            client: master.postgres, breaker: .postgres(logger: TestStack.logger),
+            client: master.postgres, breaker: TestStack.postgresBreaker(),
             logger: TestStack.logger, retention: .seconds(86_400))
         try await withRunningServices(master.backgroundServices) {
             try await master.http.test(.router) { http in

@@ -74,6 +74,55 @@ extension ReplicaConsumerTests {
         #expect(slow.isEmpty, "no Redis command took over 50 ms: \(slow)")
     }
 
+    @Test func concurrentVisitsShareScriptCallsAndEachIsDecidedExactly() async throws {
+        // A Redis of its own: its command statistics then count only this test's calls.
+        let server = try await PrivateRedis()
+        defer { server.remove() }
+        let redis = RedisConnection(host: "127.0.0.1", port: server.port, logger: TestStack.logger)
+        defer { redis.close() }
+        let namespace = try await TestStack.makeNamespace()
+        let store = LinkStore(redis: guarded(redis), namespace: namespace)
+        let ledger = ClickLedger(redis: store.redis, namespace: namespace)
+        try await publish(
+            [
+                .created(LinkAddress(code: "capped"), url: "https://e.com/c", expiresAt: nil, maxClicks: 150),
+                .created(LinkAddress(code: "plain"), url: "https://e.com/p", expiresAt: nil),
+                .created(LinkAddress(code: "old"), url: "https://e.com/o", expiresAt: Date(timeIntervalSinceNow: -1)),
+                .created(LinkAddress(code: "doomed"), url: "https://e.com/d", expiresAt: nil),
+                .deleted(LinkAddress(code: "doomed"), revision: 2),
+            ], to: namespace)
+        _ = try await consume(namespace, store: store) { try await store.resolve("doomed") == .gone }
+        _ = try await redis.send(["CONFIG", "RESETSTAT"])
+
+        // 1,000 visits at once, mixed: a batch holds links of every kind.
+        let codes = ["capped", "plain", "nope", "old", "doomed"]
+        let answers = try await withThrowingTaskGroup(of: (String, LinkStore.Resolution).self) { group in
+            for index in 0..<1_000 {
+                let code = codes[index % codes.count]
+                group.addTask { (code, try await store.resolve(code)) }
+            }
+            return try await group.reduce(into: [String: [LinkStore.Resolution]]()) {
+                $0[$1.0, default: []].append($1.1)
+            }
+        }
+        #expect(answers["capped"]?.filter { $0 == .redirect("https://e.com/c", .standard) }.count == 150)
+        #expect(answers["capped"]?.filter { $0 == .gone }.count == 50, "past its 150 clicks, gone")
+        #expect(answers["plain"]?.allSatisfy { $0 == .redirect("https://e.com/p", .standard) } == true)
+        #expect(answers["nope"]?.allSatisfy { $0 == .notFound } == true)
+        #expect(answers["old"]?.allSatisfy { $0 == .gone } == true)
+        #expect(answers["doomed"]?.allSatisfy { $0 == .gone } == true)
+        let stats = try await redis.send(["INFO", "commandstats"]).string ?? ""
+        let calls = stats.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") }
+            .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }
+            .flatMap { Int($0) }
+        let scriptCalls = try #require(calls, "\(stats)")
+        print("ReplicaHardeningTests: 1000 visits in \(scriptCalls) script calls")
+        #expect(scriptCalls < 500, "visits waiting for a call in flight go together")
+        let pending = try #require(try await ledger.pending(limit: 10))
+        let totals = Dictionary(uniqueKeysWithValues: pending.totals.map { ($0.linkKey, $0.total) })
+        #expect(totals["capped"] == 150 && totals["plain"] == 200, "\(totals)")
+    }
+
     @Test func aRebuildingReplicaNeverServesADeletedOrAnOldTarget() async throws {
         let namespace = try await TestStack.makeNamespace()
         let redis = RedisConnection(host: "127.0.0.1", port: try TestStack.redisPorts[1], logger: TestStack.logger)

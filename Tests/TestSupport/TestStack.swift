@@ -47,6 +47,21 @@ public enum TestStack {
         return logger
     }()
 
+    /// The Postgres breaker's settings in tests: the integration round runs some seventy suites
+    /// at once on two cores, where a statement (or the first connection of a pool) can take
+    /// longer than the services' 2 s; a call timing out there says the machine is busy, not
+    /// that the code under test is wrong.
+    public static var postgresBreakerSettings: CircuitBreaker.Settings {
+        var settings = CircuitBreaker.Settings()
+        settings.callTimeout = .seconds(15)
+        return settings
+    }
+
+    /// A Postgres breaker for tests, with ``postgresBreakerSettings``.
+    public static func postgresBreaker() -> CircuitBreaker {
+        .postgres(settings: postgresBreakerSettings, logger: logger)
+    }
+
     /// A fresh namespace: its own topics on the dev broker and its own migrated database.
     public static func makeNamespace() async throws -> Namespace {
         let letters = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -7,6 +7,7 @@ import SharedJSON
 import SharedKafka
 import SharedLinks
 import SharedRedis
+import SharedResilience
 
 /// This replica's copy of the links, in its own Redis, and the clicks counted on them.
 ///
@@ -52,8 +53,8 @@ struct LinkStore: Sendable {
     /// The domains, as the applied domain events left them.
     let domains: DomainTable
     private let markerSet = NIOLockedValueBox(false)
-    /// Most distinct values one link records per dimension, as the visit script takes it.
-    private let maximumValues: String
+    /// The visits waiting for one call of ``visitScript`` on each event loop.
+    private let visitBatches: CallBatcher<VisitRequest, RedisValue>
 
     init(
         redis: GuardedRedis, namespace: Namespace,
@@ -62,8 +63,21 @@ struct LinkStore: Sendable {
     ) {
         self.redis = redis
         self.domains = domains
-        self.keys = ReplicaKeys(namespace: namespace)
-        self.maximumValues = String(maximumValues)
+        let keys = ReplicaKeys(namespace: namespace)
+        self.keys = keys
+        let shared = [ReplicaKeys.epochNonce, keys.freshPrefix, keys.statsPrefix, String(maximumValues)]
+        self.visitBatches = CallBatcher(maximumBatch: Self.maximumVisitBatch) { visits in
+            var scriptKeys = [keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker]
+            var arguments = shared
+            scriptKeys.reserveCapacity(scriptKeys.count + visits.count)
+            arguments.reserveCapacity(arguments.count + visits.count * 5)
+            for visit in visits {
+                scriptKeys.append(keys.link(visit.key))
+                arguments += [String(visit.nowMilliseconds), visit.key, visit.field, visit.revision, visit.hash]
+            }
+            let reply = try await redis.evaluate(Self.visitScript, keys: scriptKeys, arguments: arguments)
+            return reply.array ?? []
+        }
     }
 
     /// Whether ``startOffsets()`` has set the state marker in this process: from then on a
@@ -123,56 +137,85 @@ struct LinkStore: Sendable {
         return applied
         """)
 
-    /// Resolves a code and, when it redirects, counts the click, records where it came from
-    /// (one field of ``ReplicaKeys/fresh(epoch:code:)``, folded into the stats at the next
+    /// Resolves codes and, for each that redirects, counts the click, records where it came
+    /// from (one field of ``ReplicaKeys/fresh(epoch:code:)``, folded into the stats at the next
     /// report; a new kind of click past ``ClickLedger/maximumFreshFields`` goes straight into
-    /// the stats, capped there) and marks the code unreported.
+    /// the stats, capped there) and marks the code unreported: the visits of one batch
+    /// (``visitBatches``), each decided as if it came alone, in order, in one atomic call.
     /// Gone: deleted, exhausted by the master's total, expired, or used up on this replica.
-    /// A link with routing is counted only when the visit was decided on its current revision
-    /// (ARGV[8]); otherwise the script answers the revision and routing to decide on, counting
-    /// nothing (so is a decision made for a link that has lost its routing since).
-    /// KEYS: link, clicks, unreported, epoch, state marker. ARGV: now (ms), code, epoch nonce,
-    /// fresh key prefix, the click's attributes (``ClickAttributes/field``, with the decision's
-    /// rule and variant for a routed link), stats key prefix, most values per dimension, the
-    /// revision the routing was decided on (empty: none), the password hash the visitor's
-    /// password was verified against (empty: none). Returns 0 (unknown), 1 (gone), 2
-    /// (rebuilding, or unknown during a replay's wipe), 3 (locked: a password is needed), `{'decide',
-    /// revision, routing}`, `{url, status, flags, campaign}`, or `{url, status, flags, campaign,
-    /// total, epoch}` on a milestone (status, flags and campaign empty when the hash has none).
+    /// A link with routing is counted only when the visit was decided on its current revision;
+    /// otherwise the script answers the revision and routing to decide on, counting nothing
+    /// (so is a decision made for a link that has lost its routing since).
+    /// KEYS: clicks, unreported, epoch, state marker, then one link per visit. ARGV: epoch
+    /// nonce, fresh key prefix, stats key prefix, most values per dimension, then five per
+    /// visit: now (ms), code, the click's attributes (``ClickAttributes/field``, with the
+    /// decision's rule and variant for a routed link), the revision the routing was decided on
+    /// (empty: none), the password hash the visitor's password was verified against (empty:
+    /// none). Returns one reply per visit: 0 (unknown), 1 (gone), 2 (rebuilding, or unknown
+    /// during a replay's wipe), 3 (locked: a password is needed), `{'decide', revision,
+    /// routing}`, `{url, status, flags, campaign}`, or `{url, status, flags, campaign, total,
+    /// epoch}` on a milestone (status, flags and campaign empty when the hash has none).
     private static let visitScript = RedisScript(
         """
         \(ClickLedger.countClickLua)
-        \(ReplicaKeys.requireStateLua(markerKey: 5))
-        if string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)' then return 2 end
-        local link = redis.call('HMGET', KEYS[1], 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'rf', 'rev', 'pw')
-        -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
-        if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
-        if not link[1] then
-            if string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)' then return 2 end
-            return 0
+        \(ReplicaKeys.requireStateLua(markerKey: 4))
+        local rebuilding = string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)'
+        local wiping = string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)'
+        local epoch
+        local function visit(key, now, code, field, revision, hash)
+            if rebuilding then return 2 end
+            local link = redis.call('HMGET', key, 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'rf', 'rev', 'pw')
+            -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
+            if link[3] == 'deleted' or link[3] == 'exhausted' then return 1 end
+            if not link[1] then
+                if wiping then return 2 end
+                return 0
+            end
+            local expiry = tonumber(link[2])
+            if expiry and expiry <= now then return 1 end
+            local limit = tonumber(link[4])
+            if limit and tonumber(redis.call('HGET', KEYS[1], code) or '0') >= limit then return 1 end
+            if (link[10] or '') ~= '' and hash ~= link[10] then return 3 end
+            -- 'rf' says the link has routing; the routing itself is read only when a decision is due.
+            if ((link[8] or '') ~= '' or revision ~= '') and revision ~= link[9] then
+                return {'decide', link[9] or '0', redis.call('HGET', key, 'ro') or ''}
+            end
+            if not epoch then
+                \(ReplicaKeys.ensureEpochLua(epochKey: 3, nonceArgument: 1, declaring: false))
+            end
+            local total = redis.call('HINCRBY', KEYS[1], code, 1)
+            redis.call('SADD', KEYS[2], code)
+            local fresh = ARGV[2] .. epoch .. ':' .. code
+            if redis.call('HINCRBY', fresh, field, 1) == 1
+                and redis.call('HLEN', fresh) > \(ClickLedger.maximumFreshFields) then
+                redis.call('HDEL', fresh, field)
+                count_click(ARGV[3] .. epoch .. ':' .. code, field, 1, tonumber(ARGV[4]))
+            end
+            local status, flags, campaign = link[5] or '', link[6] or '', link[7] or ''
+            if total % \(milestoneInterval) == 0 then return {link[1], status, flags, campaign, total, epoch} end
+            return {link[1], status, flags, campaign}
         end
-        local expiry = tonumber(link[2])
-        if expiry and expiry <= tonumber(ARGV[1]) then return 1 end
-        local limit = tonumber(link[4])
-        if limit and tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0') >= limit then return 1 end
-        if (link[10] or '') ~= '' and ARGV[9] ~= link[10] then return 3 end
-        -- 'rf' says the link has routing; the routing itself is read only when a decision is due.
-        if ((link[8] or '') ~= '' or ARGV[8] ~= '') and ARGV[8] ~= link[9] then
-            return {'decide', link[9] or '0', redis.call('HGET', KEYS[1], 'ro') or ''}
+        local replies = {}
+        for index = 5, #KEYS do
+            local base = 4 + (index - 5) * 5
+            replies[index - 4] = visit(KEYS[index], tonumber(ARGV[base + 1]), ARGV[base + 2], ARGV[base + 3],
+                ARGV[base + 4], ARGV[base + 5])
         end
-        \(ReplicaKeys.ensureEpochLua(epochKey: 4, nonceArgument: 3))
-        local total = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-        redis.call('SADD', KEYS[3], ARGV[2])
-        local fresh = ARGV[4] .. epoch .. ':' .. ARGV[2]
-        if redis.call('HINCRBY', fresh, ARGV[5], 1) == 1
-            and redis.call('HLEN', fresh) > \(ClickLedger.maximumFreshFields) then
-            redis.call('HDEL', fresh, ARGV[5])
-            count_click(ARGV[6] .. epoch .. ':' .. ARGV[2], ARGV[5], 1, tonumber(ARGV[7]))
-        end
-        local status, flags, campaign = link[5] or '', link[6] or '', link[7] or ''
-        if total % \(milestoneInterval) == 0 then return {link[1], status, flags, campaign, total, epoch} end
-        return {link[1], status, flags, campaign}
+        return replies
         """)
+
+    /// One visit as ``visitScript`` takes it.
+    struct VisitRequest: Sendable {
+        let key: String
+        let nowMilliseconds: Int64
+        let field: String
+        let revision: String
+        let hash: String
+    }
+
+    /// Most visits in one call of ``visitScript``: enough that a busy loop's visits go in a few
+    /// calls, few enough that one call keeps Redis busy for well under a millisecond.
+    static let maximumVisitBatch = 64
 
     /// A password attempt on a link: counted per link and client address in a window of its
     /// own, refused past the limit, else answered with the hash to verify against.
@@ -475,7 +518,7 @@ struct LinkStore: Sendable {
     }
 
     /// Resolves a link (by its ``LinkAddress/key``) and, if it redirects, counts the click with
-    /// its `attributes`: one round trip. A routed link's visit carries the decision made on its
+    /// its `attributes`: one round trip, shared with the other visits of its batch. A routed link's visit carries the decision made on its
     /// routing and the revision of that routing; without one (or on an older revision) it
     /// answers ``Resolution/decide(revision:routing:)`` and counts nothing.
     func visit(
@@ -485,14 +528,10 @@ struct LinkStore: Sendable {
         let field =
             decided.map { attributes.field + "\t" + $0.decision.ruleValue + "\t" + ($0.decision.variantValue ?? "-") }
             ?? attributes.field
-        let arguments = [
-            String(Int64(now.timeIntervalSince1970 * 1000)), key, ReplicaKeys.epochNonce, keys.freshPrefix,
-            field, keys.statsPrefix, maximumValues, decided.map { String($0.revision) } ?? "", hash ?? "",
-        ]
-        let reply = try await redis.evaluate(
-            Self.visitScript,
-            keys: [keys.link(key), keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker],
-            arguments: arguments)
+        let reply = try await visitBatches.call(
+            VisitRequest(
+                key: key, nowMilliseconds: Int64(now.timeIntervalSince1970 * 1000), field: field,
+                revision: decided.map { String($0.revision) } ?? "", hash: hash ?? ""))
         if let fields = reply.array, fields.count == 3, fields[0].string == "decide" {
             let revision = fields[1].string.flatMap { Int64($0) } ?? fields[1].integer ?? 0
             let text = fields[2].string ?? ""

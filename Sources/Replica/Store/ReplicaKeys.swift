@@ -125,9 +125,10 @@ struct ReplicaKeys: Sendable {
     /// Lua: `local epoch`, read from `KEYS[epochKey]`, or created from Redis's clock (µs) and
     /// `ARGV[nonceArgument]` when missing. Every script that counts or reports starts with it,
     /// so all the counts of one life of the data belong to one epoch.
-    static func ensureEpochLua(epochKey: Int, nonceArgument: Int) -> String {
+    /// `declaring: false` assigns an `epoch` declared before.
+    static func ensureEpochLua(epochKey: Int, nonceArgument: Int, declaring: Bool = true) -> String {
         """
-        local epoch = redis.call('GET', KEYS[\(epochKey)])
+        \(declaring ? "local " : "")epoch = redis.call('GET', KEYS[\(epochKey)])
         if not epoch then
             local now = redis.call('TIME')
             epoch = now[1] .. string.format('%06d', tonumber(now[2])) .. '-' .. ARGV[\(nonceArgument)]

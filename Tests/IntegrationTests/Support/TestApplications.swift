@@ -19,7 +19,7 @@ extension MasterApplication.Configuration {
             postgres: PostgresEndpoint(
                 try TestStack.postgresConfiguration(database: namespace.databaseName), tls: .disable),
             publicBaseURL: "http://short.test", http: HTTPServerSettings(port: port), createRateLimit: createRateLimit,
-            webDirectory: webDirectory)
+            webDirectory: webDirectory, postgresBreaker: TestStack.postgresBreakerSettings)
     }
 
     /// The repository's `web/` folder: the web app as `make run` serves it.
