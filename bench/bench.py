@@ -131,7 +131,7 @@ def components():
     postmaster = STATE / "postgres" / "data" / "postmaster.pid"
     found["postgres"] = [int(postmaster.read_text().split()[0])]
     for index in range(len(REPLICAS)):
-        found[f"redis-{'ab'[index]}"] = [int((STATE / f"redis-{index}" / "redis.pid").read_text())]
+        found[f"redis-{'abc'[index]}"] = [int((STATE / f"redis-{index}" / "redis.pid").read_text())]
     found["nginx"] = [int((STATE / "nginx.pid").read_text())]
     return found
 
@@ -241,13 +241,17 @@ def milliseconds(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url, connections, seconds, script=None, environment=None):
+def wrk(url, connections, seconds, script=None, environment=None, headers=()):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if script:
         command += ["-s", str(script)]
+    for header in headers:
+        command += ["-H", header]
     output = subprocess.run(command + [url], check=True, capture_output=True, text=True,
                             env={**os.environ, **(environment or {})}).stdout
     percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.M))
+    if len(percentiles) < 4:
+        raise SystemExit(f"bench: wrk on {url} answered no latencies (no request completed?):\n{output}")
     non_3xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return {
@@ -341,9 +345,37 @@ def measure_redirects():
     clicks.update(ruled_clicks(ruled))
     flooded = measure_redirects_under_password_flood(codes_file)
     visits_on, visits_off = measure_visits_cost(codes_file)
+    fast_on, fast_off = measure_fast_path(codes_file)
+    nginx_close, replica_close = measure_new_connections(codes_file)
     return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "replica_rules": ruled,
             "replica_quiet": quiet, "replica_password_flood": flooded, "replica_visits_on": visits_on,
-            "replica_visits_off": visits_off, "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
+            "replica_visits_off": visits_off, "replica_fast_path_on": fast_on, "replica_fast_path_off": fast_off,
+            "nginx_new_connections": nginx_close, "replica_new_connections": replica_close,
+            "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
+
+
+def measure_fast_path(codes_file):
+    """What answering redirects below the router gains: replica a (fast path on) and replica c
+    (started with SHORTENER_FAST_PATH=off, every request through the router), the same codes,
+    taking turns twice."""
+    halves = REDIRECT_SECONDS / 2
+    on_runs, off_runs = [], []
+    for _ in range(2):
+        on_runs.append(redirect_run(codes_file, "fast path on", halves, replica=0))
+        off_runs.append(redirect_run(codes_file, "fast path off", halves, replica=2))
+    return combined(on_runs), combined(off_runs)
+
+
+def measure_new_connections(codes_file):
+    """A new connection for every redirect (`Connection: close`): nginx's constant 302 and replica
+    a the same way, 64 connections at a time."""
+    seconds = REDIRECT_SECONDS / 2
+    log(f"Redirects, a new connection each: nginx's constant 302, 64 connections, {seconds:g} s")
+    account = CPUAccount()
+    nginx = wrk(f"http://127.0.0.1:{args.nginx}/x", 64, int(seconds), headers=["Connection: close"])
+    nginx.update(account.finish(nginx["requests"]))
+    replica = redirect_run(codes_file, "a new connection each", seconds, close=True)
+    return nginx, replica
 
 
 def measure_visits_cost(codes_file):
@@ -369,14 +401,17 @@ def measure_visits_cost(codes_file):
     return on, off
 
 
-def redirect_run(codes_file, label, seconds=REDIRECT_SECONDS, replica=0):
-    """wrk on a replica (a unless told) over the codes in `codes_file`, 64 connections;
-    throughput counts the 302s."""
-    log(f"Redirects: replica {'ab'[replica]}, {label}, 64 connections, {seconds:g} s")
+def redirect_run(codes_file, label, seconds=REDIRECT_SECONDS, replica=0, close=False):
+    """wrk on a replica (a unless told) over the codes in `codes_file`, 64 connections (each
+    request on a new one with `close`); throughput counts the 302s."""
+    log(f"Redirects: replica {'abc'[replica]}, {label}, 64 connections, {seconds:g} s")
     account = CPUAccount()
     drain_at = time.time() + seconds - REDIRECT_DRAIN_SECONDS
+    environment = {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}"}
+    if close:
+        environment["BENCH_CLOSE"] = "1"
     figures = wrk(f"http://127.0.0.1:{REPLICAS[replica]}", 64, int(seconds), ROOT / "bench" / "redirects.lua",
-                  {"BENCH_CODES": str(codes_file), "BENCH_DRAIN_AT": f"{drain_at:.3f}"})
+                  environment)
     received = figures["requests"] - figures["non_2xx_3xx"]
     figures["rps"] = round(received / (seconds - REDIRECT_DRAIN_SECONDS), 1)
     figures.update(account.finish(received))
@@ -471,12 +506,19 @@ def measure_redirects_under_password_flood(codes_file):
     connections = 12
     delay_ms = round(connections * 1000 / PASSWORD_POSTS_PER_SECOND)
     result = {}
-    flood = threading.Thread(target=lambda: result.update(wrk(
-        f"http://127.0.0.1:{REPLICAS[0]}", connections, REDIRECT_SECONDS, ROOT / "bench" / "password-flood.lua",
-        {"BENCH_FLOOD_DELAY_MS": str(delay_ms)})))
+    def post_passwords():
+        try:
+            result.update(wrk(
+                f"http://127.0.0.1:{REPLICAS[0]}", connections, REDIRECT_SECONDS, ROOT / "bench" / "password-flood.lua",
+                {"BENCH_FLOOD_DELAY_MS": str(delay_ms)}))
+        except (SystemExit, subprocess.CalledProcessError) as error:
+            result["error"] = str(error)
+    flood = threading.Thread(target=post_passwords)
     flood.start()
     flooded = redirect_run(codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive")
     flood.join()
+    if "error" in result:
+        raise SystemExit(f"bench: the password flood failed: {result['error']}")
     flooded["password_posts_per_second"] = round(result["requests"] / REDIRECT_SECONDS, 1)
     flooded["password_work"] = {
         outcome: (metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0) - before
@@ -734,7 +776,7 @@ def measure_stats():
 
 def measure_memory():
     services = {"master": args.master, "outbox": args.outbox, "replica_a": REPLICAS[0], "replica_b": REPLICAS[1],
-                "notifier": args.notifier}
+                "replica_c": REPLICAS[2], "notifier": args.notifier}
     return {name: round((metric(port, "process_resident_memory_max_bytes") or 0) / 2**20, 1)
             for name, port in services.items()}
 
@@ -756,10 +798,10 @@ def redis_used_mb(port):
 
 def memory_sample():
     services = {name: pids[0] for name, pids in components().items()
-                if name in ("master", "outbox", "replica-a", "replica-b", "notifier", "broker")}
+                if name in ("master", "outbox", "replica-a", "replica-b", "replica-c", "notifier", "broker")}
     sample = {f"{name}_rss_mb": resident_mb(pid) for name, pid in services.items()}
     for index, port in enumerate(REDIS_PORTS):
-        sample[f"redis-{'ab'[index]}_used_mb"] = redis_used_mb(port)
+        sample[f"redis-{'abc'[index]}_used_mb"] = redis_used_mb(port)
     return sample
 
 
@@ -918,6 +960,11 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "visits_ratio": round(redirects["replica_visits_on"]["rps"] / redirects["replica_visits_off"]["rps"], 3),
         "visits_p99_ratio": round(
             redirects["replica_visits_on"]["p99_ms"] / redirects["replica_visits_off"]["p99_ms"], 3),
+        "fast_path_ratio": round(redirects["replica_fast_path_on"]["rps"] / redirects["replica_fast_path_off"]["rps"], 3),
+        "new_connection_ratio": round(
+            redirects["replica_new_connections"]["rps"] / redirects["nginx_new_connections"]["rps"], 3),
+        "replica_cpu_us_per_redirect": replica["cpu_us_per_request"].get("replica-a"),
+        "redis_cpu_us_per_redirect": replica["cpu_us_per_request"].get("redis-a"),
         "create_ratio_16": round(creates["16"]["master"]["rps"] / creates["16"]["pgbench"]["rps"], 3),
         "create_ratio_64": round(creates["64"]["master"]["rps"] / creates["64"]["pgbench"]["rps"], 3),
         "propagation_p99_ms": propagation["idle"]["p99_ms"],
@@ -943,8 +990,11 @@ def check_targets(results):
     replica, creates = results["redirects"]["replica"], results["creates"]
     propagation, stats = results["propagation"], results["stats"]
     return {
-        "redirect_ratio >= 0.25": results["redirect_ratio"] >= 0.25,
-        "redirect p99 <= 10 ms": replica["p99_ms"] <= 10,
+        "redirect_ratio >= 0.5": results["redirect_ratio"] >= 0.5,
+        "redirect p99 <= 4 ms": replica["p99_ms"] <= 4,
+        "replica CPU per redirect <= 15 µs": (results["replica_cpu_us_per_redirect"] or 0) <= 15,
+        "Redis CPU per redirect <= 4 µs": (results["redis_cpu_us_per_redirect"] or 0) <= 4,
+        "a new connection per redirect >= 0.5 of nginx's": results["new_connection_ratio"] >= 0.5,
         "redirects forwarding a query >= 0.95 of plain ones": results["query_forwarding_ratio"] >= 0.95,
         "redirects of links with 8 rules >= 0.95 of plain ones": results["rules_ratio"] >= 0.95,
         "redirect p99 under 200 password posts/s within 20 % of without":
@@ -983,6 +1033,9 @@ def render(results):
     ruled, quiet = results["redirects"]["replica_rules"], results["redirects"]["replica_quiet"]
     flooded = results["redirects"]["replica_password_flood"]
     visits_on, visits_off = results["redirects"]["replica_visits_on"], results["redirects"]["replica_visits_off"]
+    fast_on, fast_off = results["redirects"]["replica_fast_path_on"], results["redirects"]["replica_fast_path_off"]
+    nginx_close = results["redirects"]["nginx_new_connections"]
+    replica_close = results["redirects"]["replica_new_connections"]
     creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
@@ -1004,6 +1057,14 @@ def render(results):
          f"{visits_on['visits_published']} published, {visits_on['visits_dropped']} dropped"),
         ("Redirects, replica b, SHORTENER_VISITS=off", f"{visits_off['rps']:.0f} rps",
          f"{visits_off['p50_ms']} / {visits_off['p99_ms']} ms", ""),
+        ("Redirects, replica a, the fast path (on)", f"{fast_on['rps']:.0f} rps",
+         f"{fast_on['p50_ms']} / {fast_on['p99_ms']} ms", f"{results['fast_path_ratio']} of off"),
+        ("Redirects, replica c, SHORTENER_FAST_PATH=off", f"{fast_off['rps']:.0f} rps",
+         f"{fast_off['p50_ms']} / {fast_off['p99_ms']} ms", ""),
+        ("Redirects, a new connection each, nginx constant 302", f"{nginx_close['rps']:.0f} rps",
+         f"{nginx_close['p50_ms']} / {nginx_close['p99_ms']} ms", ""),
+        ("Redirects, a new connection each, replica", f"{replica_close['rps']:.0f} rps",
+         f"{replica_close['p50_ms']} / {replica_close['p99_ms']} ms", f"ratio {results['new_connection_ratio']}"),
     ]
     for connections in CREATE_CONNECTIONS:
         base, master = creates[str(connections)]["pgbench"], creates[str(connections)]["master"]
@@ -1033,7 +1094,10 @@ def render(results):
     table = "\n".join("| " + " | ".join(row) + " |" for row in [header, ("---",) * 4] + rows)
     cpu = [("Redirects, nginx", nginx), ("Redirects, replica", replica),
            ("Redirects, replica, a query string forwarded", forwarded), ("Redirects, replica, 8 rules", ruled),
-           ("Redirects, replica, during the password posts", flooded)]
+           ("Redirects, replica, during the password posts", flooded),
+           ("Redirects, replica c, the router (fast path off)", fast_off),
+           ("Redirects, a new connection each, nginx", nginx_close),
+           ("Redirects, a new connection each, replica", replica_close)]
     for connections in CREATE_CONNECTIONS:
         cpu += [(f"Creates x{connections}, pgbench", creates[str(connections)]["pgbench"]),
                 (f"Creates x{connections}, master (and the pipeline)", creates[str(connections)]["master"])]

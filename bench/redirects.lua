@@ -7,7 +7,8 @@
 --
 -- Requests carry a browser's User-Agent and a Referer from a small rotation, as real clicks do,
 -- so the replica records every analytics dimension on the way. With $BENCH_QUERY set, each
--- request carries a campaign's query string, which the replica merges into the target.
+-- request carries a campaign's query string, which the replica merges into the target. With
+-- $BENCH_CLOSE set, each request says `Connection: close`: a new connection for every redirect.
 local ffi = require("ffi")
 ffi.cdef [[
     typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -20,6 +21,7 @@ local codes = {}
 for line in io.lines(os.getenv("BENCH_CODES")) do codes[#codes + 1] = line end
 local drain_at = tonumber(os.getenv("BENCH_DRAIN_AT") or "") or math.huge
 local drain = wrk.format("GET", "/-")
+local close = os.getenv("BENCH_CLOSE") ~= nil
 local query = os.getenv("BENCH_QUERY") and "?utm_source=newsletter&utm_medium=email&utm_campaign=bench&ref=" or nil
 local clients = {
     { ["User-Agent"] = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
@@ -37,6 +39,11 @@ end
 
 function init(args)
     math.randomseed(seed)
+end
+
+if close then
+    for _, headers in ipairs(clients) do headers["Connection"] = "close" end
+    drain = wrk.format("GET", "/-", { ["Connection"] = "close" })
 end
 
 function request()

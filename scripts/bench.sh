@@ -13,7 +13,7 @@ BUILD_CONFIGURATION=release build_project
 
 STATE="$ROOT/.local/bench-$$"
 PG_PORT="$(free_port)"
-REDIS_PORTS=("$(free_port)" "$(free_port)")
+REDIS_PORTS=("$(free_port)" "$(free_port)" "$(free_port)")
 
 cleanup() {
     # The services, and any bench.py restarted (it adds their pids to $STATE/pids).
@@ -28,7 +28,7 @@ trap cleanup EXIT
 
 log "Starting Postgres $PG_PORT, Redis ${REDIS_PORTS[*]} and the dev Kafka broker"
 start_postgres "$STATE/postgres" "$PG_PORT"
-for index in 0 1; do start_redis "$STATE/redis-$index" "${REDIS_PORTS[$index]}"; done
+for index in 0 1 2; do start_redis "$STATE/redis-$index" "${REDIS_PORTS[$index]}"; done
 start_broker "$STATE" bench
 echo "broker $BROKER_PID" >> "$STATE/pids"
 curl -fs -X POST "http://$KAFKA_CONTROL/namespaces/benchpg" >/dev/null
@@ -41,7 +41,7 @@ export SHORTENER_NAMESPACE=bench SHORTENER_KAFKA_BROKERS="$KAFKA_BROKERS" SHORTE
 # pgbench's own database: the same schema, so its rows never reach the relay.
 SHORTENER_NAMESPACE=benchpg "$BIN/master" migrate up >/dev/null
 
-PORTS=("$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)")
+PORTS=("$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)")
 start() {
     local name="$1"; shift
     start_service "$name" "$STATE" "$@"
@@ -56,8 +56,11 @@ start replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="${REDIS_PORTS[0
 # Replica b publishes no visits: the visits row compares it with replica a, in the same run.
 start replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="${REDIS_PORTS[1]}" SHORTENER_VISITS=off \
     "$BIN/replica" --http-port "${PORTS[2]}"
+# Replica c answers every request through the router: the fast path row compares it with replica a.
+start replica-c env SHORTENER_REPLICA_ID=c SHORTENER_REDIS_PORT="${REDIS_PORTS[2]}" SHORTENER_FAST_PATH=off \
+    "$BIN/replica" --http-port "${PORTS[6]}"
 start notifier "$BIN/notifier" --http-port "${PORTS[4]}"
-for port in "${PORTS[@]:0:5}"; do
+for port in "${PORTS[@]:0:5}" "${PORTS[6]}"; do
     wait_ready "$port" 30 || die "the service on port $port was not ready after 30 s (logs in $STATE)"
 done
 
@@ -78,5 +81,5 @@ NGINX
 nginx -c "$STATE/nginx.conf" -p "$STATE"
 
 python3 "$ROOT/bench/bench.py" --only "${BENCH_ONLY:-redirects,creates,propagation,stats}" --state "$STATE" --pg-port "$PG_PORT" --master "${PORTS[0]}" \
-    --replicas "${PORTS[1]},${PORTS[2]}" --outbox "${PORTS[3]}" --notifier "${PORTS[4]}" --nginx "${PORTS[5]}" \
-    --redis-ports "${REDIS_PORTS[0]},${REDIS_PORTS[1]}"
+    --replicas "${PORTS[1]},${PORTS[2]},${PORTS[6]}" --outbox "${PORTS[3]}" --notifier "${PORTS[4]}" \
+    --nginx "${PORTS[5]}" --redis-ports "${REDIS_PORTS[0]},${REDIS_PORTS[1]},${REDIS_PORTS[2]}"

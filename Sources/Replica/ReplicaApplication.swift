@@ -42,6 +42,8 @@ struct ReplicaApplication {
         var permanentRedirectCacheSeconds = 3600
         /// Whether every answered visit is published to `<ns>-visits`.
         var visits = true
+        /// Whether `GET /<code>` is answered below the router (``FastRedirects``).
+        var fastPath = true
         /// The time redirect rules are decided at (`after`, `before`): the system's, or a test's.
         var clock: @Sendable () -> Date = { Date() }
     }
@@ -101,14 +103,15 @@ struct ReplicaApplication {
                     visits.producer?.fatalProblem,
                 ].compactMap { $0 }
             })
-        RedirectController(
+        let redirects = RedirectController(
             store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
             trustedProxies: configuration.http.trustedProxies,
             permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock,
-            visits: visits
-        )
-        .addRoutes(to: router)
-        let app = configuration.http.application(router: router, logger: logger)
+            visits: visits, logger: logger)
+        redirects.addRoutes(to: router)
+        let app = configuration.http.application(
+            router: router, fastPath: configuration.fastPath ? FastRedirects(controller: redirects) : nil,
+            logger: logger)
         let lease = ReplicaLease(redis: redis, keys: store.keys, replicaID: configuration.replicaID)
         self.store = store
         self.lease = lease

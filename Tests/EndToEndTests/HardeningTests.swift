@@ -46,6 +46,38 @@ import Testing
         await stack.stop()
     }
 
+    @Test func theFastPathAnswersPipelinedRequestsInOrderAndClosesWhenAsked() async throws {
+        let stack = try await Self.stack()
+        let created = try await TestHTTP.post("\(stack.master.url)/create", body: #"{"url":"https://example.com/p"}"#)
+        let code = try #require(created.json["code"] as? String)
+        #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302 })
+        func statuses(_ answer: String) -> [Int] {
+            answer.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+        }
+
+        // Redirects (the fast path), an unknown code and a health check (the router), in one write.
+        let mixed = try RawSocket(port: stack.replica.port)
+        mixed.send(
+            "GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /nosuchcode HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let (answer, closed) = mixed.receive(timeout: .seconds(10))
+        #expect(statuses(answer) == [302, 404, 200, 302, 302], "\(answer)")
+        #expect(closed, "Connection: close ends the connection after its answer")
+        #expect(answer.lowercased().contains("connection: close"))
+
+        // A thousand pipelined redirects, sent before any answer is read: every one answered, in order.
+        let flood = try RawSocket(port: stack.replica.port)
+        let request = "GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n"
+        flood.send(String(repeating: request, count: 999) + "GET /-x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let (floodAnswer, floodClosed) = flood.receive(timeout: .seconds(30))
+        let floodStatuses = statuses(floodAnswer)
+        #expect(floodStatuses.count == 1000 && floodClosed)
+        #expect(floodStatuses.dropLast().allSatisfy { $0 == 302 } && floodStatuses.last == 404)
+        #expect(try await TestHTTP.get("\(stack.replica.url)/health/live").status == 200)
+        await stack.stop()
+    }
+
     @Test func brokenHTTPGetsA4xxOrAClosedConnection() async throws {
         let stack = try await Self.stack()
         let big = String(repeating: "x", count: 200_000)

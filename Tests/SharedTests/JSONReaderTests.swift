@@ -205,6 +205,28 @@ import Testing
         }
     }
 
+    @Test func writesWhatTheFormatterWritesWithoutIt() throws {
+        var random = SeededGenerator(state: 0x3340)
+        let formatter = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        // Instants to the microsecond and below, from 1970 to 9999, and the edges.
+        let instants =
+            (0..<50_000).map { _ in
+                Date(timeIntervalSince1970: Double(random.next() % 253_402_300_800_000_000) / 1_000_000)
+            } + [
+                Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 0.0009),
+                Date(timeIntervalSince1970: 951_782_400.9999),
+                Date(timeIntervalSince1970: 253_402_300_799.999), Date(), Date(timeIntervalSinceReferenceDate: 0.0005),
+            ]
+        for instant in instants {
+            #expect(
+                RFC3339.utcWithMilliseconds(instant) == formatter.format(instant), "\(instant.timeIntervalSince1970)")
+        }
+        #expect(RFC3339.utcWithMilliseconds(Date(timeIntervalSince1970: -0.5)) == nil)
+        #expect(RFC3339.utcWithMilliseconds(Date(timeIntervalSince1970: 253_402_300_800)) == nil)
+        #expect(
+            RFC3339.format(Date(timeIntervalSince1970: -0.5)) == formatter.format(Date(timeIntervalSince1970: -0.5)))
+    }
+
     @Test func leavesOtherShapesToTheFormatter() throws {
         for text in [
             "2026-02-29T00:00:00.000Z", "2026-13-01T00:00:00.000Z", "2026-11-22T24:00:00.000Z",

@@ -62,6 +62,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Publish every visit to the visits topic: on or off (env SHORTENER_VISITS).")
     var visits: String = EnvironmentDefaults.string("SHORTENER_VISITS", "on")
 
+    /// Answer `GET /<code>` below the router, with a lean HTTP path of its own; every other
+    /// request, and every visit that is not a redirect, goes to the router. Default: on.
+    /// Environment: `SHORTENER_FAST_PATH` (`off`: the router answers every request).
+    @Option(help: "Answer redirects below the router: on or off (env SHORTENER_FAST_PATH).")
+    var fastPath: String = EnvironmentDefaults.string("SHORTENER_FAST_PATH", "on")
+
     /// The default domain's host, from ``publicURL``.
     var defaultHost: String? {
         URLComponents(string: publicURL)?.host.flatMap { try? DomainName.normalized($0) }
@@ -69,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard ["on", "off"].contains(visits) else { throw ValidationError("--visits must be on or off") }
+        guard ["on", "off"].contains(fastPath) else { throw ValidationError("--fast-path must be on or off") }
         guard (0...31_536_000).contains(redirectCacheSeconds) else {
             throw ValidationError("--redirect-cache-seconds must be 0 to 31536000 (a year)")
         }
@@ -97,7 +104,7 @@ struct ServeCommand: AsyncParsableCommand {
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081), defaultHost: defaultHost,
                 strictHosts: strictHosts, permanentRedirectCacheSeconds: redirectCacheSeconds,
-                visits: visits == "on"),
+                visits: visits == "on", fastPath: fastPath == "on"),
             redis: redis, logger: logger)
         // Before anything reads or counts: a second process on this Redis would count every click twice.
         try await application.lease.acquire()

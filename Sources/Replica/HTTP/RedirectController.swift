@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import SharedEvents
@@ -36,6 +37,8 @@ struct RedirectController: Sendable {
     let routings = RoutingCache()
     /// Where every answered visit goes, as an event.
     let visits: VisitRecorder
+    /// Where failures of the link store are logged.
+    let logger: Logger
 
     func addRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, context in
@@ -43,7 +46,7 @@ struct RedirectController: Sendable {
                 throw Self.nothingAtRoot
             }
             let root = store.domains.fallbacks(of: domain).rootURL
-            recordVisit(request, context, domain: domain, code: "", outcome: root == nil ? 404 : 302)
+            recordVisit(RedirectRequest(request, context), domain: domain, code: "", outcome: root == nil ? 404 : 302)
             guard let root else { throw Self.nothingAtRoot }
             return Self.fallback(to: root)
         }
@@ -51,12 +54,24 @@ struct RedirectController: Sendable {
             try await robots(request)
         }
         router.get(":code") { request, context in
-            try await Self.counted { try await redirect(request, context) }
+            try await Self.counted { try await redirect(RedirectRequest(request, context)) }
         }
         router.post(":code") { request, context in
             try await Self.counted { try await unlock(request, context) }
         }
     }
+
+    /// `GET /<code>` below the router (``FastRedirects``): the redirect when the link redirects,
+    /// counted like the router's; nil for every other outcome, before anything was counted or
+    /// recorded, so that the router answers it as if the fast path did not exist.
+    func fastRedirect(_ request: RedirectRequest) async -> Response? {
+        guard let response = try? await redirect(request, onlyRedirects: true) else { return nil }
+        Self.outcomes.redirected.increment()
+        return response
+    }
+
+    /// The visit was not a redirect, and the fast path asked only for redirects.
+    private struct NotARedirect: Error {}
 
     /// Counts the outcome of one visit in ``outcomes``.
     private static func counted(_ visit: () async throws -> Response) async throws -> Response {
@@ -95,17 +110,13 @@ struct RedirectController: Sendable {
 
     /// The link a request names: its domain (stored name) and code; a fallback page's redirect
     /// or `404` when there is none.
-    private func linkOf(_ request: Request, _ context: AppRequestContext) throws -> (
-        domain: String?, code: String, fallback: Response?
-    ) {
-        let code = try context.parameters.require("code")
+    private func linkOf(_ request: RedirectRequest) throws -> (domain: String?, code: String, fallback: Response?) {
+        let code = request.code
         guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
             throw APIError(.notFound, "unknown_host", "this host serves no short links")
         }
         guard ShortCode.isWellFormed(code) else {
-            recordVisit(
-                request, context, domain: domain, code: VisitEvent.recordedCode(request.uri.path.dropFirst()),
-                outcome: 404)
+            recordVisit(request, domain: domain, code: VisitEvent.recordedCode(request.path.dropFirst()), outcome: 404)
             if let page = store.domains.fallbacks(of: domain).notFoundURL {
                 return (domain, code, Self.fallback(to: page))
             }
@@ -120,35 +131,34 @@ struct RedirectController: Sendable {
     /// with a `GET` and the password goes nowhere else. A wrong password counts no click and
     /// answers the form again (`403`).
     private func unlock(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let (domain, code, fallback) = try linkOf(request, context)
+        let visit = RedirectRequest(request, context)
+        let (domain, code, fallback) = try linkOf(visit)
         if let fallback { return fallback }
         let key = LinkAddress(domain: domain, code: code).key
         let password = try await PasswordForm.password(in: request, limit: Self.maximumFormSize)
         // A flood is refused before it costs an attempt in Redis.
         guard !PasswordWorkers.checking.refusesNow() else { throw Self.busyChecking }
         let client =
-            trustedProxies.clientAddress(socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
+            trustedProxies.clientAddress(socket: visit.socketAddress, forwardedFor: request.headers[.xForwardedFor])
             ?? "unknown"
         let attempt: LinkStore.Attempt
         do {
             attempt = try await store.attempt(
                 key, from: client, limit: Self.attemptsPerWindow, window: Self.attemptWindow)
         } catch {
-            throw Self.storeFailure(error, context)
+            throw storeFailure(error)
         }
         let hash: String
         switch attempt {
         case .limited(let seconds):
-            recordVisit(request, context, domain: domain, code: code, outcome: 429)
+            recordVisit(visit, domain: domain, code: code, outcome: 429)
             var response = PasswordForm.page(
-                link: "\(displayHost(domain, request))/\(code)", problem: "Too many attempts; try again in a minute.",
+                link: "\(displayHost(domain, visit))/\(code)", problem: "Too many attempts; try again in a minute.",
                 status: .tooManyRequests)
             response.headers[.retryAfter] = String(seconds)
             return response
-        case .resolved:
-            return try await redirect(request, context, seeOther: true)
-        case .verify(nil):
-            return try await redirect(request, context, seeOther: true)
+        case .resolved, .verify(nil):
+            return try await redirect(visit, seeOther: true)
         case .verify(let stored?):
             hash = stored
         }
@@ -159,39 +169,45 @@ struct RedirectController: Sendable {
             throw Self.busyChecking
         }
         guard accepted else {
-            recordVisit(request, context, domain: domain, code: code, outcome: 403)
+            recordVisit(visit, domain: domain, code: code, outcome: 403)
             return PasswordForm.page(
-                link: "\(displayHost(domain, request))/\(code)", problem: "That password is not right.",
+                link: "\(displayHost(domain, visit))/\(code)", problem: "That password is not right.",
                 status: .forbidden)
         }
-        return try await redirect(request, context, unlockedWith: hash, seeOther: true)
+        return try await redirect(visit, unlockedWith: hash, seeOther: true)
     }
 
     /// The host a link is shown under on its form: its domain, or the request's for the default one.
-    private func displayHost(_ domain: String?, _ request: Request) -> String {
+    private func displayHost(_ domain: String?, _ request: RedirectRequest) -> String {
         domain ?? String((request.head.authority ?? "").prefix { $0 != ":" }.prefix(253))
     }
 
     /// A Redis failure as the visitor's answer.
-    private static func storeFailure(_ error: any Error, _ context: AppRequestContext) -> APIError {
+    private func storeFailure(_ error: any Error) -> APIError {
         switch error {
         case let open as CircuitOpenError: return APIError.unavailable(open)
-        case is RedisStateLost: return rebuilding
+        case is RedisStateLost: return Self.rebuilding
         default:
-            context.logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
+            logger.error("Redis lookup failed", metadata: ["error": "\(error)"])
             return APIError.unavailable("the link store is unavailable; try again")
         }
     }
 
     /// Resolves the request's link and, when it redirects, counts the click: `unlockedWith` is
     /// the hash a password was verified against; `seeOther` answers `303` (after a form).
+    /// `onlyRedirects` throws ``NotARedirect``, having recorded nothing, for every outcome but
+    /// a redirect.
     private func redirect(
-        _ request: Request, _ context: AppRequestContext, unlockedWith hash: String? = nil, seeOther: Bool = false
+        _ request: RedirectRequest, unlockedWith hash: String? = nil, seeOther: Bool = false,
+        onlyRedirects: Bool = false
     ) async throws -> Response {
-        let (domain, code, fallback) = try linkOf(request, context)
-        if let fallback { return fallback }
+        let (domain, code, fallback) = try linkOf(request)
+        if let fallback {
+            if onlyRedirects { throw NotARedirect() }
+            return fallback
+        }
         let now = now()
-        let (attributes, address) = clickAttributes(of: request, context, at: now)
+        let (attributes, address) = clickAttributes(of: request, at: now)
         let key = LinkAddress(domain: domain, code: code).key
         // Read (or made) only for a link with routing: a plain redirect costs nothing for it.
         var visitorID: (id: String, isNew: Bool)?
@@ -205,7 +221,7 @@ struct RedirectController: Sendable {
             let visitor = RouteVisitor(
                 device: attributes.client.device, os: attributes.client.os, browser: attributes.client.browser,
                 country: attributes.country, acceptLanguage: request.headers[.acceptLanguage],
-                query: request.uri.query, address: address, now: now,
+                query: request.query, address: address, now: now,
                 bucket: routing.hasSplit ? RouteVisitor.bucket(visitorID: visitorCookie().id, linkKey: key) : 0)
             return RoutedVisit(revision: revision, decision: routing.decision(for: visitor))
         }
@@ -220,7 +236,7 @@ struct RedirectController: Sendable {
                 visit = try await store.visit(
                     key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
             } catch {
-                throw Self.storeFailure(error, context)
+                throw storeFailure(error)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }
             routings.keep(routing, revision: revision, for: key)
@@ -228,6 +244,9 @@ struct RedirectController: Sendable {
         } while attempts < 4
         if case .decide = visit.resolution {
             throw APIError.unavailable("this link is changing; try again")
+        }
+        if onlyRedirects {
+            guard case .redirect = visit.resolution else { throw NotARedirect() }
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
         func record(_ outcome: Int) {
@@ -239,7 +258,7 @@ struct RedirectController: Sendable {
         switch visit.resolution {
         case .redirect(let url, let options, let campaign):
             var response = Self.redirect(
-                to: decided?.decision.target ?? url, options, campaign: campaign, query: request.uri.query,
+                to: decided?.decision.target ?? url, options, campaign: campaign, query: request.query,
                 permanentCacheSeconds: permanentCacheSeconds)
             if seeOther {
                 // After the form: the browser follows with a GET, and nothing keeps the answer.
@@ -273,11 +292,9 @@ struct RedirectController: Sendable {
 
     /// The click's attributes and the client's address (forwarded by a trusted proxy, or the
     /// socket's).
-    private func clickAttributes(of request: Request, _ context: AppRequestContext, at time: Date) -> (
-        ClickAttributes, address: String?
-    ) {
+    private func clickAttributes(of request: RedirectRequest, at time: Date) -> (ClickAttributes, address: String?) {
         let address = trustedProxies.clientAddress(
-            socket: context.remoteAddress, forwardedFor: request.headers[.xForwardedFor])
+            socket: request.socketAddress, forwardedFor: request.headers[.xForwardedFor])
         let attributes = ClickAttributes.of(
             userAgent: request.headers[.userAgent], referer: request.headers[.referer], address: address,
             countries: countries, clients: clients, at: time)
@@ -285,14 +302,12 @@ struct RedirectController: Sendable {
     }
 
     /// Publishes a visit the redirect path did not record itself (an orphan, a refused password).
-    private func recordVisit(
-        _ request: Request, _ context: AppRequestContext, domain: String?, code: String, outcome: Int
-    ) {
+    private func recordVisit(_ request: RedirectRequest, domain: String?, code: String, outcome: Int) {
         guard visits.isOn else { return }
         let time = now()
         visits.record(
-            domain: domain, code: code, outcome: outcome, attributes: clickAttributes(of: request, context, at: time).0,
-            at: time)
+            domain: domain, code: code, outcome: outcome, attributes: clickAttributes(of: request, at: time).0, at: time
+        )
     }
 
     /// The link's redirect: its status, its campaign parameters the visitor does not set and
@@ -463,5 +478,51 @@ enum SplitCookie {
     /// `Set-Cookie` for `id`: a year, the whole short domain, not for scripts, `SameSite=Lax`.
     static func header(for id: String) -> String {
         "\(name)=\(id); Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax"
+    }
+}
+
+/// What the redirect path reads of a request: its head, the code its path names, its query and
+/// the client's socket address; the same whether the router or the fast path has it.
+struct RedirectRequest: Sendable {
+    let head: HTTPRequest
+    /// The path without its query.
+    let path: Substring
+    /// The path's one segment after `/` (ill-formed ones too: they are recorded as orphans).
+    let code: String
+    let query: String?
+    /// The address of the socket's peer (a proxy's, when one forwards).
+    let socketAddress: String?
+
+    var headers: HTTPFields { head.headerFields }
+
+    /// The router's request (`code` empty on a route without one).
+    init(_ request: Request, _ context: AppRequestContext) {
+        head = request.head
+        path = Substring(request.uri.path)
+        code = context.parameters.get("code") ?? ""
+        query = request.uri.query
+        socketAddress = context.remoteAddress
+    }
+
+    /// A request head as the fast path reads it; nil unless its path is `/` and one segment.
+    init?(head: HTTPRequest, socketAddress: String?) {
+        guard let target = head.path, let (path, query) = Self.split(target) else { return nil }
+        self.head = head
+        self.path = path
+        code = String(path.dropFirst())
+        self.query = query.map(String.init)
+        self.socketAddress = socketAddress
+    }
+
+    /// A request target's path, when it is `/` and one segment, and its query (without a
+    /// fragment); bytes compared, no Foundation searches: this runs for every request.
+    static func split(_ target: String) -> (path: Substring, query: Substring?)? {
+        let bytes = target.utf8
+        guard bytes.first == UInt8(ascii: "/") else { return nil }
+        let end = bytes.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? bytes.endIndex
+        guard !bytes[bytes.index(after: bytes.startIndex)..<end].contains(UInt8(ascii: "/")) else { return nil }
+        guard end < bytes.endIndex, bytes[end] == UInt8(ascii: "?") else { return (target[..<end], nil) }
+        let rest = target[bytes.index(after: end)...]
+        return (target[..<end], rest.utf8.firstIndex(of: UInt8(ascii: "#")).map { rest[..<$0] } ?? rest)
     }
 }

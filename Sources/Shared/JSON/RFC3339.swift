@@ -66,5 +66,53 @@ public enum RFC3339 {
     }
 
     /// Formats an instant in UTC with milliseconds.
-    public static func format(_ date: Date) -> String { withFraction.format(date) }
+    public static func format(_ date: Date) -> String { utcWithMilliseconds(date) ?? withFraction.format(date) }
+
+    /// ``format(_:)`` from 1970 to 9999 without the formatter, whose format was a visit event's
+    /// largest cost: the same text (milliseconds cut, not rounded, as the formatter does), or
+    /// nil outside those years.
+    static func utcWithMilliseconds(_ date: Date) -> String? {
+        let interval = date.timeIntervalSince1970
+        guard interval >= 0, interval < 253_402_300_800 else { return nil }
+        // As the formatter counts: whole seconds from the reference date, and the nanoseconds of
+        // the rest, cut to milliseconds.
+        let reference = date.timeIntervalSinceReferenceDate
+        let whole = reference.rounded(.down)
+        let milliseconds = Int((reference - whole) * 1_000_000_000) / 1_000_000
+        let seconds = Int(whole) + 978_307_200
+        let (year, month, day) = civil(daysSinceEpoch: seconds / 86_400)
+        let time = seconds % 86_400
+        var bytes = [UInt8](repeating: 0, count: 24)
+        func put(_ value: Int, at index: Int, digits: Int) {
+            var value = value
+            for offset in stride(from: digits - 1, through: 0, by: -1) {
+                bytes[index + offset] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+        }
+        put(year, at: 0, digits: 4)
+        put(month, at: 5, digits: 2)
+        put(day, at: 8, digits: 2)
+        put(time / 3_600, at: 11, digits: 2)
+        put(time / 60 % 60, at: 14, digits: 2)
+        put(time % 60, at: 17, digits: 2)
+        put(milliseconds, at: 20, digits: 3)
+        for (index, separator) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")] {
+            bytes[index] = UInt8(ascii: Unicode.Scalar(separator)!)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The date of a day counted from 1970-01-01 (H. Hinnant's `civil_from_days`).
+    private static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
 }

@@ -51,12 +51,15 @@ public enum ShortCode {
     }
 
     /// Whether `code` could name a link: 1-64 of `A-Z a-z 0-9 _ -`. Cheap enough to run on
-    /// every redirect before touching Redis.
+    /// every redirect before touching Redis (inlinable: specialised in the caller, not run
+    /// through generic witnesses).
+    @inlinable
     public static func isWellFormed<S: StringProtocol>(_ code: S) -> Bool {
         let bytes = code.utf8
         return !bytes.isEmpty && bytes.count <= maximumLength && bytes.allSatisfy(isCodeByte)
     }
 
+    @usableFromInline
     static func isCodeByte(_ byte: UInt8) -> Bool {
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
             || byte == 0x5F || byte == 0x2D

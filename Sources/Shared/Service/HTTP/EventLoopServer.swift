@@ -14,14 +14,18 @@ extension HTTPServerBuilder {
     /// (``RedisConnection`` keeps a socket per loop). The price: a handler must never block, or
     /// every connection of its loop waits (blocking librdkafka calls stay on their own threads).
     ///
-    /// The connections are bounded by `settings`' idle and request-head timeouts.
-    public static func http1OnConnectionEventLoops(_ settings: HTTPServerSettings = .init()) -> HTTPServerBuilder {
+    /// The connections are bounded by `settings`' idle and request-head timeouts. A service's
+    /// `fastPath` answers its hottest route below the router (``FastPathResponder``).
+    public static func http1OnConnectionEventLoops(
+        _ settings: HTTPServerSettings = .init(), fastPath: (any FastPathResponder)? = nil
+    ) -> HTTPServerBuilder {
+        let configuration = HTTP1Channel.Configuration(idleTimeout: TimeAmount(settings.idleTimeout))
         let headerTimeout = TimeAmount(settings.headerTimeout)
-        let configuration = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [RequestHeadTimeoutHandler(timeout: headerTimeout)],
-            idleTimeout: TimeAmount(settings.idleTimeout))
         return .init { responder in
-            EventLoopBoundChildChannel(base: HTTP1Channel(responder: responder, configuration: configuration))
+            EventLoopBoundChildChannel(
+                base: ProjectHTTP1Channel(
+                    base: HTTP1Channel(responder: responder, configuration: configuration),
+                    headerTimeout: headerTimeout, fastPath: fastPath, requestLogLevel: settings.requestLogLevel))
         }
     }
 }
