@@ -38,12 +38,14 @@ struct OutboxApplication {
 
     init(configuration: Configuration, logger: Logger) throws {
         let postgres = PostgresClient(configuration: configuration.postgres, backgroundLogger: logger)
-        // Ready only once the producer knows the links topic's partitions: links created right
-        // after start go out at once, not after librdkafka's next metadata scan.
+        // Ready only once the producer knows the partitions of every topic the outbox holds rows
+        // for: links created right after start go out at once, not after librdkafka's next
+        // metadata scan. (A batch waits for all its acknowledgements: an audit row whose topic
+        // was unknown held the next link back by a second.)
         let producer = try KafkaProducer(
             settings: KafkaProducerSettings(
                 bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.relay]),
-            preparing: [configuration.namespace.linksTopic], logger: logger)
+            preparing: OutboxRow.topics.map(configuration.namespace.topic), logger: logger)
         let postgresBreaker = CircuitBreaker.postgres(logger: logger)
         let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
         let relay = OutboxRelay(
@@ -52,7 +54,8 @@ struct OutboxApplication {
         let health = HealthServer.build(
             settings: configuration.http, breakers: [postgresBreaker, kafkaBreaker],
             readiness: {
-                let kafka = producer.isPrepared ? [] : ["kafka: the partitions of the links topic are not known yet"]
+                let kafka =
+                    producer.isPrepared ? [] : ["kafka: the partitions of the outbox's topics are not known yet"]
                 return await postgres.readinessProblems(through: postgresBreaker, logger: logger) + kafka
             },
             liveness: { [producer.fatalProblem].compactMap { $0 } }, logger: logger)

@@ -298,3 +298,20 @@ import SharedLinks
         #expect(reason(#"{"type":"link.created",\#(fields),"code":"abc"}"#) == "unknown_type")
     }
 }
+
+/// The relay learns the partitions of every topic the outbox holds rows for before it says
+/// ready: a row for a topic it did not know waited a second for librdkafka's metadata, and held
+/// the rest of its batch (the next link) back with it.
+@Suite struct OutboxRowTopicsTests {
+    @Test func everyKindOfRowIsForATopicTheRelayPrepares() {
+        let rows = [
+            OutboxRow(LinkEvent.created(LinkAddress(code: "abc"), url: "https://e.com/", expiresAt: nil)),
+            OutboxRow(
+                DomainEvent.updated(
+                    "go.example", revision: 1, rootURL: nil, notFoundURL: nil, expiredURL: nil)),
+            OutboxRow(AuditEvent(.linkCreated, subject: "abc", actorKeyID: nil, actorKeyName: nil, requestID: nil)),
+            OutboxRow(LinkMilestoneEvent(LinkAddress(code: "abc"), milestone: 100, clicks: 100)),
+        ]
+        #expect(Set(rows.map(\.topic)) == Set(OutboxRow.topics))
+    }
+}

@@ -11,6 +11,9 @@ public struct OutboxRow: Sendable {
     public let key: String
     public let payload: ByteBuffer
 
+    /// Every topic a row may be for: the relay learns their partitions before it says ready.
+    public static let topics: [TopicName] = [.links, .audit, .milestones]
+
     /// A link event for `<ns>-links`.
     public init(_ event: LinkEvent) {
         topic = .links
