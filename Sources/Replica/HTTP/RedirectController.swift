@@ -217,7 +217,7 @@ struct RedirectController: Sendable {
             visitorID = read
             return read
         }
-        func decide(_ revision: Int64, _ routing: LinkRouting) -> RoutedVisit {
+        func decide(_ revision: Int64, _ routing: CompiledRouting) -> RoutedVisit {
             let visitor = RouteVisitor(
                 device: attributes.client.device, os: attributes.client.os, browser: attributes.client.browser,
                 country: attributes.country, acceptLanguage: request.headers[.acceptLanguage],
@@ -239,8 +239,7 @@ struct RedirectController: Sendable {
                 throw storeFailure(error)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }
-            routings.keep(routing, revision: revision, for: key)
-            decided = routing.isEmpty ? nil : decide(revision, routing)
+            decided = routings.keep(routing, revision: revision, for: key).map { decide(revision, $0) }
         } while attempts < 4
         if case .decide = visit.resolution {
             throw APIError.unavailable("this link is changing; try again")
@@ -413,7 +412,7 @@ final class RobotsFiles: Sendable {
 /// rules cannot grow a replica's memory without bound.
 final class RoutingCache: Sendable {
     private struct State {
-        var routings: [String: (revision: Int64, routing: LinkRouting, bytes: Int)] = [:]
+        var routings: [String: (revision: Int64, routing: CompiledRouting, bytes: Int)] = [:]
         var bytes = 0
     }
 
@@ -428,24 +427,28 @@ final class RoutingCache: Sendable {
         self.maximumBytes = maximumBytes
     }
 
-    /// The routing kept for a link key, if any.
-    func routing(of key: String) -> (revision: Int64, routing: LinkRouting)? {
+    /// The routing kept for a link key, if any, compiled.
+    func routing(of key: String) -> (revision: Int64, routing: CompiledRouting)? {
         state.withLockedValue { $0.routings[key].map { ($0.revision, $0.routing) } }
     }
 
-    /// Keeps a link's routing of `revision`; a link without routing is forgotten.
-    func keep(_ routing: LinkRouting, revision: Int64, for key: String) {
+    /// Keeps a link's routing of `revision`, compiled, and returns it; a link without routing
+    /// is forgotten (nil).
+    @discardableResult
+    func keep(_ routing: LinkRouting, revision: Int64, for key: String) -> CompiledRouting? {
+        let compiled = routing.isEmpty ? nil : CompiledRouting(routing)
         let bytes = routing.isEmpty ? 0 : routing.json.count
         state.withLockedValue { state in
             if let earlier = state.routings.removeValue(forKey: key) { state.bytes -= earlier.bytes }
-            guard !routing.isEmpty else { return }
+            guard let compiled else { return }
             if state.routings.count >= capacity || state.bytes + bytes > maximumBytes {
                 state.routings.removeAll(keepingCapacity: true)
                 state.bytes = 0
             }
-            state.routings[key] = (revision, routing, bytes)
+            state.routings[key] = (revision, compiled, bytes)
             state.bytes += bytes
         }
+        return compiled
     }
 
     /// Links and bytes kept now.

@@ -97,21 +97,8 @@ public struct LinkRouting: Codable, Sendable, Equatable {
     }
 
     /// Where `visitor` goes: the first rule whose conditions all hold, else the link's own split
-    /// or `url`.
-    public func decision(for visitor: RouteVisitor) -> Decision {
-        for (index, rule) in rules.enumerated() where rule.when.hold(for: visitor) {
-            if let url = rule.url { return Decision(rule: index + 1, target: url) }
-            if let split = rule.split {
-                let (variant, url) = WeightedTarget.pick(split, bucket: visitor.bucket)
-                return Decision(rule: index + 1, variant: variant, target: url)
-            }
-        }
-        if let split {
-            let (variant, url) = WeightedTarget.pick(split, bucket: visitor.bucket)
-            return Decision(variant: variant, target: url)
-        }
-        return Decision()
-    }
+    /// or `url`. (A replica decides many visits on one routing: it keeps the ``CompiledRouting``.)
+    public func decision(for visitor: RouteVisitor) -> Decision { CompiledRouting(self).decision(for: visitor) }
 
     /// Whether any rule or split needs the visitor's A/B bucket.
     public var hasSplit: Bool { split != nil || rules.contains { $0.split != nil } }
@@ -366,42 +353,6 @@ public struct RuleConditions: Codable, Sendable, Equatable {
         }
     }
 
-    /// Whether every condition holds for `visitor`.
-    public func hold(for visitor: RouteVisitor) -> Bool {
-        if let after, visitor.now < after { return false }
-        if let before, visitor.now >= before { return false }
-        if let device, !device.contains(visitor.device) { return false }
-        if let os, !os.contains(visitor.os) { return false }
-        if let browser, !browser.contains(visitor.browser) { return false }
-        if let country, !country.contains(visitor.country) { return false }
-        if let language {
-            let accepted = visitor.languages
-            guard
-                language.contains(where: { wanted in
-                    accepted.contains {
-                        $0 == wanted || ($0.hasPrefix(wanted) && $0.dropFirst(wanted.count).first == "-")
-                    }
-                })
-            else { return false }
-        }
-        if let query {
-            let parameters = visitor.queryParameters
-            guard
-                query.contains(where: { wanted in
-                    guard let equals = wanted.firstIndex(of: "=") else {
-                        return parameters.contains { $0.name == wanted }
-                    }
-                    let name = wanted[..<equals]
-                    let value = wanted[wanted.index(after: equals)...]
-                    return parameters.contains { $0.name == name && $0.value == value }
-                })
-            else { return false }
-        }
-        if let ip {
-            guard let address = visitor.address, ip.contains(where: { $0.contains(address) }) else { return false }
-        }
-        return true
-    }
 }
 
 /// What a rule may ask about a visitor, worked out from the request.
