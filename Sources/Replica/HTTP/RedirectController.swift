@@ -236,6 +236,8 @@ struct RedirectController: Sendable {
                 visit = try await store.visit(
                     key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
             } catch {
+                // The router tries again and answers (and logs) the failure once.
+                if onlyRedirects { throw NotARedirect() }
                 throw storeFailure(error)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }
