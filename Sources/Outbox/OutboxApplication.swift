@@ -22,6 +22,8 @@ struct OutboxApplication {
         var clients: KafkaClientSettings
         /// Where the database is.
         var postgres: PostgresClient.Configuration
+        /// The settings of the breaker in front of Postgres (its call timeout).
+        var postgresBreaker = CircuitBreaker.Settings()
         /// Fallback poll interval and batch size.
         var relay: OutboxRelay.Settings
         /// Where and how the health server listens.
@@ -46,7 +48,7 @@ struct OutboxApplication {
             settings: KafkaProducerSettings(
                 bootstrapServers: configuration.kafkaBrokers, clientSettings: configuration.clients[.relay]),
             preparing: OutboxRow.topics.map(configuration.namespace.topic), logger: logger)
-        let postgresBreaker = CircuitBreaker.postgres(logger: logger)
+        let postgresBreaker = CircuitBreaker.postgres(settings: configuration.postgresBreaker, logger: logger)
         let kafkaBreaker = CircuitBreaker.kafka(logger: logger)
         let relay = OutboxRelay(
             client: postgres, producer: producer, postgres: postgresBreaker, kafka: kafkaBreaker,

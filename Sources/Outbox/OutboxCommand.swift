@@ -54,6 +54,7 @@ struct OutboxCommand: AsyncParsableCommand {
                 namespace: namespace, kafkaBrokers: common.kafkaBrokers,
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
                 postgres: try postgres.clientConfiguration(namespace: namespace),
+                postgresBreaker: try postgres.breakerSettings(),
                 relay: .init(
                     pollInterval: .seconds(pollInterval), batchSize: batchSize, busyInterval: .seconds(busyInterval),
                     retention: .seconds(retention)),

@@ -1,4 +1,5 @@
 import SharedConfiguration
+import SharedPostgres
 import Testing
 
 @Suite struct SettingsValidationTests {
@@ -11,6 +12,16 @@ import Testing
         for seconds in [0.1, 10, 3600] {
             #expect(throws: Never.self) { try validateSeconds(seconds, in: 0.1...3600, option: "--shutdown-timeout") }
         }
+    }
+
+    @Test func aPostgresCallTimeoutOutsideItsRangeIsRefused() throws {
+        var options = PostgresOptions()
+        for seconds in [-1, 0, 0.05, 301, .infinity, .nan] {
+            options.callTimeout = seconds
+            #expect(throws: SettingError.self, "\(seconds)") { try options.breakerSettings() }
+        }
+        options.callTimeout = 15
+        #expect(try options.breakerSettings().callTimeout == .seconds(15))
     }
 
     @Test func aShutdownTimeoutOfInfinityStopsTheCommandWithAMessage() {

@@ -26,7 +26,10 @@ struct DomainsCommand: AsyncParsableCommand {
         return try await PostgresClient.withRunning(
             try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
-            try await work(PostgresDomainRepository(client: client, breaker: .postgres(logger: logger), logger: logger))
+            try await work(
+                PostgresDomainRepository(
+                    client: client, breaker: .postgres(settings: try postgres.breakerSettings(), logger: logger),
+                    logger: logger))
         }
     }
 

@@ -29,7 +29,10 @@ struct KeysCommand: AsyncParsableCommand {
         return try await PostgresClient.withRunning(
             try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
-            try await work(APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger))
+            try await work(
+                APIKeyStore(
+                    client: client, breaker: .postgres(settings: try postgres.breakerSettings(), logger: logger),
+                    logger: logger))
         }
     }
 

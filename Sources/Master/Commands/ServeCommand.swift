@@ -110,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
                 titleFetching: fetchTitles
                     ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate, timeout: .seconds(fetchTitlesTimeout))
                     : nil,
-                maximumVisitStreams: visitStreams),
+                maximumVisitStreams: visitStreams, postgresBreaker: try postgres.breakerSettings()),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)
@@ -124,7 +124,10 @@ struct ServeCommand: AsyncParsableCommand {
         let keysExist = try await PostgresClient.withRunning(
             try postgres.clientConfiguration(namespace: namespace), logger: logger
         ) { client in
-            try await APIKeyStore(client: client, breaker: .postgres(logger: logger), logger: logger).activeKeys()
+            try await APIKeyStore(
+                client: client, breaker: .postgres(settings: try postgres.breakerSettings(), logger: logger),
+                logger: logger
+            ).activeKeys()
                 .required
         }
         guard keysExist else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import PostgresNIO
 import SharedConfiguration
+import SharedResilience
 
 /// Where the Postgres server is and how to log in. The database is the namespace's.
 public struct PostgresOptions: ParsableArguments, Sendable {
@@ -47,7 +48,26 @@ public struct PostgresOptions: ParsableArguments, Sendable {
         help: "PEM root certificates for verify-ca/verify-full (env SHORTENER_PG_SSLROOTCERT).")
     public var sslRootCertificate: String = EnvironmentDefaults.string("SHORTENER_PG_SSLROOTCERT", "")
 
+    /// Seconds one call to Postgres may take before it fails and counts against the breaker
+    /// (batch commands and the click aggregator allow more of their own). Default: 2.
+    /// Environment: `SHORTENER_PG_CALL_TIMEOUT`.
+    @Option(
+        name: .customLong("pg-call-timeout"),
+        help: "Seconds a call to Postgres may take (env SHORTENER_PG_CALL_TIMEOUT).")
+    public var callTimeout: Double = EnvironmentDefaults.double("SHORTENER_PG_CALL_TIMEOUT", 2)
+
     public init() {}
+
+    /// The settings of a breaker in front of Postgres, with ``callTimeout`` (checked: 0.1 s to
+    /// 5 minutes).
+    public func breakerSettings() throws -> CircuitBreaker.Settings {
+        guard (0.1...300).contains(callTimeout) else {
+            throw SettingError("the Postgres call timeout (SHORTENER_PG_CALL_TIMEOUT) must be 0.1 to 300 seconds")
+        }
+        var settings = CircuitBreaker.Settings()
+        settings.callTimeout = .milliseconds(Int64(callTimeout * 1000))
+        return settings
+    }
 
     /// Where `namespace`'s database (or `database` when set) is and how to reach it.
     public func endpoint(namespace: Namespace, database override: String? = nil) throws -> PostgresEndpoint {
