@@ -28,6 +28,9 @@ public final class ServiceProcess: @unchecked Sendable {
         merged["SHORTENER_HTTP_PORT"] = "0"
         merged["SHORTENER_TOPICS_DIR"] = TestStack.topicsDirectory
         merged["SHORTENER_KAFKA_BROKERS"] = try TestStack.kafkaBrokers
+        // The end-to-end round runs dozens of processes on two cores: a statement (or a pool's
+        // first connection) can take longer than the 2 s a deployment allows it.
+        merged["SHORTENER_PG_CALL_TIMEOUT"] = "15"
         merged.merge(environment) { $1 }
         process.environment = merged
         if let outputPath {

@@ -23,9 +23,6 @@ public struct TestDeployment: Sendable {
             "SHORTENER_CLICK_REPORT_INTERVAL": "1", "SHORTENER_SHUTDOWN_TIMEOUT": "10",
             // Load and fault tests create fast from one address; the limit has its own test.
             "SHORTENER_CREATE_RATE_LIMIT": "0",
-            // The end-to-end round runs dozens of processes on two cores: a statement (or a pool's
-            // first connection) can take longer than the 2 s a deployment allows it.
-            "SHORTENER_PG_CALL_TIMEOUT": "15",
         ].merging(environment) { $1 }
     }
 
