@@ -202,25 +202,38 @@ import Testing
             let text = RFC3339.format(instant)
             let read = try #require(RFC3339.utcWithMilliseconds(text), "\(text)")
             #expect(read == (try formatter.parse(text)), "\(text)")
+            // What was read is written back as it was; the formatter often writes the millisecond before.
+            #expect(RFC3339.format(read) == text)
         }
+        #expect(RFC3339.format(try RFC3339.parse("2026-12-07T04:50:02.381Z")) == "2026-12-07T04:50:02.381Z")
     }
 
     @Test func writesWhatTheFormatterWritesWithoutIt() throws {
         var random = SeededGenerator(state: 0x3340)
         let formatter = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        // Instants to the microsecond and below, from 1970 to 9999, and the edges.
+        // Instants to the microsecond from 1970 to 2255 (as far as a `Double` counts them), none
+        // within a `Double`'s precision below a whole millisecond, where the formatter writes the
+        // one before, and the edges.
         let instants =
             (0..<50_000).map { _ in
-                Date(timeIntervalSince1970: Double(random.next() % 253_402_300_800_000_000) / 1_000_000)
+                let microseconds = random.next() % (1 << 53)
+                let inMillisecond = microseconds % 1000
+                let away =
+                    inMillisecond == 0 || inMillisecond >= 950 ? microseconds - inMillisecond + 500 : microseconds
+                return Date(timeIntervalSince1970: Double(away) / 1_000_000)
             } + [
                 Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 0.0009),
                 Date(timeIntervalSince1970: 951_782_400.9999),
-                Date(timeIntervalSince1970: 253_402_300_799.999), Date(), Date(timeIntervalSinceReferenceDate: 0.0005),
+                Date(timeIntervalSince1970: 253_402_300_799.9985), Date(),
+                Date(timeIntervalSinceReferenceDate: 0.0005),
             ]
         for instant in instants {
             #expect(
                 RFC3339.utcWithMilliseconds(instant) == formatter.format(instant), "\(instant.timeIntervalSince1970)")
         }
+        // Where they differ: the last millisecond of 9999 is written as such, not as the one before.
+        let last = Date(timeIntervalSince1970: 253_402_300_799.999)
+        #expect(RFC3339.format(last) == "9999-12-31T23:59:59.999Z" && formatter.format(last).hasSuffix("59.998Z"))
         #expect(RFC3339.utcWithMilliseconds(Date(timeIntervalSince1970: -0.5)) == nil)
         #expect(RFC3339.utcWithMilliseconds(Date(timeIntervalSince1970: 253_402_300_800)) == nil)
         #expect(

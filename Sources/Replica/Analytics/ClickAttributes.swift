@@ -1,5 +1,6 @@
 import Foundation
 import SharedEvents
+import SharedJSON
 
 /// What a redirect records about its click besides the click: its UTC hour and one value per
 /// dimension (``ClickBreakdown/Dimension``). Worked out from the request before the one Redis
@@ -39,17 +40,8 @@ struct ClickAttributes: Equatable, Sendable {
     static func hour(of time: Date) -> String {
         let hours = Int64((time.timeIntervalSince1970 / 3600).rounded(.down))
         let (days, hour) = (hours >= 0 ? hours / 24 : (hours - 23) / 24, ((hours % 24) + 24) % 24)
-        // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar).
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let (year, month, day) = RFC3339.civil(daysSinceEpoch: Int(days))
+        func two(_ value: some BinaryInteger) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(year)" + two(month) + two(day) + two(hour)
     }
 }

@@ -69,16 +69,24 @@ public enum RFC3339 {
     public static func format(_ date: Date) -> String { utcWithMilliseconds(date) ?? withFraction.format(date) }
 
     /// ``format(_:)`` from 1970 to 9999 without the formatter, whose format was a visit event's
-    /// largest cost: the same text (milliseconds cut, not rounded, as the formatter does), or
-    /// nil outside those years.
+    /// largest cost: milliseconds cut, not rounded, as the formatter does, or nil outside those
+    /// years. Unlike the formatter it writes back the text an instant was read from: a
+    /// millisecond's `Double` often lies a few nanoseconds below it, which the formatter cuts to
+    /// the millisecond before, so a visit read and shown again moved back one.
     static func utcWithMilliseconds(_ date: Date) -> String? {
         let interval = date.timeIntervalSince1970
         guard interval >= 0, interval < 253_402_300_800 else { return nil }
-        // As the formatter counts: whole seconds from the reference date, and the nanoseconds of
-        // the rest, cut to milliseconds.
+        // Whole seconds from the reference date, as the formatter counts, and the rest cut to
+        // milliseconds, where a millisecond within the `Double`'s precision above counts as met.
         let reference = date.timeIntervalSinceReferenceDate
-        let whole = reference.rounded(.down)
-        let milliseconds = Int((reference - whole) * 1_000_000_000) / 1_000_000
+        var whole = reference.rounded(.down)
+        let fraction = reference - whole
+        var milliseconds = Int(fraction * 1_000)
+        if Double(milliseconds + 1) / 1_000 - fraction <= reference.ulp { milliseconds += 1 }
+        if milliseconds == 1_000 {
+            whole += 1
+            milliseconds = 0
+        }
         let seconds = Int(whole) + 978_307_200
         let (year, month, day) = civil(daysSinceEpoch: seconds / 86_400)
         let time = seconds % 86_400
@@ -103,8 +111,9 @@ public enum RFC3339 {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The date of a day counted from 1970-01-01 (H. Hinnant's `civil_from_days`).
-    private static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+    /// The date in the proleptic Gregorian calendar of a day counted from 1970-01-01
+    /// (H. Hinnant's `civil_from_days`), by integer arithmetic.
+    public static func civil(daysSinceEpoch days: Int) -> (year: Int, month: Int, day: Int) {
         let shifted = days + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097
