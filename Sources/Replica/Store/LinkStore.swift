@@ -162,6 +162,8 @@ struct LinkStore: Sendable {
         local rebuilding = string.sub(replicaState, 1, \(ReplicaKeys.rebuildingPrefix.utf8.count)) == '\(ReplicaKeys.rebuildingPrefix)'
         local wiping = string.sub(replicaState, 1, \(ReplicaKeys.wipingPrefix.utf8.count)) == '\(ReplicaKeys.wipingPrefix)'
         local epoch
+        -- The codes counted, marked unreported together at the end: one SADD per call.
+        local unreported = {}
         local function visit(key, now, code, field, revision, hash)
             if rebuilding then return 2 end
             local link = redis.call('HMGET', key, 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'rf', 'rev', 'pw')
@@ -184,7 +186,7 @@ struct LinkStore: Sendable {
                 \(ReplicaKeys.ensureEpochLua(epochKey: 3, nonceArgument: 1, declaring: false))
             end
             local total = redis.call('HINCRBY', KEYS[1], code, 1)
-            redis.call('SADD', KEYS[2], code)
+            unreported[#unreported + 1] = code
             local fresh = ARGV[2] .. epoch .. ':' .. code
             if redis.call('HINCRBY', fresh, field, 1) == 1
                 and redis.call('HLEN', fresh) > \(ClickLedger.maximumFreshFields) then
@@ -201,6 +203,7 @@ struct LinkStore: Sendable {
             replies[index - 4] = visit(KEYS[index], tonumber(ARGV[base + 1]), ARGV[base + 2], ARGV[base + 3],
                 ARGV[base + 4], ARGV[base + 5])
         end
+        if #unreported > 0 then redis.call('SADD', KEYS[2], unpack(unreported)) end
         return replies
         """)
 
