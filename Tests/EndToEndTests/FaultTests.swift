@@ -191,6 +191,37 @@ import SharedLinks
         #expect(replica.process.logTail(lines: 200).contains("assigning the partitions again"))
         for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
     }
+
+    @Test func aHungRedisCostsARedirectOneWaitNotTwo() async throws {
+        let redis = try await PrivateRedis()
+        defer { redis.remove() }
+        let namespace = try await TestStack.makeNamespace()
+        let deployment = try TestDeployment(namespace: namespace)
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: redis.port)
+        defer { for service in [master, outbox, replica] { service.process.crash() } }
+        try await master.waitUntilHealthy()
+        try await replica.waitUntilHealthy()
+        let code = try #require(try await create(master, "https://example.com/hung").code)
+        #expect(try await awaitStatus(302, of: [code], on: replica).isEmpty)
+
+        // Redis takes the connection and never answers: the replica's Redis connection gives up
+        // after its 2 s timeout. The fast path answers that failure itself; before, it handed
+        // the request to the router, which waited another 2 s for the same answer.
+        try redis.freeze()
+        let started = ContinuousClock.now
+        let reply = try await TestHTTP.get("\(replica.url)/\(code)")
+        let waited = ContinuousClock.now - started
+        #expect(reply.status == 503 && reply.headers["retry-after"] != nil, "\(reply.status) \(reply.body)")
+        #expect((reply.json["error"] as? [String: Any])?["code"] as? String == "unavailable")
+        #expect(waited < .milliseconds(3750), "one redirect waited \(waited) for a hung Redis")
+        #expect(replica.process.logTail(lines: 200).contains("Redis lookup failed"))
+
+        try redis.thaw()
+        #expect(try await awaitStatus(302, of: [code], on: replica).isEmpty, "\(replica.process.logTail())")
+        for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
 }
 
 extension FaultTests {

@@ -70,8 +70,22 @@ public final class PrivateRedis: Sendable {
     public func start() async throws { try await infra(["redis-start", folder, String(port)]) }
     public func stop() async throws { try await infra(["redis-stop", String(port)]) }
 
-    /// Stops the server and deletes its files (blocking: for `defer`).
+    /// Halts the server's process (`SIGSTOP`) with its sockets open: connections are still
+    /// accepted by the kernel, and every command waits, as on a server that hangs.
+    public func freeze() throws { try signal(SIGSTOP) }
+    /// Lets a frozen server go on (`SIGCONT`).
+    public func thaw() throws { try signal(SIGCONT) }
+
+    private func signal(_ number: Int32) throws {
+        let text = try String(contentsOfFile: "\(folder)/redis.pid", encoding: .utf8)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, number) == 0 else {
+            throw ServiceFailure("could not signal the Redis server of \(folder)")
+        }
+    }
+
+    /// Stops the server (thawed first, should it be frozen) and deletes its files (blocking: for `defer`).
     public func remove() {
+        try? thaw()
         try? infraBlocking(["redis-stop", String(port)])
         try? FileManager.default.removeItem(atPath: folder)
     }

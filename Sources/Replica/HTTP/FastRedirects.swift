@@ -5,9 +5,10 @@ import SharedService
 
 /// `GET /<code>` answered below the router: a request whose path is one well-formed code goes
 /// through ``RedirectController``'s own redirect path (domains, rules, splits, query forwarding,
-/// the click, the visit event), without the router, its middleware or a request context. Any
-/// outcome but a redirect (unknown, gone, locked, a fallback page, an unavailable store) is
-/// handed to the router, which answers it as it always has.
+/// the click, the visit event), without the router, its middleware or a request context. A
+/// failed link store is answered here too (`503`), since the router would only wait for it
+/// again; any other outcome (unknown, gone, locked, a fallback page) is handed to the router,
+/// which answers it as it always has.
 struct FastRedirects: FastPathResponder {
     let controller: RedirectController
 
@@ -23,9 +24,7 @@ struct FastRedirects: FastPathResponder {
     }
 
     func respond(to head: HTTPRequest, remoteAddress: SocketAddress?) async -> FastPathAnswer? {
-        guard let request = RedirectRequest(head: head, socketAddress: remoteAddress?.ipAddress),
-            let response = await controller.fastRedirect(request)
-        else { return nil }
-        return FastPathAnswer(head: response.head)
+        guard let request = RedirectRequest(head: head, socketAddress: remoteAddress?.ipAddress) else { return nil }
+        return await controller.fastRedirect(request)
     }
 }

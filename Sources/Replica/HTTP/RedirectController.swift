@@ -62,16 +62,30 @@ struct RedirectController: Sendable {
     }
 
     /// `GET /<code>` below the router (``FastRedirects``): the redirect when the link redirects,
-    /// counted like the router's; nil for every other outcome, before anything was counted or
-    /// recorded, so that the router answers it as if the fast path did not exist.
-    func fastRedirect(_ request: RedirectRequest) async -> Response? {
-        guard let response = try? await redirect(request, onlyRedirects: true) else { return nil }
-        Self.outcomes.redirected.increment()
-        return response
+    /// counted like the router's, or the `503` of a failed link store (a hung Redis costs the
+    /// visitor one wait, not a second one in the router); nil for every other outcome, before
+    /// anything was counted or recorded, so that the router answers it as if the fast path did
+    /// not exist.
+    func fastRedirect(_ request: RedirectRequest) async -> FastPathAnswer? {
+        do {
+            let response = try await redirect(request, onlyRedirects: true)
+            Self.outcomes.redirected.increment()
+            return FastPathAnswer(head: response.head)
+        } catch let failed as StoreFailed {
+            Self.outcomes.unavailable.increment()
+            return FastPathAnswer(failed.answer)
+        } catch {
+            return nil
+        }
     }
 
     /// The visit was not a redirect, and the fast path asked only for redirects.
     private struct NotARedirect: Error {}
+
+    /// The link store failed on the fast path: its answer, already logged.
+    private struct StoreFailed: Error {
+        let answer: APIError
+    }
 
     /// Counts the outcome of one visit in ``outcomes``.
     private static func counted(_ visit: () async throws -> Response) async throws -> Response {
@@ -196,7 +210,7 @@ struct RedirectController: Sendable {
     /// Resolves the request's link and, when it redirects, counts the click: `unlockedWith` is
     /// the hash a password was verified against; `seeOther` answers `303` (after a form).
     /// `onlyRedirects` throws ``NotARedirect``, having recorded nothing, for every outcome but
-    /// a redirect.
+    /// a redirect or a failed store (``StoreFailed``).
     private func redirect(
         _ request: RedirectRequest, unlockedWith hash: String? = nil, seeOther: Bool = false,
         onlyRedirects: Bool = false
@@ -236,8 +250,7 @@ struct RedirectController: Sendable {
                 visit = try await store.visit(
                     key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
             } catch {
-                // The router tries again and answers (and logs) the failure once.
-                if onlyRedirects { throw NotARedirect() }
+                if onlyRedirects { throw StoreFailed(answer: storeFailure(error)) }
                 throw storeFailure(error)
             }
             guard case .decide(let revision, let routing) = visit.resolution else { break }

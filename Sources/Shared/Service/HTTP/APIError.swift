@@ -32,10 +32,15 @@ public struct APIError: HTTPResponseError, CallerFault, Equatable, Sendable {
             try! JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes]))
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    /// The answer's headers: ``headers`` and the JSON content type.
+    public var responseHeaders: HTTPFields {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: responseHeaders, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     /// A dependency failed or its circuit is open: retry later.

@@ -36,6 +36,13 @@ public struct FastPathAnswer: Sendable {
         self.head = head
         self.body = body
     }
+
+    /// `error` answered as the router's error handling answers it.
+    public init(_ error: APIError) {
+        self.init(
+            head: HTTPResponse(status: error.status, headerFields: error.responseHeaders),
+            body: ByteBuffer(bytes: error.body))
+    }
 }
 
 /// Answers the requests a ``FastPathResponder`` accepts, in the connection's order: a request
