@@ -49,6 +49,36 @@ import SharedLinks
         return pending.sorted()
     }
 
+    /// A master, relay and replica "a" whose Redis is the test's own, all healthy.
+    private struct OwnRedisStack {
+        let redis: PrivateRedis
+        let master: TestDeployment.Running
+        let outbox: TestDeployment.Running
+        let replica: TestDeployment.Running
+
+        static func start() async throws -> Self {
+            let redis = try await PrivateRedis()
+            let deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+            let stack = Self(
+                redis: redis, master: try deployment.master(), outbox: try deployment.outbox(),
+                replica: try deployment.replica("a", redisPort: redis.port))
+            do {
+                try await stack.master.waitUntilHealthy()
+                try await stack.replica.waitUntilHealthy()
+            } catch {
+                stack.remove()
+                throw error
+            }
+            return stack
+        }
+
+        /// Ends the services (if still running) and removes the Redis (blocking: for `defer`).
+        func remove() {
+            for service in [master, outbox, replica] { service.process.crash() }
+            redis.remove()
+        }
+    }
+
     // (c)
     @Test func postgresDownAnswers503FastAndCreatesRecoverWithoutARestart() async throws {
         let postgres = try await PrivatePostgres()
@@ -144,16 +174,9 @@ import SharedLinks
 
     // (d)
     @Test func aReplicaSurvivesItsRedisStoppingAndBeingWiped() async throws {
-        let redis = try await PrivateRedis()
-        defer { redis.remove() }
-        let namespace = try await TestStack.makeNamespace()
-        let deployment = try TestDeployment(namespace: namespace)
-        let master = try deployment.master()
-        let outbox = try deployment.outbox()
-        let replica = try deployment.replica("a", redisPort: redis.port)
-        defer { for service in [master, outbox, replica] { service.process.crash() } }
-        try await master.waitUntilHealthy()
-        try await replica.waitUntilHealthy()
+        let stack = try await OwnRedisStack.start()
+        defer { stack.remove() }
+        let (redis, master, outbox, replica) = (stack.redis, stack.master, stack.outbox, stack.replica)
 
         var codes: [String] = []
         for index in 0..<20 {
@@ -193,16 +216,9 @@ import SharedLinks
     }
 
     @Test func aHungRedisCostsARedirectOneWaitNotTwo() async throws {
-        let redis = try await PrivateRedis()
-        defer { redis.remove() }
-        let namespace = try await TestStack.makeNamespace()
-        let deployment = try TestDeployment(namespace: namespace)
-        let master = try deployment.master()
-        let outbox = try deployment.outbox()
-        let replica = try deployment.replica("a", redisPort: redis.port)
-        defer { for service in [master, outbox, replica] { service.process.crash() } }
-        try await master.waitUntilHealthy()
-        try await replica.waitUntilHealthy()
+        let stack = try await OwnRedisStack.start()
+        defer { stack.remove() }
+        let (redis, master, outbox, replica) = (stack.redis, stack.master, stack.outbox, stack.replica)
         let code = try #require(try await create(master, "https://example.com/hung").code)
         #expect(try await awaitStatus(302, of: [code], on: replica).isEmpty)
 

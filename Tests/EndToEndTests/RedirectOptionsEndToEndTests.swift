@@ -6,22 +6,26 @@ import Testing
 /// with it (read off the wire), the visitor's query merged into the target, and what search
 /// engines are told (`X-Robots-Tag`, `robots.txt`).
 @Suite struct RedirectOptionsEndToEndTests {
-    /// The status line and headers of `GET path` on `port`, as the server wrote them.
-    private func head(_ path: String, port: Int, host: String = "localhost") throws -> (
-        status: String, headers: [String: String]
+    /// The status line, headers and body of `method path` on `port`, as the server wrote them
+    /// (the server closes the connection after it).
+    private func head(_ path: String, port: Int, host: String = "localhost", method: String = "GET") throws -> (
+        status: String, headers: [String: String], body: String
     ) {
         let socket = try RawSocket(port: port)
         defer { socket.close() }
-        #expect(socket.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"))
+        #expect(socket.send("\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n"))
         let text = socket.receive(timeout: .seconds(5)).text
-        let lines = text.components(separatedBy: "\r\n")
+        let (top, body) =
+            text.range(of: "\r\n\r\n").map { (String(text[..<$0.lowerBound]), String(text[$0.upperBound...])) }
+            ?? (text, "")
+        let lines = top.components(separatedBy: "\r\n")
         var headers: [String: String] = [:]
         for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { if line.isEmpty { break } else { continue } }
+            guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
                 in: .whitespaces)
         }
-        return (lines.first ?? "", headers)
+        return (lines.first ?? "", headers, body)
     }
 
     @Test func statusesCacheHeadersQueryForwardingAndRobots() async throws {
@@ -97,6 +101,44 @@ import Testing
                 try await TestHTTP.get("\(replica.url)/robots.txt").body == "User-agent: *\nDisallow: /\n"
             })
 
+        for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
+    }
+
+    @Test func aHeadGetsTheRedirectWithoutABodyAndCountsNothing() async throws {
+        let deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica("a", redisPort: try TestStack.redisPorts[0])
+        for service in [master, outbox, replica] { try await service.waitUntilHealthy() }
+        for alias in ["looked", "removed"] {
+            let created = try await TestHTTP.post(
+                "\(master.url)/create", body: #"{"url":"https://shop.example/\#(alias)","alias":"\#(alias)"}"#)
+            #expect(created.status == 201, "\(created.body)")
+        }
+        #expect(try await TestHTTP.delete("\(master.url)/api/links/removed").status == 204)
+        #expect(
+            try await eventually { try head("/removed", port: replica.port, method: "HEAD").status.contains("410") })
+        #expect(try await eventually { try head("/looked", port: replica.port, method: "HEAD").status.contains("302") })
+
+        // Looks answer as a GET would, without a body; only the GETs count.
+        for _ in 0..<3 {
+            let look = try head("/looked?ref=2", port: replica.port, method: "HEAD")
+            #expect(look.status.hasPrefix("HTTP/1.1 302") && look.body.isEmpty, "\(look)")
+            #expect(look.headers["location"] == "https://shop.example/looked?ref=2")
+            #expect(look.headers["cache-control"] == "no-store")
+        }
+        for (path, status) in [("/nosuchcode", "404"), ("/removed", "410"), ("/not%20a%20code", "404")] {
+            let look = try head(path, port: replica.port, method: "HEAD")
+            #expect(look.status.hasPrefix("HTTP/1.1 \(status)") && look.body.isEmpty, "\(path): \(look)")
+        }
+        for _ in 0..<2 { #expect(try head("/looked", port: replica.port).status.hasPrefix("HTTP/1.1 302")) }
+        // Were the looks counted, the totals would pass 3 before ever showing 2.
+        #expect(
+            try await eventually(timeout: .seconds(20)) {
+                try await TestHTTP.get("\(master.url)/api/links/looked").json["clicks"] as? Int == 2
+            })
+        let metrics = try await PrometheusScrape.fetch("\(replica.url)/metrics")
+        #expect(metrics.value("clicks_counted_total", [:]) == 2)
         for service in [replica, outbox, master] { #expect(await service.process.stop() == 0) }
     }
 }

@@ -14,8 +14,9 @@ import SharedService
 /// `GET /<code>` on the domain the `Host` header names: `302` to the target (counting the
 /// click), `404` for unknown codes, `410` for deleted or expired ones, or a redirect to the
 /// domain's fallback page for either when it has one; `503` while Redis is unavailable or the
-/// replica is still filling it (an unknown code may just not have arrived yet). `GET /` goes to
-/// the domain's root page, if it has one.
+/// replica is still filling it (an unknown code may just not have arrived yet). `HEAD /<code>`
+/// answers alike without a body and counts nothing. `GET /` goes to the domain's root page, if
+/// it has one.
 struct RedirectController: Sendable {
     let store: LinkStore
     let reporter: ClickReporter
@@ -55,6 +56,15 @@ struct RedirectController: Sendable {
         }
         router.get(":code") { request, context in
             try await Self.counted { try await redirect(RedirectRequest(request, context)) }
+        }
+        // A look, as link checkers and unfurlers take one: the GET's answer without its body,
+        // counting no click and recording no visit.
+        router.head(":code") { request, context in
+            do {
+                return try await redirect(RedirectRequest(request, context), counting: false).createHeadResponse()
+            } catch let error as any HTTPResponseError {
+                return try error.response(from: request, context: context).createHeadResponse()
+            }
         }
         router.post(":code") { request, context in
             try await Self.counted { try await unlock(request, context) }
@@ -124,13 +134,19 @@ struct RedirectController: Sendable {
 
     /// The link a request names: its domain (stored name) and code; a fallback page's redirect
     /// or `404` when there is none.
-    private func linkOf(_ request: RedirectRequest) throws -> (domain: String?, code: String, fallback: Response?) {
+    /// A malformed code is recorded as an orphan visit when `recording`.
+    private func linkOf(_ request: RedirectRequest, recording: Bool = true) throws -> (
+        domain: String?, code: String, fallback: Response?
+    ) {
         let code = request.code
         guard case .domain(let domain) = store.domains.resolve(hostHeader: request.head.authority) else {
             throw APIError(.notFound, "unknown_host", "this host serves no short links")
         }
         guard ShortCode.isWellFormed(code) else {
-            recordVisit(request, domain: domain, code: VisitEvent.recordedCode(request.path.dropFirst()), outcome: 404)
+            if recording {
+                recordVisit(
+                    request, domain: domain, code: VisitEvent.recordedCode(request.path.dropFirst()), outcome: 404)
+            }
             if let page = store.domains.fallbacks(of: domain).notFoundURL {
                 return (domain, code, Self.fallback(to: page))
             }
@@ -210,12 +226,13 @@ struct RedirectController: Sendable {
     /// Resolves the request's link and, when it redirects, counts the click: `unlockedWith` is
     /// the hash a password was verified against; `seeOther` answers `303` (after a form).
     /// `onlyRedirects` throws ``NotARedirect``, having recorded nothing, for every outcome but
-    /// a redirect or a failed store (``StoreFailed``).
+    /// a redirect or a failed store (``StoreFailed``). Without `counting` (a `HEAD`) the answer
+    /// is the same, and no click is counted nor visit recorded.
     private func redirect(
         _ request: RedirectRequest, unlockedWith hash: String? = nil, seeOther: Bool = false,
-        onlyRedirects: Bool = false
+        onlyRedirects: Bool = false, counting: Bool = true
     ) async throws -> Response {
-        let (domain, code, fallback) = try linkOf(request)
+        let (domain, code, fallback) = try linkOf(request, recording: counting)
         if let fallback {
             if onlyRedirects { throw NotARedirect() }
             return fallback
@@ -248,7 +265,7 @@ struct RedirectController: Sendable {
             attempts += 1
             do {
                 visit = try await store.visit(
-                    key, attributes: attributes, decided: decided, unlockedWith: hash, now: now)
+                    key, attributes: attributes, decided: decided, unlockedWith: hash, counting: counting, now: now)
             } catch {
                 if onlyRedirects { throw StoreFailed(answer: storeFailure(error)) }
                 throw storeFailure(error)
@@ -264,7 +281,7 @@ struct RedirectController: Sendable {
         }
         if let milestone = visit.milestone { reporter.report(milestone) }
         func record(_ outcome: Int) {
-            guard visits.isOn else { return }
+            guard counting, visits.isOn else { return }
             visits.record(
                 domain: domain, code: code, outcome: outcome, decision: decided?.decision, attributes: attributes,
                 at: now)

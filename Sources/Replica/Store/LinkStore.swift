@@ -70,10 +70,13 @@ struct LinkStore: Sendable {
             var scriptKeys = [keys.clicks, keys.unreportedClicks, keys.epoch, keys.stateMarker]
             var arguments = shared
             scriptKeys.reserveCapacity(scriptKeys.count + visits.count)
-            arguments.reserveCapacity(arguments.count + visits.count * 5)
+            arguments.reserveCapacity(arguments.count + visits.count * 6)
             for visit in visits {
                 scriptKeys.append(keys.link(visit.key))
-                arguments += [String(visit.nowMilliseconds), visit.key, visit.field, visit.revision, visit.hash]
+                arguments += [
+                    String(visit.nowMilliseconds), visit.key, visit.field, visit.revision, visit.hash,
+                    visit.counting ? "1" : "0",
+                ]
             }
             let reply = try await redis.evaluate(Self.visitScript, keys: scriptKeys, arguments: arguments)
             return reply.array ?? []
@@ -147,11 +150,12 @@ struct LinkStore: Sendable {
     /// otherwise the script answers the revision and routing to decide on, counting nothing
     /// (so is a decision made for a link that has lost its routing since).
     /// KEYS: clicks, unreported, epoch, state marker, then one link per visit. ARGV: epoch
-    /// nonce, fresh key prefix, stats key prefix, most values per dimension, then five per
+    /// nonce, fresh key prefix, stats key prefix, most values per dimension, then six per
     /// visit: now (ms), code, the click's attributes (``ClickAttributes/field``, with the
     /// decision's rule and variant for a routed link), the revision the routing was decided on
     /// (empty: none), the password hash the visitor's password was verified against (empty:
-    /// none). Returns one reply per visit: 0 (unknown), 1 (gone), 2 (rebuilding, or unknown
+    /// none), and `1` to count the click (`0`: a look, decided alike, counting nothing).
+    /// Returns one reply per visit: 0 (unknown), 1 (gone), 2 (rebuilding, or unknown
     /// during a replay's wipe), 3 (locked: a password is needed), `{'decide', revision,
     /// routing}`, `{url, status, flags, campaign}`, or `{url, status, flags, campaign, total,
     /// epoch}` on a milestone (status, flags and campaign empty when the hash has none).
@@ -164,7 +168,7 @@ struct LinkStore: Sendable {
         local epoch
         -- The codes counted, marked unreported together at the end: one SADD per call.
         local unreported = {}
-        local function visit(key, now, code, field, revision, hash)
+        local function visit(key, now, code, field, revision, hash, counting)
             if rebuilding then return 2 end
             local link = redis.call('HMGET', key, 'url', 'exp', 'state', 'max', 'rt', 'fl', 'utm', 'rf', 'rev', 'pw')
             -- A deletion may be all a replica ever saw of a code (a backfill): still gone, not unknown.
@@ -182,6 +186,7 @@ struct LinkStore: Sendable {
             if ((link[8] or '') ~= '' or revision ~= '') and revision ~= link[9] then
                 return {'decide', link[9] or '0', redis.call('HGET', key, 'ro') or ''}
             end
+            if counting == '0' then return {link[1], link[5] or '', link[6] or '', link[7] or ''} end
             if not epoch then
                 \(ReplicaKeys.ensureEpochLua(epochKey: 3, nonceArgument: 1, declaring: false))
             end
@@ -199,9 +204,9 @@ struct LinkStore: Sendable {
         end
         local replies = {}
         for index = 5, #KEYS do
-            local base = 4 + (index - 5) * 5
+            local base = 4 + (index - 5) * 6
             replies[index - 4] = visit(KEYS[index], tonumber(ARGV[base + 1]), ARGV[base + 2], ARGV[base + 3],
-                ARGV[base + 4], ARGV[base + 5])
+                ARGV[base + 4], ARGV[base + 5], ARGV[base + 6])
         end
         if #unreported > 0 then redis.call('SADD', KEYS[2], unpack(unreported)) end
         return replies
@@ -214,6 +219,8 @@ struct LinkStore: Sendable {
         let field: String
         let revision: String
         let hash: String
+        /// False for a look (`HEAD`): decided as a visit, nothing counted.
+        let counting: Bool
     }
 
     /// Most visits in one call of ``visitScript``: enough that a busy loop's visits go in a few
@@ -521,12 +528,13 @@ struct LinkStore: Sendable {
     }
 
     /// Resolves a link (by its ``LinkAddress/key``) and, if it redirects, counts the click with
-    /// its `attributes`: one round trip, shared with the other visits of its batch. A routed link's visit carries the decision made on its
-    /// routing and the revision of that routing; without one (or on an older revision) it
-    /// answers ``Resolution/decide(revision:routing:)`` and counts nothing.
+    /// its `attributes`: one round trip, shared with the other visits of its batch. A routed
+    /// link's visit carries the decision made on its routing and the revision of that routing;
+    /// without one (or on an older revision) it answers ``Resolution/decide(revision:routing:)``
+    /// and counts nothing. With `counting` false (a `HEAD`) it is decided alike and counts nothing.
     func visit(
         _ key: String, attributes: ClickAttributes, decided: RoutedVisit? = nil, unlockedWith hash: String? = nil,
-        now: Date = Date()
+        counting: Bool = true, now: Date = Date()
     ) async throws -> Visit {
         let field =
             decided.map { attributes.field + "\t" + $0.decision.ruleValue + "\t" + ($0.decision.variantValue ?? "-") }
@@ -534,7 +542,7 @@ struct LinkStore: Sendable {
         let reply = try await visitBatches.call(
             VisitRequest(
                 key: key, nowMilliseconds: Int64(now.timeIntervalSince1970 * 1000), field: field,
-                revision: decided.map { String($0.revision) } ?? "", hash: hash ?? ""))
+                revision: decided.map { String($0.revision) } ?? "", hash: hash ?? "", counting: counting))
         if let fields = reply.array, fields.count == 3, fields[0].string == "decide" {
             let revision = fields[1].string.flatMap { Int64($0) } ?? fields[1].integer ?? 0
             let text = fields[2].string ?? ""
@@ -552,7 +560,7 @@ struct LinkStore: Sendable {
                 }
             return Visit(resolution: resolution)
         }
-        Self.clicksCounted.increment()
+        if counting { Self.clicksCounted.increment() }
         let flags = RedirectFlags(text: fields.count > 2 ? fields[2].string.flatMap { $0.isEmpty ? nil : $0 } : nil)
         let options = RedirectOptions(
             status: fields.count > 1
