@@ -69,7 +69,10 @@ import Testing
             ("http://news.ycombinator.com:8080/item", "news.ycombinator.com"), ("https://user:pw@t.co/x", "t.co"),
             ("https://example.org.", "example.org"), ("android-app://com.slack/", "invalid"), ("not a url", "invalid"),
             ("https://", "invalid"), ("https://bad host/", "invalid"), ("https://[2001:db8::1]:443/", "[2001:db8::1]"),
-            ("https://ex%41mple.com/", "invalid"),
+            ("https://ex%41mple.com/", "invalid"), ("HTTPS://WWW.Example.COM:80/Path", "example.com"),
+            ("https://a.example/x@y.example", "a.example"), ("https://[::1", "invalid"), ("https://www./", "invalid"),
+            ("https://www", "www"), ("https://\(String(repeating: "a", count: 254))/", "invalid"),
+            ("https://é.example/", "invalid"), ("https://a.example?q=1", "a.example"), ("ftp://a.example/", "invalid"),
         ] as [(String?, String)])
     func referrersAreHosts(referer: String?, host: String) {
         #expect(ReferrerHost.of(referer) == host)

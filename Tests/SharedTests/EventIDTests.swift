@@ -28,6 +28,16 @@ import Testing
         }
     }
 
+    @Test func theTextIsFoundationsUUIDString() {
+        for id in (0..<10_000).map({ _ in UUID.newEventID() }) + [
+            UUID(), UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        ] {
+            #expect(id.text == id.uuidString)
+        }
+        #expect(
+            UUID(uuidString: "0123ABCD-EF01-4567-89AB-CDEF01234567")?.text == "0123ABCD-EF01-4567-89AB-CDEF01234567")
+    }
+
     @Test func twoGeneratorsStartFromDifferentStates() {
         var first = EventIDGenerator()
         var second = EventIDGenerator()

@@ -5,33 +5,47 @@ enum ReferrerHost {
     static let direct = "direct"
     static let invalid = "invalid"
 
+    /// Read byte by byte: every redirect asks, and a header may be kilobytes long, of which only
+    /// the host is ever looked at (or lower-cased).
     static func of(_ referer: String?) -> String {
-        guard let referer, !referer.isEmpty else { return direct }
-        let text = referer.lowercased()
-        let rest: Substring
-        if text.hasPrefix("https://") {
-            rest = text.dropFirst(8)
-        } else if text.hasPrefix("http://") {
-            rest = text.dropFirst(7)
-        } else {
-            return invalid
+        guard var referer, !referer.isEmpty else { return direct }
+        return referer.withUTF8(host(in:))
+    }
+
+    private static func host(in bytes: UnsafeBufferPointer<UInt8>) -> String {
+        func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        func starts(with prefix: String, at index: Int, before end: Int) -> Bool {
+            guard end - index >= prefix.utf8.count else { return false }
+            return zip(bytes[index...], prefix.utf8).allSatisfy { lowered($0) == $1 }
         }
-        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        var host: Substring
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return invalid }
-            host = authority[...close]
-        } else {
-            host = authority.prefix { $0 != ":" }
+        let scheme =
+            starts(with: "https://", at: 0, before: bytes.count)
+            ? 8 : starts(with: "http://", at: 0, before: bytes.count) ? 7 : nil
+        guard let scheme else { return invalid }
+        // The authority runs to the path, query or fragment; the host follows any user info.
+        var end = scheme
+        while end < bytes.count, bytes[end] != UInt8(ascii: "/"), bytes[end] != UInt8(ascii: "?"),
+            bytes[end] != UInt8(ascii: "#")
+        {
+            end += 1
         }
-        if host.hasPrefix("www.") { host = host.dropFirst(4) }
-        while host.hasSuffix(".") { host = host.dropLast() }
-        let allowed = host.utf8.allSatisfy { byte in
+        var start = scheme
+        for index in scheme..<end where bytes[index] == UInt8(ascii: "@") { start = index + 1 }
+        var hostEnd = start
+        if start < end, bytes[start] == UInt8(ascii: "[") {
+            guard let close = (start..<end).first(where: { bytes[$0] == UInt8(ascii: "]") }) else { return invalid }
+            hostEnd = close + 1
+        } else {
+            while hostEnd < end, bytes[hostEnd] != UInt8(ascii: ":") { hostEnd += 1 }
+        }
+        if starts(with: "www.", at: start, before: hostEnd) { start += 4 }
+        while hostEnd > start, bytes[hostEnd - 1] == UInt8(ascii: ".") { hostEnd -= 1 }
+        guard hostEnd > start, hostEnd - start <= 253 else { return invalid }
+        let host = bytes[start..<hostEnd].map(lowered)
+        let allowed = host.allSatisfy { byte in
             (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x2E
                 || byte == 0x3A || byte == 0x5B || byte == 0x5D
         }
-        guard !host.isEmpty, host.utf8.count <= 253, allowed else { return invalid }
-        return String(host)
+        return allowed ? String(decoding: host, as: UTF8.self) : invalid
     }
 }

@@ -603,8 +603,9 @@ struct RedirectFlags: Equatable {
 
     /// Reads the field; nil (absent) gives the defaults.
     init(text: String?) {
-        forwardQuery = text.map { $0.contains("q") } ?? RedirectOptions.standard.forwardQuery
-        crawlable = text.map { $0.contains("c") } ?? RedirectOptions.standard.crawlable
+        // Byte checks: every redirect reads the field, and `String.contains` searches through Foundation.
+        forwardQuery = text.map { $0.utf8.contains(UInt8(ascii: "q")) } ?? RedirectOptions.standard.forwardQuery
+        crawlable = text.map { $0.utf8.contains(UInt8(ascii: "c")) } ?? RedirectOptions.standard.crawlable
     }
 
     /// The field as stored: `q`, `c`, `qc` or `-` for neither.

@@ -15,7 +15,7 @@ extension EventCodec {
         }
         json.field("code", event.code)
         json.field("domain", event.domain)
-        json.field("event_id", event.eventID.uuidString)
+        json.field("event_id", event.eventID.text)
         if let humans = event.humans {
             json.key("humans")
             json.breakdown(humans)

@@ -12,7 +12,7 @@ extension EventCodec {
         json.field("code", event.code)
         json.field("crawlable", event.crawlable)
         json.field("domain", event.domain)
-        json.field("event_id", event.eventID.uuidString)
+        json.field("event_id", event.eventID.text)
         json.field("exhausted", event.exhausted)
         json.field("expires_at", event.expiresAt.map(RFC3339.format))
         json.field("forward_query", event.forwardQuery)

@@ -141,7 +141,7 @@ extension EventCodec {
         json.field("country", event.country)
         json.field("device", event.device)
         json.field("domain", event.domain)
-        json.field("event_id", event.eventID.uuidString)
+        json.field("event_id", event.eventID.text)
         json.field("occurred_at", RFC3339.format(event.occurredAt))
         json.field("os", event.os)
         json.field("outcome", Int64(event.outcome))
