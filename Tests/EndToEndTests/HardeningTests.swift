@@ -55,7 +55,15 @@ import Testing
             answer.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
         }
 
-        // Redirects (the fast path), an unknown code and a health check (the router), in one write.
+        // A redirect answered by the fast path says so when it closes the connection.
+        let closing = try RawSocket(port: stack.replica.port)
+        closing.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n")
+        let (closingAnswer, closingClosed) = closing.receive(timeout: .seconds(10))
+        #expect(statuses(closingAnswer) == [302] && closingClosed, "\(closingAnswer)")
+        #expect(closingAnswer.lowercased().contains("\r\nconnection: close\r\n"))
+
+        // A redirect (the fast path), then an unknown code, a health check and redirects: from
+        // the first request the fast path does not answer on, the router answers, in order.
         let mixed = try RawSocket(port: stack.replica.port)
         mixed.send(
             "GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /nosuchcode HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -64,7 +72,6 @@ import Testing
         let (answer, closed) = mixed.receive(timeout: .seconds(10))
         #expect(statuses(answer) == [302, 404, 200, 302, 302], "\(answer)")
         #expect(closed, "Connection: close ends the connection after its answer")
-        #expect(answer.lowercased().contains("connection: close"))
 
         // 300 pipelined redirects, sent before any answer is read: every one answered, in order
         // (one at a time on the connection; 60 s leaves room for a loaded machine, where each
@@ -132,7 +139,8 @@ import Testing
             #expect(socket.receive(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 302"))
             fastest = min(fastest, ContinuousClock.now - start)
         }
-        #expect(fastest < .milliseconds(100), "a redirect took \(fastest) beside 2000 idle connections")
+        // Starved, it would wait seconds; 500 ms leaves room for the other suites on two cores.
+        #expect(fastest < .milliseconds(500), "a redirect took \(fastest) beside 2000 idle connections")
 
         // A client that trickles its headers is cut off at the header timeout (5 s) like a silent one.
         let slow = try RawSocket(port: stack.replica.port)

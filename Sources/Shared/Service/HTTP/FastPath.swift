@@ -45,99 +45,156 @@ public struct FastPathAnswer: Sendable {
     }
 }
 
-/// Answers the requests a ``FastPathResponder`` accepts, in the connection's order: a request
-/// that arrives while another is answered (pipelined) waits in a small queue, and reading stops
-/// while the queue is full. Nothing new is handled while the socket cannot take more: a client
-/// that pipelines without end and never reads its answers holds a bounded amount of memory.
-/// Sits after Hummingbird's connection state handler, so that idle and keep-alive handling,
-/// graceful shutdown and the request-head timeout see the fast path's requests like any other.
+/// Answers the requests a ``FastPathResponder`` accepts straight from the connection's bytes,
+/// ahead of the HTTP codec: it reads plain `GET` heads itself (``PlainRequestHead``) and writes
+/// each answer as one buffer of bytes, one request at a time, in the connection's order.
+///
+/// The first request it does not answer (another method or route, an unusual head, a request
+/// its responder declines) ends its part: from that request's first byte on, everything goes
+/// to the HTTP codec and the router as if the fast path did not exist, for the rest of the
+/// connection; Hummingbird's connection state handler (keep-alive idleness, graceful
+/// shutdown), which would not see the requests answered here, joins the pipeline then. Until
+/// then the request-head timeout hears of them (``FastPathActivity``), and a graceful shutdown
+/// closes the connection here, after the answer in flight. Reading stops while a request is answered and more than
+/// ``maximumBuffered`` bytes wait, and no answer starts while the socket cannot take more: a
+/// client that pipelines without end and never reads holds a bounded amount of memory.
 final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
 
-    /// Who answers the request whose parts are read now.
-    private enum Current {
-        /// No request is being read or answered.
-        case none
-        /// The fast path reads it (its body is dropped) and answers once its end arrives.
-        case fastPath(HTTPRequest)
-        /// The router answers it; done when its answer's end is written.
-        case router
+    /// Most bytes read ahead while a request is answered.
+    static let maximumBuffered = 64 * 1024
+
+    private enum Mode {
+        /// Requests are read and answered here.
+        case answering
+        /// Everything goes on to the HTTP codec.
+        case passing
+        /// The connection's output is closed after a `Connection: close`: nothing more is read.
+        case closed
     }
-
-    /// Parts held while another request is answered, past which reading stops.
-    static let maximumHeldParts = 16
 
     private let responder: any FastPathResponder
     private let logger: Logger
     private let requestLogLevel: Logger.Level
-    private var current = Current.none
-    /// Whether the current request's end has been read (its answer may still be coming).
-    private var currentRead = false
-    private var held = CircularBuffer<HTTPRequestPart>()
+    /// Adds the connection state handler, when everything goes on to the router.
+    private let addConnectionState: (ChannelPipeline.SynchronousOperations) throws -> Void
+    private var mode = Mode.answering
+    /// Bytes read and not yet answered or passed on.
+    private var buffered: ByteBuffer?
+    /// Whether a request is being answered.
+    private var busy = false
+    /// A graceful shutdown asked for while an answer was in flight: close after it.
+    private var quiescing = false
     private var readWaiting = false
     /// Runs the answers' tasks on the connection's loop (made once per connection).
     private var executor: EventLoopTaskExecutor?
 
-    init(responder: any FastPathResponder, logger: Logger, requestLogLevel: Logger.Level) {
+    init(
+        responder: any FastPathResponder, logger: Logger, requestLogLevel: Logger.Level,
+        addConnectionState: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) {
         self.responder = responder
         self.logger = logger
         self.requestLogLevel = requestLogLevel
+        self.addConnectionState = addConnectionState
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if currentRead || !held.isEmpty || !context.channel.isWritable {
-            held.append(part)
-            return
+        switch mode {
+        case .passing:
+            context.fireChannelRead(data)
+        case .closed:
+            break
+        case .answering:
+            var bytes = unwrapInboundIn(data)
+            if buffered == nil {
+                buffered = bytes
+            } else {
+                buffered!.discardReadBytes()
+                buffered!.writeBuffer(&bytes)
+            }
+            answerNext(context: context)
         }
-        handle(part, context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, !currentRead { releaseHeld(context: context) }
+        if case .answering = mode, context.channel.isWritable { answerNext(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
     func read(context: ChannelHandlerContext) {
-        if held.count >= Self.maximumHeldParts {
+        if case .answering = mode, (buffered?.readableBytes ?? 0) > Self.maximumBuffered {
             readWaiting = true
         } else {
             context.read()
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
-        if case .router = current, case .end = unwrapOutboundIn(data) { finished(context: context) }
+    /// Reads again if reading waited for the buffered requests to be answered.
+    private func readIfWaiting(context: ChannelHandlerContext) {
+        guard readWaiting else { return }
+        if case .answering = mode, (buffered?.readableBytes ?? 0) > Self.maximumBuffered { return }
+        readWaiting = false
+        context.read()
     }
 
-    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
-        switch (part, current) {
-        case (.head(let head), .none):
-            currentRead = false
-            if responder.accepts(head) {
-                current = .fastPath(head)
-            } else {
-                current = .router
-                context.fireChannelRead(wrapInboundOut(part))
-            }
-        case (.body, .fastPath):
-            break
-        case (.end, .fastPath(let head)):
-            currentRead = true
-            answer(head, context: context)
-        case (.end, .router):
-            currentRead = true
-            context.fireChannelRead(wrapInboundOut(part))
-        default:
-            context.fireChannelRead(wrapInboundOut(part))
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .answering = mode, event is ChannelShouldQuiesceEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        // A graceful shutdown: an idle connection (or one with half a request) closes now, one
+        // with an answer in flight after it.
+        if busy {
+            quiescing = true
+        } else {
+            mode = .closed
+            buffered = nil
+            context.close(promise: nil)
         }
     }
 
-    private func answer(_ head: HTTPRequest, context: ChannelHandlerContext) {
+    /// Starts answering the next buffered request, or passes everything on from the first one
+    /// not answered here.
+    private func answerNext(context: ChannelHandlerContext) {
+        guard case .answering = mode, !busy, context.channel.isWritable, let bytes = buffered,
+            bytes.readableBytes > 0
+        else { return }
+        switch PlainRequestHead.read(bytes) {
+        case .incomplete:
+            return
+        case .other:
+            passOn(context: context)
+        case .request(let head, let length, let closes):
+            guard responder.accepts(head) else { return passOn(context: context) }
+            let request = buffered!.readSlice(length: length)!
+            if buffered!.readableBytes == 0 { buffered = nil }
+            busy = true
+            context.fireUserInboundEventTriggered(FastPathActivity.headArrived)
+            answer(head, request: request, closes: closes, context: context)
+        }
+    }
+
+    /// From here on the HTTP codec reads everything, starting with what is buffered.
+    private func passOn(context: ChannelHandlerContext) {
+        mode = .passing
+        do {
+            try addConnectionState(context.pipeline.syncOperations)
+        } catch {
+            context.fireErrorCaught(error)
+        }
+        if let bytes = buffered, bytes.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(bytes))
+            context.fireChannelReadComplete()
+        }
+        buffered = nil
+        if quiescing { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+        readIfWaiting(context: context)
+    }
+
+    private func answer(_ head: HTTPRequest, request: ByteBuffer, closes: Bool, context: ChannelHandlerContext) {
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
         let responder = responder
@@ -148,31 +205,35 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Task(executorPreference: executor) {
             let answer = await responder.respond(to: head, remoteAddress: remoteAddress)
             if loop.inEventLoop {
-                bound.value.handler.deliver(answer, for: head, since: start, context: bound.value.context)
+                bound.value.handler.deliver(
+                    answer, for: head, request: request, closes: closes, since: start, context: bound.value.context)
             } else {
                 loop.execute {
-                    bound.value.handler.deliver(answer, for: head, since: start, context: bound.value.context)
+                    bound.value.handler.deliver(
+                        answer, for: head, request: request, closes: closes, since: start,
+                        context: bound.value.context)
                 }
             }
         }
     }
 
     private func deliver(
-        _ answer: FastPathAnswer?, for head: HTTPRequest, since start: ContinuousClock.Instant,
-        context: ChannelHandlerContext
+        _ answer: FastPathAnswer?, for head: HTTPRequest, request: ByteBuffer, closes: Bool,
+        since start: ContinuousClock.Instant, context: ChannelHandlerContext
     ) {
+        busy = false
         guard context.channel.isActive else { return }
+        context.fireUserInboundEventTriggered(FastPathActivity.answerEnded)
         guard let answer else {
-            current = .router
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            context.fireChannelRead(wrapInboundOut(.end(nil)))
-            context.fireChannelReadComplete()
-            return
+            // Declined: the router reads this request, and everything after it.
+            var bytes = request
+            if var rest = buffered { bytes.writeBuffer(&rest) }
+            buffered = bytes
+            return passOn(context: context)
         }
         var response = answer.head
         response.headerFields[.contentLength] = String(answer.body?.readableBytes ?? 0)
-        let closing = Self.asksToClose(head)
-        if closing { response.headerFields[.connection] = "close" }
+        if closes { response.headerFields[.connection] = "close" }
         let duration = ContinuousClock.now - start
         FastPathMetrics.shared.record(route: responder.route, status: response.status, duration: duration)
         if logger.logLevel <= requestLogLevel {
@@ -189,48 +250,46 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     "http.duration_ms": "\(String(format: "%.3f", duration.inSeconds * 1000))",
                 ])
         }
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if let body = answer.body, body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(body)), promise: nil)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if closing {
+        var bytes = context.channel.allocator.buffer(capacity: 256 + (answer.body?.readableBytes ?? 0))
+        bytes.writeResponseHead(response)
+        if var body = answer.body { bytes.writeBuffer(&body) }
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+        if closes || quiescing {
             // As the router does after such a request: no more answers; the client closes.
-            held.removeAll()
-            context.close(mode: .output, promise: nil)
+            mode = .closed
+            buffered = nil
+            context.close(mode: closes ? .output : .all, promise: nil)
             return
         }
-        finished(context: context)
+        answerNext(context: context)
+        readIfWaiting(context: context)
     }
+}
 
-    /// Whether the request says `Connection: close`.
-    static func asksToClose(_ head: HTTPRequest) -> Bool {
-        head.headerFields[values: .connection].contains { value in
-            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
-        }
-    }
+/// What the fast path tells the request-head timeout about the requests it answers, which
+/// the handlers after the HTTP codec never see.
+enum FastPathActivity {
+    /// A request head arrived: the connection is not waiting for one.
+    case headArrived
+    /// Its answer was written (or the request was handed on): the wait for the next begins.
+    case answerEnded
+}
 
-    /// The current request is answered: the next held one (if any) goes on.
-    private func finished(context: ChannelHandlerContext) {
-        current = .none
-        currentRead = false
-        guard !held.isEmpty else { return }
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        // Not from inside the write that ended the answer: the router's writer may be mid-call.
-        context.eventLoop.execute { bound.value.handler.releaseHeld(context: bound.value.context) }
-    }
-
-    private func releaseHeld(context: ChannelHandlerContext) {
-        var released = false
-        while !currentRead, context.channel.isWritable, let part = held.popFirst() {
-            handle(part, context: context)
-            released = true
+extension ByteBuffer {
+    /// The status line and header fields of `response`, as HTTP/1.1 writes them (with the
+    /// status's usual reason phrase when it has none, as the HTTP codec writes it).
+    mutating func writeResponseHead(_ response: HTTPResponse) {
+        let status = response.status
+        let reason =
+            status.reasonPhrase.isEmpty ? HTTPResponseStatus(statusCode: status.code).reasonPhrase : status.reasonPhrase
+        writeString("HTTP/1.1 \(status.code) \(reason)\r\n")
+        for field in response.headerFields {
+            writeString(field.name.rawName)
+            writeStaticString(": ")
+            writeString(field.value)
+            writeStaticString("\r\n")
         }
-        if released { context.fireChannelReadComplete() }
-        if readWaiting, held.count < Self.maximumHeldParts {
-            readWaiting = false
-            context.read()
-        }
+        writeStaticString("\r\n")
     }
 }
 
@@ -270,7 +329,7 @@ final class FastPathMetrics: Sendable {
 
 /// A child channel as Hummingbird's HTTP/1 channel sets it up (its codecs and connection state
 /// handler), with the request-head timeout and, for a service that has one, a
-/// ``FastPathHandler`` last before the router's channel.
+/// ``FastPathHandler`` first, ahead of the HTTP codec.
 struct ProjectHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
@@ -280,23 +339,32 @@ struct ProjectHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // As HTTP1Channel.setup does, with the fast path after the connection state handler.
+            // As HTTP1Channel.setup does, with the request-head timeout, and the fast path ahead of it all.
             let limits = base.configuration.httpDecoder
             var decoderLimits = NIOHTTPDecoderLimitConfiguration()
             decoderLimits.maxHeaderFieldSize = limits.maxHeaderFieldSize
             decoderLimits.maxHeaderListSize = limits.maxHeaderListSize
             decoderLimits.maxHeaderFieldCount = limits.maxHeaderFieldCount
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            let pipeline = channel.pipeline.syncOperations
+            let headTimeout = RequestHeadTimeoutHandler(timeout: headerTimeout)
+            let idleTimeout = base.configuration.idleTimeout.map { Duration($0) }
+            if let fastPath {
+                try pipeline.addHandler(
+                    FastPathHandler(
+                        responder: fastPath, logger: logger, requestLogLevel: requestLogLevel,
+                        addConnectionState: { pipeline in
+                            try pipeline.addHandler(
+                                HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger),
+                                position: .after(headTimeout))
+                        }))
+            }
+            try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try channel.pipeline.syncOperations.addHandler(RequestHeadTimeoutHandler(timeout: headerTimeout))
-            try channel.pipeline.syncOperations.addHandler(
-                HTTPConnectionStateHandler(
-                    idleTimeout: base.configuration.idleTimeout.map { .init($0) }, logger: logger))
-            if let fastPath {
-                try channel.pipeline.syncOperations.addHandler(
-                    FastPathHandler(responder: fastPath, logger: logger, requestLogLevel: requestLogLevel))
+            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try pipeline.addHandler(headTimeout)
+            if fastPath == nil {
+                try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             }
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))

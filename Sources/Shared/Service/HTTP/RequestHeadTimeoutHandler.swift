@@ -52,11 +52,26 @@ final class RequestHeadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            requestsInFlight = max(0, requestsInFlight - 1)
-            if requestsInFlight == 0 { startWaiting(context) }
-        }
+        if case .end = unwrapOutboundIn(data) { answerEnded(context) }
         context.write(data, promise: promise)
+    }
+
+    /// The fast path's requests, read and answered ahead of the HTTP codec, count alike.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event as? FastPathActivity {
+        case .headArrived:
+            requestsInFlight += 1
+            waitingSince = nil
+        case .answerEnded:
+            answerEnded(context)
+        case nil:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func answerEnded(_ context: ChannelHandlerContext) {
+        requestsInFlight = max(0, requestsInFlight - 1)
+        if requestsInFlight == 0 { startWaiting(context) }
     }
 
     private func startWaiting(_ context: ChannelHandlerContext) {
