@@ -62,6 +62,13 @@ import Testing
         #expect(statuses(closingAnswer) == [302] && closingClosed, "\(closingAnswer)")
         #expect(closingAnswer.lowercased().contains("\r\nconnection: close\r\n"))
 
+        // A client that closes its side after its requests still gets every answer, in order.
+        let halfClosed = try RawSocket(port: stack.replica.port)
+        halfClosed.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?b=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        halfClosed.finishSending()
+        let (halfClosedAnswer, _) = halfClosed.receive(timeout: .seconds(10))
+        #expect(statuses(halfClosedAnswer) == [302, 302], "\(halfClosedAnswer)")
+
         // A redirect (the fast path), then an unknown code, a health check and redirects: from
         // the first request the fast path does not answer on, the router answers, in order.
         let mixed = try RawSocket(port: stack.replica.port)

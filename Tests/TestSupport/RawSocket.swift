@@ -50,6 +50,11 @@ public final class RawSocket: @unchecked Sendable {
     @discardableResult
     public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
+    /// Closes the sending side (`shutdown(SHUT_WR)`): the peer reads an end, and may still answer.
+    public func finishSending() {
+        shutdown(descriptor, Int32(SHUT_WR))
+    }
+
     /// What the peer sends until it closes the connection or `timeout` passes, and whether it closed.
     public func receive(timeout: Duration) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout

@@ -54,8 +54,9 @@ public struct FastPathAnswer: Sendable {
 /// to the HTTP codec and the router as if the fast path did not exist, for the rest of the
 /// connection; Hummingbird's connection state handler (keep-alive idleness, graceful
 /// shutdown), which would not see the requests answered here, joins the pipeline then. Until
-/// then the request-head timeout hears of them (``FastPathActivity``), and a graceful shutdown
-/// closes the connection here, after the answer in flight. Reading stops while a request is answered and more than
+/// then the request-head timeout hears of them (``FastPathActivity``), a graceful shutdown
+/// closes the connection here (after the answer in flight), and a client that closes its side
+/// after its requests gets their answers first. Reading stops while more than
 /// ``maximumBuffered`` bytes wait, and no answer starts while the socket cannot take more: a
 /// client that pipelines without end and never reads holds a bounded amount of memory.
 final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -88,6 +89,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var busy = false
     /// A graceful shutdown asked for while an answer was in flight: close after it.
     private var quiescing = false
+    /// The client closed its side: once the requests it sent are answered, the router hears of it.
+    private var inputClosed = false
     private var readWaiting = false
     /// Runs the answers' tasks on the connection's loop (made once per connection).
     private var executor: EventLoopTaskExecutor?
@@ -142,9 +145,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard case .answering = mode, event is ChannelShouldQuiesceEvent else {
-            return context.fireUserInboundEventTriggered(event)
+        guard case .answering = mode else { return context.fireUserInboundEventTriggered(event) }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // Told now, the router would end the connection before the answers in flight.
+            inputClosed = true
+            return handOverIfInputClosed(context: context)
         }
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         // A graceful shutdown: an idle connection (or one with half a request) closes now, one
         // with an answer in flight after it.
         if busy {
@@ -177,6 +184,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// After the client closed its side: once nothing is being answered here, whatever is left
+    /// goes to the HTTP codec, followed by the news.
+    private func handOverIfInputClosed(context: ChannelHandlerContext) {
+        guard inputClosed, case .answering = mode, !busy else { return }
+        passOn(context: context)
+    }
+
     /// From here on the HTTP codec reads everything, starting with what is buffered.
     private func passOn(context: ChannelHandlerContext) {
         mode = .passing
@@ -190,6 +204,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireChannelReadComplete()
         }
         buffered = nil
+        if inputClosed { context.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         if quiescing { context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
         readIfWaiting(context: context)
     }
@@ -262,6 +277,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         answerNext(context: context)
+        handOverIfInputClosed(context: context)
         readIfWaiting(context: context)
     }
 }
