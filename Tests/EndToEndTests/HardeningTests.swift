@@ -62,6 +62,16 @@ import Testing
         #expect(statuses(closingAnswer) == [302] && closingClosed, "\(closingAnswer)")
         #expect(closingAnswer.lowercased().contains("\r\nconnection: close\r\n"))
 
+        // The request-head timeout (5 s here) counts from the fast path's last answer: a
+        // connection with a redirect every second outlives it, and is closed once silent.
+        let steady = try RawSocket(port: stack.replica.port)
+        for second in 0..<7 {
+            steady.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (steadyAnswer, steadyClosed) = steady.receive(timeout: .seconds(1))
+            #expect(statuses(steadyAnswer) == [302] && !steadyClosed, "second \(second): \(steadyAnswer)")
+        }
+        #expect(steady.receive(timeout: .seconds(15)).closed, "a silent connection outlived the head timeout")
+
         // A client that closes its side after its requests still gets every answer, in order.
         let halfClosed = try RawSocket(port: stack.replica.port)
         halfClosed.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?b=2 HTTP/1.1\r\nHost: x\r\n\r\n")
