@@ -42,7 +42,7 @@ struct ReplicaApplication {
         var permanentRedirectCacheSeconds = 3600
         /// Whether every answered visit is published to `<ns>-visits`.
         var visits = true
-        /// Whether `GET /<code>` is answered below the router (``FastRedirects``).
+        /// Whether `GET /<code>` is answered ahead of the HTTP codec and the router (``FastRedirects``).
         var fastPath = true
         /// The time redirect rules are decided at (`after`, `before`): the system's, or a test's.
         var clock: @Sendable () -> Date = { Date() }

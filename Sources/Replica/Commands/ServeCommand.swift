@@ -62,10 +62,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Publish every visit to the visits topic: on or off (env SHORTENER_VISITS).")
     var visits: String = EnvironmentDefaults.string("SHORTENER_VISITS", "on")
 
-    /// Answer `GET /<code>` below the router, with a lean HTTP path of its own; every other
-    /// request, and every visit that is not a redirect, goes to the router. Default: on.
+    /// Answer `GET /<code>` ahead of the HTTP codec and the router, with a lean HTTP path of
+    /// its own; every other request, and every visit that is not a redirect, goes to the
+    /// router. Default: on.
     /// Environment: `SHORTENER_FAST_PATH` (`off`: the router answers every request).
-    @Option(help: "Answer redirects below the router: on or off (env SHORTENER_FAST_PATH).")
+    @Option(help: "Answer redirects ahead of the HTTP codec and the router: on or off (env SHORTENER_FAST_PATH).")
     var fastPath: String = EnvironmentDefaults.string("SHORTENER_FAST_PATH", "on")
 
     /// The default domain's host, from ``publicURL``.

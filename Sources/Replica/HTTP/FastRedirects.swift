@@ -3,7 +3,7 @@ import NIOCore
 import SharedLinks
 import SharedService
 
-/// `GET /<code>` answered below the router: a request whose path is one well-formed code goes
+/// `GET /<code>` answered ahead of the router: a request whose path is one well-formed code goes
 /// through ``RedirectController``'s own redirect path (domains, rules, splits, query forwarding,
 /// the click, the visit event), without the router, its middleware or a request context. A
 /// failed link store is answered here too (`503`), since the router would only wait for it

@@ -71,7 +71,7 @@ struct RedirectController: Sendable {
         }
     }
 
-    /// `GET /<code>` below the router (``FastRedirects``): the redirect when the link redirects,
+    /// `GET /<code>` ahead of the router (``FastRedirects``): the redirect when the link redirects,
     /// counted like the router's, or the `503` of a failed link store (a hung Redis costs the
     /// visitor one wait, not a second one in the router); nil for every other outcome, before
     /// anything was counted or recorded, so that the router answers it as if the fast path did

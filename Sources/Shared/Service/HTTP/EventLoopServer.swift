@@ -15,7 +15,7 @@ extension HTTPServerBuilder {
     /// every connection of its loop waits (blocking librdkafka calls stay on their own threads).
     ///
     /// The connections are bounded by `settings`' idle and request-head timeouts. A service's
-    /// `fastPath` answers its hottest route below the router (``FastPathResponder``).
+    /// `fastPath` answers its hottest route ahead of the HTTP codec (``FastPathResponder``).
     public static func http1OnConnectionEventLoops(
         _ settings: HTTPServerSettings = .init(), fastPath: (any FastPathResponder)? = nil
     ) -> HTTPServerBuilder {

@@ -11,8 +11,9 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import SharedResilience
 
-/// Requests answered below the router: a service's hottest route, parsed from the request head
-/// alone and answered with a head and a body, with no router, middleware or request context.
+/// Requests answered ahead of the HTTP codec and the router: a service's hottest route, read
+/// from the request head alone and answered with a head and a body, with no router,
+/// middleware or request context.
 /// Everything else, and every request the responder declines, goes to the router as before.
 public protocol FastPathResponder: Sendable {
     /// The route template its requests are counted under in the request metrics (`/{code}`).

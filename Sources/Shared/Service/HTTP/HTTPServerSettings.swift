@@ -34,8 +34,8 @@ public struct HTTPServerSettings: Sendable {
     }
 
     /// The server for `router`: HTTP/1 on the connections' own event loops, with these timeouts
-    /// and this connection cap, and `fastPath` (if any) answering its route below the router;
-    /// `onServerRunning` learns the bound channel (its port when 0 was asked).
+    /// and this connection cap, and `fastPath` (if any) answering its route ahead of the HTTP
+    /// codec; `onServerRunning` learns the bound channel (its port when 0 was asked).
     public func application<Context: RequestContext>(
         router: Router<Context>, fastPath: (any FastPathResponder)? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }, logger: Logger
