@@ -47,9 +47,12 @@ import Testing
             try await TestHTTP.get("\(master.url)/api/links/\(codes[0])").json["clicks"] as? Int == 150
         }
         #expect(counted)
-        // Six link.created and the milestone of 100 clicks.
-        #expect(await eventually(timeout: .seconds(20)) { receiver.received().count >= 7 })
+        // Six link.created and the milestone of 100 clicks. Delivery is at-least-once: on a loaded
+        // machine a receiver slower than the notifier's 5 s timeout gets an event again (the
+        // same id), which is not what this test is about; what the restart sends is.
+        #expect(await eventually(timeout: .seconds(20)) { Set(receiver.received().map(\.eventID)).count >= 7 })
         for service in first.reversed() { #expect(await service.process.stop() == 0) }
+        let deliveredBeforeTheRestart = receiver.received().count
         #expect(await firstBroker.stop() == 0, "\(firstBroker.logTail())")
 
         // A new broker process on the same folder, at another address, like the next `make run`.
@@ -87,8 +90,10 @@ import Testing
         #expect(consumed, "the notifier did not read the re-announced links")
         try await Task.sleep(for: .seconds(2))  // time for anything sent again to arrive
         let ids = receiver.received().map(\.eventID)
-        #expect(ids.count == Set(ids).count, "webhooks delivered twice: \(ids.count - Set(ids).count)")
-        #expect(ids.count == 7)
+        #expect(
+            ids.count == deliveredBeforeTheRestart,
+            "webhooks sent after the restart: \(ids.dropFirst(deliveredBeforeTheRestart))")
+        #expect(Set(ids).count == 7)
         for service in second.reversed() { _ = await service.process.stop() }
         await secondBroker.remove()
         await firstBroker.remove()
