@@ -104,14 +104,17 @@ import Testing
             codes.append(try #require(reply.json["code"] as? String))
         }
         // The good receiver gets every event, signed, while the other fails until its breaker opens.
-        let allArrived = await eventually(timeout: .seconds(30)) { good.received().count >= 8 }
+        // Delivery is at-least-once (a receiver slower than the 5 s timeout on a loaded machine
+        // gets an event again): every code counts once.
+        func goodCodes() -> Set<String> { Set(good.received().compactMap { $0.json["code"] as? String }) }
+        let allArrived = await eventually(timeout: .seconds(30)) { goodCodes().count >= 8 }
         #expect(allArrived, "good receiver got \(good.received().count); notifier log:\n\(notifier.process.logTail())")
         for call in good.received() {
             #expect(call.event == "link.created")
             #expect(Self.verify(call.signature, body: call.body, secret: secret), "bad signature \(call.signature)")
             #expect(call.json["event_id"] as? String == call.eventID)
         }
-        #expect(Set(good.received().compactMap { $0.json["code"] as? String }) == Set(codes))
+        #expect(goodCodes() == Set(codes))
         let opened = try await eventually(timeout: .seconds(10)) {
             try await PrometheusScrape.fetch("\(notifier.url)/metrics")
                 .value("circuit_breaker_state", ["dependency": "webhook 127.0.0.1"]) == 2
