@@ -50,13 +50,27 @@ import Testing
                 if let redirectTo { return Response(status: .temporaryRedirect, headers: [.location: redirectTo]) }
                 return Response(status: .noContent)
             }
-            port = try TestStack.freePort()
             var logger = Logger(label: "webhook-receiver")
             logger.logLevel = .critical
+            // Bound to a port the system picks, learnt once listening: a port found free and
+            // bound later may be taken meanwhile by one of the tests running beside this one.
+            let (bound, listening) = AsyncStream<Int>.makeStream()
             let app = Application(
-                router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-            task = Task { try await app.runService() }
-            try await Task.sleep(for: .milliseconds(300))
+                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in
+                    listening.yield(channel.localAddress?.port ?? 0)
+                    listening.finish()
+                }, logger: logger)
+            task = Task {
+                defer { listening.finish() }
+                try await app.runService()
+            }
+            var ports = bound.makeAsyncIterator()
+            guard let port = await ports.next(), port > 0 else {
+                task.cancel()
+                throw ServiceFailure("the webhook receiver did not start listening")
+            }
+            self.port = port
         }
 
         var url: String { "http://127.0.0.1:\(port)/\(path)" }
