@@ -335,7 +335,7 @@ def measure_redirects():
     ruled_codes = seed_ruled_links()
     seed_protected_links()
     # The runs to compare, back to back and taking turns (this machine's speed drifts by tens of
-    # percent within minutes): plain and ruled twice each, then plain under the password flood.
+    # percent within minutes): plain and ruled twice each, then with and without the password flood.
     halves = REDIRECT_SECONDS / 2
     quiet_runs, ruled_runs = [], []
     for _ in range(2):
@@ -343,27 +343,41 @@ def measure_redirects():
         ruled_runs.append(redirect_run(ruled_codes, f"{RULED_CODES} links with 8 rules each", halves))
     quiet, ruled = combined(quiet_runs), combined(ruled_runs)
     clicks.update(ruled_clicks(ruled))
-    flooded = measure_redirects_under_password_flood(codes_file)
+    flooded, unflooded = measure_redirects_under_password_flood(codes_file)
     visits_on, visits_off = measure_visits_cost(codes_file)
     fast_on, fast_off = measure_fast_path(codes_file)
     nginx_close, replica_close = measure_new_connections(codes_file)
     return {"nginx": nginx, "replica": replica, "replica_query": forwarded, "replica_rules": ruled,
-            "replica_quiet": quiet, "replica_password_flood": flooded, "replica_visits_on": visits_on,
+            "replica_quiet": quiet, "replica_password_flood": flooded,
+            "replica_password_flood_without": unflooded, "replica_visits_on": visits_on,
             "replica_visits_off": visits_off, "replica_fast_path_on": fast_on, "replica_fast_path_off": fast_off,
             "nginx_new_connections": nginx_close, "replica_new_connections": replica_close,
             "connections": 64, "seconds": REDIRECT_SECONDS}, clicks
 
 
 def measure_fast_path(codes_file):
-    """What answering redirects below the router gains: replica a (fast path on) and replica c
-    (started with SHORTENER_FAST_PATH=off, every request through the router), the same codes,
-    taking turns twice."""
+    """What answering redirects below the router gains, on replica c, restarted between its
+    settings (SHORTENER_FAST_PATH off, then on, then off again): see `taking_turns`."""
+    return taking_turns(codes_file, 2, "replica-c", {"SHORTENER_FAST_PATH": "off"}, {"SHORTENER_FAST_PATH": "on"},
+                        ("fast path off", "fast path on"))
+
+
+def taking_turns(codes_file, replica, name, first, second, labels, watch=lambda side, run: run()):
+    """Two settings of one replica compared on the same codes, the same process history and the
+    same Redis: runs of the first, of the second twice and of the first again (this machine's
+    speed drifts within minutes; the order cancels a steady drift), the replica restarted with the
+    other setting between them and warmed for a second after each restart; `watch(side, run)`
+    makes each run (side 0 or 1). Returns the second setting's figures, then the first's."""
     halves = REDIRECT_SECONDS / 2
-    on_runs, off_runs = [], []
-    for _ in range(2):
-        on_runs.append(redirect_run(codes_file, "fast path on", halves, replica=0))
-        off_runs.append(redirect_run(codes_file, "fast path off", halves, replica=2))
-    return combined(on_runs), combined(off_runs)
+    runs = {0: [], 1: []}
+    for turn, settings in enumerate((first, second, second, first)):
+        side = 0 if settings is first else 1
+        if turn in (1, 3):
+            restart(name, REPLICAS[replica], settings)
+            wrk(f"http://127.0.0.1:{REPLICAS[replica]}", 64, 1, ROOT / "bench" / "redirects.lua",
+                {"BENCH_CODES": str(codes_file)})
+        runs[side].append(watch(side, lambda: redirect_run(codes_file, labels[side], halves, replica=replica)))
+    return combined(runs[1]), combined(runs[0])
 
 
 def measure_new_connections(codes_file):
@@ -379,25 +393,28 @@ def measure_new_connections(codes_file):
 
 
 def measure_visits_cost(codes_file):
-    """What publishing every visit costs: replica a (visits on) and replica b (started with
-    SHORTENER_VISITS=off), the same codes, taking turns twice; with the visits replica a
-    published and dropped meanwhile."""
-    topic = "bench-visits"
-    published_before = metric(REPLICAS[0], "kafka_messages_produced_total", {"topic": topic}) or 0
-    dropped_before = metric(REPLICAS[0], "visits_dropped_total") or 0
-    failed_before = metric(REPLICAS[0], "kafka_delivery_errors_total", {"topic": topic}) or 0
-    halves = REDIRECT_SECONDS / 2
-    on_runs, off_runs = [], []
-    for _ in range(2):
-        on_runs.append(redirect_run(codes_file, "visits on", halves, replica=0))
-        off_runs.append(redirect_run(codes_file, "visits off", halves, replica=1))
-    on, off = combined(on_runs), combined(off_runs)
-    time.sleep(1)  # the last batch of visits (50 ms of linger) acknowledged
-    on["visits_published"] = int((metric(REPLICAS[0], "kafka_messages_produced_total", {"topic": topic}) or 0)
-                                 - published_before)
-    on["visits_dropped"] = int((metric(REPLICAS[0], "visits_dropped_total") or 0) - dropped_before
-                               + (metric(REPLICAS[0], "kafka_delivery_errors_total", {"topic": topic}) or 0)
-                               - failed_before)
+    """What publishing every visit costs, on replica b, restarted between its settings
+    (SHORTENER_VISITS off, then on: see `taking_turns`); with the visits it published and
+    dropped meanwhile."""
+    topic, port = "bench-visits", REPLICAS[1]
+    published = lambda: metric(port, "kafka_messages_produced_total", {"topic": topic}) or 0
+    lost = lambda: ((metric(port, "visits_dropped_total") or 0)
+                    + (metric(port, "kafka_delivery_errors_total", {"topic": topic}) or 0))
+    counts = {"visits_published": 0, "visits_dropped": 0}
+
+    def watch(side, run):
+        # Read around each visits-on run: a restart starts the process's metrics again.
+        if side == 0:
+            return run()
+        published_before, lost_before = published(), lost()
+        figures = run()
+        time.sleep(1)  # the last batch of visits (50 ms of linger) acknowledged
+        counts["visits_published"] += published() - published_before
+        counts["visits_dropped"] += lost() - lost_before
+        return figures
+    on, off = taking_turns(codes_file, 1, "replica-b", {"SHORTENER_VISITS": "off"}, {"SHORTENER_VISITS": "on"},
+                           ("visits off", "visits on"), watch)
+    on.update({key: int(value) for key, value in counts.items()})
     return on, off
 
 
@@ -498,32 +515,47 @@ def seed_protected_links():
 
 def measure_redirects_under_password_flood(codes_file):
     """The plain redirects while wrong passwords arrive at about PASSWORD_POSTS_PER_SECOND, from
-    a second wrk (bench/password-flood.lua) running beside the first, its CPU counted with it."""
+    a second wrk (bench/password-flood.lua) running beside the first, its CPU counted with it;
+    taking turns with runs without them (without, with, with, without: the order cancels a steady
+    drift of the machine's speed). Returns the runs with the flood, then those without."""
     checks_before = {outcome: metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0
                      for outcome in ("ran", "busy")}
+    halves = REDIRECT_SECONDS / 2
     # Each connection waits after every answer; enough of them that slow answers (a check takes
     # tens of milliseconds) do not hold the rate back much (5 reached 112 a second).
     connections = 12
     delay_ms = round(connections * 1000 / PASSWORD_POSTS_PER_SECOND)
-    result = {}
-    def post_passwords():
-        try:
-            result.update(wrk(
-                f"http://127.0.0.1:{REPLICAS[0]}", connections, REDIRECT_SECONDS, ROOT / "bench" / "password-flood.lua",
-                {"BENCH_FLOOD_DELAY_MS": str(delay_ms)}))
-        except (SystemExit, subprocess.CalledProcessError) as error:
-            result["error"] = str(error)
-    flood = threading.Thread(target=post_passwords)
-    flood.start()
-    flooded = redirect_run(codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive")
-    flood.join()
-    if "error" in result:
-        raise SystemExit(f"bench: the password flood failed: {result['error']}")
-    flooded["password_posts_per_second"] = round(result["requests"] / REDIRECT_SECONDS, 1)
+    flooded_runs, quiet_runs, posts = [], [], []
+
+    def flooded_run():
+        result = {}
+        def post_passwords():
+            try:
+                result.update(wrk(
+                    f"http://127.0.0.1:{REPLICAS[0]}", connections, int(halves), ROOT / "bench" / "password-flood.lua",
+                    {"BENCH_FLOOD_DELAY_MS": str(delay_ms)}))
+            except (SystemExit, subprocess.CalledProcessError) as error:
+                result["error"] = str(error)
+        flood = threading.Thread(target=post_passwords)
+        flood.start()
+        figures = redirect_run(
+            codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive", halves)
+        flood.join()
+        if "error" in result:
+            raise SystemExit(f"bench: the password flood failed: {result['error']}")
+        posts.append(result["requests"])
+        return figures
+    for flooding in (False, True, True, False):
+        if flooding:
+            flooded_runs.append(flooded_run())
+        else:
+            quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes, no password posts", halves))
+    flooded = combined(flooded_runs)
+    flooded["password_posts_per_second"] = round(sum(posts) / (halves * len(posts)), 1)
     flooded["password_work"] = {
         outcome: (metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0) - before
         for outcome, before in checks_before.items()}
-    return flooded
+    return flooded, combined(quiet_runs)
 
 
 def measure_creates():
@@ -702,25 +734,33 @@ class LagMeans:
 def restart_relay():
     """Stops the outbox relay (SIGTERM), starts it again as it was started, and returns once
     its readiness probe says ready."""
+    restart("outbox", args.outbox)
+
+
+def restart(name, port, settings=None):
+    """Stops the service `name` of the pid list (SIGTERM) and starts it again as it was started,
+    with `settings` changed in its environment; returns once its readiness probe on `port` says
+    ready."""
     pids = dict(line.split() for line in (STATE / "pids").read_text().splitlines())
-    old = int(pids["outbox"])
+    old = int(pids[name])
     command = Path(f"/proc/{old}/cmdline").read_bytes().split(b"\0")[:-1]
     environment = dict(item.split(b"=", 1) for item in Path(f"/proc/{old}/environ").read_bytes().split(b"\0") if b"=" in item)
+    environment.update({key.encode(): value.encode() for key, value in (settings or {}).items()})
     os.kill(old, 15)
     wait(lambda: not Path(f"/proc/{old}").exists() or "zombie" in Path(f"/proc/{old}/status").read_text(), 30,
-         "the relay to stop")
+         f"{name} to stop")
     started = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     with open(STATE / "pids", "a") as file:  # scripts/bench.sh stops it at the end
-        file.write(f"outbox {started.pid}\n")
+        file.write(f"{name} {started.pid}\n")
 
     def ready():
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.outbox}/health/ready", timeout=1) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as response:
                 return response.status == 200
         except OSError:
             return False
-    wait(ready, 60, "the restarted relay to be ready")
+    wait(ready, 60, f"the restarted {name} to be ready")
 
 
 def measure_stats():
@@ -956,7 +996,7 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "query_forwarding_ratio": round(redirects["replica_query"]["rps"] / replica["rps"], 3),
         "rules_ratio": round(redirects["replica_rules"]["rps"] / redirects["replica_quiet"]["rps"], 3),
         "password_flood_p99_ratio": round(
-            redirects["replica_password_flood"]["p99_ms"] / redirects["replica_quiet"]["p99_ms"], 3),
+            redirects["replica_password_flood"]["p99_ms"] / redirects["replica_password_flood_without"]["p99_ms"], 3),
         "visits_ratio": round(redirects["replica_visits_on"]["rps"] / redirects["replica_visits_off"]["rps"], 3),
         "visits_p99_ratio": round(
             redirects["replica_visits_on"]["p99_ms"] / redirects["replica_visits_off"]["p99_ms"], 3),
@@ -1032,6 +1072,7 @@ def render(results):
     forwarded = results["redirects"]["replica_query"]
     ruled, quiet = results["redirects"]["replica_rules"], results["redirects"]["replica_quiet"]
     flooded = results["redirects"]["replica_password_flood"]
+    unflooded = results["redirects"]["replica_password_flood_without"]
     visits_on, visits_off = results["redirects"]["replica_visits_on"], results["redirects"]["replica_visits_off"]
     fast_on, fast_off = results["redirects"]["replica_fast_path_on"], results["redirects"]["replica_fast_path_off"]
     nginx_close = results["redirects"]["nginx_new_connections"]
@@ -1043,7 +1084,7 @@ def render(results):
          f"ratio {results['redirect_ratio']}"),
         ("Redirects, replica, a query string forwarded", f"{forwarded['rps']:.0f} rps",
          f"{forwarded['p50_ms']} / {forwarded['p99_ms']} ms", f"{results['query_forwarding_ratio']} of plain"),
-        ("Redirects, replica, again (the next two compare with it)", f"{quiet['rps']:.0f} rps",
+        ("Redirects, replica, again (the next compares with it)", f"{quiet['rps']:.0f} rps",
          f"{quiet['p50_ms']} / {quiet['p99_ms']} ms", ""),
         ("Redirects, replica, links with 8 rules", f"{ruled['rps']:.0f} rps",
          f"{ruled['p50_ms']} / {ruled['p99_ms']} ms", f"{results['rules_ratio']} of plain"),
@@ -1051,15 +1092,17 @@ def render(results):
          f"{flooded['rps']:.0f} rps", f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
          f"p99 {results['password_flood_p99_ratio']} of without; {flooded['password_posts_per_second']} posts/s; "
          f"passwords checked {flooded['password_work']['ran']:.0f}, refused as busy {flooded['password_work']['busy']:.0f}"),
-        ("Redirects, replica a, every visit published (visits on)", f"{visits_on['rps']:.0f} rps",
+        ("Redirects, replica, taking turns with the password posts, without them", f"{unflooded['rps']:.0f} rps",
+         f"{unflooded['p50_ms']} / {unflooded['p99_ms']} ms", ""),
+        ("Redirects, replica b, every visit published (visits on)", f"{visits_on['rps']:.0f} rps",
          f"{visits_on['p50_ms']} / {visits_on['p99_ms']} ms",
          f"{results['visits_ratio']} of off, p99 {results['visits_p99_ratio']} of off; "
          f"{visits_on['visits_published']} published, {visits_on['visits_dropped']} dropped"),
-        ("Redirects, replica b, SHORTENER_VISITS=off", f"{visits_off['rps']:.0f} rps",
+        ("Redirects, replica b restarted, SHORTENER_VISITS=off", f"{visits_off['rps']:.0f} rps",
          f"{visits_off['p50_ms']} / {visits_off['p99_ms']} ms", ""),
-        ("Redirects, replica a, the fast path (on)", f"{fast_on['rps']:.0f} rps",
+        ("Redirects, replica c, the fast path (on)", f"{fast_on['rps']:.0f} rps",
          f"{fast_on['p50_ms']} / {fast_on['p99_ms']} ms", f"{results['fast_path_ratio']} of off"),
-        ("Redirects, replica c, SHORTENER_FAST_PATH=off", f"{fast_off['rps']:.0f} rps",
+        ("Redirects, replica c restarted, SHORTENER_FAST_PATH=off", f"{fast_off['rps']:.0f} rps",
          f"{fast_off['p50_ms']} / {fast_off['p99_ms']} ms", ""),
         ("Redirects, a new connection each, nginx constant 302", f"{nginx_close['rps']:.0f} rps",
          f"{nginx_close['p50_ms']} / {nginx_close['p99_ms']} ms", ""),

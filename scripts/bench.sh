@@ -53,10 +53,10 @@ start outbox "$BIN/outbox" --http-port "${PORTS[3]}"
 # addresses, so that the limit per address lets it through to the hashing worker.
 start replica-a env SHORTENER_REPLICA_ID=a SHORTENER_REDIS_PORT="${REDIS_PORTS[0]}" SHORTENER_TRUSTED_PROXIES=127.0.0.1/32 \
     "$BIN/replica" --http-port "${PORTS[1]}"
-# Replica b publishes no visits: the visits row compares it with replica a, in the same run.
+# Replicas b and c start without visits and without the fast path: the rows that compare a setting
+# restart one of them with it and back again, taking turns (bench.py's taking_turns).
 start replica-b env SHORTENER_REPLICA_ID=b SHORTENER_REDIS_PORT="${REDIS_PORTS[1]}" SHORTENER_VISITS=off \
     "$BIN/replica" --http-port "${PORTS[2]}"
-# Replica c answers every request through the router: the fast path row compares it with replica a.
 start replica-c env SHORTENER_REPLICA_ID=c SHORTENER_REDIS_PORT="${REDIS_PORTS[2]}" SHORTENER_FAST_PATH=off \
     "$BIN/replica" --http-port "${PORTS[6]}"
 start notifier "$BIN/notifier" --http-port "${PORTS[4]}"

@@ -4,7 +4,6 @@ import Logging
 import ServiceLifecycle
 import SharedConfiguration
 import SharedKafka
-import SharedPostgres
 import SharedRedis
 import SharedResilience
 import SharedService
@@ -109,9 +108,10 @@ struct ReplicaApplication {
             permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock,
             visits: visits, logger: logger)
         redirects.addRoutes(to: router)
-        let app = configuration.http.application(
-            router: router, fastPath: configuration.fastPath ? FastRedirects(controller: redirects) : nil,
-            logger: logger)
+        let app: any Service =
+            configuration.fastPath
+            ? configuration.http.server(router: router, fastPath: FastRedirects(controller: redirects), logger: logger)
+            : configuration.http.application(router: router, logger: logger)
         let lease = ReplicaLease(redis: redis, keys: store.keys, replicaID: configuration.replicaID)
         self.store = store
         self.lease = lease

@@ -88,6 +88,7 @@ import Testing
                 + "GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         let (answer, closed) = mixed.receive(timeout: .seconds(10))
         #expect(statuses(answer) == [302, 404, 200, 302, 302], "\(answer)")
+        #expect(answer.lowercased().components(separatedBy: "\r\ndate: ").count == 6, "every answer is dated")
         #expect(closed, "Connection: close ends the connection after its answer")
 
         // 300 pipelined redirects, sent before any answer is read: every one answered, in order
@@ -102,6 +103,50 @@ import Testing
         #expect(floodStatuses.dropLast().allSatisfy { $0 == 302 } && floodStatuses.last == 404)
         #expect(try await TestHTTP.get("\(stack.replica.url)/health/live").status == 200)
         await stack.stop()
+    }
+
+    @Test func theConnectionCapHoldsOnTheFastPathAndAGracefulStopClosesEveryConnection() async throws {
+        let deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let replica = try deployment.replica(
+            "a", redisPort: try TestStack.redisPorts[0], environment: ["SHORTENER_HTTP_MAX_CONNECTIONS": "3"])
+        for service in [master, outbox] { try await service.waitUntilHealthy() }
+        let created = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/cap"}"#)
+        let code = try #require(created.json["code"] as? String)
+        // Only raw sockets meet the replica, each closed after its answer: no pooled connection
+        // holds one of its three places.
+        func answer(_ request: String) throws -> String {
+            let socket = try RawSocket(port: replica.port)
+            defer { socket.close() }
+            _ = socket.send("\(request) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return socket.receive(timeout: .seconds(2)).text
+        }
+        #expect(try await eventually { try answer("GET /\(code)").hasPrefix("HTTP/1.1 302") })
+        try await Task.sleep(for: .milliseconds(300))  // the server closes its side of the last one
+
+        // Three connections kept open, each with a redirect answered: the fourth waits.
+        let held = try (0..<3).map { _ in try RawSocket(port: replica.port) }
+        for socket in held {
+            _ = socket.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(socket.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"))
+        }
+        let waiting = try RawSocket(port: replica.port)
+        _ = waiting.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
+        let early = waiting.receive(timeout: .seconds(1))
+        #expect(early.text.isEmpty && !early.closed, "a fourth connection was served: \(early.text)")
+        held[0].close()
+        #expect(
+            waiting.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"),
+            "the place freed was not taken")
+
+        // A graceful stop closes the idle connections, one on the fast path and one the router
+        // took over, and the replica exits cleanly.
+        _ = held[1].send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(held[1].receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await replica.process.stop() == 0, "\(replica.process.logTail())")
+        for socket in [held[1], held[2], waiting] { #expect(socket.receive(timeout: .seconds(2)).closed) }
+        for service in [outbox, master] { _ = await service.process.stop() }
     }
 
     @Test func brokenHTTPGetsA4xxOrAClosedConnection() async throws {

@@ -55,8 +55,10 @@ public final class RawSocket: @unchecked Sendable {
         shutdown(descriptor, Int32(SHUT_WR))
     }
 
-    /// What the peer sends until it closes the connection or `timeout` passes, and whether it closed.
-    public func receive(timeout: Duration) -> (text: String, closed: Bool) {
+    /// What the peer sends until it closes the connection or `timeout` passes, and whether it
+    /// closed; with `untilHeadEnds`, only until the end of a response head has arrived (an
+    /// answer on a connection kept open).
+    public func receive(timeout: Duration, untilHeadEnds: Bool = false) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -69,6 +71,7 @@ public final class RawSocket: @unchecked Sendable {
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer[..<count]
+            if untilHeadEnds, String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { break }
         }
         return (String(decoding: received, as: UTF8.self), false)
     }

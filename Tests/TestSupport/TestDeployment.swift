@@ -67,9 +67,11 @@ public struct TestDeployment: Sendable {
     public func outbox() throws -> Running { try start("outbox", []) }
     public func notifier() throws -> Running { try start("notifier", []) }
 
-    /// A replica with id `id` on the Redis at `redisPort`.
-    public func replica(_ id: String, redisPort: Int) throws -> Running {
-        try start("replica", [], extra: ["SHORTENER_REPLICA_ID": id, "SHORTENER_REDIS_PORT": String(redisPort)])
+    /// A replica with id `id` on the Redis at `redisPort`, with `environment` of its own.
+    public func replica(_ id: String, redisPort: Int, environment: [String: String] = [:]) throws -> Running {
+        try start(
+            "replica", [],
+            extra: environment.merging(["SHORTENER_REPLICA_ID": id, "SHORTENER_REDIS_PORT": String(redisPort)]) { $1 })
     }
 }
 

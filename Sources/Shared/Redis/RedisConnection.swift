@@ -8,7 +8,7 @@ import NIOPosix
 /// use and again after it broke.
 ///
 /// A caller running on an event loop (an HTTP handler, see
-/// ``HummingbirdCore/HTTPServerBuilder/http1OnConnectionEventLoops()``) uses that loop's socket,
+/// ``HummingbirdCore/HTTPServerBuilder/http1OnConnectionEventLoops(_:)``) uses that loop's socket,
 /// so a redirect never leaves its thread: the command is written, the reply read and the answer
 /// sent by the same loop. Commands issued in one pass of the loop are written together, so
 /// concurrent requests share one round trip. Other callers take the sockets in turn.

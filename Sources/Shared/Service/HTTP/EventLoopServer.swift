@@ -14,24 +14,21 @@ extension HTTPServerBuilder {
     /// (``RedisConnection`` keeps a socket per loop). The price: a handler must never block, or
     /// every connection of its loop waits (blocking librdkafka calls stay on their own threads).
     ///
-    /// The connections are bounded by `settings`' idle and request-head timeouts. A service's
-    /// `fastPath` answers its hottest route ahead of the HTTP codec (``FastPathResponder``).
-    public static func http1OnConnectionEventLoops(
-        _ settings: HTTPServerSettings = .init(), fastPath: (any FastPathResponder)? = nil
-    ) -> HTTPServerBuilder {
+    /// The connections are bounded by `settings`' idle and request-head timeouts.
+    public static func http1OnConnectionEventLoops(_ settings: HTTPServerSettings = .init()) -> HTTPServerBuilder {
         let configuration = HTTP1Channel.Configuration(idleTimeout: TimeAmount(settings.idleTimeout))
         let headerTimeout = TimeAmount(settings.headerTimeout)
         return .init { responder in
             EventLoopBoundChildChannel(
                 base: ProjectHTTP1Channel(
-                    base: HTTP1Channel(responder: responder, configuration: configuration),
-                    headerTimeout: headerTimeout, fastPath: fastPath, requestLogLevel: settings.requestLogLevel))
+                    base: HTTP1Channel(responder: responder, configuration: configuration), headerTimeout: headerTimeout
+                ))
         }
     }
 }
 
 /// A child channel whose handling runs on the channel's event loop (see
-/// ``HummingbirdCore/HTTPServerBuilder/http1OnConnectionEventLoops()``).
+/// ``HummingbirdCore/HTTPServerBuilder/http1OnConnectionEventLoops(_:)``).
 struct EventLoopBoundChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base

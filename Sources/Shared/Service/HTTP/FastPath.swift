@@ -28,7 +28,7 @@ public protocol FastPathResponder: Sendable {
     func respond(to head: HTTPRequest, remoteAddress: SocketAddress?) async -> FastPathAnswer?
 }
 
-/// An answer of the fast path: its head (`Content-Length` is added) and body.
+/// An answer of the fast path: its head (`Content-Length` and `Date` are added) and body.
 public struct FastPathAnswer: Sendable {
     public var head: HTTPResponse
     public var body: ByteBuffer?
@@ -53,8 +53,9 @@ public struct FastPathAnswer: Sendable {
 /// The first request it does not answer (another method or route, an unusual head, a request
 /// its responder declines) ends its part: from that request's first byte on, everything goes
 /// to the HTTP codec and the router as if the fast path did not exist, for the rest of the
-/// connection; Hummingbird's connection state handler (keep-alive idleness, graceful
-/// shutdown), which would not see the requests answered here, joins the pipeline then. Until
+/// connection: the HTTP codec, Hummingbird's connection state handler (keep-alive idleness,
+/// graceful shutdown) and the router's request loop join the connection then
+/// (``FastPathServer``), so a connection answered here to its end never needs them. Until
 /// then the request-head timeout hears of them (``FastPathActivity``), a graceful shutdown
 /// closes the connection here (after the answer in flight), and a client that closes its side
 /// after its requests gets their answers first. Reading stops while more than
@@ -81,8 +82,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let responder: any FastPathResponder
     private let logger: Logger
     private let requestLogLevel: Logger.Level
-    /// Adds the connection state handler, when everything goes on to the router.
-    private let addConnectionState: (ChannelPipeline.SynchronousOperations) throws -> Void
+    /// Gives the connection the HTTP codec and the router's request loop, when everything goes
+    /// on to the router (given this handler, to add the codec after it).
+    private let handOver: (FastPathHandler) throws -> Void
     private var mode = Mode.answering
     /// Bytes read and not yet answered or passed on.
     private var buffered: ByteBuffer?
@@ -98,12 +100,12 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         responder: any FastPathResponder, logger: Logger, requestLogLevel: Logger.Level,
-        addConnectionState: @escaping (ChannelPipeline.SynchronousOperations) throws -> Void
+        handOver: @escaping (FastPathHandler) throws -> Void
     ) {
         self.responder = responder
         self.logger = logger
         self.requestLogLevel = requestLogLevel
-        self.addConnectionState = addConnectionState
+        self.handOver = handOver
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -196,9 +198,12 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func passOn(context: ChannelHandlerContext) {
         mode = .passing
         do {
-            try addConnectionState(context.pipeline.syncOperations)
+            try handOver(self)
         } catch {
-            context.fireErrorCaught(error)
+            logger.error("Handing a connection over to the router failed: \(error)")
+            mode = .closed
+            buffered = nil
+            return context.close(promise: nil)
         }
         if let bytes = buffered, bytes.readableBytes > 0 {
             context.fireChannelRead(wrapInboundOut(bytes))
@@ -249,6 +254,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var response = answer.head
         response.headerFields[.contentLength] = String(answer.body?.readableBytes ?? 0)
+        response.headerFields[.date] = HTTPDate.now
         if closes { response.headerFields[.connection] = "close" }
         let duration = ContinuousClock.now - start
         FastPathMetrics.shared.record(route: responder.route, status: response.status, duration: duration)
@@ -345,44 +351,21 @@ final class FastPathMetrics: Sendable {
 }
 
 /// A child channel as Hummingbird's HTTP/1 channel sets it up (its codecs and connection state
-/// handler), with the request-head timeout and, for a service that has one, a
-/// ``FastPathHandler`` first, ahead of the HTTP codec.
+/// handler), with the request-head timeout: the server of a service without a fast path.
 struct ProjectHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
     let base: HTTP1Channel
     let headerTimeout: TimeAmount
-    let fastPath: (any FastPathResponder)?
-    let requestLogLevel: Logger.Level
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // As HTTP1Channel.setup does, with the request-head timeout, and the fast path ahead of it all.
-            let limits = base.configuration.httpDecoder
-            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-            decoderLimits.maxHeaderFieldSize = limits.maxHeaderFieldSize
-            decoderLimits.maxHeaderListSize = limits.maxHeaderListSize
-            decoderLimits.maxHeaderFieldCount = limits.maxHeaderFieldCount
+            // As HTTP1Channel.setup does, with the request-head timeout.
             let pipeline = channel.pipeline.syncOperations
-            let headTimeout = RequestHeadTimeoutHandler(timeout: headerTimeout)
-            let idleTimeout = base.configuration.idleTimeout.map { Duration($0) }
-            if let fastPath {
-                try pipeline.addHandler(
-                    FastPathHandler(
-                        responder: fastPath, logger: logger, requestLogLevel: requestLogLevel,
-                        addConnectionState: { pipeline in
-                            try pipeline.addHandler(
-                                HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger),
-                                position: .after(headTimeout))
-                        }))
-            }
-            try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
-            try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try pipeline.addHandler(headTimeout)
-            if fastPath == nil {
-                try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            }
+            try pipeline.addHTTPServerCodec(limits: base.configuration.httpDecoder)
+            try pipeline.addHandler(RequestHeadTimeoutHandler(timeout: headerTimeout))
+            try pipeline.addHandler(
+                HTTPConnectionStateHandler(
+                    idleTimeout: base.configuration.idleTimeout.map { Duration($0) }, logger: logger))
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
@@ -390,5 +373,23 @@ struct ProjectHTTP1Channel: ServerChildChannel {
 
     func handle(value: Value, logger: Logger) async {
         await base.handle(value: value, logger: logger)
+    }
+}
+
+extension ChannelPipeline.SynchronousOperations {
+    /// HTTP/1's request decoder (within `limits`) and response encoder, and the conversion to
+    /// HTTP types, as Hummingbird's HTTP/1 channel adds them, at `position`.
+    func addHTTPServerCodec(limits: HTTP1Channel.Configuration.DecoderConfiguration, position: Position = .last) throws
+    {
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = limits.maxHeaderFieldSize
+        decoderLimits.maxHeaderListSize = limits.maxHeaderListSize
+        decoderLimits.maxHeaderFieldCount = limits.maxHeaderFieldCount
+        let codec = HTTP1ToHTTPServerCodec(secure: false)
+        try addHandler(codec, position: position)
+        try configureHTTPServerPipeline(
+            position: .before(codec), withPipeliningAssistance: false, withErrorHandling: false,
+            withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits)
     }
 }

@@ -34,18 +34,28 @@ public struct HTTPServerSettings: Sendable {
     }
 
     /// The server for `router`: HTTP/1 on the connections' own event loops, with these timeouts
-    /// and this connection cap, and `fastPath` (if any) answering its route ahead of the HTTP
-    /// codec; `onServerRunning` learns the bound channel (its port when 0 was asked).
+    /// and this connection cap; `onServerRunning` learns the bound channel (its port when 0 was
+    /// asked).
     public func application<Context: RequestContext>(
-        router: Router<Context>, fastPath: (any FastPathResponder)? = nil,
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }, logger: Logger
+        router: Router<Context>, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+        logger: Logger
     ) -> Application<RouterResponder<Context>> {
         Application(
-            router: router, server: .http1OnConnectionEventLoops(self, fastPath: fastPath),
+            router: router, server: .http1OnConnectionEventLoops(self),
             configuration: .init(
                 address: .hostname(host, port: port),
                 availableConnectionsDelegate: .maximum(Self.connectionCap(maximumConnections), logger: logger)),
             onServerRunning: onServerRunning, logger: logger)
+    }
+
+    /// The same server with `fastPath` answering its route ahead of the HTTP codec, and
+    /// connections that only meet the fast path costing no more than it (``FastPathServer``).
+    public func server<Context: RequestContext>(
+        router: Router<Context>, fastPath: any FastPathResponder,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }, logger: Logger
+    ) -> FastPathServer<Context> where Context.Source == ApplicationRequestContextSource {
+        FastPathServer(
+            settings: self, router: router, fastPath: fastPath, onServerRunning: onServerRunning, logger: logger)
     }
 
     /// `requested`, but at most three quarters of the open-file limit (the rest is for Redis,
