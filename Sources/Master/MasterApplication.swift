@@ -41,6 +41,8 @@ struct MasterApplication {
         var titleFetching: TitleFetcher.Settings?
         /// Most live visit streams open at once.
         var maximumVisitStreams = 100
+        /// Most live visit streams of one API key open at once.
+        var maximumVisitStreamsPerKey = 10
         /// The settings of the breaker in front of Postgres; its call timeout bounds each
         /// statement of the API and of the group commit.
         var postgresBreaker = CircuitBreaker.Settings()
@@ -90,12 +92,10 @@ struct MasterApplication {
                 topic: namespace.visitsTopic, partition: partition,
                 clientSettings: configuration.clients[.masterVisits], logger: logger)
         }
-        let liveVisits = LiveVisits(maximumStreams: configuration.maximumVisitStreams, logger: logger) { deliver in
-            try KafkaTopicTail(
-                bootstrapServers: configuration.kafkaBrokers, groupID: "\(namespace.name)-visits-live",
-                topic: namespace.visitsTopic, clientSettings: configuration.clients[.masterVisits], logger: logger,
-                deliver: deliver)
-        }
+        let liveVisits = LiveVisits.following(
+            namespace, brokers: configuration.kafkaBrokers, clientSettings: configuration.clients[.masterVisits],
+            maximumStreams: configuration.maximumVisitStreams,
+            maximumStreamsPerOwner: configuration.maximumVisitStreamsPerKey, logger: logger)
         let countsConsumer = try ClickAggregator.consumer(
             client: postgres, breaker: ClickAggregator.breaker(logger: logger), deadLetters: deadLetters,
             namespace: namespace,

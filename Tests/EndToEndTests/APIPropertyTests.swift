@@ -140,7 +140,7 @@ import Testing
         let domain = Array("/api/domains/".utf8) + code(&random, existing: existing.domain)
         let key = Array("/api/keys/".utf8) + code(&random, existing: existing.keyID)
         let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
-            switch Int.random(in: 0..<21, using: &random) {
+            switch Int.random(in: 0..<23, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
             case 2: (master, "GET", Array("/api/links".utf8) + query(&random, ["limit", "cursor", "tag", "q"]), [])
             case 3: (master, "GET", link, [])
@@ -174,6 +174,16 @@ import Testing
                 (
                     replica, "POST", Array("/".utf8) + code(&random, existing: existing.code),
                     Array("password=".utf8) + pathText(&random)
+                )
+            case 20:
+                (
+                    master, "GET",
+                    link + Array("/visits".utf8) + query(&random, ["from", "to", "limit", "cursor", "domain"]), []
+                )
+            case 21:
+                (
+                    master, "GET",
+                    Array("/api/visits/orphans".utf8) + query(&random, ["from", "to", "limit", "cursor"]), []
                 )
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
             }

@@ -78,8 +78,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most live visit streams open at once (env SHORTENER_VISIT_STREAMS).")
     var visitStreams: Int = EnvironmentDefaults.int("SHORTENER_VISIT_STREAMS", 100)
 
+    /// Most live visit streams one API key holds at once; more are answered `429`, so that one
+    /// key cannot take every stream. Default: 10. Environment: `SHORTENER_VISIT_STREAMS_PER_KEY`.
+    @Option(help: "Most live visit streams of one API key at once (env SHORTENER_VISIT_STREAMS_PER_KEY).")
+    var visitStreamsPerKey: Int = EnvironmentDefaults.int("SHORTENER_VISIT_STREAMS_PER_KEY", 10)
+
     func validate() throws {
         guard (1...10_000).contains(visitStreams) else { throw ValidationError("--visit-streams must be 1 to 10000") }
+        guard (1...10_000).contains(visitStreamsPerKey) else {
+            throw ValidationError("--visit-streams-per-key must be 1 to 10000")
+        }
         guard (0.1...30).contains(fetchTitlesTimeout) else {
             throw ValidationError("--fetch-titles-timeout must be 0.1 to 30 seconds")
         }
@@ -110,7 +118,8 @@ struct ServeCommand: AsyncParsableCommand {
                 titleFetching: fetchTitles
                     ? .init(allowsPrivateAddresses: fetchTitlesAllowPrivate, timeout: .seconds(fetchTitlesTimeout))
                     : nil,
-                maximumVisitStreams: visitStreams, postgresBreaker: try postgres.breakerSettings()),
+                maximumVisitStreams: visitStreams, maximumVisitStreamsPerKey: visitStreamsPerKey,
+                postgresBreaker: try postgres.breakerSettings()),
             logger: logger)
         try await ServiceRunner.run(
             master.services, shutdownTimeout: .seconds(common.shutdownTimeout), logger: logger)

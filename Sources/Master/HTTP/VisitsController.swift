@@ -132,7 +132,14 @@ struct VisitsController: Sendable {
     private func stream(of key: String, _ context: AppRequestContext) async throws -> Response {
         let subscription: LiveVisits.Stream
         do {
-            subscription = try await live.subscribe(key: key, drop: context.closeConnection)
+            subscription = try await live.subscribe(
+                key: key, owner: ChangeOrigin.current.actor?.id, drop: context.closeConnection)
+        } catch is LiveVisits.OwnerFull {
+            var busy = APIError(
+                .tooManyRequests, "too_many_streams",
+                "this API key holds \(live.maximumStreamsPerOwner) live streams, the most one key may; close one first")
+            busy.headers[.retryAfter] = "10"
+            throw busy
         } catch is LiveVisits.Full {
             var busy = APIError(
                 .serviceUnavailable, "too_many_streams",

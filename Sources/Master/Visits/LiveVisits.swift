@@ -2,6 +2,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import ServiceLifecycle
+import SharedConfiguration
 import SharedEvents
 import SharedKafka
 
@@ -9,7 +10,8 @@ import SharedKafka
 /// `<ns>-visits` in the master, started with the first stream and stopped a while after the
 /// last, fans each visit out to the streams of its link. A stream holds at most
 /// ``bufferSize`` visits its client has not taken yet; one more and the stream is dropped (its
-/// client disconnected), never buffered without a bound. At most ``maximumStreams`` run at once.
+/// client disconnected), never buffered without a bound. At most ``maximumStreams`` run at once,
+/// and at most ``maximumStreamsPerOwner`` of one API key: one key cannot hold them all.
 final class LiveVisits: Service, Sendable {
     /// One open stream: its visits and heartbeats, until the client leaves or falls behind.
     struct Stream: Sendable {
@@ -34,8 +36,13 @@ final class LiveVisits: Service, Sendable {
     /// No stream can start: ``maximumStreams`` run already.
     struct Full: Error {}
 
+    /// No stream of this owner can start: ``maximumStreamsPerOwner`` of its run already.
+    struct OwnerFull: Error {}
+
     private struct Subscriber {
         let key: String
+        /// The API key that opened it; nil without keys.
+        let owner: String?
         let continuation: AsyncStream<Item>.Continuation
         /// Ends the client's connection.
         let drop: @Sendable () -> Void
@@ -67,6 +74,8 @@ final class LiveVisits: Service, Sendable {
 
     /// Most streams at once.
     let maximumStreams: Int
+    /// Most streams of one API key at once.
+    let maximumStreamsPerOwner: Int
     /// Visits a stream may hold for a slow client.
     let bufferSize: Int
     /// How long the tail runs on with no stream before it stops.
@@ -87,26 +96,45 @@ final class LiveVisits: Service, Sendable {
 
     /// - Parameter makeTail: a tail of the visits topic delivering to the given function.
     init(
-        maximumStreams: Int, bufferSize: Int = 256, logger: Logger,
+        maximumStreams: Int, maximumStreamsPerOwner: Int, bufferSize: Int = 256, logger: Logger,
         makeTail: @escaping @Sendable (@escaping @Sendable ([KafkaMessage]) -> Void) throws -> KafkaTopicTail
     ) {
         self.maximumStreams = maximumStreams
+        self.maximumStreamsPerOwner = maximumStreamsPerOwner
         self.bufferSize = bufferSize
         self.makeTail = makeTail
         self.logger = logger
         Self.open.record(0)
     }
 
-    /// Opens a stream of the visits keyed `key` made from now on; returns once the tail follows
-    /// the topic. Throws ``Full`` past ``maximumStreams``. `drop` ends the client's connection
-    /// when it falls behind: its writes may be waiting for a client that reads nothing.
-    func subscribe(key: String, drop: @escaping @Sendable () -> Void) async throws -> Stream {
+    /// Live visits of `namespace`'s visits topic on `brokers`.
+    static func following(
+        _ namespace: Namespace, brokers: String, clientSettings: [String: String], maximumStreams: Int,
+        maximumStreamsPerOwner: Int, logger: Logger
+    ) -> LiveVisits {
+        LiveVisits(maximumStreams: maximumStreams, maximumStreamsPerOwner: maximumStreamsPerOwner, logger: logger) {
+            deliver in
+            try KafkaTopicTail(
+                bootstrapServers: brokers, groupID: "\(namespace.name)-visits-live", topic: namespace.visitsTopic,
+                clientSettings: clientSettings, logger: logger, deliver: deliver)
+        }
+    }
+
+    /// Opens a stream of the visits keyed `key` made from now on, for the API key `owner` (nil
+    /// without keys); returns once the tail follows the topic. Throws ``Full`` past
+    /// ``maximumStreams`` and ``OwnerFull`` past ``maximumStreamsPerOwner``. `drop` ends the
+    /// client's connection when it falls behind: its writes may be waiting for a client that
+    /// reads nothing.
+    func subscribe(key: String, owner: String?, drop: @escaping @Sendable () -> Void) async throws -> Stream {
         let (stream, continuation) = AsyncStream<Item>.makeStream(bufferingPolicy: .bufferingOldest(bufferSize))
         let id: Int = try state.withLockedValue { state in
             guard !state.isShutDown, state.subscribers.count < maximumStreams else { throw Full() }
+            if let owner, state.subscribers.values.count(where: { $0.owner == owner }) >= maximumStreamsPerOwner {
+                throw OwnerFull()
+            }
             let id = state.nextID
             state.nextID += 1
-            state.subscribers[id] = Subscriber(key: key, continuation: continuation, drop: drop)
+            state.subscribers[id] = Subscriber(key: key, owner: owner, continuation: continuation, drop: drop)
             state.idleSince = nil
             Self.open.record(state.subscribers.count)
             return id
