@@ -1,7 +1,6 @@
 import Crypto
 import Foundation
 import Hummingbird
-import Logging
 import NIOConcurrencyHelpers
 import TestSupport
 import Testing
@@ -25,9 +24,9 @@ import Testing
         let delay = NIOLockedValueBox(Duration.zero)
         /// Calls that arrived, answered yet or not.
         let arrivals = NIOLockedValueBox(0)
-        let port: Int
         let path: String
-        private let task: Task<Void, any Error>
+        private let server: TestServer
+        var port: Int { server.port }
 
         /// - Parameter redirectTo: answer every call with `307` to this URL, after recording it.
         init(path: String = "hook", redirectTo: String? = nil) async throws {
@@ -50,32 +49,12 @@ import Testing
                 if let redirectTo { return Response(status: .temporaryRedirect, headers: [.location: redirectTo]) }
                 return Response(status: .noContent)
             }
-            var logger = Logger(label: "webhook-receiver")
-            logger.logLevel = .critical
-            // Bound to a port the system picks, learnt once listening: a port found free and
-            // bound later may be taken meanwhile by one of the tests running beside this one.
-            let (bound, listening) = AsyncStream<Int>.makeStream()
-            let app = Application(
-                router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    listening.yield(channel.localAddress?.port ?? 0)
-                    listening.finish()
-                }, logger: logger)
-            task = Task {
-                defer { listening.finish() }
-                try await app.runService()
-            }
-            var ports = bound.makeAsyncIterator()
-            guard let port = await ports.next(), port > 0 else {
-                task.cancel()
-                throw ServiceFailure("the webhook receiver did not start listening")
-            }
-            self.port = port
+            server = try await TestServer(router: router, name: "webhook-receiver")
         }
 
         var url: String { "http://127.0.0.1:\(port)/\(path)" }
         func received() -> [Call] { calls.withLockedValue { $0 } }
-        func stop() { task.cancel() }
+        func stop() { server.stop() }
     }
 
     /// Whether `signature` (`t=…,v1=…`) is HMAC-SHA256 of `<t>.<body>` with `secret`, computed here.

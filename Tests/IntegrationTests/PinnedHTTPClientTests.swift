@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Hummingbird
-import Logging
 import NIOConcurrencyHelpers
 import TestSupport
 import Testing
@@ -10,28 +9,23 @@ import SharedOutbound
 /// resolves to at connect time (DNS rebinding).
 @Suite struct PinnedHTTPClientTests {
     @Test func connectsToThePinnedAddressNotToWhatTheNameResolvesTo() async throws {
-        let port = try TestStack.freePort()
         let hosts = NIOLockedValueBox<[String]>([])
         let router = Router()
         router.post("hook") { request, _ -> HTTPResponse.Status in
             hosts.withLockedValue { $0.append(request.head.authority ?? "") }
             return .noContent
         }
-        var logger = Logger(label: "receiver")
-        logger.logLevel = .critical
-        let receiver = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        try await withRunningServices([receiver]) {
-            let pinned = PinnedHTTPClient()
-            // Shut down however the checks end: a client dropped unshut traps in debug builds.
-            do {
-                try await exercise(pinned, port: port, hosts: hosts)
-            } catch {
-                await pinned.shutdown()
-                throw error
-            }
+        let receiver = try await TestServer(router: router, name: "receiver")
+        defer { receiver.stop() }
+        let pinned = PinnedHTTPClient()
+        // Shut down however the checks end: a client dropped unshut traps in debug builds.
+        do {
+            try await exercise(pinned, port: receiver.port, hosts: hosts)
+        } catch {
             await pinned.shutdown()
+            throw error
         }
+        await pinned.shutdown()
     }
 
     private func exercise(_ pinned: PinnedHTTPClient, port: Int, hosts: NIOLockedValueBox<[String]>) async throws {
