@@ -35,6 +35,11 @@ struct NotifierCommand: AsyncParsableCommand {
     @Option(help: "Tries per notification and webhook (env SHORTENER_WEBHOOK_ATTEMPTS).")
     var webhookAttempts: Int = EnvironmentDefaults.int("SHORTENER_WEBHOOK_ATTEMPTS", 4)
 
+    /// Longest wait for a receiver's answer, in seconds; a call that takes longer fails and is
+    /// tried again. Default: 5. Environment: `SHORTENER_WEBHOOK_TIMEOUT`.
+    @Option(help: "Seconds a webhook receiver may take to answer (env SHORTENER_WEBHOOK_TIMEOUT).")
+    var webhookTimeout: Int = EnvironmentDefaults.int("SHORTENER_WEBHOOK_TIMEOUT", 5)
+
     /// Call receivers on loopback, private and link-local addresses too. Default: false (only
     /// public addresses). Environment: `SHORTENER_WEBHOOK_ALLOW_PRIVATE` (`true` or `1`).
     @Option(help: "Call webhook receivers on loopback and private addresses (env SHORTENER_WEBHOOK_ALLOW_PRIVATE).")
@@ -54,9 +59,17 @@ struct NotifierCommand: AsyncParsableCommand {
         guard urls.isEmpty || !webhookSecret.isEmpty else {
             throw ValidationError("webhooks need a signing secret: set --webhook-secret or SHORTENER_WEBHOOK_SECRET")
         }
-        // Bounded, so that one event's deliveries (at most attempts × (5 s answer + 5 s backoff))
-        // end well within the consumer's max.poll.interval.ms (300 s).
+        // Bounded, so that one event's deliveries (at most attempts × (the answer's timeout + 5 s
+        // backoff)) end well within the consumer's max.poll.interval.ms (300 s).
         guard (1...10).contains(webhookAttempts) else { throw ValidationError("--webhook-attempts must be 1 to 10") }
+        guard (1...60).contains(webhookTimeout) else {
+            throw ValidationError("--webhook-timeout must be 1 to 60 seconds")
+        }
+        guard webhookAttempts * (webhookTimeout + 5) <= 200 else {
+            throw ValidationError(
+                "--webhook-attempts × (--webhook-timeout + 5 s of backoff) must stay within 200 s, "
+                    + "the time one event may hold up the notifier's consumer")
+        }
     }
 
     func run() async throws {
@@ -67,7 +80,7 @@ struct NotifierCommand: AsyncParsableCommand {
                 clients: try KafkaClientSettings.load(from: common.topicsDir),
                 webhooks: WebhookSettings(
                     urls: urls, secret: webhookSecret, attempts: webhookAttempts,
-                    allowsPrivateAddresses: webhookAllowPrivate),
+                    timeout: .seconds(webhookTimeout), allowsPrivateAddresses: webhookAllowPrivate),
                 http: try http.resolvedServerSettings(defaultPort: 8091)),
             logger: logger)
         try await ServiceRunner.run(

@@ -149,6 +149,21 @@ import Testing
         for service in [outbox, master] { _ = await service.process.stop() }
     }
 
+    @Test func aMistypedSettingStopsTheStartAndNamesItself() async throws {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = [
+            "SHORTENER_SHUTDOWN_TIMEOUT": "ten", "SHORTENER_FETCH_TITLES": "maybe", "SHORTENER_VISIT_STREAMS": "1e3",
+        ]
+        let (status, output) = try await deployment.masterCommand(["serve"], timeout: .seconds(30))
+        #expect(status != 0)
+        for problem in [
+            "SHORTENER_SHUTDOWN_TIMEOUT='ten' is not a number", "SHORTENER_FETCH_TITLES='maybe' is not true or false",
+            "SHORTENER_VISIT_STREAMS='1e3' is not an integer",
+        ] {
+            #expect(output.contains(problem), "\(output)")
+        }
+    }
+
     @Test func brokenHTTPGetsA4xxOrAClosedConnection() async throws {
         let stack = try await Self.stack()
         let big = String(repeating: "x", count: 200_000)

@@ -192,6 +192,30 @@ import Testing
         }
     }
 
+    @Test func aReceiverSlowerThanTheTimeoutIsCalledAgainAtTheTimeout() async throws {
+        let receiver = try await Receiver()
+        defer { receiver.stop() }
+        receiver.delay.withLockedValue { $0 = .seconds(8) }
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = [
+            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
+            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true", "SHORTENER_WEBHOOK_TIMEOUT": "1",
+            "SHORTENER_WEBHOOK_ATTEMPTS": "2",
+        ]
+        let master = try deployment.master()
+        let outbox = try deployment.outbox()
+        let notifier = try deployment.notifier()
+        for service in [master, outbox, notifier] { try await service.waitUntilHealthy() }
+        _ = try await TestHTTP.post("\(master.url)/create", body: #"{"url":"https://example.com/slow-receiver"}"#)
+        #expect(await eventually(timeout: .seconds(30)) { receiver.arrivals.withLockedValue { $0 } >= 1 })
+        // Given up after 1 s, not the default 5: the second try follows within a backoff of at
+        // most 200 ms (4 s leaves room for a loaded machine).
+        let start = ContinuousClock.now
+        let retried = await eventually(timeout: .seconds(4)) { receiver.arrivals.withLockedValue { $0 } >= 2 }
+        #expect(retried, "no second try \(ContinuousClock.now - start) after the first")
+        for service in [notifier, outbox, master] { _ = await service.process.stop() }
+    }
+
     @Test func aNotifierStoppedMidDeliveryDeliversTheEventAfterItsRestart() async throws {
         let receiver = try await Receiver()
         defer { receiver.stop() }

@@ -6,14 +6,15 @@ import NIOHTTP1
 /// An HTTP client for tests that does not follow redirects (the redirect is what we test).
 /// Connecting may take up to 10 s: at the start of a run every suite asks the dev broker for a
 /// namespace at once, and on a loaded two-core CI machine 2 s was not always enough. Idle
-/// connections are dropped after 5 s, before the services' 10 s header timeout closes them:
-/// a connection reused just as the server closed it failed a test with remoteConnectionClosed.
+/// connections are dropped after 2 s, well before a service's header timeout closes them (10 s,
+/// 5 s in the hardening tests): a connection reused just as the server closed it failed tests
+/// with remoteConnectionClosed and "I/O on closed channel".
 public enum TestHTTP {
     public static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: .init(
             redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(10)),
-            connectionPool: .init(idleTimeout: .seconds(5)))
+            connectionPool: .init(idleTimeout: .seconds(2)))
     )
 
     /// A response reduced to what tests look at.

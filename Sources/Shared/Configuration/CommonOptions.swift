@@ -48,6 +48,8 @@ public struct CommonOptions: ParsableArguments, Sendable {
     }
 
     public mutating func validate() throws {
+        let unreadable = EnvironmentDefaults.unreadable
+        guard unreadable.isEmpty else { throw ValidationError(unreadable.joined(separator: "; ")) }
         _ = try resolvedNamespace()
         _ = try resolvedLogLevel()
         try validateSeconds(shutdownTimeout, in: 0.1...3600, option: "--shutdown-timeout")
