@@ -235,7 +235,7 @@ import Testing
                     &random, master: master.port, replica: replica.port, existing: existing)
                 let socket = try RawSocket(port: port)
                 socket.send(bytes)
-                let answer = socket.receive(timeout: .seconds(10)).text
+                let answer = await socket.receive(timeout: .seconds(10)).text
                 socket.close()
                 let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
                 statuses[status, default: 0] += 1

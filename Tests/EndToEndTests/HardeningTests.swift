@@ -40,7 +40,7 @@ import Testing
         #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302 })
         let redirect = try RawSocket(port: stack.replica.port)
         redirect.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let answer = redirect.receive(timeout: .seconds(5)).text
+        let answer = await redirect.receive(timeout: .seconds(5)).text
         #expect(answer.contains("\r\nlocation: \(expected)\r\n") || answer.contains("\r\nLocation: \(expected)\r\n"))
         #expect(answer.utf8.allSatisfy { $0 < 0x80 }, "\(answer)")
         await stack.stop()
@@ -58,7 +58,7 @@ import Testing
         // A redirect answered by the fast path says so when it closes the connection.
         let closing = try RawSocket(port: stack.replica.port)
         closing.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n")
-        let (closingAnswer, closingClosed) = closing.receive(timeout: .seconds(10))
+        let (closingAnswer, closingClosed) = await closing.receive(timeout: .seconds(10))
         #expect(statuses(closingAnswer) == [302] && closingClosed, "\(closingAnswer)")
         #expect(closingAnswer.lowercased().contains("\r\nconnection: close\r\n"))
 
@@ -67,16 +67,16 @@ import Testing
         let steady = try RawSocket(port: stack.replica.port)
         for second in 0..<7 {
             steady.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
-            let (steadyAnswer, steadyClosed) = steady.receive(timeout: .seconds(1))
+            let (steadyAnswer, steadyClosed) = await steady.receive(timeout: .seconds(1))
             #expect(statuses(steadyAnswer) == [302] && !steadyClosed, "second \(second): \(steadyAnswer)")
         }
-        #expect(steady.receive(timeout: .seconds(15)).closed, "a silent connection outlived the head timeout")
+        #expect(await steady.receive(timeout: .seconds(15)).closed, "a silent connection outlived the head timeout")
 
         // A client that closes its side after its requests still gets every answer, in order.
         let halfClosed = try RawSocket(port: stack.replica.port)
         halfClosed.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?b=2 HTTP/1.1\r\nHost: x\r\n\r\n")
         halfClosed.finishSending()
-        let (halfClosedAnswer, _) = halfClosed.receive(timeout: .seconds(10))
+        let (halfClosedAnswer, _) = await halfClosed.receive(timeout: .seconds(10))
         #expect(statuses(halfClosedAnswer) == [302, 302], "\(halfClosedAnswer)")
 
         // A redirect (the fast path), then an unknown code, a health check and redirects: from
@@ -86,7 +86,7 @@ import Testing
             "GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /nosuchcode HTTP/1.1\r\nHost: x\r\n\r\n"
                 + "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?a=1 HTTP/1.1\r\nHost: x\r\n\r\n"
                 + "GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let (answer, closed) = mixed.receive(timeout: .seconds(10))
+        let (answer, closed) = await mixed.receive(timeout: .seconds(10))
         #expect(statuses(answer) == [302, 404, 200, 302, 302], "\(answer)")
         #expect(answer.lowercased().components(separatedBy: "\r\ndate: ").count == 6, "every answer is dated")
         #expect(closed, "Connection: close ends the connection after its answer")
@@ -97,7 +97,7 @@ import Testing
         let flood = try RawSocket(port: stack.replica.port)
         let request = "GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n"
         flood.send(String(repeating: request, count: 299) + "GET /-x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        let (floodAnswer, floodClosed) = flood.receive(timeout: .seconds(60))
+        let (floodAnswer, floodClosed) = await flood.receive(timeout: .seconds(60))
         let floodStatuses = statuses(floodAnswer)
         #expect(floodStatuses.count == 300 && floodClosed, "\(floodStatuses.count) answers")
         #expect(floodStatuses.dropLast().allSatisfy { $0 == 302 } && floodStatuses.last == 404)
@@ -116,36 +116,36 @@ import Testing
         let code = try #require(created.json["code"] as? String)
         // Only raw sockets meet the replica, each closed after its answer: no pooled connection
         // holds one of its three places.
-        func answer(_ request: String) throws -> String {
+        func answer(_ request: String) async throws -> String {
             let socket = try RawSocket(port: replica.port)
             defer { socket.close() }
             _ = socket.send("\(request) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            return socket.receive(timeout: .seconds(2)).text
+            return await socket.receive(timeout: .seconds(2)).text
         }
-        #expect(try await eventually { try answer("GET /\(code)").hasPrefix("HTTP/1.1 302") })
+        #expect(try await eventually { try await answer("GET /\(code)").hasPrefix("HTTP/1.1 302") })
         try await Task.sleep(for: .milliseconds(300))  // the server closes its side of the last one
 
         // Three connections kept open, each with a redirect answered: the fourth waits.
         let held = try (0..<3).map { _ in try RawSocket(port: replica.port) }
         for socket in held {
             _ = socket.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(socket.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"))
+            #expect(await socket.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"))
         }
         let waiting = try RawSocket(port: replica.port)
         _ = waiting.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\n")
-        let early = waiting.receive(timeout: .seconds(1))
+        let early = await waiting.receive(timeout: .seconds(1))
         #expect(early.text.isEmpty && !early.closed, "a fourth connection was served: \(early.text)")
         held[0].close()
         #expect(
-            waiting.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"),
+            await waiting.receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 302"),
             "the place freed was not taken")
 
         // A graceful stop closes the idle connections, one on the fast path and one the router
         // took over, and the replica exits cleanly.
         _ = held[1].send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        #expect(held[1].receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await held[1].receive(timeout: .seconds(5), untilHeadEnds: true).text.hasPrefix("HTTP/1.1 200"))
         #expect(await replica.process.stop() == 0, "\(replica.process.logTail())")
-        for socket in [held[1], held[2], waiting] { #expect(socket.receive(timeout: .seconds(2)).closed) }
+        for socket in [held[1], held[2], waiting] { #expect(await socket.receive(timeout: .seconds(2)).closed) }
         for service in [outbox, master] { _ = await service.process.stop() }
     }
 
@@ -186,7 +186,7 @@ import Testing
             for request in requests {
                 let socket = try RawSocket(port: service.port)
                 socket.send(request)
-                let (answer, closed) = socket.receive(timeout: .seconds(6))
+                let (answer, closed) = await socket.receive(timeout: .seconds(6))
                 let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
                 #expect(
                     status.map { (400..<500).contains($0) } ?? (closed && answer.isEmpty),
@@ -213,7 +213,7 @@ import Testing
             let start = ContinuousClock.now
             let socket = try RawSocket(port: stack.replica.port)
             socket.send("GET /\(code) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            #expect(socket.receive(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 302"))
+            #expect(await socket.receive(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 302"))
             fastest = min(fastest, ContinuousClock.now - start)
         }
         // Starved, it would wait seconds; 500 ms leaves room for the other suites on two cores.
@@ -227,14 +227,14 @@ import Testing
                 cutOff = true
                 break
             }
-            if slow.receive(timeout: .milliseconds(400)).closed {
+            if await slow.receive(timeout: .milliseconds(400)).closed {
                 cutOff = true
                 break
             }
         }
         #expect(cutOff, "a trickled request head must be cut off")
         // By now (over 5 s later) the silent sockets were closed by the server too.
-        #expect(idle.allSatisfy { $0.receive(timeout: .seconds(2)).closed })
+        for socket in idle { #expect(await socket.receive(timeout: .seconds(2)).closed) }
         idle.forEach { $0.close() }
         crowd.close()
         #expect(try await TestHTTP.get("\(stack.replica.url)/\(code)").status == 302)

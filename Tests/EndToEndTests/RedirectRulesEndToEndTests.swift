@@ -136,7 +136,8 @@ import Testing
             body: #"{"url":"https://example.com/default","rules":\#(rules),"visitor":{"language":"fr, de-AT;q=0.5"}}"#)
         #expect(german.json["target"] as? String == "https://example.de/", "\(german.body)")
         let nobody = try await TestHTTP.post(
-            "\(stack.master.url)/api/routing/preview", body: #"{"url":"https://example.com/default","rules":\#(rules)}"#)
+            "\(stack.master.url)/api/routing/preview", body: #"{"url":"https://example.com/default","rules":\#(rules)}"#
+        )
         #expect(nobody.json["rule"] as? String == "default" && nobody.json["variant"] is NSNull)
         for visitor in [#"{"device":"phone"}"#, #"{"bucket":100}"#, #"{"ip":"x"}"#, #"{"mood":"happy"}"#] {
             let refused = try await TestHTTP.post(

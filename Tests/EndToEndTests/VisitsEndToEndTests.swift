@@ -261,7 +261,7 @@ extension VisitsEndToEndTests {
         // The stalled client was cut off, never buffered for: its socket ends, and it is counted.
         let scrape = try await PrometheusScrape.fetch("\(stack.master.url)/metrics")
         #expect(scrape.value("visit_streams_dropped_total") == 1)
-        let drained = stalled.receive(timeout: .seconds(30))
+        let drained = await stalled.receive(timeout: .seconds(30))
         #expect(drained.closed, "the stalled stream's connection was closed")
         #expect(drained.text.contains("event: ready") && drained.text.contains("event: visit"))
         var open: Double?

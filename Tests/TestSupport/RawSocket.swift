@@ -57,8 +57,18 @@ public final class RawSocket: @unchecked Sendable {
 
     /// What the peer sends until it closes the connection or `timeout` passes, and whether it
     /// closed; with `untilHeadEnds`, only until the end of a response head has arrived (an
-    /// answer on a connection kept open).
-    public func receive(timeout: Duration, untilHeadEnds: Bool = false) -> (text: String, closed: Bool) {
+    /// answer on a connection kept open). The wait blocks a thread of its own, never one of the
+    /// few that run the test process's tasks (its HTTP clients, the servers some tests run).
+    public func receive(timeout: Duration, untilHeadEnds: Bool = false) async -> (text: String, closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: self.receiveBlocking(timeout: timeout, untilHeadEnds: untilHeadEnds))
+            }
+            .start()
+        }
+    }
+
+    private func receiveBlocking(timeout: Duration, untilHeadEnds: Bool) -> (text: String, closed: Bool) {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
