@@ -125,6 +125,13 @@ struct VisitsController: Sendable {
         }
     }
 
+    /// A stream refused for the number open: `too_many_streams`, to be tried again in 10 s.
+    private static func tooManyStreams(_ status: HTTPResponse.Status, _ message: String) -> APIError {
+        var refusal = APIError(status, "too_many_streams", message)
+        refusal.headers[.retryAfter] = "10"
+        return refusal
+    }
+
     /// `key`'s new visits as Server-Sent Events: `event: ready` once the stream follows the
     /// topic, then one `event: visit` per visit (its `id` is where it is in the topic, its
     /// `data` a ``VisitAnswer``), and a comment every ``LiveVisits/heartbeat``. A client that
@@ -135,17 +142,13 @@ struct VisitsController: Sendable {
             subscription = try await live.subscribe(
                 key: key, owner: ChangeOrigin.current.actor?.id, drop: context.closeConnection)
         } catch is LiveVisits.OwnerFull {
-            var busy = APIError(
-                .tooManyRequests, "too_many_streams",
+            throw Self.tooManyStreams(
+                .tooManyRequests,
                 "this API key holds \(live.maximumStreamsPerOwner) live streams, the most one key may; close one first")
-            busy.headers[.retryAfter] = "10"
-            throw busy
         } catch is LiveVisits.Full {
-            var busy = APIError(
-                .serviceUnavailable, "too_many_streams",
+            throw Self.tooManyStreams(
+                .serviceUnavailable,
                 "\(live.maximumStreams) live streams are open, the most this master holds; try again later")
-            busy.headers[.retryAfter] = "10"
-            throw busy
         } catch let error as KafkaError {
             throw APIError.unavailable("the visits cannot be followed now (\(error.message)); try again")
         }
