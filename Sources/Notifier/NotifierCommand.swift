@@ -41,10 +41,9 @@ struct NotifierCommand: AsyncParsableCommand {
     var webhookTimeout: Int = EnvironmentDefaults.int("SHORTENER_WEBHOOK_TIMEOUT", 5)
 
     /// Call receivers on loopback, private and link-local addresses too. Default: false (only
-    /// public addresses). Environment: `SHORTENER_WEBHOOK_ALLOW_PRIVATE` (`true` or `1`).
+    /// public addresses). Environment: `SHORTENER_WEBHOOK_ALLOW_PRIVATE`.
     @Option(help: "Call webhook receivers on loopback and private addresses (env SHORTENER_WEBHOOK_ALLOW_PRIVATE).")
-    var webhookAllowPrivate: Bool = ["true", "1"].contains(
-        EnvironmentDefaults.string("SHORTENER_WEBHOOK_ALLOW_PRIVATE", "").lowercased())
+    var webhookAllowPrivate: Bool = EnvironmentDefaults.bool("SHORTENER_WEBHOOK_ALLOW_PRIVATE", false)
 
     var urls: [String] {
         webhookURLs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

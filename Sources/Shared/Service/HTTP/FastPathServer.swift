@@ -19,7 +19,7 @@ import SharedResilience
 ///
 /// Hummingbird's server passes each accepted connection through an async sequence to a task
 /// and wraps it in an async channel at once: thread hops and allocations that were most of a
-/// new connection's cost here (README, "Performance"). The rest is as its server does it: the
+/// new connection's cost here (README, "Benchmark"). The rest is as its server does it: the
 /// same connection cap, graceful shutdown (idle connections close, answers in flight end
 /// first), and the request answers of ``Hummingbird/Application`` (a request id in the
 /// logger's metadata, a `Date` header, an unexpected error as a 500).
