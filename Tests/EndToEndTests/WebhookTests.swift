@@ -192,16 +192,24 @@ import Testing
         }
     }
 
+    /// A fresh namespace whose notifier calls `receiver` (on loopback), with `settings` besides.
+    private static func deployment(calling receiver: Receiver, _ settings: [String: String]) async throws
+        -> TestDeployment
+    {
+        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
+        deployment.environment = [
+            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
+            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true",
+        ].merging(settings) { $1 }
+        return deployment
+    }
+
     @Test func aReceiverSlowerThanTheTimeoutIsCalledAgainAtTheTimeout() async throws {
         let receiver = try await Receiver()
         defer { receiver.stop() }
         receiver.delay.withLockedValue { $0 = .seconds(8) }
-        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
-        deployment.environment = [
-            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
-            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true", "SHORTENER_WEBHOOK_TIMEOUT": "1",
-            "SHORTENER_WEBHOOK_ATTEMPTS": "2",
-        ]
+        let deployment = try await Self.deployment(
+            calling: receiver, ["SHORTENER_WEBHOOK_TIMEOUT": "1", "SHORTENER_WEBHOOK_ATTEMPTS": "2"])
         let master = try deployment.master()
         let outbox = try deployment.outbox()
         let notifier = try deployment.notifier()
@@ -220,11 +228,7 @@ import Testing
         let receiver = try await Receiver()
         defer { receiver.stop() }
         receiver.delay.withLockedValue { $0 = .seconds(4) }
-        var deployment = try TestDeployment(namespace: try await TestStack.makeNamespace())
-        deployment.environment = [
-            "SHORTENER_WEBHOOK_URLS": receiver.url, "SHORTENER_WEBHOOK_SECRET": "s",
-            "SHORTENER_WEBHOOK_ALLOW_PRIVATE": "true", "SHORTENER_SHUTDOWN_TIMEOUT": "1",
-        ]
+        let deployment = try await Self.deployment(calling: receiver, ["SHORTENER_SHUTDOWN_TIMEOUT": "1"])
         let master = try deployment.master()
         let outbox = try deployment.outbox()
         let first = try deployment.notifier()
