@@ -15,12 +15,12 @@ extension EventCodec {
         }
         json.field("code", event.code)
         json.field("domain", event.domain)
-        json.field("event_id", event.eventID.text)
+        json.field("event_id", event.eventID)
         if let humans = event.humans {
             json.key("humans")
             json.breakdown(humans)
         }
-        json.field("occurred_at", RFC3339.format(event.occurredAt))
+        json.field("occurred_at", event.occurredAt)
         json.field("replica_epoch", event.replicaEpoch)
         json.field("replica_id", event.replicaID)
         json.field("total", event.total)

@@ -19,27 +19,6 @@ extension UUID {
                 )
             })
     }
-
-    /// ``uuidString`` (upper-case hex in 8-4-4-4-12 groups), written without Foundation, which
-    /// formats each byte through `printf`: every event a replica publishes carries its id.
-    public var text: String {
-        let digits: StaticString = "0123456789ABCDEF"
-        return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { text in
-                var index = 0
-                for (position, byte) in bytes.enumerated() {
-                    if position == 4 || position == 6 || position == 8 || position == 10 {
-                        text[index] = UInt8(ascii: "-")
-                        index += 1
-                    }
-                    text[index] = digits.utf8Start[Int(byte >> 4)]
-                    text[index + 1] = digits.utf8Start[Int(byte & 0x0F)]
-                    index += 2
-                }
-                return index
-            }
-        }
-    }
 }
 
 /// xoshiro256** (Blackman and Vigna): 256 bits of state, a period of 2^256 - 1.

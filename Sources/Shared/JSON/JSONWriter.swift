@@ -31,6 +31,16 @@ public struct JSONWriter {
         needsComma = false
     }
 
+    /// `"name":` for a field's name, a literal that needs no escape, copied as it is.
+    private mutating func key(literal name: StaticString) {
+        assert(!name.description.utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        append(name)
+        append("\":")
+        needsComma = false
+    }
+
     /// `text` as a JSON string: the runs that need no escape copied whole (every visit event
     /// is written here).
     public mutating func string(_ text: String) {
@@ -64,40 +74,40 @@ public struct JSONWriter {
     }
 
     /// `"name":"text"`, or nothing when `text` is nil (as the encoder leaves out a nil).
-    public mutating func field(_ name: String, _ text: String?) {
+    public mutating func field(_ name: StaticString, _ text: String?) {
         guard let text else { return }
-        key(name)
+        key(literal: name)
         string(text)
     }
 
     /// `"name":value`, or nothing when `value` is nil.
-    public mutating func field(_ name: String, _ value: Int64?) {
+    public mutating func field(_ name: StaticString, _ value: Int64?) {
         guard let value else { return }
-        key(name)
+        key(literal: name)
         integer(value)
     }
 
     /// `"name":true|false`, or nothing when `value` is nil.
-    public mutating func field(_ name: String, _ value: Bool?) {
+    public mutating func field(_ name: StaticString, _ value: Bool?) {
         guard let value else { return }
-        key(name)
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        key(literal: name)
+        append(value ? "true" : "false")
         needsComma = true
     }
 
     /// `"name":` and `json`, JSON text written elsewhere (by the project's encoder), as it is;
     /// nothing when nil.
-    public mutating func rawField(_ name: String, _ json: [UInt8]?) {
+    public mutating func rawField(_ name: StaticString, _ json: [UInt8]?) {
         guard let json else { return }
-        key(name)
+        key(literal: name)
         bytes += json
         needsComma = true
     }
 
     /// `"name":["text",…]`, or nothing when `texts` is nil.
-    public mutating func field(_ name: String, _ texts: [String]?) {
+    public mutating func field(_ name: StaticString, _ texts: [String]?) {
         guard let texts else { return }
-        key(name)
+        key(literal: name)
         bytes.append(UInt8(ascii: "["))
         for (index, text) in texts.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -107,9 +117,42 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    /// `value` in decimal.
-    public mutating func integer(_ value: Int64) {
-        bytes += Array(String(value).utf8)
+    /// `"name":"<id>"`, the id as ``Foundation/UUID/text``, written in place.
+    public mutating func field(_ name: StaticString, _ id: UUID) {
+        key(literal: name)
+        bytes.append(UInt8(ascii: "\""))
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: UUID.textLength))
+        bytes.withUnsafeMutableBufferPointer { id.write(into: UnsafeMutableBufferPointer(rebasing: $0[start...])) }
+        bytes.append(UInt8(ascii: "\""))
         needsComma = true
+    }
+
+    /// `"name":"<instant>"` as ``RFC3339/format(_:)`` writes it, or nothing when nil.
+    public mutating func field(_ name: StaticString, _ date: Date?) {
+        guard let date else { return }
+        key(literal: name)
+        bytes.append(UInt8(ascii: "\""))
+        RFC3339.append(date, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    /// `value` in decimal, written digit by digit.
+    public mutating func integer(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt64 = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude / divisor % 10))
+            divisor /= 10
+        }
+        needsComma = true
+    }
+
+    /// Appends a literal's bytes.
+    private mutating func append(_ literal: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }

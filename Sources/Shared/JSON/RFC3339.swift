@@ -68,14 +68,29 @@ public enum RFC3339 {
     /// Formats an instant in UTC with milliseconds.
     public static func format(_ date: Date) -> String { utcWithMilliseconds(date) ?? withFraction.format(date) }
 
-    /// ``format(_:)`` from 1970 to 9999 without the formatter, whose format was a visit event's
-    /// largest cost: milliseconds cut, not rounded, as the formatter does, or nil outside those
-    /// years. Unlike the formatter it writes back the text an instant was read from: a
-    /// millisecond's `Double` often lies a few nanoseconds below it, which the formatter cuts to
-    /// the millisecond before, so a visit read and shown again moved back one.
+    /// Appends ``format(_:)``'s text of `date` to `bytes`: from 1970 to 9999 (every event's
+    /// time) without a `String` on the way.
+    public static func append(_ date: Date, to bytes: inout [UInt8]) {
+        if !appendUTCWithMilliseconds(date, to: &bytes) { bytes += withFraction.format(date).utf8 }
+    }
+
+    /// ``format(_:)`` from 1970 to 9999 without the formatter, or nil outside those years.
     static func utcWithMilliseconds(_ date: Date) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        guard appendUTCWithMilliseconds(date, to: &bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends ``format(_:)``'s text from 1970 to 9999 without the formatter, whose format was a
+    /// visit event's largest cost; false, appending nothing, outside those years. Milliseconds
+    /// are cut, not rounded, as the formatter does. Unlike the formatter it writes back the text
+    /// an instant was read from: a millisecond's `Double` often lies a few nanoseconds below
+    /// it, which the formatter cuts to the millisecond before, so a visit read and shown again
+    /// moved back one.
+    static func appendUTCWithMilliseconds(_ date: Date, to bytes: inout [UInt8]) -> Bool {
         let interval = date.timeIntervalSince1970
-        guard interval >= 0, interval < 253_402_300_800 else { return nil }
+        guard interval >= 0, interval < 253_402_300_800 else { return false }
         // Whole seconds from the reference date, as the formatter counts, and the rest cut to
         // milliseconds, where a millisecond within the `Double`'s precision above counts as met.
         let reference = date.timeIntervalSinceReferenceDate
@@ -90,25 +105,22 @@ public enum RFC3339 {
         let seconds = Int(whole) + 978_307_200
         let (year, month, day) = civil(daysSinceEpoch: seconds / 86_400)
         let time = seconds % 86_400
-        var bytes = [UInt8](repeating: 0, count: 24)
-        func put(_ value: Int, at index: Int, digits: Int) {
-            var value = value
-            for offset in stride(from: digits - 1, through: 0, by: -1) {
-                bytes[index + offset] = UInt8(ascii: "0") + UInt8(value % 10)
-                value /= 10
+        func put(_ value: Int, digits: Int, then separator: UInt8) {
+            var divisor = digits == 4 ? 1_000 : digits == 3 ? 100 : 10
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
             }
+            bytes.append(separator)
         }
-        put(year, at: 0, digits: 4)
-        put(month, at: 5, digits: 2)
-        put(day, at: 8, digits: 2)
-        put(time / 3_600, at: 11, digits: 2)
-        put(time / 60 % 60, at: 14, digits: 2)
-        put(time % 60, at: 17, digits: 2)
-        put(milliseconds, at: 20, digits: 3)
-        for (index, separator) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (23, "Z")] {
-            bytes[index] = UInt8(ascii: Unicode.Scalar(separator)!)
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        put(year, digits: 4, then: UInt8(ascii: "-"))
+        put(month, digits: 2, then: UInt8(ascii: "-"))
+        put(day, digits: 2, then: UInt8(ascii: "T"))
+        put(time / 3_600, digits: 2, then: UInt8(ascii: ":"))
+        put(time / 60 % 60, digits: 2, then: UInt8(ascii: ":"))
+        put(time % 60, digits: 2, then: UInt8(ascii: "."))
+        put(milliseconds, digits: 3, then: UInt8(ascii: "Z"))
+        return true
     }
 
     /// The date in the proleptic Gregorian calendar of a day counted from 1970-01-01
