@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SharedConfiguration
 import SharedKafka
+import SharedPasswords
 import SharedRedis
 import SharedResilience
 import SharedService
@@ -43,6 +44,8 @@ struct ReplicaApplication {
         var visits = true
         /// Whether `GET /<code>` is answered ahead of the HTTP codec and the router (``FastRedirects``).
         var fastPath = true
+        /// Most password checks started a second (``PasswordWorkers/checking(perSecond:)``).
+        var passwordChecksPerSecond = PasswordWorkers.defaultChecksPerSecond
         /// The time redirect rules are decided at (`after`, `before`): the system's, or a test's.
         var clock: @Sendable () -> Date = { Date() }
     }
@@ -106,7 +109,8 @@ struct ReplicaApplication {
             store: store, reporter: reporter, isCatchingUp: { !consumer.isCaughtUp }, countries: countries,
             trustedProxies: configuration.http.trustedProxies,
             permanentCacheSeconds: configuration.permanentRedirectCacheSeconds, now: configuration.clock,
-            visits: visits, logger: logger)
+            visits: visits, passwordChecks: .checking(perSecond: configuration.passwordChecksPerSecond),
+            logger: logger)
         redirects.addRoutes(to: router)
         let app: any Service =
             configuration.fastPath

@@ -132,4 +132,29 @@ import Testing
             #expect(!log.contains("$argon2id$"), "\(service.process.name) logged a hash")
         }
     }
+
+    @Test func theChecksASecondAreASetting() async throws {
+        let stack = try await ServiceTrio(environment: [
+            "SHORTENER_TRUSTED_PROXIES": "127.0.0.1/32", "SHORTENER_PASSWORD_CHECKS_PER_SECOND": "1000",
+        ])
+        let created = try await TestHTTP.post(
+            "\(stack.master.url)/create",
+            body: #"{"url":"https://secret.example/","alias":"roomy","password":"\#(Self.password)"}"#)
+        #expect(created.status == 201, "\(created.body)")
+        #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/roomy").status == 200 })
+        // The burst that the default bound partly refuses is checked whole.
+        let burst = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    try await Self.post(
+                        "burst burst", to: "roomy", on: stack.replica, client: "198.51.100.\(index + 1)",
+                        patient: false
+                    ).status
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(burst == Array(repeating: 403, count: 12), "\(burst)")
+        await stack.stop()
+    }
 }

@@ -4,6 +4,7 @@ import Logging
 import SharedConfiguration
 import SharedKafka
 import SharedLinks
+import SharedPasswords
 import SharedRedis
 import SharedService
 
@@ -69,6 +70,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Answer redirects ahead of the HTTP codec and the router: on or off (env SHORTENER_FAST_PATH).")
     var fastPath: String = EnvironmentDefaults.string("SHORTENER_FAST_PATH", "on")
 
+    /// Most password checks (argon2id, about 35 ms of a core each) started a second: what a
+    /// flood of wrong passwords can take from the redirects; past it, a post answers `503` with
+    /// `Retry-After: 1`. 0.1 to 1000, default 2. Environment: `SHORTENER_PASSWORD_CHECKS_PER_SECOND`.
+    @Option(help: "Most password checks started a second (env SHORTENER_PASSWORD_CHECKS_PER_SECOND).")
+    var passwordChecksPerSecond: Double = EnvironmentDefaults.double(
+        "SHORTENER_PASSWORD_CHECKS_PER_SECOND", PasswordWorkers.defaultChecksPerSecond)
+
     /// The default domain's host, from ``publicURL``.
     var defaultHost: String? {
         URLComponents(string: publicURL)?.host.flatMap { try? DomainName.normalized($0) }
@@ -88,6 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--click-report-rate must be 1 to 1000000")
         }
         guard (1...1000).contains(statsMaxKeys) else { throw ValidationError("--stats-max-keys must be 1 to 1000") }
+        guard (0.1...1000).contains(passwordChecksPerSecond) else {
+            throw ValidationError("--password-checks-per-second must be 0.1 to 1000")
+        }
     }
 
     func run() async throws {
@@ -105,7 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
                 geoIPDirectory: geoipDir,
                 http: try http.resolvedServerSettings(defaultPort: 8081), defaultHost: defaultHost,
                 strictHosts: strictHosts, permanentRedirectCacheSeconds: redirectCacheSeconds,
-                visits: visits == "on", fastPath: fastPath == "on"),
+                visits: visits == "on", fastPath: fastPath == "on", passwordChecksPerSecond: passwordChecksPerSecond),
             redis: redis, logger: logger)
         // Before anything reads or counts: a second process on this Redis would count every click twice.
         try await application.lease.acquire()

@@ -38,6 +38,8 @@ struct RedirectController: Sendable {
     let routings = RoutingCache()
     /// Where every answered visit goes, as an event.
     let visits: VisitRecorder
+    /// Where passwords are checked: off the event loops, a bounded number a second.
+    let passwordChecks: PasswordWorkers
     /// Where failures of the link store are logged.
     let logger: Logger
 
@@ -167,7 +169,7 @@ struct RedirectController: Sendable {
         let key = LinkAddress(domain: domain, code: code).key
         let password = try await PasswordForm.password(in: request, limit: Self.maximumFormSize)
         // A flood is refused before it costs an attempt in Redis.
-        guard !PasswordWorkers.checking.refusesNow() else { throw Self.busyChecking }
+        guard !passwordChecks.refusesNow() else { throw Self.busyChecking }
         let client =
             trustedProxies.clientAddress(socket: visit.socketAddress, forwardedFor: request.headers[.xForwardedFor])
             ?? "unknown"
@@ -194,7 +196,7 @@ struct RedirectController: Sendable {
         }
         let accepted: Bool
         do {
-            accepted = try await PasswordWorkers.checking.run { PasswordHash.verify(password, against: hash) }
+            accepted = try await passwordChecks.run { PasswordHash.verify(password, against: hash) }
         } catch is PasswordWorkers.Busy {
             throw Self.busyChecking
         }

@@ -31,11 +31,18 @@ public final class PasswordWorkers: Sendable {
     /// For setting passwords (the master): one thread, at most 32 waiting.
     public static let setting = PasswordWorkers(threads: 1, queueLimit: 32, niceness: 0, perSecond: nil)
     /// For checking them beside redirects (the replica): one thread at nice 5, at most 32
-    /// waiting and 5 started a second, so that a flood takes about an eighth of a core from the
-    /// redirects. (Nice 10 alone left a check waiting over 10 s on a saturated test machine;
-    /// nice 5 alone let a flood take a third of a core and a quarter of the redirects; 10 a
-    /// second still raised the redirects' p99 by a third in `make bench`.)
-    public static let checking = PasswordWorkers(threads: 1, queueLimit: 32, niceness: 5, perSecond: 5)
+    /// waiting and `perSecond` started a second. A check of the README's argon2id hash takes
+    /// about 35 ms of a core here, so the bound is what a flood of wrong passwords can take
+    /// from the redirects: ``defaultChecksPerSecond`` is about a fourteenth of a core. (Nice 10
+    /// alone left a check waiting over 10 s on a saturated test machine; nice 5 alone let a
+    /// flood take a third of a core and a quarter of the redirects; 5 a second still raised
+    /// the redirects' p99 by half in `make bench`.)
+    public static func checking(perSecond: Double) -> PasswordWorkers {
+        PasswordWorkers(threads: 1, queueLimit: 32, niceness: 5, perSecond: perSecond)
+    }
+
+    /// Password checks a replica starts a second by default (`SHORTENER_PASSWORD_CHECKS_PER_SECOND`).
+    public static let defaultChecksPerSecond = 2.0
 
     /// Workers of their own: `threads` threads at `niceness`, at most `queueLimit` pieces of
     /// work running or waiting and `perSecond` started a second (nil: no bound).
