@@ -120,10 +120,11 @@ import Testing
         let keyID: String
     }
 
-    /// One raw HTTP request to one of the master's routes or the replica's.
+    /// One raw HTTP request to one of the master's routes or the replica's; `streams` when a
+    /// good one opens a stream that never ends (its head is all there is to read).
     static func request(
         _ random: inout SeededGenerator, master: Int, replica: Int, existing: Existing
-    ) -> (port: Int, bytes: [UInt8]) {
+    ) -> (port: Int, bytes: [UInt8], streams: Bool) {
         var headers: [[UInt8]] = []
         switch Int.random(in: 0..<10, using: &random) {
         case 0: headers.append(Array("Authorization: Bearer ".utf8) + texts.randomElement(using: &random)!.prefix(5000))
@@ -140,7 +141,7 @@ import Testing
         let domain = Array("/api/domains/".utf8) + code(&random, existing: existing.domain)
         let key = Array("/api/keys/".utf8) + code(&random, existing: existing.keyID)
         let (port, method, path, body): (Int, String, [UInt8], [UInt8]) =
-            switch Int.random(in: 0..<23, using: &random) {
+            switch Int.random(in: 0..<24, using: &random) {
             case 0, 1: (master, "POST", Array("/create".utf8), createBody(&random))
             case 2: (master, "GET", Array("/api/links".utf8) + query(&random, ["limit", "cursor", "tag", "q"]), [])
             case 3: (master, "GET", link, [])
@@ -185,6 +186,7 @@ import Testing
                     master, "GET",
                     Array("/api/visits/orphans".utf8) + query(&random, ["from", "to", "limit", "cursor"]), []
                 )
+            case 22: (master, "GET", link + Array("/visits/live".utf8) + query(&random, ["domain"]), [])
             default: (replica, "GET", Array("/".utf8) + pathText(&random), [])
             }
         let expected = port == replica && method == "POST" ? "application/x-www-form-urlencoded" : "application/json"
@@ -195,7 +197,7 @@ import Testing
         for header in headers { bytes += header + Array("\r\n".utf8) }
         bytes +=
             Array("Content-Type: ".utf8) + contentType + Array("\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        return (port, bytes)
+        return (port, bytes, String(decoding: path, as: UTF8.self).contains("/visits/live"))
     }
 
     @Test func noRequestToAnyEndpointGetsAServerErrorOrEndsAProcess() async throws {
@@ -231,15 +233,19 @@ import Testing
             var serverErrors: [String] = []
             var statuses: [Int: Int] = [:]
             for index in 0..<Self.requestsPerSeed {
-                let (port, bytes) = Self.request(
+                let (port, bytes, streams) = Self.request(
                     &random, master: master.port, replica: replica.port, existing: existing)
                 let socket = try RawSocket(port: port)
                 socket.send(bytes)
-                let answer = await socket.receive(timeout: .seconds(10)).text
+                let answer = await socket.receive(timeout: .seconds(10), untilHeadEnds: streams).text
                 socket.close()
                 let status = answer.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
                 statuses[status, default: 0] += 1
-                if status >= 500 {
+                // The one 5xx by design: the replica's password checks at their bound a second.
+                let shedding =
+                    status == 503 && answer.lowercased().contains("retry-after: 1")
+                    && answer.contains("too many passwords are being checked")
+                if status >= 500, !shedding {
                     serverErrors.append(
                         "#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")
                 }

@@ -142,9 +142,11 @@ import Testing
             body: #"{"url":"https://secret.example/","alias":"roomy","password":"\#(Self.password)"}"#)
         #expect(created.status == 201, "\(created.body)")
         #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/roomy").status == 200 })
-        // The burst that the default bound partly refuses is checked whole.
+        // A burst that the default bound (2 a second) mostly refuses is checked whole; fewer
+        // posts than the test client's connections, so that none waits for one while the checks
+        // run one after another.
         let burst = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<12 {
+            for index in 0..<6 {
                 group.addTask {
                     try await Self.post(
                         "burst burst", to: "roomy", on: stack.replica, client: "198.51.100.\(index + 1)",
@@ -154,7 +156,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(burst == Array(repeating: 403, count: 12), "\(burst)")
+        #expect(burst == Array(repeating: 403, count: 6), "\(burst)")
         await stack.stop()
     }
 }
