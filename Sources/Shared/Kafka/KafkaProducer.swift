@@ -1,7 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// An idempotent Kafka producer whose sends can be awaited until the broker acknowledged them.
 ///
@@ -16,9 +20,10 @@ public final class KafkaProducer: Service, Sendable {
     private let logger: Logger
     private let pollThread = NIOThreadPool(numberOfThreads: 1)
     private let state: NIOLockedValueBox<State>
+    /// Open to sends until the poll thread closes the client: sends pass it without a lock.
+    private let gate = SendGate()
 
     private struct State {
-        var isOpen = true
         var stopRequested = false
         /// Cancelled: the flush gives up at once instead of waiting out its timeout.
         var flushAbandoned = false
@@ -88,18 +93,11 @@ public final class KafkaProducer: Service, Sendable {
         topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestamp: Int64?,
         ticket: UnsafeMutableRawPointer?
     ) throws(KafkaError) {
-        let failure = state.withLockedValue { state -> KafkaError? in
-            guard state.isOpen else { return .closed("produce to \(topic)") }
-            do throws(KafkaError) {
-                try client.produce(
-                    topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp,
-                    opaque: ticket)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        if let failure { throw failure }
+        guard gate.enter() else { throw .closed("produce to \(topic)") }
+        defer { gate.leave() }
+        try client.produce(
+            topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp,
+            opaque: ticket)
     }
 
     /// Enqueues one message and waits until the broker acknowledged it.
@@ -156,7 +154,7 @@ public final class KafkaProducer: Service, Sendable {
             }
             client.serveCallbacks(timeoutMilliseconds: 100)
         }
-        state.withLockedValue { $0.isOpen = false }
+        gate.close()
         let pending = client.pendingMessages
         if pending > 0 { logger.info("Flushing Kafka producer", metadata: ["kafka.pending": "\(pending)"]) }
         if !flushQueued() {
@@ -167,5 +165,33 @@ public final class KafkaProducer: Service, Sendable {
         }
         client.serveCallbacks(timeoutMilliseconds: 0)
         client.destroy()
+    }
+}
+
+/// Whether a producer's client still takes sends, passed by every send without a lock: a send
+/// counts itself in before it looks, and ``close()`` marks the client closed before it waits for
+/// the sends counted in to leave, so no send can reach a client that is being destroyed. (A
+/// lock around each send made every event loop that publishes a visit wait for the others.)
+final class SendGate: Sendable {
+    private let closed = Atomic(false)
+    private let sending = Atomic(0)
+
+    /// Counts a send in; false, counting nothing, once the gate is closed.
+    func enter() -> Bool {
+        sending.add(1, ordering: .sequentiallyConsistent)
+        guard !closed.load(ordering: .sequentiallyConsistent) else {
+            sending.subtract(1, ordering: .sequentiallyConsistent)
+            return false
+        }
+        return true
+    }
+
+    /// Counts a send out.
+    func leave() { sending.subtract(1, ordering: .sequentiallyConsistent) }
+
+    /// Refuses every later send and returns once none is in progress (a send takes microseconds).
+    func close() {
+        closed.store(true, ordering: .sequentiallyConsistent)
+        while sending.load(ordering: .sequentiallyConsistent) > 0 { sched_yield() }
     }
 }
