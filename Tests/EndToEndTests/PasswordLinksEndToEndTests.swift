@@ -135,18 +135,17 @@ import Testing
 
     @Test func theChecksASecondAreASetting() async throws {
         let stack = try await ServiceTrio(environment: [
-            "SHORTENER_TRUSTED_PROXIES": "127.0.0.1/32", "SHORTENER_PASSWORD_CHECKS_PER_SECOND": "1000",
+            "SHORTENER_TRUSTED_PROXIES": "127.0.0.1/32", "SHORTENER_PASSWORD_CHECKS_PER_SECOND": "0.1",
         ])
         let created = try await TestHTTP.post(
             "\(stack.master.url)/create",
             body: #"{"url":"https://secret.example/","alias":"roomy","password":"\#(Self.password)"}"#)
         #expect(created.status == 201, "\(created.body)")
         #expect(try await eventually { try await TestHTTP.get("\(stack.replica.url)/roomy").status == 200 })
-        // A burst that the default bound (2 a second) mostly refuses is checked whole; fewer
-        // posts than the test client's connections, so that none waits for one while the checks
-        // run one after another.
+        // Of a burst of three, the default bound (2 a second) checks two; a tenth a second, one
+        // (a bucket of one, filled again in 10 s). One check: the test stays light under load.
         let burst = try await withThrowingTaskGroup(of: Int.self) { group in
-            for index in 0..<6 {
+            for index in 0..<3 {
                 group.addTask {
                     try await Self.post(
                         "burst burst", to: "roomy", on: stack.replica, client: "198.51.100.\(index + 1)",
@@ -156,7 +155,7 @@ import Testing
             }
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(burst == Array(repeating: 403, count: 6), "\(burst)")
+        #expect(burst.sorted() == [403, 503, 503], "\(burst)")
         await stack.stop()
     }
 }
