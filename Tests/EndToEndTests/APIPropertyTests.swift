@@ -244,7 +244,7 @@ import Testing
                 // The one 5xx by design: the replica's password checks at their bound a second.
                 let shedding =
                     status == 503 && answer.lowercased().contains("retry-after: 1")
-                    && answer.contains("too many passwords are being checked")
+                    && answer.contains("Too many passwords are being checked")
                 if status >= 500, !shedding {
                     serverErrors.append(
                         "#\(index) \(String(decoding: bytes.prefix(120), as: UTF8.self)) → \(answer.prefix(200))")

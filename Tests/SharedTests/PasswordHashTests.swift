@@ -40,6 +40,28 @@ import Testing
         #expect(PasswordHash.problem(with: "pässwörd ✓") == nil)
     }
 
+    @Test func workWhoseTurnComesWithinTheWaitWaitsForIt() async throws {
+        // Two a second, a bucket of two, and a wait of a second: two more turns within it.
+        let workers = PasswordWorkers(threads: 1, queueLimit: 8, niceness: 0, perSecond: 2, maximumWait: .seconds(1))
+        let start = ContinuousClock.now
+        let outcomes = await withTaskGroup(of: (called: Duration, started: Duration?).self) { group in
+            for _ in 0..<5 {
+                group.addTask {
+                    let called = ContinuousClock.now - start
+                    let started = try? await workers.run { ContinuousClock.now - start }
+                    return (called, started)
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let started = outcomes.compactMap(\.started).sorted()
+        try #require(started.count >= 4, "the turns within the wait are waited for, not refused: \(outcomes)")
+        #expect(started[3] >= .milliseconds(950), "the fourth waits a second for its turn: \(started)")
+        if outcomes.map(\.called).max()! < .milliseconds(400) {
+            #expect(started.count == 4, "a turn beyond the wait is refused at once: \(outcomes)")
+        }
+    }
+
     @Test func workBeyondEitherBoundIsRefusedNotQueued() async throws {
         let perSecond = PasswordWorkers(threads: 1, queueLimit: 100, niceness: 5, perSecond: 1)
         let start = ContinuousClock.now

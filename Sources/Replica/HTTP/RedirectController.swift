@@ -167,9 +167,10 @@ struct RedirectController: Sendable {
         let (domain, code, fallback) = try linkOf(visit)
         if let fallback { return fallback }
         let key = LinkAddress(domain: domain, code: code).key
+        let link = "\(displayHost(domain, visit))/\(code)"
         let password = try await PasswordForm.password(in: request, limit: Self.maximumFormSize)
         // A flood is refused before it costs an attempt in Redis.
-        guard !passwordChecks.refusesNow() else { throw Self.busyChecking }
+        guard !passwordChecks.refusesNow() else { return Self.busyChecking(link) }
         let client =
             trustedProxies.clientAddress(socket: visit.socketAddress, forwardedFor: request.headers[.xForwardedFor])
             ?? "unknown"
@@ -185,8 +186,7 @@ struct RedirectController: Sendable {
         case .limited(let seconds):
             recordVisit(visit, domain: domain, code: code, outcome: 429)
             var response = PasswordForm.page(
-                link: "\(displayHost(domain, visit))/\(code)", problem: "Too many attempts; try again in a minute.",
-                status: .tooManyRequests)
+                link: link, problem: "Too many attempts; try again in a minute.", status: .tooManyRequests)
             response.headers[.retryAfter] = String(seconds)
             return response
         case .resolved, .verify(nil):
@@ -198,13 +198,11 @@ struct RedirectController: Sendable {
         do {
             accepted = try await passwordChecks.run { PasswordHash.verify(password, against: hash) }
         } catch is PasswordWorkers.Busy {
-            throw Self.busyChecking
+            return Self.busyChecking(link)
         }
         guard accepted else {
             recordVisit(visit, domain: domain, code: code, outcome: 403)
-            return PasswordForm.page(
-                link: "\(displayHost(domain, visit))/\(code)", problem: "That password is not right.",
-                status: .forbidden)
+            return PasswordForm.page(link: link, problem: "That password is not right.", status: .forbidden)
         }
         return try await redirect(visit, unlockedWith: hash, seeOther: true)
     }
@@ -406,12 +404,14 @@ struct RedirectController: Sendable {
 
     private static let rebuilding = APIError.unavailable("this replica is still loading its links; try again")
 
-    /// `503` with `Retry-After: 1`: the password checks are at their bound.
-    private static let busyChecking: APIError = {
-        var busy = APIError.unavailable("too many passwords are being checked; try again shortly")
+    /// The form again, as `503` with `Retry-After: 1`: the password checks are at their bound.
+    private static func busyChecking(_ link: String) -> Response {
+        var busy = PasswordForm.page(
+            link: link, problem: "Too many passwords are being checked; try again in a moment.",
+            status: .serviceUnavailable)
         busy.headers[.retryAfter] = "1"
         return busy
-    }()
+    }
 }
 
 /// The `robots.txt` of each domain (by stored name), kept for ``lifetime`` so that a flood of
