@@ -72,6 +72,23 @@ import Testing
         }
         #expect(await steady.receive(timeout: .seconds(15)).closed, "a silent connection outlived the head timeout")
 
+        // HTTP/1.0 without keep-alive, and a close among other tokens: the answer, then the
+        // server closes (well within the 5 s head timeout), whether the router or the fast path
+        // answers, on the replica and on the master.
+        for (port, request) in [
+            (stack.replica.port, "GET /\(code) HTTP/1.0\r\nHost: x"),
+            (stack.replica.port, "GET /health/live HTTP/1.0\r\nHost: x"),
+            (stack.replica.port, "GET /nosuchcode HTTP/1.0\r\nHost: x"),
+            (stack.replica.port, "GET /nosuchcode HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close"),
+            (stack.master.port, "GET /health/live HTTP/1.0\r\nHost: x"),
+            (stack.master.port, "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close"),
+        ] {
+            let ending = try RawSocket(port: port)
+            ending.send(request + "\r\n\r\n")
+            let (answer, closed) = await ending.receive(timeout: .seconds(2))
+            #expect(statuses(answer).count == 1 && closed, "\(request): \(answer)")
+        }
+
         // A client that closes its side after its requests still gets every answer, in order.
         let halfClosed = try RawSocket(port: stack.replica.port)
         halfClosed.send("GET /\(code) HTTP/1.1\r\nHost: x\r\n\r\nGET /\(code)?b=2 HTTP/1.1\r\nHost: x\r\n\r\n")

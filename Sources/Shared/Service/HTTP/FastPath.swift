@@ -378,7 +378,9 @@ struct ProjectHTTP1Channel: ServerChildChannel {
 
 extension ChannelPipeline.SynchronousOperations {
     /// HTTP/1's request decoder (within `limits`) and response encoder, and the conversion to
-    /// HTTP types, as Hummingbird's HTTP/1 channel adds them, at `position`.
+    /// HTTP types, as Hummingbird's HTTP/1 channel adds them, at `position`; between the two, a
+    /// request that ends its connection says so as the router's request loop reads it
+    /// (``ConnectionCloseHeader``).
     func addHTTPServerCodec(limits: HTTP1Channel.Configuration.DecoderConfiguration, position: Position = .last) throws
     {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
@@ -391,5 +393,24 @@ extension ChannelPipeline.SynchronousOperations {
             position: .before(codec), withPipeliningAssistance: false, withErrorHandling: false,
             withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
             withDecoderLimitConfiguration: decoderLimits)
+        try addHandler(ConnectionCloseHeader(), position: .before(codec))
+    }
+}
+
+/// Gives every request that ends its connection exactly `Connection: close`. Hummingbird's
+/// request loop closes the connection after an answer only on that header, exactly; an HTTP/1.0
+/// request without keep-alive, or `Connection: keep-alive, close`, would otherwise leave the
+/// connection open after its answer until the head timeout. NIO's decoder has read the version
+/// and every token of the header into `isKeepAlive`.
+final class ConnectionCloseHeader: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive,
+            head.headers[canonicalForm: "connection"] != ["close"]
+        else { return context.fireChannelRead(data) }
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
