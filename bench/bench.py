@@ -521,10 +521,11 @@ def measure_redirects_under_password_flood(codes_file):
     checks_before = {outcome: metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0
                      for outcome in ("ran", "busy")}
     halves = REDIRECT_SECONDS / 2
-    # Each connection waits after every answer; enough of them that slow answers (a check takes
-    # tens of milliseconds) do not hold the rate back much (5 reached 112 a second).
-    connections = 12
-    delay_ms = round(connections * 1000 / PASSWORD_POSTS_PER_SECOND)
+    # Each connection waits after every answer. The posts the replica admits wait up to 2 s for
+    # their turn among its checks (2 a second, a bucket of 2: at most 6 posts at a time), so six
+    # connections at most are held; the others set the rate.
+    connections = 24
+    delay_ms = round((connections - 6) * 1000 / PASSWORD_POSTS_PER_SECOND)
     flooded_runs, quiet_runs, posts = [], [], []
 
     def flooded_run():

@@ -1,8 +1,8 @@
 -- wrk script: wrong passwords posted to the bench's protected links (/pw-000 … /pw-099), each
 -- from a client address of its own (replica a believes loopback's X-Forwarded-For), so that the
 -- limit per address lets them through to the replica's password checks. Each connection waits
--- $BENCH_FLOOD_DELAY_MS after every answer: with $BENCH_FLOOD_CONNECTIONS connections that sets
--- the rate (the bench asks for about 200 a second).
+-- $BENCH_FLOOD_DELAY_MS after every answer: with the number of connections, that sets the rate
+-- (the bench asks for about 200 a second).
 local delay_ms = tonumber(os.getenv("BENCH_FLOOD_DELAY_MS") or "25")
 local threads = 0
 
