@@ -31,6 +31,12 @@ PASSWORD_POSTS_PER_SECOND = 200
 REDIRECT_SECONDS = 20
 # The last part of the redirect run, sent to a 404 path so that no click is in flight when wrk stops.
 REDIRECT_DRAIN_SECONDS = 0.25
+# The order in which a comparison's two sides (0 and 1) take turns, each turn a run of
+# 2 × REDIRECT_SECONDS / 8 = 5 s: identical 4 s runs here range from 16 to 22 thousand redirects a
+# second and from 14 to 29 ms of p99, from one run to the next, so a side is the mean of four
+# runs, and the order (ABBA, twice) cancels a steady drift of the machine's speed.
+COMPARISON_TURNS = (0, 1, 1, 0, 0, 1, 1, 0)
+TURN_SECONDS = 2 * REDIRECT_SECONDS / len(COMPARISON_TURNS)
 CREATE_SECONDS = 15
 CREATE_CONNECTIONS = (16, 64)
 PROPAGATION_LINKS = 1000
@@ -334,13 +340,14 @@ def measure_redirects():
     forwarded.update(account.finish(forwarded_received))
     ruled_codes = seed_ruled_links()
     seed_protected_links()
-    # The runs to compare, back to back and taking turns (this machine's speed drifts by tens of
-    # percent within minutes): plain and ruled twice each, then with and without the password flood.
-    halves = REDIRECT_SECONDS / 2
+    # The runs to compare, back to back and taking turns (COMPARISON_TURNS): plain and ruled,
+    # then with and without the password flood.
     quiet_runs, ruled_runs = [], []
-    for _ in range(2):
-        quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes again", halves))
-        ruled_runs.append(redirect_run(ruled_codes, f"{RULED_CODES} links with 8 rules each", halves))
+    for side in COMPARISON_TURNS:
+        if side == 0:
+            quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes again", TURN_SECONDS))
+        else:
+            ruled_runs.append(redirect_run(ruled_codes, f"{RULED_CODES} links with 8 rules each", TURN_SECONDS))
     quiet, ruled = combined(quiet_runs), combined(ruled_runs)
     clicks.update(ruled_clicks(ruled))
     flooded, unflooded = measure_redirects_under_password_flood(codes_file)
@@ -357,26 +364,26 @@ def measure_redirects():
 
 def measure_fast_path(codes_file):
     """What answering redirects below the router gains, on replica c, restarted between its
-    settings (SHORTENER_FAST_PATH off, then on, then off again): see `taking_turns`."""
+    settings (SHORTENER_FAST_PATH off and on): see `taking_turns`."""
     return taking_turns(codes_file, 2, "replica-c", {"SHORTENER_FAST_PATH": "off"}, {"SHORTENER_FAST_PATH": "on"},
                         ("fast path off", "fast path on"))
 
 
 def taking_turns(codes_file, replica, name, first, second, labels, watch=lambda side, run: run()):
     """Two settings of one replica compared on the same codes, the same process history and the
-    same Redis: runs of the first, of the second twice and of the first again (this machine's
-    speed drifts within minutes; the order cancels a steady drift), the replica restarted with the
-    other setting between them and warmed for a second after each restart; `watch(side, run)`
-    makes each run (side 0 or 1). Returns the second setting's figures, then the first's."""
-    halves = REDIRECT_SECONDS / 2
+    same Redis, taking turns (COMPARISON_TURNS; the replica runs with the first setting when it
+    starts), restarted with the other setting whenever it changes and warmed for a second after
+    each restart; `watch(side, run)` makes each run (side 0 or 1). Returns the second setting's
+    figures, then the first's."""
     runs = {0: [], 1: []}
-    for turn, settings in enumerate((first, second, second, first)):
-        side = 0 if settings is first else 1
-        if turn in (1, 3):
-            restart(name, REPLICAS[replica], settings)
+    running = 0
+    for side in COMPARISON_TURNS:
+        if side != running:
+            restart(name, REPLICAS[replica], (first, second)[side])
             wrk(f"http://127.0.0.1:{REPLICAS[replica]}", 64, 1, ROOT / "bench" / "redirects.lua",
                 {"BENCH_CODES": str(codes_file)})
-        runs[side].append(watch(side, lambda: redirect_run(codes_file, labels[side], halves, replica=replica)))
+            running = side
+        runs[side].append(watch(side, lambda: redirect_run(codes_file, labels[side], TURN_SECONDS, replica=replica)))
     return combined(runs[1]), combined(runs[0])
 
 
@@ -516,11 +523,10 @@ def seed_protected_links():
 def measure_redirects_under_password_flood(codes_file):
     """The plain redirects while wrong passwords arrive at about PASSWORD_POSTS_PER_SECOND, from
     a second wrk (bench/password-flood.lua) running beside the first, its CPU counted with it;
-    taking turns with runs without them (without, with, with, without: the order cancels a steady
-    drift of the machine's speed). Returns the runs with the flood, then those without."""
+    taking turns with runs without them (COMPARISON_TURNS). Returns the runs with the flood, then
+    those without."""
     checks_before = {outcome: metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0
                      for outcome in ("ran", "busy")}
-    halves = REDIRECT_SECONDS / 2
     # Each connection waits after every answer. The posts the replica admits wait up to 2 s for
     # their turn among its checks (2 a second, a bucket of 2: at most 6 posts at a time), so six
     # connections at most are held; the others set the rate.
@@ -533,26 +539,27 @@ def measure_redirects_under_password_flood(codes_file):
         def post_passwords():
             try:
                 result.update(wrk(
-                    f"http://127.0.0.1:{REPLICAS[0]}", connections, int(halves), ROOT / "bench" / "password-flood.lua",
+                    f"http://127.0.0.1:{REPLICAS[0]}", connections, int(TURN_SECONDS), ROOT / "bench" / "password-flood.lua",
                     {"BENCH_FLOOD_DELAY_MS": str(delay_ms)}))
             except (SystemExit, subprocess.CalledProcessError) as error:
                 result["error"] = str(error)
         flood = threading.Thread(target=post_passwords)
         flood.start()
         figures = redirect_run(
-            codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive", halves)
+            codes_file, f"{BENCH_CODES} codes while {PASSWORD_POSTS_PER_SECOND} password posts a second arrive",
+            TURN_SECONDS)
         flood.join()
         if "error" in result:
             raise SystemExit(f"bench: the password flood failed: {result['error']}")
         posts.append(result["requests"])
         return figures
-    for flooding in (False, True, True, False):
-        if flooding:
+    for side in COMPARISON_TURNS:
+        if side == 1:
             flooded_runs.append(flooded_run())
         else:
-            quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes, no password posts", halves))
+            quiet_runs.append(redirect_run(codes_file, f"{BENCH_CODES} codes, no password posts", TURN_SECONDS))
     flooded = combined(flooded_runs)
-    flooded["password_posts_per_second"] = round(sum(posts) / (halves * len(posts)), 1)
+    flooded["password_posts_per_second"] = round(sum(posts) / (TURN_SECONDS * len(posts)), 1)
     flooded["password_work"] = {
         outcome: (metric(REPLICAS[0], "password_work_total", {"outcome": outcome}) or 0) - before
         for outcome, before in checks_before.items()}
