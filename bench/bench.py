@@ -255,7 +255,8 @@ def wrk(url, connections, seconds, script=None, environment=None, headers=()):
         command += ["-H", header]
     output = subprocess.run(command + [url], check=True, capture_output=True, text=True,
                             env={**os.environ, **(environment or {})}).stdout
-    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", output, re.M))
+    # wrk pads a latency in seconds ("1.93s ") with a space.
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)[ \t]*$", output, re.M))
     if len(percentiles) < 4:
         raise SystemExit(f"bench: wrk on {url} answered no latencies (no request completed?):\n{output}")
     non_3xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
