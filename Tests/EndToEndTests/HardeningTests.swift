@@ -88,6 +88,14 @@ import Testing
             let (answer, closed) = await ending.receive(timeout: .seconds(2))
             #expect(statuses(answer).count == 1 && closed, "\(request): \(answer)")
         }
+        // HTTP/1.0 asking for keep-alive keeps its connection for the next request.
+        let keptOld = try RawSocket(port: stack.replica.port)
+        keptOld.send("GET /health/live HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+        let (keptAnswer, keptClosed) = await keptOld.receive(timeout: .seconds(1))
+        #expect(statuses(keptAnswer) == [200] && !keptClosed, "\(keptAnswer)")
+        keptOld.send("GET /health/live HTTP/1.0\r\nHost: x\r\n\r\n")
+        let (lastAnswer, lastClosed) = await keptOld.receive(timeout: .seconds(2))
+        #expect(statuses(lastAnswer) == [200] && lastClosed, "\(lastAnswer)")
 
         // A client that closes its side after its requests still gets every answer, in order.
         let halfClosed = try RawSocket(port: stack.replica.port)
