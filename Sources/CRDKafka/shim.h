@@ -9,20 +9,22 @@ static const int64_t shortener_offset_beginning = RD_KAFKA_OFFSET_BEGINNING;
 static const int64_t shortener_offset_end = RD_KAFKA_OFFSET_END;
 
 // rd_kafka_producev is variadic, which Swift cannot call: this fixed-arity wrapper produces one
-// message by topic name to `partition` (RD_KAFKA_PARTITION_UA: the partitioner decides), with an
-// optional key, copied payload, optional headers (owned by librdkafka on success, by the caller
-// on failure), a timestamp (milliseconds since 1970; 0: now) and the delivery report's opaque.
-static inline rd_kafka_resp_err_t shortener_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+// message to the topic handle `rkt` (made once with rd_kafka_topic_new: a topic named on every
+// message is looked up under the client's write lock) and `partition` (RD_KAFKA_PARTITION_UA:
+// the partitioner decides), with an optional key, copied payload, optional headers (owned by
+// librdkafka on success, by the caller on failure), a timestamp (milliseconds since 1970; 0:
+// now) and the delivery report's opaque.
+static inline rd_kafka_resp_err_t shortener_produce(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
                                                     const void *key, size_t key_len, const void *value,
                                                     size_t value_len, rd_kafka_headers_t *headers,
                                                     int64_t timestamp, void *opaque) {
     if (headers) {
-        return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        return rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
                                  RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(headers),
                                  RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     }
-    return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+    return rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
                              RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_TIMESTAMP(timestamp),
                              RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);

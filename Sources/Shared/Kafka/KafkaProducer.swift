@@ -40,14 +40,14 @@ public final class KafkaProducer: Service, Sendable {
     public var fatalProblem: String? { client.fatalError.map { "kafka: fatal error: \($0.message)" } }
 
     /// A producer; `preparing` names the topics whose partitions it loads as soon as it runs
-    /// (see ``isPrepared``).
+    /// (see ``isPrepared``), and whose handles it makes at once (the others' on their first send).
     public init(settings: KafkaProducerSettings, preparing topics: [String] = [], logger: Logger) throws {
         self.settings = settings
         self.logger = logger
         self.state = NIOLockedValueBox(State(unprepared: topics))
         self.client = try RDKafkaClient(
             kind: .producer, settings: settings.librdkafkaSettings,
-            logger: logger, deliveryReports: true)
+            logger: logger, deliveryReports: true, topics: topics)
         pollThread.start()
     }
 

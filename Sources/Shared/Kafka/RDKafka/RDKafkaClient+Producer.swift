@@ -10,6 +10,7 @@ extension RDKafkaClient {
         topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], timestamp: Int64?,
         opaque: UnsafeMutableRawPointer?
     ) throws(KafkaError) {
+        let topicHandle = try topicHandle(topic)
         let headerList: OpaquePointer? = headers.isEmpty ? nil : rd_kafka_headers_new(headers.count)
         for header in headers {
             header.value.withUnsafeBytes { bytes in
@@ -19,7 +20,7 @@ extension RDKafkaClient {
         let result = value.withUnsafeBytes { payload in
             (key ?? []).withUnsafeBytes { keyBytes in
                 shortener_produce(
-                    handle, topic, partition ?? shortener_partition_unassigned,
+                    handle, topicHandle, partition ?? shortener_partition_unassigned,
                     key == nil ? nil : keyBytes.baseAddress, keyBytes.count, payload.baseAddress, payload.count,
                     headerList, timestamp ?? 0, opaque)
             }

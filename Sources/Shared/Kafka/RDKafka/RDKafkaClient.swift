@@ -17,12 +17,20 @@ package final class RDKafkaClient: @unchecked Sendable {
     package let handle: OpaquePointer
     private let callbacks: Unmanaged<RDKafkaCallbacks>
     private let destroyed = NIOLockedValueBox(false)
+    /// Topic handles (`rd_kafka_topic_t`) of the topics named at init, read without a lock. A
+    /// message sent by topic name makes librdkafka look the name up under the client's write
+    /// lock, which its own threads take for reading all the time: every event loop publishing
+    /// a visit waited on it. Sends go by handle instead (``topicHandle(_:)``).
+    private let namedTopics: [String: OpaquePointer]
+    /// Topic handles made on first use, for topics not named at init; kept until ``destroy()``.
+    private let laterTopics = NIOLockedValueBox<[String: OpaquePointer]>([:])
 
-    /// Creates a handle from librdkafka `settings` (keys as in librdkafka's CONFIGURATION.md).
-    /// With `deliveryReports`, each message's `msg_opaque` must be a retained ``KafkaDelivery``.
-    package init(kind: Kind, settings: [String: String], logger: Logger, deliveryReports: Bool = false)
-        throws(KafkaError)
-    {
+    /// Creates a handle from librdkafka `settings` (keys as in librdkafka's CONFIGURATION.md),
+    /// with the handles of `topics` to send to. With `deliveryReports`, each message's
+    /// `msg_opaque` must be a retained ``KafkaDelivery``.
+    package init(
+        kind: Kind, settings: [String: String], logger: Logger, deliveryReports: Bool = false, topics: [String] = []
+    ) throws(KafkaError) {
         let conf = rd_kafka_conf_new()!
         var errorText = CErrorBuffer()
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
@@ -90,8 +98,33 @@ package final class RDKafkaClient: @unchecked Sendable {
         }
         // A consumer serves its callbacks from the consumer queue, which its poll reads.
         if kind == .consumer { rd_kafka_poll_set_consumer(handle) }
+        var namedTopics: [String: OpaquePointer] = [:]
+        for topic in topics where namedTopics[topic] == nil {
+            guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+                let error = KafkaError(rd_kafka_last_error(), context: "topic \(topic)")
+                namedTopics.values.forEach(rd_kafka_topic_destroy)
+                rd_kafka_destroy(handle)
+                callbacks.release()
+                throw error
+            }
+            namedTopics[topic] = topicHandle
+        }
         self.handle = handle
         self.callbacks = callbacks
+        self.namedTopics = namedTopics
+    }
+
+    /// The handle of `topic`: one named at init without a lock, any other made on first use.
+    func topicHandle(_ topic: String) throws(KafkaError) -> OpaquePointer {
+        if let named = namedTopics[topic] { return named }
+        let made: OpaquePointer? = laterTopics.withLockedValue { later in
+            if let kept = later[topic] { return kept }
+            let made = rd_kafka_topic_new(handle, topic, nil)
+            later[topic] = made
+            return made
+        }
+        guard let made else { throw KafkaError(rd_kafka_last_error(), context: "topic \(topic)") }
+        return made
     }
 
     /// The fatal error that made this client unusable, if any (nil once destroyed). An
@@ -110,6 +143,9 @@ package final class RDKafkaClient: @unchecked Sendable {
     /// Destroys the handle once; later calls do nothing.
     package func destroy() {
         guard markDestroyed() else { return }
+        // An application's topic handles go before the client (librdkafka's order).
+        namedTopics.values.forEach(rd_kafka_topic_destroy)
+        laterTopics.withLockedValue { $0.values.forEach(rd_kafka_topic_destroy) }
         rd_kafka_destroy(handle)
         callbacks.release()
     }
