@@ -36,9 +36,9 @@ public final class PasswordWorkers: Sendable {
     /// For setting passwords (the master): one thread, at most 32 waiting.
     public static let setting = PasswordWorkers(threads: 1, queueLimit: 32, niceness: 0, perSecond: nil)
     /// For checking them beside redirects (the replica): one thread at nice 5, at most 32
-    /// waiting and `perSecond` started a second, a check waiting up to 2 s for its turn. A check of the README's argon2id hash takes
-    /// about 35 ms of a core here, so the bound is what a flood of wrong passwords can take
-    /// from the redirects: ``defaultChecksPerSecond`` is about a fourteenth of a core. (Nice 10
+    /// waiting and `perSecond` started a second, a check waiting up to 2 s for its turn. A
+    /// check of the README's argon2id hash takes about 35 ms of a core here, so the bound is
+    /// what a flood of wrong passwords can take from the redirects: ``defaultChecksPerSecond`` is about a fourteenth of a core. (Nice 10
     /// alone left a check waiting over 10 s on a saturated test machine; nice 5 alone let a
     /// flood take a third of a core and a quarter of the redirects; 5 a second still raised
     /// the redirects' p99 by half in `make bench`.)
@@ -69,12 +69,18 @@ public final class PasswordWorkers: Sendable {
         let full =
             !waiting.withLockedValue({ $0 < queueLimit })
             || perSecond.map { perSecond in
-                bucket.withLockedValue {
-                    $0.tokens + (ContinuousClock.now - $0.filled).seconds * perSecond - 1 < -lowest(perSecond)
-                }
+                bucket.withLockedValue { turns(in: $0, at: .now, perSecond: perSecond) - 1 < -lowest(perSecond) }
             } ?? false
         if full { Self.refused.increment() }
         return full
+    }
+
+    /// The turns in `bucket` at `now`: as many as it held, and `perSecond` for each second since
+    /// it was filled, up to its size.
+    private func turns(
+        in bucket: (tokens: Double, filled: ContinuousClock.Instant), at now: ContinuousClock.Instant, perSecond: Double
+    ) -> Double {
+        min(max(1, perSecond), bucket.tokens + (now - bucket.filled).seconds * perSecond)
     }
 
     /// How far below zero the bucket may go: the turns that come within ``maximumWait``.
@@ -88,7 +94,7 @@ public final class PasswordWorkers: Sendable {
         guard let perSecond else { return .zero }
         return bucket.withLockedValue { bucket in
             let now = ContinuousClock.now
-            bucket = (min(max(1, perSecond), bucket.tokens + (now - bucket.filled).seconds * perSecond), now)
+            bucket = (turns(in: bucket, at: now, perSecond: perSecond), now)
             guard bucket.tokens - 1 >= -lowest(perSecond) else { return nil }
             bucket.tokens -= 1
             return bucket.tokens >= 0 ? .zero : .seconds(-bucket.tokens / perSecond)
