@@ -90,8 +90,11 @@ import Testing
             application = try ReplicaApplication(configuration: configuration, redis: redis, logger: TestStack.logger)
         }
 
-        /// Whether the replica's Redis has every code (checked without counting a click).
-        func knows(_ codes: [String]) async throws -> Bool {
+        /// Whether the replica serves every code (checked without counting a click): its store
+        /// answers (its Redis breaker is closed) and its links are complete, not rebuilding from
+        /// the topic (both answer `503` otherwise), and hold each code.
+        func serves(_ codes: [String]) async throws -> Bool {
+            guard (try? await application.store.isComplete()) == true else { return false }
             for code in codes
             where try await redis.send(["HEXISTS", application.store.keys.link(code), "url"]).integer != 1 {
                 return false
@@ -146,7 +149,7 @@ import Testing
             // Report only at milestones and at shutdown (the interval is a minute), to prove both.
             try await withRunningServices(replicas.flatMap(\.application.services)) {
                 for replica in replicas {
-                    #expect(try await eventually { try await replica.knows(codes) }, "replica \(replica.id) lags")
+                    #expect(try await eventually { try await replica.serves(codes) }, "replica \(replica.id) lags")
                 }
                 let failures = try await click(plan, on: replicas)
                 #expect(failures.isEmpty, "non-302 answers: \(failures)")
@@ -184,7 +187,7 @@ import Testing
             let first = try ReplicaUnderTest("a", redisIndex: 0, namespace: master.namespace)
             defer { first.redis.close() }
             try await withRunningServices(first.application.services) { () async throws in
-                #expect(try await eventually { try await first.knows([code]) })
+                #expect(try await eventually { try await first.serves([code]) })
                 let failed = try await click([code: 130], on: [first])
                 #expect(failed.isEmpty, "answers other than 302: \(failed)")
             }
@@ -195,7 +198,7 @@ import Testing
             let second = try ReplicaUnderTest("a", redisIndex: 0, namespace: master.namespace)
             defer { second.redis.close() }
             try await withRunningServices(second.application.services) { () async throws in
-                #expect(try await eventually { try await second.knows([code]) })
+                #expect(try await eventually { try await second.serves([code]) })
                 #expect(try await click([code: 20], on: [second]).isEmpty)
             }
             #expect(try await master.awaitTotals([code: 150]).isEmpty)
@@ -213,7 +216,7 @@ import Testing
             defer { links.redis.close() }
             // Fill the replica's Redis with the link first.
             try await withRunningServices(links.application.services) { () async throws in
-                #expect(try await eventually { try await links.knows([code]) })
+                #expect(try await eventually { try await links.serves([code]) })
             }
 
             // A replica whose producer points at a port where no broker listens: redirects still
@@ -259,7 +262,7 @@ import Testing
             defer { replica.redis.close() }
             let ledger = ClickLedger(redis: replica.application.store.redis, namespace: master.namespace)
             try await withRunningServices(replica.application.services) { () async throws in
-                #expect(try await eventually { try await replica.knows([code]) })
+                #expect(try await eventually { try await replica.serves([code]) })
                 let failed = try await click([code: 130], on: [replica])
                 #expect(failed.isEmpty, "answers other than 302: \(failed)")
                 #expect(try await master.awaitTotals([code: 130]).isEmpty)
@@ -267,13 +270,13 @@ import Testing
                 // A snapshot now; everything after it is lost when Redis restarts from it.
                 _ = try await replica.redis.send(["SAVE"])
                 let later = try await master.createLink(1)
-                #expect(try await eventually { try await replica.knows([later]) })
+                #expect(try await eventually { try await replica.serves([later]) })
                 #expect(try await click([code: 50], on: [replica]).isEmpty)
                 #expect(try await master.awaitTotals([code: 180]).isEmpty)
 
                 try await server.stop()
                 try await server.start()  // back with 130 clicks, the same epoch, and no `later`
-                let reread = try await eventually(timeout: .seconds(20)) { try await replica.knows([later]) }
+                let reread = try await eventually(timeout: .seconds(20)) { try await replica.serves([later]) }
                 #expect(reread, "the links lost with the newer data were not read again")
                 let ready = await eventually(timeout: .seconds(20)) {
                     (try? await TestHTTP.get("http://127.0.0.1:\(replica.port)/health/ready").status) == 200

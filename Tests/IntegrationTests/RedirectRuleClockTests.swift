@@ -27,7 +27,7 @@ import Testing
                         .utf8))
             let code = try await master.repository.create(try request.validated()).code
             try await withRunningServices(replica.application.services) { () async throws in
-                #expect(try await eventually { try await replica.knows([code]) })
+                #expect(try await eventually { try await replica.serves([code]) })
                 // Redirecting, not still catching up (a 503 once failed the first row in a loaded run).
                 #expect(
                     try await eventually {

@@ -24,6 +24,8 @@ final class WriterConnection: Service, Sendable {
 
     private struct State {
         var connection: PostgresConnection?
+        /// The connect under way: every caller that finds no connection waits for this one.
+        var connecting: EventLoopFuture<PostgresConnection>?
         var opened = 0
         var stopped = false
     }
@@ -98,28 +100,52 @@ final class WriterConnection: Service, Sendable {
         return current
     }
 
+    /// How many connections were opened so far.
+    var connectionsOpened: Int { state.withLockedValue(\.opened) }
+
+    /// The open connection, or the one being connected: callers that find none at once (the
+    /// start and the first flush, or flushes after a failure) share one connect. A connect
+    /// raced by a timeout goes on alone, and its connection is kept for the next call.
     private func open() async throws -> PostgresConnection {
-        if let current = try openConnection() { return current }
-        let id = state.withLockedValue { state in
+        enum Step {
+            case ready(PostgresConnection)
+            case wait(EventLoopFuture<PostgresConnection>)
+            case connect(EventLoopPromise<PostgresConnection>, id: Int)
+        }
+        let step = try state.withLockedValue { state -> Step in
+            guard !state.stopped else { throw Stopped() }
+            if let current = state.connection, !current.isClosed { return .ready(current) }
+            if let connecting = state.connecting { return .wait(connecting) }
             state.opened += 1
-            return state.opened
+            let promise = eventLoop.makePromise(of: PostgresConnection.self)
+            state.connecting = promise.futureResult
+            return .connect(promise, id: state.opened)
         }
-        let connection = try await PostgresConnection.connect(
-            on: eventLoop, configuration: configuration, id: id, logger: logger
-        ).get()
-        // One opened meanwhile (after a timeout, this connect went on alone) is kept instead.
-        let kept = state.withLockedValue { state -> PostgresConnection? in
-            guard !state.stopped else { return nil }
-            if let other = state.connection, !other.isClosed { return other }
-            state.connection = connection
+        switch step {
+        case .ready(let connection):
             return connection
+        case .wait(let connecting):
+            return try await connecting.get()
+        case .connect(let promise, let id):
+            let connected: EventLoopFuture<PostgresConnection> = PostgresConnection.connect(
+                on: eventLoop, configuration: configuration, id: id, logger: logger)
+            connected.whenComplete { result in
+                let kept = self.state.withLockedValue { state -> Bool in
+                    state.connecting = nil
+                    guard case .success(let connection) = result, !state.stopped else { return false }
+                    state.connection = connection
+                    return true
+                }
+                switch result {
+                case .success(let connection) where kept: promise.succeed(connection)
+                case .success(let connection):
+                    connection.close().whenComplete { _ in }
+                    promise.fail(Stopped())
+                case .failure(let error): promise.fail(error)
+                }
+            }
+            return try await promise.futureResult.get()
         }
-        guard let kept else {
-            try? await connection.close()
-            throw Stopped()
-        }
-        if kept !== connection { try? await connection.close() }
-        return kept
     }
 
     /// Opens the connection at once, so that the first create does not pay for the connect (if
