@@ -32,11 +32,12 @@ REDIRECT_SECONDS = 20
 # The last part of the redirect run, sent to a 404 path so that no click is in flight when wrk stops.
 REDIRECT_DRAIN_SECONDS = 0.25
 # The order in which a comparison's two sides (0 and 1) take turns, each turn a run of
-# 2 × REDIRECT_SECONDS / 8 = 5 s: identical 4 s runs here range from 16 to 22 thousand redirects a
-# second and from 14 to 29 ms of p99, from one run to the next, so a side is the mean of four
-# runs, and the order (ABBA, twice) cancels a steady drift of the machine's speed.
-COMPARISON_TURNS = (0, 1, 1, 0, 0, 1, 1, 0)
-TURN_SECONDS = 2 * REDIRECT_SECONDS / len(COMPARISON_TURNS)
+# REDIRECT_SECONDS / 4 = 5 s: identical 4 s runs here range from 16 to 22 thousand redirects a
+# second and from 14 to 29 ms of p99, from one run to the next, so a side is the mean of eight
+# runs, the order (ABBA, four times) cancels a steady drift of the machine's speed, and the
+# report gives the range of the eight neighbouring pairs' ratios beside each mean (`pair_range`).
+COMPARISON_TURNS = (0, 1, 1, 0) * 4
+TURN_SECONDS = REDIRECT_SECONDS / 4
 CREATE_SECONDS = 15
 CREATE_CONNECTIONS = (16, 64)
 PROPAGATION_LINKS = 1000
@@ -449,7 +450,8 @@ def combined(runs):
     """Runs of the same kind as one: throughput over their whole time, latencies and CPU averaged."""
     total = sum(run["received_302"] for run in runs)
     figures = {"rps": round(total / sum(run["seconds"] - REDIRECT_DRAIN_SECONDS for run in runs), 1),
-               "received_302": total, "runs": len(runs)}
+               "received_302": total, "runs": len(runs),
+               "turns": [{"rps": run["rps"], "p99_ms": run["p99_ms"]} for run in runs]}
     for key in ("p50_ms", "p75_ms", "p90_ms", "p99_ms", "machine_busy_cores"):
         figures[key] = round(sum(run[key] for run in runs) / len(runs), 3)
     names = {name for run in runs for name in run["cpu_us_per_request"]}
@@ -457,6 +459,18 @@ def combined(runs):
         name: round(sum(run["cpu_us_per_request"].get(name, 0) * run["received_302"] for run in runs) / total, 1)
         for name in sorted(names, key=lambda name: -sum(run["cpu_us_per_request"].get(name, 0) for run in runs))}
     return figures
+
+
+def pair_range(numerator, denominator, key):
+    """The lowest and highest ratio of `key` over the pairs of neighbouring turns (COMPARISON_TURNS
+    makes pairs: A B, B A, A B, B A): how far the machine's noise alone moves the ratio."""
+    ratios = [turn[key] / other[key] for turn, other in zip(numerator["turns"], denominator["turns"])]
+    return [round(min(ratios), 3), round(max(ratios), 3)]
+
+
+def with_pairs(ratio, pairs):
+    """A ratio with the range of its pairs: `0.93 (pairs 0.88-0.97)`."""
+    return f"{ratio} (pairs {pairs[0]}-{pairs[1]})"
 
 
 # Eight rules no bench client meets: every visit tries them all before the link's own target.
@@ -1010,6 +1024,14 @@ def summarize(redirects, clicks, creates, propagation, stats, peak_rss_mb):
         "visits_p99_ratio": round(
             redirects["replica_visits_on"]["p99_ms"] / redirects["replica_visits_off"]["p99_ms"], 3),
         "fast_path_ratio": round(redirects["replica_fast_path_on"]["rps"] / redirects["replica_fast_path_off"]["rps"], 3),
+        "comparison_pairs": {
+            "rules": pair_range(redirects["replica_rules"], redirects["replica_quiet"], "rps"),
+            "password_flood_p99": pair_range(
+                redirects["replica_password_flood"], redirects["replica_password_flood_without"], "p99_ms"),
+            "visits": pair_range(redirects["replica_visits_on"], redirects["replica_visits_off"], "rps"),
+            "visits_p99": pair_range(redirects["replica_visits_on"], redirects["replica_visits_off"], "p99_ms"),
+            "fast_path": pair_range(redirects["replica_fast_path_on"], redirects["replica_fast_path_off"], "rps"),
+        },
         "new_connection_ratio": round(
             redirects["replica_new_connections"]["rps"] / redirects["nginx_new_connections"]["rps"], 3),
         "replica_cpu_us_per_redirect": replica["cpu_us_per_request"].get("replica-a"),
@@ -1087,6 +1109,7 @@ def render(results):
     nginx_close = results["redirects"]["nginx_new_connections"]
     replica_close = results["redirects"]["replica_new_connections"]
     creates, propagation, clicks, stats = results["creates"], results["propagation"], results["clicks"], results["stats"]
+    pairs = results["comparison_pairs"]
     rows = [
         ("Redirects, nginx constant 302", f"{nginx['rps']:.0f} rps", f"{nginx['p50_ms']} / {nginx['p99_ms']} ms", ""),
         ("Redirects, replica (10k codes)", f"{replica['rps']:.0f} rps", f"{replica['p50_ms']} / {replica['p99_ms']} ms",
@@ -1096,21 +1119,22 @@ def render(results):
         ("Redirects, replica, again (the next compares with it)", f"{quiet['rps']:.0f} rps",
          f"{quiet['p50_ms']} / {quiet['p99_ms']} ms", ""),
         ("Redirects, replica, links with 8 rules", f"{ruled['rps']:.0f} rps",
-         f"{ruled['p50_ms']} / {ruled['p99_ms']} ms", f"{results['rules_ratio']} of plain"),
+         f"{ruled['p50_ms']} / {ruled['p99_ms']} ms", f"{with_pairs(results['rules_ratio'], pairs['rules'])} of plain"),
         (f"Redirects, replica, while {PASSWORD_POSTS_PER_SECOND} wrong passwords a second arrive",
          f"{flooded['rps']:.0f} rps", f"{flooded['p50_ms']} / {flooded['p99_ms']} ms",
-         f"p99 {results['password_flood_p99_ratio']} of without; {flooded['password_posts_per_second']} posts/s; "
+         f"p99 {with_pairs(results['password_flood_p99_ratio'], pairs['password_flood_p99'])} of without; {flooded['password_posts_per_second']} posts/s; "
          f"passwords checked {flooded['password_work']['ran']:.0f}, refused as busy {flooded['password_work']['busy']:.0f}"),
         ("Redirects, replica, taking turns with the password posts, without them", f"{unflooded['rps']:.0f} rps",
          f"{unflooded['p50_ms']} / {unflooded['p99_ms']} ms", ""),
         ("Redirects, replica b, every visit published (visits on)", f"{visits_on['rps']:.0f} rps",
          f"{visits_on['p50_ms']} / {visits_on['p99_ms']} ms",
-         f"{results['visits_ratio']} of off, p99 {results['visits_p99_ratio']} of off; "
+         f"{with_pairs(results['visits_ratio'], pairs['visits'])} of off, "
+         f"p99 {with_pairs(results['visits_p99_ratio'], pairs['visits_p99'])} of off; "
          f"{visits_on['visits_published']} published, {visits_on['visits_dropped']} dropped"),
         ("Redirects, replica b restarted, SHORTENER_VISITS=off", f"{visits_off['rps']:.0f} rps",
          f"{visits_off['p50_ms']} / {visits_off['p99_ms']} ms", ""),
         ("Redirects, replica c, the fast path (on)", f"{fast_on['rps']:.0f} rps",
-         f"{fast_on['p50_ms']} / {fast_on['p99_ms']} ms", f"{results['fast_path_ratio']} of off"),
+         f"{fast_on['p50_ms']} / {fast_on['p99_ms']} ms", f"{with_pairs(results['fast_path_ratio'], pairs['fast_path'])} of off"),
         ("Redirects, replica c restarted, SHORTENER_FAST_PATH=off", f"{fast_off['rps']:.0f} rps",
          f"{fast_off['p50_ms']} / {fast_off['p99_ms']} ms", ""),
         ("Redirects, a new connection each, nginx constant 302", f"{nginx_close['rps']:.0f} rps",
