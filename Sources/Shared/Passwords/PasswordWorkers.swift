@@ -38,10 +38,10 @@ public final class PasswordWorkers: Sendable {
     /// For checking them beside redirects (the replica): one thread at nice 5, at most 32
     /// waiting and `perSecond` started a second, a check waiting up to 2 s for its turn. A
     /// check of the README's argon2id hash takes about 35 ms of a core here, so the bound is
-    /// what a flood of wrong passwords can take from the redirects: ``defaultChecksPerSecond`` is about a fourteenth of a core. (Nice 10
-    /// alone left a check waiting over 10 s on a saturated test machine; nice 5 alone let a
-    /// flood take a third of a core and a quarter of the redirects; 5 a second still raised
-    /// the redirects' p99 by half in `make bench`.)
+    /// what a flood of wrong passwords can take from the redirects: ``defaultChecksPerSecond``
+    /// is about a fourteenth of a core. (Nice 10 alone left a check waiting over 10 s on a
+    /// saturated test machine; nice 5 alone let a flood take a third of a core and a quarter
+    /// of the redirects; 5 a second still raised the redirects' p99 by half in `make bench`.)
     public static func checking(perSecond: Double) -> PasswordWorkers {
         PasswordWorkers(threads: 1, queueLimit: 32, niceness: 5, perSecond: perSecond, maximumWait: .seconds(2))
     }
