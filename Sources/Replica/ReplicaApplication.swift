@@ -56,8 +56,8 @@ struct ReplicaApplication {
     let consumer: KafkaConsumer
     let reporter: ClickReporter
     /// Everything to run, in start order; a `ServiceGroup` stops them in reverse: HTTP first, then
-    /// the final click report, the Redis watch, the consumer (which may be dead-lettering) and
-    /// last the producers' flushes (visits among them).
+    /// the final click report, the Redis watch, the consumer (which may be dead-lettering), the
+    /// visits staged for sending, and last the producers' flushes (visits among them).
     let services: [any Service]
 
     init(configuration: Configuration, redis connection: RedisConnection, logger: Logger) throws {
@@ -122,9 +122,9 @@ struct ReplicaApplication {
         self.consumer = consumer
         self.reporter = reporter
         let watch = RedisStateWatch(store: store, ledger: ledger, consumer: consumer, lease: lease, logger: logger)
+        let visitServices: [(any Service)?] = [visits.producer, visits.sender]
         self.services =
-            [countsProducer, deadLetterProducer] + (visits.producer.map { [$0] } ?? [])
-            + [consumer, watch, reporter, app]
+            [countsProducer, deadLetterProducer] + visitServices.compactMap { $0 } + [consumer, watch, reporter, app]
     }
 
     /// Why the replica cannot serve every link yet: it is still catching up, or it rebuilt from a

@@ -32,37 +32,9 @@ import Testing
         }
     }
 
-    /// Every visit event of `namespace`'s visits topic, read straight from the broker (the test
-    /// stack's unless told).
-    static func topicVisits(_ namespace: Namespace, brokers: String? = nil) async throws -> [(
-        key: String, event: VisitEvent
-    )] {
-        var visits: [(String, VisitEvent)] = []
-        for partition in Int32(0)..<3 {
-            let reader = try KafkaPartitionReader(
-                bootstrapServers: try brokers ?? TestStack.kafkaBrokers, groupID: "\(namespace.name)-visits-test",
-                topic: namespace.visitsTopic, partition: partition, logger: Logger(label: "test"))
-            let (low, high) = try await reader.bounds()
-            var next = low
-            while next < high {
-                let messages = try await reader.read(from: next, before: high, maximum: 1000)
-                for message in messages {
-                    visits.append(
-                        (
-                            String(decoding: message.key ?? [], as: UTF8.self),
-                            try EventCodec.decodeVisitEvent(message.value)
-                        ))
-                }
-                next = (messages.last?.offset ?? high) + 1
-            }
-            await reader.shutdown()
-        }
-        return visits
-    }
-
     /// Every visit in the visits topic of `stack`, on its own broker.
     static func topicVisits(_ stack: ServiceTrio) async throws -> [(key: String, event: VisitEvent)] {
-        try await topicVisits(stack.deployment.namespace, brokers: stack.broker?.bootstrapServers)
+        try await VisitsTopic.read(stack.deployment.namespace, brokers: stack.broker?.bootstrapServers)
     }
 
     /// Every page of `path` (a visits URL with its query), following `next_cursor`: the visits'
@@ -325,7 +297,7 @@ extension VisitsEndToEndTests {
         var lost = 0.0
         #expect(
             try await eventually(timeout: .seconds(40)) {
-                published = try await Self.topicVisits(namespace, brokers: broker.bootstrapServers)
+                published = try await VisitsTopic.read(namespace, brokers: broker.bootstrapServers)
                     .filter { $0.key == "down" }.count
                 let scrape = try await PrometheusScrape.fetch("\(replica.url)/metrics")
                 lost =

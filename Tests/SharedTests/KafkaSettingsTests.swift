@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import SharedConfiguration
-import SharedKafka
 import Testing
+
+@testable import SharedKafka
 
 @Suite struct TopicDefinitionTests {
     @Test func parsesPartitionsReplicationAndTopicConfigs() throws {
@@ -124,6 +125,19 @@ import Testing
         #expect(throws: KafkaError.self) { try consumer(["linger.ms": "5"]) }
         #expect(throws: KafkaError.self) { try consumer(["no.such.setting": "1"]) }
         _ = try consumer(["fetch.wait.max.ms": "10"])
+    }
+
+    @Test func theDeliveryPromiseIsTheCodesWhateverTheFileSays() {
+        let file = ["acks": "all", "enable.idempotence": "true", "message.send.max.retries": "5", "linger.ms": "50"]
+        let atMostOnce = KafkaProducerSettings(bootstrapServers: "b:1", clientSettings: file, delivery: .atMostOnce)
+            .librdkafkaSettings
+        #expect(atMostOnce["enable.idempotence"] == "false")
+        #expect(atMostOnce["acks"] == "1")
+        #expect(atMostOnce["message.send.max.retries"] == "0")
+        #expect(atMostOnce["linger.ms"] == "50")
+        let idempotent = KafkaProducerSettings(bootstrapServers: "b:1", clientSettings: ["enable.idempotence": "false"])
+            .librdkafkaSettings
+        #expect(idempotent["enable.idempotence"] == "true")
     }
 
     @Test func aConsumerSettingOnAProducerFails() throws {

@@ -7,7 +7,8 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// An idempotent Kafka producer whose sends can be awaited until the broker acknowledged them.
+/// A Kafka producer whose sends can be awaited until the broker acknowledged them; idempotent
+/// unless its settings ask for at-most-once delivery (``KafkaProducerSettings/Delivery``).
 ///
 /// Messages are enqueued synchronously in call order (so one key's messages keep their order),
 /// each with a ``KafkaDelivery`` that a dedicated poll thread completes from librdkafka's

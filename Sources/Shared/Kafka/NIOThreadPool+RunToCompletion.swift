@@ -7,7 +7,7 @@ extension NIOThreadPool {
     /// client's poll loop and its close must run even then: they are what fails the pending
     /// deliveries and destroys the client, and they watch the client's own stop flags to end
     /// early. A cancelled caller that skipped them would leave its deliveries waiting for good.
-    func runToCompletion<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
+    package func runToCompletion<Value: Sendable>(_ body: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
             submit { state in
                 guard case .active = state else {
