@@ -5,7 +5,8 @@ import NIOHTTP1
 
 /// An HTTP client for tests that does not follow redirects (the redirect is what we test).
 /// Connecting may take up to 10 s: at the start of a run every suite asks the dev broker for a
-/// namespace at once, and on a loaded two-core CI machine 2 s was not always enough. Idle
+/// namespace at once, and on a loaded two-core CI machine 2 s was not always enough. A request
+/// may take 10 s unless its caller allows more (``send(_:timeout:)``). Idle
 /// connections are dropped after 2 s, well before a service's header timeout closes them (10 s,
 /// 5 s in the hardening tests): a connection reused just as the server closed it failed tests
 /// with remoteConnectionClosed and "I/O on closed channel".
@@ -13,7 +14,7 @@ public enum TestHTTP {
     public static let client = HTTPClient(
         eventLoopGroupProvider: .singleton,
         configuration: .init(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(10)),
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(40)),
             connectionPool: .init(idleTimeout: .seconds(2)))
     )
 
@@ -59,10 +60,10 @@ public enum TestHTTP {
         return try await send(request)
     }
 
-    /// Sends `request` as it is. Of a stream of Server-Sent Events, which never ends by itself,
-    /// the body is its first event.
-    public static func send(_ request: HTTPClientRequest) async throws -> Reply {
-        let response = try await client.execute(request, timeout: .seconds(10))
+    /// Sends `request` as it is, waiting up to `timeout` for its answer. Of a stream of
+    /// Server-Sent Events, which never ends by itself, the body is its first event.
+    public static func send(_ request: HTTPClientRequest, timeout: Duration = .seconds(10)) async throws -> Reply {
+        let response = try await client.execute(request, timeout: .init(timeout))
         var headers: [String: String] = [:]
         for header in response.headers { headers[header.name.lowercased()] = header.value }
         guard headers["content-type"]?.hasPrefix("text/event-stream") == true else {

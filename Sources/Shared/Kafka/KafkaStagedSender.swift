@@ -20,6 +20,9 @@ import ServiceLifecycle
 public final class KafkaStagedSender<Item: Sendable>: Service, Sendable {
     /// How long the thread waits between two takes of the staged items.
     public let interval: Duration
+    /// How long it waits after a take that found nothing: a quiet process's sender wakes 20
+    /// times a second instead of 200, and the first item after a quiet spell waits at most this.
+    public static var idleInterval: Duration { .milliseconds(50) }
     /// Most items staged and not yet taken; past it ``stage(_:)`` refuses.
     public let limit: Int
     private let producer: KafkaProducer
@@ -83,9 +86,12 @@ public final class KafkaStagedSender<Item: Sendable>: Service, Sendable {
     /// The loop on the sender's thread. The two lists trade places at each take, so neither
     /// allocates once it has grown to the usual batch.
     private func sendUntilStopped() {
+        func microseconds(_ duration: Duration) -> useconds_t {
+            let (seconds, attoseconds) = duration.components
+            return useconds_t(seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+        }
+        let (busy, idle) = (microseconds(interval), microseconds(Self.idleInterval))
         var batch: [Item] = []
-        let (seconds, attoseconds) = interval.components
-        let pause = useconds_t(seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
         while true {
             let stopped = staged.withLockedValue { staged in
                 swap(&staged.items, &batch)
@@ -99,8 +105,9 @@ public final class KafkaStagedSender<Item: Sendable>: Service, Sendable {
                     refused(error)
                 }
             }
-            batch.removeAll(keepingCapacity: true)
             if stopped { return }
+            let pause = batch.isEmpty ? idle : busy
+            batch.removeAll(keepingCapacity: true)
             usleep(pause)
         }
     }
